@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""The preload's cost: wall time of two workloads with and without
+liblogtap.so, with a real collector running beside them, median of N runs,
+measured in one run of this script.
+
+  (a) python:  a Python loop printing 1,000,000 short lines, stdout on /dev/null
+  (b) c-write: a C loop of 1,000,000 write(2) calls of 64 bytes to /dev/null
+
+Usage: bench/bench.py [--build DIR] [--runs N] [--lines N]
+Prints a table, then one JSON line with the figures.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+parser = argparse.ArgumentParser(description="logtap preload overhead benchmark")
+parser.add_argument("--build", default="build")
+parser.add_argument("--runs", type=int, default=5)
+parser.add_argument("--lines", type=int, default=1000000)
+args = parser.parse_args()
+
+build = os.path.abspath(args.build)
+preload = os.path.join(build, "liblogtap.so")
+for path in (preload, os.path.join(build, "logtap-collector"), os.path.join(build, "bench", "write_loop")):
+    if not os.path.exists(path):
+        sys.exit("bench: %s not found; build first (meson compile -C %s)" % (path, args.build))
+
+work = tempfile.mkdtemp(prefix="logtap-bench-")
+endpoint = "ipc://" + os.path.join(work, "ingest.sock")
+collector = subprocess.Popen([os.path.join(build, "logtap-collector"), "--listen", endpoint,
+                              "--http", "127.0.0.1:0", "--data", os.path.join(work, "data")],
+                             stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
+deadline = time.monotonic() + 10
+while not os.path.exists(os.path.join(work, "data", "collector.json")):
+    if time.monotonic() > deadline or collector.poll() is not None:
+        sys.exit("bench: collector did not start")
+    time.sleep(0.05)
+
+workloads = {
+    "python": [sys.executable, "-c", "for i in range(%d): print('line', i)" % args.lines],
+    "c-write": [os.path.join(build, "bench", "write_loop"), str(args.lines)],
+}
+
+
+def timed(cmd, env):
+    with open(os.devnull, "wb") as null:
+        start = time.perf_counter()
+        subprocess.run(cmd, env=env, stdout=null, check=True)
+        return time.perf_counter() - start
+
+
+base_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+ring_dir = os.path.join(work, "rings")
+os.makedirs(ring_dir)
+tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RUNNER_ID="bench",
+               LOGTAP_RING_DIR=ring_dir)
+
+results = {}
+try:
+    for name, cmd in workloads.items():
+        timed(cmd, base_env)  # warm caches
+        plain, tapped = [], []
+        for _ in range(args.runs):  # interleaved, so drift hits both sides alike
+            plain.append(timed(cmd, base_env))
+            tapped.append(timed(cmd, tap_env))
+        p, t = statistics.median(plain), statistics.median(tapped)
+        results[name] = {"plain_s": round(p, 4), "preload_s": round(t, 4), "ratio": round(t / p, 3),
+                         "runs": args.runs}
+    # What reached the store: a fast writer must not be fast by losing lines.
+    with open(os.path.join(work, "data", "collector.json")) as f:
+        url = json.load(f)["http"]
+    expect = len(workloads) * (args.runs + 0) * args.lines
+    deadline = time.monotonic() + 120
+    while True:
+        with urllib.request.urlopen(url + "/metrics") as r:
+            metrics = {l.split()[0]: float(l.split()[1]) for l in r.read().decode().splitlines()
+                       if l and not l.startswith("#")}
+        stored = metrics.get("logtap_lines_stored_total", 0)
+        if stored >= expect or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+finally:
+    collector.send_signal(signal.SIGTERM)
+    collector.wait(60)
+
+print("%-8s %12s %12s %8s" % ("workload", "plain (s)", "preload (s)", "ratio"))
+for name, r in results.items():
+    print("%-8s %12.4f %12.4f %7.3fx" % (name, r["plain_s"], r["preload_s"], r["ratio"]))
+print("collector: %d lines stored of %d written under the preload, %d bytes reported dropped"
+      % (stored, expect, metrics.get("logtap_bytes_gap_reported_total", 0)))
+print(json.dumps({"lines": args.lines, "results": results, "lines_stored": stored,
+                  "lines_expected": expect,
+                  "bytes_dropped": metrics.get("logtap_bytes_gap_reported_total", 0)}))
+shutil.rmtree(work, ignore_errors=True)

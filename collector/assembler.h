@@ -1,0 +1,54 @@
+/* assembler.h -- from records to lines.
+ *
+ * Records arrive per process instance in ring order. The assembler joins the
+ * DATA bytes of each (process, thread, stream) into lines, attributes each
+ * line to the request its first byte was written in, turns request BEGIN/END
+ * into request lifetimes, drops replayed records, and hands finished lines to
+ * the store.
+ */
+#ifndef LT_ASSEMBLER_H
+#define LT_ASSEMBLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+/* Lines longer than this are cut (and counted in lines_split). */
+#define LT_LINE_MAX (256 * 1024)
+
+typedef struct lt_assembler lt_assembler;
+
+typedef struct lt_proc_meta {
+    const char *runner_id, *app_id, *version_id, *source; /* NUL-terminated */
+    int64_t pid;
+    uint64_t instance;
+    uint64_t dropped; /* cumulative bytes the process could not keep */
+} lt_proc_meta;
+
+typedef struct lt_record_in {
+    uint64_t pos;
+    uint64_t ts_ns;
+    uint32_t tid;
+    int kind; /* enum lt_record_kind */
+    int fd;
+    const char *request; /* NULL or request_len bytes */
+    size_t request_len;
+    const unsigned char *data;
+    size_t data_len;
+} lt_record_in;
+
+/* `store` is borrowed and must outlive the assembler. */
+lt_assembler *lt_assembler_new(lt_store *store);
+void lt_assembler_free(lt_assembler *a);
+
+/* Feed one batch (already validated). Returns the position of the last
+ * record of this instance processed so far (for acks) in *acked_pos, and the
+ * number of records that were new (not replays). -1 on store error. */
+long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs,
+                       size_t n, uint64_t *acked_pos, int *have_acked);
+
+/* Emit every partial line as if it had ended (collector shutdown). */
+void lt_assembler_flush_all(lt_assembler *a);
+
+#endif

@@ -1,0 +1,443 @@
+/* ingest.c -- the collector's ZeroMQ ROUTER socket and the frame decoder.
+ *
+ * Every frame is untrusted: it may come from any process that can reach the
+ * endpoint, truncated, random or hostile. A frame is accepted whole or
+ * rejected whole: it is first pre-checked structurally (lt_msgpack_precheck,
+ * so no claimed element count can exceed the bytes present), then decoded
+ * with msgpack_unpack_next into a zone, then every field is type- and
+ * range-checked before the assembler sees any of it. Rejections are counted
+ * in the metrics; nothing a sender does can stop the collector.
+ */
+#include "ingest.h"
+
+#include <errno.h>
+#include <msgpack.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zmq.h>
+
+#include "logtap_wire.h"
+#include "metrics.h"
+
+#define MAX_IDENTITY 255
+#define FRAME_DEPTH 3 /* frame -> records -> record */
+
+typedef struct pending_ack {
+    unsigned char identity[MAX_IDENTITY];
+    size_t identity_len;
+    uint64_t instance;
+    uint64_t pos;
+} pending_ack;
+
+struct lt_ingest {
+    void *ctx;
+    void *sock;
+    lt_assembler *assembler;
+    lt_record_in *recs;
+    size_t cap_recs;
+    pending_ack *acks;
+    size_t nacks, cap_acks;
+};
+
+/* ---- structural pre-check ---- */
+
+static int read_len(const unsigned char *b, size_t len, size_t *i, int bytes, uint64_t *out)
+{
+    if ((size_t)bytes > len - *i)
+        return -1;
+    uint64_t v = 0;
+    for (int k = 0; k < bytes; k++)
+        v = (v << 8) | b[*i + (size_t)k];
+    *i += (size_t)bytes;
+    *out = v;
+    return 0;
+}
+
+int lt_msgpack_precheck(const unsigned char *b, size_t len, int max_depth)
+{
+    enum { STACK = 16 };
+    uint64_t left[STACK];
+    if (max_depth < 0 || max_depth >= STACK)
+        return -1;
+    int depth = 0;
+    left[0] = 1;
+    size_t i = 0;
+    while (depth >= 0) {
+        if (left[depth] == 0) {
+            depth--;
+            continue;
+        }
+        if (i >= len)
+            return -1;
+        left[depth]--;
+        unsigned char c = b[i++];
+        uint64_t skip = 0, children = 0, n = 0;
+        if (c <= 0x7f || c >= 0xe0 || c == 0xc0 || c == 0xc2 || c == 0xc3) {
+            skip = 0;
+        } else if (c >= 0x80 && c <= 0x8f) {
+            children = 2u * (c & 0x0f);
+        } else if (c >= 0x90 && c <= 0x9f) {
+            children = c & 0x0f;
+        } else if (c >= 0xa0 && c <= 0xbf) {
+            skip = c & 0x1f;
+        } else {
+            switch (c) {
+            case 0xc4: case 0xd9: if (read_len(b, len, &i, 1, &skip)) return -1; break;
+            case 0xc5: case 0xda: if (read_len(b, len, &i, 2, &skip)) return -1; break;
+            case 0xc6: case 0xdb: if (read_len(b, len, &i, 4, &skip)) return -1; break;
+            case 0xc7: if (read_len(b, len, &i, 1, &n)) return -1; skip = n + 1; break;
+            case 0xc8: if (read_len(b, len, &i, 2, &n)) return -1; skip = n + 1; break;
+            case 0xc9: if (read_len(b, len, &i, 4, &n)) return -1; skip = n + 1; break;
+            case 0xca: skip = 4; break;
+            case 0xcb: skip = 8; break;
+            case 0xcc: case 0xd0: skip = 1; break;
+            case 0xcd: case 0xd1: skip = 2; break;
+            case 0xce: case 0xd2: skip = 4; break;
+            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xd4: skip = 2; break;
+            case 0xd5: skip = 3; break;
+            case 0xd6: skip = 5; break;
+            case 0xd7: skip = 9; break;
+            case 0xd8: skip = 17; break;
+            case 0xdc: if (read_len(b, len, &i, 2, &children)) return -1; break;
+            case 0xdd: if (read_len(b, len, &i, 4, &children)) return -1; break;
+            case 0xde: if (read_len(b, len, &i, 2, &n)) return -1; children = 2 * n; break;
+            case 0xdf: if (read_len(b, len, &i, 4, &n)) return -1; children = 2 * n; break;
+            default: return -1; /* 0xc1: never used */
+            }
+        }
+        if (skip > len - i)
+            return -1;
+        i += skip;
+        if (children) {
+            /* Every element takes at least one byte. */
+            if (children > len - i || depth + 1 > max_depth)
+                return -1;
+            left[++depth] = children;
+        }
+    }
+    return i == len ? 0 : -1;
+}
+
+/* ---- field checks ---- */
+
+static bool is_uint(const msgpack_object *o)
+{
+    return o->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+}
+
+static bool key_is(const msgpack_object *k, const char *name)
+{
+    size_t n = strlen(name);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, name, n) == 0;
+}
+
+/* Copy a string field into buf (LT_WIRE_MAX_ID + 1 bytes) if it is a valid
+ * ID, or empty where allowed. */
+static bool take_id(const msgpack_object *v, char *buf, bool allow_empty)
+{
+    if (v->type != MSGPACK_OBJECT_STR)
+        return false;
+    size_t n = v->via.str.size;
+    if (n == 0 && allow_empty) {
+        buf[0] = '\0';
+        return true;
+    }
+    if (!lt_wire_id_ok(v->via.str.ptr, n))
+        return false;
+    memcpy(buf, v->via.str.ptr, n);
+    buf[n] = '\0';
+    return true;
+}
+
+typedef struct meta_buf {
+    char runner[LT_WIRE_MAX_ID + 1], app[LT_WIRE_MAX_ID + 1], version[LT_WIRE_MAX_ID + 1];
+    char source[LT_WIRE_MAX_ID + 1];
+} meta_buf;
+
+static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
+{
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return false;
+    bool have_runner = false, have_pid = false, have_instance = false;
+    memset(m, 0, sizeof *m);
+    mb->app[0] = mb->version[0] = mb->source[0] = '\0';
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
+        if (key_is(k, "runner")) {
+            if (!take_id(v, mb->runner, false))
+                return false;
+            have_runner = true;
+        } else if (key_is(k, "app")) {
+            if (!take_id(v, mb->app, true))
+                return false;
+        } else if (key_is(k, "version")) {
+            if (!take_id(v, mb->version, true))
+                return false;
+        } else if (key_is(k, "source")) {
+            if (!take_id(v, mb->source, true) || strlen(mb->source) > 15)
+                return false;
+        } else if (key_is(k, "pid")) {
+            if (!is_uint(v) || v->via.u64 > INT32_MAX)
+                return false;
+            m->pid = (int64_t)v->via.u64;
+            have_pid = true;
+        } else if (key_is(k, "instance")) {
+            if (!is_uint(v))
+                return false;
+            m->instance = v->via.u64;
+            have_instance = true;
+        } else if (key_is(k, "dropped")) {
+            if (!is_uint(v))
+                return false;
+            m->dropped = v->via.u64;
+        }
+        /* other keys: reserved for later versions ("auth"), ignored */
+    }
+    m->runner_id = mb->runner;
+    m->app_id = mb->app;
+    m->version_id = mb->version;
+    m->source = mb->source;
+    return have_runner && have_pid && have_instance;
+}
+
+static bool decode_record(const msgpack_object *o, lt_record_in *r, uint64_t prev_pos, bool first)
+{
+    if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != LT_WIRE_RECORD_FIELDS)
+        return false;
+    const msgpack_object *f = o->via.array.ptr;
+    if (!is_uint(&f[0]) || !is_uint(&f[1]) || !is_uint(&f[2]) || !is_uint(&f[3]) || !is_uint(&f[4]))
+        return false;
+    if (f[2].via.u64 > UINT32_MAX || f[3].via.u64 >= LT_REC_KIND_COUNT || f[4].via.u64 > 2)
+        return false;
+    memset(r, 0, sizeof *r);
+    r->pos = f[0].via.u64;
+    r->ts_ns = f[1].via.u64;
+    r->tid = (uint32_t)f[2].via.u64;
+    r->kind = (int)f[3].via.u64;
+    r->fd = (int)f[4].via.u64;
+    if (!first && r->pos <= prev_pos)
+        return false; /* records are in ring order */
+    if (f[5].type == MSGPACK_OBJECT_STR) {
+        if (!lt_wire_id_ok(f[5].via.str.ptr, f[5].via.str.size))
+            return false;
+        r->request = f[5].via.str.ptr;
+        r->request_len = f[5].via.str.size;
+    } else if (f[5].type != MSGPACK_OBJECT_NIL) {
+        return false;
+    }
+    switch (r->kind) {
+    case LT_REC_DATA:
+        if ((r->fd != 1 && r->fd != 2) || f[6].type != MSGPACK_OBJECT_BIN ||
+            f[6].via.bin.size > LT_WIRE_MAX_PAYLOAD)
+            return false;
+        r->data = (const unsigned char *)f[6].via.bin.ptr;
+        r->data_len = f[6].via.bin.size;
+        return true;
+    case LT_REC_BEGIN:
+    case LT_REC_END:
+        return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
+    default:
+        return f[6].type == MSGPACK_OBJECT_NIL;
+    }
+}
+
+static void remember_ack(lt_ingest *in, const void *identity, size_t identity_len, uint64_t instance,
+                         uint64_t pos)
+{
+    if (!identity || identity_len == 0 || identity_len > MAX_IDENTITY)
+        return;
+    for (size_t i = 0; i < in->nacks; i++)
+        if (in->acks[i].instance == instance) {
+            memcpy(in->acks[i].identity, identity, identity_len);
+            in->acks[i].identity_len = identity_len;
+            in->acks[i].pos = pos;
+            return;
+        }
+    if (in->nacks == in->cap_acks) {
+        size_t cap = in->cap_acks ? in->cap_acks * 2 : 16;
+        pending_ack *grown = realloc(in->acks, cap * sizeof *grown);
+        if (!grown)
+            return; /* the runner will simply wait for a later ack */
+        in->acks = grown;
+        in->cap_acks = cap;
+    }
+    pending_ack *a = &in->acks[in->nacks++];
+    memcpy(a->identity, identity, identity_len);
+    a->identity_len = identity_len;
+    a->instance = instance;
+    a->pos = pos;
+}
+
+int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const void *ack_to,
+                    size_t ack_to_len)
+{
+    if (len > LT_WIRE_MAX_FRAME) {
+        LT_COUNT(frames_oversized, 1);
+        return -1;
+    }
+    if (lt_msgpack_precheck(frame, len, FRAME_DEPTH) != 0) {
+        LT_COUNT(frames_malformed, 1);
+        return -1;
+    }
+    msgpack_unpacked msg;
+    msgpack_unpacked_init(&msg);
+    size_t off = 0;
+    int rc = -1;
+    if (msgpack_unpack_next(&msg, (const char *)frame, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len)
+        goto out;
+    const msgpack_object *top = &msg.data;
+    if (top->type != MSGPACK_OBJECT_ARRAY || top->via.array.size != 4)
+        goto out;
+    const msgpack_object *f = top->via.array.ptr;
+    if (!is_uint(&f[0]) || f[0].via.u64 != LT_WIRE_VERSION || !is_uint(&f[1]) ||
+        f[1].via.u64 != LT_MSG_BATCH || f[3].type != MSGPACK_OBJECT_ARRAY)
+        goto out;
+
+    lt_proc_meta meta;
+    meta_buf mb;
+    if (!decode_meta(&f[2], &meta, &mb))
+        goto out;
+    size_t n = f[3].via.array.size;
+    if (n > in->cap_recs) {
+        lt_record_in *grown = realloc(in->recs, n * sizeof *grown);
+        if (!grown)
+            goto out;
+        in->recs = grown;
+        in->cap_recs = n;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!decode_record(&f[3].via.array.ptr[i], &in->recs[i], i ? in->recs[i - 1].pos : 0, i == 0))
+            goto out;
+
+    rc = 0;
+    LT_COUNT(records_received, n);
+    uint64_t acked = 0;
+    int have_acked = 0;
+    if (lt_assembler_feed(in->assembler, &meta, in->recs, n, &acked, &have_acked) < 0)
+        fprintf(stderr, "logtap-collector: store error while ingesting runner %s\n", meta.runner_id);
+    else if (have_acked)
+        remember_ack(in, ack_to, ack_to_len, meta.instance, acked);
+out:
+    if (rc != 0)
+        LT_COUNT(frames_malformed, 1);
+    msgpack_unpacked_destroy(&msg);
+    return rc;
+}
+
+lt_ingest *lt_ingest_open(const char *endpoint, lt_assembler *assembler, char *err, size_t errlen)
+{
+    lt_ingest *in = calloc(1, sizeof *in);
+    if (!in) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    in->assembler = assembler;
+    in->ctx = zmq_ctx_new();
+    in->sock = in->ctx ? zmq_socket(in->ctx, ZMQ_ROUTER) : NULL;
+    if (!in->sock) {
+        snprintf(err, errlen, "cannot create the ingest socket: %s", zmq_strerror(zmq_errno()));
+        lt_ingest_close(in);
+        return NULL;
+    }
+    /* Frames above the limit (up to twice it) are received and counted as
+     * oversized; beyond that zmq drops the sender's connection itself. */
+    int64_t max = 2 * (int64_t)LT_WIRE_MAX_FRAME;
+    int hwm = 10000, linger = 0;
+    zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
+    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_bind(in->sock, endpoint) != 0) {
+        snprintf(err, errlen, "cannot listen on %s: %s", endpoint, zmq_strerror(zmq_errno()));
+        lt_ingest_close(in);
+        return NULL;
+    }
+    return in;
+}
+
+void lt_ingest_close(lt_ingest *in)
+{
+    if (!in)
+        return;
+    if (in->sock)
+        zmq_close(in->sock);
+    if (in->ctx)
+        zmq_ctx_term(in->ctx);
+    free(in->recs);
+    free(in->acks);
+    free(in);
+}
+
+/* Receive one multipart message [identity, payload] without blocking.
+ * Returns 1 if one was handled, 0 if none was waiting, -1 on EINTR. */
+static int receive_one(lt_ingest *in)
+{
+    zmq_msg_t id, body;
+    zmq_msg_init(&id);
+    if (zmq_msg_recv(&id, in->sock, ZMQ_DONTWAIT) < 0) {
+        int e = zmq_errno();
+        zmq_msg_close(&id);
+        return e == EINTR ? -1 : 0;
+    }
+    int more = zmq_msg_more(&id);
+    if (!more) { /* a ROUTER always prefixes the identity; be defensive */
+        zmq_msg_close(&id);
+        return 1;
+    }
+    zmq_msg_init(&body);
+    while (zmq_msg_recv(&body, in->sock, 0) < 0 && zmq_errno() == EINTR) {
+    }
+    LT_COUNT(frames_received, 1);
+    if (zmq_msg_more(&body)) {
+        /* Our senders send single-part messages: drain and reject the rest. */
+        LT_COUNT(frames_malformed, 1);
+        while (zmq_msg_more(&body))
+            if (zmq_msg_recv(&body, in->sock, 0) < 0 && zmq_errno() != EINTR)
+                break;
+    } else {
+        lt_ingest_frame(in, zmq_msg_data(&body), zmq_msg_size(&body), zmq_msg_data(&id), zmq_msg_size(&id));
+    }
+    zmq_msg_close(&body);
+    zmq_msg_close(&id);
+    return 1;
+}
+
+int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames)
+{
+    zmq_pollitem_t item = {.socket = in->sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, timeout_ms) < 0)
+        return zmq_errno() == EINTR ? -1 : 0;
+    int handled = 0;
+    while (handled < max_frames) {
+        int r = receive_one(in);
+        if (r <= 0)
+            return r < 0 && handled == 0 ? -1 : handled;
+        handled++;
+    }
+    return handled;
+}
+
+void lt_ingest_send_acks(lt_ingest *in)
+{
+    for (size_t i = 0; i < in->nacks; i++) {
+        const pending_ack *a = &in->acks[i];
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+        msgpack_pack_uint8(&pk, LT_MSG_ACK);
+        msgpack_pack_uint64(&pk, a->instance);
+        msgpack_pack_uint64(&pk, a->pos);
+        /* A peer that went away just misses its ack: ROUTER drops it. */
+        if (zmq_send(in->sock, a->identity, a->identity_len, ZMQ_SNDMORE | ZMQ_DONTWAIT) >= 0 &&
+            zmq_send(in->sock, sb.data, sb.size, ZMQ_DONTWAIT) >= 0)
+            LT_COUNT(acks_sent, 1);
+        msgpack_sbuffer_destroy(&sb);
+    }
+    in->nacks = 0;
+}

@@ -1,0 +1,40 @@
+/* ingest.h -- the collector's ZeroMQ side: receive frames, validate them,
+ * feed the assembler, and acknowledge what the store has made durable.
+ */
+#ifndef LT_INGEST_H
+#define LT_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "assembler.h"
+
+typedef struct lt_ingest lt_ingest;
+
+/* Bind a ROUTER socket on `endpoint`. `asm_` is borrowed. NULL + err on
+ * failure. */
+lt_ingest *lt_ingest_open(const char *endpoint, lt_assembler *asm_, char *err, size_t errlen);
+void lt_ingest_close(lt_ingest *in);
+
+/* Wait up to timeout_ms for frames, then process up to max_frames of them.
+ * Returns the number of frames processed, or -1 if the wait was interrupted
+ * by a signal. */
+int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames);
+
+/* Send the acks owed since the last call: call right after a successful
+ * store commit. */
+void lt_ingest_send_acks(lt_ingest *in);
+
+/* Validate one frame and feed it. Exposed for tests and fuzzing: returns 0
+ * if the frame was valid (and fed), -1 if it was malformed. `ack_to` may be
+ * NULL. */
+int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const void *ack_to,
+                    size_t ack_to_len);
+
+/* Structural pre-check of a msgpack buffer: exactly one object, nesting at
+ * most `max_depth`, every array/map count within the bytes that remain (so a
+ * hostile header cannot make the decoder allocate for elements that are not
+ * there). Returns 0 if sound. */
+int lt_msgpack_precheck(const unsigned char *buf, size_t len, int max_depth);
+
+#endif

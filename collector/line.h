@@ -1,0 +1,51 @@
+/* line.h -- one stored log line, the unit the assembler produces, the store
+ * keeps and the HTTP server and CLI print.
+ *
+ * Ownership: every pointer in an lt_line is borrowed. Whoever passes an
+ * lt_line to a function keeps ownership; a callee that needs the data after
+ * returning copies it.
+ */
+#ifndef LT_LINE_H
+#define LT_LINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* fal's levels. STDOUT and STDERR are the defaults by stream; the others are
+ * refined from the text (see level.c). Ordered by severity for min-level
+ * filters: TRACE < DEBUG < INFO = STDOUT < WARN < STDERR < ERROR. */
+enum lt_level {
+    LT_LEVEL_TRACE,
+    LT_LEVEL_DEBUG,
+    LT_LEVEL_INFO,
+    LT_LEVEL_STDOUT,
+    LT_LEVEL_WARN,
+    LT_LEVEL_STDERR,
+    LT_LEVEL_ERROR,
+    LT_LEVEL_COUNT
+};
+
+typedef struct lt_line {
+    int64_t id;             /* store row ID, increasing; 0 until stored */
+    int64_t ts_ns;          /* when the line's first byte was written */
+    const char *runner_id;  /* never NULL */
+    const char *request_id; /* NULL outside requests */
+    const char *app_id;     /* "" when unknown */
+    const char *version_id; /* "" when unknown */
+    const char *source;     /* "run", "gateway", "deploy" or "" */
+    const char *message;    /* raw bytes, no trailing newline, not NUL-terminated
+                               by contract (may contain invalid UTF-8) */
+    size_t message_len;
+    int stream;             /* 1 = stdout, 2 = stderr */
+    int level;              /* enum lt_level */
+    int64_t pid;
+    int64_t tid;
+} lt_line;
+
+const char *lt_level_name(int level);       /* "STDOUT", "ERROR", ... */
+int lt_level_parse(const char *name);       /* case-insensitive; -1 if unknown */
+/* The level of a line: fal's rule, refined from the text. */
+int lt_level_detect(int stream, const char *msg, size_t len);
+const char *lt_stream_name(int stream);     /* "stdout" / "stderr" */
+
+#endif

@@ -1,0 +1,272 @@
+/* main.c -- logtap-collector: flags, the ingest loop, and a clean stop.
+ *
+ * One thread runs ingest -> assembler -> store: it alone writes the store, so
+ * lines need no locking on their way in. Every commit interval (or sooner
+ * when a batch is large) it commits one transaction and then acknowledges
+ * what that transaction made durable. The HTTP server runs on its own
+ * threads with its own store readers.
+ *
+ * SIGTERM/SIGINT: stop taking new work, drain what zmq already holds, end
+ * every partial line, commit, acknowledge, and exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "http.h"
+#include "ingest.h"
+#include "logtap_wire.h"
+#include "metrics.h"
+#include "store.h"
+#include "timefmt.h"
+
+#define DEFAULT_COMMIT_MS 10
+#define COMMIT_LINES 20000
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: logtap-collector [OPTIONS]\n"
+            "\n"
+            "Receive runners' captured output from liblogtap.so, assemble it into\n"
+            "runner logs and request logs, store it, and serve it over HTTP.\n"
+            "\n"
+            "Options:\n"
+            "  --listen ENDPOINT   ZeroMQ endpoint runners send to (default %s;\n"
+            "                      the same default as LOGTAP_ENDPOINT in runners)\n"
+            "  --http HOST:PORT    HTTP API address (default %s; port 0 picks a\n"
+            "                      free port, written to DATA/collector.json)\n"
+            "  --data DIR          directory of the embedded store (default\n"
+            "                      ./logtap-data); created if missing\n"
+            "  --commit-ms N       longest time a line waits before it is committed\n"
+            "                      and acknowledged (default %d)\n"
+            "  -h, --help          show this help\n"
+            "  --version           show the version\n"
+            "\n"
+            "SIGTERM or SIGINT stops the collector after everything received has been\n"
+            "stored. Only one collector may use a data directory at a time.\n",
+            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_COMMIT_MS);
+}
+
+static void log_line(const char *fmt, const char *a, const char *b)
+{
+    char ts[40];
+    lt_time_format(lt_time_now_ns(), ts, sizeof ts);
+    fprintf(stderr, "%s logtap-collector: ", ts);
+    fprintf(stderr, fmt, a, b);
+    fputc('\n', stderr);
+}
+
+static int mkdir_p(const char *dir)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(path, 0700) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    if (mkdir(path, 0700) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+/* One collector per data directory: a second one would share the store's
+ * single-writer role and steal the ipc endpoint. */
+static int lock_data_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/collector.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd; /* held until exit */
+}
+
+static void write_status_file(const char *dir, const char *listen, const char *http_host, int port)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    snprintf(path, sizeof path, "%s/collector.json", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return;
+    /* The endpoint and host come from our own flags; quote-free by check. */
+    fprintf(f, "{\"pid\": %ld, \"listen\": \"%s\", \"http\": \"http://%s:%d\"}\n", (long)getpid(),
+            listen, http_host, port);
+    fclose(f);
+    rename(tmp, path);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Commit whatever the transaction holds (lines, request and runner updates;
+ * a no-op when nothing is open), then acknowledge it. */
+static void commit(lt_store *store, lt_ingest *in)
+{
+    if (lt_store_commit(store) != 0) {
+        LT_COUNT(store_errors, 1);
+        log_line("commit failed: %s%s", lt_store_error(store), "");
+        return; /* no acks: runners keep their records */
+    }
+    lt_ingest_send_acks(in);
+}
+
+int main(int argc, char **argv)
+{
+    const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
+    int commit_ms = DEFAULT_COMMIT_MS;
+    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_COMMIT, OPT_VERSION };
+    static const struct option opts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"data", required_argument, NULL, OPT_DATA},
+        {"commit-ms", required_argument, NULL, OPT_COMMIT},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_LISTEN: listen = optarg; break;
+        case OPT_HTTP: http_addr = optarg; break;
+        case OPT_DATA: data = optarg; break;
+        case OPT_COMMIT: {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 10000) {
+                fprintf(stderr, "logtap-collector: --commit-ms takes 1..10000, not '%s'\n", optarg);
+                return 2;
+            }
+            commit_ms = (int)v;
+            break;
+        }
+        case 'h': usage(stdout); return 0;
+        case OPT_VERSION: printf("logtap-collector 0.1.0 (wire format %d)\n", LT_WIRE_VERSION); return 0;
+        default:
+            fprintf(stderr, "Try 'logtap-collector --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "logtap-collector: unexpected argument '%s'\nTry 'logtap-collector --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+    if (strchr(listen, '"') || strchr(listen, '\\') || strchr(http_addr, '"') || strchr(http_addr, '\\')) {
+        fprintf(stderr, "logtap-collector: quotes and backslashes are not allowed in addresses\n");
+        return 2;
+    }
+
+    if (mkdir_p(data) != 0) {
+        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", data, strerror(errno));
+        return 1;
+    }
+    if (lock_data_dir(data) < 0) {
+        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n", data);
+        return 1;
+    }
+
+    char err[512];
+    lt_store *store = lt_store_open(data, err, sizeof err);
+    if (!store) {
+        fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", data, err);
+        return 1;
+    }
+    lt_assembler *assembler = lt_assembler_new(store);
+    lt_ingest *in = assembler ? lt_ingest_open(listen, assembler, err, sizeof err) : NULL;
+    if (!in) {
+        fprintf(stderr, "logtap-collector: %s\n", assembler ? err : "out of memory");
+        lt_assembler_free(assembler);
+        lt_store_close(store);
+        return 1;
+    }
+    lt_http *http = lt_http_start(http_addr, data, store, err, sizeof err);
+    if (!http) {
+        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr, err);
+        lt_ingest_close(in);
+        lt_assembler_free(assembler);
+        lt_store_close(store);
+        return 1;
+    }
+
+    char host[256];
+    snprintf(host, sizeof host, "%s", http_addr);
+    char *colon = strrchr(host, ':');
+    if (colon)
+        *colon = '\0';
+    write_status_file(data, listen, host, lt_http_port(http));
+    char http_url[300];
+    snprintf(http_url, sizeof http_url, "http://%s:%d", host, lt_http_port(http));
+    log_line("listening on %s, serving %s", listen, http_url);
+
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int64_t first_pending_ms = 0;
+    while (!stop_requested) {
+        int wait = commit_ms;
+        if (first_pending_ms) {
+            int64_t left = first_pending_ms + commit_ms - mono_ms();
+            wait = left < 0 ? 0 : (int)left;
+        }
+        lt_ingest_poll(in, wait, 256);
+        if (lt_store_pending(store) && !first_pending_ms)
+            first_pending_ms = mono_ms();
+        bool due = first_pending_ms && mono_ms() - first_pending_ms >= commit_ms;
+        if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
+            commit(store, in);
+            first_pending_ms = 0;
+        }
+    }
+
+    /* Drain: whatever zmq already received is stored before we go. */
+    log_line("stopping: draining%s%s", "", "");
+    for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
+        if (lt_store_pending(store) >= COMMIT_LINES)
+            commit(store, in);
+    lt_assembler_flush_all(assembler);
+    commit(store, in);
+    lt_http_stop(http);
+    lt_ingest_close(in);
+    lt_assembler_free(assembler);
+    lt_store_close(store);
+    log_line("stopped%s%s", "", "");
+    return 0;
+}

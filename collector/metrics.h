@@ -1,0 +1,50 @@
+/* metrics.h -- the collector's counters, one global instance.
+ *
+ * Written by the ingest thread, read by HTTP threads (/metrics), so every
+ * field is a relaxed atomic: counters need no ordering with anything else.
+ */
+#ifndef LT_METRICS_H
+#define LT_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* X(name, help) -- one line per counter; the list drives both the struct and
+ * the Prometheus rendering so they cannot drift apart. */
+#define LT_METRICS_COUNTERS(X)                                                       \
+    X(frames_received, "ZeroMQ messages received on the ingest socket")            \
+    X(frames_malformed, "messages dropped: not a valid logtap frame")               \
+    X(frames_oversized, "messages dropped: larger than the frame limit")            \
+    X(records_received, "records decoded from valid frames")                       \
+    X(records_duplicate, "records dropped: already received (replay)")             \
+    X(bytes_received, "payload bytes of DATA records")                              \
+    X(bytes_gap_reported, "bytes runners reported lost before their ring")         \
+    X(lines_stored, "lines appended to the store")                                  \
+    X(lines_split, "lines cut because they exceeded the line length limit")        \
+    X(requests_begun, "BEGIN records")                                               \
+    X(requests_ended, "END records")                                                 \
+    X(acks_sent, "ACK messages sent to runners")                                     \
+    X(store_commits, "store transactions committed")                                 \
+    X(store_errors, "store operations that failed")                                  \
+    X(http_requests, "HTTP requests served")
+
+typedef struct lt_metrics {
+#define LT_METRICS_FIELD(name, help) _Atomic uint64_t name;
+    LT_METRICS_COUNTERS(LT_METRICS_FIELD)
+#undef LT_METRICS_FIELD
+    _Atomic uint64_t followers;          /* gauge: open follow streams */
+    _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
+} lt_metrics;
+
+extern lt_metrics lt_metrics_global;
+
+#define LT_COUNT(name, n) atomic_fetch_add_explicit(&lt_metrics_global.name, (n), memory_order_relaxed)
+
+#include <stddef.h> /* size_t, for lt_metrics_render */
+
+/* Render every counter and gauge in Prometheus text format 0.0.4 into a new
+ * malloc'd buffer; the caller frees *out. On allocation failure *out is NULL
+ * and *len is 0. */
+void lt_metrics_render(char **out, size_t *len);
+
+#endif

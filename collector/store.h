@@ -1,0 +1,98 @@
+/* store.h -- the log store behind one small interface: append, commit, query,
+ * and a change counter for followers.
+ *
+ * The embedded implementation (store.c) is SQLite in WAL mode under the
+ * collector's --data directory. One lt_store handle is the single writer and
+ * is used only by the ingest thread. Readers (HTTP threads, tests) each open
+ * their own lt_store_reader; SQLite's WAL lets them read while the writer
+ * writes.
+ *
+ * Runner scope and request scope are two views of one table: every line has
+ * its runner; lines written inside a request also carry the request ID.
+ */
+#ifndef LT_STORE_H
+#define LT_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "line.h"
+
+typedef struct lt_store lt_store;
+typedef struct lt_store_reader lt_store_reader;
+
+/* ---- writer (one thread) ---- */
+
+/* Open or create the store in `dir` (created if missing). On failure returns
+ * NULL and writes a message to err. */
+lt_store *lt_store_open(const char *dir, char *err, size_t errlen);
+/* Commits what is pending, then closes. NULL is accepted. */
+void lt_store_close(lt_store *st);
+
+/* Queue a line in the current transaction (one is begun when needed). The
+ * line is copied. Returns 0 or -1 (err message kept in lt_store_error). */
+int lt_store_append(lt_store *st, const lt_line *line);
+/* Record that a runner was seen (insert or update last_ts). */
+int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id,
+                         const char *version_id, const char *source, int64_t ts_ns);
+/* Request lifetime from BEGIN/END records. A second BEGIN of the same ID
+ * (another thread or a child process) keeps the first begin time; END sets
+ * end time; a later BEGIN after END reopens it (status IN_PROGRESS). */
+int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id,
+                           const char *app_id, const char *version_id, int64_t ts_ns);
+int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns);
+/* Commit the current transaction, if any. Returns 0 or -1. After success,
+ * lt_store_last_id() reflects the new rows and waiting followers wake. */
+int lt_store_commit(lt_store *st);
+/* Rows appended but not yet committed. */
+size_t lt_store_pending(const lt_store *st);
+const char *lt_store_error(const lt_store *st);
+
+/* Highest committed line ID, readable from any thread. */
+int64_t lt_store_last_id(lt_store *st);
+/* Block until lt_store_last_id() > after_id or timeout_ms passes. Returns the
+ * current last ID. Any thread. */
+int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms);
+
+/* ---- readers (any thread, one reader per thread) ---- */
+
+lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen);
+void lt_store_reader_close(lt_store_reader *rd);
+
+typedef struct lt_query {
+    const char *runner_id;  /* NULL = any */
+    const char *request_id; /* NULL = any (lines outside requests included) */
+    const char *app_id;
+    const char *version_id;
+    const char *source;
+    const char *search;     /* substring of message, NULL = none */
+    int min_level;          /* -1 = any */
+    int64_t since_ns;       /* inclusive; 0 = unbounded */
+    int64_t until_ns;       /* exclusive; 0 = unbounded */
+    int64_t after_id;       /* cursor: only rows with id > after_id */
+    int limit;              /* 0 = no limit */
+    bool newest;            /* true: the newest `limit` rows (still delivered
+                               oldest first); false: the oldest `limit` rows */
+} lt_query;
+
+#define LT_QUERY_INIT {.min_level = -1}
+
+/* Call `cb` for each matching line, in ID order. `cb` returns 0 to continue,
+ * non-zero to stop. Returns the number of lines delivered, or -1 on error. */
+typedef int (*lt_line_cb)(const lt_line *line, void *ctx);
+long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx);
+
+typedef struct lt_request_info {
+    char runner_id[129];
+    char app_id[129];
+    char version_id[129];
+    int64_t begin_ns;
+    int64_t end_ns; /* 0 while in progress */
+} lt_request_info;
+/* Returns 1 and fills `out` if the request is known, 0 if not, -1 on error. */
+int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out);
+/* Returns 1 if the runner is known, 0 if not, -1 on error. */
+int lt_store_runner_known(lt_store_reader *rd, const char *runner_id);
+
+#endif

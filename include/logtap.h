@@ -1,0 +1,44 @@
+/* logtap.h -- the public API of liblogtap.so.
+ *
+ * liblogtap.so is loaded with LD_PRELOAD into a runner process. It captures
+ * every byte the process writes to stdout and stderr and tags it with the
+ * runner ID and with the request the writing thread is serving. An app
+ * framework tells it which request a thread serves with the two markers
+ * below; everything else is automatic.
+ *
+ * The functions are safe to call from any thread. A program that links
+ * against them without the preload being present should resolve them weakly
+ * (or use bindings/python/logtap.py, which does nothing when the library is
+ * absent).
+ */
+#ifndef LOGTAP_H
+#define LOGTAP_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LOGTAP_VERSION_MAJOR 0
+#define LOGTAP_VERSION_MINOR 1
+
+/* Longest request ID accepted, in bytes, excluding the terminating NUL. */
+#define LOGTAP_REQUEST_ID_MAX 128
+
+/* Mark the calling thread as serving `request_id` until logtap_request_end().
+ * Output the thread writes meanwhile is attributed to that request (and, as
+ * always, to the runner). Nested calls replace the marker.
+ * A request ID is 1..LOGTAP_REQUEST_ID_MAX bytes of printable ASCII other
+ * than '/' (it is a path segment in the HTTP API).
+ * Returns 0, or -1 with errno EINVAL for any other ID (the marker is then
+ * left unchanged). */
+int logtap_request_begin(const char *request_id);
+
+/* Clear the calling thread's marker. Returns 0, or -1 with errno ENOENT if the
+ * thread had no marker. */
+int logtap_request_end(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

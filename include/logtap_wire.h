@@ -1,0 +1,85 @@
+/* logtap_wire.h -- the wire format between liblogtap.so and logtap-collector.
+ *
+ * This header is the single definition of what crosses the ZeroMQ socket; both
+ * sides include it and doc/wire.md explains it. Every ZeroMQ message is exactly
+ * one msgpack array whose first two elements are the format version and the
+ * message type:
+ *
+ *   BATCH  runner -> collector   [1, 1, meta, records]
+ *     meta    map: "runner" str, "app" str, "version" str, "source" str,
+ *                  "pid" uint, "instance" uint64, "dropped" uint (bytes this
+ *                  process could not keep so far, cumulative, so a replayed
+ *                  frame never counts a loss twice), "auth" str (reserved,
+ *                  may be absent). Unknown keys are ignored (forward
+ *                  compatible).
+ *     records array of records, in ring order:
+ *             [pos, ts_ns, tid, kind, fd, request, payload]
+ *       pos      uint64  byte offset of the record in the process's ring; it
+ *                        only grows, so it is the record's sequence number
+ *                        (dedup and cumulative acks use it)
+ *       ts_ns    uint64  CLOCK_REALTIME nanoseconds when the write returned
+ *       tid      uint    kernel thread ID of the writer
+ *       kind     uint    one of enum lt_record_kind
+ *       fd       uint    1 (stdout) or 2 (stderr); 0 for non-DATA records
+ *       request  str|nil the writer thread's marker when the record was made
+ *       payload  DATA: bin, the bytes write(2) accepted; otherwise nil
+ *
+ *   ACK    collector -> runner   [1, 2, instance, pos]
+ *     Every record of `instance` with a position up to and including `pos`
+ *     is durable in the store. Acks are cumulative.
+ *
+ * A process instance is one ring: a random 64-bit ID chosen when the ring is
+ * created (at start-up and again in a forked child), so that pid reuse can
+ * never merge two processes' streams.
+ */
+#ifndef LOGTAP_WIRE_H
+#define LOGTAP_WIRE_H
+
+#include <stdint.h>
+
+#define LT_WIRE_VERSION 1
+
+enum lt_msg_type {
+    LT_MSG_BATCH = 1,
+    LT_MSG_ACK = 2,
+};
+
+enum lt_record_kind {
+    LT_REC_DATA = 0,  /* bytes written to fd 1 or 2 */
+    LT_REC_BEGIN = 1, /* the thread starts serving `request` */
+    LT_REC_END = 2,   /* the thread stops serving `request` */
+    LT_REC_EXIT = 3,  /* the process is exiting: no more records follow */
+    LT_REC_KIND_COUNT
+};
+
+#define LT_WIRE_RECORD_FIELDS 7
+#define LT_WIRE_MAX_ID 128              /* runner/app/version/request IDs */
+#define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
+#define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
+
+/* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
+ * printable ASCII other than '/' (IDs are path segments in the HTTP API).
+ * App and version IDs may also be empty. The preload refuses request IDs that
+ * break this rule (logtap_request_begin fails with EINVAL) and cleans runner,
+ * app and version IDs from the environment; the collector rejects frames that
+ * break it. */
+static inline int lt_wire_id_char_ok(unsigned char c)
+{
+    return c > 0x20 && c < 0x7f && c != '/';
+}
+
+static inline int lt_wire_id_ok(const char *s, unsigned long len)
+{
+    if (len == 0 || len > LT_WIRE_MAX_ID)
+        return 0;
+    for (unsigned long i = 0; i < len; i++)
+        if (!lt_wire_id_char_ok((unsigned char)s[i]))
+            return 0;
+    return 1;
+}
+
+/* Default endpoint shared by the collector and the preload. */
+#define LT_DEFAULT_ENDPOINT "ipc:///tmp/logtap.sock"
+#define LT_DEFAULT_HTTP "127.0.0.1:8765"
+
+#endif

@@ -1,0 +1,104 @@
+/* hook.c -- the write() interposition and the request markers.
+ *
+ * This is the hot path of every runner: each write(2) and writev(2) on fd 1
+ * or 2 passes through here. The real call happens first and its result is
+ * returned untouched (value and errno), so the app sees exactly what it
+ * would see without logtap; only the bytes the kernel accepted are recorded.
+ *
+ * Everything here may run inside a signal handler (CPython's faulthandler
+ * writes tracebacks from SIGSEGV): no malloc, no locks, no stdio, no zmq, no
+ * lazy symbol lookup. A per-thread flag stops recursion should anything
+ * below ever write to fd 1 or 2 itself.
+ */
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+
+/* Resolved by the constructor (runtime.c). Before that, and if resolution
+ * failed, the raw system call stands in. */
+write_fn lt_real_write;
+writev_fn lt_real_writev;
+
+LT_TLS lt_marker lt_thread_marker;
+static LT_TLS int in_hook;
+
+static bool is_captured_fd(int fd)
+{
+    return fd == 1 || fd == 2;
+}
+
+static void capture(int fd, const struct iovec *iov, int iovcnt, size_t accepted)
+{
+    if (in_hook)
+        return;
+    in_hook = 1;
+    int saved_errno = errno;
+    uint8_t len = lt_thread_marker.len;
+    lt_record(LT_REC_DATA, (uint8_t)fd, lt_thread_marker.id, len, iov, iovcnt, accepted);
+    if (atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) == LT_SENDER_NONE)
+        lt_runtime_ensure_sender();
+    errno = saved_errno;
+    in_hook = 0;
+}
+
+LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
+{
+    ssize_t n = lt_real_write ? lt_real_write(fd, buf, count) : syscall(SYS_write, fd, buf, count);
+    if (n > 0 && is_captured_fd(fd)) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = (size_t)n};
+        capture(fd, &one, 1, (size_t)n);
+    }
+    return n;
+}
+
+LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    ssize_t n = lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
+    if (n > 0 && is_captured_fd(fd))
+        capture(fd, iov, iovcnt, (size_t)n);
+    return n;
+}
+
+LT_EXPORT int logtap_request_begin(const char *request_id)
+{
+    size_t len = request_id ? strnlen(request_id, LOGTAP_REQUEST_ID_MAX + 1) : 0;
+    if (len == 0 || len > LOGTAP_REQUEST_ID_MAX || !lt_wire_id_ok(request_id, len)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int saved_errno = errno;
+    in_hook++;
+    lt_thread_marker.len = 0;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    memcpy(lt_thread_marker.id, request_id, len);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    lt_thread_marker.len = (uint8_t)len;
+    lt_record(LT_REC_BEGIN, 0, request_id, len, NULL, 0, 0);
+    in_hook--;
+    lt_runtime_ensure_sender();
+    errno = saved_errno;
+    return 0;
+}
+
+LT_EXPORT int logtap_request_end(void)
+{
+    uint8_t len = lt_thread_marker.len;
+    if (len == 0) {
+        errno = ENOENT;
+        return -1;
+    }
+    int saved_errno = errno;
+    in_hook++;
+    lt_record(LT_REC_END, 0, lt_thread_marker.id, len, NULL, 0, 0);
+    lt_thread_marker.len = 0;
+    in_hook--;
+    errno = saved_errno;
+    return 0;
+}

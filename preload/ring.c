@@ -1,0 +1,242 @@
+/* ring.c -- the shared-memory record ring: creation, the lock-free append used
+ * by the write() hook, and the reader primitives used by the sender.
+ *
+ * Everything reachable from lt_ring_append runs inside hooked write() calls,
+ * possibly in a signal handler: no malloc, no locks, no stdio, errno left to
+ * the caller. Creation uses only system calls, so a forked child can create
+ * its own ring lazily from the hook.
+ */
+#include "ring.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static size_t cstr_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    if (src)
+        while (src[n] && n + 1 < cap) {
+            dst[n] = src[n];
+            n++;
+        }
+    dst[n] = '\0';
+    return n;
+}
+
+static void append_hex(char *dst, uint64_t v, int digits)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = digits - 1; i >= 0; i--) {
+        dst[i] = hex[v & 15];
+        v >>= 4;
+    }
+}
+
+static void ring_path(char *out, size_t cap, const char *dir, int64_t pid, uint64_t instance)
+{
+    /* "<dir>/logtap-<pid in hex>-<instance in hex>.ring", built by hand:
+     * snprintf is not async-signal-safe. */
+    size_t n = cstr_copy(out, cap, dir);
+    const char *prefix = "/logtap-";
+    char tail[8 + 16 + 1 + 16 + 5 + 1];
+    size_t t = 0;
+    memcpy(tail, prefix, 8);
+    t = 8;
+    append_hex(tail + t, (uint64_t)pid, 16);
+    t += 16;
+    tail[t++] = '-';
+    append_hex(tail + t, instance, 16);
+    t += 16;
+    memcpy(tail + t, ".ring", 6);
+    t += 6;
+    if (n + t <= cap)
+        memcpy(out + n, tail, t);
+    else
+        out[0] = '\0';
+}
+
+int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (capacity < LT_RING_MIN_CAPACITY || capacity > LT_RING_MAX_CAPACITY ||
+        (capacity & (capacity - 1)) != 0 || capacity % (uint64_t)page != 0 ||
+        LT_RING_HEADER_SIZE % page != 0)
+        return -EINVAL;
+
+    memset(ring, 0, sizeof *ring);
+    ring->wake_fd = -1;
+    ring_path(ring->path, sizeof ring->path, dir, meta->pid, meta->instance);
+    if (!ring->path[0])
+        return -ENAMETOOLONG;
+
+    int fd = open(ring->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    size_t file_len = LT_RING_HEADER_SIZE + capacity;
+    int err = 0;
+    if (ftruncate(fd, (off_t)file_len) != 0) {
+        err = -errno;
+        goto fail_file;
+    }
+
+    /* Reserve header + twice the data, then lay the file over it twice. */
+    size_t map_len = LT_RING_HEADER_SIZE + 2 * capacity;
+    unsigned char *base = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) {
+        err = -errno;
+        goto fail_file;
+    }
+    if (mmap(base, file_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+        mmap(base + file_len, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+             LT_RING_HEADER_SIZE) == MAP_FAILED) {
+        err = -errno;
+        munmap(base, map_len);
+        goto fail_file;
+    }
+    close(fd);
+
+    ring->hdr = (lt_ring_header *)base;
+    ring->data = base + LT_RING_HEADER_SIZE;
+    ring->map_len = map_len;
+    ring->mask = capacity - 1;
+    ring->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+    lt_ring_header *h = ring->hdr;
+    h->layout = LT_RING_LAYOUT;
+    h->header_size = LT_RING_HEADER_SIZE;
+    h->capacity = capacity;
+    h->instance = meta->instance;
+    h->pid = meta->pid;
+    cstr_copy(h->runner_id, sizeof h->runner_id, meta->runner_id);
+    cstr_copy(h->app_id, sizeof h->app_id, meta->app_id);
+    cstr_copy(h->version_id, sizeof h->version_id, meta->version_id);
+    cstr_copy(h->source, sizeof h->source, meta->source);
+    atomic_store_explicit(&h->reserve_pos, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->read_pos, 0, memory_order_relaxed);
+    atomic_store_explicit(&h->acked_pos, 0, memory_order_relaxed);
+    /* The magic goes last: a reader that sees it sees a complete header. */
+    atomic_thread_fence(memory_order_release);
+    h->magic = LT_RING_MAGIC;
+    return 0;
+
+fail_file:
+    close(fd);
+    unlink(ring->path);
+    return err;
+}
+
+void lt_ring_close(lt_ring *ring, bool unlink_file)
+{
+    if (!ring->hdr)
+        return;
+    if (unlink_file)
+        unlink(ring->path);
+    munmap(ring->hdr, ring->map_len);
+    if (ring->wake_fd >= 0)
+        close(ring->wake_fd);
+    ring->hdr = NULL;
+    ring->data = NULL;
+    ring->wake_fd = -1;
+}
+
+static void wake_reader(lt_ring *ring)
+{
+    /* Pairs with the fence in lt_ring_reader_sleep_begin: either the reader
+     * sees our commit in its last check, or we see its flag here. */
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&ring->reader_sleeping, memory_order_relaxed) &&
+        atomic_exchange_explicit(&ring->reader_sleeping, 0, memory_order_relaxed)) {
+        uint64_t one = 1;
+        /* The raw system call: this fd is not 1 or 2, but the hook must never
+         * see its own traffic. */
+        (void)syscall(SYS_write, ring->wake_fd, &one, sizeof one);
+    }
+}
+
+bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts_ns,
+                    const char *request, size_t request_len, const struct iovec *iov, int iovcnt,
+                    size_t payload_len)
+{
+    lt_ring_header *h = ring->hdr;
+    if (request_len > LT_META_ID_MAX)
+        request_len = LT_META_ID_MAX;
+    if (payload_len > LT_WIRE_MAX_PAYLOAD)
+        return false;
+    uint64_t size = (sizeof(lt_ring_record) + request_len + payload_len + 7) & ~UINT64_C(7);
+    uint64_t capacity = ring->mask + 1;
+
+    uint64_t pos = atomic_load_explicit(&h->reserve_pos, memory_order_relaxed);
+    do {
+        /* Acquire: the reader is done with the bytes we are about to reuse. */
+        uint64_t read = atomic_load_explicit(&h->read_pos, memory_order_acquire);
+        if (pos + size - read > capacity)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&h->reserve_pos, &pos, pos + size,
+                                                    memory_order_relaxed, memory_order_relaxed));
+
+    lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
+    rec->ts_ns = ts_ns;
+    rec->size = (uint32_t)size;
+    rec->tid = tid;
+    rec->data_len = (uint32_t)payload_len;
+    rec->kind = kind;
+    rec->fd = fd;
+    rec->request_len = (uint8_t)request_len;
+    rec->reserved = 0;
+    unsigned char *out = (unsigned char *)(rec + 1);
+    if (request_len)
+        memcpy(out, request, request_len);
+    out += request_len;
+    size_t left = payload_len;
+    for (int i = 0; i < iovcnt && left; i++) {
+        size_t n = iov[i].iov_len < left ? iov[i].iov_len : left;
+        memcpy(out, iov[i].iov_base, n);
+        out += n;
+        left -= n;
+    }
+    atomic_store_explicit(&rec->commit, pos + 1, memory_order_release);
+    wake_reader(ring);
+    return true;
+}
+
+void lt_ring_count_drop(lt_ring *ring, uint64_t bytes)
+{
+    atomic_fetch_add_explicit(&ring->hdr->dropped_bytes, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&ring->hdr->dropped_records, 1, memory_order_relaxed);
+    wake_reader(ring);
+}
+
+void lt_ring_reader_sleep_begin(lt_ring *ring)
+{
+    atomic_store_explicit(&ring->reader_sleeping, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+void lt_ring_reader_sleep_end(lt_ring *ring)
+{
+    uint64_t drained;
+    atomic_store_explicit(&ring->reader_sleeping, 0, memory_order_relaxed);
+    while (read(ring->wake_fd, &drained, sizeof drained) > 0) {
+    }
+}
+
+const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos)
+{
+    const lt_ring_record *rec = (const lt_ring_record *)(ring->data + (pos & ring->mask));
+    if (atomic_load_explicit(&rec->commit, memory_order_acquire) != pos + 1)
+        return NULL;
+    if (rec->size < sizeof(lt_ring_record) || rec->size > LT_RING_RECORD_MAX || (rec->size & 7) ||
+        sizeof(lt_ring_record) + rec->request_len + rec->data_len > rec->size)
+        return NULL; /* cannot happen for our own writers; a corrupt file stops here */
+    return rec;
+}
+
+void lt_ring_release(lt_ring *ring, uint64_t pos)
+{
+    atomic_store_explicit(&ring->hdr->read_pos, pos, memory_order_release);
+}

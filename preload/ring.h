@@ -1,0 +1,142 @@
+/* ring.h -- the per-process record ring in a shared-memory file.
+ *
+ * Writers are the hooked write() calls of every thread, including signal
+ * handlers; the reader is the process's sender thread (and, after a crash,
+ * the collector). So appending must be lock-free and async-signal-safe: one
+ * compare-and-swap reserves space, the record is filled in, and a release
+ * store of its commit word publishes it.
+ *
+ * The data area is mapped twice, back to back, so a record that runs past the
+ * end of the ring continues at its start in the file while staying contiguous
+ * in memory: no record is ever split and neither side handles wrap-around.
+ *
+ * Positions are byte offsets that only grow (64 bits do not wrap in practice);
+ * the byte at position p lives at data[p & (capacity - 1)]. A record's position
+ * is its sequence number on the wire.
+ *
+ * Invariants:
+ *   read_pos <= every committed-or-reserved position < reserve_pos
+ *   reserve_pos - read_pos <= capacity
+ *   a record at position p is complete iff its commit word == p + 1
+ *     (never true of stale bytes from an earlier lap: those hold p - k*cap + 1)
+ *   every reservation is committed (the hook does nothing between reserve and
+ *     commit that can fail or jump away)
+ */
+#ifndef LT_RING_H
+#define LT_RING_H
+
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "logtap_wire.h"
+
+#define LT_RING_MAGIC UINT64_C(0x31474e5250415447) /* "GTAPRNG1" little-endian */
+#define LT_RING_LAYOUT 1
+#define LT_RING_HEADER_SIZE 4096
+#define LT_RING_MIN_CAPACITY (256 * 1024)
+#define LT_RING_DEFAULT_CAPACITY (8 * 1024 * 1024)
+#define LT_RING_MAX_CAPACITY (UINT64_C(1) << 32)
+#define LT_META_ID_MAX 128
+
+typedef struct lt_ring_header {
+    uint64_t magic;
+    uint32_t layout;
+    uint32_t header_size;
+    uint64_t capacity; /* data bytes, a power of two and page multiple */
+    uint64_t instance;
+    int64_t pid;
+    char runner_id[LT_META_ID_MAX + 1];
+    char app_id[LT_META_ID_MAX + 1];
+    char version_id[LT_META_ID_MAX + 1];
+    char source[16];
+
+    /* Written by writers. */
+    alignas(64) _Atomic uint64_t reserve_pos;
+    _Atomic uint64_t dropped_bytes;   /* bytes the hook could not keep */
+    _Atomic uint64_t dropped_records;
+    /* Written by the reader. */
+    alignas(64) _Atomic uint64_t read_pos;  /* below this, space is free */
+    _Atomic uint64_t acked_pos;             /* below this, durable in the store */
+} lt_ring_header;
+
+_Static_assert(sizeof(lt_ring_header) <= LT_RING_HEADER_SIZE, "ring header fits its page");
+
+typedef struct lt_ring_record {
+    _Atomic uint64_t commit; /* position + 1 once the record is complete */
+    uint64_t ts_ns;
+    uint32_t size;           /* whole record incl. header, multiple of 8 */
+    uint32_t tid;
+    uint32_t data_len;
+    uint8_t kind;            /* enum lt_record_kind */
+    uint8_t fd;
+    uint8_t request_len;     /* bytes of request ID that follow the header */
+    uint8_t reserved;
+    /* request ID bytes, then data bytes, then padding to 8 */
+} lt_ring_record;
+
+_Static_assert(sizeof(lt_ring_record) == 32, "record header layout is part of the ring format");
+
+#define LT_RING_RECORD_MAX (sizeof(lt_ring_record) + LT_META_ID_MAX + LT_WIRE_MAX_PAYLOAD + 8)
+
+typedef struct lt_ring {
+    lt_ring_header *hdr;
+    unsigned char *data; /* 2 * capacity bytes of mirrored mapping */
+    size_t map_len;      /* whole reservation, for munmap */
+    uint64_t mask;
+    /* Process-local: the reader sets `reader_sleeping` before it blocks on
+     * `wake_fd`; a writer that sees it set clears it and writes the eventfd,
+     * so an idle reader wakes at once and a busy one costs writers nothing. */
+    _Atomic uint32_t reader_sleeping;
+    int wake_fd;
+    char path[256];
+} lt_ring;
+
+typedef struct lt_ring_meta {
+    const char *runner_id, *app_id, *version_id, *source;
+    int64_t pid;
+    uint64_t instance;
+} lt_ring_meta;
+
+/* Create a ring file named after pid and instance in `dir` (mode 0600, O_EXCL)
+ * and map it. Async-signal-safe (system calls only), so a forked child may
+ * create its ring from the hook. Returns 0, or -errno. */
+int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta);
+/* Unmap; with `unlink_file`, also remove the file. */
+void lt_ring_close(lt_ring *ring, bool unlink_file);
+
+/* Append one record whose payload is the concatenation of `iov` (at most
+ * LT_WIRE_MAX_PAYLOAD bytes in all). Async-signal-safe, lock-free.
+ * Returns false when the ring is full: the caller counts the loss. */
+bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts_ns,
+                    const char *request, size_t request_len, const struct iovec *iov, int iovcnt,
+                    size_t payload_len);
+
+/* Count bytes that could not be kept; the sender reports them as a GAP. */
+void lt_ring_count_drop(lt_ring *ring, uint64_t bytes);
+
+/* Reader side. Arm the wake-up before the last emptiness check, then block on
+ * ring->wake_fd; see lt_ring.reader_sleeping. */
+void lt_ring_reader_sleep_begin(lt_ring *ring);
+void lt_ring_reader_sleep_end(lt_ring *ring);
+
+/* The complete record at `pos`, or NULL if the record there is
+ * not committed yet (or pos == reserve_pos). */
+const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos);
+/* Give back everything below `pos` to the writers. */
+void lt_ring_release(lt_ring *ring, uint64_t pos);
+
+static inline const char *lt_record_request(const lt_ring_record *r)
+{
+    return (const char *)(r + 1);
+}
+
+static inline const unsigned char *lt_record_data(const lt_ring_record *r)
+{
+    return (const unsigned char *)(r + 1) + r->request_len;
+}
+
+#endif

@@ -1,0 +1,255 @@
+/* runtime.c -- the life of liblogtap.so inside a process: configuration from
+ * the environment, the ring and sender at start-up, a fresh ring and sender
+ * in a forked child, and the final flush at exit.
+ *
+ * Start-up order matters: libzmq and libstdc++ are constructed before us (they
+ * are our dependencies), so the sender may use zmq from our constructor on.
+ * After fork() the child must not touch the parent's zmq context or ring: the
+ * atfork handler only resets state. In every process the first capture
+ * creates the ring (system calls only) and then the sender.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+extern write_fn lt_real_write;
+extern writev_fn lt_real_writev;
+
+lt_runtime lt_rt;
+static LT_TLS uint32_t cached_tid;
+
+/* Bytes written while no ring existed (forked child racing its own ring
+ * creation): reported to the collector with the ring's own drop count. */
+_Atomic uint64_t lt_unringed_bytes;
+
+uint32_t lt_thread_id(void)
+{
+    if (!cached_tid)
+        cached_tid = (uint32_t)syscall(SYS_gettid);
+    return cached_tid;
+}
+
+uint64_t lt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t random64(void)
+{
+    uint64_t v = 0;
+    if (syscall(SYS_getrandom, &v, sizeof v, GRND_NONBLOCK) != (long)sizeof v || v == 0)
+        v = lt_now_ns() ^ ((uint64_t)syscall(SYS_getpid) << 32) ^ (uint64_t)(uintptr_t)&v;
+    return v;
+}
+
+static void copy_env(char *dst, size_t cap, const char *name, const char *fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        v = fallback;
+    snprintf(dst, cap, "%s", v);
+}
+
+/* IDs from the environment must pass the collector's rule (logtap_wire.h);
+ * replacing what does not beats losing every record of the runner. */
+static void clean_id(char *id)
+{
+    for (char *c = id; *c; c++)
+        if (!lt_wire_id_char_ok((unsigned char)*c))
+            *c = '_';
+}
+
+static uint64_t parse_size(const char *text, uint64_t fallback)
+{
+    if (!text || !*text)
+        return fallback;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno || end == text)
+        return fallback;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end)
+        return fallback;
+    /* Round up to a power of two within the ring's limits. */
+    uint64_t cap = LT_RING_MIN_CAPACITY;
+    while (cap < v && cap < LT_RING_MAX_CAPACITY)
+        cap <<= 1;
+    return cap;
+}
+
+static void load_config(lt_config *cfg)
+{
+    copy_env(cfg->endpoint, sizeof cfg->endpoint, "LOGTAP_ENDPOINT", LT_DEFAULT_ENDPOINT);
+    copy_env(cfg->app_id, sizeof cfg->app_id, "LOGTAP_APP_ID", "");
+    copy_env(cfg->version_id, sizeof cfg->version_id, "LOGTAP_VERSION_ID", "");
+    copy_env(cfg->source, sizeof cfg->source, "LOGTAP_SOURCE", "");
+    clean_id(cfg->app_id);
+    clean_id(cfg->version_id);
+    clean_id(cfg->source);
+    copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
+    cfg->ring_capacity = parse_size(getenv("LOGTAP_RING_SIZE"), LT_RING_DEFAULT_CAPACITY);
+    const char *t = getenv("LOGTAP_EXIT_TIMEOUT_MS");
+    cfg->exit_timeout_ms = t && *t ? atoi(t) : 3000;
+    if (cfg->exit_timeout_ms < 0)
+        cfg->exit_timeout_ms = 0;
+
+    const char *rid = getenv("LOGTAP_RUNNER_ID");
+    if (rid && *rid) {
+        snprintf(cfg->runner_id, sizeof cfg->runner_id, "%s", rid);
+        clean_id(cfg->runner_id);
+    } else {
+        /* Generated once and exported, so children and exec'd programs of
+         * this runner report the same runner ID. */
+        snprintf(cfg->runner_id, sizeof cfg->runner_id, "r-%016llx", (unsigned long long)random64());
+        setenv("LOGTAP_RUNNER_ID", cfg->runner_id, 1);
+    }
+}
+
+static bool create_ring(void)
+{
+    lt_ring_meta meta = {
+        .runner_id = lt_rt.cfg.runner_id,
+        .app_id = lt_rt.cfg.app_id,
+        .version_id = lt_rt.cfg.version_id,
+        .source = lt_rt.cfg.source,
+        .pid = lt_rt.pid,
+        .instance = lt_rt.instance,
+    };
+    return lt_ring_create(&lt_rt.ring, lt_rt.cfg.ring_dir, lt_rt.cfg.ring_capacity, &meta) == 0;
+}
+
+lt_ring *lt_runtime_ring(void)
+{
+    int state = atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire);
+    if (state == LT_RING_READY)
+        return &lt_rt.ring;
+    if (state != LT_RING_NONE)
+        return NULL;
+    int expected = LT_RING_NONE;
+    if (!atomic_compare_exchange_strong(&lt_rt.ring_state, &expected, LT_RING_CREATING))
+        return NULL;
+    bool ok = create_ring();
+    atomic_store_explicit(&lt_rt.ring_state, ok ? LT_RING_READY : LT_RING_FAILED, memory_order_release);
+    return ok ? &lt_rt.ring : NULL;
+}
+
+void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
+               const struct iovec *iov, int iovcnt, size_t payload_len)
+{
+    lt_ring *ring = lt_runtime_ring();
+    if (!ring) {
+        if (atomic_load_explicit(&lt_rt.ring_state, memory_order_relaxed) == LT_RING_CREATING)
+            atomic_fetch_add_explicit(&lt_unringed_bytes, payload_len, memory_order_relaxed);
+        return;
+    }
+    uint32_t tid = lt_thread_id();
+    uint64_t ts = lt_now_ns();
+    if (payload_len == 0) {
+        if (!lt_ring_append(ring, kind, fd, tid, ts, request, request_len, NULL, 0, 0))
+            lt_ring_count_drop(ring, 0);
+        return;
+    }
+    /* Cut the payload into records of at most LT_WIRE_MAX_PAYLOAD bytes and
+     * at most 8 pieces each; where the cuts fall does not matter, the
+     * collector joins a thread's records back into lines. */
+    enum { PIECES = 8 };
+    struct iovec piece[PIECES];
+    size_t left = payload_len, offset = 0;
+    int i = 0;
+    while (left && i < iovcnt) {
+        int n = 0;
+        size_t chunk = 0;
+        while (n < PIECES && chunk < LT_WIRE_MAX_PAYLOAD && chunk < left && i < iovcnt) {
+            size_t avail = iov[i].iov_len - offset;
+            size_t take = avail;
+            if (take > LT_WIRE_MAX_PAYLOAD - chunk)
+                take = LT_WIRE_MAX_PAYLOAD - chunk;
+            if (take > left - chunk)
+                take = left - chunk;
+            if (take) {
+                piece[n].iov_base = (char *)iov[i].iov_base + offset;
+                piece[n].iov_len = take;
+                n++;
+                chunk += take;
+                offset += take;
+            }
+            if (offset == iov[i].iov_len) {
+                i++;
+                offset = 0;
+            }
+        }
+        if (chunk && !lt_ring_append(ring, kind, fd, tid, ts, request, request_len, piece, n, chunk))
+            lt_ring_count_drop(ring, chunk);
+        left -= chunk;
+    }
+}
+
+void lt_runtime_ensure_sender(void)
+{
+    if (atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire) != LT_RING_READY)
+        return;
+    int expected = LT_SENDER_NONE;
+    if (atomic_compare_exchange_strong(&lt_rt.sender_state, &expected, LT_SENDER_STARTING))
+        if (lt_sender_start() != 0)
+            atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
+}
+
+static void after_fork_child(void)
+{
+    /* The parent's ring, sender thread and zmq context belong to the parent.
+     * The mapping stays (unmapping could race nothing here, but the parent
+     * owns the file); the child gets a ring of its own on its first write. */
+    cached_tid = 0;
+    lt_rt.pid = (pid_t)syscall(SYS_getpid);
+    lt_rt.instance = random64();
+    memset(&lt_rt.ring, 0, sizeof lt_rt.ring);
+    atomic_store(&lt_rt.ring_state, LT_RING_NONE);
+    atomic_store(&lt_rt.sender_state, LT_SENDER_NONE);
+    atomic_store(&lt_rt.stopping, false);
+    atomic_store(&lt_unringed_bytes, 0);
+}
+
+__attribute__((constructor)) static void logtap_init(void)
+{
+    lt_real_write = (write_fn)dlsym(RTLD_NEXT, "write");
+    lt_real_writev = (writev_fn)dlsym(RTLD_NEXT, "writev");
+    if (getenv("LOGTAP_DISABLE") && strcmp(getenv("LOGTAP_DISABLE"), "1") == 0) {
+        atomic_store(&lt_rt.ring_state, LT_RING_FAILED);
+        atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
+        return;
+    }
+    load_config(&lt_rt.cfg);
+    lt_rt.pid = getpid();
+    lt_rt.instance = random64();
+    pthread_atfork(NULL, NULL, after_fork_child);
+    /* The ring and the sender are made on the first capture: a process that
+     * never writes to stdout/stderr (a shell that only execs, say) costs
+     * nothing and leaves no file behind. */
+}
+
+__attribute__((destructor)) static void logtap_fini(void)
+{
+    if (atomic_load(&lt_rt.sender_state) != LT_SENDER_RUNNING)
+        return;
+    lt_record(LT_REC_EXIT, 0, NULL, 0, NULL, 0, 0);
+    lt_sender_stop(lt_rt.cfg.exit_timeout_ms);
+}

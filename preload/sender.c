@@ -1,0 +1,374 @@
+/* sender.c -- the one thread per process that owns the ZeroMQ socket.
+ *
+ * It drains committed records from the ring, packs as many as fit into one
+ * msgpack BATCH frame (fixed buffer, no allocation per frame), and sends it
+ * with ZMQ_DONTWAIT on a DEALER socket with ZMQ_IMMEDIATE: while no collector
+ * is connected nothing is queued inside zmq, the records simply stay in the
+ * ring (the backlog) and the app never waits. ACKs coming back are recorded
+ * in the ring header.
+ *
+ * Ring space is given back when a frame has been handed to zmq. (Holding it
+ * until the ACK, and replaying after a reconnect, is the next step of the
+ * delivery work; the header already carries acked_pos for it.)
+ *
+ * At exit the destructor asks the thread to stop: it sends what is left,
+ * waits (bounded) for the collector to acknowledge the last record, and
+ * removes the ring file when everything was acknowledged.
+ */
+#include <errno.h>
+#include <msgpack.h>
+#include <poll.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include "runtime.h"
+
+#define FRAME_CAPACITY (1024 * 1024)
+#define RECORD_PACK_OVERHEAD 48 /* msgpack bytes around one record, generous */
+#define IDLE_BATCH_NS 1000000   /* under steady writing, send at most every 1 ms */
+#define NEVER_CONNECTED_GRACE_MS 250
+
+extern _Atomic uint64_t lt_unringed_bytes;
+
+typedef struct frame {
+    unsigned char *buf;
+    size_t len;
+    size_t cap;
+    bool overflow;
+} frame;
+
+typedef struct sender {
+    void *ctx;
+    void *sock;
+    lt_ring *ring;
+    uint64_t send_pos;      /* first ring position not yet packed */
+    uint64_t pending_end;   /* send_pos after the packed frame is sent */
+    bool have_last_pos;
+    uint64_t last_pos;      /* position of the last record sent */
+    bool pending;           /* frame holds a packed batch not yet sent */
+    bool ever_sent;
+    uint64_t dropped_reported;
+    frame out;
+    sem_t done;
+    pthread_t thread;
+} sender;
+
+static sender the_sender;
+static unsigned char frame_storage[FRAME_CAPACITY];
+
+static int frame_write(void *data, const char *buf, size_t len)
+{
+    frame *f = data;
+    if (f->len + len > f->cap) {
+        f->overflow = true;
+        return -1;
+    }
+    memcpy(f->buf + f->len, buf, len);
+    f->len += len;
+    return 0;
+}
+
+static void pack_str(msgpack_packer *pk, const char *s, size_t len)
+{
+    msgpack_pack_str(pk, len);
+    msgpack_pack_str_body(pk, s, len);
+}
+
+static void pack_key_str(msgpack_packer *pk, const char *key, const char *value)
+{
+    pack_str(pk, key, strlen(key));
+    pack_str(pk, value, strlen(value));
+}
+
+static uint64_t dropped_total(const sender *s)
+{
+    return atomic_load_explicit(&s->ring->hdr->dropped_bytes, memory_order_relaxed) +
+           atomic_load_explicit(&lt_unringed_bytes, memory_order_relaxed);
+}
+
+/* Pack the committed records from send_pos into one frame. Returns the number
+ * of records packed (0: nothing to send). */
+static size_t pack_batch(sender *s)
+{
+    const lt_config *cfg = &lt_rt.cfg;
+    size_t budget = s->out.cap - 1024; /* room for the frame header and meta */
+    size_t count = 0, bytes = 0;
+    uint64_t pos = s->send_pos;
+    const lt_ring_record *rec;
+    while ((rec = lt_ring_peek(s->ring, pos)) != NULL) {
+        size_t need = RECORD_PACK_OVERHEAD + rec->request_len + rec->data_len;
+        if (bytes + need > budget)
+            break;
+        bytes += need;
+        count++;
+        pos += rec->size;
+    }
+    uint64_t dropped = dropped_total(s);
+    if (count == 0 && dropped == s->dropped_reported)
+        return 0;
+
+    s->out.len = 0;
+    s->out.overflow = false;
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &s->out, frame_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
+    msgpack_pack_map(&pk, 7);
+    pack_key_str(&pk, "runner", cfg->runner_id);
+    pack_key_str(&pk, "app", cfg->app_id);
+    pack_key_str(&pk, "version", cfg->version_id);
+    pack_key_str(&pk, "source", cfg->source);
+    pack_str(&pk, "pid", 3);
+    msgpack_pack_int64(&pk, lt_rt.pid);
+    pack_str(&pk, "instance", 8);
+    msgpack_pack_uint64(&pk, lt_rt.instance);
+    pack_str(&pk, "dropped", 7);
+    msgpack_pack_uint64(&pk, dropped);
+
+    msgpack_pack_array(&pk, count);
+    pos = s->send_pos;
+    for (size_t i = 0; i < count; i++) {
+        rec = lt_ring_peek(s->ring, pos);
+        msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
+        msgpack_pack_uint64(&pk, pos);
+        msgpack_pack_uint64(&pk, rec->ts_ns);
+        msgpack_pack_uint32(&pk, rec->tid);
+        msgpack_pack_uint8(&pk, rec->kind);
+        msgpack_pack_uint8(&pk, rec->fd);
+        if (rec->request_len)
+            pack_str(&pk, lt_record_request(rec), rec->request_len);
+        else
+            msgpack_pack_nil(&pk);
+        if (rec->kind == LT_REC_DATA) {
+            msgpack_pack_bin(&pk, rec->data_len);
+            msgpack_pack_bin_body(&pk, lt_record_data(rec), rec->data_len);
+        } else {
+            msgpack_pack_nil(&pk);
+        }
+        s->last_pos = pos;
+        s->have_last_pos = true;
+        pos += rec->size;
+    }
+    /* The budget above over-estimates every record, so this cannot happen. */
+    if (s->out.overflow)
+        abort();
+    s->pending = true;
+    s->pending_end = pos;
+    s->dropped_reported = dropped;
+    return count ? count : 1;
+}
+
+static bool send_pending(sender *s)
+{
+    if (zmq_send(s->sock, s->out.buf, s->out.len, ZMQ_DONTWAIT) < 0)
+        return false;
+    s->pending = false;
+    s->ever_sent = true;
+    s->send_pos = s->pending_end;
+    lt_ring_release(s->ring, s->send_pos);
+    return true;
+}
+
+static void read_acks(sender *s)
+{
+    unsigned char buf[128];
+    int n;
+    while ((n = zmq_recv(s->sock, buf, sizeof buf, ZMQ_DONTWAIT)) >= 0) {
+        if ((size_t)n > sizeof buf)
+            continue; /* truncated: not an ACK */
+        msgpack_unpacked msg;
+        msgpack_unpacked_init(&msg);
+        size_t off = 0;
+        if (msgpack_unpack_next(&msg, (const char *)buf, (size_t)n, &off) == MSGPACK_UNPACK_SUCCESS) {
+            msgpack_object o = msg.data;
+            if (o.type == MSGPACK_OBJECT_ARRAY && o.via.array.size == 4 &&
+                o.via.array.ptr[0].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                o.via.array.ptr[0].via.u64 == LT_WIRE_VERSION &&
+                o.via.array.ptr[1].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                o.via.array.ptr[1].via.u64 == LT_MSG_ACK &&
+                o.via.array.ptr[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+                o.via.array.ptr[2].via.u64 == lt_rt.instance &&
+                o.via.array.ptr[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+                uint64_t acked = o.via.array.ptr[3].via.u64 + 1;
+                _Atomic uint64_t *slot = &s->ring->hdr->acked_pos;
+                uint64_t cur = atomic_load(slot);
+                while (acked > cur && !atomic_compare_exchange_weak(slot, &cur, acked)) {
+                }
+            }
+        }
+        msgpack_unpacked_destroy(&msg);
+    }
+}
+
+static bool all_acked(const sender *s)
+{
+    return !s->have_last_pos || atomic_load(&s->ring->hdr->acked_pos) > s->last_pos;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for the socket (acks, room to send) or the writers' wake-up. */
+static void wait_events(sender *s, short sock_events, bool arm_wake, long timeout_ms)
+{
+    zmq_pollitem_t items[2] = {
+        {.socket = s->sock, .events = sock_events},
+        {.fd = s->ring->wake_fd, .events = ZMQ_POLLIN},
+    };
+    if (arm_wake) {
+        lt_ring_reader_sleep_begin(s->ring);
+        if (lt_ring_peek(s->ring, s->send_pos) || atomic_load(&lt_rt.stopping)) {
+            lt_ring_reader_sleep_end(s->ring);
+            return;
+        }
+    }
+    zmq_poll(items, 2, timeout_ms);
+    if (arm_wake)
+        lt_ring_reader_sleep_end(s->ring);
+}
+
+/* Exit must not wait for a collector that is plainly not there: for an ipc
+ * endpoint that means no socket file. Other transports get the short grace
+ * in which a fresh connection normally completes. */
+static bool collector_may_exist(void)
+{
+    const char *ep = lt_rt.cfg.endpoint;
+    if (strncmp(ep, "ipc://", 6) != 0)
+        return true;
+    struct stat st;
+    return stat(ep + 6, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+static void *sender_main(void *arg)
+{
+    sender *s = arg;
+    int64_t stop_deadline = 0;
+    for (;;) {
+        read_acks(s);
+        bool stopping = atomic_load(&lt_rt.stopping);
+        if (stopping && !stop_deadline) {
+            int budget = lt_rt.cfg.exit_timeout_ms;
+            if (!s->ever_sent && budget > NEVER_CONNECTED_GRACE_MS)
+                budget = collector_may_exist() ? NEVER_CONNECTED_GRACE_MS : 0;
+            stop_deadline = mono_ms() + budget;
+        }
+        if (stopping && mono_ms() >= stop_deadline)
+            break;
+
+        if (s->pending || pack_batch(s)) {
+            if (send_pending(s))
+                continue;
+            /* No collector, or it is not keeping up: keep the frame, wait. */
+            wait_events(s, ZMQ_POLLIN | ZMQ_POLLOUT, false, stopping ? 10 : 50);
+            continue;
+        }
+        if (stopping) {
+            if (all_acked(s))
+                break;
+            wait_events(s, ZMQ_POLLIN, false, 10);
+            continue;
+        }
+        /* Idle: let a burst accumulate, then sleep until woken. */
+        struct timespec pause = {0, IDLE_BATCH_NS};
+        nanosleep(&pause, NULL);
+        if (lt_ring_peek(s->ring, s->send_pos))
+            continue;
+        wait_events(s, ZMQ_POLLIN, true, 500);
+    }
+    bool clean = !s->pending && !lt_ring_peek(s->ring, s->send_pos) && all_acked(s);
+    int linger = 0;
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_close(s->sock);
+    zmq_ctx_term(s->ctx);
+    if (clean)
+        unlink(s->ring->path);
+    atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
+    sem_post(&s->done);
+    return NULL;
+}
+
+static int open_socket(sender *s)
+{
+    s->ctx = zmq_ctx_new();
+    if (!s->ctx)
+        return -errno;
+    /* Our thread only: no zmq I/O threads beyond the one it needs. */
+    s->sock = zmq_socket(s->ctx, ZMQ_DEALER);
+    if (!s->sock) {
+        int err = -errno;
+        zmq_ctx_term(s->ctx);
+        return err;
+    }
+    int one = 1, hwm = 64, ivl = 100, ivl_max = 1000, linger = 0;
+    zmq_setsockopt(s->sock, ZMQ_IMMEDIATE, &one, sizeof one);
+    zmq_setsockopt(s->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(s->sock, ZMQ_RECONNECT_IVL, &ivl, sizeof ivl);
+    zmq_setsockopt(s->sock, ZMQ_RECONNECT_IVL_MAX, &ivl_max, sizeof ivl_max);
+    zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (zmq_connect(s->sock, lt_rt.cfg.endpoint) != 0) {
+        int err = -errno;
+        zmq_close(s->sock);
+        zmq_ctx_term(s->ctx);
+        return err;
+    }
+    return 0;
+}
+
+int lt_sender_start(void)
+{
+    sender *s = &the_sender;
+    memset(s, 0, sizeof *s);
+    s->ring = &lt_rt.ring;
+    s->out.buf = frame_storage;
+    s->out.cap = sizeof frame_storage;
+    s->send_pos = atomic_load(&s->ring->hdr->read_pos);
+    int err = open_socket(s);
+    if (err)
+        return err;
+    sem_init(&s->done, 0, 0);
+
+    /* The app's signals are the app's: never let them land on our thread. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    err = pthread_create(&s->thread, NULL, sender_main, s);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        zmq_close(s->sock);
+        zmq_ctx_term(s->ctx);
+        return -err;
+    }
+    pthread_detach(s->thread);
+    atomic_store(&lt_rt.sender_state, LT_SENDER_RUNNING);
+    return 0;
+}
+
+void lt_sender_stop(int timeout_ms)
+{
+    sender *s = &the_sender;
+    atomic_store(&lt_rt.stopping, true);
+    uint64_t one = 1;
+    (void)!write(s->ring->wake_fd, &one, sizeof one);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    long total_ms = timeout_ms + 100;
+    deadline.tv_sec += total_ms / 1000;
+    deadline.tv_nsec += (total_ms % 1000) * 1000000;
+    if (deadline.tv_nsec >= 1000000000) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000;
+    }
+    while (sem_timedwait(&s->done, &deadline) != 0 && errno == EINTR) {
+    }
+}

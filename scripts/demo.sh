@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# demo.sh -- set up, build, and run logtap's main job: a collector on the
+# embedded store, the sample runner app serving concurrent requests under the
+# preload, then its runner logs and each request's logs.
+#
+#   scripts/demo.sh [--keep]
+#
+# --keep leaves the collector running afterwards (its address is printed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+keep=0
+case "${1:-}" in
+  --keep) keep=1 ;;
+  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  "") ;;
+  *) echo "demo.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+
+scripts/install-deps.sh
+[ -f build/build.ninja ] || meson setup build >/dev/null
+meson compile -C build >/dev/null
+
+work=$(mktemp -d /tmp/logtap-demo-XXXXXX)
+endpoint="ipc://$work/ingest.sock"
+build/logtap-collector --listen "$endpoint" --http 127.0.0.1:0 --data "$work/data" 2>"$work/collector.log" &
+collector=$!
+stop_collector() { kill -TERM "$collector" 2>/dev/null && wait "$collector" 2>/dev/null || true; }
+[ "$keep" = 1 ] || trap stop_collector EXIT
+for _ in $(seq 100); do [ -f "$work/data/collector.json" ] && break; sleep 0.05; done
+server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$work/data/collector.json")
+export LOGTAP_SERVER="$server" LOGTAP_ENDPOINT="$endpoint" LOGTAP_RING_DIR="$work"
+runner="demo-$(date +%H%M%S)"
+
+bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+bold "collector: ingest $endpoint, HTTP $server, store $work/data"
+bold "runner $runner: the sample app's own terminal output"
+build/logtap run --quiet --runner "$runner" --app sample-app --version v1 -- \
+  python3 examples/runner_app.py --requests 6 --workers 3 --ids-file "$work/ids"
+
+sleep 0.2  # the collector commits every 10 ms; give the last lines a moment
+bold "runner logs: logtap runners logs $runner"
+build/logtap runners logs "$runner"
+while read -r id; do
+  bold "request logs: logtap requests logs $id"
+  build/logtap requests logs "$id"
+done < "$work/ids"
+first=$(head -n1 "$work/ids")
+bold "queue status with logs: logtap requests status $first --logs"
+build/logtap requests status "$first" --logs
+
+if [ "$keep" = 1 ]; then
+  bold "collector still running (pid $collector): export LOGTAP_SERVER=$server"
+fi

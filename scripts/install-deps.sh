@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# install-deps.sh -- install the Debian 12 packages logtap builds, runs and
+# tests with. Idempotent: does nothing when everything is already installed.
+# Needs root (or sudo) only when something is missing.
+set -euo pipefail
+
+packages=(
+  gcc libc6-dev pkg-config meson ninja-build
+  libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
+  libcurl4-openssl-dev libjansson-dev
+  python3 procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "install-deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
