@@ -1108,14 +1108,18 @@ static char *follow_url_new(const struct follow_state *f, bool streamed_before,
     return logs_url_new(f->collector, q, &pp);
 }
 
+/* Last-Event-ID agrees with the `after` parameter, so a server may honour
+ * either. A non-numeric event ID is passed back as the server gave it. */
 static struct curl_slist *follow_headers_new(const struct follow_state *f) {
     struct curl_slist *headers = curl_slist_append(NULL, "Accept: text/event-stream");
-    if (f->last_event_id.len) {
-        struct strbuf header = {0};
+    struct strbuf header = {0};
+    long long after = follow_resume_after(f);
+    if (after >= 0)
+        strbuf_appendf(&header, "Last-Event-ID: %lld", after);
+    else if (f->last_event_id.len)
         strbuf_appendf(&header, "Last-Event-ID: %s", f->last_event_id.data);
-        headers = curl_slist_append(headers, header.data);
-        strbuf_release(&header);
-    }
+    if (header.len) headers = curl_slist_append(headers, header.data);
+    strbuf_release(&header);
     return headers;
 }
 

@@ -76,7 +76,8 @@ struct lt_http {
 /* Per-request state, created by the URI-log callback (which sees the raw
  * request target) and freed when MHD reports the request complete. */
 struct http_request {
-    char *raw_target; /* owned, as received: "/v1/runners/a%2Fb/logs?x=1" */
+    char *raw_target;  /* owned, as received: "/v1/runners/a%2Fb/logs?x=1" */
+    bool headers_seen; /* the access handler has been called once */
 };
 
 static int64_t monotonic_ns(void) {
@@ -554,12 +555,13 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
         }
         if (fs->out.failed) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (fs->until_ns != 0 && lt_time_now_ns() >= fs->until_ns + UNTIL_GRACE_NS)
-            return MHD_CONTENT_READER_END_OF_STREAM;
 
         if (follow_fill(fs) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (fs->out.len > 0) continue;
 
+        /* Caught up: only now may a past `until` end the stream. */
+        if (fs->until_ns != 0 && lt_time_now_ns() >= fs->until_ns + UNTIL_GRACE_NS)
+            return MHD_CONTENT_READER_END_OF_STREAM;
         if (client_gone(fs)) return MHD_CONTENT_READER_END_OF_STREAM;
         if (monotonic_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
             buffer_append_string(&fs->out, ": keepalive\n\n");
@@ -811,8 +813,11 @@ static void forget_request(void *cls, struct MHD_Connection *conn, void **con_cl
     *con_cls = NULL;
 }
 
-/* Answers on the first call for every request: none of ours has a body, and
- * MHD discards a body it was not asked to read. */
+/* MHD calls this at least twice per request: once when the headers are in,
+ * then with any body, then once more with no body left. Answering before
+ * the request is fully read makes MHD close the connection afterwards, so
+ * GET/HEAD are answered on the final call (keep-alive works); other methods
+ * are refused at once (their bodies are not worth reading). */
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
                                       const char *method, const char *version,
                                       const char *upload_data, size_t *upload_data_size,
@@ -821,15 +826,24 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
     (void)url; /* already decoded by MHD; we decode the raw target ourselves */
     (void)version;
     (void)upload_data;
-    (void)upload_data_size;
-    LT_COUNT(http_requests, 1);
+    struct http_request *req = *con_cls;
+    if (req == NULL) {
+        LT_COUNT(http_requests, 1);
+        return queue_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
 
     bool is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    if (!is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
-        return queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", method);
-
-    struct http_request *req = *con_cls;
-    if (req == NULL) return queue_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    if (!req->headers_seen) {
+        req->headers_seen = true;
+        LT_COUNT(http_requests, 1);
+        if (!is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0)
+            return queue_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method %s not allowed", method);
+        return MHD_YES;
+    }
+    if (*upload_data_size != 0) { /* a body on GET means nothing: drop it */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     return route(h, conn, req->raw_target, is_head);
 }
 
