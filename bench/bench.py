@@ -36,8 +36,11 @@ for path in (preload, os.path.join(build, "logtap-collector"), os.path.join(buil
 
 work = tempfile.mkdtemp(prefix="logtap-bench-")
 endpoint = "ipc://" + os.path.join(work, "ingest.sock")
+ring_dir = os.path.join(work, "rings")
+os.makedirs(ring_dir)
 collector = subprocess.Popen([os.path.join(build, "logtap-collector"), "--listen", endpoint,
-                              "--http", "127.0.0.1:0", "--data", os.path.join(work, "data")],
+                              "--http", "127.0.0.1:0", "--data", os.path.join(work, "data"),
+                              "--rings", ring_dir],
                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
 deadline = time.monotonic() + 10
 while not os.path.exists(os.path.join(work, "data", "collector.json")):
@@ -59,8 +62,6 @@ def timed(cmd, env):
 
 
 base_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
-ring_dir = os.path.join(work, "rings")
-os.makedirs(ring_dir)
 tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RUNNER_ID="bench",
                LOGTAP_RING_DIR=ring_dir)
 

@@ -27,10 +27,13 @@
 #include "ingest.h"
 #include "logtap_wire.h"
 #include "metrics.h"
+#include "reaper.h"
 #include "store.h"
 #include "timefmt.h"
 
 #define DEFAULT_COMMIT_MS 10
+#define DEFAULT_RING_DIR "/dev/shm"
+#define REAP_INTERVAL_MS 1000
 #define COMMIT_LINES 20000
 
 static volatile sig_atomic_t stop_requested;
@@ -56,6 +59,10 @@ static void usage(FILE *out)
             "                      free port, written to DATA/collector.json)\n"
             "  --data DIR          directory of the embedded store (default\n"
             "                      ./logtap-data); created if missing\n"
+            "  --rings DIR         where runners keep their ring files (default %s,\n"
+            "                      as LOGTAP_RING_DIR in runners): the rings of runners\n"
+            "                      that exited or died with records not yet stored\n"
+            "                      are replayed from there and removed\n"
             "  --commit-ms N       longest time a line waits before it is committed\n"
             "                      and acknowledged (default %d)\n"
             "  -h, --help          show this help\n"
@@ -63,7 +70,7 @@ static void usage(FILE *out)
             "\n"
             "SIGTERM or SIGINT stops the collector after everything received has been\n"
             "stored. Only one collector may use a data directory at a time.\n",
-            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_COMMIT_MS);
+            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS);
 }
 
 static void log_line(const char *fmt, const char *a, const char *b)
@@ -133,26 +140,31 @@ static int64_t mono_ms(void)
 }
 
 /* Commit whatever the transaction holds (lines, request and runner updates;
- * a no-op when nothing is open), then acknowledge it. */
-static void commit(lt_store *store, lt_ingest *in)
+ * a no-op when nothing is open), then acknowledge it and remove the ring
+ * files whose tails it contains. */
+static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper)
 {
     if (lt_store_commit(store) != 0) {
         LT_COUNT(store_errors, 1);
         log_line("commit failed: %s%s", lt_store_error(store), "");
+        lt_reaper_release(reaper, false);
         return; /* no acks: runners keep their records */
     }
     lt_ingest_send_acks(in);
+    lt_reaper_release(reaper, true);
 }
 
 int main(int argc, char **argv)
 {
     const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
+    const char *rings = DEFAULT_RING_DIR;
     int commit_ms = DEFAULT_COMMIT_MS;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_COMMIT, OPT_VERSION };
+    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_VERSION };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"http", required_argument, NULL, OPT_HTTP},
         {"data", required_argument, NULL, OPT_DATA},
+        {"rings", required_argument, NULL, OPT_RINGS},
         {"commit-ms", required_argument, NULL, OPT_COMMIT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
@@ -164,6 +176,7 @@ int main(int argc, char **argv)
         case OPT_LISTEN: listen = optarg; break;
         case OPT_HTTP: http_addr = optarg; break;
         case OPT_DATA: data = optarg; break;
+        case OPT_RINGS: rings = optarg; break;
         case OPT_COMMIT: {
             char *end;
             long v = strtol(optarg, &end, 10);
@@ -214,9 +227,12 @@ int main(int argc, char **argv)
         lt_store_close(store);
         return 1;
     }
-    lt_http *http = lt_http_start(http_addr, data, store, err, sizeof err);
+    lt_reaper *reaper = lt_reaper_new(rings, listen, assembler);
+    lt_http *http = reaper ? lt_http_start(http_addr, data, store, err, sizeof err) : NULL;
     if (!http) {
-        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr, err);
+        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr,
+                reaper ? err : "out of memory");
+        lt_reaper_free(reaper);
         lt_ingest_close(in);
         lt_assembler_free(assembler);
         lt_store_close(store);
@@ -239,8 +255,17 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    int64_t first_pending_ms = 0;
+    /* Rings orphaned while no collector was running. */
+    if (lt_reaper_scan(reaper) > 0)
+        commit(store, in, reaper);
+    int64_t first_pending_ms = 0, next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
     while (!stop_requested) {
+        if (mono_ms() >= next_reap_ms) {
+            commit(store, in, reaper); /* what came over zmq first: fewer replays */
+            if (lt_reaper_scan(reaper) > 0)
+                commit(store, in, reaper);
+            next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
+        }
         int wait = commit_ms;
         if (first_pending_ms) {
             int64_t left = first_pending_ms + commit_ms - mono_ms();
@@ -251,7 +276,7 @@ int main(int argc, char **argv)
             first_pending_ms = mono_ms();
         bool due = first_pending_ms && mono_ms() - first_pending_ms >= commit_ms;
         if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
-            commit(store, in);
+            commit(store, in, reaper);
             first_pending_ms = 0;
         }
     }
@@ -260,10 +285,11 @@ int main(int argc, char **argv)
     log_line("stopping: draining%s%s", "", "");
     for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
         if (lt_store_pending(store) >= COMMIT_LINES)
-            commit(store, in);
+            commit(store, in, reaper);
     lt_assembler_flush_all(assembler);
-    commit(store, in);
+    commit(store, in, reaper);
     lt_http_stop(http);
+    lt_reaper_free(reaper);
     lt_ingest_close(in);
     lt_assembler_free(assembler);
     lt_store_close(store);

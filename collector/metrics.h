@@ -24,6 +24,9 @@
     X(requests_begun, "BEGIN records")                                               \
     X(requests_ended, "END records")                                                 \
     X(acks_sent, "ACK messages sent to runners")                                     \
+    X(rings_adopted, "ring files of exited runners replayed and removed")          \
+    X(rings_invalid, "ring files ignored: malformed, or not ours to read")          \
+    X(records_replayed, "records read from adopted ring files")                     \
     X(store_commits, "store transactions committed")                                 \
     X(store_errors, "store operations that failed")                                  \
     X(http_requests, "HTTP requests served")

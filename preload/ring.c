@@ -10,9 +10,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h> /* rename(2) only: async-signal-safe */
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,50 +63,62 @@ static void ring_path(char *out, size_t cap, const char *dir, int64_t pid, uint6
         out[0] = '\0';
 }
 
-int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta)
+/* Map `fd` (header + capacity bytes) with the data area twice, back to back. */
+static int map_mirrored(lt_ring *ring, int fd, uint64_t capacity)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    if (capacity < LT_RING_MIN_CAPACITY || capacity > LT_RING_MAX_CAPACITY ||
-        (capacity & (capacity - 1)) != 0 || capacity % (uint64_t)page != 0 ||
-        LT_RING_HEADER_SIZE % page != 0)
-        return -EINVAL;
-
-    memset(ring, 0, sizeof *ring);
-    ring->wake_fd = -1;
-    ring_path(ring->path, sizeof ring->path, dir, meta->pid, meta->instance);
-    if (!ring->path[0])
-        return -ENAMETOOLONG;
-
-    int fd = open(ring->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-    if (fd < 0)
-        return -errno;
     size_t file_len = LT_RING_HEADER_SIZE + capacity;
-    int err = 0;
-    if (ftruncate(fd, (off_t)file_len) != 0) {
-        err = -errno;
-        goto fail_file;
-    }
-
-    /* Reserve header + twice the data, then lay the file over it twice. */
     size_t map_len = LT_RING_HEADER_SIZE + 2 * capacity;
     unsigned char *base = mmap(NULL, map_len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (base == MAP_FAILED) {
-        err = -errno;
-        goto fail_file;
-    }
+    if (base == MAP_FAILED)
+        return -errno;
     if (mmap(base, file_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
         mmap(base + file_len, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
              LT_RING_HEADER_SIZE) == MAP_FAILED) {
-        err = -errno;
+        int err = -errno;
         munmap(base, map_len);
-        goto fail_file;
+        return err;
     }
-    close(fd);
-
     ring->hdr = (lt_ring_header *)base;
     ring->data = base + LT_RING_HEADER_SIZE;
     ring->map_len = map_len;
     ring->mask = capacity - 1;
+    return 0;
+}
+
+static bool capacity_ok(uint64_t capacity)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return capacity >= LT_RING_MIN_CAPACITY && capacity <= LT_RING_MAX_CAPACITY &&
+           (capacity & (capacity - 1)) == 0 && capacity % (uint64_t)page == 0 &&
+           LT_RING_HEADER_SIZE % page == 0;
+}
+
+int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta)
+{
+    if (!capacity_ok(capacity))
+        return -EINVAL;
+    memset(ring, 0, sizeof *ring);
+    ring->wake_fd = -1;
+    ring->lock_fd = -1;
+    ring_path(ring->path, sizeof ring->path, dir, meta->pid, meta->instance);
+    char temp[sizeof ring->path + 4];
+    size_t n = cstr_copy(temp, sizeof temp, ring->path);
+    if (!ring->path[0] || n + 4 >= sizeof temp)
+        return -ENAMETOOLONG;
+    memcpy(temp + n, ".new", 5);
+
+    int fd = open(temp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -errno;
+    int err = 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0 || ftruncate(fd, (off_t)(LT_RING_HEADER_SIZE + capacity)) != 0) {
+        err = -errno;
+        goto fail;
+    }
+    err = map_mirrored(ring, fd, capacity);
+    if (err)
+        goto fail;
+    ring->lock_fd = fd;
     ring->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 
     lt_ring_header *h = ring->hdr;
@@ -116,18 +131,79 @@ int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_r
     cstr_copy(h->app_id, sizeof h->app_id, meta->app_id);
     cstr_copy(h->version_id, sizeof h->version_id, meta->version_id);
     cstr_copy(h->source, sizeof h->source, meta->source);
+    cstr_copy(h->endpoint, sizeof h->endpoint, meta->endpoint);
     atomic_store_explicit(&h->reserve_pos, 0, memory_order_relaxed);
     atomic_store_explicit(&h->read_pos, 0, memory_order_relaxed);
     atomic_store_explicit(&h->acked_pos, 0, memory_order_relaxed);
     /* The magic goes last: a reader that sees it sees a complete header. */
     atomic_thread_fence(memory_order_release);
     h->magic = LT_RING_MAGIC;
+    if (rename(temp, ring->path) != 0) {
+        err = -errno;
+        munmap(ring->hdr, ring->map_len);
+        ring->hdr = NULL;
+        close(ring->wake_fd);
+        goto fail;
+    }
     return 0;
 
-fail_file:
+fail:
     close(fd);
-    unlink(ring->path);
+    unlink(temp);
+    ring->lock_fd = -1;
     return err;
+}
+
+int lt_ring_adopt(lt_ring *ring, const char *path)
+{
+    memset(ring, 0, sizeof *ring);
+    ring->wake_fd = -1;
+    ring->lock_fd = -1;
+    if (cstr_copy(ring->path, sizeof ring->path, path) + 1 >= sizeof ring->path)
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    lt_ring_header head;
+    int err = 0;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        err = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
+        goto fail;
+    }
+    if (fstat(fd, &st) != 0) {
+        err = -errno;
+        goto fail;
+    }
+    if (st.st_uid != geteuid() && geteuid() != 0) {
+        err = -EPERM;
+        goto fail;
+    }
+    if (!S_ISREG(st.st_mode) || pread(fd, &head, sizeof head, 0) != (ssize_t)sizeof head ||
+        head.magic != LT_RING_MAGIC || head.layout != LT_RING_LAYOUT ||
+        head.header_size != LT_RING_HEADER_SIZE || !capacity_ok(head.capacity) ||
+        (uint64_t)st.st_size != LT_RING_HEADER_SIZE + head.capacity) {
+        err = -EINVAL;
+        goto fail;
+    }
+    err = map_mirrored(ring, fd, head.capacity);
+    if (err)
+        goto fail;
+    ring->lock_fd = fd;
+    return 0;
+fail:
+    close(fd);
+    return err;
+}
+
+void lt_ring_forget_in_child(lt_ring *ring)
+{
+    if (ring->lock_fd >= 0)
+        close(ring->lock_fd);
+    if (ring->wake_fd >= 0)
+        close(ring->wake_fd);
+    ring->lock_fd = -1;
+    ring->wake_fd = -1;
 }
 
 void lt_ring_close(lt_ring *ring, bool unlink_file)
@@ -139,9 +215,12 @@ void lt_ring_close(lt_ring *ring, bool unlink_file)
     munmap(ring->hdr, ring->map_len);
     if (ring->wake_fd >= 0)
         close(ring->wake_fd);
+    if (ring->lock_fd >= 0)
+        close(ring->lock_fd);
     ring->hdr = NULL;
     ring->data = NULL;
     ring->wake_fd = -1;
+    ring->lock_fd = -1;
 }
 
 static void wake_reader(lt_ring *ring)

@@ -14,6 +14,13 @@
  * the byte at position p lives at data[p & (capacity - 1)]. A record's position
  * is its sequence number on the wire.
  *
+ * Liveness: the creating process holds an exclusive flock on the file for
+ * its whole life (the descriptor is close-on-exec and closed in forked
+ * children), so "the lock can be taken" means "the owner is gone": that is
+ * how the collector finds rings whose tail it must replay. The file is made
+ * under a temporary name and renamed into place once locked and initialised,
+ * so no one ever sees a ring without its lock or header.
+ *
  * Invariants:
  *   read_pos <= every committed-or-reserved position < reserve_pos
  *   reserve_pos - read_pos <= capacity
@@ -53,6 +60,7 @@ typedef struct lt_ring_header {
     char app_id[LT_META_ID_MAX + 1];
     char version_id[LT_META_ID_MAX + 1];
     char source[16];
+    char endpoint[256];      /* the collector this ring is meant for */
 
     /* Written by writers. */
     alignas(64) _Atomic uint64_t reserve_pos;
@@ -60,7 +68,8 @@ typedef struct lt_ring_header {
     _Atomic uint64_t dropped_records;
     /* Written by the reader. */
     alignas(64) _Atomic uint64_t read_pos;  /* below this, space is free */
-    _Atomic uint64_t acked_pos;             /* below this, durable in the store */
+    _Atomic uint64_t acked_pos;             /* below this, durable in the store
+                                               (the sender sets read_pos = acked_pos) */
 } lt_ring_header;
 
 _Static_assert(sizeof(lt_ring_header) <= LT_RING_HEADER_SIZE, "ring header fits its page");
@@ -92,11 +101,12 @@ typedef struct lt_ring {
      * so an idle reader wakes at once and a busy one costs writers nothing. */
     _Atomic uint32_t reader_sleeping;
     int wake_fd;
+    int lock_fd; /* holds the flock that says the owner lives */
     char path[256];
 } lt_ring;
 
 typedef struct lt_ring_meta {
-    const char *runner_id, *app_id, *version_id, *source;
+    const char *runner_id, *app_id, *version_id, *source, *endpoint;
     int64_t pid;
     uint64_t instance;
 } lt_ring_meta;
@@ -105,7 +115,15 @@ typedef struct lt_ring_meta {
  * and map it. Async-signal-safe (system calls only), so a forked child may
  * create its ring from the hook. Returns 0, or -errno. */
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta);
-/* Unmap; with `unlink_file`, also remove the file. */
+/* Map the ring at `path` left behind by a process that is gone (the
+ * collector's side). Returns 0; -EWOULDBLOCK if its owner still lives;
+ * -EINVAL if the file is not a well-formed ring; -EPERM if it belongs to
+ * another user; or another -errno. The caller then holds the lock. */
+int lt_ring_adopt(lt_ring *ring, const char *path);
+/* A forked child must not keep its parent's ring alive: close the inherited
+ * lock descriptor (the parent's own descriptor keeps the lock). */
+void lt_ring_forget_in_child(lt_ring *ring);
+/* Unmap and release the lock; with `unlink_file`, also remove the file. */
 void lt_ring_close(lt_ring *ring, bool unlink_file);
 
 /* Append one record whose payload is the concatenation of `iov` (at most

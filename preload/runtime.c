@@ -108,7 +108,7 @@ static void load_config(lt_config *cfg)
     copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
     cfg->ring_capacity = parse_size(getenv("LOGTAP_RING_SIZE"), LT_RING_DEFAULT_CAPACITY);
     const char *t = getenv("LOGTAP_EXIT_TIMEOUT_MS");
-    cfg->exit_timeout_ms = t && *t ? atoi(t) : 3000;
+    cfg->exit_timeout_ms = t && *t ? atoi(t) : LT_DEFAULT_EXIT_TIMEOUT_MS;
     if (cfg->exit_timeout_ms < 0)
         cfg->exit_timeout_ms = 0;
 
@@ -131,6 +131,7 @@ static bool create_ring(void)
         .app_id = lt_rt.cfg.app_id,
         .version_id = lt_rt.cfg.version_id,
         .source = lt_rt.cfg.source,
+        .endpoint = lt_rt.cfg.endpoint,
         .pid = lt_rt.pid,
         .instance = lt_rt.instance,
     };
@@ -221,6 +222,8 @@ static void after_fork_child(void)
     cached_tid = 0;
     lt_rt.pid = (pid_t)syscall(SYS_getpid);
     lt_rt.instance = random64();
+    if (atomic_load(&lt_rt.ring_state) == LT_RING_READY)
+        lt_ring_forget_in_child(&lt_rt.ring);
     memset(&lt_rt.ring, 0, sizeof lt_rt.ring);
     atomic_store(&lt_rt.ring_state, LT_RING_NONE);
     atomic_store(&lt_rt.sender_state, LT_SENDER_NONE);

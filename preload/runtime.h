@@ -29,6 +29,11 @@ enum lt_sender_state {
     LT_SENDER_STOPPED = 3,
 };
 
+/* How long exit waits for the collector to acknowledge the last records.
+ * Short on purpose: whatever is not acknowledged by then stays in the ring
+ * file, and the collector replays it once the process is gone. */
+#define LT_DEFAULT_EXIT_TIMEOUT_MS 100
+
 typedef struct lt_config {
     char endpoint[256];
     char runner_id[LT_META_ID_MAX + 1];

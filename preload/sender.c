@@ -7,13 +7,17 @@
  * ring (the backlog) and the app never waits. ACKs coming back are recorded
  * in the ring header.
  *
- * Ring space is given back when a frame has been handed to zmq. (Holding it
- * until the ACK, and replaying after a reconnect, is the next step of the
- * delivery work; the header already carries acked_pos for it.)
+ * Ring space is given back only when the collector acknowledges that the
+ * records are durable in its store. If acknowledgements stop while records
+ * are outstanding (the collector restarted and lost what was in flight), the
+ * sender rewinds to the first unacknowledged record and sends again; the
+ * collector drops what it already has.
  *
- * At exit the destructor asks the thread to stop: it sends what is left,
- * waits (bounded) for the collector to acknowledge the last record, and
- * removes the ring file when everything was acknowledged.
+ * At exit the destructor asks the thread to stop: it sends what is left and
+ * waits, for at most LOGTAP_EXIT_TIMEOUT_MS, for the acknowledgement of the
+ * last record. When everything was acknowledged it removes the ring file;
+ * otherwise the file stays and the collector replays its tail once this
+ * process is gone.
  */
 #include <errno.h>
 #include <msgpack.h>
@@ -33,6 +37,7 @@
 #define RECORD_PACK_OVERHEAD 48 /* msgpack bytes around one record, generous */
 #define IDLE_BATCH_NS 1000000   /* under steady writing, send at most every 1 ms */
 #define NEVER_CONNECTED_GRACE_MS 250
+#define RESEND_AFTER_MS 2000     /* no ack progress for this long: send again */
 
 extern _Atomic uint64_t lt_unringed_bytes;
 
@@ -47,12 +52,11 @@ typedef struct sender {
     void *ctx;
     void *sock;
     lt_ring *ring;
-    uint64_t send_pos;      /* first ring position not yet packed */
+    uint64_t send_pos;      /* first ring position not yet sent */
     uint64_t pending_end;   /* send_pos after the packed frame is sent */
-    bool have_last_pos;
-    uint64_t last_pos;      /* position of the last record sent */
     bool pending;           /* frame holds a packed batch not yet sent */
     bool ever_sent;
+    int64_t last_progress_ms; /* last ack that moved acked_pos, or last rewind */
     uint64_t dropped_reported;
     frame out;
     sem_t done;
@@ -152,8 +156,6 @@ static size_t pack_batch(sender *s)
         } else {
             msgpack_pack_nil(&pk);
         }
-        s->last_pos = pos;
-        s->have_last_pos = true;
         pos += rec->size;
     }
     /* The budget above over-estimates every record, so this cannot happen. */
@@ -165,15 +167,44 @@ static size_t pack_batch(sender *s)
     return count ? count : 1;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t acked_pos(const sender *s)
+{
+    return atomic_load_explicit(&s->ring->hdr->acked_pos, memory_order_relaxed);
+}
+
 static bool send_pending(sender *s)
 {
     if (zmq_send(s->sock, s->out.buf, s->out.len, ZMQ_DONTWAIT) < 0)
         return false;
+    if (!s->ever_sent || s->send_pos == acked_pos(s))
+        s->last_progress_ms = mono_ms(); /* the ack clock starts with the first unacked frame */
     s->pending = false;
     s->ever_sent = true;
     s->send_pos = s->pending_end;
-    lt_ring_release(s->ring, s->send_pos);
     return true;
+}
+
+/* ACK(P): the record at P and all before it are durable. P must name a record
+ * we sent and that is not yet acknowledged; anything else is ignored. */
+static void apply_ack(sender *s, uint64_t pos)
+{
+    uint64_t acked = acked_pos(s);
+    if (pos < acked || pos >= s->send_pos)
+        return;
+    const lt_ring_record *rec = lt_ring_peek(s->ring, pos);
+    if (!rec || pos + rec->size > s->send_pos)
+        return;
+    uint64_t next = pos + rec->size;
+    atomic_store_explicit(&s->ring->hdr->acked_pos, next, memory_order_relaxed);
+    lt_ring_release(s->ring, next);
+    s->last_progress_ms = mono_ms();
 }
 
 static void read_acks(sender *s)
@@ -195,28 +226,27 @@ static void read_acks(sender *s)
                 o.via.array.ptr[1].via.u64 == LT_MSG_ACK &&
                 o.via.array.ptr[2].type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
                 o.via.array.ptr[2].via.u64 == lt_rt.instance &&
-                o.via.array.ptr[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
-                uint64_t acked = o.via.array.ptr[3].via.u64 + 1;
-                _Atomic uint64_t *slot = &s->ring->hdr->acked_pos;
-                uint64_t cur = atomic_load(slot);
-                while (acked > cur && !atomic_compare_exchange_weak(slot, &cur, acked)) {
-                }
-            }
+                o.via.array.ptr[3].type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+                apply_ack(s, o.via.array.ptr[3].via.u64);
         }
         msgpack_unpacked_destroy(&msg);
     }
 }
 
-static bool all_acked(const sender *s)
+/* Sent records have gone unacknowledged for too long: send them again. */
+static void resend_if_stalled(sender *s)
 {
-    return !s->have_last_pos || atomic_load(&s->ring->hdr->acked_pos) > s->last_pos;
+    if (s->pending || s->send_pos == acked_pos(s))
+        return;
+    if (mono_ms() - s->last_progress_ms < RESEND_AFTER_MS)
+        return;
+    s->send_pos = acked_pos(s);
+    s->last_progress_ms = mono_ms();
 }
 
-static int64_t mono_ms(void)
+static bool all_acked(const sender *s)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return !s->pending && s->send_pos == acked_pos(s) && !lt_ring_peek(s->ring, s->send_pos);
 }
 
 /* Wait for the socket (acks, room to send) or the writers' wake-up. */
@@ -256,6 +286,7 @@ static void *sender_main(void *arg)
     int64_t stop_deadline = 0;
     for (;;) {
         read_acks(s);
+        resend_if_stalled(s);
         bool stopping = atomic_load(&lt_rt.stopping);
         if (stopping && !stop_deadline) {
             int budget = lt_rt.cfg.exit_timeout_ms;
@@ -286,7 +317,7 @@ static void *sender_main(void *arg)
             continue;
         wait_events(s, ZMQ_POLLIN, true, 500);
     }
-    bool clean = !s->pending && !lt_ring_peek(s->ring, s->send_pos) && all_acked(s);
+    bool clean = all_acked(s);
     int linger = 0;
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(s->sock);

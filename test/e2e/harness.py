@@ -89,7 +89,8 @@ class Collector:
             os.unlink(status)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [COLLECTOR, "--listen", self.endpoint, "--http", "127.0.0.1:0", "--data", self.data],
+            [COLLECTOR, "--listen", self.endpoint, "--http", "127.0.0.1:0", "--data", self.data,
+             "--rings", self.ring_dir()],
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():

@@ -1,0 +1,285 @@
+/* unit_assembler.c -- how records become lines, as a specification.
+ *
+ * Frames are packed with msgpack-c exactly as a runner sends them, fed
+ * through the real ingest decoder into the real assembler and a real SQLite
+ * store in a temp directory, and the stored lines are read back.
+ */
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "assembler.h"
+#include "ingest.h"
+#include "logtap_wire.h"
+#include "metrics.h"
+#include "store.h"
+
+#define CHECK(cond)                                                                   \
+    do {                                                                              \
+        if (!(cond)) {                                                                \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                                  \
+        }                                                                             \
+    } while (0)
+
+static char dir[] = "/tmp/logtap-asm-test-XXXXXX";
+static lt_store *store;
+static lt_assembler *assembler;
+static lt_ingest *ingest;
+static uint64_t next_pos;
+
+typedef struct rec {
+    uint32_t tid;
+    int kind, fd;
+    const char *request;
+    const char *data;
+} rec;
+
+static void pack_frame(msgpack_sbuffer *sb, const char *runner, uint64_t instance, uint64_t dropped,
+                       const rec *recs, size_t n)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
+    msgpack_pack_map(&pk, 5);
+    msgpack_pack_str_with_body(&pk, "runner", 6);
+    msgpack_pack_str_with_body(&pk, runner, strlen(runner));
+    msgpack_pack_str_with_body(&pk, "source", 6);
+    msgpack_pack_str_with_body(&pk, "run", 3);
+    msgpack_pack_str_with_body(&pk, "pid", 3);
+    msgpack_pack_uint32(&pk, 77);
+    msgpack_pack_str_with_body(&pk, "instance", 8);
+    msgpack_pack_uint64(&pk, instance);
+    msgpack_pack_str_with_body(&pk, "dropped", 7);
+    msgpack_pack_uint64(&pk, dropped);
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
+        msgpack_pack_uint64(&pk, next_pos);
+        next_pos += 64;
+        msgpack_pack_uint64(&pk, 1700000000000000000ull + i);
+        msgpack_pack_uint32(&pk, recs[i].tid);
+        msgpack_pack_uint8(&pk, (uint8_t)recs[i].kind);
+        msgpack_pack_uint8(&pk, (uint8_t)recs[i].fd);
+        if (recs[i].request)
+            msgpack_pack_str_with_body(&pk, recs[i].request, strlen(recs[i].request));
+        else
+            msgpack_pack_nil(&pk);
+        if (recs[i].kind == LT_REC_DATA)
+            msgpack_pack_bin_with_body(&pk, recs[i].data, strlen(recs[i].data));
+        else
+            msgpack_pack_nil(&pk);
+    }
+}
+
+static void feed(const char *runner, uint64_t instance, uint64_t dropped, const rec *recs, size_t n)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    pack_frame(&sb, runner, instance, dropped, recs, n);
+    CHECK(lt_msgpack_precheck((const unsigned char *)sb.data, sb.size, 3) == 0);
+    CHECK(lt_ingest_frame(ingest, (const unsigned char *)sb.data, sb.size, NULL, 0) == 0);
+    msgpack_sbuffer_destroy(&sb);
+    CHECK(lt_store_commit(store) == 0);
+}
+
+/* The stored lines of a runner or request as "request|message" strings
+ * joined with '\n' (request "-" outside requests). */
+typedef struct collected {
+    char text[1 << 16];
+    size_t len;
+    int count;
+    int levels[64];
+} collected;
+
+static int collect(const lt_line *line, void *ctx)
+{
+    collected *c = ctx;
+    int n = snprintf(c->text + c->len, sizeof c->text - c->len, "%s|%.*s\n",
+                     line->request_id ? line->request_id : "-", (int)line->message_len, line->message);
+    c->len += (size_t)n;
+    if (c->count < 64)
+        c->levels[c->count] = line->level;
+    c->count++;
+    return 0;
+}
+
+static void query(const char *runner, const char *request, collected *c)
+{
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    CHECK(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = runner;
+    q.request_id = request;
+    memset(c, 0, sizeof *c);
+    CHECK(lt_store_query(rd, &q, collect, c) >= 0);
+    lt_store_reader_close(rd);
+}
+
+#define D(tid, fd, req, text) {tid, LT_REC_DATA, fd, req, text}
+
+static void test_lines_and_line_endings(void)
+{
+    rec r[] = {
+        D(1, 1, NULL, "hello "), D(1, 1, NULL, "world\nsecond"), D(1, 1, NULL, " line\r\n"),
+        D(1, 1, NULL, "progress 10%\rprogress 50%\rprogress 100%\n"),
+        D(1, 1, NULL, "\n"),                 /* an empty line is a line */
+        D(1, 1, NULL, "ends with cr\r"), D(1, 1, NULL, "\n"),
+        D(1, 1, NULL, "no newline yet"),
+    };
+    feed("r-lines", 1, 0, r, sizeof r / sizeof r[0]);
+    collected c;
+    query("r-lines", NULL, &c);
+    CHECK(strcmp(c.text, "-|hello world\n-|second line\n-|progress 100%\n-|\n-|ends with cr\n") == 0);
+    rec exit_rec[] = {{1, LT_REC_EXIT, 0, NULL, NULL}};
+    feed("r-lines", 1, 0, exit_rec, 1);
+    query("r-lines", NULL, &c);
+    CHECK(c.count == 6 && strstr(c.text, "-|no newline yet\n") != NULL); /* EXIT ends partial lines */
+}
+
+static void test_threads_and_streams_assemble_separately(void)
+{
+    rec r[] = {
+        D(1, 1, NULL, "A1 "), D(2, 1, NULL, "B1 "), D(1, 2, NULL, "A-err "), D(2, 1, NULL, "end\n"),
+        D(1, 1, NULL, "end\n"), D(1, 2, NULL, "end\n"),
+    };
+    feed("r-threads", 2, 0, r, sizeof r / sizeof r[0]);
+    collected c;
+    query("r-threads", NULL, &c);
+    CHECK(strcmp(c.text, "-|B1 end\n-|A1 end\n-|A-err end\n") == 0);
+    CHECK(c.levels[0] == LT_LEVEL_STDOUT && c.levels[2] == LT_LEVEL_STDERR);
+}
+
+static void test_request_attribution(void)
+{
+    rec r[] = {
+        D(5, 1, NULL, "before "),                 /* partial line outside the request */
+        {5, LT_REC_BEGIN, 0, "req-a", NULL},      /* BEGIN ends it: it stays outside */
+        D(5, 1, "req-a", "inside\nstarted inside "),
+        D(6, 1, NULL, "other thread\n"),
+        {5, LT_REC_END, 0, "req-a", NULL},        /* END ends the partial line in the request */
+        D(5, 1, NULL, "after\n"),
+        D(6, 2, "req-b", "error: b failed\n"),
+    };
+    feed("r-req", 3, 0, r, sizeof r / sizeof r[0]);
+    collected c;
+    query("r-req", NULL, &c);
+    CHECK(strcmp(c.text, "-|before \nreq-a|inside\n-|other thread\nreq-a|started inside \n-|after\nreq-b|error: b failed\n") == 0);
+    query(NULL, "req-a", &c);
+    CHECK(strcmp(c.text, "req-a|inside\nreq-a|started inside \n") == 0);
+    query(NULL, "req-b", &c);
+    CHECK(c.count == 1 && c.levels[0] == LT_LEVEL_ERROR);
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    lt_request_info info;
+    CHECK(lt_store_request_get(rd, "req-a", &info) == 1);
+    CHECK(strcmp(info.runner_id, "r-req") == 0 && info.begin_ns > 0 && info.end_ns >= info.begin_ns);
+    CHECK(lt_store_request_get(rd, "req-nope", &info) == 0);
+    lt_store_reader_close(rd);
+}
+
+static void test_replayed_records_are_dropped(void)
+{
+    rec r[] = {D(1, 1, NULL, "once\n"), D(1, 1, NULL, "twice?\n")};
+    uint64_t start = next_pos;
+    uint64_t dup_before = atomic_load(&lt_metrics_global.records_duplicate);
+    feed("r-dup", 4, 0, r, 2);
+    next_pos = start; /* the same positions again: a replay after a reconnect */
+    feed("r-dup", 4, 0, r, 2);
+    collected c;
+    query("r-dup", NULL, &c);
+    CHECK(strcmp(c.text, "-|once\n-|twice?\n") == 0);
+    CHECK(atomic_load(&lt_metrics_global.records_duplicate) - dup_before == 2);
+}
+
+static void test_drops_are_reported_once(void)
+{
+    rec r[] = {D(1, 1, NULL, "x\n")};
+    feed("r-drop", 5, 1234, r, 1);
+    feed("r-drop", 5, 1234, r, 1); /* cumulative count unchanged: no new marker */
+    feed("r-drop", 5, 2000, r, 1);
+    collected c;
+    query("r-drop", NULL, &c);
+    CHECK(strcmp(c.text, "-|x\n-|[logtap: 1234 bytes dropped]\n-|x\n-|x\n-|[logtap: 766 bytes dropped]\n") == 0);
+}
+
+static void test_overlong_line_is_cut(void)
+{
+    size_t len = LT_LINE_MAX + 10;
+    char *big = malloc(len + 2);
+    memset(big, 'z', len);
+    big[len] = '\n';
+    big[len + 1] = '\0';
+    /* Records carry at most LT_WIRE_MAX_PAYLOAD bytes: send it in pieces. */
+    size_t pieces = (len + 1 + LT_WIRE_MAX_PAYLOAD - 1) / LT_WIRE_MAX_PAYLOAD;
+    for (size_t i = 0; i < pieces; i++) {
+        size_t off = i * LT_WIRE_MAX_PAYLOAD;
+        size_t n = len + 1 - off < LT_WIRE_MAX_PAYLOAD ? len + 1 - off : LT_WIRE_MAX_PAYLOAD;
+        char saved = big[off + n];
+        big[off + n] = '\0';
+        rec r[] = {D(1, 1, NULL, big + off)};
+        feed("r-long", 6, 0, r, 1);
+        big[off + n] = saved;
+    }
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r-long";
+    collected *c = calloc(1, sizeof *c);
+    CHECK(lt_store_query(rd, &q, collect, c) == 2); /* cut once */
+    lt_store_reader_close(rd);
+    free(c);
+    free(big);
+}
+
+static void test_precheck(void)
+{
+    static const unsigned char ok[] = {0x93, 0x01, 0xa1, 'x', 0xc0};
+    CHECK(lt_msgpack_precheck(ok, sizeof ok, 3) == 0);
+    CHECK(lt_msgpack_precheck(ok, sizeof ok - 1, 3) != 0);        /* truncated */
+    static const unsigned char trailing[] = {0xc0, 0xc0};
+    CHECK(lt_msgpack_precheck(trailing, sizeof trailing, 3) != 0); /* two objects */
+    static const unsigned char huge[] = {0xdd, 0x10, 0x00, 0x00, 0x00, 0xc0};
+    CHECK(lt_msgpack_precheck(huge, sizeof huge, 3) != 0);         /* count beyond the bytes */
+    static const unsigned char deep[] = {0x91, 0x91, 0x91, 0x91, 0xc0};
+    CHECK(lt_msgpack_precheck(deep, sizeof deep, 3) != 0);         /* too deep */
+    CHECK(lt_msgpack_precheck(deep + 1, sizeof deep - 1, 3) == 0);
+    static const unsigned char reserved[] = {0xc1};
+    CHECK(lt_msgpack_precheck(reserved, 1, 3) != 0);
+    CHECK(lt_msgpack_precheck(NULL, 0, 3) != 0);
+}
+
+int main(void)
+{
+    CHECK(mkdtemp(dir) != NULL);
+    char err[512], endpoint[128];
+    store = lt_store_open(dir, err, sizeof err);
+    CHECK(store != NULL);
+    assembler = lt_assembler_new(store);
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/ingest.sock", dir);
+    ingest = lt_ingest_open(endpoint, assembler, err, sizeof err);
+    CHECK(ingest != NULL);
+
+    test_precheck();
+    test_lines_and_line_endings();
+    test_threads_and_streams_assemble_separately();
+    test_request_attribution();
+    test_replayed_records_are_dropped();
+    test_drops_are_reported_once();
+    test_overlong_line_is_cut();
+
+    lt_ingest_close(ingest);
+    lt_assembler_free(assembler);
+    lt_store_close(store);
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+    printf("unit-assembler: ok\n");
+    return 0;
+}
