@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdio.h> /* rename(2) only: async-signal-safe */
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
@@ -138,13 +137,15 @@ int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_r
     /* The magic goes last: a reader that sees it sees a complete header. */
     atomic_thread_fence(memory_order_release);
     h->magic = LT_RING_MAGIC;
-    if (rename(temp, ring->path) != 0) {
+    /* link(2), not rename(2): it fails instead of replacing another ring. */
+    if (link(temp, ring->path) != 0) {
         err = -errno;
         munmap(ring->hdr, ring->map_len);
         ring->hdr = NULL;
         close(ring->wake_fd);
         goto fail;
     }
+    unlink(temp);
     return 0;
 
 fail:

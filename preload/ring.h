@@ -18,7 +18,7 @@
  * its whole life (the descriptor is close-on-exec and closed in forked
  * children), so "the lock can be taken" means "the owner is gone": that is
  * how the collector finds rings whose tail it must replay. The file is made
- * under a temporary name and renamed into place once locked and initialised,
+ * under a temporary name and linked into place once locked and initialised,
  * so no one ever sees a ring without its lock or header.
  *
  * Invariants:

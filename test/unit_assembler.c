@@ -103,6 +103,8 @@ static int collect(const lt_line *line, void *ctx)
     int n = snprintf(c->text + c->len, sizeof c->text - c->len, "%s|%.*s\n",
                      line->request_id ? line->request_id : "-", (int)line->message_len, line->message);
     c->len += (size_t)n;
+    if (c->len >= sizeof c->text)
+        c->len = sizeof c->text - 1; /* long lines: the text is cut, the count is not */
     if (c->count < 64)
         c->levels[c->count] = line->level;
     c->count++;

@@ -1,0 +1,490 @@
+/* test_store.c -- the SQLite store on a real file: append/commit/query with
+ * every filter, cursors, requests, runners, schema versioning, and followers
+ * waking on commits from another thread. */
+#include "unit.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include "store.h"
+
+#define T0 INT64_C(1795618686000000000)
+#define SEC INT64_C(1000000000)
+
+static char *data_dir;
+
+/* ---- helpers ---- */
+
+struct collected {
+    int64_t ids[64];
+    long count;
+    long stop_after; /* 0 = never stop */
+};
+
+static int collect(const lt_line *line, void *ctx) {
+    struct collected *c = ctx;
+    if (c->count < 64) c->ids[c->count] = line->id;
+    c->count++;
+    return c->stop_after != 0 && c->count >= c->stop_after;
+}
+
+/* Run `q` and compare the IDs delivered with `expected` (0-terminated). */
+#define CHECK_QUERY(rd, q, ...)                                                   \
+    do {                                                                          \
+        const int64_t expected_ids[] = {__VA_ARGS__, 0};                          \
+        check_query(rd, q, expected_ids, __LINE__);                               \
+    } while (0)
+
+static void check_query(lt_store_reader *rd, const lt_query *q, const int64_t *expected, int line) {
+    struct collected c = {0};
+    long n = lt_store_query(rd, q, collect, &c);
+    long expected_count = 0;
+    while (expected[expected_count] != 0) expected_count++;
+    bool same = n == expected_count && c.count == expected_count;
+    for (long i = 0; same && i < expected_count; i++) same = c.ids[i] == expected[i];
+    if (!same) {
+        fprintf(stderr, "  query at line %d returned %ld:", line, n);
+        for (long i = 0; i < c.count && i < 64; i++) fprintf(stderr, " %lld", (long long)c.ids[i]);
+        fprintf(stderr, "\n");
+    }
+    CHECK(same);
+}
+
+static lt_store *open_store(void) {
+    char err[256] = "";
+    lt_store *st = lt_store_open(data_dir, err, sizeof err);
+    if (st == NULL) fprintf(stderr, "lt_store_open: %s\n", err);
+    CHECK(st != NULL);
+    return st;
+}
+
+static lt_store_reader *open_reader(void) {
+    char err[256] = "";
+    lt_store_reader *rd = lt_store_reader_open(data_dir, err, sizeof err);
+    if (rd == NULL) fprintf(stderr, "lt_store_reader_open: %s\n", err);
+    CHECK(rd != NULL);
+    return rd;
+}
+
+static const char binary_message[] = "bin\0needle\xff";
+
+/* The dataset of the filter tests; IDs are 1..7 in this order. */
+static void append_dataset(lt_store *st) {
+    struct {
+        int64_t ts;
+        const char *runner, *app, *version, *source, *request;
+        int stream, level;
+        const char *message;
+        size_t len;
+    } rows[] = {
+        {T0 + 0 * SEC, "r1", "a1", "v1", "run", NULL, 1, LT_LEVEL_STDOUT, "starting up", 0},
+        {T0 + 1 * SEC, "r1", "a1", "v1", "run", "q1", 1, LT_LEVEL_INFO, "INFO handling q1", 0},
+        {T0 + 2 * SEC, "r2", "a2", "v2", "gateway", "q2", 2, LT_LEVEL_ERROR, "ERROR in q2 needle", 0},
+        {T0 + 3 * SEC, "r1", "a1", "v1", "run", "q1", 2, LT_LEVEL_STDERR, "stderr needle", 0},
+        {T0 + 4 * SEC, "r2", "a2", "v3", "gateway", NULL, 1, LT_LEVEL_WARN, "WARN idle", 0},
+        {T0 + 5 * SEC, "r1", "a1", "v1", "run", NULL, 1, LT_LEVEL_DEBUG, "debug Needle", 0},
+        {T0 + 6 * SEC, "r1", "a1", "v1", "run", NULL, 1, LT_LEVEL_STDOUT, binary_message,
+         sizeof binary_message - 1},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        lt_line line = {
+            .ts_ns = rows[i].ts,
+            .runner_id = rows[i].runner,
+            .request_id = rows[i].request,
+            .app_id = rows[i].app,
+            .version_id = rows[i].version,
+            .source = rows[i].source,
+            .message = rows[i].message,
+            .message_len = rows[i].len ? rows[i].len : strlen(rows[i].message),
+            .stream = rows[i].stream,
+            .level = rows[i].level,
+            .pid = 100 + (int64_t)i,
+            .tid = 200 + (int64_t)i,
+        };
+        CHECK_INT(lt_store_append(st, &line), 0);
+    }
+}
+
+/* ---- tests ---- */
+
+static void test_open_creates_wal_store(void) {
+    lt_store *st = open_store();
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", data_dir);
+    struct stat info;
+    CHECK(stat(path, &info) == 0);
+
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_STR((const char *)sqlite3_column_text(s, 0), "wal");
+    sqlite3_finalize(s);
+    sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(s, 0), 1);
+    sqlite3_finalize(s);
+    sqlite3_prepare_v2(db,
+                       "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
+                       " ('logs_by_runner', 'logs_by_request', 'logs_by_app_version', 'logs_by_ts')",
+                       -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(s, 0), 4);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+
+    CHECK_INT(lt_store_last_id(st), 0);
+    CHECK_INT(lt_store_pending(st), 0);
+    CHECK_INT(lt_store_commit(st), 0); /* nothing to commit is fine */
+    lt_store_close(st);
+}
+
+/* Lines 2 and 7 of the dataset, field by field. */
+static int check_line(const lt_line *line, void *ctx) {
+    (void)ctx;
+    if (line->id == 7) {
+        CHECK_INT(line->ts_ns, T0 + 6 * SEC);
+        CHECK_STR(line->runner_id, "r1");
+        CHECK(line->request_id == NULL);
+        CHECK_STR(line->app_id, "a1");
+        CHECK_STR(line->version_id, "v1");
+        CHECK_STR(line->source, "run");
+        CHECK_INT(line->stream, 1);
+        CHECK_INT(line->level, LT_LEVEL_STDOUT);
+        CHECK_INT(line->pid, 106);
+        CHECK_INT(line->tid, 206);
+        CHECK_INT(line->message_len, sizeof binary_message - 1);
+        CHECK(memcmp(line->message, binary_message, sizeof binary_message - 1) == 0);
+    } else {
+        CHECK_INT(line->id, 2);
+        CHECK_STR(line->request_id, "q1");
+        CHECK_INT(line->level, LT_LEVEL_INFO);
+        CHECK_INT(line->stream, 1);
+        CHECK_INT(line->message_len, strlen("INFO handling q1"));
+        CHECK(memcmp(line->message, "INFO handling q1", line->message_len) == 0);
+    }
+    return 0;
+}
+
+static void test_commit_visibility_and_fidelity(void) {
+    lt_store *st = open_store();
+    lt_store_reader *rd = open_reader();
+    lt_query all = LT_QUERY_INIT;
+
+    append_dataset(st);
+    CHECK_INT(lt_store_pending(st), 7);
+    CHECK_INT(lt_store_last_id(st), 0);        /* not committed yet */
+    struct collected c = {0};
+    CHECK_INT(lt_store_query(rd, &all, collect, &c), 0); /* readers see commits only */
+
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_pending(st), 0);
+    CHECK_INT(lt_store_last_id(st), 7);
+    CHECK_QUERY(rd, &all, 1, 2, 3, 4, 5, 6, 7);
+
+    /* Every field comes back as stored; the message byte for byte. */
+    lt_query q = LT_QUERY_INIT;
+    q.after_id = 6;
+    CHECK_INT(lt_store_query(rd, &q, check_line, NULL), 1);
+    q.after_id = 1;
+    q.limit = 1;
+    CHECK_INT(lt_store_query(rd, &q, check_line, NULL), 1);
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+}
+
+static void test_filters(void) {
+    lt_store_reader *rd = open_reader();
+    lt_query q;
+
+#define RESET_QUERY() do { lt_query fresh = LT_QUERY_INIT; q = fresh; } while (0)
+    RESET_QUERY(); q.runner_id = "r1";
+    CHECK_QUERY(rd, &q, 1, 2, 4, 6, 7);
+    RESET_QUERY(); q.runner_id = "nobody";
+    CHECK_QUERY(rd, &q, 0);
+    RESET_QUERY(); q.request_id = "q1";
+    CHECK_QUERY(rd, &q, 2, 4);
+    RESET_QUERY(); q.request_id = "q2";
+    CHECK_QUERY(rd, &q, 3);
+    RESET_QUERY(); q.app_id = "a2";
+    CHECK_QUERY(rd, &q, 3, 5);
+    RESET_QUERY(); q.app_id = "a2"; q.version_id = "v2";
+    CHECK_QUERY(rd, &q, 3);
+    RESET_QUERY(); q.version_id = "v3";
+    CHECK_QUERY(rd, &q, 5);
+    RESET_QUERY(); q.source = "gateway";
+    CHECK_QUERY(rd, &q, 3, 5);
+    RESET_QUERY(); q.search = "needle";      /* case-sensitive, bytes after NUL count */
+    CHECK_QUERY(rd, &q, 3, 4, 7);
+    RESET_QUERY(); q.search = "Needle";
+    CHECK_QUERY(rd, &q, 6);
+    RESET_QUERY(); q.search = "\xff";
+    CHECK_QUERY(rd, &q, 7);
+    RESET_QUERY(); q.search = "";
+    CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
+    RESET_QUERY(); q.search = "100%_";       /* no LIKE wildcards */
+    CHECK_QUERY(rd, &q, 0);
+    RESET_QUERY(); q.min_level = LT_LEVEL_WARN;
+    CHECK_QUERY(rd, &q, 3, 4, 5);
+    RESET_QUERY(); q.min_level = LT_LEVEL_ERROR;
+    CHECK_QUERY(rd, &q, 3);
+    RESET_QUERY(); q.since_ns = T0 + 2 * SEC; /* inclusive */
+    CHECK_QUERY(rd, &q, 3, 4, 5, 6, 7);
+    RESET_QUERY(); q.until_ns = T0 + 2 * SEC; /* exclusive */
+    CHECK_QUERY(rd, &q, 1, 2);
+    RESET_QUERY(); q.since_ns = T0 + 1 * SEC; q.until_ns = T0 + 4 * SEC;
+    CHECK_QUERY(rd, &q, 2, 3, 4);
+    RESET_QUERY(); q.after_id = 4;
+    CHECK_QUERY(rd, &q, 5, 6, 7);
+    RESET_QUERY(); q.after_id = 7;
+    CHECK_QUERY(rd, &q, 0);
+
+    /* limit and newest */
+    RESET_QUERY(); q.limit = 3;
+    CHECK_QUERY(rd, &q, 1, 2, 3);
+    RESET_QUERY(); q.limit = 3; q.newest = true;
+    CHECK_QUERY(rd, &q, 5, 6, 7);
+    RESET_QUERY(); q.limit = 3; q.newest = true; q.runner_id = "r1";
+    CHECK_QUERY(rd, &q, 4, 6, 7);
+    RESET_QUERY(); q.limit = 2; q.newest = true; q.runner_id = "r1"; q.until_ns = T0 + 4 * SEC;
+    CHECK_QUERY(rd, &q, 2, 4);
+    RESET_QUERY(); q.newest = true;            /* no limit: everything */
+    CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
+    RESET_QUERY(); q.limit = 100; q.newest = true;
+    CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
+    RESET_QUERY(); q.limit = 5; q.newest = true; q.after_id = 5;
+    CHECK_QUERY(rd, &q, 6, 7);
+
+    /* Everything at once. */
+    RESET_QUERY();
+    q.runner_id = "r1"; q.app_id = "a1"; q.version_id = "v1"; q.source = "run";
+    q.search = "needle"; q.since_ns = T0 + 3 * SEC; q.min_level = LT_LEVEL_STDOUT;
+    CHECK_QUERY(rd, &q, 4, 7);
+
+    /* The callback can stop the query. */
+    RESET_QUERY();
+    struct collected c = {.stop_after = 2};
+    CHECK_INT(lt_store_query(rd, &q, collect, &c), 2);
+    /* ...and the reader is usable again right after. */
+    CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
+
+    /* Paging with the cursor visits every line exactly once. */
+    int64_t seen[16];
+    int n = 0;
+    RESET_QUERY(); q.limit = 2;
+    for (int page = 0; page < 10; page++) {
+        struct collected p = {0};
+        long got = lt_store_query(rd, &q, collect, &p);
+        CHECK(got >= 0 && got <= 2);
+        if (got <= 0) break;
+        for (long i = 0; i < got; i++) seen[n++] = p.ids[i];
+        q.after_id = p.ids[got - 1];
+    }
+    CHECK_INT(n, 7);
+    for (int i = 0; i < n; i++) CHECK_INT(seen[i], i + 1);
+#undef RESET_QUERY
+    lt_store_reader_close(rd);
+}
+
+static void test_runners_and_requests(void) {
+    lt_store *st = open_store();
+    lt_store_reader *rd = open_reader();
+    lt_request_info info;
+
+    CHECK_INT(lt_store_runner_known(rd, "r1"), 1);   /* has lines */
+    CHECK_INT(lt_store_runner_known(rd, "r9"), 0);
+    CHECK_INT(lt_store_runner_seen(st, "r9", "app9", "v9", "run", T0), 0);
+    CHECK_INT(lt_store_runner_known(rd, "r9"), 0);   /* not committed yet */
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_runner_known(rd, "r9"), 1);   /* seen, no lines */
+    CHECK_INT(lt_store_runner_seen(st, "r9", "", "", "", T0 + SEC), 0); /* keeps app */
+    CHECK_INT(lt_store_commit(st), 0);
+
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 10 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
+    CHECK_STR(info.runner_id, "r9");
+    CHECK_STR(info.app_id, "app9");
+    CHECK_STR(info.version_id, "v9");
+    CHECK_INT(info.begin_ns, T0 + 10 * SEC);
+    CHECK_INT(info.end_ns, 0);                       /* in progress */
+
+    /* A second BEGIN (another thread) keeps the first begin time. */
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_request_end(st, "rq", T0 + 12 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
+    CHECK_INT(info.begin_ns, T0 + 10 * SEC);
+    CHECK_INT(info.end_ns, T0 + 12 * SEC);          /* completed */
+
+    /* A BEGIN that happened before the END arrives late: still completed. */
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
+    CHECK_INT(info.end_ns, T0 + 12 * SEC);
+
+    /* A later BEGIN reopens it; the next END closes it again. */
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 13 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
+    CHECK_INT(info.end_ns, 0);
+    CHECK_INT(info.begin_ns, T0 + 10 * SEC);
+    CHECK_INT(lt_store_request_end(st, "rq", T0 + 14 * SEC), 0);
+    CHECK_INT(lt_store_request_end(st, "rq", T0 + 13 * SEC), 0); /* a stale END: latest wins */
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
+    CHECK_INT(info.end_ns, T0 + 14 * SEC);
+
+    /* END of an unknown request is harmless and creates nothing. */
+    CHECK_INT(lt_store_request_end(st, "ghost", T0), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "ghost", &info), 0);
+
+    /* Lines naming a request whose BEGIN never arrived still make it known. */
+    CHECK_INT(lt_store_request_get(rd, "q1", &info), 1);
+    CHECK_STR(info.runner_id, "r1");
+    CHECK_INT(info.begin_ns, T0 + 1 * SEC);
+    CHECK_INT(info.end_ns, 0);
+
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+}
+
+struct waiter {
+    lt_store *st;
+    int64_t after;
+    int64_t result;
+    int64_t waited_ms;
+};
+
+static void *wait_thread(void *arg) {
+    struct waiter *w = arg;
+    int64_t start = unit_monotonic_ms();
+    w->result = lt_store_wait(w->st, w->after, 5000);
+    w->waited_ms = unit_monotonic_ms() - start;
+    return NULL;
+}
+
+static void test_wait_wakes_on_commit(void) {
+    lt_store *st = open_store();
+    int64_t last = lt_store_last_id(st);
+    CHECK_INT(last, 7);
+
+    /* Nothing new: returns at the timeout with the same ID. */
+    int64_t start = unit_monotonic_ms();
+    CHECK_INT(lt_store_wait(st, last, 100), last);
+    int64_t waited = unit_monotonic_ms() - start;
+    CHECK(waited >= 90 && waited < 2000);
+    /* Already past the cursor: no waiting at all. */
+    start = unit_monotonic_ms();
+    CHECK_INT(lt_store_wait(st, last - 1, 5000), last);
+    CHECK(unit_monotonic_ms() - start < 100);
+
+    struct waiter w = {.st = st, .after = last};
+    pthread_t thread;
+    pthread_create(&thread, NULL, wait_thread, &w);
+    unit_sleep_ms(100); /* let it block */
+    lt_line line = {.ts_ns = T0 + 20 * SEC, .runner_id = "r1", .app_id = "a1", .version_id = "v1",
+                    .source = "run", .message = "late", .message_len = 4, .stream = 1,
+                    .level = LT_LEVEL_STDOUT, .pid = 1, .tid = 1};
+    CHECK_INT(lt_store_append(st, &line), 0);
+    unit_sleep_ms(50);
+    CHECK_INT(lt_store_last_id(st), last); /* an append alone wakes nobody */
+    CHECK_INT(lt_store_commit(st), 0);
+    pthread_join(thread, NULL);
+    CHECK_INT(w.result, last + 1);
+    CHECK(w.waited_ms >= 100 && w.waited_ms < 4000);
+    lt_store_close(st);
+}
+
+static void test_reopen_and_ids_never_reused(void) {
+    /* Close commits what is pending. */
+    lt_store *st = open_store();
+    int64_t last = lt_store_last_id(st);
+    lt_line line = {.ts_ns = T0 + 30 * SEC, .runner_id = "r3", .message = "", .message_len = 0,
+                    .stream = 2, .level = LT_LEVEL_STDERR}; /* NULL app/version/source allowed */
+    CHECK_INT(lt_store_append(st, &line), 0);
+    lt_store_close(st);
+
+    st = open_store();
+    CHECK_INT(lt_store_last_id(st), last + 1);
+    lt_store_reader *rd = open_reader();
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r3";
+    CHECK_QUERY(rd, &q, last + 1);
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+
+    /* Delete every line behind the store's back: IDs still continue. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", data_dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "DELETE FROM logs", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    st = open_store();
+    CHECK_INT(lt_store_last_id(st), last + 1);
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_last_id(st), last + 2);
+    lt_store_close(st);
+}
+
+static void test_open_failures(void) {
+    char err[256] = "";
+    /* A newer schema is refused, not misread. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", data_dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "PRAGMA user_version = 99", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    CHECK(lt_store_open(data_dir, err, sizeof err) == NULL);
+    CHECK(strstr(err, "newer") != NULL);
+    err[0] = '\0';
+    CHECK(lt_store_reader_open(data_dir, err, sizeof err) == NULL);
+    CHECK(err[0] != '\0');
+
+    /* The data directory is a file. */
+    char file_dir[600];
+    snprintf(file_dir, sizeof file_dir, "%s/plain-file", data_dir);
+    FILE *f = fopen(file_dir, "w");
+    fclose(f);
+    err[0] = '\0';
+    CHECK(lt_store_open(file_dir, err, sizeof err) == NULL);
+    CHECK(err[0] != '\0');
+
+    /* No store there yet: readers do not create one. */
+    char empty_dir[600];
+    snprintf(empty_dir, sizeof empty_dir, "%s/empty", data_dir);
+    mkdir(empty_dir, 0755);
+    err[0] = '\0';
+    CHECK(lt_store_reader_open(empty_dir, err, sizeof err) == NULL);
+    CHECK(err[0] != '\0');
+    snprintf(path, sizeof path, "%s/logtap.db", empty_dir);
+    struct stat info;
+    CHECK(stat(path, &info) != 0);
+    CHECK(lt_store_open("", err, sizeof err) == NULL);
+}
+
+int main(void) {
+    char *root = unit_make_temp_dir();
+    /* A nested path that does not exist yet: the store creates it. */
+    if (asprintf(&data_dir, "%s/nested/data", root) < 0) abort();
+
+    test_open_creates_wal_store();
+    test_commit_visibility_and_fidelity();
+    test_filters();
+    test_runners_and_requests();
+    test_wait_wakes_on_commit();
+    test_reopen_and_ids_never_reused();
+    test_open_failures();
+
+    unit_remove_tree(root);
+    free(data_dir);
+    free(root);
+    return unit_done("unit-store");
+}
