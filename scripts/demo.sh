@@ -22,13 +22,15 @@ meson compile -C build >/dev/null
 
 work=$(mktemp -d /tmp/logtap-demo-XXXXXX)
 endpoint="ipc://$work/ingest.sock"
-build/logtap-collector --listen "$endpoint" --http 127.0.0.1:0 --data "$work/data" 2>"$work/collector.log" &
+mkdir -p "$work/rings"
+build/logtap-collector --listen "$endpoint" --http 127.0.0.1:0 --data "$work/data" \
+  --rings "$work/rings" 2>"$work/collector.log" &
 collector=$!
 stop_collector() { kill -TERM "$collector" 2>/dev/null && wait "$collector" 2>/dev/null || true; }
 [ "$keep" = 1 ] || trap stop_collector EXIT
 for _ in $(seq 100); do [ -f "$work/data/collector.json" ] && break; sleep 0.05; done
 server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"])' "$work/data/collector.json")
-export LOGTAP_SERVER="$server" LOGTAP_ENDPOINT="$endpoint" LOGTAP_RING_DIR="$work"
+export LOGTAP_SERVER="$server" LOGTAP_ENDPOINT="$endpoint" LOGTAP_RING_DIR="$work/rings"
 runner="demo-$(date +%H%M%S)"
 
 bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -64,7 +64,7 @@ if [ "$quick" = 0 ]; then
   fi
   if build build-tsan -Db_sanitize=thread; then
     LOGTAP_TEST_PRELOAD="$PWD/build-ci/liblogtap.so" \
-    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1" \
+    TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp" \
       run build-tsan --timeout-multiplier 3
   else
     echo "test.sh: build-tsan failed to build"; setup_failures=$((setup_failures + 1))
