@@ -61,7 +61,9 @@ def timed(cmd, env):
         return time.perf_counter() - start
 
 
-base_env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+# Python's default buffering (block-buffered stdout when it is not a
+# terminal): a shell's PYTHONUNBUFFERED would turn (a) into 4 writes a line.
+base_env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONUNBUFFERED")}
 tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RUNNER_ID="bench",
                LOGTAP_RING_DIR=ring_dir)
 

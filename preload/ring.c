@@ -226,9 +226,10 @@ void lt_ring_close(lt_ring *ring, bool unlink_file)
 
 static void wake_reader(lt_ring *ring)
 {
-    /* Pairs with the fence in lt_ring_reader_sleep_begin: either the reader
-     * sees our commit in its last check, or we see its flag here. */
-    atomic_thread_fence(memory_order_seq_cst);
+    /* No fence on this hot path: a writer that misses the flag the reader is
+     * just setting leaves the reader asleep until its poll timeout (the
+     * sender's idle timeout bounds it), so a lost wake-up delays a line, it
+     * never loses one. */
     if (atomic_load_explicit(&ring->reader_sleeping, memory_order_relaxed) &&
         atomic_exchange_explicit(&ring->reader_sleeping, 0, memory_order_relaxed)) {
         uint64_t one = 1;

@@ -137,7 +137,9 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
 void lt_ring_count_drop(lt_ring *ring, uint64_t bytes);
 
 /* Reader side. Arm the wake-up before the last emptiness check, then block on
- * ring->wake_fd; see lt_ring.reader_sleeping. */
+ * ring->wake_fd with a timeout; see lt_ring.reader_sleeping. Writers check
+ * the flag without a fence, so a wake-up can be missed in a narrow race: the
+ * timeout is what bounds the delay then. */
 void lt_ring_reader_sleep_begin(lt_ring *ring);
 void lt_ring_reader_sleep_end(lt_ring *ring);
 

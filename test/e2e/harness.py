@@ -183,8 +183,15 @@ class Collector:
         return path
 
 
+def _python_defaults(env):
+    # Runners get Python's default buffering (block-buffered stdout on files
+    # and pipes), as a real runner would, whatever this shell has set.
+    env.pop("PYTHONUNBUFFERED", None)
+    return env
+
+
 def runner_env(collector=None, runner_id="test-runner", endpoint=None, ring_dir=None, **extra):
-    env = dict(os.environ)
+    env = _python_defaults(dict(os.environ))
     env["LD_PRELOAD"] = PRELOAD
     env["LOGTAP_RUNNER_ID"] = runner_id
     if collector is not None:
@@ -204,7 +211,7 @@ def runner_env(collector=None, runner_id="test-runner", endpoint=None, ring_dir=
 
 
 def plain_env(**extra):
-    env = dict(os.environ)
+    env = _python_defaults(dict(os.environ))
     env.pop("LD_PRELOAD", None)
     env["PYTHONPATH"] = BINDINGS + os.pathsep + env.get("PYTHONPATH", "")
     env.update(extra)
