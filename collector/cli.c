@@ -1546,6 +1546,11 @@ static int check_run_id(const char *option, const char *value) {
     if (strlen(value) > LT_WIRE_MAX_ID)
         return usage_error("logtap run", "%s is longer than %d bytes", option,
                            LT_WIRE_MAX_ID);
+    /* The preload would have to rewrite such an ID, and then the logs would
+     * not be found under the name the user gave. */
+    if (!lt_wire_id_ok(value, strlen(value)))
+        return usage_error("logtap run", "%s '%s' may only contain printable ASCII "
+                           "other than spaces and '/'", option, value);
     return LT_EXIT_OK;
 }
 

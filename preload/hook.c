@@ -1,7 +1,8 @@
 /* hook.c -- the write() interposition and the request markers.
  *
- * This is the hot path of every runner: each write(2) and writev(2) on fd 1
- * or 2 passes through here. The real call happens first and its result is
+ * This is the hot path of every runner: each write(2) and writev(2) passes
+ * through here, and those whose fd leads to the runner's stdout or stderr
+ * (fdmap.c decides, whatever the fd number) are recorded. The real call happens first and its result is
  * returned untouched (value and errno), so the app sees exactly what it
  * would see without logtap; only the bytes the kernel accepted are recorded.
  *
@@ -11,11 +12,13 @@
  * below ever write to fd 1 or 2 itself.
  */
 #include <errno.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fdmap.h"
 #include "runtime.h"
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
@@ -29,31 +32,54 @@ writev_fn lt_real_writev;
 LT_TLS lt_marker lt_thread_marker;
 static LT_TLS int in_hook;
 
-static bool is_captured_fd(int fd)
+/* Starting the sender (pthread_create, zmq, malloc) is not async-signal-safe,
+ * and the first capture may come from a signal handler (a crash dump before
+ * anything else was printed). While a handler runs, its signal is blocked
+ * (unless SA_NODEFER), so an empty signal mask proves a normal context; with
+ * anything blocked the start waits for a later write, for the next request
+ * marker, or, failing all, the collector replays the ring after exit. */
+static bool lt_maybe_in_signal_handler(void)
 {
-    return fd == 1 || fd == 2;
+    sigset_t mask;
+    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof(uint64_t)) != 0)
+        return true;
+    for (int sig = 1; sig < 64; sig++)
+        if (sigismember(&mask, sig) == 1)
+            return true;
+    return false;
 }
 
-static void capture(int fd, const struct iovec *iov, int iovcnt, size_t accepted)
+static void capture(int stream, const struct iovec *iov, int iovcnt, size_t accepted)
 {
     if (in_hook)
         return;
     in_hook = 1;
     int saved_errno = errno;
     uint8_t len = lt_thread_marker.len;
-    lt_record(LT_REC_DATA, (uint8_t)fd, lt_thread_marker.id, len, iov, iovcnt, accepted);
-    if (atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) == LT_SENDER_NONE)
+    lt_record(LT_REC_DATA, (uint8_t)stream, lt_thread_marker.id, len, iov, iovcnt, accepted);
+    if (atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) == LT_SENDER_NONE &&
+        !lt_maybe_in_signal_handler())
         lt_runtime_ensure_sender();
     errno = saved_errno;
     in_hook = 0;
 }
 
+void lt_capture_write(int fd, const void *buf, size_t n)
+{
+    int stream = lt_fdmap_stream(fd);
+    if (stream) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = n};
+        capture(stream, &one, 1, n);
+    }
+}
+
 LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
     ssize_t n = lt_real_write ? lt_real_write(fd, buf, count) : syscall(SYS_write, fd, buf, count);
-    if (n > 0 && is_captured_fd(fd)) {
+    int stream;
+    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0) {
         struct iovec one = {.iov_base = (void *)buf, .iov_len = (size_t)n};
-        capture(fd, &one, 1, (size_t)n);
+        capture(stream, &one, 1, (size_t)n);
     }
     return n;
 }
@@ -61,8 +87,9 @@ LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     ssize_t n = lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
-    if (n > 0 && is_captured_fd(fd))
-        capture(fd, iov, iovcnt, (size_t)n);
+    int stream;
+    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
+        capture(stream, iov, iovcnt, (size_t)n);
     return n;
 }
 

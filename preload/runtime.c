@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdmap.h"
 #include "runtime.h"
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
@@ -241,6 +242,8 @@ __attribute__((constructor)) static void logtap_init(void)
         return;
     }
     load_config(&lt_rt.cfg);
+    lt_fdmap_init();
+    lt_stdio_hook();
     lt_rt.pid = getpid();
     lt_rt.instance = random64();
     pthread_atfork(NULL, NULL, after_fork_child);

@@ -81,6 +81,14 @@ uint64_t lt_now_ns(void);
 void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
                const struct iovec *iov, int iovcnt, size_t payload_len);
 
+/* hook.c: record `n` bytes written to `fd` if it leads to stdout/stderr.
+ * Async-signal-safe; keeps errno. */
+void lt_capture_write(int fd, const void *buf, size_t n);
+
+/* stdio.c: route C stdio's writes through lt_capture_write. */
+void lt_stdio_hook(void);
+bool lt_stdio_hooked(void);
+
 /* sender.c */
 int lt_sender_start(void);          /* 0 or -errno */
 void lt_sender_stop(int timeout_ms); /* drain, wait for acks, join (bounded) */

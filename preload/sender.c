@@ -15,9 +15,10 @@
  *
  * At exit the destructor asks the thread to stop: it sends what is left and
  * waits, for at most LOGTAP_EXIT_TIMEOUT_MS, for the acknowledgement of the
- * last record. When everything was acknowledged it removes the ring file;
- * otherwise the file stays and the collector replays its tail once this
- * process is gone.
+ * last record. The ring file stays either way: glibc flushes stdio after our
+ * destructor, and those last writes still land in the ring. The collector
+ * replays whatever was not acknowledged once this process is gone, and then
+ * removes the file.
  */
 #include <errno.h>
 #include <msgpack.h>
@@ -323,13 +324,10 @@ static void *sender_main(void *arg)
             continue;
         wait_events(s, ZMQ_POLLIN, true, IDLE_WAIT_MS);
     }
-    bool clean = all_acked(s);
     int linger = 0;
     zmq_setsockopt(s->sock, ZMQ_LINGER, &linger, sizeof linger);
     zmq_close(s->sock);
     zmq_ctx_term(s->ctx);
-    if (clean)
-        unlink(s->ring->path);
     atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
     sem_post(&s->done);
     return NULL;

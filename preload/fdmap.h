@@ -1,0 +1,32 @@
+/* fdmap.h -- which file descriptors lead to the runner's stdout and stderr.
+ *
+ * What counts is not the fd number but where it leads: fd 1 after
+ * dup2(2, 1) is stderr ("echo oops >&2" in a shell); fd 1 of a child whose
+ * stdout was redirected into a pipe to another program is not the runner's
+ * stdout at all (that program's output is, and is captured there); a dup of
+ * fd 2 (perror on a read-write stderr) is stderr.
+ *
+ * The runner's stdout and stderr are identified by (device, inode) when the
+ * first process of the runner starts; the identities travel to its children
+ * in LOGTAP_STDOUT_ID / LOGTAP_STDERR_ID. Each fd's verdict is cached and
+ * forgotten when the app closes or replaces that fd, so the hot path costs
+ * one byte load; a cache miss costs one fstat.
+ */
+#ifndef LT_FDMAP_H
+#define LT_FDMAP_H
+
+#include <stdbool.h>
+
+/* Record the identities (from the environment, or from fds 1 and 2 now and
+ * exported). Called once by the constructor. */
+void lt_fdmap_init(void);
+
+/* 1 if writes to fd reach the runner's stdout, 2 for stderr, 0 otherwise.
+ * Async-signal-safe. */
+int lt_fdmap_stream(int fd);
+
+/* fd was closed or replaced: forget what we knew. Async-signal-safe. */
+void lt_fdmap_forget(int fd);
+void lt_fdmap_forget_range(unsigned first, unsigned last);
+
+#endif
