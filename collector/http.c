@@ -176,8 +176,22 @@ static enum MHD_Result queue_owned_body(struct MHD_Connection *conn, unsigned st
     return result;
 }
 
+/* Queue a finished buffer, or a 500 if building it ran out of memory. */
 static enum MHD_Result queue_buffer(struct MHD_Connection *conn, unsigned status,
-                                    const char *content_type, struct text_buffer *b);
+                                    const char *content_type, struct text_buffer *b) {
+    if (b->failed || b->data == NULL) {
+        buffer_free(b);
+        static const char out_of_memory[] = "{\"error\":\"out of memory\"}";
+        char *body = strdup(out_of_memory);
+        if (body == NULL) return MHD_NO;
+        return queue_owned_body(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, JSON_TYPE, body,
+                                strlen(body));
+    }
+    char *data = b->data;
+    size_t len = b->len;
+    memset(b, 0, sizeof *b); /* ownership moves to MHD */
+    return queue_owned_body(conn, status, content_type, data, len);
+}
 
 /* {"error": "..."} -- the message may quote client input, so it is
  * sanitised into valid UTF-8 before jansson sees it. */
@@ -202,23 +216,6 @@ static enum MHD_Result queue_error(struct MHD_Connection *conn, unsigned status,
     struct text_buffer b = {0};
     buffer_append_json(&b, body);
     return queue_buffer(conn, status, JSON_TYPE, &b);
-}
-
-/* Queue a finished buffer, or a 500 if building it ran out of memory. */
-static enum MHD_Result queue_buffer(struct MHD_Connection *conn, unsigned status,
-                                    const char *content_type, struct text_buffer *b) {
-    if (b->failed || b->data == NULL) {
-        buffer_free(b);
-        static const char out_of_memory[] = "{\"error\":\"out of memory\"}";
-        char *body = strdup(out_of_memory);
-        if (body == NULL) return MHD_NO;
-        return queue_owned_body(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, JSON_TYPE, body,
-                                strlen(body));
-    }
-    char *data = b->data;
-    size_t len = b->len;
-    memset(b, 0, sizeof *b); /* ownership moves to MHD */
-    return queue_owned_body(conn, status, content_type, data, len);
 }
 
 /* ---- request target parsing ---- */
@@ -319,6 +316,7 @@ struct log_params {
     const char *search; /* borrowed from MHD; NULL = no filter */
     bool has_tail;
     int64_t tail;
+    bool has_limit;
     int64_t limit;
     int64_t after;
     bool resumed;       /* after= or Last-Event-ID was given */
@@ -373,6 +371,7 @@ static bool parse_log_params(struct MHD_Connection *conn, int64_t default_limit,
             return false;
         }
         if (p->limit > MAX_LIMIT) p->limit = MAX_LIMIT;
+        p->has_limit = true;
     }
     if ((value = query_param(conn, "after", &has_nul)) != NULL) {
         if (has_nul || !parse_count(value, &p->after)) {
@@ -411,9 +410,11 @@ static lt_query query_from_params(const char *runner_id, const char *request_id,
     q.until_ns = p->until_ns;
     q.after_id = p->after;
     q.limit = (int)p->limit;
+    /* tail=N asks for N lines: the default page size must not shrink it,
+     * only an explicit limit can. */
     if (p->has_tail) {
         q.newest = true;
-        if (p->tail < q.limit) q.limit = (int)p->tail;
+        if (!p->has_limit || p->tail < q.limit) q.limit = (int)p->tail;
     }
     return q;
 }
@@ -506,10 +507,7 @@ static int follow_fill(struct follow_stream *fs) {
     if (fs->backlog_pending) {
         fs->backlog_pending = false;
         if (fs->has_tail) {
-            if (fs->tail == 0) { /* "tail -n 0 -f": only lines from now on */
-                if (visible > fs->cursor) fs->cursor = visible;
-                return 0;
-            }
+            assert(fs->tail > 0); /* tail=0 never has a backlog round */
             q.newest = true;
             q.limit = (int)fs->tail;
         }
@@ -589,7 +587,8 @@ static char *strdup_or_null(const char *s, bool *failed) {
     return copy;
 }
 
-/* Takes ownership of `rd`. */
+/* Takes ownership of `rd`. A stream has no `limit`: it reads in chunks of
+ * FOLLOW_CHUNK_LINES for as long as the client stays. */
 static enum MHD_Result serve_follow(lt_http *h, struct MHD_Connection *conn, lt_store_reader *rd,
                                     const lt_query *q, const struct log_params *p) {
     struct follow_stream *fs = calloc(1, sizeof *fs);
@@ -614,7 +613,15 @@ static enum MHD_Result serve_follow(lt_http *h, struct MHD_Connection *conn, lt_
      * would silently skip some of them. */
     fs->has_tail = p->has_tail && !p->resumed;
     fs->tail = p->tail;
-    fs->until_ns = p->until_ns > 0 ? p->until_ns : 0;
+    if (fs->has_tail && fs->tail == 0) {
+        /* "tail -n 0 -f": only lines committed after this request was
+         * answered. Fixing the cursor here, before the response headers go
+         * out, means a client that has seen the headers misses nothing. */
+        int64_t now_last = lt_store_last_id(h->store);
+        if (now_last > fs->cursor) fs->cursor = now_last;
+        fs->backlog_pending = false;
+    }
+    fs->until_ns = p->until_ns; /* 0 = none; -1 ("until the epoch") ends at once */
     fs->last_write_ns = monotonic_ns();
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);

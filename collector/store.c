@@ -32,7 +32,9 @@
  * - A failed write rolls back the whole open transaction: after any -1 from
  *   append, runner_seen, request_begin/end or commit, nothing since the last
  *   successful commit is stored, and the caller must not acknowledge it (the
- *   runners replay it). This keeps "acked means stored" simple to reason about.
+ *   runners replay it). The next lt_store_commit returns -1 as well, so a
+ *   caller that acknowledges only after a successful commit cannot ack lost
+ *   lines even if it ignored the failed write. "Acked means stored" holds.
  */
 #include "store.h"
 
@@ -114,6 +116,8 @@ struct lt_store {
 
     /* Writer-thread state. */
     bool in_transaction;
+    bool transaction_lost;         /* a write failed and rolled back since the
+                                      last commit; the next commit reports it */
     size_t pending;                /* lines appended in the open transaction */
     int64_t transaction_last_id;   /* highest line ID in the open transaction */
     char error[ERROR_SIZE];
@@ -376,10 +380,11 @@ static void abort_transaction(lt_store *st) {
     st->transaction_last_id = 0;
 }
 
+/* Callers count store_errors themselves; counting here too would double it. */
 static int write_failed(lt_store *st, const char *what) {
     format_error(st->error, sizeof st->error, "%s: %s", what, sqlite3_errmsg(st->db));
-    LT_COUNT(store_errors, 1);
     abort_transaction(st);
+    st->transaction_lost = true;
     return -1;
 }
 
@@ -407,7 +412,6 @@ int lt_store_append(lt_store *st, const lt_line *line) {
     if (line->message_len > INT_MAX) {
         format_error(st->error, sizeof st->error, "line of %zu bytes is too long",
                      line->message_len);
-        LT_COUNT(store_errors, 1);
         return -1; /* nothing was written: the open transaction stays good */
     }
     if (ensure_transaction(st) != 0) return -1;
@@ -495,6 +499,15 @@ static void publish_last_id(lt_store *st, int64_t last_id) {
 }
 
 int lt_store_commit(lt_store *st) {
+    if (st->transaction_lost) {
+        /* The caller may not have looked at the failed write's result; the
+         * commit is where it decides what to acknowledge, so say it here. */
+        st->transaction_lost = false;
+        format_error(st->error, sizeof st->error,
+                     "an earlier write failed and its transaction was rolled back");
+        if (st->in_transaction) abort_transaction(st);
+        return -1;
+    }
     if (!st->in_transaction) {
         assert(st->pending == 0);
         return 0;

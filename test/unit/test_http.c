@@ -428,6 +428,19 @@ static bool follow_saw(struct follower *f, const char *needle, int timeout_ms) {
     }
 }
 
+/* Wait up to `timeout_ms` for the end of the response headers. */
+static bool follow_headers_arrive(struct follower *f, int timeout_ms) {
+    int64_t deadline = unit_monotonic_ms() + timeout_ms;
+    for (;;) {
+        pthread_mutex_lock(&f->lock);
+        bool complete = f->headers.data != NULL && strstr(f->headers.data, "\r\n\r\n") != NULL;
+        pthread_mutex_unlock(&f->lock);
+        if (complete) return true;
+        if (unit_monotonic_ms() > deadline) return false;
+        unit_sleep_ms(10);
+    }
+}
+
 /* The "id:" lines of the stream so far, 0-terminated. */
 static int follow_ids(struct follower *f, int64_t *ids, int max) {
     int n = 0;
@@ -518,10 +531,9 @@ static void test_follow(void) {
     CHECK(n == 1 && ids[0] == 11);
     follow_finish(f);
 
-    /* tail=0: nothing old, only what comes next. */
+    /* tail=0: nothing old, only what is committed once the headers are in. */
     f = follow_start("/v1/runners/r1/logs?follow=1&tail=0", NULL);
-    CHECK(followers_become(1, 3000));
-    unit_sleep_ms(300); /* the backlog round has certainly run */
+    CHECK(follow_headers_arrive(f, 5000));
     append("r1", NULL, t0 + 10 * SEC, 1, LT_LEVEL_STDOUT, "after tail zero", 0); /* 12 */
     CHECK_INT(lt_store_commit(store), 0);
     CHECK(follow_saw(f, "id: 12\n", 5000));
@@ -542,6 +554,45 @@ static void test_follow(void) {
     n = follow_ids(f, ids, 16);
     CHECK(n == 3 && ids[0] == 1 && ids[1] == 2 && ids[2] == 3);
     follow_finish(f);
+}
+
+/* Pages of the default size, and tail beyond it. */
+static void test_large_runner(void) {
+    int64_t first = lt_store_last_id(store) + 1;
+    for (int i = 0; i < 1200; i++) {
+        char message[32];
+        snprintf(message, sizeof message, "bulk %d", i);
+        append("bulk", NULL, t0 + 20 * SEC + i, 1, LT_LEVEL_STDOUT, message, 0);
+    }
+    CHECK_INT(lt_store_commit(store), 0);
+    int64_t last = first + 1199;
+
+    struct reply r = get("/v1/runners/bulk/logs"); /* default limit: 1000 oldest */
+    json_t *logs = json_object_get(r.json, "logs");
+    CHECK_INT(json_array_size(logs), 1000);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(logs, 0), "id")), first);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "next_after")), first + 999);
+    reply_free(&r);
+
+    char path[128];
+    snprintf(path, sizeof path, "/v1/runners/bulk/logs?after=%lld", (long long)(first + 999));
+    r = get(path);
+    CHECK_INT(json_array_size(json_object_get(r.json, "logs")), 200);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "next_after")), last);
+    reply_free(&r);
+
+    r = get("/v1/runners/bulk/logs?tail=1100"); /* tail is not cut to the default page */
+    logs = json_object_get(r.json, "logs");
+    CHECK_INT(json_array_size(logs), 1100);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(logs, 0), "id")), last - 1099);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "next_after")), last);
+    reply_free(&r);
+
+    r = get("/v1/runners/bulk/logs?tail=1100&limit=10"); /* an explicit limit is */
+    logs = json_object_get(r.json, "logs");
+    CHECK_INT(json_array_size(logs), 10);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(logs, 0), "id")), last - 9);
+    reply_free(&r);
 }
 
 /* lt_http_stop ends open follow streams promptly. */
@@ -601,6 +652,7 @@ int main(void) {
     test_request_logs_and_status();
     test_errors();
     test_follow();
+    test_large_runner();
     test_start_failures();
     test_stop_with_follower();
 

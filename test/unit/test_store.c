@@ -433,6 +433,45 @@ static void test_reopen_and_ids_never_reused(void) {
     lt_store_close(st);
 }
 
+/* A failed write discards everything since the last commit, and the next
+ * commit says so: nothing lost can be acknowledged as stored. */
+static void test_failed_write_rolls_back(void) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", data_dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER poison BEFORE INSERT ON logs WHEN NEW.message = CAST('poison' AS BLOB)"
+                       " BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+
+    lt_store *st = open_store();
+    int64_t last = lt_store_last_id(st);
+    lt_line line = {.ts_ns = T0, .runner_id = "r4", .app_id = "", .version_id = "", .source = "",
+                    .stream = 1, .level = LT_LEVEL_STDOUT};
+#define APPEND(text) (line.message = text, line.message_len = strlen(text), lt_store_append(st, &line))
+    CHECK_INT(APPEND("kept until the failure"), 0);
+    CHECK_INT(APPEND("poison"), -1);
+    CHECK(strstr(lt_store_error(st), "poisoned") != NULL);
+    CHECK_INT(lt_store_pending(st), 0);
+    CHECK_INT(APPEND("after the failure"), 0);
+    CHECK_INT(lt_store_commit(st), -1);          /* reports the loss */
+    CHECK_INT(lt_store_last_id(st), last);       /* nothing was published */
+    CHECK_INT(APPEND("next batch"), 0);
+    CHECK_INT(lt_store_commit(st), 0);           /* and then works again */
+#undef APPEND
+    CHECK_INT(lt_store_last_id(st), last + 1);   /* rolled-back rows used no IDs */
+
+    lt_store_reader *rd = open_reader();
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r4";
+    CHECK_QUERY(rd, &q, last + 1);
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+    CHECK(sqlite3_exec(db, "DROP TRIGGER poison", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+}
+
 static void test_open_failures(void) {
     char err[256] = "";
     /* A newer schema is refused, not misread. */
@@ -481,6 +520,7 @@ int main(void) {
     test_runners_and_requests();
     test_wait_wakes_on_commit();
     test_reopen_and_ids_never_reused();
+    test_failed_write_rolls_back();
     test_open_failures();
 
     unit_remove_tree(root);
