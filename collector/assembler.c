@@ -33,6 +33,7 @@ typedef struct partial {
     bool active;        /* holds bytes of an unfinished line */
     bool pending_cr;    /* last byte seen was '\r' */
     int64_t ts_ns;      /* of the line's first byte */
+    uint64_t first_pos; /* position of the record holding the first byte */
     char request[LT_WIRE_MAX_ID + 1];
     bool has_request;
     char *buf;
@@ -194,6 +195,7 @@ static void partial_start(partial *pl, const lt_record_in *r)
     pl->pending_cr = false;
     pl->len = 0;
     pl->ts_ns = (int64_t)r->ts_ns;
+    pl->first_pos = r->pos;
     pl->has_request = r->request != NULL;
     if (r->request) {
         memcpy(pl->request, r->request, r->request_len);
@@ -336,8 +338,15 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                              (int64_t)(n ? recs[0].ts_ns : 0));
     if (report_drops(a, p, meta, ts) != 0)
         return -1;
-    *have_acked = p->have_pos;
-    *acked_pos = p->last_pos;
+    /* What may be acknowledged: every record up to the last one seen, except
+     * from the first record of a line still being assembled on: its bytes
+     * are in memory only, not in the store. */
+    uint64_t bound = p->have_pos ? p->last_pos + 1 : 0;
+    for (size_t i = 0; i < p->npartials; i++)
+        if (p->partials[i].active && p->partials[i].first_pos < bound)
+            bound = p->partials[i].first_pos;
+    *have_acked = bound > 0;
+    *acked_pos = bound;
     return fresh;
 }
 

@@ -42,9 +42,12 @@ typedef struct lt_record_in {
 lt_assembler *lt_assembler_new(lt_store *store);
 void lt_assembler_free(lt_assembler *a);
 
-/* Feed one batch (already validated). Returns the position of the last
- * record of this instance processed so far (for acks) in *acked_pos, and the
- * number of records that were new (not replays). -1 on store error. */
+/* Feed one batch (already validated). Sets *acked_pos to the bound the
+ * runner may be acknowledged up to once the store commits: every record of
+ * this instance whose position is below it is then durable (the records of
+ * lines still being assembled are not). *have_acked is 0 when nothing may be
+ * acknowledged yet. Returns the number of records that were new (not
+ * replays), or -1 on store error. */
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs,
                        size_t n, uint64_t *acked_pos, int *have_acked);
 

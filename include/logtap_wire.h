@@ -25,8 +25,9 @@
  *       payload  DATA: bin, the bytes write(2) accepted; otherwise nil
  *
  *   ACK    collector -> runner   [1, 2, instance, pos]
- *     Every record of `instance` with a position up to and including `pos`
- *     is durable in the store. Acks are cumulative.
+ *     Every record of `instance` whose position is below `pos` is durable
+ *     in the store. Acks are cumulative. (A record whose bytes start a line
+ *     that is not finished yet is not durable: the bound stops before it.)
  *
  * A process instance is one ring: a random 64-bit ID chosen when the ring is
  * created (at start-up and again in a forked child), so that pid reuse can

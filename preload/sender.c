@@ -195,19 +195,21 @@ static bool send_pending(sender *s)
     return true;
 }
 
-/* ACK(P): the record at P and all before it are durable. P must name a record
- * we sent and that is not yet acknowledged; anything else is ignored. */
-static void apply_ack(sender *s, uint64_t pos)
+/* ACK(P): every record whose position is below P is durable. P beyond what
+ * was sent, or not beyond what is acknowledged, is ignored. */
+static void apply_ack(sender *s, uint64_t bound)
 {
-    uint64_t acked = acked_pos(s);
-    if (pos < acked || pos >= s->send_pos)
+    uint64_t pos = acked_pos(s);
+    if (bound <= pos || bound > s->send_pos)
         return;
-    const lt_ring_record *rec = lt_ring_peek(s->ring, pos);
-    if (!rec || pos + rec->size > s->send_pos)
-        return;
-    uint64_t next = pos + rec->size;
-    atomic_store_explicit(&s->ring->hdr->acked_pos, next, memory_order_relaxed);
-    lt_ring_release(s->ring, next);
+    while (pos < bound && pos < s->send_pos) {
+        const lt_ring_record *rec = lt_ring_peek(s->ring, pos);
+        if (!rec)
+            return; /* cannot happen for positions we sent; ignore the ack */
+        pos += rec->size;
+    }
+    atomic_store_explicit(&s->ring->hdr->acked_pos, pos, memory_order_relaxed);
+    lt_ring_release(s->ring, pos);
     s->last_progress_ms = mono_ms();
 }
 

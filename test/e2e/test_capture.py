@@ -1,0 +1,125 @@
+"""Capture paths and delivery end to end: C stdio and raw writes from a
+native program, fd aliasing, the ring tail of a runner killed with SIGKILL,
+and rings left while no collector was running."""
+
+import os
+import signal
+import subprocess
+import time
+
+from harness import (BUILD, PYTHON, Collector, check, check_eq, messages, run_tests, runner_env,
+                     wait_until)
+
+NATIVE = os.path.join(BUILD, "test", "native_app")
+
+
+def entries_when(c, runner, count, timeout=30):
+    return wait_until(lambda: (lambda e: e if e and len(e) >= count else None)(c.logs("runners", runner)),
+                      timeout, "%d lines of %s" % (count, runner))
+
+
+def test_native_stdio_and_write_paths():
+    with Collector() as c:
+        out = subprocess.run([NATIVE, "paths"], env=runner_env(c, runner_id="runner-native"),
+                             capture_output=True, timeout=60)
+        check_eq(out.returncode, 0, "native app exit code")
+        plain = subprocess.run([NATIVE, "paths"], capture_output=True, timeout=60,
+                               env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+        check_eq((out.stdout, out.stderr), (plain.stdout, plain.stderr), "output with and without the preload")
+        want = {
+            "printf 1": "stdout", "puts line": "stdout", "fwrite line": "stdout",
+            "fprintf stderr": "stderr", "fputs_unlocked line": "stdout", "dprintf line": "stdout",
+            "write line": "stdout", "writev line": "stderr", "dup of stderr": "stderr",
+            "inside request via printf": "stdout", "inside request via stderr": "stderr",
+            "unflushed at exit": "stdout",
+        }
+        got = entries_when(c, "runner-native", len(want))
+        check_eq(sorted(messages(got)), sorted(want), "lines of the native app")
+        for e in got:
+            check_eq(e["stream"], want[e["message"]], "stream of %r" % e["message"])
+        req = c.logs("requests", "req-native")
+        check_eq(messages(req), ["inside request via printf", "inside request via stderr"],
+                 "request scope of the native app")
+
+
+def test_fd_aliases_follow_the_target():
+    with Collector() as c:
+        script = ("import os\n"
+                  "os.write(1, b'to stdout\\n')\n"
+                  "saved = os.dup(1)\n"
+                  "os.dup2(2, 1)\n"
+                  "os.write(1, b'fd 1 now stderr\\n')\n"
+                  "r, w = os.pipe()\n"
+                  "os.dup2(w, 1)\n"
+                  "os.write(1, b'into a private pipe\\n')\n"
+                  "os.dup2(saved, 1)\n"
+                  "print(os.read(r, 100).decode().strip(), flush=True)\n")
+        proc = subprocess.run([PYTHON, "-c", script], env=runner_env(c, runner_id="runner-alias"),
+                              capture_output=True, timeout=60)
+        check_eq(proc.returncode, 0, "alias script exit code")
+        got = entries_when(c, "runner-alias", 3)
+        time.sleep(0.3)
+        got = c.logs("runners", "runner-alias")
+        check_eq([(e["message"], e["stream"]) for e in got],
+                 [("to stdout", "stdout"), ("fd 1 now stderr", "stderr"), ("into a private pipe", "stdout")],
+                 "what reached stdout/stderr, once each (the pipe write itself is not runner output)")
+
+
+def test_sigkilled_runner_tail_is_replayed():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-killed", LOGTAP_RING_SIZE="64M")
+        # Stop the sender from delivering (the collector is paused), so the
+        # lines can only arrive through the ring file after the kill.
+        c.proc.send_signal(signal.SIGSTOP)
+        try:
+            ready_r, ready_w = os.pipe()
+            proc = subprocess.Popen([NATIVE, "burst-then-wait", "20000", str(ready_w)], env=env,
+                                    pass_fds=(ready_w,), stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            os.close(ready_w)
+            check_eq(os.read(ready_r, 100), b"ready\n", "native app ready")
+            os.close(ready_r)
+            proc.kill()
+            proc.wait(30)
+        finally:
+            c.proc.send_signal(signal.SIGCONT)
+        try:
+            got = entries_when(c, "runner-killed", 20001, timeout=60)
+        except Exception:
+            got = c.logs("runners", "runner-killed") or []
+            print("  stored %d lines; rings left %s; metrics %s" % (
+                len(got), os.listdir(c.ring_dir()),
+                {k: v for k, v in c.metrics().items() if "ring" in k or "replay" in k or "stored" in k}))
+            raise
+        check_eq(messages(got), ["burst %d" % i for i in range(20000)] + ["last line"],
+                 "every line of the killed runner, once, in order")
+        m = c.metrics()
+        check(m["logtap_rings_adopted_total"] >= 1, "the ring was adopted")
+        ring_dir = c.ring_dir()
+        wait_until(lambda: not [f for f in os.listdir(ring_dir) if f.endswith(".ring")], 10,
+                   "ring file removed after replay")
+
+
+def test_rings_left_while_collector_down_are_replayed_at_start():
+    c = Collector()
+    try:
+        env = runner_env(c, runner_id="runner-orphan")
+        out = subprocess.run([PYTHON, "-c", "for i in range(300): print('orphan', i)"], env=env,
+                             capture_output=True, timeout=60)
+        check_eq(out.returncode, 0, "runner exit code without collector")
+        rings = [f for f in os.listdir(c.ring_dir()) if f.endswith(".ring")]
+        check_eq(len(rings), 1, "ring files left behind")
+        c.start()
+        got = entries_when(c, "runner-orphan", 300)
+        check_eq(messages(got), ["orphan %d" % i for i in range(300)], "lines replayed at start")
+    finally:
+        c.__exit__(None, None, None)
+
+
+if __name__ == "__main__":
+    run_tests([
+        test_native_stdio_and_write_paths,
+        test_fd_aliases_follow_the_target,
+        test_sigkilled_runner_tail_is_replayed,
+        test_rings_left_while_collector_down_are_replayed_at_start,
+    ])
