@@ -7,8 +7,9 @@
 #   build-ci    warnings are errors; every test
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer; every test (the
 #               preload runs inside Python with the ASan runtime preloaded)
-#   build-tsan  ThreadSanitizer; the threaded parts: unit tests and the
-#               end-to-end tests against a TSan collector
+#   build-tsan  ThreadSanitizer; the threaded parts: unit tests, and the
+#               end-to-end tests against a TSan collector (the CLI suite,
+#               which execs uninstrumented programs, is left to the others)
 # --quick runs build-ci only.
 # Ends with one line "N passed, N failed[, N skipped]" counted from meson's
 # test logs, and exits non-zero if anything failed.
@@ -64,8 +65,9 @@ if [ "$quick" = 0 ]; then
   fi
   if build build-tsan -Db_sanitize=thread; then
     LOGTAP_TEST_PRELOAD="$PWD/build-ci/liblogtap.so" \
+    LOGTAP_TEST_NATIVE_PRELOAD="$PWD/build-tsan/liblogtap.so" \
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp" \
-      run build-tsan --timeout-multiplier 3
+      run build-tsan --timeout-multiplier 3 --no-suite cli
   else
     echo "test.sh: build-tsan failed to build"; setup_failures=$((setup_failures + 1))
   fi

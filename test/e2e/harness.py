@@ -11,6 +11,7 @@ Environment (set by test/meson.build):
                       $LOGTAP_BUILD/liblogtap.so (sanitizer runs put their
                       runtime first)
   LOGTAP_TEST_RUNNER_ASAN_OPTIONS  ASAN_OPTIONS for runner processes only
+  LOGTAP_TEST_NATIVE_PRELOAD  LD_PRELOAD for test programs built in this tree
 """
 
 import json
@@ -29,6 +30,9 @@ import urllib.request
 BUILD = os.path.abspath(os.environ.get("LOGTAP_BUILD", "build"))
 SRC = os.path.abspath(os.environ.get("LOGTAP_SRC", os.path.join(os.path.dirname(__file__), "..", "..")))
 PRELOAD = os.environ.get("LOGTAP_TEST_PRELOAD") or os.path.join(BUILD, "liblogtap.so")
+# Test programs built in this tree carry its sanitizer, so they take the
+# preload built with it (TSan must see the preload's atomics to judge them).
+NATIVE_PRELOAD = os.environ.get("LOGTAP_TEST_NATIVE_PRELOAD") or PRELOAD
 COLLECTOR = os.path.join(BUILD, "logtap-collector")
 CLI = os.path.join(BUILD, "logtap")
 PYTHON = os.environ.get("LOGTAP_TEST_PYTHON", sys.executable)

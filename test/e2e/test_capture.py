@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from harness import (BUILD, PYTHON, Collector, check, check_eq, messages, run_tests, runner_env,
+from harness import (BUILD, NATIVE_PRELOAD, PYTHON, Collector, check, check_eq, messages, run_tests, runner_env,
                      wait_until)
 
 NATIVE = os.path.join(BUILD, "test", "native_app")
@@ -20,7 +20,8 @@ def entries_when(c, runner, count, timeout=30):
 
 def test_native_stdio_and_write_paths():
     with Collector() as c:
-        out = subprocess.run([NATIVE, "paths"], env=runner_env(c, runner_id="runner-native"),
+        out = subprocess.run([NATIVE, "paths"],
+                             env=runner_env(c, runner_id="runner-native", LD_PRELOAD=NATIVE_PRELOAD),
                              capture_output=True, timeout=60)
         check_eq(out.returncode, 0, "native app exit code")
         plain = subprocess.run([NATIVE, "paths"], capture_output=True, timeout=60,
@@ -67,7 +68,7 @@ def test_fd_aliases_follow_the_target():
 
 def test_sigkilled_runner_tail_is_replayed():
     with Collector() as c:
-        env = runner_env(c, runner_id="runner-killed", LOGTAP_RING_SIZE="64M")
+        env = runner_env(c, runner_id="runner-killed", LOGTAP_RING_SIZE="64M", LD_PRELOAD=NATIVE_PRELOAD)
         # Stop the sender from delivering (the collector is paused), so the
         # lines can only arrive through the ring file after the kill.
         c.proc.send_signal(signal.SIGSTOP)
