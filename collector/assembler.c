@@ -13,7 +13,13 @@
  *   BEGIN and END of a thread's request, and EXIT of its process, end the
  *     thread's partial lines first, so a request never absorbs bytes written
  *     before it began or after it ended.
- *   A line reaching LT_LINE_MAX bytes is emitted and continues as a new line.
+ *   A line reaching LT_LINE_MAX bytes is emitted and continues as a new line;
+ *     so does one left unfinished for a while (lt_assembler_flush_idle).
+ *
+ * Acknowledgement: a runner may free a record once it is durable. Records
+ * holding bytes of a line still in memory are not, so the ack bound stops at
+ * the first record of the oldest unfinished line; and it never passes a hole
+ * (a batch that starts beyond the previous one's end is refused).
  */
 #include "assembler.h"
 
@@ -22,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "logtap_wire.h"
 #include "metrics.h"
@@ -34,6 +41,7 @@ typedef struct partial {
     bool pending_cr;    /* last byte seen was '\r' */
     int64_t ts_ns;      /* of the line's first byte */
     uint64_t first_pos; /* position of the record holding the first byte */
+    int64_t held_since_ms; /* collector clock when the line started */
     char request[LT_WIRE_MAX_ID + 1];
     bool has_request;
     char *buf;
@@ -46,6 +54,8 @@ typedef struct proc {
     int64_t pid;
     bool have_pos;
     uint64_t last_pos;
+    bool have_next;
+    uint64_t next_pos; /* position after the last batch received (has_range) */
     uint64_t dropped_seen;
     bool exited;
     partial *partials;
@@ -189,6 +199,13 @@ static int partial_append(partial *pl, const char *bytes, size_t n)
     return 0;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void partial_start(partial *pl, const lt_record_in *r)
 {
     pl->active = true;
@@ -196,6 +213,7 @@ static void partial_start(partial *pl, const lt_record_in *r)
     pl->len = 0;
     pl->ts_ns = (int64_t)r->ts_ns;
     pl->first_pos = r->pos;
+    pl->held_since_ms = mono_ms();
     pl->has_request = r->request != NULL;
     if (r->request) {
         memcpy(pl->request, r->request, r->request_len);
@@ -215,8 +233,12 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
             partial_start(pl, r);
         if (pl->pending_cr) {
             pl->pending_cr = false;
-            if (s[i] != '\n')
-                pl->len = 0; /* redrawn in place: keep only what follows */
+            if (s[i] != '\n') {
+                /* Redrawn in place: keep only what follows. The bytes before
+                 * are gone, so their records no longer hold the ack back. */
+                pl->len = 0;
+                pl->first_pos = r->pos;
+            }
         }
         /* The run of ordinary bytes up to the next '\n' or '\r'. */
         size_t j = i;
@@ -285,6 +307,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     proc *p = proc_get(a, meta);
     if (!p)
         return -1;
+    if (meta->has_range && n > 0) {
+        uint64_t expected = p->have_next ? p->next_pos : meta->acked;
+        if (recs[0].pos > expected) {
+            LT_COUNT(frames_out_of_order, 1);
+            *have_acked = 0;
+            return 0;
+        }
+    }
     bool first_sight = !p->have_pos;
     long fresh = 0;
     for (size_t k = 0; k < n; k++) {
@@ -332,6 +362,10 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             return -1;
         }
     }
+    if (meta->has_range && n > 0 && (!p->have_next || meta->end > p->next_pos)) {
+        p->next_pos = meta->end;
+        p->have_next = true;
+    }
     uint64_t ts = n ? recs[n - 1].ts_ns : (uint64_t)lt_time_now_ns();
     if (first_sight && p->have_pos)
         lt_store_runner_seen(a->store, p->runner_id, p->app_id, p->version_id, p->source,
@@ -348,6 +382,26 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     *have_acked = bound > 0;
     *acked_pos = bound;
     return fresh;
+}
+
+void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms)
+{
+    for (size_t b = 0; b < PROC_BUCKETS; b++)
+        for (proc *p = a->buckets[b]; p; p = p->next)
+            for (size_t i = 0; i < p->npartials; i++)
+                if (p->partials[i].active && now_ms - p->partials[i].held_since_ms >= idle_ms)
+                    partial_finish(a, p, &p->partials[i]);
+}
+
+void lt_assembler_reset(lt_assembler *a)
+{
+    for (size_t b = 0; b < PROC_BUCKETS; b++) {
+        for (proc *p = a->buckets[b], *next; p; p = next) {
+            next = p->next;
+            proc_free(p);
+        }
+        a->buckets[b] = NULL;
+    }
 }
 
 void lt_assembler_flush_all(lt_assembler *a)

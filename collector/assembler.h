@@ -9,6 +9,7 @@
 #ifndef LT_ASSEMBLER_H
 #define LT_ASSEMBLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,9 @@ typedef struct lt_proc_meta {
     int64_t pid;
     uint64_t instance;
     uint64_t dropped; /* cumulative bytes the process could not keep */
+    bool has_range;   /* the sender said what it had acknowledged: */
+    uint64_t acked;   /* its first unacknowledged position when it packed */
+    uint64_t end;     /* the position after this batch's last record */
 } lt_proc_meta;
 
 typedef struct lt_record_in {
@@ -42,7 +46,12 @@ typedef struct lt_record_in {
 lt_assembler *lt_assembler_new(lt_store *store);
 void lt_assembler_free(lt_assembler *a);
 
-/* Feed one batch (already validated). Sets *acked_pos to the bound the
+/* Feed one batch (already validated). A batch that starts beyond what this
+ * instance has sent so far (meta->has_range: the position after the last
+ * batch seen, or the sender's acknowledged position for an instance not
+ * seen yet) follows a lost frame: it is refused (counted in
+ * frames_out_of_order, *have_acked = 0), and the runner sends again from its
+ * acknowledged position. Sets *acked_pos to the bound the
  * runner may be acknowledged up to once the store commits: every record of
  * this instance whose position is below it is then durable (the records of
  * lines still being assembled are not). *have_acked is 0 when nothing may be
@@ -53,5 +62,15 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
 
 /* Emit every partial line as if it had ended (collector shutdown). */
 void lt_assembler_flush_all(lt_assembler *a);
+
+/* Emit partial lines held for at least `idle_ms` (a prompt, print(end=''),
+ * then long work): the runner cannot free their records until they are
+ * stored. The line goes on as a new line if more of it arrives. */
+void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms);
+
+/* Forget everything (positions, partial lines): after a failed commit the
+ * runners send again from what they had acknowledged, and every record must
+ * be accepted again. */
+void lt_assembler_reset(lt_assembler *a);
 
 #endif

@@ -162,6 +162,7 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
     if (o->type != MSGPACK_OBJECT_MAP)
         return false;
     bool have_runner = false, have_pid = false, have_instance = false;
+    bool have_acked = false, have_end = false;
     memset(m, 0, sizeof *m);
     mb->app[0] = mb->version[0] = mb->source[0] = '\0';
     for (uint32_t i = 0; i < o->via.map.size; i++) {
@@ -193,6 +194,16 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
             if (!is_uint(v))
                 return false;
             m->dropped = v->via.u64;
+        } else if (key_is(k, "acked")) {
+            if (!is_uint(v))
+                return false;
+            m->acked = v->via.u64;
+            have_acked = true;
+        } else if (key_is(k, "end")) {
+            if (!is_uint(v))
+                return false;
+            m->end = v->via.u64;
+            have_end = true;
         }
         /* other keys: reserved for later versions ("auth"), ignored */
     }
@@ -200,6 +211,9 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
     m->app_id = mb->app;
     m->version_id = mb->version;
     m->source = mb->source;
+    m->has_range = have_acked && have_end;
+    if (m->has_range && m->end < m->acked)
+        return false;
     return have_runner && have_pid && have_instance;
 }
 
@@ -311,6 +325,8 @@ int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const
     for (size_t i = 0; i < n; i++)
         if (!decode_record(&f[3].via.array.ptr[i], &in->recs[i], i ? in->recs[i - 1].pos : 0, i == 0))
             goto out;
+    if (meta.has_range && n && (in->recs[0].pos < meta.acked || in->recs[n - 1].pos >= meta.end))
+        goto out; /* records outside the range the frame claims */
 
     rc = 0;
     LT_COUNT(records_received, n);
@@ -418,6 +434,11 @@ int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames)
         handled++;
     }
     return handled;
+}
+
+void lt_ingest_forget_acks(lt_ingest *in)
+{
+    in->nacks = 0;
 }
 
 void lt_ingest_send_acks(lt_ingest *in)

@@ -25,6 +25,9 @@ int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames);
  * store commit. */
 void lt_ingest_send_acks(lt_ingest *in);
 
+/* A commit failed: the acks owed so far cover nothing durable. */
+void lt_ingest_forget_acks(lt_ingest *in);
+
 /* Validate one frame and feed it. Exposed for tests and fuzzing: returns 0
  * if the frame was valid (and fed), -1 if it was malformed. `ack_to` may be
  * NULL. */

@@ -34,6 +34,7 @@
 #define DEFAULT_COMMIT_MS 10
 #define DEFAULT_RING_DIR "/dev/shm"
 #define REAP_INTERVAL_MS 1000
+#define PARTIAL_IDLE_MS 5000
 #define COMMIT_LINES 20000
 
 static volatile sig_atomic_t stop_requested;
@@ -142,13 +143,18 @@ static int64_t mono_ms(void)
 /* Commit whatever the transaction holds (lines, request and runner updates;
  * a no-op when nothing is open), then acknowledge it and remove the ring
  * files whose tails it contains. */
-static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper)
+static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembler *assembler)
 {
     if (lt_store_commit(store) != 0) {
         LT_COUNT(store_errors, 1);
         log_line("commit failed: %s%s", lt_store_error(store), "");
+        /* Nothing since the last commit is stored: owe no acks, keep the
+         * ring files, and forget positions so that what the runners send
+         * again (from what they had acknowledged) is taken again. */
+        lt_ingest_forget_acks(in);
         lt_reaper_release(reaper, false);
-        return; /* no acks: runners keep their records */
+        lt_assembler_reset(assembler);
+        return;
     }
     lt_ingest_send_acks(in);
     lt_reaper_release(reaper, true);
@@ -257,13 +263,14 @@ int main(int argc, char **argv)
 
     /* Rings orphaned while no collector was running. */
     if (lt_reaper_scan(reaper) > 0)
-        commit(store, in, reaper);
+        commit(store, in, reaper, assembler);
     int64_t first_pending_ms = 0, next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
     while (!stop_requested) {
         if (mono_ms() >= next_reap_ms) {
-            commit(store, in, reaper); /* what came over zmq first: fewer replays */
+            lt_assembler_flush_idle(assembler, mono_ms(), PARTIAL_IDLE_MS);
+            commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
             if (lt_reaper_scan(reaper) > 0)
-                commit(store, in, reaper);
+                commit(store, in, reaper, assembler);
             next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
         }
         int wait = commit_ms;
@@ -276,7 +283,7 @@ int main(int argc, char **argv)
             first_pending_ms = mono_ms();
         bool due = first_pending_ms && mono_ms() - first_pending_ms >= commit_ms;
         if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
-            commit(store, in, reaper);
+            commit(store, in, reaper, assembler);
             first_pending_ms = 0;
         }
     }
@@ -285,9 +292,9 @@ int main(int argc, char **argv)
     log_line("stopping: draining%s%s", "", "");
     for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
         if (lt_store_pending(store) >= COMMIT_LINES)
-            commit(store, in, reaper);
+            commit(store, in, reaper, assembler);
     lt_assembler_flush_all(assembler);
-    commit(store, in, reaper);
+    commit(store, in, reaper, assembler);
     lt_http_stop(http);
     lt_reaper_free(reaper);
     lt_ingest_close(in);

@@ -15,6 +15,7 @@
     X(frames_received, "ZeroMQ messages received on the ingest socket")            \
     X(frames_malformed, "messages dropped: not a valid logtap frame")               \
     X(frames_oversized, "messages dropped: larger than the frame limit")            \
+    X(frames_out_of_order, "frames refused: they follow a lost frame (runner resends)") \
     X(records_received, "records decoded from valid frames")                       \
     X(records_duplicate, "records dropped: already received (replay)")             \
     X(bytes_received, "payload bytes of DATA records")                              \

@@ -1,9 +1,11 @@
 /* reaper.c -- replay the tails of rings whose runner process is gone.
  *
  * The ring file is untrusted input like a network frame (any local process
- * of the same user could have written it): the header's strings must be
- * terminated and valid IDs, and every record must pass the same rules the
- * ingest applies to frames. Replay stops at the first record that does not
+ * of the same user could have written it, and could still be changing it
+ * through its own mapping): the header and every record header are copied
+ * out of the mapping first, and only the copies are checked and used. The
+ * header's strings must be terminated and valid IDs, and every record must
+ * pass the same rules the ingest applies to frames. Replay stops at the first record that does not
  * (a torn last write is the common case: a process killed between reserving
  * and committing).
  */
@@ -31,6 +33,7 @@ struct lt_reaper {
     lt_ring adopted[MAX_ADOPTED];
     int nadopted;
     lt_record_in batch[REPLAY_BATCH];
+    char requests[REPLAY_BATCH][LT_WIRE_MAX_ID + 1]; /* private copies */
 };
 
 lt_reaper *lt_reaper_new(const char *ring_dir, const char *endpoint, lt_assembler *assembler)
@@ -78,12 +81,12 @@ static bool header_ids_ok(const lt_ring_header *h)
     return true;
 }
 
+/* `rec` is a private copy of the record header. */
 static bool record_ok(const lt_ring_record *rec)
 {
     if (rec->kind >= LT_REC_KIND_COUNT || rec->data_len > LT_WIRE_MAX_PAYLOAD ||
-        rec->request_len > LT_WIRE_MAX_ID)
-        return false;
-    if (rec->request_len && !lt_wire_id_ok(lt_record_request(rec), rec->request_len))
+        rec->request_len > LT_WIRE_MAX_ID ||
+        sizeof *rec + rec->request_len + rec->data_len > rec->size || rec->size > LT_RING_RECORD_MAX)
         return false;
     switch (rec->kind) {
     case LT_REC_DATA: return rec->fd == 1 || rec->fd == 2;
@@ -101,10 +104,9 @@ static int feed(lt_reaper *r, const lt_proc_meta *meta, size_t n)
 }
 
 /* Replay [acked_pos, first uncommitted) and then an EXIT: the process is gone,
- * so its partial lines are final. */
-static int replay(lt_reaper *r, lt_ring *ring)
+ * so its partial lines are final. `h` is a private copy of the header. */
+static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
 {
-    const lt_ring_header *h = ring->hdr;
     lt_proc_meta meta = {
         .runner_id = h->runner_id,
         .app_id = h->app_id,
@@ -112,28 +114,36 @@ static int replay(lt_reaper *r, lt_ring *ring)
         .source = h->source,
         .pid = h->pid,
         .instance = h->instance,
-        .dropped = atomic_load(&h->dropped_bytes),
+        .dropped = h->dropped_bytes,
     };
-    uint64_t pos = atomic_load(&h->acked_pos);
-    uint64_t end = atomic_load(&h->reserve_pos);
+    uint64_t start = h->acked_pos, pos = start, end = h->reserve_pos;
     size_t n = 0;
-    const lt_ring_record *rec;
-    while (pos < end && pos - atomic_load(&h->acked_pos) <= h->capacity &&
-           (rec = lt_ring_peek(ring, pos)) != NULL && record_ok(rec)) {
-        lt_record_in *in = &r->batch[n++];
-        *in = (lt_record_in){
+    const lt_ring_record *shared;
+    while (pos < end && pos - start <= h->capacity && (shared = lt_ring_peek(ring, pos)) != NULL) {
+        lt_ring_record rec;
+        memcpy(&rec, shared, sizeof rec);
+        if (atomic_load(&rec.commit) != pos + 1 || !record_ok(&rec))
+            break;
+        char *request = r->requests[n];
+        memcpy(request, lt_record_request(shared), rec.request_len);
+        request[rec.request_len] = '\0';
+        if (rec.request_len && !lt_wire_id_ok(request, rec.request_len))
+            break;
+        /* The payload stays in the mapping: its length is our copy's, so
+         * whatever the bytes become, the reads stay inside this record. */
+        r->batch[n++] = (lt_record_in){
             .pos = pos,
-            .ts_ns = rec->ts_ns,
-            .tid = rec->tid,
-            .kind = rec->kind,
-            .fd = rec->fd,
-            .request = rec->request_len ? lt_record_request(rec) : NULL,
-            .request_len = rec->request_len,
-            .data = rec->kind == LT_REC_DATA ? lt_record_data(rec) : NULL,
-            .data_len = rec->kind == LT_REC_DATA ? rec->data_len : 0,
+            .ts_ns = rec.ts_ns,
+            .tid = rec.tid,
+            .kind = rec.kind,
+            .fd = rec.fd,
+            .request = rec.request_len ? request : NULL,
+            .request_len = rec.request_len,
+            .data = rec.kind == LT_REC_DATA ? (const unsigned char *)lt_record_request(shared) + rec.request_len : NULL,
+            .data_len = rec.kind == LT_REC_DATA ? rec.data_len : 0,
         };
         LT_COUNT(records_replayed, 1);
-        pos += rec->size;
+        pos += rec.size;
         if (n == REPLAY_BATCH) {
             if (feed(r, &meta, n) != 0)
                 return -1;
@@ -173,19 +183,21 @@ int lt_reaper_scan(lt_reaper *r)
                 LT_COUNT(rings_invalid, 1);
             continue;
         }
-        if (strcmp(ring->hdr->endpoint, r->endpoint) != 0 || !terminated(ring->hdr->endpoint, sizeof ring->hdr->endpoint)) {
-            lt_ring_close(ring, false); /* another collector's runner */
-            continue;
-        }
-        if (!header_ids_ok(ring->hdr)) {
+        lt_ring_header head;
+        memcpy(&head, ring->hdr, sizeof head);
+        if (!header_ids_ok(&head) || head.capacity != ring->mask + 1) {
             LT_COUNT(rings_invalid, 1);
             lt_ring_close(ring, false);
+            continue;
+        }
+        if (strcmp(head.endpoint, r->endpoint) != 0) {
+            lt_ring_close(ring, false); /* another collector's runner */
             continue;
         }
         r->nadopted++;
         adopted++;
         LT_COUNT(rings_adopted, 1);
-        if (replay(r, ring) != 0)
+        if (replay(r, ring, &head) != 0)
             fprintf(stderr, "logtap-collector: store error while replaying %s\n", path);
     }
     closedir(d);

@@ -9,7 +9,10 @@
  *     meta    map: "runner" str, "app" str, "version" str, "source" str,
  *                  "pid" uint, "instance" uint64, "dropped" uint (bytes this
  *                  process could not keep so far, cumulative, so a replayed
- *                  frame never counts a loss twice), "auth" str (reserved,
+ *                  frame never counts a loss twice), "acked" uint64 (the
+ *                  sender's first unacknowledged position when packing),
+ *                  "end" uint64 (the position after the last record), "auth"
+ *                  str (reserved,
  *                  may be absent). Unknown keys are ignored (forward
  *                  compatible).
  *     records array of records, in ring order:

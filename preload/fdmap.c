@@ -97,6 +97,8 @@ void lt_fdmap_init(void)
     resolve_hooks();
     load_identity(&original[1], "LOGTAP_STDOUT_ID", 1);
     load_identity(&original[2], "LOGTAP_STDERR_ID", 2);
+    /* Verdicts cached by writes before we knew the identities are void. */
+    lt_fdmap_forget_range(0, FD_CACHE - 1);
 }
 
 /* ---- hooks on the calls that change what an fd number leads to ---- */

@@ -35,11 +35,17 @@ static LT_TLS int in_hook;
 /* Starting the sender (pthread_create, zmq, malloc) is not async-signal-safe,
  * and the first capture may come from a signal handler (a crash dump before
  * anything else was printed). While a handler runs, its signal is blocked
- * (unless SA_NODEFER), so an empty signal mask proves a normal context; with
- * anything blocked the start waits for a later write, for the next request
- * marker, or, failing all, the collector replays the ring after exit. */
+ * (unless SA_NODEFER), so an empty signal mask off the alternate signal stack
+ * means a normal context; otherwise the start waits for a later write, for
+ * the next request marker, or, failing all, the collector replays the ring
+ * after exit. */
 static bool lt_maybe_in_signal_handler(void)
 {
+    /* Handlers installed with SA_NODEFER and an empty mask (CPython's
+     * faulthandler) leave the mask empty, but run on an alternate stack. */
+    stack_t alt;
+    if (sigaltstack(NULL, &alt) != 0 || (alt.ss_flags & SS_ONSTACK))
+        return true;
     sigset_t mask;
     if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof(uint64_t)) != 0)
         return true;
@@ -58,7 +64,7 @@ static void capture(int stream, const struct iovec *iov, int iovcnt, size_t acce
     uint8_t len = lt_thread_marker.len;
     lt_record(LT_REC_DATA, (uint8_t)stream, lt_thread_marker.id, len, iov, iovcnt, accepted);
     if (atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) == LT_SENDER_NONE &&
-        !lt_maybe_in_signal_handler())
+        !atomic_load_explicit(&lt_rt.stopping, memory_order_relaxed) && !lt_maybe_in_signal_handler())
         lt_runtime_ensure_sender();
     errno = saved_errno;
     in_hook = 0;

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -92,6 +93,25 @@ static bool capacity_ok(uint64_t capacity)
            LT_RING_HEADER_SIZE % page == 0;
 }
 
+/* Our descriptors live far from the low numbers apps reuse ("exec 3>file",
+ * dup2 onto 3 or 4), so an app does not close or overwrite them by accident:
+ * losing the lock fd would make the collector think we died. The flock
+ * belongs to the open file description, so it moves with the descriptor. */
+static int move_fd_high(int fd)
+{
+    struct rlimit lim;
+    if (fd < 0 || getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur < 64)
+        return fd;
+    int floor = lim.rlim_cur > 1024 ? 768 : (int)(lim.rlim_cur * 3 / 4);
+    if (fd >= floor)
+        return fd;
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, floor);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta)
 {
     if (!capacity_ok(capacity))
@@ -117,8 +137,8 @@ int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_r
     err = map_mirrored(ring, fd, capacity);
     if (err)
         goto fail;
-    ring->lock_fd = fd;
-    ring->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ring->lock_fd = fd = move_fd_high(fd);
+    ring->wake_fd = move_fd_high(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
 
     lt_ring_header *h = ring->hdr;
     h->layout = LT_RING_LAYOUT;
@@ -255,7 +275,10 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
     do {
         /* Acquire: the reader is done with the bytes we are about to reuse. */
         uint64_t read = atomic_load_explicit(&h->read_pos, memory_order_acquire);
-        if (pos + size - read > capacity)
+        /* Not "pos + size - read": with a stale pos the ring may have been
+         * released past it, and the subtraction would wrap into a false
+         * "full". A stale pos just fails the CAS below. */
+        if (pos + size > read + capacity)
             return false;
     } while (!atomic_compare_exchange_weak_explicit(&h->reserve_pos, &pos, pos + size,
                                                     memory_order_relaxed, memory_order_relaxed));

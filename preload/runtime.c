@@ -254,6 +254,9 @@ __attribute__((constructor)) static void logtap_init(void)
 
 __attribute__((destructor)) static void logtap_fini(void)
 {
+    /* From here on no sender is started: stdio flushed after us lands in the
+     * ring and reaches the collector through the ring file. */
+    atomic_store(&lt_rt.stopping, true);
     if (atomic_load(&lt_rt.sender_state) != LT_SENDER_RUNNING)
         return;
     lt_record(LT_REC_EXIT, 0, NULL, 0, NULL, 0, 0);

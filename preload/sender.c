@@ -9,8 +9,8 @@
  *
  * Ring space is given back only when the collector acknowledges that the
  * records are durable in its store. If acknowledgements stop while records
- * are outstanding (the collector restarted and lost what was in flight), the
- * sender rewinds to the first unacknowledged record and sends again; the
+ * are outstanding for 5 s (the collector restarted and lost what was in
+ * flight, or refused a frame after such a hole), the sender rewinds to the first unacknowledged record and sends again; the
  * collector drops what it already has.
  *
  * At exit the destructor asks the thread to stop: it sends what is left and
@@ -41,7 +41,7 @@
 #define IDLE_BATCH_NS 1000000   /* under steady writing, send at most every 1 ms */
 #define IDLE_WAIT_MS 20         /* longest sleep: bounds a missed wake-up */
 #define NEVER_CONNECTED_GRACE_MS 250
-#define RESEND_AFTER_MS 2000     /* no ack progress for this long: send again */
+#define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
 
 extern _Atomic uint64_t lt_unringed_bytes;
 
@@ -100,6 +100,8 @@ static uint64_t dropped_total(const sender *s)
            atomic_load_explicit(&lt_unringed_bytes, memory_order_relaxed);
 }
 
+static uint64_t acked_pos(const sender *s);
+
 /* Pack the committed records from send_pos into one frame. Returns the number
  * of records packed (0: nothing to send). */
 static size_t pack_batch(sender *s)
@@ -120,6 +122,7 @@ static size_t pack_batch(sender *s)
     uint64_t dropped = dropped_total(s);
     if (count == 0 && dropped == s->dropped_reported)
         return 0;
+    uint64_t end_pos = pos;
 
     s->out.len = 0;
     s->out.overflow = false;
@@ -128,7 +131,7 @@ static size_t pack_batch(sender *s)
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 7);
+    msgpack_pack_map(&pk, 9);
     pack_key_str(&pk, "runner", cfg->runner_id);
     pack_key_str(&pk, "app", cfg->app_id);
     pack_key_str(&pk, "version", cfg->version_id);
@@ -139,6 +142,12 @@ static size_t pack_batch(sender *s)
     msgpack_pack_uint64(&pk, lt_rt.instance);
     pack_str(&pk, "dropped", 7);
     msgpack_pack_uint64(&pk, dropped);
+    /* The range lets the collector see a hole (a frame lost with a
+     * collector restart) and refuse to acknowledge past it. */
+    pack_str(&pk, "acked", 5);
+    msgpack_pack_uint64(&pk, acked_pos(s));
+    pack_str(&pk, "end", 3);
+    msgpack_pack_uint64(&pk, end_pos);
 
     msgpack_pack_array(&pk, count);
     pos = s->send_pos;
@@ -239,13 +248,16 @@ static void read_acks(sender *s)
     }
 }
 
-/* Sent records have gone unacknowledged for too long: send them again. */
+/* Sent records have gone unacknowledged for too long (a frame was lost with
+ * a collector restart, or the collector refused a frame after a hole): drop
+ * any packed frame and send again from the first unacknowledged record. */
 static void resend_if_stalled(sender *s)
 {
-    if (s->pending || s->send_pos == acked_pos(s))
+    if (s->send_pos == acked_pos(s))
         return;
     if (mono_ms() - s->last_progress_ms < RESEND_AFTER_MS)
         return;
+    s->pending = false;
     s->send_pos = acked_pos(s);
     s->last_progress_ms = mono_ms();
 }
@@ -270,8 +282,8 @@ static void wait_events(sender *s, short sock_events, bool arm_wake, long timeou
         }
     }
     zmq_poll(items, 2, timeout_ms);
-    if (arm_wake)
-        lt_ring_reader_sleep_end(s->ring);
+    if (arm_wake || (items[1].revents & ZMQ_POLLIN))
+        lt_ring_reader_sleep_end(s->ring); /* drains the eventfd: no stale count, no spinning */
 }
 
 /* Exit must not wait for a collector that is plainly not there: for an ipc
@@ -394,11 +406,10 @@ int lt_sender_start(void)
 void lt_sender_stop(int timeout_ms)
 {
     sender *s = &the_sender;
-    atomic_store(&lt_rt.stopping, true);
     uint64_t one = 1;
     (void)!write(s->ring->wake_fd, &one, sizeof one);
     struct timespec deadline;
-    clock_gettime(CLOCK_REALTIME, &deadline);
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
     long total_ms = timeout_ms + 100;
     deadline.tv_sec += total_ms / 1000;
     deadline.tv_nsec += (total_ms % 1000) * 1000000;
@@ -406,6 +417,6 @@ void lt_sender_stop(int timeout_ms)
         deadline.tv_sec++;
         deadline.tv_nsec -= 1000000000;
     }
-    while (sem_timedwait(&s->done, &deadline) != 0 && errno == EINTR) {
+    while (sem_clockwait(&s->done, CLOCK_MONOTONIC, &deadline) != 0 && errno == EINTR) {
     }
 }

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "assembler.h"
@@ -257,6 +258,89 @@ static void test_precheck(void)
     CHECK(lt_msgpack_precheck(NULL, 0, 3) != 0);
 }
 
+/* Direct feeds, to see the ack bound the assembler hands to ingest. */
+static uint64_t feed_direct(lt_proc_meta *m, lt_record_in *recs, size_t n, int *have, long *fresh)
+{
+    uint64_t bound = 0;
+    *fresh = lt_assembler_feed(assembler, m, recs, n, &bound, have);
+    CHECK(lt_store_commit(store) == 0);
+    return bound;
+}
+
+#define IN(pos_, text) {.pos = (pos_), .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA, .fd = 1, \
+                        .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1}
+
+static void test_ack_bound_and_holes(void)
+{
+    lt_proc_meta m = {.runner_id = "r-ack", .app_id = "", .version_id = "", .source = "",
+                      .pid = 9, .instance = 900, .has_range = true};
+    int have;
+    long fresh;
+    /* Complete lines: everything fed may be acknowledged. */
+    lt_record_in a[] = {IN(0, "one\n"), IN(64, "two\n")};
+    m.acked = 0, m.end = 128;
+    CHECK(feed_direct(&m, a, 2, &have, &fresh) == 65 && have && fresh == 2);
+    /* A line left open holds the bound at its first record. */
+    lt_record_in b[] = {IN(128, "three "), IN(192, "and more")};
+    m.acked = 128, m.end = 256;
+    CHECK(feed_direct(&m, b, 2, &have, &fresh) == 128 && have);
+    /* A frame starting beyond the last one's end follows a lost frame. */
+    uint64_t refused = atomic_load(&lt_metrics_global.frames_out_of_order);
+    lt_record_in c[] = {IN(320, " never\n")};
+    m.acked = 128, m.end = 384;
+    CHECK(feed_direct(&m, c, 1, &have, &fresh) == 0 && !have && fresh == 0);
+    CHECK(atomic_load(&lt_metrics_global.frames_out_of_order) == refused + 1);
+    /* The resend from the acknowledged position is taken; what was already
+     * seen is dropped, the rest completes the line. */
+    lt_record_in d[] = {IN(128, "three "), IN(192, "and more"), IN(256, " done\n"), IN(320, "four\n")};
+    m.acked = 128, m.end = 384;
+    CHECK(feed_direct(&m, d, 4, &have, &fresh) == 321 && have && fresh == 2);
+    collected col;
+    query("r-ack", NULL, &col);
+    CHECK(strcmp(col.text, "-|one\n-|two\n-|three and more done\n-|four\n") == 0);
+    /* A new instance must start at what its sender had acknowledged. */
+    lt_proc_meta fresh_m = m;
+    fresh_m.instance = 901;
+    fresh_m.acked = 64, fresh_m.end = 192;
+    lt_record_in e[] = {IN(128, "skipped ahead\n")};
+    CHECK(feed_direct(&fresh_m, e, 1, &have, &fresh) == 0 && !have);
+}
+
+static void test_idle_partial_lines_are_flushed(void)
+{
+    lt_proc_meta m = {.runner_id = "r-idle", .app_id = "", .version_id = "", .source = "",
+                      .pid = 10, .instance = 1000};
+    int have;
+    long fresh;
+    lt_record_in a[] = {IN(0, "Enter value: ")};
+    CHECK(feed_direct(&m, a, 1, &have, &fresh) == 0); /* held: nothing to ack */
+    lt_assembler_flush_idle(assembler, INT64_MAX / 2, 5000);
+    CHECK(lt_store_commit(store) == 0);
+    collected col;
+    query("r-idle", NULL, &col);
+    CHECK(strcmp(col.text, "-|Enter value: \n") == 0);
+    lt_record_in b[] = {IN(64, "42\n")};
+    CHECK(feed_direct(&m, b, 1, &have, &fresh) == 65); /* the rest is a line of its own */
+    query("r-idle", NULL, &col);
+    CHECK(strcmp(col.text, "-|Enter value: \n-|42\n") == 0);
+}
+
+static void test_reset_takes_records_again(void)
+{
+    lt_proc_meta m = {.runner_id = "r-reset", .app_id = "", .version_id = "", .source = "",
+                      .pid = 11, .instance = 1100};
+    int have;
+    long fresh;
+    lt_record_in a[] = {IN(0, "kept\n")};
+    feed_direct(&m, a, 1, &have, &fresh);
+    CHECK(fresh == 1);
+    feed_direct(&m, a, 1, &have, &fresh);
+    CHECK(fresh == 0); /* a replay */
+    lt_assembler_reset(assembler);
+    feed_direct(&m, a, 1, &have, &fresh);
+    CHECK(fresh == 1); /* after a failed commit the same record must count */
+}
+
 int main(void)
 {
     CHECK(mkdtemp(dir) != NULL);
@@ -275,6 +359,9 @@ int main(void)
     test_replayed_records_are_dropped();
     test_drops_are_reported_once();
     test_overlong_line_is_cut();
+    test_ack_bound_and_holes();
+    test_idle_partial_lines_are_flushed();
+    test_reset_takes_records_again();
 
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);
