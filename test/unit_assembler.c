@@ -16,14 +16,8 @@
 #include "logtap_wire.h"
 #include "metrics.h"
 #include "store.h"
+#include "unit/unit.h"
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
 
 static char dir[] = "/tmp/logtap-asm-test-XXXXXX";
 static lt_store *store;
@@ -116,7 +110,7 @@ static void query(const char *runner, const char *request, collected *c)
 {
     char err[256];
     lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
-    CHECK(rd != NULL);
+    REQUIRE(rd != NULL);
     lt_query q = LT_QUERY_INIT;
     q.runner_id = runner;
     q.request_id = request;
@@ -343,14 +337,14 @@ static void test_reset_takes_records_again(void)
 
 int main(void)
 {
-    CHECK(mkdtemp(dir) != NULL);
+    REQUIRE(mkdtemp(dir) != NULL);
     char err[512], endpoint[128];
     store = lt_store_open(dir, err, sizeof err);
-    CHECK(store != NULL);
+    REQUIRE(store != NULL);
     assembler = lt_assembler_new(store);
     snprintf(endpoint, sizeof endpoint, "ipc://%s/ingest.sock", dir);
     ingest = lt_ingest_open(endpoint, assembler, err, sizeof err);
-    CHECK(ingest != NULL);
+    REQUIRE(ingest != NULL);
 
     test_precheck();
     test_lines_and_line_endings();
@@ -366,9 +360,6 @@ int main(void)
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);
     lt_store_close(store);
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    CHECK(system(cmd) == 0);
-    printf("unit-assembler: ok\n");
-    return 0;
+    unit_remove_tree(dir);
+    return unit_done("unit-assembler");
 }

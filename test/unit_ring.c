@@ -13,14 +13,8 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "unit/unit.h"
 
-#define CHECK(cond)                                                                   \
-    do {                                                                              \
-        if (!(cond)) {                                                                \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            exit(1);                                                                  \
-        }                                                                             \
-    } while (0)
 
 static char dir[] = "/tmp/logtap-ring-test-XXXXXX";
 
@@ -28,7 +22,7 @@ static void make_ring(lt_ring *ring, uint64_t cap, uint64_t instance)
 {
     lt_ring_meta meta = {.runner_id = "r", .app_id = "a", .version_id = "v", .source = "run",
                          .pid = getpid(), .instance = instance};
-    CHECK(lt_ring_create(ring, dir, cap, &meta) == 0);
+    REQUIRE(lt_ring_create(ring, dir, cap, &meta) == 0);
 }
 
 static bool append_str(lt_ring *ring, uint32_t tid, const char *req, const char *s, size_t len)
@@ -170,12 +164,11 @@ static void test_concurrent_writers_one_reader(void)
 
 int main(void)
 {
-    CHECK(mkdtemp(dir) != NULL);
+    REQUIRE(mkdtemp(dir) != NULL);
     test_create_rules();
     test_wrap_is_contiguous();
     test_full_ring_refuses_and_counts();
     test_concurrent_writers_one_reader();
     rmdir(dir);
-    printf("unit-ring: ok\n");
-    return 0;
+    return unit_done("unit-ring");
 }

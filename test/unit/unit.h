@@ -31,6 +31,15 @@ static int unit_checks;
         }                                                                       \
     } while (0)
 
+/* For preconditions the rest of a test cannot run without. */
+#define REQUIRE(cond)                                                           \
+    do {                                                                        \
+        if (!(cond)) {                                                          \
+            fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
+            exit(1);                                                            \
+        }                                                                       \
+    } while (0)
+
 #define CHECK_INT(actual, expected)                                             \
     do {                                                                        \
         long long unit_a = (long long)(actual), unit_e = (long long)(expected); \
