@@ -34,25 +34,28 @@ static LT_TLS int in_hook;
 
 /* Starting the sender (pthread_create, zmq, malloc) is not async-signal-safe,
  * and the first capture may come from a signal handler (a crash dump before
- * anything else was printed). While a handler runs, its signal is blocked
- * (unless SA_NODEFER), so an empty signal mask off the alternate signal stack
- * means a normal context; otherwise the start waits for a later write, for
- * the next request marker, or, failing all, the collector replays the ring
- * after exit. */
+ * anything else was printed). A handler runs with its signal added to the
+ * mask (unless SA_NODEFER) or on the alternate signal stack (CPython's
+ * faulthandler), so a thread whose mask blocks nothing beyond what the
+ * process started with, off the alternate stack, is in a normal context.
+ * A thread that blocks more (workers often block signals the main thread
+ * handles) does not start the sender; after LT_SENDER_START_TRIES such
+ * refusals it is started anyway, since no handler writes that much, and
+ * the refusals cost two system calls each. */
+#define LT_SENDER_START_TRIES 256
+
+static _Atomic int start_refusals;
+
 static bool lt_maybe_in_signal_handler(void)
 {
-    /* Handlers installed with SA_NODEFER and an empty mask (CPython's
-     * faulthandler) leave the mask empty, but run on an alternate stack. */
     stack_t alt;
-    if (sigaltstack(NULL, &alt) != 0 || (alt.ss_flags & SS_ONSTACK))
-        return true;
-    sigset_t mask;
-    if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof(uint64_t)) != 0)
-        return true;
-    for (int sig = 1; sig < 64; sig++)
-        if (sigismember(&mask, sig) == 1)
-            return true;
-    return false;
+    uint64_t mask = 0;
+    bool doubt = sigaltstack(NULL, &alt) != 0 || (alt.ss_flags & SS_ONSTACK) ||
+                 syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof mask) != 0 ||
+                 (mask & ~lt_rt.start_sigmask) != 0;
+    if (!doubt)
+        return false;
+    return atomic_fetch_add_explicit(&start_refusals, 1, memory_order_relaxed) < LT_SENDER_START_TRIES;
 }
 
 static void capture(int stream, const struct iovec *iov, int iovcnt, size_t accepted)

@@ -11,6 +11,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,13 @@ void lt_runtime_ensure_sender(void)
             atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
 }
 
+static uint64_t current_sigmask(void)
+{
+    uint64_t mask = 0;
+    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &mask, sizeof mask);
+    return mask;
+}
+
 static void after_fork_child(void)
 {
     /* The parent's ring, sender thread and zmq context belong to the parent.
@@ -223,6 +231,7 @@ static void after_fork_child(void)
     cached_tid = 0;
     lt_rt.pid = (pid_t)syscall(SYS_getpid);
     lt_rt.instance = random64();
+    lt_rt.start_sigmask = current_sigmask();
     if (atomic_load(&lt_rt.ring_state) == LT_RING_READY)
         lt_ring_forget_in_child(&lt_rt.ring);
     memset(&lt_rt.ring, 0, sizeof lt_rt.ring);
@@ -246,6 +255,7 @@ __attribute__((constructor)) static void logtap_init(void)
     lt_stdio_hook();
     lt_rt.pid = getpid();
     lt_rt.instance = random64();
+    lt_rt.start_sigmask = current_sigmask();
     pthread_atfork(NULL, NULL, after_fork_child);
     /* The ring and the sender are made on the first capture: a process that
      * never writes to stdout/stderr (a shell that only execs, say) costs

@@ -53,6 +53,8 @@ typedef struct lt_runtime {
     _Atomic bool stopping;    /* the process is exiting: drain and stop */
     pid_t pid;
     uint64_t instance;
+    uint64_t start_sigmask; /* signals blocked when the process (or forked
+                               child) started: the baseline of a normal context */
 } lt_runtime;
 
 extern lt_runtime lt_rt;

@@ -41,6 +41,7 @@
 #define IDLE_BATCH_NS 1000000   /* under steady writing, send at most every 1 ms */
 #define IDLE_WAIT_MS 20         /* longest sleep: bounds a missed wake-up */
 #define NEVER_CONNECTED_GRACE_MS 250
+#define EXIT_WAIT_MAX_BACKLOG (256 * 1024) /* larger tails go by the ring file */
 #define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
 
 extern _Atomic uint64_t lt_unringed_bytes;
@@ -298,6 +299,23 @@ static bool collector_may_exist(void)
     return stat(ep + 6, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
+/* How long exit may wait for the collector to acknowledge the tail. The wait
+ * only makes the last lines visible sooner: whatever is not acknowledged
+ * reaches the collector through the ring file anyway. So there is no wait
+ * for a collector that is plainly absent, none for a backlog too large to
+ * clear quickly (a writer that outran the collector), and otherwise at most
+ * LOGTAP_EXIT_TIMEOUT_MS. */
+static int exit_budget_ms(const sender *s)
+{
+    int budget = lt_rt.cfg.exit_timeout_ms;
+    uint64_t backlog = atomic_load(&s->ring->hdr->reserve_pos) - acked_pos(s);
+    if (backlog > EXIT_WAIT_MAX_BACKLOG)
+        return 0;
+    if (!s->ever_sent)
+        return !collector_may_exist() ? 0 : budget < NEVER_CONNECTED_GRACE_MS ? budget : NEVER_CONNECTED_GRACE_MS;
+    return budget;
+}
+
 static void *sender_main(void *arg)
 {
     sender *s = arg;
@@ -309,12 +327,8 @@ static void *sender_main(void *arg)
         read_acks(s);
         resend_if_stalled(s);
         bool stopping = atomic_load(&lt_rt.stopping);
-        if (stopping && !stop_deadline) {
-            int budget = lt_rt.cfg.exit_timeout_ms;
-            if (!s->ever_sent && budget > NEVER_CONNECTED_GRACE_MS)
-                budget = collector_may_exist() ? NEVER_CONNECTED_GRACE_MS : 0;
-            stop_deadline = mono_ms() + budget;
-        }
+        if (stopping && !stop_deadline)
+            stop_deadline = mono_ms() + exit_budget_ms(s);
         if (stopping && mono_ms() >= stop_deadline)
             break;
 
