@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,12 +75,16 @@ static void usage(FILE *out)
             LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS);
 }
 
-static void log_line(const char *fmt, const char *a, const char *b)
+/* The collector's own log: one timestamped line on stderr. */
+__attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
 {
     char ts[40];
     lt_time_format(lt_time_now_ns(), ts, sizeof ts);
     fprintf(stderr, "%s logtap-collector: ", ts);
-    fprintf(stderr, fmt, a, b);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
     fputc('\n', stderr);
 }
 
@@ -147,7 +152,7 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
 {
     if (lt_store_commit(store) != 0) {
         LT_COUNT(store_errors, 1);
-        log_line("commit failed: %s%s", lt_store_error(store), "");
+        log_line("commit failed: %s", lt_store_error(store));
         /* Nothing since the last commit is stored: owe no acks, keep the
          * ring files, and forget positions so that what the runners send
          * again (from what they had acknowledged) is taken again. */
@@ -289,7 +294,7 @@ int main(int argc, char **argv)
     }
 
     /* Drain: whatever zmq already received is stored before we go. */
-    log_line("stopping: draining%s%s", "", "");
+    log_line("stopping: draining");
     for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
         if (lt_store_pending(store) >= COMMIT_LINES)
             commit(store, in, reaper, assembler);
@@ -300,6 +305,6 @@ int main(int argc, char **argv)
     lt_ingest_close(in);
     lt_assembler_free(assembler);
     lt_store_close(store);
-    log_line("stopped%s%s", "", "");
+    log_line("stopped");
     return 0;
 }
