@@ -109,6 +109,12 @@ static void load_config(lt_config *cfg)
     clean_id(cfg->source);
     copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
     cfg->ring_capacity = parse_size(getenv("LOGTAP_RING_SIZE"), LT_RING_DEFAULT_CAPACITY);
+    const char *policy = getenv("LOGTAP_ON_FULL");
+    cfg->block_on_full = policy && strcmp(policy, "block") == 0;
+    const char *bt = getenv("LOGTAP_BLOCK_TIMEOUT_MS");
+    cfg->block_timeout_ms = bt && *bt ? atoi(bt) : 1000;
+    if (cfg->block_timeout_ms < 0)
+        cfg->block_timeout_ms = 0;
     const char *t = getenv("LOGTAP_EXIT_TIMEOUT_MS");
     cfg->exit_timeout_ms = t && *t ? atoi(t) : LT_DEFAULT_EXIT_TIMEOUT_MS;
     if (cfg->exit_timeout_ms < 0)
@@ -155,6 +161,29 @@ lt_ring *lt_runtime_ring(void)
     return ok ? &lt_rt.ring : NULL;
 }
 
+/* The ring is full: with LOGTAP_ON_FULL=drop (the default) give up at once;
+ * with block, wait for the sender to free space, at most
+ * LOGTAP_BLOCK_TIMEOUT_MS per write. nanosleep is async-signal-safe, and the
+ * bound keeps a writer that the sender itself depends on (zmq printing an
+ * assertion, say) from waiting forever. */
+static bool append_or_wait(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts,
+                           const char *request, size_t request_len, const struct iovec *iov,
+                           int iovcnt, size_t payload_len)
+{
+    if (lt_ring_append(ring, kind, fd, tid, ts, request, request_len, iov, iovcnt, payload_len))
+        return true;
+    if (!lt_rt.cfg.block_on_full || atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) !=
+                                        LT_SENDER_RUNNING)
+        return false;
+    struct timespec nap = {0, 200000}; /* 0.2 ms */
+    for (int waited_us = 0; waited_us < lt_rt.cfg.block_timeout_ms * 1000; waited_us += 200) {
+        nanosleep(&nap, NULL);
+        if (lt_ring_append(ring, kind, fd, tid, ts, request, request_len, iov, iovcnt, payload_len))
+            return true;
+    }
+    return false;
+}
+
 void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
                const struct iovec *iov, int iovcnt, size_t payload_len)
 {
@@ -167,7 +196,7 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
     uint32_t tid = lt_thread_id();
     uint64_t ts = lt_now_ns();
     if (payload_len == 0) {
-        if (!lt_ring_append(ring, kind, fd, tid, ts, request, request_len, NULL, 0, 0))
+        if (!append_or_wait(ring, kind, fd, tid, ts, request, request_len, NULL, 0, 0))
             lt_ring_count_drop(ring, 0);
         return;
     }
@@ -200,7 +229,7 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
                 offset = 0;
             }
         }
-        if (chunk && !lt_ring_append(ring, kind, fd, tid, ts, request, request_len, piece, n, chunk))
+        if (chunk && !append_or_wait(ring, kind, fd, tid, ts, request, request_len, piece, n, chunk))
             lt_ring_count_drop(ring, chunk);
         left -= chunk;
     }

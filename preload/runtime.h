@@ -43,6 +43,8 @@ typedef struct lt_config {
     char ring_dir[200];
     uint64_t ring_capacity;
     int exit_timeout_ms; /* how long exit waits for the collector's ack */
+    bool block_on_full;   /* LOGTAP_ON_FULL=block: wait for room, bounded */
+    int block_timeout_ms; /* the bound, per write */
 } lt_config;
 
 typedef struct lt_runtime {

@@ -145,6 +145,59 @@ def test_collector_killed_and_restarted_mid_stream():
               " acknowledged)" % (len(msgs), len(want), dups))
 
 
+FULL_SCRIPT = ("import os\n"
+               "for i in range(2000):\n"
+               "    os.write(1, (('line %04d ' % i) + 'x' * 190 + '\\n').encode())\n")
+FULL_LINE_BYTES = 10 + 190 + 1
+
+
+def test_ring_full_drop_policy_counts_exactly():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-full-drop", LOGTAP_RING_SIZE="256K")
+        c.proc.send_signal(signal.SIGSTOP)  # nothing leaves the ring meanwhile
+        try:
+            start = time.monotonic()
+            out = subprocess.run([PYTHON, "-c", FULL_SCRIPT], env=env, stdout=subprocess.DEVNULL,
+                                 timeout=60)
+            elapsed = time.monotonic() - start
+        finally:
+            c.proc.send_signal(signal.SIGCONT)
+        check_eq(out.returncode, 0, "runner exit code")
+        check(elapsed < 5, "drop policy never blocks the app (took %.1fs)" % elapsed)
+        marker = wait_until(lambda: [e for e in (c.logs("runners", "runner-full-drop") or [])
+                                     if e["message"].startswith("[logtap: ")], 30, "drop marker")
+        got = c.logs("runners", "runner-full-drop")
+        lines = [e["message"] for e in got if not e["message"].startswith("[logtap: ")]
+        check(0 < len(lines) < 2000, "some lines kept, some dropped: %d kept" % len(lines))
+        check_eq(lines, [("line %04d " % i) + "x" * 190 for i in range(len(lines))],
+                 "the kept lines are the first ones, whole and in order")
+        dropped = int(marker[0]["message"].split()[1])
+        check_eq(marker[0]["message"], "[logtap: %d bytes dropped]" % dropped, "marker text")
+        check_eq(dropped, (2000 - len(lines)) * FULL_LINE_BYTES, "bytes reported dropped")
+        check_eq(int(c.metrics()["logtap_bytes_gap_reported_total"]), dropped, "drop counter")
+        print("  ring of 256 KiB: %d lines kept, %d bytes dropped and reported" % (len(lines), dropped))
+
+
+def test_ring_full_block_policy_loses_nothing():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-full-block", LOGTAP_RING_SIZE="256K",
+                         LOGTAP_ON_FULL="block", LOGTAP_BLOCK_TIMEOUT_MS="30000")
+        c.proc.send_signal(signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            proc = subprocess.Popen([PYTHON, "-c", FULL_SCRIPT], env=env, stdout=subprocess.DEVNULL)
+            time.sleep(1.5)
+            check(proc.poll() is None, "with block the writer waits for room")
+        finally:
+            c.proc.send_signal(signal.SIGCONT)
+        check_eq(proc.wait(60), 0, "runner exit code")
+        check(time.monotonic() - start >= 1.5, "blocked while the collector was stopped")
+        got = entries_when(c, "runner-full-block", 2000)
+        check_eq(messages(got), [("line %04d " % i) + "x" * 190 for i in range(2000)],
+                 "every line, in order, none dropped")
+        check_eq(int(c.metrics()["logtap_bytes_gap_reported_total"]), 0, "nothing dropped")
+
+
 if __name__ == "__main__":
     run_tests([
         test_native_stdio_and_write_paths,
@@ -152,4 +205,6 @@ if __name__ == "__main__":
         test_sigkilled_runner_tail_is_replayed,
         test_rings_left_while_collector_down_are_replayed_at_start,
         test_collector_killed_and_restarted_mid_stream,
+        test_ring_full_drop_policy_counts_exactly,
+        test_ring_full_block_policy_loses_nothing,
     ])
