@@ -65,7 +65,12 @@ static void capture(int stream, const struct iovec *iov, int iovcnt, size_t acce
     in_hook = 1;
     int saved_errno = errno;
     uint8_t len = lt_thread_marker.len;
-    lt_record(LT_REC_DATA, (uint8_t)stream, lt_thread_marker.id, len, iov, iovcnt, accepted);
+    const char *request = lt_thread_marker.id;
+    if (!len) { /* a process spawned inside a request belongs to it */
+        len = lt_rt.inherited_request_len;
+        request = lt_rt.inherited_request;
+    }
+    lt_record(LT_REC_DATA, (uint8_t)stream, request, len, iov, iovcnt, accepted);
     if (atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) == LT_SENDER_NONE &&
         !atomic_load_explicit(&lt_rt.stopping, memory_order_relaxed) && !lt_maybe_in_signal_handler())
         lt_runtime_ensure_sender();

@@ -282,6 +282,12 @@ __attribute__((constructor)) static void logtap_init(void)
     load_config(&lt_rt.cfg);
     lt_fdmap_init();
     lt_stdio_hook();
+    lt_spawn_init();
+    const char *inherited = getenv("LOGTAP_REQUEST_ID");
+    if (inherited && lt_wire_id_ok(inherited, strlen(inherited))) {
+        lt_rt.inherited_request_len = (uint8_t)strlen(inherited);
+        memcpy(lt_rt.inherited_request, inherited, lt_rt.inherited_request_len);
+    }
     lt_rt.pid = getpid();
     lt_rt.instance = random64();
     lt_rt.start_sigmask = current_sigmask();

@@ -57,6 +57,10 @@ typedef struct lt_runtime {
     uint64_t instance;
     uint64_t start_sigmask; /* signals blocked when the process (or forked
                                child) started: the baseline of a normal context */
+    /* The request of the thread that spawned this process (LOGTAP_REQUEST_ID):
+     * the request of every thread here that has no marker of its own. */
+    char inherited_request[LOGTAP_REQUEST_ID_MAX];
+    uint8_t inherited_request_len;
 } lt_runtime;
 
 extern lt_runtime lt_rt;
@@ -88,6 +92,9 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
 /* hook.c: record `n` bytes written to `fd` if it leads to stdout/stderr.
  * Async-signal-safe; keeps errno. */
 void lt_capture_write(int fd, const void *buf, size_t n);
+
+/* spawn.c: exec and spawn hooks keep children in the runner and request. */
+void lt_spawn_init(void);
 
 /* stdio.c: route C stdio's writes through lt_capture_write. */
 void lt_stdio_hook(void);

@@ -145,6 +145,39 @@ def test_collector_killed_and_restarted_mid_stream():
               " acknowledged)" % (len(msgs), len(want), dups))
 
 
+def test_children_belong_to_the_request_that_spawned_them():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-kids")
+        script = r"""
+import os, subprocess, sys, logtap
+with logtap.request("req-kids"):
+    subprocess.run(["/bin/echo", "child with the environment"], check=True)
+    subprocess.run(["/bin/echo", "child with env= that drops LD_PRELOAD"], env={"PATH": "/usr/bin:/bin"}, check=True)
+    subprocess.run("echo shell child; echo grandchild | cat", shell=True, check=True)
+    os.system("echo from os.system")
+    pid = os.posix_spawn("/bin/echo", ["echo", "from posix_spawn"], {"X": "1"})
+    os.waitpid(pid, 0)
+    if os.fork() == 0:
+        print("forked child", flush=True)
+        os._exit(0)
+    os.wait()
+subprocess.run(["/bin/echo", "child outside the request"], check=True)
+"""
+        proc = subprocess.run([PYTHON, "-c", script], env=env, capture_output=True, timeout=60)
+        check_eq(proc.returncode, 0, "runner exit code: %r" % proc.stderr)
+        inside = ["child with the environment", "child with env= that drops LD_PRELOAD", "shell child",
+                  "grandchild", "from posix_spawn", "forked child"]
+        # os.system goes through glibc's internal spawn: the child inherits
+        # the runner's environment (so it is captured) but not the request.
+        got = entries_when(c, "runner-kids", len(inside) + 2)
+        by_message = {e["message"]: e["request_id"] for e in got}
+        for m in inside:
+            check_eq(by_message.get(m, "missing"), "req-kids", "request of %r" % m)
+        check_eq(by_message.get("from os.system", "missing"), None, "os.system's child: runner scope")
+        check_eq(by_message.get("child outside the request", "missing"), None, "child outside requests")
+        check_eq(sorted(messages(c.logs("requests", "req-kids"))), sorted(inside), "request scope")
+
+
 FULL_SCRIPT = ("import os\n"
                "for i in range(2000):\n"
                "    os.write(1, (('line %04d ' % i) + 'x' * 190 + '\\n').encode())\n")
@@ -207,4 +240,5 @@ if __name__ == "__main__":
         test_collector_killed_and_restarted_mid_stream,
         test_ring_full_drop_policy_counts_exactly,
         test_ring_full_block_policy_loses_nothing,
+        test_children_belong_to_the_request_that_spawned_them,
     ])

@@ -1,0 +1,271 @@
+/* spawn.c -- children stay in the runner, and in the request that started
+ * them.
+ *
+ * A program exec'd by the runner loads liblogtap.so again only if LD_PRELOAD
+ * is in the environment it is given, and learns which runner and request it
+ * belongs to only from the environment. subprocess.run(..., env={...}) hands
+ * it a fresh environment without either. So every exec and spawn entry point
+ * rewrites the environment it passes on: LD_PRELOAD gains this library if it
+ * lacks it, the runner's LOGTAP_* settings are added where missing, and
+ * LOGTAP_REQUEST_ID is set to the calling thread's request (or removed
+ * outside requests). The child's constructor takes LOGTAP_REQUEST_ID as the
+ * request of all its threads (runtime.c).
+ *
+ * glibc's execv, execvp and execl* reach execve internally, past the PLT, so
+ * each public entry point is hooked on its own. The rewritten environment
+ * lives on the stack: an exec hook may run in a vfork()ed child, where
+ * malloc is off limits. Entry points glibc uses internally (system(), popen)
+ * pass the process's own environ, which already carries everything but the
+ * request.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "runtime.h"
+
+extern char **environ;
+
+typedef int (*execve_fn)(const char *, char *const[], char *const[]);
+typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
+typedef int (*fexecve_fn)(int, char *const[], char *const[]);
+typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                        const posix_spawnattr_t *, char *const[], char *const[]);
+
+static execve_fn real_execve;
+static execvpe_fn real_execvpe;
+static fexecve_fn real_fexecve;
+static spawn_fn real_posix_spawn, real_posix_spawnp;
+
+static char self_path[PATH_MAX]; /* this library, for LD_PRELOAD */
+
+/* Variables a child of the runner must carry; values from our config. */
+enum { CARRIED = 9, EXTRA = CARRIED + 2 };
+#define VALUE_MAX 512
+
+void lt_spawn_init(void)
+{
+    real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
+    real_execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
+    real_fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
+    real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
+    real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+    Dl_info info;
+    if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
+        self_path[0] = '\0';
+}
+
+static const char *env_lookup(char *const envp[], const char *name, size_t name_len)
+{
+    for (size_t i = 0; envp && envp[i]; i++)
+        if (strncmp(envp[i], name, name_len) == 0 && envp[i][name_len] == '=')
+            return envp[i] + name_len + 1;
+    return NULL;
+}
+
+static bool list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item);
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ": ");
+        if (len == n && strncmp(p, item, n) == 0)
+            return true;
+        p += len;
+        p += strspn(p, ": ");
+    }
+    return false;
+}
+
+typedef struct env_builder {
+    char **out;     /* caller's stack array, room for n + EXTRA + 1 */
+    size_t n;
+    char (*buf)[VALUE_MAX + 64];
+    size_t nbuf;
+} env_builder;
+
+static void put(env_builder *b, const char *name, const char *value)
+{
+    char *slot = b->buf[b->nbuf++];
+    size_t nl = strlen(name), vl = strlen(value);
+    if (nl + 1 + vl + 1 > VALUE_MAX + 64)
+        return;
+    memcpy(slot, name, nl);
+    slot[nl] = '=';
+    memcpy(slot + nl + 1, value, vl + 1);
+    b->out[b->n++] = slot;
+}
+
+/* Fill `out` (n_in + EXTRA + 1 slots) with the child's environment. Returns
+ * false if it should be passed on unchanged (capture off, or values that do
+ * not fit the fixed buffers). */
+static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64], char *preload_buf,
+                      size_t preload_cap)
+{
+    if (!self_path[0] || atomic_load(&lt_rt.ring_state) == LT_RING_FAILED)
+        return false;
+    static const char *const carried[CARRIED] = {
+        "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT", "LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
+        "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL",
+    };
+    env_builder b = {.out = out, .buf = buf};
+    for (size_t i = 0; envp && envp[i]; i++) {
+        if (strncmp(envp[i], "LOGTAP_REQUEST_ID=", 18) == 0 || strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
+            continue; /* set below */
+        out[b.n++] = envp[i];
+    }
+    for (size_t k = 0; k < CARRIED; k++) {
+        if (env_lookup(envp, carried[k], strlen(carried[k])))
+            continue;
+        const char *ours = getenv(carried[k]); /* set by us at start-up, or the user */
+        if (ours && *ours && strlen(ours) < VALUE_MAX)
+            put(&b, carried[k], ours);
+    }
+    const char *preload = env_lookup(envp, "LD_PRELOAD", 10);
+    if (preload && list_has(preload, self_path)) {
+        if (strlen(preload) + 12 > preload_cap)
+            return false;
+        memcpy(preload_buf, "LD_PRELOAD=", 11);
+        strcpy(preload_buf + 11, preload);
+    } else {
+        size_t need = 11 + strlen(self_path) + 1 + (preload ? strlen(preload) : 0) + 1;
+        if (need > preload_cap)
+            return false;
+        memcpy(preload_buf, "LD_PRELOAD=", 11);
+        strcpy(preload_buf + 11, self_path);
+        if (preload && *preload) {
+            strcat(preload_buf, ":");
+            strcat(preload_buf, preload);
+        }
+    }
+    out[b.n++] = preload_buf;
+    uint8_t len = lt_thread_marker.len ? lt_thread_marker.len : lt_rt.inherited_request_len;
+    const char *id = lt_thread_marker.len ? lt_thread_marker.id : lt_rt.inherited_request;
+    if (len) {
+        char *slot = buf[b.nbuf++];
+        memcpy(slot, "LOGTAP_REQUEST_ID=", 18);
+        memcpy(slot + 18, id, len);
+        slot[18 + len] = '\0';
+        out[b.n++] = slot;
+    }
+    out[b.n] = NULL;
+    return true;
+}
+
+static size_t env_count(char *const envp[])
+{
+    size_t n = 0;
+    while (envp && envp[n])
+        n++;
+    return n;
+}
+
+/* Declares the stack storage and points `name` at the environment to use. */
+#define CHILD_ENV(name, envp)                                                          \
+    size_t name##_n = env_count(envp);                                                \
+    char *name##_out[name##_n + EXTRA + 1];                                           \
+    char name##_buf[EXTRA][VALUE_MAX + 64];                                           \
+    char name##_preload[2 * PATH_MAX];                                                \
+    char *const *name = build_env(envp, name##_out, name##_buf, name##_preload,       \
+                                  sizeof name##_preload)                              \
+                            ? (char *const *)name##_out                               \
+                            : (envp)
+
+LT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+    CHILD_ENV(env, envp);
+    if (!real_execve) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_execve(path, argv, env);
+}
+
+LT_EXPORT int execv(const char *path, char *const argv[])
+{
+    return execve(path, argv, environ);
+}
+
+LT_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+    CHILD_ENV(env, envp);
+    if (!real_execvpe) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_execvpe(file, argv, env);
+}
+
+LT_EXPORT int execvp(const char *file, char *const argv[])
+{
+    return execvpe(file, argv, environ);
+}
+
+LT_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
+{
+    CHILD_ENV(env, envp);
+    if (!real_fexecve) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return real_fexecve(fd, argv, env);
+}
+
+LT_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                          const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    CHILD_ENV(env, envp);
+    return real_posix_spawn ? real_posix_spawn(pid, path, actions, attr, argv, env) : ENOSYS;
+}
+
+LT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                           const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
+{
+    CHILD_ENV(env, envp);
+    return real_posix_spawnp ? real_posix_spawnp(pid, file, actions, attr, argv, env) : ENOSYS;
+}
+
+/* execl, execlp, execle: gather the variadic arguments, then as above. */
+#define GATHER_ARGS(first, ap, argv)                                          \
+    size_t argc_ = 1;                                                         \
+    va_list count_;                                                           \
+    va_copy(count_, ap);                                                      \
+    while (va_arg(count_, char *) != NULL)                                    \
+        argc_++;                                                              \
+    va_end(count_);                                                           \
+    char *argv[argc_ + 1];                                                    \
+    argv[0] = (char *)(first);                                                \
+    for (size_t i_ = 1; i_ <= argc_; i_++)                                    \
+        argv[i_] = va_arg(ap, char *)
+
+LT_EXPORT int execl(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv);
+    va_end(ap);
+    return execve(path, argv, environ);
+}
+
+LT_EXPORT int execlp(const char *file, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv);
+    va_end(ap);
+    return execvpe(file, argv, environ);
+}
+
+LT_EXPORT int execle(const char *path, const char *arg, ...)
+{
+    va_list ap;
+    va_start(ap, arg);
+    GATHER_ARGS(arg, ap, argv);
+    char *const *envp = va_arg(ap, char *const *);
+    va_end(ap);
+    return execve(path, argv, envp);
+}
