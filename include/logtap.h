@@ -37,6 +37,13 @@ int logtap_request_begin(const char *request_id);
  * thread had no marker. */
 int logtap_request_end(void);
 
+/* Set the calling thread's marker to `request_id` (NULL clears it) without
+ * marking a request's beginning or end. For runtimes that multiplex many
+ * requests on one thread (asyncio): they call it when switching between
+ * requests, and logtap_request_begin/end once at each request's real start
+ * and end. Returns 0, or -1 with errno EINVAL for an invalid ID. */
+int logtap_request_mark(const char *request_id);
+
 #ifdef __cplusplus
 }
 #endif

@@ -107,20 +107,34 @@ LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
     return n;
 }
 
-LT_EXPORT int logtap_request_begin(const char *request_id)
+/* The length of a valid request ID, or 0 (errno EINVAL) for anything else. */
+static size_t request_id_len(const char *request_id)
 {
     size_t len = request_id ? strnlen(request_id, LOGTAP_REQUEST_ID_MAX + 1) : 0;
     if (len == 0 || len > LOGTAP_REQUEST_ID_MAX || !lt_wire_id_ok(request_id, len)) {
         errno = EINVAL;
-        return -1;
+        return 0;
     }
-    int saved_errno = errno;
-    in_hook++;
+    return len;
+}
+
+static void set_marker(const char *request_id, size_t len)
+{
     lt_thread_marker.len = 0;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     memcpy(lt_thread_marker.id, request_id, len);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     lt_thread_marker.len = (uint8_t)len;
+}
+
+LT_EXPORT int logtap_request_begin(const char *request_id)
+{
+    size_t len = request_id_len(request_id);
+    if (!len)
+        return -1;
+    int saved_errno = errno;
+    in_hook++;
+    set_marker(request_id, len);
     lt_record(LT_REC_BEGIN, 0, request_id, len, NULL, 0, 0);
     in_hook--;
     lt_runtime_ensure_sender();
@@ -141,5 +155,18 @@ LT_EXPORT int logtap_request_end(void)
     lt_thread_marker.len = 0;
     in_hook--;
     errno = saved_errno;
+    return 0;
+}
+
+LT_EXPORT int logtap_request_mark(const char *request_id)
+{
+    if (!request_id) {
+        lt_thread_marker.len = 0;
+        return 0;
+    }
+    size_t len = request_id_len(request_id);
+    if (!len)
+        return -1;
+    set_marker(request_id, len);
     return 0;
 }

@@ -26,10 +26,19 @@ same; lines are never torn; only the number of write calls grows.
 Import it before configuring logging (handlers keep a reference to the
 stream they were given); handlers that already point at the original
 streams are switched over when it is imported.
+
+asyncio
+-------
+``request()`` also records the request in a context variable, so it works
+inside coroutines, where many requests share one thread: every line
+written through Python (print, logging) is attributed to the request of the
+task that wrote it. Bytes written by native code go by the thread's marker,
+which follows the task that last wrote a Python line.
 """
 
 import atexit
 import contextlib
+import contextvars
 import ctypes
 import io
 import os
@@ -46,16 +55,31 @@ def _load():
         process = ctypes.CDLL(None)
         begin = process.logtap_request_begin
         end = process.logtap_request_end
+        mark = process.logtap_request_mark
     except (OSError, AttributeError):
-        return None, None
-    begin.argtypes = [ctypes.c_char_p]
-    begin.restype = ctypes.c_int
+        return None, None, None
+    for fn in (begin, mark):
+        fn.argtypes = [ctypes.c_char_p]
+        fn.restype = ctypes.c_int
     end.argtypes = []
     end.restype = ctypes.c_int
-    return begin, end
+    return begin, end, mark
 
 
-_begin, _end = _load()
+_begin, _end, _mark = _load()
+
+# The request of the running thread or asyncio task.
+_current = contextvars.ContextVar("logtap_request", default=None)
+# What the C marker of each thread is set to, as far as we set it.
+_thread = threading.local()
+
+
+def _ensure_marked(request_id):
+    """Point the calling thread's C marker at request_id (None: no request)."""
+    if getattr(_thread, "marked", None) == request_id:
+        return
+    _mark(request_id.encode("ascii") if request_id is not None else None)
+    _thread.marked = request_id
 
 
 def preloaded():
@@ -65,10 +89,11 @@ def preloaded():
 
 class _LineStream(io.TextIOBase):
     """A text stream in front of sys.stdout or sys.stderr that writes each
-    complete line with one write(2) from the thread that wrote it.
+    complete line with one write(2) from the thread that wrote it, with the
+    thread's marker pointing at the request of the writer (thread or task).
 
-    Partial lines wait, per thread, for their newline (or a flush). Every
-    other attribute is the original stream's."""
+    Partial lines wait, per (thread, request), for their newline (or a
+    flush). Every other attribute is the original stream's."""
 
     def __init__(self, original):
         super().__init__()
@@ -76,46 +101,49 @@ class _LineStream(io.TextIOBase):
         self._fd = original.fileno()
         self._encoding = original.encoding or "utf-8"
         self._errors = original.errors or "strict"
-        self._partial = {}  # thread ident -> unfinished line
+        self._partial = {}  # (thread ident, request) -> unfinished line
         self._lock = threading.Lock()
 
     # -- the writing path --
     def write(self, text):
         if not isinstance(text, str):
             raise TypeError("write() argument must be str, not %s" % type(text).__name__)
-        me = threading.get_ident()
+        key = (threading.get_ident(), _current.get())
         with self._lock:
-            pending = self._partial.pop(me, "") + text
+            pending = self._partial.pop(key, "") + text
             cut = pending.rfind("\n") + 1
             if cut < len(pending):
-                self._partial[me] = pending[cut:]
+                self._partial[key] = pending[cut:]
         if cut:
-            self._write_bytes(pending[:cut].encode(self._encoding, self._errors))
+            self._write_as(key[1], pending[:cut])
         return len(text)
 
-    def _write_bytes(self, data):
-        view = memoryview(data)
+    def _write_as(self, request_id, text):
+        _ensure_marked(request_id)
+        view = memoryview(text.encode(self._encoding, self._errors))
         while view:
             written = os.write(self._fd, view)
             view = view[written:]
 
     def flush(self):
-        """Write every thread's unfinished line (this thread's first)."""
+        """Write every unfinished line (this thread's first), each as its
+        own request's."""
         me = threading.get_ident()
         with self._lock:
-            mine = self._partial.pop(me, "")
-            others = list(self._partial.values())
+            pending = sorted(self._partial.items(), key=lambda kv: kv[0][0] != me)
             self._partial.clear()
-        for text in [mine] + others:
+        for (_, request_id), text in pending:
             if text:
-                self._write_bytes(text.encode(self._encoding, self._errors))
+                self._write_as(request_id, text)
+        if pending:
+            _ensure_marked(_current.get())
 
-    def flush_thread(self):
-        """Write the calling thread's unfinished line, if any."""
+    def flush_request(self, request_id):
+        """Write the calling thread's unfinished line of request_id, if any."""
         with self._lock:
-            text = self._partial.pop(threading.get_ident(), "")
+            text = self._partial.pop((threading.get_ident(), request_id), "")
         if text:
-            self._write_bytes(text.encode(self._encoding, self._errors))
+            self._write_as(request_id, text)
 
     # -- looking like the original --
     def fileno(self):
@@ -197,14 +225,14 @@ def _flush_std_streams():
             pass  # closed or replaced by something without flush()
 
 
-def _flush_thread_lines():
+def _flush_request_lines(request_id):
     for stream in (sys.stdout, sys.stderr):
         if isinstance(stream, _LineStream):
-            stream.flush_thread()
+            stream.flush_request(request_id)
 
 
 def begin(request_id):
-    """Mark the calling thread as serving ``request_id``.
+    """Mark the calling thread (or asyncio task) as serving ``request_id``.
 
     A request ID is 1..128 characters of printable ASCII other than '/'.
     Raises ValueError for any other ID.
@@ -213,29 +241,39 @@ def begin(request_id):
         raise ValueError("invalid request ID %r: 1..%d printable ASCII characters, no '/'"
                          % (request_id, REQUEST_ID_MAX))
     if _begin is None:
-        return
-    _flush_thread_lines()  # a partial line from before belongs to before
+        return None
+    _flush_request_lines(_current.get())  # a partial line from before belongs to before
     if _begin(request_id.encode("ascii")) != 0:
         raise ValueError("liblogtap refused request ID %r" % (request_id,))
+    _thread.marked = request_id
+    return _current.set(request_id)
 
 
-def end():
-    """Clear the calling thread's marker (no error if there is none)."""
+def end(token=None):
+    """End the calling thread's (or task's) request; no error if none."""
     if _end is None:
         return
-    _flush_thread_lines()  # the request's partial line stays in the request
+    request_id = _current.get()
+    _flush_request_lines(request_id)  # the request's partial line stays in the request
+    if request_id is not None:
+        _ensure_marked(request_id)  # END names the request that ends, not another task's
     _end()
+    _thread.marked = None
+    if token is not None:
+        _current.reset(token)
+    else:
+        _current.set(None)
 
 
 @contextlib.contextmanager
 def request(request_id):
-    """Attribute the output of the ``with`` block, on this thread, to the
-    request ``request_id``."""
-    begin(request_id)
+    """Attribute the output of the ``with`` block, on this thread or in this
+    asyncio task, to the request ``request_id``."""
+    token = begin(request_id)
     try:
         yield
     finally:
-        end()
+        end(token)
 
 
 if _begin is not None:

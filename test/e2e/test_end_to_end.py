@@ -182,6 +182,24 @@ def test_request_status_in_progress_then_completed():
         check_eq(status, 404, "status of an unknown request")
 
 
+def test_asyncio_tasks_on_one_thread_exact_attribution():
+    with Collector() as c:
+        rc, out, err = run_app("asyncio_app.py", runner_env(c, runner_id="runner-aio"), c.workdir)
+        check_eq(rc, 0, "asyncio app exit code")
+        total = len(out.decode().splitlines()) + len(err.decode().splitlines())
+        check_eq(total, 100 * 11 + 2, "lines the app wrote")
+        for i in range(100):
+            rid = "areq-%03d" % i
+            want = ["%s line %d" % (rid, n) if n % 2 == 0 else "WARNING %s line %d" % (rid, n)
+                    for n in range(10)] + ["%s partial done" % rid]
+            got = wait_until(lambda: (lambda e: e if e and len(e) >= len(want) else None)(
+                c.logs("requests", rid)), 30, "lines of %s" % rid)
+            check_eq(messages(got), want, "request %s logs" % rid)
+        runner = c.logs("runners", "runner-aio")
+        outside = [e["message"] for e in runner if e["request_id"] is None]
+        check_eq(outside, ["before the loop", "after the loop"], "lines outside requests")
+
+
 if __name__ == "__main__":
     run_tests([
         test_concurrent_requests_exact_attribution,
@@ -189,4 +207,5 @@ if __name__ == "__main__":
         test_no_collector_same_exit_code_and_output,
         test_runner_started_before_collector,
         test_request_status_in_progress_then_completed,
+        test_asyncio_tasks_on_one_thread_exact_attribution,
     ])
