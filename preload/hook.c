@@ -11,6 +11,10 @@
  * lazy symbol lookup. A per-thread flag stops recursion should anything
  * below ever write to fd 1 or 2 itself.
  */
+/* pwrite and pwrite64 are two symbols we both define; with
+ * _FILE_OFFSET_BITS=64 (meson's default) the headers would rename the first
+ * into the second. On 64-bit targets off_t is 64 bits either way. */
+#undef _FILE_OFFSET_BITS
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -105,6 +109,52 @@ LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
         capture(stream, iov, iovcnt, (size_t)n);
     return n;
+}
+
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+pwrite_fn lt_real_pwrite, lt_real_pwrite64;
+pwritev_fn lt_real_pwritev, lt_real_pwritev64;
+
+/* pwrite to stdout is rare (it only works when stdout is a regular file, and
+ * then lands at an offset), but it is a write that reaches the runner's
+ * stdout: captured like any other. pwrite64/pwritev64 are the same calls
+ * under the names large-file builds bind to. */
+static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
+{
+    ssize_t n = real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
+    if (n > 0)
+        lt_capture_write(fd, buf, (size_t)n);
+    return n;
+}
+
+static ssize_t pwritev_common(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    ssize_t n = real ? real(fd, iov, iovcnt, offset) : syscall(SYS_pwritev, fd, iov, iovcnt, offset, 0);
+    int stream;
+    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
+        capture(stream, iov, iovcnt, (size_t)n);
+    return n;
+}
+
+LT_EXPORT ssize_t pwrite(int fd, const void *buf, size_t count, off_t offset)
+{
+    return pwrite_common(lt_real_pwrite, SYS_pwrite64, fd, buf, count, offset);
+}
+
+LT_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t count, off_t offset)
+{
+    return pwrite_common(lt_real_pwrite64, SYS_pwrite64, fd, buf, count, offset);
+}
+
+LT_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return pwritev_common(lt_real_pwritev, fd, iov, iovcnt, offset);
+}
+
+LT_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return pwritev_common(lt_real_pwritev64, fd, iov, iovcnt, offset);
 }
 
 /* The length of a valid request ID, or 0 (errno EINVAL) for anything else. */

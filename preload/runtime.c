@@ -25,8 +25,12 @@
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
 extern write_fn lt_real_write;
 extern writev_fn lt_real_writev;
+extern pwrite_fn lt_real_pwrite, lt_real_pwrite64;
+extern pwritev_fn lt_real_pwritev, lt_real_pwritev64;
 
 lt_runtime lt_rt;
 static LT_TLS uint32_t cached_tid;
@@ -274,6 +278,10 @@ __attribute__((constructor)) static void logtap_init(void)
 {
     lt_real_write = (write_fn)dlsym(RTLD_NEXT, "write");
     lt_real_writev = (writev_fn)dlsym(RTLD_NEXT, "writev");
+    lt_real_pwrite = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite");
+    lt_real_pwrite64 = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite64");
+    lt_real_pwritev = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev");
+    lt_real_pwritev64 = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev64");
     if (getenv("LOGTAP_DISABLE") && strcmp(getenv("LOGTAP_DISABLE"), "1") == 0) {
         atomic_store(&lt_rt.ring_state, LT_RING_FAILED);
         atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);

@@ -43,10 +43,16 @@ static fexecve_fn real_fexecve;
 static spawn_fn real_posix_spawn, real_posix_spawnp;
 
 static char self_path[PATH_MAX]; /* this library, for LD_PRELOAD */
+/* What to put in a child's LD_PRELOAD: the list this process was started
+ * with when it names us (it may hold libraries that must come first, such
+ * as a sanitizer's runtime), else just this library. */
+static char preload_list[2 * PATH_MAX];
 
 /* Variables a child of the runner must carry; values from our config. */
 enum { CARRIED = 9, EXTRA = CARRIED + 2 };
 #define VALUE_MAX 512
+
+static bool list_has_file(const char *list, const char *path);
 
 void lt_spawn_init(void)
 {
@@ -58,6 +64,11 @@ void lt_spawn_init(void)
     Dl_info info;
     if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
         self_path[0] = '\0';
+    const char *started_with = getenv("LD_PRELOAD");
+    if (started_with && strlen(started_with) < sizeof preload_list && list_has_file(started_with, self_path))
+        strcpy(preload_list, started_with);
+    else if (strlen(self_path) < sizeof preload_list)
+        strcpy(preload_list, self_path);
 }
 
 static const char *env_lookup(char *const envp[], const char *name, size_t name_len)
@@ -66,6 +77,27 @@ static const char *env_lookup(char *const envp[], const char *name, size_t name_
         if (strncmp(envp[i], name, name_len) == 0 && envp[i][name_len] == '=')
             return envp[i] + name_len + 1;
     return NULL;
+}
+
+static bool list_has(const char *list, const char *item);
+
+/* Does the LD_PRELOAD list name the library at `path` (compared by real
+ * path, since the list may spell it relatively)? Start-up only. */
+static bool list_has_file(const char *list, const char *path)
+{
+    char entry[PATH_MAX], real[PATH_MAX];
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ": ");
+        if (len < sizeof entry) {
+            memcpy(entry, p, len);
+            entry[len] = '\0';
+            if (realpath(entry, real) && strcmp(real, path) == 0)
+                return true;
+        }
+        p += len;
+        p += strspn(p, ": ");
+    }
+    return false;
 }
 
 static bool list_has(const char *list, const char *item)
@@ -126,17 +158,17 @@ static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64
             put(&b, carried[k], ours);
     }
     const char *preload = env_lookup(envp, "LD_PRELOAD", 10);
-    if (preload && list_has(preload, self_path)) {
+    if (preload && (list_has(preload, self_path) || strcmp(preload, preload_list) == 0)) {
         if (strlen(preload) + 12 > preload_cap)
             return false;
         memcpy(preload_buf, "LD_PRELOAD=", 11);
         strcpy(preload_buf + 11, preload);
     } else {
-        size_t need = 11 + strlen(self_path) + 1 + (preload ? strlen(preload) : 0) + 1;
+        size_t need = 11 + strlen(preload_list) + 1 + (preload ? strlen(preload) : 0) + 1;
         if (need > preload_cap)
             return false;
         memcpy(preload_buf, "LD_PRELOAD=", 11);
-        strcpy(preload_buf + 11, self_path);
+        strcpy(preload_buf + 11, preload_list);
         if (preload && *preload) {
             strcat(preload_buf, ":");
             strcat(preload_buf, preload);
@@ -169,7 +201,7 @@ static size_t env_count(char *const envp[])
     size_t name##_n = env_count(envp);                                                \
     char *name##_out[name##_n + EXTRA + 1];                                           \
     char name##_buf[EXTRA][VALUE_MAX + 64];                                           \
-    char name##_preload[2 * PATH_MAX];                                                \
+    char name##_preload[4 * PATH_MAX];                                                \
     char *const *name = build_env(envp, name##_out, name##_buf, name##_preload,       \
                                   sizeof name##_preload)                              \
                             ? (char *const *)name##_out                               \

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  gcc libc6-dev pkg-config meson ninja-build
+  gcc g++ libc6-dev pkg-config meson ninja-build
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev
   python3 procps

@@ -56,7 +56,7 @@ if [ "$quick" = 0 ]; then
   asan_rt=$(gcc -print-file-name=libasan.so)
   if build build-asan -Db_sanitize=address,undefined -Db_lundef=false; then
     LOGTAP_TEST_PRELOAD="$asan_rt $PWD/build-asan/liblogtap.so" \
-    LOGTAP_TEST_RUNNER_ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0" \
+    LOGTAP_TEST_RUNNER_ASAN_OPTIONS="detect_leaks=0:verify_asan_link_order=0:handle_segv=0" \
     ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1" \
     UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
       run build-asan --timeout-multiplier 3
