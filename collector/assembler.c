@@ -354,6 +354,9 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             rc = finish_proc(a, p);
             p->exited = true;
             break;
+        case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
+            rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);
+            break;
         default:
             assert(!"validated by ingest");
         }

@@ -253,6 +253,12 @@ static bool decode_record(const msgpack_object *o, lt_record_in *r, uint64_t pre
     case LT_REC_BEGIN:
     case LT_REC_END:
         return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
+    case LT_REC_NOTICE:
+        if (r->fd != 0 || f[6].type != MSGPACK_OBJECT_BIN || f[6].via.bin.size > LT_WIRE_MAX_NOTICE)
+            return false;
+        r->data = (const unsigned char *)f[6].via.bin.ptr;
+        r->data_len = f[6].via.bin.size;
+        return true;
     default:
         return f[6].type == MSGPACK_OBJECT_NIL;
     }

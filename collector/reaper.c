@@ -90,6 +90,7 @@ static bool record_ok(const lt_ring_record *rec)
         return false;
     switch (rec->kind) {
     case LT_REC_DATA: return rec->fd == 1 || rec->fd == 2;
+    case LT_REC_NOTICE: return rec->fd == 0 && rec->data_len <= LT_WIRE_MAX_NOTICE;
     case LT_REC_BEGIN:
     case LT_REC_END: return rec->request_len > 0 && rec->data_len == 0;
     default: return rec->data_len == 0;
@@ -139,8 +140,8 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
             .fd = rec.fd,
             .request = rec.request_len ? request : NULL,
             .request_len = rec.request_len,
-            .data = rec.kind == LT_REC_DATA ? (const unsigned char *)lt_record_request(shared) + rec.request_len : NULL,
-            .data_len = rec.kind == LT_REC_DATA ? rec.data_len : 0,
+            .data = rec.data_len ? (const unsigned char *)lt_record_request(shared) + rec.request_len : NULL,
+            .data_len = rec.data_len,
         };
         LT_COUNT(records_replayed, 1);
         pos += rec.size;

@@ -25,7 +25,8 @@
  *       kind     uint    one of enum lt_record_kind
  *       fd       uint    1 (stdout) or 2 (stderr); 0 for non-DATA records
  *       request  str|nil the writer thread's marker when the record was made
- *       payload  DATA: bin, the bytes write(2) accepted; otherwise nil
+ *       payload  DATA: bin, the bytes write(2) accepted; NOTICE: bin, at
+ *                most LT_WIRE_MAX_NOTICE bytes of text; otherwise nil
  *
  *   ACK    collector -> runner   [1, 2, instance, pos]
  *     Every record of `instance` whose position is below `pos` is durable
@@ -53,6 +54,8 @@ enum lt_record_kind {
     LT_REC_BEGIN = 1, /* the thread starts serving `request` */
     LT_REC_END = 2,   /* the thread stops serving `request` */
     LT_REC_EXIT = 3,  /* the process is exiting: no more records follow */
+    LT_REC_NOTICE = 4, /* logtap's own word about this process (payload: text),
+                          e.g. that its C stdio could not be captured */
     LT_REC_KIND_COUNT
 };
 
@@ -60,6 +63,7 @@ enum lt_record_kind {
 #define LT_WIRE_MAX_ID 128              /* runner/app/version/request IDs */
 #define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
+#define LT_WIRE_MAX_NOTICE 1024
 
 /* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
  * printable ASCII other than '/' (IDs are path segments in the HTTP API).

@@ -239,6 +239,15 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
     }
 }
 
+void lt_notice(const char *text)
+{
+    size_t len = strlen(text);
+    if (len > LT_WIRE_MAX_NOTICE)
+        len = LT_WIRE_MAX_NOTICE;
+    struct iovec iov = {.iov_base = (void *)text, .iov_len = len};
+    lt_record(LT_REC_NOTICE, 0, NULL, 0, &iov, 1, len);
+}
+
 void lt_runtime_ensure_sender(void)
 {
     if (atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire) != LT_RING_READY)
@@ -282,23 +291,24 @@ __attribute__((constructor)) static void logtap_init(void)
     lt_real_pwrite64 = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite64");
     lt_real_pwritev = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev");
     lt_real_pwritev64 = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev64");
+    /* The hooks below pass calls on even with capture off: resolve first. */
+    lt_spawn_init();
+    lt_fdmap_init();
     if (getenv("LOGTAP_DISABLE") && strcmp(getenv("LOGTAP_DISABLE"), "1") == 0) {
         atomic_store(&lt_rt.ring_state, LT_RING_FAILED);
         atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
         return;
     }
     load_config(&lt_rt.cfg);
-    lt_fdmap_init();
-    lt_stdio_hook();
-    lt_spawn_init();
+    lt_rt.pid = getpid();
+    lt_rt.instance = random64();
+    lt_rt.start_sigmask = current_sigmask();
     const char *inherited = getenv("LOGTAP_REQUEST_ID");
     if (inherited && lt_wire_id_ok(inherited, strlen(inherited))) {
         lt_rt.inherited_request_len = (uint8_t)strlen(inherited);
         memcpy(lt_rt.inherited_request, inherited, lt_rt.inherited_request_len);
     }
-    lt_rt.pid = getpid();
-    lt_rt.instance = random64();
-    lt_rt.start_sigmask = current_sigmask();
+    lt_stdio_hook(); /* after pid and instance: a notice creates the ring */
     pthread_atfork(NULL, NULL, after_fork_child);
     /* The ring and the sender are made on the first capture: a process that
      * never writes to stdout/stderr (a shell that only execs, say) costs

@@ -96,6 +96,9 @@ void lt_capture_write(int fd, const void *buf, size_t n);
 /* spawn.c: exec and spawn hooks keep children in the runner and request. */
 void lt_spawn_init(void);
 
+/* A NOTICE record: logtap's own runner-scope line about this process. */
+void lt_notice(const char *text);
+
 /* stdio.c: route C stdio's writes through lt_capture_write. */
 void lt_stdio_hook(void);
 bool lt_stdio_hooked(void);

@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -81,9 +82,18 @@ static bool patch_table(const char *name, io_write_fn hook, io_write_fn *origina
 
 void lt_stdio_hook(void)
 {
+    const char *knob = getenv("LOGTAP_STDIO_HOOK");
+    if (knob && strcmp(knob, "0") == 0) {
+        lt_notice("[logtap: warning: C stdio output of this process is not captured"
+                  " (LOGTAP_STDIO_HOOK=0)]");
+        return;
+    }
     bool narrow = patch_table("_IO_file_jumps", file_write_hook, &real_file_write);
     bool wide = patch_table("_IO_wfile_jumps", wfile_write_hook, &real_wfile_write);
     hooked = narrow && wide;
+    if (!hooked)
+        lt_notice("[logtap: warning: C stdio output of this process is not captured:"
+                  " glibc's stdio tables are not laid out as expected]");
 }
 
 bool lt_stdio_hooked(void)

@@ -178,6 +178,32 @@ subprocess.run(["/bin/echo", "child outside the request"], check=True)
         check_eq(sorted(messages(c.logs("requests", "req-kids"))), sorted(inside), "request scope")
 
 
+def test_stdio_not_hooked_is_said_in_the_runner_logs():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-nostdio", LD_PRELOAD=NATIVE_PRELOAD, LOGTAP_STDIO_HOOK="0")
+        out = subprocess.run([os.path.join(BUILD, "test", "paths"), "printf"], env=env,
+                             capture_output=True, timeout=60)
+        check_eq((out.returncode, out.stdout), (0, b"printf ok\n"), "output passes through")
+        out = subprocess.run([os.path.join(BUILD, "test", "paths"), "write"], env=env,
+                             capture_output=True, timeout=60)  # write(2) is still captured
+        got = entries_when(c, "runner-nostdio", 3)  # the first notice comes by its ring file
+        check_eq(sorted((e["message"], e["level"], e["request_id"] or "") for e in got),
+                 [("[logtap: warning: C stdio output of this process is not captured (LOGTAP_STDIO_HOOK=0)]",
+                   "WARN", "")] * 2 + [("write ok", "STDOUT", "")],
+                 "a notice per process, no printf line, the write line")
+
+
+def test_disabled_capture_passes_everything_through():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-disabled", LOGTAP_DISABLE="1")
+        out = subprocess.run(["sh", "-c", "echo shell; /bin/echo exec; printf 'x\\n' >&2"], env=env,
+                             capture_output=True, timeout=60)
+        check_eq((out.returncode, out.stdout, out.stderr), (0, b"shell\nexec\n", b"x\n"),
+                 "output and exit status with LOGTAP_DISABLE=1")
+        time.sleep(1.5)
+        check_eq(c.logs("runners", "runner-disabled"), None, "nothing stored")
+
+
 FULL_SCRIPT = ("import os\n"
                "for i in range(2000):\n"
                "    os.write(1, (('line %04d ' % i) + 'x' * 190 + '\\n').encode())\n")
@@ -241,4 +267,6 @@ if __name__ == "__main__":
         test_ring_full_drop_policy_counts_exactly,
         test_ring_full_block_policy_loses_nothing,
         test_children_belong_to_the_request_that_spawned_them,
+        test_stdio_not_hooked_is_said_in_the_runner_logs,
+        test_disabled_capture_passes_everything_through,
     ])
