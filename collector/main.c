@@ -148,11 +148,27 @@ static int64_t mono_ms(void)
 /* Commit whatever the transaction holds (lines, request and runner updates;
  * a no-op when nothing is open), then acknowledge it and remove the ring
  * files whose tails it contains. */
+/* A store fault (disk full, read-only, locked) is said once when it starts
+ * and once when it ends, not at every failed commit. */
+static struct {
+    bool failing;
+    uint64_t failures;
+    int64_t since_ms;
+} store_fault;
+
 static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembler *assembler)
 {
+    bool stores_lines = lt_store_pending(store) > 0;
     if (lt_store_commit(store) != 0) {
         LT_COUNT(store_errors, 1);
-        log_line("commit failed: %s", lt_store_error(store));
+        if (!store_fault.failing) {
+            log_line("store fault: %s; acknowledging nothing until commits succeed again "
+                     "(runners keep their records and send them again)", lt_store_error(store));
+            store_fault.failing = true;
+            store_fault.since_ms = mono_ms();
+            atomic_store(&lt_metrics_global.store_faulted, 1);
+        }
+        store_fault.failures++;
         /* Nothing since the last commit is stored: owe no acks, keep the
          * ring files, and forget positions so that what the runners send
          * again (from what they had acknowledged) is taken again. */
@@ -160,6 +176,13 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
         lt_reaper_release(reaper, false);
         lt_assembler_reset(assembler);
         return;
+    }
+    if (store_fault.failing && stores_lines) { /* an empty commit proves nothing */
+        log_line("store recovered after %llu failed commits in %.1f s",
+                 (unsigned long long)store_fault.failures, (double)(mono_ms() - store_fault.since_ms) / 1000);
+        store_fault.failing = false;
+        store_fault.failures = 0;
+        atomic_store(&lt_metrics_global.store_faulted, 0);
     }
     lt_ingest_send_acks(in);
     lt_reaper_release(reaper, true);

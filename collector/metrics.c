@@ -38,6 +38,11 @@ void lt_metrics_render(char **out, size_t *len) {
             "logtap_followers %llu\n",
             (unsigned long long)load_relaxed(&lt_metrics_global.followers));
     fprintf(f,
+            "# HELP logtap_store_faulted 1 while store commits fail (nothing is acknowledged)\n"
+            "# TYPE logtap_store_faulted gauge\n"
+            "logtap_store_faulted %llu\n",
+            (unsigned long long)load_relaxed(&lt_metrics_global.store_faulted));
+    fprintf(f,
             "# HELP logtap_store_commit_seconds_max slowest store commit since start\n"
             "# TYPE logtap_store_commit_seconds_max gauge\n"
             "logtap_store_commit_seconds_max %.9f\n",

@@ -37,6 +37,7 @@ typedef struct lt_metrics {
     LT_METRICS_COUNTERS(LT_METRICS_FIELD)
 #undef LT_METRICS_FIELD
     _Atomic uint64_t followers;          /* gauge: open follow streams */
+    _Atomic uint64_t store_faulted;      /* gauge: 1 while commits fail */
     _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
 } lt_metrics;
 
