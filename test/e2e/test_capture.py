@@ -204,6 +204,28 @@ def test_disabled_capture_passes_everything_through():
         check_eq(c.logs("runners", "runner-disabled"), None, "nothing stored")
 
 
+def test_runner_sigterm_mid_stream_loses_nothing():
+    with Collector() as c:
+        env = runner_env(c, runner_id="runner-term", LOGTAP_RING_SIZE="64M")
+        # Default SIGTERM disposition: the process dies at once, no destructor
+        # runs; what the sender had not delivered is in the ring file.
+        script = ("import os, sys, time\n"
+                  "for i in range(20000): print('term line %05d' % i)\n"
+                  "sys.stdout.flush()\n"
+                  "os.write(int(sys.argv[1]), b'ready\\n')\n"
+                  "time.sleep(60)\n")
+        ready_r, ready_w = os.pipe()
+        proc = subprocess.Popen([PYTHON, "-c", script, str(ready_w)], env=env, pass_fds=(ready_w,),
+                                stdout=subprocess.DEVNULL)
+        os.close(ready_w)
+        check_eq(os.read(ready_r, 100), b"ready\n", "runner ready")
+        os.close(ready_r)
+        proc.terminate()
+        check_eq(proc.wait(30), -signal.SIGTERM, "runner ended by SIGTERM")
+        got = entries_when(c, "runner-term", 20000)
+        check_eq(messages(got), ["term line %05d" % i for i in range(20000)], "every line once, in order")
+
+
 FULL_SCRIPT = ("import os\n"
                "for i in range(2000):\n"
                "    os.write(1, (('line %04d ' % i) + 'x' * 190 + '\\n').encode())\n")
@@ -269,4 +291,5 @@ if __name__ == "__main__":
         test_children_belong_to_the_request_that_spawned_them,
         test_stdio_not_hooked_is_said_in_the_runner_logs,
         test_disabled_capture_passes_everything_through,
+        test_runner_sigterm_mid_stream_loses_nothing,
     ])

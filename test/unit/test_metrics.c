@@ -34,6 +34,8 @@ int main(void) {
     CHECK(has_line(text, "logtap_followers 2"));
     CHECK(has_line(text, "# TYPE logtap_store_commit_seconds_max gauge"));
     CHECK(has_line(text, "logtap_store_commit_seconds_max 0.001500000"));
+    CHECK(has_line(text, "# TYPE logtap_store_faulted gauge"));
+    CHECK(has_line(text, "logtap_store_faulted 0"));
 
     /* Every counter in the list is rendered, each with its HELP and TYPE. */
     int counters = 0;
@@ -43,8 +45,8 @@ int main(void) {
     int help_lines = 0, type_lines = 0;
     for (const char *p = text; (p = strstr(p, "# HELP ")) != NULL; p++) help_lines++;
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) type_lines++;
-    CHECK_INT(help_lines, counters + 2);
-    CHECK_INT(type_lines, counters + 2);
+    CHECK_INT(help_lines, counters + 3); /* + followers, store_faulted, commit time */
+    CHECK_INT(type_lines, counters + 3);
     CHECK(text[len - 1] == '\n');
     free(text);
     return unit_done("unit-metrics");
