@@ -176,6 +176,7 @@ def test_request_status_in_progress_then_completed():
             return doc if doc and doc["status"] == "COMPLETED" else None
         doc = wait_until(completed, 30, "request completed")
         check_eq([l["message"] for l in doc["logs"]], ["working on it", "done"], "logs after completion")
+        check_eq(sorted(doc), ["logs", "request_id", "status"], "fal's queue-status fields, no others")
         status, doc = c.get_json("/v1/requests/req-status/status")
         check("logs" not in doc, "no logs without logs=1")
         status, _ = c.get_json("/v1/requests/no-such-request/status")
