@@ -57,7 +57,6 @@ typedef struct proc {
     bool have_next;
     uint64_t next_pos; /* position after the last batch received (has_range) */
     uint64_t dropped_seen;
-    bool exited;
     partial *partials;
     size_t npartials, cap_partials;
     struct proc *next; /* hash chain */
@@ -352,7 +351,6 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             break;
         case LT_REC_EXIT:
             rc = finish_proc(a, p);
-            p->exited = true;
             break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);

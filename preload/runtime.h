@@ -101,7 +101,6 @@ void lt_notice(const char *text);
 
 /* stdio.c: route C stdio's writes through lt_capture_write. */
 void lt_stdio_hook(void);
-bool lt_stdio_hooked(void);
 
 /* sender.c */
 int lt_sender_start(void);          /* 0 or -errno */
