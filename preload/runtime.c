@@ -308,7 +308,8 @@ __attribute__((constructor)) static void logtap_init(void)
         lt_rt.inherited_request_len = (uint8_t)strlen(inherited);
         memcpy(lt_rt.inherited_request, inherited, lt_rt.inherited_request_len);
     }
-    lt_stdio_hook(); /* after pid and instance: a notice creates the ring */
+    lt_spawn_snapshot(); /* after load_config and lt_fdmap_init exported theirs */
+    lt_stdio_hook();     /* after pid and instance: a notice creates the ring */
     pthread_atfork(NULL, NULL, after_fork_child);
     /* The ring and the sender are made on the first capture: a process that
      * never writes to stdout/stderr (a shell that only execs, say) costs

@@ -95,6 +95,8 @@ void lt_capture_write(int fd, const void *buf, size_t n);
 
 /* spawn.c: exec and spawn hooks keep children in the runner and request. */
 void lt_spawn_init(void);
+/* Record the settings children must carry, once start-up has set them. */
+void lt_spawn_snapshot(void);
 
 /* A NOTICE record: logtap's own runner-scope line about this process. */
 void lt_notice(const char *text);

@@ -48,11 +48,28 @@ static char self_path[PATH_MAX]; /* this library, for LD_PRELOAD */
  * as a sanitizer's runtime), else just this library. */
 static char preload_list[2 * PATH_MAX];
 
-/* Variables a child of the runner must carry; values from our config. */
+/* Variables a child of the runner must carry. Their values are taken once,
+ * when this process has finished starting (lt_spawn_snapshot): by exec time
+ * the app may have changed or cleared its environment (clearenv), and an
+ * exec hook may run in a vfork child, where less is better. */
 enum { CARRIED = 9, EXTRA = CARRIED + 2 };
 #define VALUE_MAX 512
+static const char *const carried[CARRIED] = {
+    "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT", "LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
+    "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL",
+};
+static char carried_value[CARRIED][VALUE_MAX];
 
 static bool list_has_file(const char *list, const char *path);
+
+void lt_spawn_snapshot(void)
+{
+    for (size_t k = 0; k < CARRIED; k++) {
+        const char *v = getenv(carried[k]);
+        if (v && strlen(v) < VALUE_MAX)
+            strcpy(carried_value[k], v);
+    }
+}
 
 void lt_spawn_init(void)
 {
@@ -140,10 +157,6 @@ static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64
 {
     if (!self_path[0] || atomic_load(&lt_rt.ring_state) == LT_RING_FAILED)
         return false;
-    static const char *const carried[CARRIED] = {
-        "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT", "LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
-        "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL",
-    };
     env_builder b = {.out = out, .buf = buf};
     for (size_t i = 0; envp && envp[i]; i++) {
         if (strncmp(envp[i], "LOGTAP_REQUEST_ID=", 18) == 0 || strncmp(envp[i], "LD_PRELOAD=", 11) == 0)
@@ -151,11 +164,8 @@ static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64
         out[b.n++] = envp[i];
     }
     for (size_t k = 0; k < CARRIED; k++) {
-        if (env_lookup(envp, carried[k], strlen(carried[k])))
-            continue;
-        const char *ours = getenv(carried[k]); /* set by us at start-up, or the user */
-        if (ours && *ours && strlen(ours) < VALUE_MAX)
-            put(&b, carried[k], ours);
+        if (!env_lookup(envp, carried[k], strlen(carried[k])) && carried_value[k][0])
+            put(&b, carried[k], carried_value[k]);
     }
     const char *preload = env_lookup(envp, "LD_PRELOAD", 10);
     if (preload && (list_has(preload, self_path) || strcmp(preload, preload_list) == 0)) {

@@ -115,6 +115,20 @@ int main(int argc, char **argv)
             pause();
         pthread_join(t, NULL);
     }
+    /* The variadic exec family, the last two with an environment that has
+     * lost LD_PRELOAD: the exec hooks must still keep the child captured and
+     * in the request. */
+    else if (!strcmp(mode, "execl")) execl("/bin/echo", "echo", "execl ok", (char *)NULL);
+    else if (!strcmp(mode, "execlp")) execlp("echo", "echo", "execlp ok", (char *)NULL);
+    else if (!strcmp(mode, "execle-clean-env")) {
+        char *const clean[] = {"PATH=/bin:/usr/bin", NULL};
+        execle("/bin/echo", "echo", "execle-clean-env ok", (char *)NULL, clean);
+    }
+    else if (!strcmp(mode, "execv-clean-environ")) {
+        clearenv();
+        char *const args[] = {"echo", "execv-clean-environ ok", NULL};
+        execv("/bin/echo", args);
+    }
     else if (!strcmp(mode, "raw-syscall")) { if (syscall(SYS_write, 1, line, len) < 0) return 3; }
     else if (!strcmp(mode, "progress")) {
         for (int i = 0; i <= 100; i += 10) { fprintf(stderr, "\rprogress %3d%%", i); fflush(stderr); }

@@ -118,6 +118,12 @@ ROWS = [
     ("nested exec", PY + ["import logtap, subprocess\nwith logtap.request('req-nested'):\n"
                           "    subprocess.run(['sh', '-c', 'exec sh -c \"exec /bin/echo nested ok\"'])"],
      "req-nested", [("stdout", "nested ok")], 0),
+    ("C execl", c("execl"), "req-execl", [("stdout", "execl ok")], 0),
+    ("C execlp", c("execlp"), "req-execlp", [("stdout", "execlp ok")], 0),
+    ("C execle, environment without LD_PRELOAD", c("execle-clean-env"), "req-execle-clean-env",
+     [("stdout", "execle-clean-env ok")], 0),
+    ("C execv after clearenv()", c("execv-clean-environ"), "req-execv-clean-environ",
+     [("stdout", "execv-clean-environ ok")], 0),
     ("os.system (glibc-internal spawn)",
      PY + ["import logtap, os\nwith logtap.request('req-system'): os.system('echo system ok')"],
      "req-system", [("stdout", "system ok")], 0, {"attributed": False}),
