@@ -38,6 +38,13 @@ CLI = os.path.join(BUILD, "logtap")
 PYTHON = os.environ.get("LOGTAP_TEST_PYTHON", sys.executable)
 BINDINGS = os.path.join(SRC, "bindings", "python")
 
+# Collectors record their admin token for the local CLI under
+# $XDG_CONFIG_HOME/logtap/credentials: keep that inside the test's own
+# temporary directory, never in the user's home.
+if not os.environ.get("LOGTAP_TEST_KEEP_CONFIG"):
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="logtap-test-config-")
+    os.environ.pop("LOGTAP_TOKEN", None)
+
 
 class TestFailure(AssertionError):
     pass
@@ -107,7 +114,16 @@ class Collector:
                 return None
         info = wait_until(ready, 10, "collector start")
         self.url = info["http"]
+        self.token = self.admin_token()
         return self
+
+    def admin_token(self):
+        """The token the collector made for its operator on first start."""
+        try:
+            with open(os.path.join(self.data, "admin.token")) as f:
+                return f.read().strip()
+        except OSError:
+            return None
 
     def log_text(self):
         try:
@@ -142,20 +158,40 @@ class Collector:
             sys.stderr.write("collector log (%s):\n%s\n" % (self.workdir, self.log_text()[-4000:]))
 
     # ---- HTTP ----
-    def get(self, path, **params):
+    # Requests carry the admin token unless `token` says otherwise (None:
+    # no Authorization header at all).
+    ADMIN = object()
+
+    def request(self, method, path, body=None, token=ADMIN, headers=None, params=None):
         url = self.url + path
         if params:
             url += "?" + urllib.parse.urlencode(params)
+        data = None
+        hdrs = dict(headers or {})
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if token is Collector.ADMIN:
+            token = self.token
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
         try:
-            with urllib.request.urlopen(url, timeout=30) as r:
-                body = r.read()
-                return r.status, body, r.headers
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.status, r.read(), r.headers
         except urllib.error.HTTPError as e:
             return e.code, e.read(), e.headers
 
-    def get_json(self, path, **params):
-        status, body, _ = self.get(path, **params)
+    def get(self, path, token=ADMIN, headers=None, **params):
+        return self.request("GET", path, token=token, headers=headers, params=params)
+
+    def get_json(self, path, token=ADMIN, **params):
+        status, body, _ = self.get(path, token=token, **params)
         return status, json.loads(body) if body else None
+
+    def call_json(self, method, path, body=None, token=ADMIN):
+        status, data, _ = self.request(method, path, body=body, token=token)
+        return status, json.loads(data) if data else None
 
     def logs(self, scope, ident, **params):
         """Every entry of a runner or request, paging through the API."""
