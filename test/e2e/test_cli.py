@@ -815,7 +815,7 @@ def test_error_usage():
 
 
 HELP = [
-    ([], ["Usage: logtap [--server URL] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
+    ([], ["Usage: logtap [--server URL] [--token TOKEN] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
           "requests status REQUEST_ID", "run [OPTIONS] -- CMD", "--server URL", "-h, --help", "--version",
           "LOGTAP_SERVER", "Exit status:"]),
     (["runners"], ["Usage: logtap runners", "logs RUNNER_ID"]),
