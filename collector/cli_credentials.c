@@ -2,7 +2,7 @@
  *
  * In order: --token, then $LOGTAP_TOKEN, then the line for the server's URL
  * in ${XDG_CONFIG_HOME:-$HOME/.config}/logtap/credentials. The collector
- * writes that file (one `URL TOKEN` line per collector address) when it
+ * writes that file (one `URL TOKEN` line per address it serves) when it
  * starts, so a local user has nothing to configure.
  *
  * Why it looks the way it does:
@@ -25,7 +25,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,22 +51,19 @@ void cli_token_release(struct cli_token *t) {
     t->value = t->origin = t->credentials_path = NULL;
 }
 
-/* ${XDG_CONFIG_HOME:-$HOME/.config}/logtap/credentials, the collector's
- * rule; without $HOME, the account's home directory. Caller frees. */
+/* $XDG_CONFIG_HOME/logtap/credentials, else $HOME/.config/logtap/
+ * credentials, each only when absolute: exactly the collector's rule
+ * (bootstrap.c), so both name the same file. Caller frees; NULL if none. */
 static char *credentials_path_new(void) {
     struct strbuf path = {0};
     const char *config = getenv("XDG_CONFIG_HOME");
-    if (config && *config) {
-        strbuf_appendf(&path, "%s/logtap/credentials", config);
-        return strbuf_detach(&path);
-    }
     const char *home = getenv("HOME");
-    if (!home || !*home) {
-        struct passwd *pw = getpwuid(geteuid());
-        home = pw ? pw->pw_dir : NULL;
-    }
-    if (!home || !*home) return NULL;
-    strbuf_appendf(&path, "%s/.config/logtap/credentials", home);
+    if (config && config[0] == '/')
+        strbuf_appendf(&path, "%s/logtap/credentials", config);
+    else if (home && home[0] == '/')
+        strbuf_appendf(&path, "%s/.config/logtap/credentials", home);
+    else
+        return NULL;
     return strbuf_detach(&path);
 }
 

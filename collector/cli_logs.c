@@ -156,9 +156,6 @@ static const char logs_usage[] =
 FILTERS_HELP
 SELECTION_HELP
 "\n"
-"With --request and -f, following ends by itself (exit 0) one second\n"
-"after the collector reports the request COMPLETED.\n"
-"\n"
 "Text output is one line per entry, TIMESTAMP RUNNER STREAM REQUEST\n"
 "MESSAGE:\n"
 "  2026-11-25T14:38:06.123456Z r-1 stdout req-7 hello\n"
@@ -214,7 +211,7 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q,
 }
 
 bool logs_query_is_one_request(const struct logs_query *q) {
-    return q->scope == &request_scope || q->filters[FILTER_REQUEST] != NULL;
+    return q->scope == &request_scope;
 }
 
 struct target logs_query_target(const struct logs_query *q) {

@@ -65,7 +65,8 @@ struct page_params {
 char *logs_url_new(const struct collector *c, const struct logs_query *q,
                    const struct page_params *pp);
 
-/* The lines of one request: follow mode ends when it completes. */
+/* `requests logs`: its follow stream reports the request's status, and
+ * follow mode ends when it completes. */
 bool logs_query_is_one_request(const struct logs_query *q);
 
 /* The target whose 404 means "unknown runner 'r-1'" (NULL noun for logs). */
