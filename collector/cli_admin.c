@@ -34,7 +34,8 @@
 /* Everything an admin command may be given; each command's option table
  * says which of these it accepts. */
 struct admin_args {
-    const char *user;          /* --user or --owner */
+    const char *user;          /* --user or --owner; once the command runs,
+                                * the token's own user if neither was given */
     const char *label;
     int private_logs;          /* --private-logs 1, --public-logs 0, else -1 */
     int default_private_logs;  /* --default-private-logs on 1, off 0, else -1 */
@@ -47,11 +48,22 @@ struct admin_command {
     const char *usage;
     const char *operand_name;  /* "APP", "TOKEN_ID", or NULL: none */
     const struct option *options;
+    /* Runs once the options are checked and the collector is open;
+     * returns the exit code. */
+    int (*run)(struct collector *c, const struct admin_args *a);
 };
 
 #define OUTPUT_OPTION {"output", required_argument, NULL, OPT_OUTPUT}
 #define HELP_OPTION {"help", no_argument, NULL, 'h'}
 #define END_OPTIONS {NULL, 0, NULL, 0}
+
+static const struct option user_options[] = {
+    {"user", required_argument, NULL, OPT_USER},
+    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+};
+static const struct option output_options[] = {
+    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+};
 
 #define OUTPUT_HELP \
     "      --output FORMAT  text (default) or json: one JSON object a line\n"
@@ -277,12 +289,22 @@ static int check_operand(const struct admin_command *cmd, const char *operand) {
     return code;
 }
 
+static bool takes_option(const struct admin_command *cmd, int value) {
+    for (const struct option *o = cmd->options; o->name; o++)
+        if (o->val == value) return true;
+    return false;
+}
+
 static int check_admin_args(const struct admin_command *cmd, struct admin_args *a,
                             int argc, char **argv) {
     int code = cmd->operand_name
                    ? take_one_operand(cmd->name, cmd->operand_name, argc, argv, &a->operand)
                    : take_no_operands(cmd->name, argc, argv);
     if (code == LT_EXIT_OK && a->operand) code = check_operand(cmd, a->operand);
+    /* The one option that is not optional where it exists. */
+    if (code == LT_EXIT_OK && a->default_private_logs < 0 &&
+        takes_option(cmd, OPT_DEFAULT_PRIVATE_LOGS))
+        code = usage_error(cmd->name, "missing --default-private-logs on|off");
     return code;
 }
 
@@ -360,6 +382,8 @@ static char *on_off_text_new(json_t *object, const char *key, const char *from_k
     return strbuf_detach(&text);
 }
 
+#define TABLE_MAX_COLUMNS 8
+
 /* Rows of cells, printed as aligned columns (the last one unpadded). */
 struct table {
     size_t columns;
@@ -376,7 +400,7 @@ static void table_add(struct table *t, char **row) {
 }
 
 static void table_print_and_free(struct table *t) {
-    size_t width[8] = {0};
+    size_t width[TABLE_MAX_COLUMNS] = {0};
     for (size_t r = 0; r < t->rows; r++)
         for (size_t col = 0; col < t->columns; col++) {
             size_t len = strlen(t->cells[r * t->columns + col]);
@@ -398,7 +422,7 @@ static void table_print_and_free(struct table *t) {
 }
 
 static void header_row(struct table *t, const char *const *names) {
-    char *row[8];
+    char *row[TABLE_MAX_COLUMNS];
     for (size_t col = 0; col < t->columns; col++) {
         row[col] = strdup(names[col]);
         if (!row[col]) die_out_of_memory();
@@ -465,27 +489,8 @@ static void print_account(json_t *account) {
 /* Running a command                                                        */
 /* ------------------------------------------------------------------------ */
 
-/* Parses the options and opens the collector. False when the command is
- * over (a usage error, --help, no collector), with its exit code in *code. */
-static bool admin_start(const struct admin_command *cmd, struct cli_globals *g,
-                        struct admin_args *a, struct collector *c, int argc,
-                        char **argv, int *code) {
-    *code = parse_admin_args(cmd, g, a, argc, argv);
-    if (*code < 0) *code = LT_EXIT_OK;
-    else if (*code == LT_EXIT_OK && (*code = collector_open(c, g)) == LT_EXIT_OK) {
-        signal(SIGPIPE, SIG_IGN);
-        return true;
-    }
-    return false;
-}
-
-/* The user named by --user/--owner, else the token's own. Caller frees. */
-static int resolve_user(struct collector *c, const char *named, char **user) {
-    if (named) {
-        *user = strdup(named);
-        if (!*user) die_out_of_memory();
-        return LT_EXIT_OK;
-    }
+/* The user the token belongs to (GET /v1/whoami). Caller frees. */
+static int resolve_own_user(struct collector *c, char **user) {
     struct strbuf url = {0};
     strbuf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *whoami = NULL;
@@ -505,334 +510,282 @@ static int resolve_user(struct collector *c, const char *named, char **user) {
     return code;
 }
 
-/* ------------------------------------------------------------------------ */
-/* logtap tokens                                                            */
-/* ------------------------------------------------------------------------ */
-
-int cmd_tokens_create(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        {"user", required_argument, NULL, OPT_USER},
-        {"label", required_argument, NULL, OPT_LABEL},
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap tokens create", tokens_create_usage, NULL, options,
-    };
+static int run_admin_command(const struct admin_command *cmd, struct cli_globals *g,
+                             int argc, char **argv) {
     struct admin_args a;
+    int code = parse_admin_args(cmd, g, &a, argc, argv);
+    if (code < 0) return LT_EXIT_OK; /* --help */
+    if (code != LT_EXIT_OK) return code;
     struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-
-    char *user = NULL;
-    code = resolve_user(&c, a.user, &user);
-    json_t *created = NULL;
-    if (code == LT_EXIT_OK) {
-        json_t *body = json_pack("{s:s}", "user", user);
-        if (!body) die_out_of_memory();
-        if (a.label) json_object_set_new(body, "label", json_string(a.label));
-        struct strbuf url = {0};
-        strbuf_appendf(&url, "%s/v1/tokens", c.server);
-        code = collector_request(&c, "POST", url.data, body, NULL, &created);
-        json_decref(body);
-        strbuf_release(&url);
+    if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
+    signal(SIGPIPE, SIG_IGN);
+    char *own_user = NULL;
+    if (!a.user && (takes_option(cmd, OPT_USER) || takes_option(cmd, OPT_OWNER))) {
+        code = resolve_own_user(&c, &own_user);
+        a.user = own_user;
     }
-    if (code == LT_EXIT_OK) {
-        const char *token = json_string_value(json_object_get(created, "token"));
-        if (a.json) {
-            print_json_line(created);
-        } else if (token && cli_token_ok(token)) {
-            printf("%s\n", token);
-        } else {
-            fprintf(stderr, "logtap: unexpected answer from the collector at %s: no "
-                            "usable \"token\"\n", c.server);
-            code = LT_EXIT_FAILED;
-        }
-    }
-    json_decref(created);
-    free(user);
+    if (code == LT_EXIT_OK) code = cmd->run(&c, &a);
+    free(own_user);
     collector_close(&c);
     return finish_output(code);
 }
 
-int cmd_tokens_list(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap tokens list", tokens_list_usage, NULL, options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-
+/* `method` /v1/<collection>/<id> (with `body`), and the object it answers
+ * printed with `print_text`, or as a JSON line. `noun` names a 404. */
+static int request_one(struct collector *c, const char *method, const char *collection,
+                       const char *noun, const char *id, json_t *body, bool json,
+                       void (*print_text)(json_t *object)) {
     struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/tokens", c.server);
-    json_t *answer = NULL, *tokens = NULL;
-    code = fetch_json(&c, NULL, url.data, &answer);
-    if (code == LT_EXIT_OK && !(tokens = answer_array(&c, answer, "tokens")))
+    append_resource_url(&url, c, collection, id, NULL);
+    const struct target t = {noun, id};
+    json_t *object = NULL;
+    int code = collector_request(c, method, url.data, body, &t, &object);
+    if (code == LT_EXIT_OK) {
+        if (json) print_json_line(object);
+        else print_text(object);
+    }
+    json_decref(object);
+    strbuf_release(&url);
+    return code;
+}
+
+/* A list command: GET /v1/<name>, whose answer holds the array <name>,
+ * printed as a table with a header, or as JSON lines. */
+struct list_spec {
+    const char *name;            /* "tokens" */
+    const char *const *header;   /* column names */
+    size_t columns;              /* at most TABLE_MAX_COLUMNS */
+    void (*row)(json_t *item, char **cells);
+};
+
+static int run_list(struct collector *c, const struct admin_args *a,
+                    const struct list_spec *spec) {
+    struct strbuf url = {0};
+    strbuf_appendf(&url, "%s/v1/%s", c->server, spec->name);
+    json_t *answer = NULL, *items = NULL;
+    int code = fetch_json(c, NULL, url.data, &answer);
+    if (code == LT_EXIT_OK && !(items = answer_array(c, answer, spec->name)))
         code = LT_EXIT_FAILED;
     if (code == LT_EXIT_OK) {
-        static const char *const header[] = {"ID", "USER", "LABEL", "CREATED"};
-        struct table t = {.columns = 4};
-        if (!a.json) header_row(&t, header);
+        struct table t = {.columns = spec->columns};
+        if (!a->json) header_row(&t, spec->header);
         size_t i;
-        json_t *token;
-        json_array_foreach(tokens, i, token) {
-            if (a.json) {
-                print_json_line(token);
+        json_t *item;
+        json_array_foreach(items, i, item) {
+            if (a->json) {
+                print_json_line(item);
                 continue;
             }
-            char *row[] = {field_text_new(token, "id"), field_text_new(token, "user"),
-                           field_text_new(token, "label"), field_text_new(token, "created")};
-            table_add(&t, row);
+            char *cells[TABLE_MAX_COLUMNS];
+            spec->row(item, cells);
+            table_add(&t, cells);
         }
         table_print_and_free(&t);
     }
     json_decref(answer);
     strbuf_release(&url);
-    collector_close(&c);
-    return finish_output(code);
+    return code;
 }
 
-int cmd_tokens_revoke(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap tokens revoke", tokens_revoke_usage, "TOKEN_ID", options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
+/* ------------------------------------------------------------------------ */
+/* logtap tokens                                                            */
+/* ------------------------------------------------------------------------ */
 
+static int tokens_create(struct collector *c, const struct admin_args *a) {
+    json_t *body = json_pack("{s:s}", "user", a->user);
+    if (!body) die_out_of_memory();
+    if (a->label) json_object_set_new(body, "label", json_string(a->label));
     struct strbuf url = {0};
-    append_resource_url(&url, &c, "tokens", a.operand, NULL);
-    const struct target t = {"token", a.operand};
+    strbuf_appendf(&url, "%s/v1/tokens", c->server);
+    json_t *created = NULL;
+    int code = collector_request(c, "POST", url.data, body, NULL, &created);
+    json_decref(body);
+    strbuf_release(&url);
+    if (code == LT_EXIT_OK) {
+        const char *token = json_string_value(json_object_get(created, "token"));
+        if (a->json) {
+            print_json_line(created);
+        } else if (token && cli_token_ok(token)) {
+            printf("%s\n", token);
+        } else {
+            fprintf(stderr, "logtap: unexpected answer from the collector at %s: no "
+                            "usable \"token\"\n", c->server);
+            code = LT_EXIT_FAILED;
+        }
+    }
+    json_decref(created);
+    return code;
+}
+
+static void token_row(json_t *token, char **cells) {
+    cells[0] = field_text_new(token, "id");
+    cells[1] = field_text_new(token, "user");
+    cells[2] = field_text_new(token, "label");
+    cells[3] = field_text_new(token, "created");
+}
+
+static int tokens_list(struct collector *c, const struct admin_args *a) {
+    static const char *const header[] = {"ID", "USER", "LABEL", "CREATED"};
+    static const struct list_spec tokens = {"tokens", header, 4, token_row};
+    return run_list(c, a, &tokens);
+}
+
+static int tokens_revoke(struct collector *c, const struct admin_args *a) {
+    struct strbuf url = {0};
+    append_resource_url(&url, c, "tokens", a->operand, NULL);
+    const struct target t = {"token", a->operand};
     json_t *answer = NULL;
-    code = collector_request(&c, "DELETE", url.data, NULL, &t, &answer);
-    if (code == LT_EXIT_OK && a.json) {
+    int code = collector_request(c, "DELETE", url.data, NULL, &t, &answer);
+    if (code == LT_EXIT_OK && a->json) {
         print_json_line(answer);
     } else if (code == LT_EXIT_OK) {
-        char *id = terminal_safe_copy(a.operand);
+        char *id = terminal_safe_copy(a->operand);
         printf("revoked %s\n", id);
         free(id);
     }
     json_decref(answer);
     strbuf_release(&url);
-    collector_close(&c);
-    return finish_output(code);
+    return code;
 }
 
 /* ------------------------------------------------------------------------ */
 /* logtap apps                                                              */
 /* ------------------------------------------------------------------------ */
 
-static int show_one_app(struct collector *c, const char *method, const char *app_id,
-                        json_t *body, bool json) {
-    struct strbuf url = {0};
-    append_resource_url(&url, c, "apps", app_id, NULL);
-    const struct target t = {"app", app_id};
-    json_t *app = NULL;
-    int code = collector_request(c, method, url.data, body, &t, &app);
-    if (code == LT_EXIT_OK) {
-        if (json) print_json_line(app);
-        else print_app(app);
-    }
-    json_decref(app);
-    strbuf_release(&url);
+static int apps_deploy(struct collector *c, const struct admin_args *a) {
+    /* null: the owner's account default, snapshotted by this deploy. */
+    json_t *body = json_pack("{s:s,s:o}", "owner", a->user, "private_logs",
+                             a->private_logs < 0 ? json_null() : json_boolean(a->private_logs));
+    if (!body) die_out_of_memory();
+    int code = request_one(c, "PUT", "apps", "app", a->operand, body, a->json, print_app);
+    json_decref(body);
     return code;
 }
 
-int cmd_apps_deploy(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        {"owner", required_argument, NULL, OPT_OWNER},
-        {"private-logs", no_argument, NULL, OPT_PRIVATE_LOGS},
-        {"public-logs", no_argument, NULL, OPT_PUBLIC_LOGS},
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap apps deploy", apps_deploy_usage, "APP", options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-
-    char *owner = NULL;
-    code = resolve_user(&c, a.user, &owner);
-    if (code == LT_EXIT_OK) {
-        /* null: the owner's account default, snapshotted by this deploy. */
-        json_t *body = json_pack("{s:s,s:o}", "owner", owner, "private_logs",
-                                 a.private_logs < 0 ? json_null()
-                                                    : json_boolean(a.private_logs));
-        if (!body) die_out_of_memory();
-        code = show_one_app(&c, "PUT", a.operand, body, a.json);
-        json_decref(body);
-    }
-    free(owner);
-    collector_close(&c);
-    return finish_output(code);
+static int apps_show(struct collector *c, const struct admin_args *a) {
+    return request_one(c, "GET", "apps", "app", a->operand, NULL, a->json, print_app);
 }
 
-int cmd_apps_show(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap apps show", apps_show_usage, "APP", options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-    code = show_one_app(&c, "GET", a.operand, NULL, a.json);
-    collector_close(&c);
-    return finish_output(code);
+static void app_row(json_t *app, char **cells) {
+    cells[0] = field_text_new(app, "app_id");
+    cells[1] = field_text_new(app, "owner");
+    cells[2] = on_off_text_new(app, "private_logs", NULL);
+    cells[3] = field_text_new(app, "private_logs_from");
+    cells[4] = field_text_new(app, "deployed");
 }
 
-int cmd_apps_list(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap apps list", apps_list_usage, NULL, options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/apps", c.server);
-    json_t *answer = NULL, *apps = NULL;
-    code = fetch_json(&c, NULL, url.data, &answer);
-    if (code == LT_EXIT_OK && !(apps = answer_array(&c, answer, "apps")))
-        code = LT_EXIT_FAILED;
-    if (code == LT_EXIT_OK) {
-        static const char *const header[] = {"APP", "OWNER", "PRIVATE-LOGS", "FROM",
-                                             "DEPLOYED"};
-        struct table t = {.columns = 5};
-        if (!a.json) header_row(&t, header);
-        size_t i;
-        json_t *app;
-        json_array_foreach(apps, i, app) {
-            if (a.json) {
-                print_json_line(app);
-                continue;
-            }
-            char *row[] = {field_text_new(app, "app_id"), field_text_new(app, "owner"),
-                           on_off_text_new(app, "private_logs", NULL),
-                           field_text_new(app, "private_logs_from"),
-                           field_text_new(app, "deployed")};
-            table_add(&t, row);
-        }
-        table_print_and_free(&t);
-    }
-    json_decref(answer);
-    strbuf_release(&url);
-    collector_close(&c);
-    return finish_output(code);
+static int apps_list(struct collector *c, const struct admin_args *a) {
+    static const char *const header[] = {"APP", "OWNER", "PRIVATE-LOGS", "FROM", "DEPLOYED"};
+    static const struct list_spec apps = {"apps", header, 5, app_row};
+    return run_list(c, a, &apps);
 }
 
 /* ------------------------------------------------------------------------ */
 /* logtap account, logtap whoami                                            */
 /* ------------------------------------------------------------------------ */
 
-static int account_request(struct collector *c, const char *method, const char *user,
-                           json_t *body, bool json) {
+static int account_set(struct collector *c, const struct admin_args *a) {
+    json_t *body = json_pack("{s:b}", "default_private_logs", a->default_private_logs);
+    if (!body) die_out_of_memory();
+    int code = request_one(c, "PUT", "accounts", "user", a->user, body, a->json, print_account);
+    json_decref(body);
+    return code;
+}
+
+static int account_show(struct collector *c, const struct admin_args *a) {
+    return request_one(c, "GET", "accounts", "user", a->user, NULL, a->json, print_account);
+}
+
+static int whoami(struct collector *c, const struct admin_args *a) {
     struct strbuf url = {0};
-    append_resource_url(&url, c, "accounts", user, NULL);
-    const struct target t = {"user", user};
-    json_t *account = NULL;
-    int code = collector_request(c, method, url.data, body, &t, &account);
-    if (code == LT_EXIT_OK) {
-        if (json) print_json_line(account);
-        else print_account(account);
+    strbuf_appendf(&url, "%s/v1/whoami", c->server);
+    json_t *answer = NULL;
+    int code = fetch_json(c, NULL, url.data, &answer);
+    if (code == LT_EXIT_OK && a->json) {
+        print_json_line(answer);
+    } else if (code == LT_EXIT_OK) {
+        static const char *const keys[] = {"user", "admin"};
+        char *values[] = {field_text_new(answer, "user"), field_text_new(answer, "admin")};
+        print_fields(keys, values, 2);
     }
-    json_decref(account);
+    json_decref(answer);
     strbuf_release(&url);
     return code;
 }
 
+/* ------------------------------------------------------------------------ */
+/* The commands                                                             */
+/* ------------------------------------------------------------------------ */
+
+static const struct option tokens_create_options[] = {
+    {"user", required_argument, NULL, OPT_USER},
+    {"label", required_argument, NULL, OPT_LABEL},
+    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+};
+static const struct option apps_deploy_options[] = {
+    {"owner", required_argument, NULL, OPT_OWNER},
+    {"private-logs", no_argument, NULL, OPT_PRIVATE_LOGS},
+    {"public-logs", no_argument, NULL, OPT_PUBLIC_LOGS},
+    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+};
+static const struct option account_set_options[] = {
+    {"user", required_argument, NULL, OPT_USER},
+    {"default-private-logs", required_argument, NULL, OPT_DEFAULT_PRIVATE_LOGS},
+    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+};
+
+static const struct admin_command tokens_create_command = {
+    "logtap tokens create", tokens_create_usage, NULL, tokens_create_options, tokens_create,
+};
+static const struct admin_command tokens_list_command = {
+    "logtap tokens list", tokens_list_usage, NULL, output_options, tokens_list,
+};
+static const struct admin_command tokens_revoke_command = {
+    "logtap tokens revoke", tokens_revoke_usage, "TOKEN_ID", output_options, tokens_revoke,
+};
+static const struct admin_command apps_deploy_command = {
+    "logtap apps deploy", apps_deploy_usage, "APP", apps_deploy_options, apps_deploy,
+};
+static const struct admin_command apps_list_command = {
+    "logtap apps list", apps_list_usage, NULL, output_options, apps_list,
+};
+static const struct admin_command apps_show_command = {
+    "logtap apps show", apps_show_usage, "APP", output_options, apps_show,
+};
+static const struct admin_command account_set_command = {
+    "logtap account set", account_set_usage, NULL, account_set_options, account_set,
+};
+static const struct admin_command account_show_command = {
+    "logtap account show", account_show_usage, NULL, user_options, account_show,
+};
+static const struct admin_command whoami_command = {
+    "logtap whoami", whoami_usage, NULL, output_options, whoami,
+};
+
+int cmd_tokens_create(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&tokens_create_command, g, argc, argv);
+}
+int cmd_tokens_list(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&tokens_list_command, g, argc, argv);
+}
+int cmd_tokens_revoke(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&tokens_revoke_command, g, argc, argv);
+}
+int cmd_apps_deploy(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&apps_deploy_command, g, argc, argv);
+}
+int cmd_apps_list(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&apps_list_command, g, argc, argv);
+}
+int cmd_apps_show(struct cli_globals *g, int argc, char **argv) {
+    return run_admin_command(&apps_show_command, g, argc, argv);
+}
 int cmd_account_set(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        {"user", required_argument, NULL, OPT_USER},
-        {"default-private-logs", required_argument, NULL, OPT_DEFAULT_PRIVATE_LOGS},
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap account set", account_set_usage, NULL, options,
-    };
-    struct admin_args a;
-    int code = parse_admin_args(&cmd, g, &a, argc, argv);
-    if (code < 0) return LT_EXIT_OK;
-    if (code == LT_EXIT_OK && a.default_private_logs < 0)
-        code = usage_error(cmd.name, "missing --default-private-logs on|off");
-    if (code != LT_EXIT_OK) return code;
-
-    struct collector c;
-    if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
-    signal(SIGPIPE, SIG_IGN);
-    char *user = NULL;
-    code = resolve_user(&c, a.user, &user);
-    if (code == LT_EXIT_OK) {
-        json_t *body = json_pack("{s:b}", "default_private_logs", a.default_private_logs);
-        if (!body) die_out_of_memory();
-        code = account_request(&c, "PUT", user, body, a.json);
-        json_decref(body);
-    }
-    free(user);
-    collector_close(&c);
-    return finish_output(code);
+    return run_admin_command(&account_set_command, g, argc, argv);
 }
-
 int cmd_account_show(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        {"user", required_argument, NULL, OPT_USER},
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap account show", account_show_usage, NULL, options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-    char *user = NULL;
-    code = resolve_user(&c, a.user, &user);
-    if (code == LT_EXIT_OK) code = account_request(&c, "GET", user, NULL, a.json);
-    free(user);
-    collector_close(&c);
-    return finish_output(code);
+    return run_admin_command(&account_show_command, g, argc, argv);
 }
-
 int cmd_whoami(struct cli_globals *g, int argc, char **argv) {
-    static const struct option options[] = {
-        OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
-    };
-    static const struct admin_command cmd = {
-        "logtap whoami", whoami_usage, NULL, options,
-    };
-    struct admin_args a;
-    struct collector c;
-    int code;
-    if (!admin_start(&cmd, g, &a, &c, argc, argv, &code)) return code;
-
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/whoami", c.server);
-    json_t *whoami = NULL;
-    code = fetch_json(&c, NULL, url.data, &whoami);
-    if (code == LT_EXIT_OK && a.json) {
-        print_json_line(whoami);
-    } else if (code == LT_EXIT_OK) {
-        static const char *const keys[] = {"user", "admin"};
-        char *values[] = {field_text_new(whoami, "user"), field_text_new(whoami, "admin")};
-        print_fields(keys, values, 2);
-    }
-    json_decref(whoami);
-    strbuf_release(&url);
-    collector_close(&c);
-    return finish_output(code);
+    return run_admin_command(&whoami_command, g, argc, argv);
 }

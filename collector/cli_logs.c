@@ -84,6 +84,15 @@ static const char *const filter_names[FILTER_COUNT] = {
     "message, level, stream, source, runner_id, request_id (null outside\n"   \
     "requests), app_id, version_id, pid, tid.\n"
 
+#define ONE_RUNNER_TEXT_HELP                                                  \
+    "\n"                                                                      \
+    "Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"  \
+    "  2026-11-25T14:38:06.123456Z stdout req-7 hello\n"                      \
+    SAFETY_HELP                                                               \
+    EXIT_HELP                                                                 \
+    "\n"                                                                      \
+    "Examples:\n"
+
 #define EXIT_HELP                                                             \
     "\n"                                                                      \
     "Exit status: 0 success (also when nothing matched), 1 unknown ID or a\n" \
@@ -101,13 +110,7 @@ static const char runners_logs_usage[] =
 "      --request Q      only lines written while serving request Q\n"
 FILTERS_HELP
 SELECTION_HELP
-"\n"
-"Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"
-"  2026-11-25T14:38:06.123456Z stdout req-7 hello\n"
-SAFETY_HELP
-EXIT_HELP
-"\n"
-"Examples:\n"
+ONE_RUNNER_TEXT_HELP
 "  logtap runners logs r-1\n"
 "  logtap runners logs r-1 -f -n 20\n"
 "  logtap runners logs r-1 --since 30m --until 10m --search Traceback\n"
@@ -130,13 +133,7 @@ SELECTION_HELP
 "With -f, following ends by itself (exit 0) one second after the\n"
 "collector reports the request COMPLETED, so that lines still on their\n"
 "way are printed too.\n"
-"\n"
-"Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"
-"  2026-11-25T14:38:06.123456Z stdout req-7 hello\n"
-SAFETY_HELP
-EXIT_HELP
-"\n"
-"Examples:\n"
+ONE_RUNNER_TEXT_HELP
 "  logtap requests logs req-7\n"
 "  logtap requests logs req-7 -f -n 20\n"
 "  logtap requests logs req-7 --level error\n"

@@ -162,7 +162,7 @@ while not os.path.exists(gate):
     for _ in range(100):
         print("seq %07d" % i, flush=True)
         i += 1
-    time.sleep(0.01)
+    time.sleep(0.02)
 print("stream done", flush=True)
 """
 
@@ -182,7 +182,8 @@ def test_paging_while_lines_arrive():
         runner = gated_runner(c, "r-stream", STREAM_SCRIPT, gate, LOGTAP_APP_ID="app-stream")
         finished = False
         try:
-            wait_until(lambda: newest_seq(c, "r-stream") >= 30000, 120, "30000 lines of the busy runner stored")
+            # More than two pages of 10000 before the CLI starts.
+            wait_until(lambda: newest_seq(c, "r-stream") >= 21000, 180, "21000 lines of the busy runner stored")
             before = newest_seq(c, "r-stream")
 
             def contiguous(got, what, at_least):
@@ -196,8 +197,8 @@ def test_paging_while_lines_arrive():
             contiguous([o["message"] for o in got], "runners logs --output json while lines arrive", before + 1)
             ids = [o["id"] for o in got]
             check(ids == sorted(set(ids)), "ids strictly ascending across pages")
-            out = cli_ok(c, "runners", "logs", "r-stream", "-n", "+25000", timeout=120)
-            check_lines(text_messages(out), ["seq %07d" % i for i in range(25000)], "-n +25000 while lines arrive")
+            out = cli_ok(c, "runners", "logs", "r-stream", "-n", "+20500", timeout=120)
+            check_lines(text_messages(out), ["seq %07d" % i for i in range(20500)], "-n +20500 while lines arrive")
             got = [row[4] for row in logs_rows(cli_ok(c, "logs", "--app", "app-stream", "-n", "15000",
                                                        timeout=120))]
             check_eq(len(got), 15000, "-n 15000 while lines arrive: number of lines")
@@ -222,7 +223,8 @@ print("big end")
 
 def test_newest_beyond_one_answer():
     # The collector answers at most 100000 lines a request: -n N above that
-    # walks back with `before` cursors, -n +N forward with `after`.
+    # walks back with `before` cursors (stopping at N lines, or at a short
+    # answer), -n +N goes forward with `after`.
     total = 100400
     want = ["big %06d" % i for i in range(total)] + ["big end"]
     with Collector() as c:
@@ -241,8 +243,6 @@ def test_newest_beyond_one_answer():
         check_lines(msgs("runners", "logs", "r-big", "-n", "100300"), want[-100300:], "-n 100300 (two answers)")
         check_lines(msgs("runners", "logs", "r-big", "-n", "250000"), want, "-n 250000 (every line, two answers)")
         check_lines(msgs("runners", "logs", "r-big", "-n", "+100001"), want[:100001], "-n +100001 (two answers)")
-        got = [row[4] for row in logs_rows(cli_ok(c, "logs", "--app", "app-big", "-n", "100002", timeout=300))]
-        check_lines(got, want[-100002:], "logs --app -n 100002")
 
 
 # --------------------------------------------------------------------------
