@@ -7,9 +7,11 @@
  *   `after`), and it never prints an entry whose id it has already printed,
  *   so a follower sees neither a gap nor a repeat.
  * - Event types other than `log` are never printed: `status` ends the
- *   follow of a request (below), `behind` is reported on stderr, and any
- *   type this version does not know is skipped, so a newer server cannot
- *   put foreign data into the output.
+ *   follow of a request (below), `behind` is reported on stderr, `end`
+ *   (the collector closing the stream because the token was revoked or
+ *   access withdrawn) ends the command with its reason and exit 4 instead
+ *   of reconnecting, and any type this version does not know is skipped,
+ *   so a newer server cannot put foreign data into the output.
  * - A request's stream sends `event: status` {"status": "COMPLETED"} after
  *   every line written before the request's END. Lines of children still
  *   running may follow it, so the CLI keeps reading for STATUS_GRACE_MS
@@ -117,6 +119,7 @@ struct follow_state {
     bool bad_event;
     bool request_completed;    /* a status event said so: finishing */
     int64_t finish_at_ms;      /* monotonic; set with request_completed */
+    bool ended_by_server;      /* an end event came: no reconnecting */
 };
 
 /* Also ends the grace period after a request completed. */
@@ -195,6 +198,18 @@ static void on_behind_event(struct follow_state *f, const char *data, size_t len
     json_decref(behind);
 }
 
+/* The collector ends the stream for good (access withdrawn): say why. */
+static void on_end_event(struct follow_state *f, const char *data, size_t len) {
+    json_t *end = event_object_new("end", data, len);
+    const char *reason = json_string_value(json_object_get(end, "reason"));
+    char *shown = terminal_safe_copy(reason ? reason : "no reason given");
+    fprintf(stderr, "logtap: the collector at %s ended the stream: %s\n",
+            f->collector->server, shown);
+    free(shown);
+    json_decref(end);
+    f->ended_by_server = true;
+}
+
 static int on_follow_event(void *ctx, const char *type, const char *data,
                            size_t data_len, const char *id) {
     struct follow_state *f = ctx;
@@ -205,6 +220,9 @@ static int on_follow_event(void *ctx, const char *type, const char *data,
             on_status_event(f, data, data_len);
         } else if (strcmp(type, "behind") == 0) {
             on_behind_event(f, data, data_len);
+        } else if (strcmp(type, "end") == 0) {
+            on_end_event(f, data, data_len);
+            return -1;
         }
     }
     /* Only now is the event ours: a drop before this point resends it. */
@@ -381,6 +399,10 @@ int follow_logs(struct collector *c, const struct logs_query *q, struct printer 
             fprintf(stderr, "logtap: the collector sent an event larger than %u MiB\n",
                     SSE_MAX_EVENT_BYTES >> 20);
             code = LT_EXIT_FAILED;
+            break;
+        }
+        if (f.ended_by_server) {
+            code = LT_EXIT_DENIED;
             break;
         }
         if (f.request_completed) break; /* however the stream ended */

@@ -14,7 +14,8 @@ import re
 import stat
 import tempfile
 
-from cli_support import cli, cli_ok, expected_text, json_lines, logs_rows, run_py, stored, text_messages
+from cli_support import (Follower, cli, cli_ok, expected_text, json_lines, logs_rows, run_py, stored,
+                         text_messages)
 from harness import Collector, check, check_eq, plain_env, run_tests
 
 DENIED = 4
@@ -341,10 +342,32 @@ def test_access_through_the_cli():
                  ["acc for bob"], "owner: logs --request")
 
 
+def test_follow_ends_when_the_token_is_revoked():
+    with Collector() as c:
+        alice = new_token(c, "alice", "--label", "follow")
+        cli_ok(c, "apps", "deploy", "app-rev", "--owner", "alice")
+        run_py(c, "r-rev", "print('rev line', flush=True)", app="app-rev")
+        lines = stored(c, "runners", "r-rev", 1)
+        token_id = next(t["id"] for t in json_lines(cli_ok(c, "tokens", "list", "--output", "json"))
+                        if t["user"] == "alice")
+        f = Follower(["--server", c.url, "runners", "logs", "r-rev", "-f"], env=as_user(alice))
+        try:
+            check_eq(b"".join(f.read_lines(1, 15, "the runner's line")), expected_text(lines), "follower output")
+            cli_ok(c, "tokens", "revoke", token_id)
+            rc, rest = f.wait_exit(30, "the follower to end after its token was revoked")
+            check_eq((rc, rest, f.stderr().decode()),
+                     (DENIED, b"", "logtap: the collector at %s ended the stream: the token is no longer valid\n"
+                                   % c.url),
+                     "follower of a revoked token: exit code, output, stderr")
+        finally:
+            f.kill()
+
+
 if __name__ == "__main__":
     run_tests([
         test_token_discovery_and_precedence,
         test_tokens_create_list_revoke,
         test_apps_and_account_default,
         test_access_through_the_cli,
+        test_follow_ends_when_the_token_is_revoked,
     ])
