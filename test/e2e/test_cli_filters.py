@@ -95,9 +95,7 @@ def test_filters_through_every_log_command():
         check_eq(logs("--source", "deploy"), messages(cc), "--source deploy")
         check_eq(logs("--runner", "r-b"), messages(b), "--runner r-b")
         check_eq(logs("--request", "q-a1"), messages(a[2:5]), "--request q-a1")
-        # Not STDOUT: the collector ranks it above INFO, though http-api.md
-        # says INFO = STDOUT (reported; --level INFO covers the rank).
-        for level in ("TRACE", "DEBUG", "INFO", "WARN", "STDERR", "ERROR"):
+        for level in ("TRACE", "DEBUG", "INFO", "STDOUT", "WARN", "STDERR", "ERROR"):
             check_eq(logs("--level", level), messages(at_least(level, every)), "--level %s" % level)
         check_eq(logs("--level", "warn"), messages(at_least("WARN", every)), "--level warn (any case)")
         check_eq(logs("--level", "Error"), ["ERROR: a failed q-a1", "error: b broke q-b1"], "--level Error")
