@@ -35,7 +35,7 @@
 #define DEFAULT_COMMIT_MS 10
 #define DEFAULT_RING_DIR "/dev/shm"
 #define REAP_INTERVAL_MS 1000
-#define PARTIAL_IDLE_MS 5000
+#define DEFAULT_PARTIAL_LINE_MS 5000
 #define COMMIT_LINES 20000
 
 static volatile sig_atomic_t stop_requested;
@@ -67,12 +67,16 @@ static void usage(FILE *out)
             "                      are replayed from there and removed\n"
             "  --commit-ms N       longest time a line waits before it is committed\n"
             "                      and acknowledged (default %d)\n"
+            "  --partial-line-ms N how long an unfinished line (no newline yet) is\n"
+            "                      held before it is stored as it is (default %d); the\n"
+            "                      runner keeps its records until then\n"
             "  -h, --help          show this help\n"
             "  --version           show the version\n"
             "\n"
             "SIGTERM or SIGINT stops the collector after everything received has been\n"
             "stored. Only one collector may use a data directory at a time.\n",
-            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS);
+            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS,
+            DEFAULT_PARTIAL_LINE_MS);
 }
 
 /* The collector's own log: one timestamped line on stderr. */
@@ -86,6 +90,19 @@ __attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* A flag's value in milliseconds, 1..max. */
+static int parse_ms(const char *flag, const char *text, long max, int *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || end == text || v < 1 || v > max) {
+        fprintf(stderr, "logtap-collector: %s takes 1..%ld, not '%s'\n", flag, max, text);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static int mkdir_p(const char *dir)
@@ -192,14 +209,15 @@ int main(int argc, char **argv)
 {
     const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
     const char *rings = DEFAULT_RING_DIR;
-    int commit_ms = DEFAULT_COMMIT_MS;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_VERSION };
+    int commit_ms = DEFAULT_COMMIT_MS, partial_line_ms = DEFAULT_PARTIAL_LINE_MS;
+    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_PARTIAL, OPT_VERSION };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"http", required_argument, NULL, OPT_HTTP},
         {"data", required_argument, NULL, OPT_DATA},
         {"rings", required_argument, NULL, OPT_RINGS},
         {"commit-ms", required_argument, NULL, OPT_COMMIT},
+        {"partial-line-ms", required_argument, NULL, OPT_PARTIAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -211,16 +229,14 @@ int main(int argc, char **argv)
         case OPT_HTTP: http_addr = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_RINGS: rings = optarg; break;
-        case OPT_COMMIT: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 10000) {
-                fprintf(stderr, "logtap-collector: --commit-ms takes 1..10000, not '%s'\n", optarg);
+        case OPT_COMMIT:
+            if (parse_ms("--commit-ms", optarg, 10000, &commit_ms) != 0)
                 return 2;
-            }
-            commit_ms = (int)v;
             break;
-        }
+        case OPT_PARTIAL:
+            if (parse_ms("--partial-line-ms", optarg, 86400000, &partial_line_ms) != 0)
+                return 2;
+            break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("logtap-collector 0.1.0 (wire format %d)\n", LT_WIRE_VERSION); return 0;
         default:
@@ -295,7 +311,7 @@ int main(int argc, char **argv)
     int64_t first_pending_ms = 0, next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
     while (!stop_requested) {
         if (mono_ms() >= next_reap_ms) {
-            lt_assembler_flush_idle(assembler, mono_ms(), PARTIAL_IDLE_MS);
+            lt_assembler_flush_idle(assembler, mono_ms(), partial_line_ms);
             commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
             if (lt_reaper_scan(reaper) > 0)
                 commit(store, in, reaper, assembler);

@@ -53,7 +53,7 @@ def wait_fault_then_recover(c, clear):
 
 
 def test_disk_full_then_space_freed():
-    mnt, why = mount_tmpfs("6m")
+    mnt, why = mount_tmpfs("16m")
     if not mnt:
         print("SKIP: cannot mount a tmpfs for the data directory: %s" % why)
         sys.exit(77)
