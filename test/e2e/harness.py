@@ -79,10 +79,11 @@ class Collector:
     """A logtap-collector process on its own temp dir, ipc endpoint and a
     free HTTP port. Use as a context manager; stop() asserts a clean exit."""
 
-    def __init__(self, workdir=None, data=None, endpoint=None):
+    def __init__(self, workdir=None, data=None, endpoint=None, args=()):
         self.workdir = workdir or tempfile.mkdtemp(prefix="logtap-test-")
         self.data = data or os.path.join(self.workdir, "data")
         self.endpoint = endpoint or "ipc://" + os.path.join(self.workdir, "ingest.sock")
+        self.args = list(args)  # more collector flags
         self.proc = None
         self.url = None
         self.log_path = os.path.join(self.workdir, "collector.log")
@@ -94,7 +95,7 @@ class Collector:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [COLLECTOR, "--listen", self.endpoint, "--http", "127.0.0.1:0", "--data", self.data,
-             "--rings", self.ring_dir()],
+             "--rings", self.ring_dir()] + self.args,
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():
