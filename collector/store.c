@@ -35,6 +35,9 @@
  *   runners replay it). The next lt_store_commit returns -1 as well, so a
  *   caller that acknowledges only after a successful commit cannot ack lost
  *   lines even if it ignored the failed write. "Acked means stored" holds.
+ * - The commit hook runs inside the transaction, just before COMMIT: the
+ *   assembler's delivery state (what its lines cover) and the lines are
+ *   durable together or not at all; a failing hook fails the commit.
  */
 #include "store.h"
 
