@@ -342,6 +342,14 @@ static void test_reset_takes_records_again(void)
 
 /* ---- exactly once across collector restarts (assembler.c, "Delivery state") ---- */
 
+/* The runner's stored lines, as collect() renders them. */
+#define CHECK_RUNNER_LINES(runner, want)                                        \
+    do {                                                                        \
+        collected lines_;                                                       \
+        query(runner, NULL, &lines_);                                           \
+        CHECK_STR(lines_.text, want);                                           \
+    } while (0)
+
 #define AT(pos_, tid_, fd_, text) {.pos = (pos_), .ts_ns = 1, .tid = (tid_), .kind = LT_REC_DATA, .fd = (fd_), \
                                    .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1}
 
@@ -399,15 +407,12 @@ static void test_restart_held_line(void)
 {
     uint64_t skipped = atomic_load(&lt_metrics_global.bytes_replay_skipped);
     held_line_then_restart(restart, "r-restart-held", 1200);
-    collected col;
-    query("r-restart-held", NULL, &col);
-    CHECK_STR(col.text, "-|a\n-|b\n-|c\n-|held rest\n-|d\n");
+    CHECK_RUNNER_LINES("r-restart-held", "-|a\n-|b\n-|c\n-|held rest\n-|d\n");
     CHECK_INT(atomic_load(&lt_metrics_global.bytes_replay_skipped) - skipped, 2 + 2 + 2); /* a, b, c */
     /* The same without the delivery state stores a, b and c twice: the
      * check above is one that the old way fails. */
     held_line_then_restart(restart_forgetting, "r-restart-forgot", 1201);
-    query("r-restart-forgot", NULL, &col);
-    CHECK_STR(col.text, "-|a\n-|b\n-|c\n-|a\n-|b\n-|c\n-|held rest\n-|d\n");
+    CHECK_RUNNER_LINES("r-restart-forgot", "-|a\n-|b\n-|c\n-|a\n-|b\n-|c\n-|held rest\n-|d\n");
 }
 
 /* One record ends a stored line and starts one still held: the ack stops
@@ -423,9 +428,7 @@ static void test_restart_record_straddling_lines(void)
     lt_record_in again[] = {AT(64, 1, 1, "line1\nline2-"), AT(128, 1, 1, "part\n")};
     m = meta_of("r-restart-straddle", 1300, 64, 192);
     CHECK(feed_direct(&m, again, 2, &have, &fresh) == 129 && have);
-    collected col;
-    query("r-restart-straddle", NULL, &col);
-    CHECK_STR(col.text, "-|x\n-|line1\n-|line2-part\n");
+    CHECK_RUNNER_LINES("r-restart-straddle", "-|x\n-|line1\n-|line2-part\n");
 }
 
 /* A line cut at LT_LINE_MAX in the middle of a record: the part before the
@@ -495,9 +498,7 @@ static void test_restart_after_idle_flush(void)
     lt_record_in again[] = {AT(0, 1, 1, "Enter value: "), AT(64, 1, 1, "4"), AT(128, 1, 1, "2\n")};
     m = meta_of("r-restart-idle", 1500, 0, 192);
     CHECK(feed_direct(&m, again, 3, &have, &fresh) == 129 && have);
-    collected col;
-    query("r-restart-idle", NULL, &col);
-    CHECK_STR(col.text, "-|Enter value: \n-|42\n");
+    CHECK_RUNNER_LINES("r-restart-idle", "-|Enter value: \n-|42\n");
 }
 
 /* BEGIN/END/NOTICE records sent again are not applied again: a request
@@ -522,9 +523,7 @@ static void test_restart_marks_and_drops(void)
     lt_record_in end[] = {AT(448, 2, 2, "\n")};
     m.acked = 256, m.end = 512;
     CHECK(feed_direct(&m, end, 1, &have, &fresh) == 449 && have);
-    collected col;
-    query("r-restart-marks", NULL, &col);
-    CHECK_STR(col.text, "-|note\n-|[logtap: 500 bytes dropped]\n-|held\n");
+    CHECK_RUNNER_LINES("r-restart-marks", "-|note\n-|[logtap: 500 bytes dropped]\n-|held\n");
     char err[256];
     lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
     lt_request_info info;
@@ -572,9 +571,7 @@ static void test_prune_and_finish(void)
     m = meta_of("r-prune", 1700, 128, 256);
     CHECK(feed_direct(&m, late, 1, &have, &fresh) == 0 && !have && fresh == 0);
     CHECK_INT(atomic_load(&lt_metrics_global.records_duplicate) - dup, 1);
-    collected col;
-    query("r-prune", NULL, &col);
-    CHECK_STR(col.text, "-|one\n-|two\n-|three\n");
+    CHECK_RUNNER_LINES("r-prune", "-|one\n-|two\n-|three\n");
 }
 
 /* A torn record the sender passed: the batch says it covers it ("start"),
@@ -595,9 +592,7 @@ static void test_range_with_start(void)
     m.has_start = true, m.start = 128;
     m.dropped = 20;
     CHECK(feed_direct(&m, b, 1, &have, &fresh) == 129 && have && fresh == 1);
-    collected col;
-    query("r-start", NULL, &col);
-    CHECK_STR(col.text, "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
+    CHECK_RUNNER_LINES("r-start", "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
 }
 
 /* The ring of a process that died with records half written: the reaper
@@ -634,9 +629,7 @@ static void test_reaper_passes_torn_records(void)
     lt_reaper_free(reaper);
     CHECK(access(path, F_OK) != 0);
     CHECK_INT(atomic_load(&lt_metrics_global.records_torn) - torn, 2);
-    collected col;
-    query("r-torn", NULL, &col);
-    CHECK_STR(col.text, "-|one\n-|two\n-|three\n-|unfinished\n-|[logtap: 4032 bytes dropped]\n");
+    CHECK_RUNNER_LINES("r-torn", "-|one\n-|two\n-|three\n-|unfinished\n-|[logtap: 4032 bytes dropped]\n");
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1900"
                          " AND finished_ts IS NOT NULL"), 1);
 }

@@ -205,6 +205,13 @@ def exactly_once(c, runner, want, scenario):
     check_eq((lost, duplicated, dropped), (0, 0, 0), "lost, duplicated, dropped")
 
 
+def finish_exactly_once(c, r, runner, want, scenario):
+    """Let the runner exit, then every line of `want` must be stored once."""
+    check_eq(r.finish(), 0, "runner exit code")
+    settle(c, runner, want)
+    exactly_once(c, runner, want, scenario)
+
+
 def check_request_scope(c, tag, first, count, threads):
     """Lines written inside requests are in those requests' logs, in order."""
     for k in range(threads):
@@ -229,10 +236,7 @@ def test_collector_down_at_runner_start():
         r.do("lines down 0 3000 3")
         c.start()
         r.do("lines down 3000 3000 3")
-        check_eq(r.finish(), 0, "runner exit code")
-        want = seq("down", 0, 6000)
-        settle(c, "runner-absent", want)
-        exactly_once(c, "runner-absent", want, "collector down at runner start")
+        finish_exactly_once(c, r, "runner-absent", seq("down", 0, 6000), "collector down at runner start")
         check_request_scope(c, "down", 0, 3000, 3)
         check_request_scope(c, "down", 3000, 3000, 3)
         settle(c, "runner-early", seq("early", 0, 500))
@@ -330,23 +334,29 @@ def test_collector_killed_during_a_burst():
         c.start()
         writer.join(120)
         check(not writer.is_alive(), "the burst finished")
-        check_eq(r.finish(), 0, "runner exit code")
-        want = seq("burst", 0, 40000)
-        settle(c, "runner-burst-kill", want)
-        exactly_once(c, "runner-burst-kill", want, "collector SIGKILLed during a burst")
+        finish_exactly_once(c, r, "runner-burst-kill", seq("burst", 0, 40000), "collector SIGKILLed during a burst")
 
 
 # ---- the runner killed or crashing ----
 
-def test_runner_sigkilled_right_after_a_write():
+def runner_dies_after_writing(runner, command, status, scenario, more_checks=None):
+    """Lines, then `command`, which writes more and ends the runner."""
     with Collector() as c:
-        r = Runner(runner_env(c, runner_id="runner-sigkill", LOGTAP_RING_SIZE="64M"))
+        r = Runner(runner_env(c, runner_id=runner, LOGTAP_RING_SIZE="64M"))
         r.do("lines pre 0 1000 2")
-        r.send("kill-after K 0 5000")
-        check_eq(r.proc.wait(60), -signal.SIGKILL, "runner killed")
-        want = seq("pre", 0, 1000) + seq("K", 0, 5000)
-        settle(c, "runner-sigkill", want)
-        exactly_once(c, "runner-sigkill", want, "runner SIGKILLed right after a write")
+        r.send(command)
+        check_eq(r.proc.wait(60), status, "how the runner ended")
+        tag, first, count = command.split()[1:]
+        last = seq(tag, int(first), int(count))
+        settle(c, runner, seq("pre", 0, 1000) + last)
+        exactly_once(c, runner, seq("pre", 0, 1000) + last, scenario)
+        if more_checks:
+            more_checks(c, last)
+
+
+def test_runner_sigkilled_right_after_a_write():
+    runner_dies_after_writing("runner-sigkill", "kill-after K 0 5000", -signal.SIGKILL,
+                              "runner SIGKILLed right after a write")
 
 
 def test_runner_sigkilled_while_the_collector_is_paused():
@@ -374,16 +384,10 @@ def test_runner_sigkilled_while_the_collector_is_paused():
 
 
 def test_runner_segfaulting():
-    with Collector() as c:
-        r = Runner(runner_env(c, runner_id="runner-segv", LOGTAP_RING_SIZE="64M"))
-        r.do("lines pre 0 1000 2")
-        r.send("segv-after S 0 3000")
-        check_eq(r.proc.wait(60), -signal.SIGSEGV, "runner died of SIGSEGV")
-        want = seq("pre", 0, 1000) + seq("S", 0, 3000)
-        settle(c, "runner-segv", want)
-        exactly_once(c, "runner-segv", want, "runner segfaulting")
-        check_eq(messages(c.logs("requests", "segv-request") or []), seq("S", 0, 3000),
-                 "the crashing request's lines")
+    def request_scope(c, last):
+        check_eq(messages(c.logs("requests", "segv-request") or []), last, "the crashing request's lines")
+    runner_dies_after_writing("runner-segv", "segv-after S 0 3000", -signal.SIGSEGV, "runner segfaulting",
+                              request_scope)
 
 
 def test_runner_sigterm_mid_stream():
@@ -636,10 +640,8 @@ def test_data_dir_turns_read_only():
             subprocess.run(["mount", "-o", "loop", image, mnt], check=True, capture_output=True, timeout=60)
             c.start()
             r.do("lines ro 10000 2000 2")
-            check_eq(r.finish(), 0, "runner exit code")
-            want = seq("ro", 0, 12000)
-            settle(c, "runner-ro", want)
-            exactly_once(c, "runner-ro", want, "data directory read-only, repaired, collector restarted")
+            finish_exactly_once(c, r, "runner-ro", seq("ro", 0, 12000),
+                                "data directory read-only, repaired, collector restarted")
         finally:
             c.__exit__(None, None, None)
     finally:
