@@ -663,9 +663,11 @@ static int checkpoint(void *ctx)
     }
     int64_t now_ms = mono_ms();
     if (now_ms >= a->next_expire_ms) {
+        /* Not retried at once if it fails: an idle collector does not
+         * need to write while the store is faulted. */
+        a->next_expire_ms = now_ms + EXPIRE_EVERY_MS;
         if (lt_store_delivery_expire(a->store, now_ns - FINISHED_KEEP_NS) != 0)
             return -1;
-        a->next_expire_ms = now_ms + EXPIRE_EVERY_MS;
     }
     return 0;
 }
