@@ -1170,17 +1170,20 @@ error:
     return -1;
 }
 
-int lt_store_runner_known(lt_store_reader *rd, const char *runner_id) {
-    assert(runner_id != NULL);
-    sqlite3_stmt *s = rd->runner_known;
-    sqlite3_bind_text(s, 1, runner_id, -1, SQLITE_STATIC);
+/* Run a one-key EXISTS statement: 1, 0, or -1 with `what` in the error. */
+static int key_exists(lt_store_reader *rd, sqlite3_stmt *s, const char *key, const char *what) {
+    sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     int known = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : -1;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (known < 0)
-        format_error(rd->error, sizeof rd->error, "runner look-up: %s", sqlite3_errmsg(rd->db));
+    if (known < 0) format_error(rd->error, sizeof rd->error, "%s: %s", what, sqlite3_errmsg(rd->db));
     return known;
+}
+
+int lt_store_runner_known(lt_store_reader *rd, const char *runner_id) {
+    assert(runner_id != NULL);
+    return key_exists(rd, rd->runner_known, runner_id, "runner look-up");
 }
 
 int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]) {
@@ -1200,13 +1203,5 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
 
 int lt_store_app_known(lt_store_reader *rd, const char *app_id) {
     assert(app_id != NULL);
-    sqlite3_stmt *s = rd->app_known;
-    sqlite3_bind_text(s, 1, app_id, -1, SQLITE_STATIC);
-    int rc = sqlite3_step(s);
-    int known = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : -1;
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
-    if (known < 0)
-        format_error(rd->error, sizeof rd->error, "app look-up: %s", sqlite3_errmsg(rd->db));
-    return known;
+    return key_exists(rd, rd->app_known, app_id, "app look-up");
 }
