@@ -182,7 +182,8 @@ function startMain(state) {
   page.paused = false;
   $('pause').textContent = 'Pause';
   $('detail').hidden = true;
-  const params = { max_lag: MAX_LAG };
+  // The backlog itself must not count as falling behind.
+  const params = { max_lag: Math.max(MAX_LAG, state.tail) };
   for (const key of FILTERS) if (state.filters[key]) params[key] = state.filters[key];
   page.follow = new Follow('v1/logs', {
     baseParams: params,
@@ -414,35 +415,24 @@ class RequestPanel {
     this.follow.start();
   }
 
-  // The request has ended: make sure the panel holds all of its lines.
+  // The request has ended: the panel now shows its complete logs, read
+  // from the store after the last line the stream delivered (from the
+  // start if the stream was skipped ahead), so the count is final. Lines of
+  // children still running may follow: the stream goes on after them.
   async completed(generation) {
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     this.pollTimer = null;
-    if (this.skipped) await this.reloadComplete(generation);
-    if (generation !== this.generation) return;
-    // Let lines stored before END but not yet drawn land before counting.
-    window.requestAnimationFrame(() => {
-      if (generation !== this.generation) return;
-      const n = this.view.messages().length;
-      this.note(n ? `Completed: ${n.toLocaleString()} line${n === 1 ? '' : 's'}.`
-                  : 'Completed. No lines are visible to you (callers of an app ' +
-                    'with private logs see none).');
-    });
-  }
-
-  async reloadComplete(generation) {
+    let after = this.skipped ? 0 : (this.follow && this.follow.lastId) || 0;
     this.stopFollow();
-    this.view.clear();
+    if (this.skipped) this.view.clear();
     this.note('Loading the complete logs…');
-    let after = 0;
-    let loaded = 0;
     try {
-      for (;;) {
+      for (let loaded = 0; loaded < MAX_TAIL;) {
         const doc = await apiGet(`v1/requests/${seg(this.id)}/logs`, { after, limit: COMPLETE_PAGE });
         if (generation !== this.generation) return;
+        if (doc.logs.length === 0) break;
         for (const entry of doc.logs) this.view.append(entry);
         loaded += doc.logs.length;
-        if (doc.logs.length === 0 || loaded >= MAX_TAIL) break;
         after = doc.next_after;
       }
     } catch (err) {
@@ -451,7 +441,10 @@ class RequestPanel {
       return;
     }
     this.skipped = false;
-    // Children of the request may still write: keep following after it.
+    const n = this.view.messages().length;
+    this.note(n ? `Completed: ${n.toLocaleString()} line${n === 1 ? '' : 's'}.`
+                : 'Completed. No lines are visible to you (callers of an app ' +
+                  'with private logs see none).');
     this.startFollow(generation, after);
   }
 }
