@@ -9,30 +9,53 @@
 // in style.css), 256-colour and 24-bit colours (set through the CSSOM,
 // which the page's Content-Security-Policy allows; style= attributes it
 // does not). Every other escape or control character is shown, not
-// obeyed: ESC as "␛" followed by the rest of its sequence as plain text,
-// other C0 controls as their Control Pictures (U+2400 + code), DEL as "␡",
-// C1 controls (U+0080..U+009F, e.g. the 8-bit CSI) as "<9B>". Tabs stay tabs.
+// obeyed: ESC as "^[" followed by the rest of its sequence as plain text,
+// other C0 controls and DEL in caret notation (^H, ^G, ^?), C1 controls
+// (U+0080..U+009F, e.g. the 8-bit CSI) as "\x9b", each in a span.ctl that
+// sets it apart from the same characters typed. Tabs stay tabs.
 //
-// Bounded work: a line with very many SGR sequences gets at most
-// MAX_SPANS styled spans; the rest of it is shown as plain text with its
-// SGR sequences removed, so a hostile line cannot make thousands of nodes.
+// Bounded work: a line gets at most MAX_SPANS styled spans (the rest of it
+// is shown with its SGR sequences removed) and MAX_CONTROLS marked control
+// characters (the rest are shown unmarked), so a hostile line cannot make
+// thousands of nodes.
 
 const ESC = '\x1b';
-const MAX_SPANS = 256;
+const MAX_SPANS = 256;    // styled spans a line may make
+const MAX_CONTROLS = 512; // marked control characters a line may make
 const SGR = /\x1b\[([0-9;]*)m/y; // sticky: matched exactly at lastIndex
 
-// Control characters other than tab, visible: C0, DEL and C1.
+// Control characters other than tab: C0, DEL and C1.
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/g;
 
-function visibleControl(ch) {
+// Caret notation for C0 and DEL (ESC is ^[, as `cat -v` shows it), \xNN
+// for C1: fonts rarely have the Control Pictures block, these always draw.
+export function controlText(ch) {
   const code = ch.charCodeAt(0);
-  if (code < 0x20) return String.fromCharCode(0x2400 + code);
-  if (code === 0x7f) return '\u2421';
-  return '<' + code.toString(16).toUpperCase() + '>';
+  if (code < 0x20) return '^' + String.fromCharCode(code + 0x40);
+  if (code === 0x7f) return '^?';
+  return '\\x' + code.toString(16);
 }
 
-export function showControls(text) {
-  return text.replace(CONTROL, visibleControl);
+// Appends text to target, each control character as a marked span
+// (class "ctl", styled apart so "^[" cannot pass for the two characters).
+function appendText(target, text, budget) {
+  CONTROL.lastIndex = 0;
+  let at = 0;
+  for (let m = CONTROL.exec(text); m !== null; m = CONTROL.exec(text)) {
+    if (m.index > at) target.appendChild(document.createTextNode(text.slice(at, m.index)));
+    if (budget.controls > 0) {
+      budget.controls--;
+      const ctl = document.createElement('span');
+      ctl.className = 'ctl';
+      ctl.textContent = controlText(m[0]);
+      ctl.title = 'control character 0x' + m[0].charCodeAt(0).toString(16).padStart(2, '0');
+      target.appendChild(ctl);
+    } else {
+      target.appendChild(document.createTextNode(controlText(m[0])));
+    }
+    at = m.index + 1;
+  }
+  if (at < text.length) target.appendChild(document.createTextNode(text.slice(at)));
 }
 
 function newStyle() {
@@ -97,7 +120,7 @@ function applySgr(style, params) {
   }
 }
 
-function styledSpan(style, text) {
+function styledSpan(style) {
   const span = document.createElement('span');
   let fg = style.fg;
   let bg = style.bg;
@@ -114,14 +137,15 @@ function styledSpan(style, text) {
   if (bg === 'default-fg') span.classList.add('a-g-inv');
   else if (typeof bg === 'number') span.classList.add('a-g' + bg);
   else if (typeof bg === 'string') span.style.backgroundColor = bg;
-  span.textContent = text;
   return span;
 }
 
-// Appends `text`, rendered, to `parent`. Returns the number of spans made.
+// Appends `text`, rendered, to `parent`. Returns the number of styled
+// spans made.
 export function renderAnsi(parent, text) {
+  const budget = { controls: MAX_CONTROLS };
   if (text.indexOf(ESC) < 0) {
-    parent.appendChild(document.createTextNode(showControls(text)));
+    appendText(parent, text, budget);
     return 0;
   }
   const style = newStyle();
@@ -129,12 +153,12 @@ export function renderAnsi(parent, text) {
   let run = ''; // text gathered under the current style
   const flush = () => {
     if (run === '') return;
-    const shown = showControls(run);
-    if (isPlain(style)) parent.appendChild(document.createTextNode(shown));
-    else {
-      parent.appendChild(styledSpan(style, shown));
+    let target = parent;
+    if (!isPlain(style)) {
+      target = parent.appendChild(styledSpan(style));
       spans++;
     }
+    appendText(target, run, budget);
     run = '';
   };
   let i = 0;
@@ -147,7 +171,7 @@ export function renderAnsi(parent, text) {
     run += text.slice(i, esc);
     SGR.lastIndex = esc;
     const m = SGR.exec(text);
-    if (m === null) { // not SGR: shown as text, ESC made visible by showControls
+    if (m === null) { // not SGR: shown as text, its ESC marked by appendText
       run += ESC;
       i = esc + 1;
       continue;

@@ -240,8 +240,9 @@ function togglePause() {
 
 function updateCount(view, el) {
   const n = view.entries.length;
-  el.textContent = `${n.toLocaleString()} line${n === 1 ? '' : 's'}` +
-                   (n >= view.cap ? ` (newest ${view.cap.toLocaleString()} kept)` : '');
+  const text = `${n.toLocaleString()} line${n === 1 ? '' : 's'}` +
+               (n >= view.cap ? ` (newest ${view.cap.toLocaleString()} kept)` : '');
+  if (el.textContent !== text) el.textContent = text;
 }
 
 // ---- the line detail ----

@@ -14,8 +14,11 @@
 // ones are dropped from the top (they stay in the store). A row shows one
 // line of text, cut with an ellipsis; selecting it shows the whole line.
 //
-// Invariants: `entries` is in arrival order; rows[k] shows
-// entries[first + k]; `sticky` is true while the view is scrolled to the
+// Invariants: `entries` is in arrival order; a line's sequence number is
+// its index plus `base`, and never changes or is reused (dropping lines
+// from the top raises base), so a row showing sequence number s shows
+// entries[s - base] for as long as it stays in view: a frame refills only
+// the rows that scrolled in; `sticky` is true while the view is scrolled to the
 // bottom, and then new lines keep it there (a user who scrolls up stays
 // where they are, and is told how many lines arrived below).
 
@@ -23,6 +26,7 @@ import { renderAnsi } from './ansi.js';
 
 export const ROW_HEIGHT = 20;
 const OVERSCAN = 10;
+const APPEND_INTERVAL_MS = 100; // new lines are drawn at most this often
 const ROW_TEXT_LIMIT = 2000; // characters rendered in a row; the detail shows all
 
 const pad = (n, width = 2) => String(n).padStart(width, '0');
@@ -55,12 +59,15 @@ export class LogView {
     this.onUpdate = onUpdate || (() => {});
     this.entries = [];
     this.pending = [];
-    this.rows = [];
-    this.first = 0;
+    this.rows = [];   // the DOM rows, in order; row.seq is the line's sequence number
+    this.base = 0;    // sequence number of entries[0]; lines dropped or cleared count on
     this.sticky = true;
     this.unseen = 0;
     this.selected = null;
     this.frame = 0;
+    this.appendTimer = 0;
+    this.lastDraw = 0;
+    this.ownScrollTop = -1;
 
     container.classList.add('loglist');
     container.setAttribute('role', 'log');
@@ -72,6 +79,8 @@ export class LogView {
     container.appendChild(this.spacer);
 
     container.addEventListener('scroll', () => {
+      if (container.scrollTop === this.ownScrollTop) return; // our own move to the bottom
+      this.ownScrollTop = -1;
       this.sticky = container.scrollTop + container.clientHeight >= container.scrollHeight - ROW_HEIGHT;
       if (this.sticky && this.unseen) {
         this.unseen = 0;
@@ -91,7 +100,7 @@ export class LogView {
     this.pending.push(entry);
     // A tab that cannot draw (hidden) still must not grow without bound.
     if (this.pending.length > this.cap) this.pending.splice(0, this.pending.length - this.cap);
-    this.schedule();
+    this.scheduleAppend();
   }
 
   // A line of the page's own (a gap, a reconnect), shown in the list.
@@ -100,6 +109,7 @@ export class LogView {
   }
 
   clear() {
+    this.base += this.entries.length;
     this.entries = [];
     this.pending = [];
     this.selected = null;
@@ -117,6 +127,22 @@ export class LogView {
     this.schedule();
   }
 
+  // Arrivals redraw at most every APPEND_INTERVAL_MS: drawing a moving
+  // list costs a repaint of all of it, and ten updates a second read as
+  // smooth as sixty. Scrolling and resizing redraw on the next frame.
+  scheduleAppend() {
+    if (this.frame || this.appendTimer) return;
+    const wait = this.lastDraw + APPEND_INTERVAL_MS - performance.now();
+    if (wait <= 0) {
+      this.schedule();
+      return;
+    }
+    this.appendTimer = setTimeout(() => {
+      this.appendTimer = 0;
+      this.schedule();
+    }, wait);
+  }
+
   schedule() {
     if (this.frame) return;
     this.frame = window.requestAnimationFrame(() => {
@@ -126,6 +152,7 @@ export class LogView {
   }
 
   update() {
+    this.lastDraw = performance.now();
     const c = this.container;
     if (this.pending.length) {
       const added = this.pending.length;
@@ -134,6 +161,7 @@ export class LogView {
       const excess = this.entries.length - this.cap;
       if (excess > 0) {
         this.entries.splice(0, excess);
+        this.base += excess;
         if (!this.sticky) c.scrollTop = Math.max(0, c.scrollTop - excess * ROW_HEIGHT);
       }
       if (!this.sticky) {
@@ -143,27 +171,46 @@ export class LogView {
     }
     const total = this.entries.length;
     this.spacer.style.height = total * ROW_HEIGHT + 'px';
-    if (this.sticky) c.scrollTop = c.scrollHeight;
+    if (this.sticky && c.scrollTop + c.clientHeight < c.scrollHeight) {
+      c.scrollTop = c.scrollHeight;
+      this.ownScrollTop = c.scrollTop;
+    }
 
+    // The window of lines to show, as sequence numbers (base + index).
     const visible = Math.ceil(c.clientHeight / ROW_HEIGHT) + 2 * OVERSCAN;
     const first = Math.max(0, Math.min(Math.floor(c.scrollTop / ROW_HEIGHT) - OVERSCAN,
                                        total - visible));
-    const count = Math.min(visible, total - first);
-    while (this.rows.length < count) {
-      const row = document.createElement('div');
-      row.className = 'row';
-      this.window.appendChild(row);
-      this.rows.push(row);
+    const from = this.base + first;
+    const to = from + Math.min(visible, total - first);
+
+    // Rows still showing a line in the window keep it; the others are
+    // refilled with the lines that came into view. Rows stay in DOM order
+    // (the order a screen reader reads), moving only the refilled ones.
+    const keep = new Map();
+    const free = [];
+    for (const row of this.rows) {
+      if (row.seq >= from && row.seq < to) keep.set(row.seq, row);
+      else free.push(row);
     }
-    while (this.rows.length > count) this.window.removeChild(this.rows.pop());
-    this.first = first;
+    const rows = [];
+    for (let seq = from; seq < to; seq++) {
+      let row = keep.get(seq);
+      if (row === undefined) {
+        row = free.pop() || document.createElement('div');
+        row.seq = seq;
+        this.fill(row, this.entries[seq - this.base]);
+      }
+      row.classList.toggle('selected', row.entry === this.selected);
+      rows.push(row);
+    }
+    for (const row of free) row.remove();
+    let cursor = this.window.firstChild;
+    for (const row of rows) {
+      if (row === cursor) cursor = cursor.nextSibling;
+      else this.window.insertBefore(row, cursor);
+    }
+    this.rows = rows;
     this.window.style.transform = `translateY(${first * ROW_HEIGHT}px)`;
-    for (let k = 0; k < count; k++) {
-      const entry = this.entries[first + k];
-      const row = this.rows[k];
-      if (row.entry !== entry) this.fill(row, entry);
-      row.classList.toggle('selected', entry === this.selected);
-    }
     this.onUpdate();
   }
 

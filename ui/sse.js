@@ -115,6 +115,7 @@ export class Follow {
     let data = [];
     let event = '';
     let id = null;
+    const lineEnd = /\r\n|\r|\n/g;
     for (;;) {
       const { value, done } = await reader.read();
       if (done || !live()) {
@@ -124,15 +125,12 @@ export class Follow {
       this.retryDelay = RETRY_MIN_MS;
       buffer += value;
       let start = 0;
-      for (;;) {
-        const lf = buffer.indexOf('\n', start);
-        const cr = buffer.indexOf('\r', start);
-        let end = lf < 0 ? cr : cr < 0 ? lf : Math.min(lf, cr);
-        if (end < 0) break;
+      lineEnd.lastIndex = 0;
+      for (let m = lineEnd.exec(buffer); m !== null; m = lineEnd.exec(buffer)) {
         // A CR at the very end may be the first half of CR LF: wait for more.
-        if (end === cr && end === buffer.length - 1) break;
-        const line = buffer.slice(start, end);
-        start = end + (buffer[end] === '\r' && buffer[end + 1] === '\n' ? 2 : 1);
+        if (m[0] === '\r' && m.index === buffer.length - 1) break;
+        const line = buffer.slice(start, m.index);
+        start = lineEnd.lastIndex;
         if (line === '') {
           if (data.length > 0) this.dispatch(event || 'message', data.join('\n'), id);
           data = [];

@@ -437,9 +437,9 @@ HOSTILE = [
     "clear \x1b[2J title \x1b]0;pwned\x07 bell",
     "tab\tand \x08 backspace and \x9b csi",
 ]
-SHOWN = {
-    "clear \x1b[2J title \x1b]0;pwned\x07 bell": "clear \u241b[2J title \u241b]0;pwned\u2407 bell",
-    "tab\tand \x08 backspace and \x9b csi": "tab\tand \u2408 backspace and <9B> csi",
+SHOWN = {  # control characters in caret notation (or \\xNN), marked apart
+    "clear \x1b[2J title \x1b]0;pwned\x07 bell": "clear ^[[2J title ^[]0;pwned^G bell",
+    "tab\tand \x08 backspace and \x9b csi": "tab\tand ^H backspace and \\x9b csi",
     "plain \x1b[31mred\x1b[0m plain \x1b[1;38;5;208mbold orange\x1b[0m": "plain red plain bold orange",
 }
 
@@ -462,6 +462,8 @@ def test_untrusted_text_is_shown_as_text():
                             ".map(s => [s.textContent, s.className, s.style.color])")
         check(["red", "a-f1", ""] in colours, "SGR 31 renders as a colour class: %r" % colours)
         check(["bold orange", "a-b", "rgb(255, 135, 0)"] in colours, "SGR 1;38;5;208: %r" % colours)
+        check_eq(page.eval("[...document.querySelectorAll('#main-list .msg .ctl')].map(s => s.textContent)"),
+                 ["^[", "^[", "^G", "^H", "\\x9b"], "marked control characters")
 
         # The request ID is hostile too: it is a button's text, and opens.
         page.click("#main-list .row button.req")
