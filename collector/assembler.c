@@ -339,9 +339,17 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
             rc = finish_thread(a, p, r->tid);
-            if (rc == 0 && r->request)
+            if (rc == 0 && r->request) {
+                /* Ingest validated the caller; a replayed ring was not
+                 * decoded by it, so check again rather than trust. */
+                char caller[LT_WIRE_MAX_ID + 1] = "";
+                if (r->data_len > 0 && lt_wire_id_ok((const char *)r->data, r->data_len)) {
+                    memcpy(caller, r->data, r->data_len);
+                    caller[r->data_len] = '\0';
+                }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id,
-                                            (int64_t)r->ts_ns);
+                                            caller, (int64_t)r->ts_ns);
+            }
             break;
         case LT_REC_END:
             LT_COUNT(requests_ended, 1);
@@ -410,4 +418,14 @@ void lt_assembler_flush_all(lt_assembler *a)
     for (size_t b = 0; b < PROC_BUCKETS; b++)
         for (proc *p = a->buckets[b]; p; p = p->next)
             finish_proc(a, p);
+}
+
+size_t lt_assembler_partial_lines(const lt_assembler *a)
+{
+    size_t held = 0;
+    for (size_t b = 0; b < PROC_BUCKETS; b++)
+        for (const proc *p = a->buckets[b]; p; p = p->next)
+            for (size_t i = 0; i < p->npartials; i++)
+                held += p->partials[i].active;
+    return held;
 }

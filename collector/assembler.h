@@ -68,6 +68,10 @@ void lt_assembler_flush_all(lt_assembler *a);
  * stored. The line goes on as a new line if more of it arrives. */
 void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms);
 
+/* Lines still being assembled, for the metrics (walks every process: call
+ * it now and then, not per frame). */
+size_t lt_assembler_partial_lines(const lt_assembler *a);
+
 /* Forget everything (positions, partial lines): after a failed commit the
  * runners send again from what they had acknowledged, and every record must
  * be accepted again. */

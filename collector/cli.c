@@ -449,6 +449,36 @@ static char *server_url_new(const char *flag_value) {
     return strbuf_detach(&url);
 }
 
+/* The API token for `server`: LOGTAP_TOKEN, else the server's line in the
+ * credentials file the local collector writes
+ * (${XDG_CONFIG_HOME:-$HOME/.config}/logtap/credentials, "URL TOKEN" per
+ * line). NULL if none; caller frees. */
+static char *token_for_server_new(const char *server) {
+    const char *env = getenv("LOGTAP_TOKEN");
+    if (env && *env) return strdup(env);
+    struct strbuf path = {0};
+    const char *config = getenv("XDG_CONFIG_HOME");
+    const char *home = getenv("HOME");
+    if (config && config[0] == '/')
+        strbuf_appendf(&path, "%s/logtap/credentials", config);
+    else if (home && home[0] == '/')
+        strbuf_appendf(&path, "%s/.config/logtap/credentials", home);
+    else
+        return NULL;
+    FILE *f = fopen(path.data, "re");
+    strbuf_release(&path);
+    if (!f) return NULL;
+    char line[4096], *token = NULL;
+    size_t server_len = strlen(server);
+    while (!token && fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = '\0';
+        if (strncmp(line, server, server_len) == 0 && line[server_len] == ' ')
+            token = strdup(line + server_len + 1);
+    }
+    fclose(f);
+    return token;
+}
+
 static int collector_open(struct collector *c, const char *server_flag) {
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         fputs("logtap: cannot initialise libcurl\n", stderr);
@@ -468,6 +498,12 @@ static int collector_open(struct collector *c, const char *server_flag) {
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "logtap/" LOGTAP_VERSION);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    char *token = token_for_server_new(c->server);
+    if (token) {
+        curl_easy_setopt(c->curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+        curl_easy_setopt(c->curl, CURLOPT_XOAUTH2_BEARER, token); /* curl copies it */
+        free(token);
+    }
     return LT_EXIT_OK;
 }
 
@@ -541,6 +577,15 @@ static char *server_error_message_new(const struct strbuf *body) {
 
 static int report_http_error(const struct target *t, long status,
                              const struct strbuf *body) {
+    if (status == 401) {
+        char *message = server_error_message_new(body);
+        fprintf(stderr,
+                "logtap: not authorised by the collector (%s): set LOGTAP_TOKEN to an API "
+                "token (the collector's admin token is in DATA/admin.token)\n",
+                message ? message : "HTTP 401");
+        free(message);
+        return LT_EXIT_FAILED;
+    }
     if (status == 404) {
         char *id = terminal_safe_copy(t->id);
         fprintf(stderr, "logtap: unknown %s '%s'\n", t->noun, id);

@@ -250,7 +250,16 @@ static bool decode_record(const msgpack_object *o, lt_record_in *r, uint64_t pre
         r->data = (const unsigned char *)f[6].via.bin.ptr;
         r->data_len = f[6].via.bin.size;
         return true;
-    case LT_REC_BEGIN:
+    case LT_REC_BEGIN: /* payload: nil, or the caller's ID */
+        if (r->request == NULL)
+            return false;
+        if (f[6].type == MSGPACK_OBJECT_NIL)
+            return true;
+        if (f[6].type != MSGPACK_OBJECT_BIN || !lt_wire_id_ok(f[6].via.bin.ptr, f[6].via.bin.size))
+            return false;
+        r->data = (const unsigned char *)f[6].via.bin.ptr;
+        r->data_len = f[6].via.bin.size;
+        return true;
     case LT_REC_END:
         return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
     case LT_REC_NOTICE:
@@ -467,4 +476,9 @@ void lt_ingest_send_acks(lt_ingest *in)
         msgpack_sbuffer_destroy(&sb);
     }
     in->nacks = 0;
+}
+
+size_t lt_ingest_acks_owed(const lt_ingest *in)
+{
+    return in->nacks;
 }

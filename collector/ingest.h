@@ -25,6 +25,9 @@ int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames);
  * store commit. */
 void lt_ingest_send_acks(lt_ingest *in);
 
+/* Process instances owed an ack (sent at the next lt_ingest_send_acks). */
+size_t lt_ingest_acks_owed(const lt_ingest *in);
+
 /* A commit failed: the acks owed so far cover nothing durable. */
 void lt_ingest_forget_acks(lt_ingest *in);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "assembler.h"
+#include "bootstrap.h"
 #include "http.h"
 #include "ingest.h"
 #include "logtap_wire.h"
@@ -37,6 +38,8 @@
 #define REAP_INTERVAL_MS 1000
 #define PARTIAL_IDLE_MS 5000
 #define COMMIT_LINES 20000
+#define DEFAULT_RETAIN_AGE "30d"
+#define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -67,12 +70,25 @@ static void usage(FILE *out)
             "                      are replayed from there and removed\n"
             "  --commit-ms N       longest time a line waits before it is committed\n"
             "                      and acknowledged (default %d)\n"
+            "  --retain-age AGE    delete lines older than AGE (30m, 12h, 30d, 2w;\n"
+            "                      default %s; 0 keeps lines forever)\n"
+            "  --retain-size SIZE  delete the oldest lines while the store holds more\n"
+            "                      than SIZE bytes (K, M, G suffixes; default 0: no\n"
+            "                      limit)\n"
+            "  --credentials FILE  where to record the admin token for the local CLI\n"
+            "                      (default $XDG_CONFIG_HOME/logtap/credentials, else\n"
+            "                      ~/.config/logtap/credentials; 'none' to skip)\n"
+            "  --new-admin-token   mint a new admin token into DATA/admin.token (the\n"
+            "                      old ones keep working until revoked)\n"
             "  -h, --help          show this help\n"
             "  --version           show the version\n"
             "\n"
+            "On its first start the collector creates the admin user and its API token\n"
+            "(DATA/admin.token, mode 0600) and records it for the local logtap CLI.\n"
             "SIGTERM or SIGINT stops the collector after everything received has been\n"
             "stored. Only one collector may use a data directory at a time.\n",
-            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS);
+            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS,
+            DEFAULT_RETAIN_AGE);
 }
 
 /* The collector's own log: one timestamped line on stderr. */
@@ -188,18 +204,98 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
     lt_reaper_release(reaper, true);
 }
 
+/* "0", "512K", "64M", "10G": bytes. Returns 0, or -1 for anything else. */
+static int parse_size(const char *text, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (end == text || errno || v < 0)
+        return -1;
+    int64_t unit = 1;
+    switch (*end) {
+    case '\0': break;
+    case 'K': case 'k': unit = INT64_C(1) << 10; end++; break;
+    case 'M': case 'm': unit = INT64_C(1) << 20; end++; break;
+    case 'G': case 'g': unit = INT64_C(1) << 30; end++; break;
+    case 'T': case 't': unit = INT64_C(1) << 40; end++; break;
+    default: return -1;
+    }
+    if (*end || __builtin_mul_overflow((int64_t)v, unit, out))
+        return -1;
+    return 0;
+}
+
+/* Record the admin token for the local CLI under the URL it will use: the
+ * address served, and for a wildcard address the loopback one too. */
+static void record_credentials(const char *file, const char *data, const char *host, int port)
+{
+    char default_path[PATH_MAX];
+    if (file == NULL && lt_credentials_default_path(default_path, sizeof default_path) == 0)
+        file = default_path;
+    if (file == NULL) {
+        log_line("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
+                 data);
+        return;
+    }
+    if (strcmp(file, "none") == 0)
+        return;
+    const char *loopback = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                           : strcmp(host, "[::]") == 0  ? "[::1]"
+                                                        : NULL;
+    const char *hosts[] = {host, loopback};
+    for (size_t i = 0; i < 2 && hosts[i]; i++) {
+        char url[300], err[512];
+        snprintf(url, sizeof url, "http://%s:%d", hosts[i], port);
+        int rc = lt_credentials_record(file, url, data, err, sizeof err);
+        if (rc < 0)
+            log_line("cannot record the admin token for the CLI: %s", err);
+        else if (rc == 0)
+            log_line("admin token recorded for %s in %s", url, file);
+    }
+}
+
+/* Retention: one bite of deletions, right after a commit (no transaction
+ * open). Returns true when it deleted a full bite (more may be due). */
+static bool retain_bite(lt_store *store, const lt_retention *policy_in, int64_t max_age_ns)
+{
+    lt_retention policy = *policy_in;
+    if (max_age_ns > 0)
+        policy.min_ts_ns = lt_time_now_ns() - max_age_ns;
+    if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0)
+        return false;
+    long deleted = lt_store_retain(store, &policy, RETAIN_BITE_ROWS);
+    if (deleted < 0) {
+        LT_COUNT(store_errors, 1);
+        log_line("retention: %s (will try again)", lt_store_error(store));
+        return false;
+    }
+    LT_COUNT(lines_expired, (uint64_t)deleted);
+    return deleted == RETAIN_BITE_ROWS;
+}
+
 int main(int argc, char **argv)
 {
     const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
     const char *rings = DEFAULT_RING_DIR;
     int commit_ms = DEFAULT_COMMIT_MS;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_VERSION };
+    int64_t max_age_ns = 0;
+    lt_duration_parse(DEFAULT_RETAIN_AGE, &max_age_ns);
+    lt_retention retention = {0};
+    const char *credentials = NULL; /* NULL: the default path */
+    bool new_admin_token = false;
+    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_VERSION,
+           OPT_RETAIN_AGE, OPT_RETAIN_SIZE, OPT_CREDENTIALS, OPT_NEW_ADMIN_TOKEN };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
         {"http", required_argument, NULL, OPT_HTTP},
         {"data", required_argument, NULL, OPT_DATA},
         {"rings", required_argument, NULL, OPT_RINGS},
         {"commit-ms", required_argument, NULL, OPT_COMMIT},
+        {"retain-age", required_argument, NULL, OPT_RETAIN_AGE},
+        {"retain-size", required_argument, NULL, OPT_RETAIN_SIZE},
+        {"credentials", required_argument, NULL, OPT_CREDENTIALS},
+        {"new-admin-token", no_argument, NULL, OPT_NEW_ADMIN_TOKEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -221,6 +317,24 @@ int main(int argc, char **argv)
             commit_ms = (int)v;
             break;
         }
+        case OPT_RETAIN_AGE:
+            if (strcmp(optarg, "0") == 0) {
+                max_age_ns = 0;
+            } else if (lt_duration_parse(optarg, &max_age_ns) != 0 || max_age_ns <= 0) {
+                fprintf(stderr, "logtap-collector: --retain-age takes 0 or a duration like 30m, "
+                                "12h, 30d, 2w, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_RETAIN_SIZE:
+            if (parse_size(optarg, &retention.max_bytes) != 0) {
+                fprintf(stderr, "logtap-collector: --retain-size takes a size like 0, 500M, "
+                                "10G, not '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case OPT_CREDENTIALS: credentials = optarg; break;
+        case OPT_NEW_ADMIN_TOKEN: new_admin_token = true; break;
         case 'h': usage(stdout); return 0;
         case OPT_VERSION: printf("logtap-collector 0.1.0 (wire format %d)\n", LT_WIRE_VERSION); return 0;
         default:
@@ -238,6 +352,14 @@ int main(int argc, char **argv)
         return 2;
     }
 
+    /* From here on a stop request is a clean stop, even during start-up:
+     * whoever saw collector.json may send SIGTERM at once. */
+    struct sigaction sa = {.sa_handler = on_stop_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     if (mkdir_p(data) != 0) {
         fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", data, strerror(errno));
         return 1;
@@ -253,6 +375,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", data, err);
         return 1;
     }
+    char said[PATH_MAX + 128];
+    if (lt_bootstrap_admin(data, new_admin_token, said, sizeof said, err, sizeof err) != 0) {
+        fprintf(stderr, "logtap-collector: cannot set up the admin user: %s\n", err);
+        lt_store_close(store);
+        return 1;
+    }
+    if (said[0])
+        log_line("%s", said);
     lt_assembler *assembler = lt_assembler_new(store);
     lt_ingest *in = assembler ? lt_ingest_open(listen, assembler, err, sizeof err) : NULL;
     if (!in) {
@@ -278,28 +408,34 @@ int main(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
-    write_status_file(data, listen, host, lt_http_port(http));
     char http_url[300];
     snprintf(http_url, sizeof http_url, "http://%s:%d", host, lt_http_port(http));
+    record_credentials(credentials, data, host, lt_http_port(http));
+    /* Last: whoever waits for this file may use the collector at once. */
+    write_status_file(data, listen, host, lt_http_port(http));
     log_line("listening on %s, serving %s", listen, http_url);
-
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     /* Rings orphaned while no collector was running. */
     if (lt_reaper_scan(reaper) > 0)
         commit(store, in, reaper, assembler);
     int64_t first_pending_ms = 0, next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
+    bool retention_behind = false;
     while (!stop_requested) {
         if (mono_ms() >= next_reap_ms) {
             lt_assembler_flush_idle(assembler, mono_ms(), PARTIAL_IDLE_MS);
+            atomic_store_explicit(&lt_metrics_global.partial_lines,
+                                  lt_assembler_partial_lines(assembler), memory_order_relaxed);
             commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
             if (lt_reaper_scan(reaper) > 0)
                 commit(store, in, reaper, assembler);
+            if (!store_fault.failing)
+                retention_behind = retain_bite(store, &retention, max_age_ns);
             next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
+        } else if (retention_behind && !first_pending_ms) {
+            /* A backlog of expired lines goes one bite per loop, between
+             * ingest commits, so ingestion never waits for all of it. */
+            commit(store, in, reaper, assembler); /* request/runner rows, if any */
+            retention_behind = retain_bite(store, &retention, max_age_ns);
         }
         int wait = commit_ms;
         if (first_pending_ms) {
@@ -307,6 +443,10 @@ int main(int argc, char **argv)
             wait = left < 0 ? 0 : (int)left;
         }
         lt_ingest_poll(in, wait, 256);
+        atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(store),
+                              memory_order_relaxed);
+        atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(in),
+                              memory_order_relaxed);
         if (lt_store_pending(store) && !first_pending_ms)
             first_pending_ms = mono_ms();
         bool due = first_pending_ms && mono_ms() - first_pending_ms >= commit_ms;

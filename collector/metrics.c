@@ -16,6 +16,56 @@ static uint64_t load_relaxed(_Atomic uint64_t *value) {
     return atomic_load_explicit(value, memory_order_relaxed);
 }
 
+static const double commit_bucket_bounds[LT_COMMIT_BUCKETS] = LT_COMMIT_BUCKET_BOUNDS;
+
+void lt_metrics_commit_time(uint64_t ns) {
+    /* Each bucket counts the commits at or under its bound (cumulative), so
+     * rendering needs no summing and readers never see a bucket decrease. */
+    for (int i = 0; i < LT_COMMIT_BUCKETS; i++)
+        if ((double)ns <= commit_bucket_bounds[i] * 1e9)
+            atomic_fetch_add_explicit(&lt_metrics_global.commit_buckets[i], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lt_metrics_global.commit_ns_sum, ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&lt_metrics_global.commit_count, 1, memory_order_relaxed);
+}
+
+static void render_gauge(FILE *f, const char *name, const char *help, uint64_t value) {
+    fprintf(f, "# HELP logtap_%s %s\n# TYPE logtap_%s gauge\nlogtap_%s %llu\n", name, help, name,
+            name, (unsigned long long)value);
+}
+
+/* Losses by reason, as one labelled family each, from the counters above:
+ * the single place a dashboard needs to look for "what did we drop". */
+static void render_drops(FILE *f) {
+    fprintf(f,
+            "# HELP logtap_frames_dropped_total frames not used, by reason\n"
+            "# TYPE logtap_frames_dropped_total counter\n"
+            "logtap_frames_dropped_total{reason=\"malformed\"} %llu\n"
+            "logtap_frames_dropped_total{reason=\"oversized\"} %llu\n"
+            "logtap_frames_dropped_total{reason=\"out_of_order\"} %llu\n"
+            "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason\n"
+            "# TYPE logtap_bytes_dropped_total counter\n"
+            "logtap_bytes_dropped_total{reason=\"runner_ring_full\"} %llu\n",
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_malformed),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_oversized),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_out_of_order),
+            (unsigned long long)load_relaxed(&lt_metrics_global.bytes_gap_reported));
+}
+
+static void render_commit_histogram(FILE *f) {
+    fprintf(f, "# HELP logtap_store_commit_seconds store commit latency\n"
+               "# TYPE logtap_store_commit_seconds histogram\n");
+    for (int i = 0; i < LT_COMMIT_BUCKETS; i++)
+        fprintf(f, "logtap_store_commit_seconds_bucket{le=\"%g\"} %llu\n", commit_bucket_bounds[i],
+                (unsigned long long)load_relaxed(&lt_metrics_global.commit_buckets[i]));
+    uint64_t count = load_relaxed(&lt_metrics_global.commit_count);
+    fprintf(f,
+            "logtap_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
+            "logtap_store_commit_seconds_sum %.9f\n"
+            "logtap_store_commit_seconds_count %llu\n",
+            (unsigned long long)count,
+            (double)load_relaxed(&lt_metrics_global.commit_ns_sum) / 1e9, (unsigned long long)count);
+}
+
 void lt_metrics_render(char **out, size_t *len) {
     *out = NULL;
     *len = 0;
@@ -47,6 +97,15 @@ void lt_metrics_render(char **out, size_t *len) {
             "# TYPE logtap_store_commit_seconds_max gauge\n"
             "logtap_store_commit_seconds_max %.9f\n",
             (double)load_relaxed(&lt_metrics_global.store_commit_ns_max) / 1e9);
+
+    render_gauge(f, "store_pending_lines", "lines appended to the store, not yet committed",
+                 load_relaxed(&lt_metrics_global.store_pending_lines));
+    render_gauge(f, "acks_pending", "runner processes owed an acknowledgement",
+                 load_relaxed(&lt_metrics_global.acks_pending));
+    render_gauge(f, "partial_lines", "lines still being assembled (no newline yet)",
+                 load_relaxed(&lt_metrics_global.partial_lines));
+    render_commit_histogram(f);
+    render_drops(f);
 
     /* open_memstream reports allocation failures at close. */
     if (ferror(f)) {

@@ -30,7 +30,14 @@
     X(records_replayed, "records read from adopted ring files")                     \
     X(store_commits, "store transactions committed")                                 \
     X(store_errors, "store operations that failed")                                  \
-    X(http_requests, "HTTP requests served")
+    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")     \
+    X(http_requests, "HTTP requests served")                                         \
+    X(http_unauthorized, "HTTP requests refused for want of a valid token")         \
+    X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")
+
+/* Upper bounds of the commit-latency histogram's buckets, in seconds. */
+#define LT_COMMIT_BUCKET_BOUNDS {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5}
+#define LT_COMMIT_BUCKETS 11
 
 typedef struct lt_metrics {
 #define LT_METRICS_FIELD(name, help) _Atomic uint64_t name;
@@ -39,7 +46,18 @@ typedef struct lt_metrics {
     _Atomic uint64_t followers;          /* gauge: open follow streams */
     _Atomic uint64_t store_faulted;      /* gauge: 1 while commits fail */
     _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
+    /* Queue depths, sampled by the ingest thread after each poll. */
+    _Atomic uint64_t store_pending_lines;  /* appended, not yet committed */
+    _Atomic uint64_t acks_pending;         /* process instances owed an ack */
+    _Atomic uint64_t partial_lines;        /* lines still being assembled */
+    /* Store commit latency histogram (cumulative buckets, as Prometheus). */
+    _Atomic uint64_t commit_buckets[LT_COMMIT_BUCKETS];
+    _Atomic uint64_t commit_count;
+    _Atomic uint64_t commit_ns_sum;
 } lt_metrics;
+
+/* Record one store commit's duration (any thread). */
+void lt_metrics_commit_time(uint64_t ns);
 
 extern lt_metrics lt_metrics_global;
 

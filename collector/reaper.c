@@ -91,7 +91,7 @@ static bool record_ok(const lt_ring_record *rec)
     switch (rec->kind) {
     case LT_REC_DATA: return rec->fd == 1 || rec->fd == 2;
     case LT_REC_NOTICE: return rec->fd == 0 && rec->data_len <= LT_WIRE_MAX_NOTICE;
-    case LT_REC_BEGIN:
+    case LT_REC_BEGIN: return rec->request_len > 0 && rec->data_len <= LT_WIRE_MAX_ID;
     case LT_REC_END: return rec->request_len > 0 && rec->data_len == 0;
     default: return rec->data_len == 0;
     }

@@ -53,7 +53,6 @@
 
 #include "metrics.h"
 
-#define STORE_FILE_NAME "logtap.db"
 #define BUSY_TIMEOUT_MS 5000
 #define ERROR_SIZE 256
 
@@ -98,6 +97,30 @@ static const char *const migrations[] = {
     "  begin_ts   INTEGER NOT NULL,"
     "  end_ts     INTEGER"           /* NULL while in progress */
     ") WITHOUT ROWID;",
+
+    /* 1 -> 2: who is who (registry.c) and who called a request. */
+    "ALTER TABLE requests ADD COLUMN caller TEXT;" /* NULL: no BEGIN named one */
+    "CREATE TABLE users ("
+    "  name                 TEXT PRIMARY KEY,"
+    "  admin                INTEGER NOT NULL DEFAULT 0,"
+    "  default_private_logs INTEGER NOT NULL DEFAULT 0,"
+    "  created_ts           INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE tokens ("
+    "  token_id   TEXT PRIMARY KEY,"     /* tok_ + 12 hex digits of hash */
+    "  hash       BLOB NOT NULL UNIQUE," /* SHA-256 of the token */
+    "  user       TEXT NOT NULL REFERENCES users(name),"
+    "  label      TEXT NOT NULL,"
+    "  created_ts INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE apps ("
+    "  app_id               TEXT PRIMARY KEY,"
+    "  owner                TEXT NOT NULL REFERENCES users(name),"
+    "  private_logs         INTEGER NOT NULL,"
+    "  private_from_default INTEGER NOT NULL,"
+    "  deployed_ts          INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX apps_by_owner ON apps(owner, app_id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -113,6 +136,9 @@ struct lt_store {
     sqlite3_stmt *begin_transaction;
     sqlite3_stmt *commit_transaction;
     sqlite3_stmt *rollback_transaction;
+    sqlite3_stmt *retain_by_age;     /* prepared on first use */
+    sqlite3_stmt *retain_by_size;
+    sqlite3_stmt *retain_requests;
 
     /* Writer-thread state. */
     bool in_transaction;
@@ -180,7 +206,7 @@ static int store_path(const char *dir, char *path, size_t size, char *err, size_
         format_error(err, errlen, "no data directory given");
         return -1;
     }
-    if (snprintf(path, size, "%s/%s", dir, STORE_FILE_NAME) >= (int)size) {
+    if (snprintf(path, size, "%s/%s", dir, LT_STORE_FILE_NAME) >= (int)size) {
         format_error(err, errlen, "data directory path too long");
         return -1;
     }
@@ -263,10 +289,12 @@ static int prepare_writer_statements(lt_store *st, char *err, size_t errlen) {
         "  source = CASE WHEN excluded.source <> '' THEN excluded.source ELSE source END,"
         "  first_ts = min(first_ts, excluded.first_ts),"
         "  last_ts = max(last_ts, excluded.last_ts)";
+    /* The first BEGIN that names a caller binds it for good. */
     static const char upsert_request_begin[] =
-        "INSERT INTO requests(request_id, runner_id, app_id, version_id, begin_ts, end_ts)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, NULL)"
+        "INSERT INTO requests(request_id, runner_id, app_id, version_id, begin_ts, end_ts, caller)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6)"
         " ON CONFLICT(request_id) DO UPDATE SET"
+        "  caller = coalesce(caller, excluded.caller),"
         "  begin_ts = min(begin_ts, excluded.begin_ts),"
         "  end_ts = CASE WHEN end_ts IS NOT NULL AND excluded.begin_ts < end_ts"
         "           THEN end_ts ELSE NULL END";
@@ -312,6 +340,10 @@ lt_store *lt_store_open(const char *dir, char *err, size_t errlen) {
         goto fail;
     }
     configure_connection(st->db);
+    /* auto_vacuum takes effect only before the file is first written (a
+     * new store), so before WAL mode; it lets retention give deleted pages
+     * back to the disk. A no-op on an existing store. */
+    sqlite3_exec(st->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
 
     sqlite3_stmt *journal_mode;
     if (prepare(st->db, "PRAGMA journal_mode = WAL", &journal_mode, err, errlen) != 0) goto fail;
@@ -458,7 +490,8 @@ int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id
 }
 
 int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id,
-                           const char *app_id, const char *version_id, int64_t ts_ns) {
+                           const char *app_id, const char *version_id, const char *caller,
+                           int64_t ts_ns) {
     assert(request_id != NULL && runner_id != NULL);
     if (ensure_transaction(st) != 0) return -1;
     sqlite3_stmt *s = st->upsert_request_begin;
@@ -467,6 +500,10 @@ int lt_store_request_begin(lt_store *st, const char *request_id, const char *run
     sqlite3_bind_text(s, 3, or_empty(app_id), -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, or_empty(version_id), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, ts_ns);
+    if (caller != NULL && caller[0] != '\0')
+        sqlite3_bind_text(s, 6, caller, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(s, 6);
     return step_write(st, s, "record request begin");
 }
 
@@ -515,6 +552,7 @@ int lt_store_commit(lt_store *st) {
     int64_t started = monotonic_ns();
     if (step_write(st, st->commit_transaction, "commit") != 0) return -1;
     record_commit_time(monotonic_ns() - started);
+    lt_metrics_commit_time((uint64_t)(monotonic_ns() - started));
     LT_COUNT(store_commits, 1);
 
     int64_t last_id = st->transaction_last_id;
@@ -563,6 +601,9 @@ void lt_store_close(lt_store *st) {
     sqlite3_finalize(st->begin_transaction);
     sqlite3_finalize(st->commit_transaction);
     sqlite3_finalize(st->rollback_transaction);
+    sqlite3_finalize(st->retain_by_age);
+    sqlite3_finalize(st->retain_by_size);
+    sqlite3_finalize(st->retain_requests);
     /* Let SQLite refresh its planner statistics where they have drifted;
      * cheap, and only on a clean shutdown. */
     sqlite3_exec(st->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -570,6 +611,82 @@ void lt_store_close(lt_store *st) {
     pthread_cond_destroy(&st->committed);
     pthread_mutex_destroy(&st->lock);
     free(st);
+}
+
+/* ---- retention ---- */
+
+int64_t lt_store_live_bytes(lt_store *st) {
+    int64_t pages, free_pages, page_size;
+    if (query_int64(st->db, "PRAGMA page_count", &pages) != 0 ||
+        query_int64(st->db, "PRAGMA freelist_count", &free_pages) != 0 ||
+        query_int64(st->db, "PRAGMA page_size", &page_size) != 0)
+        return -1;
+    return (pages - free_pages) * page_size;
+}
+
+static int prepare_once(lt_store *st, sqlite3_stmt **stmt, const char *sql) {
+    if (*stmt != NULL) return 0;
+    return prepare(st->db, sql, stmt, st->error, sizeof st->error);
+}
+
+/* Run a bound DELETE; returns the rows it removed, or -1. */
+static long step_delete(lt_store *st, sqlite3_stmt *stmt, const char *what) {
+    if (step_write(st, stmt, what) != 0) return -1;
+    return (long)sqlite3_changes(st->db);
+}
+
+long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
+    assert(policy != NULL && max_rows > 0);
+    /* Retention runs between ingest commits, never inside one: a failed
+     * delete must not roll back lines that are about to be acknowledged. */
+    assert(!st->in_transaction && st->pending == 0);
+    if (policy->min_ts_ns <= 0 && policy->max_bytes <= 0) return 0;
+    /* The age test uses the ts index, so it visits only old rows; the size
+     * test removes the oldest IDs, the order followers read in. */
+    if (prepare_once(st, &st->retain_by_age,
+                     "DELETE FROM logs WHERE id IN"
+                     " (SELECT id FROM logs WHERE ts < ?1 LIMIT ?2)") != 0 ||
+        prepare_once(st, &st->retain_by_size,
+                     "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT ?1)") != 0 ||
+        prepare_once(st, &st->retain_requests,
+                     "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
+                     " WHERE end_ts IS NOT NULL AND end_ts < ?1 LIMIT ?2)") != 0)
+        return -1;
+
+    int64_t live = 0;
+    if (policy->max_bytes > 0 && (live = lt_store_live_bytes(st)) < 0) {
+        format_error(st->error, sizeof st->error, "retention: %s", sqlite3_errmsg(st->db));
+        return -1;
+    }
+    bool over_size = policy->max_bytes > 0 && live > policy->max_bytes;
+    if (policy->min_ts_ns <= 0 && !over_size) return 0;
+
+    if (ensure_transaction(st) != 0) return -1;
+    long deleted = 0;
+    if (policy->min_ts_ns > 0) {
+        sqlite3_bind_int64(st->retain_by_age, 1, policy->min_ts_ns);
+        sqlite3_bind_int64(st->retain_by_age, 2, max_rows);
+        long n = step_delete(st, st->retain_by_age, "retention by age");
+        if (n < 0) return -1;
+        deleted += n;
+        sqlite3_bind_int64(st->retain_requests, 1, policy->min_ts_ns);
+        sqlite3_bind_int64(st->retain_requests, 2, max_rows);
+        if (step_delete(st, st->retain_requests, "retention of requests") < 0) return -1;
+    }
+    if (over_size && deleted < max_rows) {
+        sqlite3_bind_int64(st->retain_by_size, 1, max_rows - deleted);
+        long n = step_delete(st, st->retain_by_size, "retention by size");
+        if (n < 0) return -1;
+        deleted += n;
+    }
+    assert(st->pending == 0); /* deletes add no lines to acknowledge */
+    if (step_write(st, st->commit_transaction, "commit retention") != 0) return -1;
+    st->in_transaction = false;
+    st->transaction_last_id = 0;
+    /* Only a store created with auto_vacuum shrinks; elsewhere the freed
+     * pages are reused by new lines, which stops the growth all the same. */
+    if (deleted > 0) sqlite3_exec(st->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    return deleted;
 }
 
 /* ---- readers ---- */
@@ -588,8 +705,10 @@ enum query_filter {
     FILTER_MIN_LEVEL = 1 << 6,
     FILTER_SINCE = 1 << 7,
     FILTER_UNTIL = 1 << 8,
-    QUERY_NEWEST = 1 << 9,
-    QUERY_SHAPES = 1 << 10
+    FILTER_OWNER = 1 << 9,
+    FILTER_BEFORE = 1 << 10,
+    QUERY_NEWEST = 1 << 11,
+    QUERY_SHAPES = 1 << 12
 };
 
 /* Fixed parameter numbers, whatever the shape: binding stays one table. */
@@ -604,7 +723,9 @@ enum query_param {
     PARAM_SEARCH,
     PARAM_MIN_LEVEL,
     PARAM_SINCE,
-    PARAM_UNTIL
+    PARAM_UNTIL,
+    PARAM_OWNER,
+    PARAM_BEFORE
 };
 
 /* Column order of every query's result row. */
@@ -616,6 +737,7 @@ struct lt_store_reader {
     sqlite3_stmt *request_by_id;
     sqlite3_stmt *request_from_lines;
     sqlite3_stmt *runner_known;
+    sqlite3_stmt *runner_app;
     sqlite3_stmt *queries[QUERY_SHAPES];
     char error[ERROR_SIZE];
 };
@@ -650,8 +772,8 @@ lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     if (prepare(rd->db,
-                "SELECT runner_id, app_id, version_id, begin_ts, coalesce(end_ts, 0)"
-                " FROM requests WHERE request_id = ?1",
+                "SELECT runner_id, app_id, version_id, begin_ts, coalesce(end_ts, 0),"
+                " coalesce(caller, '') FROM requests WHERE request_id = ?1",
                 &rd->request_by_id, err, errlen) != 0 ||
         prepare(rd->db,
                 "SELECT runner_id, app_id, version_id, ts FROM logs"
@@ -660,7 +782,14 @@ lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
         prepare(rd->db,
                 "SELECT EXISTS(SELECT 1 FROM runners WHERE runner_id = ?1)"
                 "    OR EXISTS(SELECT 1 FROM logs WHERE runner_id = ?1)",
-                &rd->runner_known, err, errlen) != 0)
+                &rd->runner_known, err, errlen) != 0 ||
+        /* A runner's app: from its row, or from its lines if no row was
+         * written (a store from before runner rows were kept). */
+        prepare(rd->db,
+                "SELECT app_id FROM runners WHERE runner_id = ?1"
+                " UNION ALL SELECT app_id FROM (SELECT app_id FROM logs WHERE runner_id = ?1"
+                " ORDER BY id LIMIT 1) LIMIT 1",
+                &rd->runner_app, err, errlen) != 0)
         goto fail;
     return rd;
 
@@ -674,6 +803,7 @@ void lt_store_reader_close(lt_store_reader *rd) {
     sqlite3_finalize(rd->request_by_id);
     sqlite3_finalize(rd->request_from_lines);
     sqlite3_finalize(rd->runner_known);
+    sqlite3_finalize(rd->runner_app);
     for (int shape = 0; shape < QUERY_SHAPES; shape++) sqlite3_finalize(rd->queries[shape]);
     sqlite3_close(rd->db);
     free(rd);
@@ -690,6 +820,8 @@ static int shape_of(const lt_query *q) {
     if (q->min_level >= 0) shape |= FILTER_MIN_LEVEL;
     if (q->since_ns != 0) shape |= FILTER_SINCE;
     if (q->until_ns != 0) shape |= FILTER_UNTIL;
+    if (q->owner != NULL) shape |= FILTER_OWNER;
+    if (q->before_id > 0) shape |= FILTER_BEFORE;
     if (q->newest && q->limit > 0) shape |= QUERY_NEWEST;
     return shape;
 }
@@ -708,6 +840,8 @@ static void build_query_sql(int shape, char *sql, size_t size) {
         {FILTER_SOURCE, " AND source = ?7"},      {FILTER_SEARCH, " AND instr(message, ?8) > 0"},
         {FILTER_MIN_LEVEL, " AND level >= ?9"},   {FILTER_SINCE, " AND ts >= ?10"},
         {FILTER_UNTIL, " AND ts < ?11"},
+        {FILTER_OWNER, " AND app_id IN (SELECT app_id FROM apps WHERE owner = ?12)"},
+        {FILTER_BEFORE, " AND id < ?13"},
     };
     size_t used = (size_t)snprintf(sql, size, "%sSELECT " LINE_COLUMNS " FROM logs WHERE id > ?1",
                                    shape & QUERY_NEWEST ? "SELECT * FROM (" : "");
@@ -722,7 +856,7 @@ static void build_query_sql(int shape, char *sql, size_t size) {
 static sqlite3_stmt *query_statement(lt_store_reader *rd, int shape) {
     assert(shape >= 0 && shape < QUERY_SHAPES);
     if (rd->queries[shape] == NULL) {
-        char sql[1024];
+        char sql[1280];
         build_query_sql(shape, sql, sizeof sql);
         if (prepare(rd->db, sql, &rd->queries[shape], rd->error, sizeof rd->error) != 0)
             return NULL;
@@ -743,6 +877,8 @@ static void bind_query(sqlite3_stmt *s, int shape, const lt_query *q) {
     if (shape & FILTER_MIN_LEVEL) sqlite3_bind_int(s, PARAM_MIN_LEVEL, q->min_level);
     if (shape & FILTER_SINCE) sqlite3_bind_int64(s, PARAM_SINCE, q->since_ns);
     if (shape & FILTER_UNTIL) sqlite3_bind_int64(s, PARAM_UNTIL, q->until_ns);
+    if (shape & FILTER_OWNER) sqlite3_bind_text(s, PARAM_OWNER, q->owner, -1, SQLITE_STATIC);
+    if (shape & FILTER_BEFORE) sqlite3_bind_int64(s, PARAM_BEFORE, q->before_id);
 }
 
 static const char *column_text_or_empty(sqlite3_stmt *s, int column) {
@@ -771,7 +907,7 @@ static void line_from_row(sqlite3_stmt *s, lt_line *line) {
 
 long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx) {
     assert(q != NULL && cb != NULL);
-    assert(q->limit >= 0 && q->after_id >= 0);
+    assert(q->limit >= 0 && q->after_id >= 0 && q->before_id >= 0);
     if (q->search != NULL && strlen(q->search) > INT_MAX) return -1;
     int shape = shape_of(q);
     sqlite3_stmt *s = query_statement(rd, shape);
@@ -818,6 +954,7 @@ int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request
         copy_column(s, 2, out->version_id, sizeof out->version_id);
         out->begin_ns = sqlite3_column_int64(s, 3);
         out->end_ns = sqlite3_column_int64(s, 4);
+        copy_column(s, 5, out->caller, sizeof out->caller);
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -858,4 +995,19 @@ int lt_store_runner_known(lt_store_reader *rd, const char *runner_id) {
     if (known < 0)
         format_error(rd->error, sizeof rd->error, "runner look-up: %s", sqlite3_errmsg(rd->db));
     return known;
+}
+
+int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]) {
+    assert(runner_id != NULL && app_id != NULL);
+    app_id[0] = '\0';
+    sqlite3_stmt *s = rd->runner_app;
+    sqlite3_bind_text(s, 1, runner_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) copy_column(s, 0, app_id, 129);
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_DONE) return 0;
+    format_error(rd->error, sizeof rd->error, "runner look-up: %s", sqlite3_errmsg(rd->db));
+    return -1;
 }

@@ -19,6 +19,9 @@
 
 #include "line.h"
 
+/* The store's file inside the data directory. */
+#define LT_STORE_FILE_NAME "logtap.db"
+
 typedef struct lt_store lt_store;
 typedef struct lt_store_reader lt_store_reader;
 
@@ -38,9 +41,12 @@ int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id
                          const char *version_id, const char *source, int64_t ts_ns);
 /* Request lifetime from BEGIN/END records. A second BEGIN of the same ID
  * (another thread or a child process) keeps the first begin time; END sets
- * end time; a later BEGIN after END reopens it (status IN_PROGRESS). */
+ * end time; a later BEGIN after END reopens it (status IN_PROGRESS).
+ * `caller` (NULL or "" for none) is the identity the BEGIN named; the first
+ * BEGIN that names one binds it, later ones cannot change it. */
 int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id,
-                           const char *app_id, const char *version_id, int64_t ts_ns);
+                           const char *app_id, const char *version_id, const char *caller,
+                           int64_t ts_ns);
 int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns);
 /* Commit the current transaction, if any. Returns 0 or -1. After success,
  * lt_store_last_id() reflects the new rows and waiting followers wake. */
@@ -70,7 +76,10 @@ typedef struct lt_query {
     int min_level;          /* -1 = any */
     int64_t since_ns;       /* inclusive; 0 = unbounded */
     int64_t until_ns;       /* exclusive; 0 = unbounded */
+    const char *owner;      /* only lines of apps this user deployed
+                               (the access rule for non-admins); NULL = any */
     int64_t after_id;       /* cursor: only rows with id > after_id */
+    int64_t before_id;      /* cursor: only rows with id < before_id; 0 = none */
     int limit;              /* 0 = no limit */
     bool newest;            /* true: the newest `limit` rows (still delivered
                                oldest first); false: the oldest `limit` rows */
@@ -87,6 +96,7 @@ typedef struct lt_request_info {
     char runner_id[129];
     char app_id[129];
     char version_id[129];
+    char caller[129]; /* "" when no BEGIN named one */
     int64_t begin_ns;
     int64_t end_ns; /* 0 while in progress */
 } lt_request_info;
@@ -94,5 +104,25 @@ typedef struct lt_request_info {
 int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out);
 /* Returns 1 if the runner is known, 0 if not, -1 on error. */
 int lt_store_runner_known(lt_store_reader *rd, const char *runner_id);
+/* Returns 1 and writes the runner's app ID ("" if it set none) to `app_id`
+ * (129 bytes) if the runner is known, 0 if not, -1 on error. */
+int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]);
+
+/* ---- retention (writer thread) ---- */
+
+typedef struct lt_retention {
+    int64_t min_ts_ns; /* delete lines written before this; 0 = no age limit */
+    int64_t max_bytes; /* delete the oldest lines while the store's live
+                          pages exceed this; 0 = no size limit */
+} lt_retention;
+
+/* Delete at most `max_rows` of the oldest lines the policy no longer keeps,
+ * in a transaction of its own (commits what is pending first), and give
+ * freed pages back to the file system where the store allows it. Small
+ * bites keep ingestion flowing: call it again while it returns max_rows.
+ * Returns the number of lines deleted, or -1. */
+long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows);
+/* Bytes of live pages (file size minus free pages), or -1. */
+int64_t lt_store_live_bytes(lt_store *st);
 
 #endif

@@ -198,6 +198,14 @@ static int parse_duration(const char *text, int64_t now_ns, int64_t *out) {
     return 0;
 }
 
+int lt_duration_parse(const char *text, int64_t *out) {
+    if (text == NULL || out == NULL) return -1;
+    int64_t back;
+    if (parse_duration(text, 0, &back) != 0) return -1;
+    *out = -back;
+    return 0;
+}
+
 int lt_time_parse(const char *text, int64_t now_ns, int64_t *out) {
     if (text == NULL || out == NULL) return -1;
 

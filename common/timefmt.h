@@ -17,6 +17,10 @@ char *lt_time_format(int64_t ts_ns, char *buf, size_t len);
  * Returns 0 and sets *out, or -1 for anything else. */
 int lt_time_parse(const char *text, int64_t now_ns, int64_t *out);
 
+/* Parse a duration ("30s", "30m", "1h", "2d", "1w") into *out ns.
+ * Returns 0, or -1 for anything else. */
+int lt_duration_parse(const char *text, int64_t *out);
+
 int64_t lt_time_now_ns(void);
 
 #endif

@@ -33,6 +33,14 @@ extern "C" {
  * left unchanged). */
 int logtap_request_begin(const char *request_id);
 
+/* logtap_request_begin, naming the request's caller: the user (principal)
+ * on whose behalf the request runs, who may read the request's logs
+ * through the collector's API (unless the app's logs are private). The
+ * caller ID follows the same rules as a request ID; NULL names no caller.
+ * The first BEGIN of a request that names a caller binds it. Returns 0, or
+ * -1 with errno EINVAL (marker left unchanged). */
+int logtap_request_begin_for(const char *request_id, const char *caller_id);
+
 /* Clear the calling thread's marker. Returns 0, or -1 with errno ENOENT if the
  * thread had no marker. */
 int logtap_request_end(void);

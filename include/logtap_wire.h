@@ -26,7 +26,8 @@
  *       fd       uint    1 (stdout) or 2 (stderr); 0 for non-DATA records
  *       request  str|nil the writer thread's marker when the record was made
  *       payload  DATA: bin, the bytes write(2) accepted; NOTICE: bin, at
- *                most LT_WIRE_MAX_NOTICE bytes of text; otherwise nil
+ *                most LT_WIRE_MAX_NOTICE bytes of text; BEGIN: nil, or bin,
+ *                the request's caller (an ID); otherwise nil
  *
  *   ACK    collector -> runner   [1, 2, instance, pos]
  *     Every record of `instance` whose position is below `pos` is durable

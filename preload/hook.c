@@ -177,19 +177,28 @@ static void set_marker(const char *request_id, size_t len)
     lt_thread_marker.len = (uint8_t)len;
 }
 
-LT_EXPORT int logtap_request_begin(const char *request_id)
+LT_EXPORT int logtap_request_begin_for(const char *request_id, const char *caller_id)
 {
     size_t len = request_id_len(request_id);
     if (!len)
         return -1;
+    size_t caller_len = 0;
+    if (caller_id && !(caller_len = request_id_len(caller_id)))
+        return -1; /* same rule as request IDs; errno is EINVAL */
     int saved_errno = errno;
     in_hook++;
     set_marker(request_id, len);
-    lt_record(LT_REC_BEGIN, 0, request_id, len, NULL, 0, 0);
+    struct iovec caller = {.iov_base = (void *)caller_id, .iov_len = caller_len};
+    lt_record(LT_REC_BEGIN, 0, request_id, len, &caller, caller_len ? 1 : 0, caller_len);
     in_hook--;
     lt_runtime_ensure_sender();
     errno = saved_errno;
     return 0;
+}
+
+LT_EXPORT int logtap_request_begin(const char *request_id)
+{
+    return logtap_request_begin_for(request_id, NULL);
 }
 
 LT_EXPORT int logtap_request_end(void)

@@ -164,7 +164,9 @@ static size_t pack_batch(sender *s)
             pack_str(&pk, lt_record_request(rec), rec->request_len);
         else
             msgpack_pack_nil(&pk);
-        if (rec->kind == LT_REC_DATA || rec->kind == LT_REC_NOTICE) {
+        /* DATA and NOTICE carry bytes; a BEGIN may carry its caller. */
+        if (rec->kind == LT_REC_DATA || rec->kind == LT_REC_NOTICE ||
+            (rec->kind == LT_REC_BEGIN && rec->data_len > 0)) {
             msgpack_pack_bin(&pk, rec->data_len);
             msgpack_pack_bin_body(&pk, lt_record_data(rec), rec->data_len);
         } else {

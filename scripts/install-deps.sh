@@ -9,7 +9,7 @@ set -euo pipefail
 packages=(
   gcc g++ libc6-dev pkg-config meson ninja-build
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
-  libcurl4-openssl-dev libjansson-dev
+  libcurl4-openssl-dev libjansson-dev libssl-dev
   python3 procps
   chromium nodejs
 )

@@ -53,14 +53,15 @@ REQUEST_ID_MAX = 128
 def _load():
     try:
         process = ctypes.CDLL(None)
-        begin = process.logtap_request_begin
+        begin = process.logtap_request_begin_for
         end = process.logtap_request_end
         mark = process.logtap_request_mark
     except (OSError, AttributeError):
         return None, None, None
-    for fn in (begin, mark):
-        fn.argtypes = [ctypes.c_char_p]
-        fn.restype = ctypes.c_int
+    begin.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    begin.restype = ctypes.c_int
+    mark.argtypes = [ctypes.c_char_p]
+    mark.restype = ctypes.c_int
     end.argtypes = []
     end.restype = ctypes.c_int
     return begin, end, mark
@@ -231,19 +232,26 @@ def _flush_request_lines(request_id):
             stream.flush_request(request_id)
 
 
-def begin(request_id):
+def begin(request_id, caller=None):
     """Mark the calling thread (or asyncio task) as serving ``request_id``.
 
-    A request ID is 1..128 characters of printable ASCII other than '/'.
-    Raises ValueError for any other ID.
+    ``caller`` names the user on whose behalf the request runs: the
+    collector lets that user read the request's logs (unless the app's logs
+    are private). The first BEGIN of a request that names a caller binds it.
+
+    IDs (request and caller) are 1..128 characters of printable ASCII other
+    than '/'. Raises ValueError for any other ID.
     """
-    if not isinstance(request_id, str) or not _valid_id(request_id):
-        raise ValueError("invalid request ID %r: 1..%d printable ASCII characters, no '/'"
-                         % (request_id, REQUEST_ID_MAX))
+    for what, value in (("request", request_id), ("caller", caller)):
+        if value is None and what == "caller":
+            continue
+        if not isinstance(value, str) or not _valid_id(value):
+            raise ValueError("invalid %s ID %r: 1..%d printable ASCII characters, no '/'"
+                             % (what, value, REQUEST_ID_MAX))
     if _begin is None:
         return None
     _flush_request_lines(_current.get())  # a partial line from before belongs to before
-    if _begin(request_id.encode("ascii")) != 0:
+    if _begin(request_id.encode("ascii"), caller.encode("ascii") if caller else None) != 0:
         raise ValueError("liblogtap refused request ID %r" % (request_id,))
     _thread.marked = request_id
     return _current.set(request_id)
@@ -266,10 +274,11 @@ def end(token=None):
 
 
 @contextlib.contextmanager
-def request(request_id):
+def request(request_id, caller=None):
     """Attribute the output of the ``with`` block, on this thread or in this
-    asyncio task, to the request ``request_id``."""
-    token = begin(request_id)
+    asyncio task, to the request ``request_id`` (called by ``caller``, if
+    given: see begin())."""
+    token = begin(request_id, caller)
     try:
         yield
     finally:

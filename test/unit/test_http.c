@@ -12,6 +12,7 @@
 
 #include "http.h"
 #include "metrics.h"
+#include "registry.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -22,6 +23,7 @@ static lt_store *store;
 static lt_http *server;
 static int port;
 static int64_t t0; /* an hour ago: relative since= values make sense */
+static char auth_header[128]; /* "Authorization: Bearer <admin token>" */
 
 /* ---- HTTP client helpers ---- */
 
@@ -57,13 +59,15 @@ static void reply_free(struct reply *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* One request; `header` may be NULL. */
-static struct reply request(const char *method, const char *path, const char *header) {
+/* One request as admin; `header` may be NULL. */
+static struct reply request_as(const char *method, const char *path, const char *header,
+                               const char *auth) {
     struct reply r = {0};
     char *url;
     if (asprintf(&url, "http://127.0.0.1:%d%s", port, path) < 0) abort();
     CURL *curl = curl_easy_init();
     struct curl_slist *headers = header ? curl_slist_append(NULL, header) : NULL;
+    if (auth != NULL) headers = curl_slist_append(headers, auth);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
@@ -83,6 +87,10 @@ static struct reply request(const char *method, const char *path, const char *he
     free(url);
     if (r.body.data != NULL) r.json = json_loads(r.body.data, 0, NULL);
     return r;
+}
+
+static struct reply request(const char *method, const char *path, const char *header) {
+    return request_as(method, path, header, auth_header);
 }
 
 static struct reply get(const char *path) { return request("GET", path, NULL); }
@@ -150,9 +158,9 @@ static void append(const char *runner, const char *request_id, int64_t ts, int s
 
 static void populate(void) {
     CHECK_INT(lt_store_runner_seen(store, "r1", "demo", "v1", "run", t0), 0);
-    CHECK_INT(lt_store_request_begin(store, "req-done", "r1", "demo", "v1", t0 + 1 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(store, "req-done", "r1", "demo", "v1", NULL, t0 + 1 * SEC), 0);
     CHECK_INT(lt_store_request_end(store, "req-done", t0 + 3 * SEC), 0);
-    CHECK_INT(lt_store_request_begin(store, "req-live", "r1", "demo", "v1", t0 + 4 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(store, "req-live", "r1", "demo", "v1", NULL, t0 + 4 * SEC), 0);
     append("r1", NULL, t0, 1, LT_LEVEL_STDOUT, "setup line", 0);                   /* 1 */
     append("r1", "req-done", t0 + 1 * SEC, 1, LT_LEVEL_STDOUT, "handling", 0);       /* 2 */
     append("r1", "req-done", t0 + 2 * SEC, 2, LT_LEVEL_ERROR, "ERROR bad \xff", 0);  /* 3 */
@@ -285,7 +293,6 @@ static void test_errors(void) {
     check_error("GET", "/v1/runners/nobody/logs", NULL, 404, "nobody");
     check_error("GET", "/v1/requests/nobody/logs", NULL, 404, "nobody");
     check_error("GET", "/v1/requests/nobody/status", NULL, 404, NULL);
-    check_error("GET", "/", NULL, 404, NULL);
     check_error("GET", "/v1", NULL, 404, NULL);
     check_error("GET", "/v1/runners/r1", NULL, 404, NULL);
     check_error("GET", "/v1/runners/r1/logs/", NULL, 404, NULL);
@@ -347,6 +354,61 @@ static void test_errors(void) {
     reply_free(&r);
 }
 
+static void test_auth_and_params(void) {
+    /* No token, a malformed one, an unknown one: 401 with a challenge. */
+    const char *paths[] = {"/v1/runners/r1/logs", "/v1/logs", "/v1/requests/req-done/status",
+                           "/v1/whoami", "/metrics", "/v1/tokens", "/v1/runners/nobody/logs"};
+    const char *bad[] = {NULL, "Authorization: Bearer", "Authorization: Basic YWRtaW46eA==",
+                         "Authorization: Bearer lt_0000000000000000000000000000000000000000000000"
+                         "00",
+                         "Authorization: Bearer lt_zz"};
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+        for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
+            struct reply r = request_as("GET", paths[i], NULL, bad[j]);
+            if (r.status != 401) fprintf(stderr, "  %s with %s -> %ld\n", paths[i], bad[j], r.status);
+            CHECK_INT(r.status, 401);
+            CHECK(has_header(&r, "WWW-Authenticate: Bearer realm=\"logtap\""));
+            CHECK(json_string_value(json_object_get(r.json, "error")) != NULL);
+            reply_free(&r);
+        }
+    /* Health and the dashboard need none; "/" leads to the dashboard. */
+    struct reply r = request_as("GET", "/healthz", NULL, NULL);
+    CHECK_INT(r.status, 200);
+    reply_free(&r);
+    r = request_as("GET", "/", NULL, NULL);
+    CHECK_INT(r.status, 302);
+    CHECK(has_header(&r, "Location: /ui/"));
+    reply_free(&r);
+
+    r = get("/v1/whoami");
+    CHECK_INT(r.status, 200);
+    CHECK_STR(json_string_value(json_object_get(r.json, "user")), "admin");
+    CHECK(json_is_true(json_object_get(r.json, "admin")));
+    reply_free(&r);
+
+    /* Unknown and contradicting parameters are named. */
+    check_error("GET", "/v1/runners/r1/logs?tial=5", NULL, 400, "tial");
+    check_error("GET", "/v1/logs?level=LOUD", NULL, 400, "level");
+    check_error("GET", "/v1/logs?source=elsewhere", NULL, 400, "source");
+    check_error("GET", "/v1/logs?app=a/b", NULL, 400, "app");
+    check_error("GET", "/v1/logs?before=0", NULL, 400, "before");
+    check_error("GET", "/v1/logs?max_lag=-3", NULL, 400, "max_lag");
+    check_error("GET", "/v1/runners/r1/logs?runner=r2", NULL, 400, "runner");
+    check_error("GET", "/v1/requests/req-done/logs?request=other", NULL, 400, "request");
+    check_error("GET", "/v1/requests/req-done/status?follow=1", NULL, 400, "follow");
+
+    /* Filters and the backward cursor. */
+    CHECK_LOGS("/v1/runners/r1/logs?runner=r1&level=ERROR", 3, 3);
+    CHECK_LOGS("/v1/logs?level=WARN", 3, 3);
+    CHECK_LOGS("/v1/logs?source=run&app=demo&version=v1&limit=2", 2, 1, 2);
+    CHECK_LOGS("/v1/logs?version=v9", 0, 0);
+    CHECK_LOGS("/v1/logs?before=4&tail=2", 3, 2, 3);
+    r = get("/v1/logs?before=4&tail=2");
+    CHECK_INT(json_integer_value(json_object_get(r.json, "prev_before")), 2);
+    reply_free(&r);
+    CHECK_LOGS("/v1/logs?request=req-done", 3, 2, 3);
+}
+
 /* ---- follow streams ---- */
 
 struct follower {
@@ -389,6 +451,7 @@ static void *follow_thread(void *arg) {
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, f->path);
     CURL *curl = curl_easy_init();
     struct curl_slist *headers = f->header[0] ? curl_slist_append(NULL, f->header) : NULL;
+    headers = curl_slist_append(headers, auth_header);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_stream);
@@ -639,6 +702,14 @@ int main(void) {
     CHECK(store != NULL);
     if (store == NULL) return unit_done("unit-http");
     populate();
+    lt_registry *reg = lt_registry_open(data_dir, err, sizeof err);
+    CHECK(reg != NULL);
+    char token[LT_TOKEN_LEN + 1];
+    bool created = false;
+    CHECK_INT(lt_registry_bootstrap(reg, token, &created), 0);
+    CHECK(created);
+    lt_registry_close(reg);
+    snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s", token);
 
     server = lt_http_start("127.0.0.1:0", data_dir, store, err, sizeof err);
     if (server == NULL) fprintf(stderr, "lt_http_start: %s\n", err);
@@ -651,6 +722,7 @@ int main(void) {
     test_runner_logs();
     test_request_logs_and_status();
     test_errors();
+    test_auth_and_params();
     test_follow();
     test_large_runner();
     test_start_failures();

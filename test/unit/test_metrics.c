@@ -17,6 +17,11 @@ int main(void) {
     LT_COUNT(http_requests, 3);
     atomic_store(&lt_metrics_global.followers, 2);
     atomic_store(&lt_metrics_global.store_commit_ns_max, 1500000); /* 1.5 ms */
+    lt_metrics_commit_time(1500000);   /* 1.5 ms: buckets from 0.0025 up */
+    lt_metrics_commit_time(300000000); /* 0.3 s: buckets from 0.5 up */
+    LT_COUNT(frames_malformed, 5);
+    LT_COUNT(bytes_gap_reported, 77);
+    atomic_store(&lt_metrics_global.partial_lines, 4);
 
     char *text;
     size_t len;
@@ -36,6 +41,19 @@ int main(void) {
     CHECK(has_line(text, "logtap_store_commit_seconds_max 0.001500000"));
     CHECK(has_line(text, "# TYPE logtap_store_faulted gauge"));
     CHECK(has_line(text, "logtap_store_faulted 0"));
+    CHECK(has_line(text, "# TYPE logtap_store_commit_seconds histogram"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_bucket{le=\"0.001\"} 0"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_bucket{le=\"0.0025\"} 1"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_bucket{le=\"0.25\"} 1"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_bucket{le=\"0.5\"} 2"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_bucket{le=\"+Inf\"} 2"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_count 2"));
+    CHECK(has_line(text, "logtap_store_commit_seconds_sum 0.301500000"));
+    CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"malformed\"} 5"));
+    CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"oversized\"} 0"));
+    CHECK(has_line(text, "logtap_bytes_dropped_total{reason=\"runner_ring_full\"} 77"));
+    CHECK(has_line(text, "logtap_partial_lines 4"));
+    CHECK(has_line(text, "logtap_store_pending_lines 0"));
 
     /* Every counter in the list is rendered, each with its HELP and TYPE. */
     int counters = 0;
@@ -45,8 +63,10 @@ int main(void) {
     int help_lines = 0, type_lines = 0;
     for (const char *p = text; (p = strstr(p, "# HELP ")) != NULL; p++) help_lines++;
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) type_lines++;
-    CHECK_INT(help_lines, counters + 3); /* + followers, store_faulted, commit time */
-    CHECK_INT(type_lines, counters + 3);
+    /* + followers, store_faulted, commit time max, 3 queue depths, the
+     * commit histogram, 2 drop families */
+    CHECK_INT(help_lines, counters + 9);
+    CHECK_INT(type_lines, counters + 9);
     CHECK(text[len - 1] == '\n');
     free(text);
     return unit_done("unit-metrics");

@@ -124,7 +124,12 @@ static void test_open_creates_wal_store(void) {
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 1);
+    CHECK_INT(sqlite3_column_int(s, 0), 2);
+    sqlite3_finalize(s);
+    /* A new store can give pages back to the disk (retention). */
+    sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    CHECK_INT(sqlite3_column_int(s, 0), 2); /* INCREMENTAL */
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db,
                        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
@@ -303,7 +308,7 @@ static void test_runners_and_requests(void) {
     CHECK_INT(lt_store_commit(st), 0);
 
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 0);
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 10 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 10 * SEC), 0);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
     CHECK_STR(info.runner_id, "r9");
@@ -313,7 +318,7 @@ static void test_runners_and_requests(void) {
     CHECK_INT(info.end_ns, 0);                       /* in progress */
 
     /* A second BEGIN (another thread) keeps the first begin time. */
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), 0);
     CHECK_INT(lt_store_request_end(st, "rq", T0 + 12 * SEC), 0);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
@@ -321,13 +326,13 @@ static void test_runners_and_requests(void) {
     CHECK_INT(info.end_ns, T0 + 12 * SEC);          /* completed */
 
     /* A BEGIN that happened before the END arrives late: still completed. */
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), 0);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
     CHECK_INT(info.end_ns, T0 + 12 * SEC);
 
     /* A later BEGIN reopens it; the next END closes it again. */
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", T0 + 13 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 13 * SEC), 0);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
     CHECK_INT(info.end_ns, 0);

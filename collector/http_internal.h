@@ -1,0 +1,118 @@
+/* http_internal.h -- what the HTTP server's files share: the server
+ * struct, one call's context, response helpers and parameter parsing.
+ *
+ *   http.c        the server: listening, MHD callbacks, request bodies,
+ *                 routing, authentication, /metrics, /healthz, /ui
+ *   http_logs.c   log pages, request status, follow streams
+ *   http_admin.c  whoami, tokens, apps, accounts
+ *
+ * Not part of the collector's interface (http.h is).
+ */
+#ifndef LT_HTTP_INTERNAL_H
+#define LT_HTTP_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "http.h"
+#include "registry.h"
+#include "store.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+
+struct lt_http {
+    struct MHD_Daemon *daemon;
+    lt_store *store;
+    char *data_dir; /* owned copy */
+    int port;
+    atomic_bool stopping;
+};
+
+/* One HTTP request being answered. Everything it points to lives until the
+ * handler returns (a follow stream copies what it keeps). */
+typedef struct http_call {
+    lt_http *http;
+    struct MHD_Connection *conn;
+    const char *method;
+    bool is_head;
+    lt_principal who;      /* the authenticated caller */
+    lt_registry *registry; /* open for the call */
+    const char *body;      /* PUT/POST body, NUL-terminated; NULL if none */
+    size_t body_len;
+} http_call;
+
+/* ---- a growable text buffer for response bodies ---- */
+
+struct text_buffer {
+    char *data; /* malloc'd; handed to MHD or freed */
+    size_t len;
+    size_t cap;
+    bool failed; /* an allocation failed: the content is incomplete */
+};
+
+void buffer_append(struct text_buffer *b, const char *data, size_t len);
+void buffer_append_string(struct text_buffer *b, const char *s);
+void buffer_appendf(struct text_buffer *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Dumps `value` compactly and appends it; takes the reference (NULL marks
+ * the buffer failed: a constructor ran out of memory). */
+void buffer_append_json(struct text_buffer *b, json_t *value);
+void buffer_free(struct text_buffer *b);
+
+/* ---- responses (each returns what the MHD handler should return) ---- */
+
+void http_add_common_headers(struct MHD_Response *response, const char *content_type);
+/* A finished buffer (ownership moves to MHD), or a 500 if it failed. */
+enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status,
+                                  const char *content_type, struct text_buffer *b);
+/* `value` is dumped as the body, with a newline; the reference is taken. */
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value);
+/* {"error": "..."}; the message is sanitised (it may quote client input). */
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- parameters ---- */
+
+/* The value of query parameter `name`, or NULL if absent ("?name" reads
+ * as ""). *has_nul is set when the decoded value holds a NUL byte. */
+const char *http_query_param(struct MHD_Connection *conn, const char *name, bool *has_nul);
+/* Strict non-negative decimal: digits only, no sign, no overflow. */
+bool http_parse_count(const char *text, int64_t *out);
+/* 1, 0, true, false. */
+bool http_parse_flag(const char *text, bool *out);
+/* If the request has a query parameter not in `allowed` (NULL-terminated),
+ * writes "unknown parameter NAME" to `problem` and returns false. */
+bool http_params_known(struct MHD_Connection *conn, const char *const *allowed, char *problem,
+                       size_t problem_size);
+
+/* A store reader for this call, or NULL after queuing a 500 in *queued. */
+lt_store_reader *http_open_reader(http_call *c, enum MHD_Result *queued);
+/* A store failure the client cannot fix: logged once in the body. */
+enum MHD_Result http_reply_store_error(http_call *c);
+
+/* ---- endpoints ---- */
+
+enum http_log_scope { HTTP_SCOPE_RUNNER, HTTP_SCOPE_REQUEST, HTTP_SCOPE_SEARCH };
+
+/* /v1/runners/{id}/logs, /v1/requests/{id}/logs, /v1/logs (id NULL). */
+enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id);
+/* /v1/requests/{id}/status */
+enum MHD_Result http_serve_request_status(http_call *c, const char *request_id);
+
+enum MHD_Result http_serve_whoami(http_call *c);
+/* /v1/tokens (id NULL) and /v1/tokens/{id} */
+enum MHD_Result http_serve_tokens(http_call *c, const char *id);
+/* /v1/apps (id NULL) and /v1/apps/{id} */
+enum MHD_Result http_serve_apps(http_call *c, const char *app_id);
+/* /v1/accounts/{user} */
+enum MHD_Result http_serve_account(http_call *c, const char *user);
+
+/* 405 with an Allow header naming what the resource takes. */
+enum MHD_Result http_reply_method_not_allowed(http_call *c, const char *allow);
+
+#endif
