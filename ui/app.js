@@ -182,8 +182,7 @@ function startMain(state) {
   page.paused = false;
   $('pause').textContent = 'Pause';
   $('detail').hidden = true;
-  // The backlog itself must not count as falling behind.
-  const params = { max_lag: Math.max(MAX_LAG, state.tail) };
+  const params = { max_lag: MAX_LAG }; // the server exempts the tail backlog
   for (const key of FILTERS) if (state.filters[key]) params[key] = state.filters[key];
   page.follow = new Follow('v1/logs', {
     baseParams: params,
@@ -194,6 +193,7 @@ function startMain(state) {
       else if (event === 'behind') {
         page.skipped++;
         page.main.notice(behindNotice(data));
+        setStreamState('live', '');
       }
     },
     onState: (state, detail) => setStreamState(state, detail),

@@ -111,7 +111,11 @@ def check_clean(page, what):
     ev = page.events()
     check_eq(ev["dialogs"], [], "dialogs raised by %s" % what)
     check_eq(ev["errors"], [], "uncaught errors in %s" % what)
-    check_eq([m for m in ev["console"] if m.startswith("error")], [], "console errors in %s" % what)
+    # Chromium logs every 4xx answer as a console error; those are the API
+    # saying no, which the page handles. Anything else is a page error.
+    errors = [m for m in ev["console"] if m.startswith("error")
+              and not m.startswith("error: Failed to load resource: the server responded with a status of 4")]
+    check_eq(errors, [], "console errors in %s" % what)
 
 
 def create_user(c, user):
@@ -340,7 +344,7 @@ def test_request_view_follows_a_request_to_completion():
         want = ["request starts", "request <b>works</b>", "request goes on", "request ends"]
         page.wait("document.getElementById('req-note').textContent === 'Completed: 4 lines.'", 20,
                   what="the completed note")
-        check_eq(page_messages(page, PANEL), want, "the request's complete logs")
+        wait_messages(page, lambda m: m == want, "the request's complete logs", where=PANEL)
         wait_messages(page, lambda m: "after the request" in m, "the main list goes on")
         check_eq(page_messages(page, PANEL), want, "the panel holds only the request's lines")
 
@@ -353,7 +357,7 @@ def test_request_view_follows_a_request_to_completion():
         page.goto(c.url + "/ui/#open=req-play")
         page.wait("document.getElementById('req-note').textContent === 'Completed: 4 lines.'", 20,
                   what="the completed request from its URL")
-        check_eq(page_messages(page, PANEL), want, "the request's logs, opened from the URL")
+        wait_messages(page, lambda m: m == want, "the request's logs, opened from the URL", where=PANEL)
         check_clean(page, "the request view")
         page.close()
         runner.close()
@@ -408,7 +412,7 @@ def test_non_owner_sees_no_private_logs():
                   "document.getElementById('req-note').textContent.startsWith('Completed. No lines')",
                   20, what="bob's private call: completed, no lines")
         check_eq(page_messages(page, PANEL), [], "bob's view of his call to a private app")
-        check_eq(page_messages(page), [], "bob's logs page")
+        check_eq(page_messages(page), ["bob's own line", "bob's second line"], "bob's logs page, unfiltered")
         check_clean(page, "bob's page")
         page.close()
 
@@ -510,8 +514,12 @@ def test_pause_resume_and_falling_behind():
         runner.print("after the burst")
         stored(c, "runners", "r-pause", ["after the burst"])
         page.click("#pause")
+        # Skipped to the newest stored line: what comes after it is shown.
+        page.wait("document.getElementById('stream-state').textContent.includes('skipped')", 30,
+                  what="the stream state saying it skipped")
+        runner.print("after the resume")
         page.wait("[...document.querySelectorAll('#main-list .row .msg')]"
-                  ".some(e => e.textContent === 'after the burst')", 30, what="the line after the burst")
+                  ".some(e => e.textContent === 'after the resume')", 30, what="the line after the resume")
         notice = page.wait("(() => { const n = document.querySelector('#main-list .row.notice'); "
                            "return n && n.textContent; })() || "
                            "(document.getElementById('main-list').scrollTop = 0, false)", 30,
@@ -519,8 +527,6 @@ def test_pause_resume_and_falling_behind():
         check("fell behind" in notice, "notice text: %r" % notice)
         count = int(page.eval("document.getElementById('count').textContent").split()[0].replace(",", ""))
         check(count < burst, "the page skipped ahead (holds %d rows for %d lines)" % (count, burst))
-        check("skipped" in page.eval("document.getElementById('stream-state').textContent"),
-              "the stream state says it skipped")
         check_clean(page, "pause and resume")
         page.close()
         runner.close()
