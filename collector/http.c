@@ -492,6 +492,7 @@ struct http_request {
     char *raw_target;  /* owned, as received: "/v1/runners/a%2Fb/logs?x=1" */
     bool headers_seen; /* the access handler has been called once */
     bool answered;     /* a response was queued before the body ended */
+    bool too_large;    /* the body outgrew MAX_BODY_BYTES: the rest is discarded */
     struct text_buffer body;
 };
 
@@ -555,6 +556,16 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
                                       "GET, HEAD, POST, PUT, DELETE", "method %s not allowed",
                                       method);
         }
+        /* A declared length can be refused before a byte of it is read
+         * (MHD takes a response only before or after the body). */
+        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        int64_t declared;
+        if (length != NULL && http_parse_count(length, &declared) && declared > MAX_BODY_BYTES) {
+            req->answered = true;
+            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                    "request body larger than %d bytes", MAX_BODY_BYTES);
+        }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
@@ -564,16 +575,18 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         bool is_read_method = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         if (is_read_method) return MHD_YES; /* a body on GET means nothing: drop it */
-        if (req->body.len + piece > MAX_BODY_BYTES) {
-            req->answered = true;
-            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                    "request body larger than %d bytes", MAX_BODY_BYTES);
+        if (req->too_large || req->body.len + piece > MAX_BODY_BYTES) {
+            req->too_large = true; /* undeclared length: answered once it ends */
+            return MHD_YES;
         }
         buffer_append(&req->body, upload_data, piece);
         return MHD_YES;
     }
     if (req->answered) return MHD_YES;
     req->answered = true;
+    if (req->too_large)
+        return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %d bytes",
+                                MAX_BODY_BYTES);
     if (req->body.failed)
         return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 

@@ -223,6 +223,106 @@ class Collector:
         return path
 
 
+class Follower:
+    """A follow stream (server-sent events) read on a thread of its own.
+
+    events: a list of (type, id, data) tuples, data parsed as JSON where it
+    is JSON. status: the HTTP status (None until the headers arrive).
+    Use wait_for() to wait for a condition on the events and stop() to hang
+    up. `read=False` connects but never reads the body: a stalled client."""
+
+    def __init__(self, collector, path, token=Collector.ADMIN, headers=None, read=True,
+                 rcvbuf=None, **params):
+        import http.client
+        import socket
+        import threading
+        self.events = []
+        self.status = None
+        self.error = None
+        self.lock = threading.Lock()
+        self._stopped = False
+        host, port = collector.url[len("http://"):].rsplit(":", 1)
+        self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        if rcvbuf:
+            self.conn.connect()
+            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        hdrs = dict(headers or {})
+        if token is Collector.ADMIN:
+            token = collector.token
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        params.setdefault("follow", 1)
+        self.conn.request("GET", path + "?" + urllib.parse.urlencode(params), headers=hdrs)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.body = b"" if self.status == 200 else self.response.read()
+        self.thread = None
+        if self.status == 200 and read:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def _read(self):
+        event = {"type": "message", "id": None, "data": []}
+        try:
+            while not self._stopped:
+                raw = self.response.fp.readline()
+                if not raw:
+                    break
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if line == "":
+                    if event["data"]:
+                        text = "\n".join(event["data"])
+                        try:
+                            data = json.loads(text)
+                        except ValueError:
+                            data = text
+                        with self.lock:
+                            self.events.append((event["type"], event["id"], data))
+                    event = {"type": "message", "id": None, "data": []}
+                elif line.startswith(":"):
+                    continue
+                else:
+                    field, _, value = line.partition(":")
+                    value = value[1:] if value.startswith(" ") else value
+                    if field == "event":
+                        event["type"] = value
+                    elif field == "id":
+                        event["id"] = value
+                    elif field == "data":
+                        event["data"].append(value)
+        except Exception as e:  # a hang-up from stop() lands here too
+            if not self._stopped:
+                self.error = e
+
+    def read_now(self):
+        """Start reading a stream opened with read=False."""
+        import threading
+        if self.thread is None and self.status == 200:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def snapshot(self):
+        with self.lock:
+            return list(self.events)
+
+    def logs(self):
+        return [d for t, _, d in self.snapshot() if t == "log"]
+
+    def wait_for(self, predicate, timeout=10.0, what="follow events"):
+        return wait_until(lambda: predicate(self.snapshot()), timeout, what)
+
+    def stop(self):
+        import socket
+        self._stopped = True
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except (OSError, AttributeError):
+            pass
+        self.conn.close()
+        if self.thread:
+            self.thread.join(10)
+
+
 def _python_defaults(env):
     # Runners get Python's default buffering (block-buffered stdout on files
     # and pipes), as a real runner would, whatever this shell has set.

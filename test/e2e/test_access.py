@@ -1,0 +1,316 @@
+"""Identity and access, end to end: real collector, real runners under the
+preload naming their requests' callers, real HTTP with real tokens.
+
+The matrix of doc/http-api.md ("Who sees what"):
+  principal  owner / caller / other / no token
+  app        private / public
+  scope      runner logs / request logs / status / follow (runner, request)
+plus the account-wide default before and after a redeploy, the search
+(/v1/logs), and who may make tokens, deploys and account changes.
+"""
+
+import os
+import subprocess
+import sys
+
+from harness import (PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
+                     wait_until)
+
+RUNNER = r'''
+import os, sys, time
+import logtap
+app = os.environ["LOGTAP_APP_ID"]
+request_id, caller, hold = sys.argv[1], sys.argv[2], sys.argv[3]
+print("setup of %s" % app, flush=True)
+with logtap.request(request_id, caller=caller):
+    print("inside %s" % request_id, flush=True)
+    print("error: %s failed" % request_id, file=sys.stderr, flush=True)
+    while hold != "-" and not os.path.exists(hold):
+        time.sleep(0.02)
+    print("last of %s" % request_id, flush=True)
+print("after %s" % request_id, flush=True)
+'''
+
+REQUEST_LINES = ["inside {r}", "error: {r} failed", "last of {r}"]
+
+
+def run_runner(c, runner_id, app, request_id, caller, hold="-"):
+    env = runner_env(c, runner_id=runner_id, LOGTAP_APP_ID=app, LOGTAP_VERSION_ID="v1",
+                     LOGTAP_SOURCE="gateway")
+    return subprocess.Popen([PYTHON, "-c", RUNNER, request_id, caller, hold], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+
+
+def make_token(c, user):
+    status, doc = c.call_json("POST", "/v1/tokens", {"user": user, "label": "test"})
+    check_eq(status, 201, "create token for %s" % user)
+    check(doc["token"].startswith("lt_") and doc["id"].startswith("tok_"), "token shape %r" % doc)
+    return doc["token"]
+
+
+def deploy(c, token, app, owner=None, private=None):
+    body = {}
+    if owner is not None:
+        body["owner"] = owner
+    if private is not None or owner is None:
+        body["private_logs"] = private
+    return c.call_json("PUT", "/v1/apps/" + app, body, token=token)
+
+
+def wait_stored(c, request_id, count):
+    wait_until(lambda: len(c.logs("requests", request_id) or []) >= count, 30,
+               "%d lines of %s stored" % (count, request_id))
+
+
+class World:
+    """Two apps of alice (one private, one public), one runner each, each
+    serving one request called by bob."""
+
+    def __init__(self, c):
+        self.c = c
+        self.tokens = {"owner": make_token(c, "alice"), "caller": make_token(c, "bob"),
+                       "other": make_token(c, "carol"), "none": None, "admin": c.token}
+        status, app = deploy(c, self.tokens["owner"], "priv-app", private=True)
+        check_eq(status, 200, "alice deploys priv-app")
+        check_eq((app["owner"], app["private_logs"], app["private_logs_from"]),
+                 ("alice", True, "explicit"), "priv-app as deployed")
+        status, app = deploy(c, self.tokens["owner"], "pub-app", private=False)
+        check_eq(status, 200, "alice deploys pub-app")
+        check_eq(app["private_logs"], False, "pub-app is public")
+        for runner, app_id, rid in (("r-priv", "priv-app", "req-priv"), ("r-pub", "pub-app", "req-pub")):
+            check_eq(run_runner(c, runner, app_id, rid, "bob").wait(60), 0, "runner %s exit" % runner)
+            wait_stored(c, rid, 3)
+
+    def get(self, who, path, **params):
+        return self.c.get_json(path, token=self.tokens[who], **params)
+
+
+def test_runner_logs_owner_only():
+    with Collector() as c:
+        w = World(c)
+        for runner, app in (("r-priv", "priv-app"), ("r-pub", "pub-app")):
+            path = "/v1/runners/%s/logs" % runner
+            for who in ("owner", "admin"):
+                status, doc = w.get(who, path)
+                check_eq(status, 200, "%s reads %s" % (who, path))
+                check("setup of %s" % app in messages(doc["logs"]), "%s sees the setup line" % who)
+            for who in ("caller", "other"):
+                status, doc = w.get(who, path)
+                check_eq(status, 404, "%s reads %s" % (who, path))
+                check("logs" not in doc, "no logs in a 404")
+            status, _ = w.get("none", path)
+            check_eq(status, 401, "no token reads %s" % path)
+
+
+def test_request_logs_and_status_matrix():
+    with Collector() as c:
+        w = World(c)
+        cases = {  # (who, request) -> (status, lines visible)
+            ("owner", "req-priv"): (200, True), ("owner", "req-pub"): (200, True),
+            ("caller", "req-priv"): (200, False), ("caller", "req-pub"): (200, True),
+            ("other", "req-priv"): (404, False), ("other", "req-pub"): (404, False),
+            ("none", "req-priv"): (401, False), ("none", "req-pub"): (401, False),
+        }
+        for (who, rid), (want_status, visible) in sorted(cases.items()):
+            want_lines = [l.format(r=rid) for l in REQUEST_LINES] if visible else []
+            status, doc = w.get(who, "/v1/requests/%s/logs" % rid)
+            check_eq(status, want_status, "%s: request logs of %s" % (who, rid))
+            if status == 200:
+                check_eq(messages(doc["logs"]), want_lines, "%s: request logs of %s" % (who, rid))
+            status, doc = w.get(who, "/v1/requests/%s/status" % rid, logs=1)
+            check_eq(status, want_status, "%s: status of %s" % (who, rid))
+            if status == 200:
+                check_eq(sorted(doc), ["logs", "request_id", "status"], "status shape")
+                check_eq(doc["status"], "COMPLETED", "status of %s" % rid)
+                check_eq(messages(doc["logs"]), want_lines, "%s: status logs of %s" % (who, rid))
+                for entry in doc["logs"]:
+                    check_eq(sorted(entry), ["level", "message", "source", "timestamp"], "status entry shape")
+                    check_eq(entry["source"], "gateway", "source")
+        print("  8 cells x (logs, status) as the matrix says")
+
+
+def test_follow_matrix():
+    with Collector() as c:
+        w = World(c)
+        hold = os.path.join(c.workdir, "release")
+        live = {app: run_runner(c, "r-live-" + app, app, "live-" + app, "bob", hold)
+                for app in ("priv-app", "pub-app")}
+        for app in live:
+            wait_until(lambda: (c.get_json("/v1/requests/live-%s/status" % app)[0] == 200), 30,
+                       "live-%s begun" % app)
+        followers = {}
+        for app in live:
+            rid = "live-" + app
+            for who in ("owner", "caller", "other", "none"):
+                followers[(who, "request", app)] = Follower(c, "/v1/requests/%s/logs" % rid,
+                                                            token=w.tokens[who])
+                followers[(who, "runner", app)] = Follower(c, "/v1/runners/r-live-%s/logs" % app,
+                                                           token=w.tokens[who])
+        with open(hold, "w"):
+            pass
+        for p in live.values():
+            check_eq(p.wait(60), 0, "live runner exit")
+
+        def status_codes(kind, app):
+            return {who: followers[(who, kind, app)].status for who in ("owner", "caller", "other", "none")}
+        for app in live:
+            check_eq(status_codes("runner", app), {"owner": 200, "caller": 404, "other": 404, "none": 401},
+                     "runner follow of %s" % app)
+            check_eq(status_codes("request", app), {"owner": 200, "caller": 200, "other": 404, "none": 401},
+                     "request follow of %s" % app)
+            rid = "live-" + app
+            want = [l.format(r=rid) for l in REQUEST_LINES]
+            completed = lambda ev: any(t == "status" and d["status"] == "COMPLETED" for t, _, d in ev)
+            for who in ("owner", "caller"):
+                f = followers[(who, "request", app)]
+                f.wait_for(completed, 30, "%s sees %s complete" % (who, rid))
+                seen = messages(f.logs())
+                if who == "caller" and app == "priv-app":
+                    check_eq(seen, [], "caller follows a private request: no lines")
+                else:
+                    check_eq(seen, want, "%s follows %s" % (who, rid))
+                # IN_PROGRESS after the backlog, COMPLETED after every line.
+                events = f.snapshot()
+                check_eq([d["status"] for t, _, d in events if t == "status"],
+                         ["IN_PROGRESS", "COMPLETED"], "status events for %s" % who)
+                check_eq(events[-1][0], "status", "status event last for %s" % who)
+            owner_runner = followers[("owner", "runner", app)]
+            owner_runner.wait_for(lambda ev: "after " + rid in messages([d for t, _, d in ev if t == "log"]),
+                                  30, "owner's runner follow of %s" % app)
+        for f in followers.values():
+            f.stop()
+
+
+def test_search_sees_only_owned_apps():
+    with Collector() as c:
+        w = World(c)
+        check_eq(run_runner(c, "r-nobody", "undeployed-app", "req-x", "bob").wait(60), 0, "runner exit")
+        wait_stored(c, "req-x", 3)
+
+        def runners_seen(who, **params):
+            status, doc = w.get(who, "/v1/logs", limit=100000, **params)
+            check_eq(status, 200, "%s searches" % who)
+            return sorted(set(e["runner_id"] for e in doc["logs"]))
+        check_eq(runners_seen("admin"), ["r-nobody", "r-priv", "r-pub"], "admin sees every runner")
+        check_eq(runners_seen("owner"), ["r-priv", "r-pub"], "alice sees her apps")
+        check_eq(runners_seen("owner", app="priv-app"), ["r-priv"], "alice narrows to priv-app")
+        check_eq(runners_seen("owner", app="undeployed-app"), [], "alice cannot see an app she does not own")
+        check_eq(runners_seen("caller"), [], "bob owns nothing")
+        check_eq(runners_seen("other"), [], "carol owns nothing")
+        status, _ = w.get("none", "/v1/logs")
+        check_eq(status, 401, "search without a token")
+        # A follow of the search obeys the same rule.
+        f = Follower(c, "/v1/logs", token=w.tokens["owner"], tail=1000)
+        f.wait_for(lambda ev: len(ev) >= 10, 20, "alice's search follow backlog")
+        check_eq(sorted(set(d["runner_id"] for d in f.logs())), ["r-priv", "r-pub"], "alice's follow")
+        f.stop()
+
+
+def test_account_default_snapshotted_at_deploy():
+    with Collector() as c:
+        alice, bob = make_token(c, "alice"), make_token(c, "bob")
+        status, doc = c.call_json("GET", "/v1/accounts/alice", token=alice)
+        check_eq((status, doc), (200, {"user": "alice", "default_private_logs": False}), "alice's default")
+        # Deployed while the default is off: public.
+        status, app = deploy(c, alice, "dflt-app")
+        check_eq((status, app["private_logs"], app["private_logs_from"]), (200, False, "account-default"),
+                 "first deploy")
+
+        def caller_sees(rid):
+            check_eq(run_runner(c, "r-" + rid, "dflt-app", rid, "bob").wait(60), 0, "runner exit")
+            wait_stored(c, rid, 3)
+            status, doc = c.get_json("/v1/requests/%s/status" % rid, token=bob, logs=1)
+            check_eq(status, 200, "bob's status of %s" % rid)
+            return len(doc["logs"]) > 0
+
+        check(caller_sees("q1"), "public app: the caller sees its request's logs")
+        status, doc = c.call_json("PUT", "/v1/accounts/alice", {"default_private_logs": True}, token=alice)
+        check_eq((status, doc["default_private_logs"]), (200, True), "alice turns the default on")
+        check(caller_sees("q2"), "existing app keeps its setting until redeployed")
+        check(caller_sees("q1"), "still, for the earlier request")
+        status, app = deploy(c, alice, "dflt-app")
+        check_eq((app["private_logs"], app["private_logs_from"]), (True, "account-default"), "redeploy")
+        check(not caller_sees("q3"), "redeployed: private, the caller gets []")
+        check(not caller_sees("q1"), "the app's older requests are private too")
+        status, app = deploy(c, alice, "dflt-app", private=False)
+        check_eq((app["private_logs"], app["private_logs_from"]), (False, "explicit"),
+                 "an explicit public deploy wins over the default")
+        check(caller_sees("q4"), "explicit public")
+        status, doc = c.call_json("PUT", "/v1/accounts/alice", {"default_private_logs": False}, token=alice)
+        status, app = deploy(c, alice, "other-app", private=True)
+        check_eq((app["private_logs"], app["private_logs_from"]), (True, "explicit"),
+                 "an explicit private deploy wins over a public default")
+
+
+def test_who_may_change_what():
+    with Collector() as c:
+        alice, bob = make_token(c, "alice"), make_token(c, "bob")
+        status, doc = c.call_json("GET", "/v1/whoami", token=bob)
+        check_eq((status, doc), (200, {"user": "bob", "admin": False}), "whoami")
+        # Tokens: only admin makes them for others; users list and revoke their own.
+        status, _ = c.call_json("POST", "/v1/tokens", {"user": "alice"}, token=bob)
+        check_eq(status, 403, "bob makes a token for alice")
+        status, doc = c.call_json("POST", "/v1/tokens", {"label": "laptop"}, token=bob)
+        check_eq((status, doc["user"], doc["label"]), (201, "bob", "laptop"), "bob makes his own")
+        spare, spare_id = doc["token"], doc["id"]
+        status, doc = c.call_json("GET", "/v1/tokens", token=bob)
+        check_eq(sorted(t["user"] for t in doc["tokens"]), ["bob", "bob"], "bob lists only his tokens")
+        check("token" not in doc["tokens"][0], "listing never shows a token")
+        status, doc = c.call_json("GET", "/v1/tokens")
+        check_eq(len(doc["tokens"]), 4, "admin lists all (admin, alice, bob x2)")
+        status, _ = c.call_json("DELETE", "/v1/tokens/" + spare_id, token=alice)
+        check_eq(status, 404, "alice revokes bob's token")
+        status, doc = c.call_json("DELETE", "/v1/tokens/" + spare_id, token=bob)
+        check_eq((status, doc), (200, {"revoked": spare_id}), "bob revokes his spare")
+        status, doc = c.call_json("GET", "/v1/whoami", token=spare)
+        check_eq((status, doc["error"]), (401, "invalid token"), "a revoked token")
+        # Apps: a user deploys only as the owner, and not another's app.
+        check_eq(deploy(c, alice, "a-app", private=True)[0], 200, "alice deploys a-app")
+        check_eq(deploy(c, bob, "a-app", private=False)[0], 403, "bob redeploys alice's app")
+        check_eq(deploy(c, bob, "b-app", owner="alice")[0], 403, "bob deploys for alice")
+        check_eq(deploy(c, c.token, "b-app", owner="bob", private=False)[0], 200, "admin deploys for bob")
+        status, doc = c.call_json("GET", "/v1/apps", token=bob)
+        check_eq([a["app_id"] for a in doc["apps"]], ["b-app"], "bob's apps")
+        check_eq(c.call_json("GET", "/v1/apps/a-app", token=bob)[0], 404, "bob reads alice's app")
+        status, doc = c.call_json("GET", "/v1/apps/a-app")
+        check_eq((status, doc["owner"], doc["private_logs"]), (200, "alice", True), "a-app unchanged")
+        # Accounts: one's own, or admin.
+        check_eq(c.call_json("PUT", "/v1/accounts/alice", {"default_private_logs": True}, token=bob)[0],
+                 403, "bob sets alice's default")
+        check_eq(c.call_json("GET", "/v1/accounts/alice", token=bob)[0], 404, "bob reads alice's account")
+        check_eq(c.call_json("PUT", "/v1/accounts/alice", {"default_private_logs": True})[0], 200,
+                 "admin sets alice's default")
+        # Bad bodies are named; metrics are admin's.
+        for body, word in ((b"{", "bad body"), (b"[]", "object"), (b'{"owner": 5}', "owner"),
+                           (b'{"private_logs": "yes"}', "private_logs"), (b'{"color": 1}', "color")):
+            status, doc = c.call_json("PUT", "/v1/apps/z-app", body, token=alice)
+            check_eq(status, 400, "deploy with body %r" % body)
+            check(word in doc["error"], "error %r names %r" % (doc["error"], word))
+        status, _, _ = c.request("PUT", "/v1/apps/z-app", b"x" * (65 * 1024), token=alice)
+        check_eq(status, 413, "a body over 64 KiB")
+        check_eq(c.get("/metrics", token=alice)[0], 403, "alice reads /metrics")
+        check_eq(c.get("/metrics")[0], 200, "admin reads /metrics")
+
+
+def test_admin_token_bootstrap_and_credentials():
+    with Collector() as c:
+        token_path = os.path.join(c.data, "admin.token")
+        check_eq(oct(os.stat(token_path).st_mode & 0o777), "0o600", "admin.token mode")
+        creds = os.path.join(os.environ["XDG_CONFIG_HOME"], "logtap", "credentials")
+        check_eq(oct(os.stat(creds).st_mode & 0o777), "0o600", "credentials mode")
+        with open(creds) as f:
+            check("%s %s\n" % (c.url, c.token) in f.read(), "credentials line for this collector")
+        first = c.token
+        c.stop()
+        c.start()  # a restart keeps the admin token (and records it again)
+        check_eq(c.token, first, "admin token after a restart")
+        check_eq(c.get_json("/v1/whoami")[1]["user"], "admin", "admin after a restart")
+        with open(creds) as f:
+            check("%s %s\n" % (c.url, c.token) in f.read(), "credentials line after a restart")
+
+
+if __name__ == "__main__":
+    run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
+               test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
+               test_who_may_change_what, test_admin_token_bootstrap_and_credentials])
