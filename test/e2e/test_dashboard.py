@@ -118,6 +118,15 @@ def check_clean(page, what):
     check_eq(errors, [], "console errors in %s" % what)
 
 
+def finish(page, what, *runners):
+    """A test's end: the page stayed clean, then everything is closed (a
+    runner must exit 0)."""
+    check_clean(page, what)
+    page.close()
+    for runner in runners:
+        runner.close()
+
+
 def create_user(c, user):
     status, doc = c.call_json("POST", "/v1/tokens", {"user": user, "label": "dashboard test"})
     check_eq(status, 201, "POST /v1/tokens for %s" % user)
@@ -188,8 +197,7 @@ def test_page_loads_and_signs_in():
         page.wait("!document.getElementById('signin-view').hidden && "
                   "document.getElementById('signin-error').textContent.includes('no longer valid')",
                   what="the revoked-token message")
-        check_clean(page, "the sign-in flow")
-        page.close()
+        finish(page, "the sign-in flow")
 
 
 def test_new_lines_appear_live():
@@ -232,9 +240,7 @@ def test_new_lines_appear_live():
             local = utc + datetime.timedelta(hours=5, minutes=30)
             want = local.strftime("%Y-%m-%d %H:%M:%S.") + "%03d" % (local.microsecond // 1000)
             check_eq(by_msg[e["message"]]["ts"], want, "shown time of %r" % e["message"])
-        check_clean(page, "the live page")
-        page.close()
-        runner.close()
+        finish(page, "the live page", runner)
 
 
 def test_filters_narrow_the_list_and_travel_in_the_url():
@@ -308,12 +314,8 @@ def test_filters_narrow_the_list_and_travel_in_the_url():
         # Back goes to the previous filters.
         page.eval("history.back()")
         wait_messages(page, lambda m: sorted(m) == sorted(beta_lines + ["beta later"]), "Back: app=beta")
-        check_clean(page, "filtering")
-        check_clean(other, "the shared view")
-        page.close()
-        other.close()
-        alpha.close()
-        beta.close()
+        finish(other, "the shared view")
+        finish(page, "filtering", alpha, beta)
 
 
 def test_request_view_follows_a_request_to_completion():
@@ -358,9 +360,7 @@ def test_request_view_follows_a_request_to_completion():
         page.wait("document.getElementById('req-note').textContent === 'Completed: 4 lines.'", 20,
                   what="the completed request from its URL")
         wait_messages(page, lambda m: m == want, "the request's logs, opened from the URL", where=PANEL)
-        check_clean(page, "the request view")
-        page.close()
-        runner.close()
+        finish(page, "the request view", runner)
 
 
 def test_non_owner_sees_no_private_logs():
@@ -413,8 +413,7 @@ def test_non_owner_sees_no_private_logs():
                   20, what="bob's private call: completed, no lines")
         check_eq(page_messages(page, PANEL), [], "bob's view of his call to a private app")
         check_eq(page_messages(page), ["bob's own line", "bob's second line"], "bob's logs page, unfiltered")
-        check_clean(page, "bob's page")
-        page.close()
+        finish(page, "bob's page")
 
         # Alice, the owner, sees all of it.
         page = open_dashboard(c, alice)
@@ -424,10 +423,7 @@ def test_non_owner_sees_no_private_logs():
         page.goto(c.url + "/ui/#open=req-called")
         page.wait("document.getElementById('req-note').textContent === 'Completed: 1 line.'", 20,
                   what="alice sees bob's call")
-        check_clean(page, "alice's page")
-        page.close()
-        secret.close()
-        own.close()
+        finish(page, "alice's page", secret, own)
 
 
 # Request IDs are printable ASCII without spaces or '/': markup still fits.
@@ -483,9 +479,7 @@ def test_untrusted_text_is_shown_as_text():
         check_eq(page.eval("document.querySelectorAll('img, script:not([src]), svg, a, b').length"),
                  0, "elements made from log text anywhere")
         time.sleep(0.5)
-        check_clean(page, "hostile text")
-        page.close()
-        runner.close()
+        finish(page, "hostile text", runner)
 
 
 def test_pause_resume_and_falling_behind():
@@ -527,9 +521,7 @@ def test_pause_resume_and_falling_behind():
         check("fell behind" in notice, "notice text: %r" % notice)
         count = int(page.eval("document.getElementById('count').textContent").split()[0].replace(",", ""))
         check(count < burst, "the page skipped ahead (holds %d rows for %d lines)" % (count, burst))
-        check_clean(page, "pause and resume")
-        page.close()
-        runner.close()
+        finish(page, "pause and resume", runner)
 
 
 def test_ten_thousand_lines_stay_virtualized():
@@ -553,9 +545,7 @@ def test_ten_thousand_lines_stay_virtualized():
         check_eq(page_messages(page)[0], "many 000000", "a scrolled-up view stays put")
         page.click("#jump")
         wait_messages(page, lambda m: m[-1:] == ["one more"], "back at the bottom")
-        check_clean(page, "12,001 lines")
-        page.close()
-        runner.close()
+        finish(page, "12,001 lines", runner)
 
 
 def test_screenshot_with_live_data():
@@ -590,9 +580,7 @@ def test_screenshot_with_live_data():
         live.send("end")
         page.wait("document.getElementById('req-status').dataset.status === 'COMPLETED'", 20,
                   what="the live request completed")
-        check_clean(page, "the demo")
-        page.close()
-        live.close()
+        finish(page, "the demo", live)
 
 
 def main():
