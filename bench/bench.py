@@ -87,8 +87,12 @@ try:
     with open(os.path.join(work, "data", "collector.json")) as f:
         url = json.load(f)["http"]
 
+    with open(os.path.join(work, "data", "admin.token")) as f:
+        token = f.read().strip()
+
     def metrics():
-        with urllib.request.urlopen(url + "/metrics") as r:
+        request = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(request) as r:
             return {l.split()[0]: float(l.split()[1]) for l in r.read().decode().splitlines()
                     if l and not l.startswith("#")}
 

@@ -430,6 +430,10 @@ int main(int argc, char **argv)
                 commit(store, in, reaper, assembler);
             if (!store_fault.failing)
                 retention_behind = retain_bite(store, &retention, max_age_ns);
+            int64_t live = lt_store_live_bytes(store);
+            if (live >= 0)
+                atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live,
+                                      memory_order_relaxed);
             next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
         } else if (retention_behind && !first_pending_ms) {
             /* A backlog of expired lines goes one bite per loop, between

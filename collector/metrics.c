@@ -104,6 +104,8 @@ void lt_metrics_render(char **out, size_t *len) {
                  load_relaxed(&lt_metrics_global.acks_pending));
     render_gauge(f, "partial_lines", "lines still being assembled (no newline yet)",
                  load_relaxed(&lt_metrics_global.partial_lines));
+    render_gauge(f, "store_live_bytes", "bytes the store holds (its pages less free ones)",
+                 load_relaxed(&lt_metrics_global.store_live_bytes));
     render_commit_histogram(f);
     render_drops(f);
 

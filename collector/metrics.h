@@ -50,6 +50,7 @@ typedef struct lt_metrics {
     _Atomic uint64_t store_pending_lines;  /* appended, not yet committed */
     _Atomic uint64_t acks_pending;         /* process instances owed an ack */
     _Atomic uint64_t partial_lines;        /* lines still being assembled */
+    _Atomic uint64_t store_live_bytes;     /* the store's size less free pages */
     /* Store commit latency histogram (cumulative buckets, as Prometheus). */
     _Atomic uint64_t commit_buckets[LT_COMMIT_BUCKETS];
     _Atomic uint64_t commit_count;

@@ -86,8 +86,9 @@ class Collector:
     """A logtap-collector process on its own temp dir, ipc endpoint and a
     free HTTP port. Use as a context manager; stop() asserts a clean exit."""
 
-    def __init__(self, workdir=None, data=None, endpoint=None):
+    def __init__(self, workdir=None, data=None, endpoint=None, args=()):
         self.workdir = workdir or tempfile.mkdtemp(prefix="logtap-test-")
+        self.args = list(args)  # further collector flags
         self.data = data or os.path.join(self.workdir, "data")
         self.endpoint = endpoint or "ipc://" + os.path.join(self.workdir, "ingest.sock")
         self.proc = None
@@ -101,7 +102,7 @@ class Collector:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [COLLECTOR, "--listen", self.endpoint, "--http", "127.0.0.1:0", "--data", self.data,
-             "--rings", self.ring_dir()],
+             "--rings", self.ring_dir()] + self.args,
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():
@@ -231,10 +232,8 @@ class Follower:
     Use wait_for() to wait for a condition on the events and stop() to hang
     up. `read=False` connects but never reads the body: a stalled client."""
 
-    def __init__(self, collector, path, token=Collector.ADMIN, headers=None, read=True,
-                 rcvbuf=None, **params):
+    def __init__(self, collector, path, token=Collector.ADMIN, headers=None, read=True, **params):
         import http.client
-        import socket
         import threading
         self.events = []
         self.status = None
@@ -243,9 +242,6 @@ class Follower:
         self._stopped = False
         host, port = collector.url[len("http://"):].rsplit(":", 1)
         self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
-        if rcvbuf:
-            self.conn.connect()
-            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         hdrs = dict(headers or {})
         if token is Collector.ADMIN:
             token = collector.token
@@ -265,7 +261,7 @@ class Follower:
         event = {"type": "message", "id": None, "data": []}
         try:
             while not self._stopped:
-                raw = self.response.fp.readline()
+                raw = self.response.readline()
                 if not raw:
                     break
                 line = raw.decode("utf-8", "replace").rstrip("\r\n")
