@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -21,17 +22,19 @@
 #define ADMIN_TOKEN_FILE "admin.token"
 #define CREDENTIALS_MAX (1024 * 1024)
 
-/* Write `len` bytes to `path` atomically with mode 0600. */
+/* Write `len` bytes to `path` atomically with mode 0600. The temporary
+ * file is made with mkostemp (O_EXCL, 0600): nothing already at its name,
+ * a planted link included, can receive the token. */
 static int write_private_file(const char *path, const char *text, size_t len, char *err,
                               size_t errlen) {
     char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof tmp) {
+    if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
         snprintf(err, errlen, "path too long: %s", path);
         return -1;
     }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+        snprintf(err, errlen, "cannot create a file beside %s: %s", path, strerror(errno));
         return -1;
     }
     size_t done = 0;
@@ -161,14 +164,17 @@ int lt_credentials_record(const char *path, const char *url, const char *data_di
     }
     FILE *in = fopen(path, "re");
     if (in != NULL) {
-        char line[4096];
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
         size_t url_len = strlen(url);
-        while (fgets(line, sizeof line, in) != NULL && ftell(out) < CREDENTIALS_MAX) {
+        while ((n = getline(&line, &cap, in)) > 0 && ftell(out) < CREDENTIALS_MAX) {
             bool ours = strncmp(line, url, url_len) == 0 && (line[url_len] == ' ' || line[url_len] == '\t');
             if (ours) continue;
-            fputs(line, out);
-            if (line[strlen(line) - 1] != '\n') fputc('\n', out);
+            fwrite(line, 1, (size_t)n, out);
+            if (line[n - 1] != '\n') fputc('\n', out);
         }
+        free(line);
         fclose(in);
     }
     fprintf(out, "%s %s\n", url, token);

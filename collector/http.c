@@ -21,8 +21,9 @@
  *   add a Content-Security-Policy that allows no inline script at all, so a
  *   log line that slipped into the DOM as markup still could not run.
  * - Request bodies (small JSON objects) are read whole, up to
- *   MAX_BODY_BYTES, before the endpoint runs; a larger one is refused with
- *   413 as soon as it is seen to be too large.
+ *   MAX_BODY_BYTES, before the endpoint runs. A larger declared length is
+ *   refused with 413 before a byte is read; an undeclared one that grows
+ *   past the limit ends the connection.
  */
 #include "http.h"
 
@@ -349,19 +350,20 @@ static const char *bearer_token(struct MHD_Connection *conn) {
 
 /* Fills c->who and opens c->registry; on failure queues the answer. */
 static bool authenticate(http_call *c, enum MHD_Result *queued) {
-    char err[256];
-    c->registry = lt_registry_open(c->http->data_dir, err, sizeof err);
-    if (c->registry == NULL) {
-        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   "registry unavailable: %s", err);
-        return false;
-    }
     const char *token = bearer_token(c->conn);
     if (token == NULL) {
         LT_COUNT(http_unauthorized, 1);
         *queued = http_reply_error(c->conn, MHD_HTTP_UNAUTHORIZED,
                                    "authentication required: send Authorization: Bearer TOKEN "
                                    "(the collector's admin token is in DATA/admin.token)");
+        return false;
+    }
+    c->token = token;
+    char err[256];
+    c->registry = lt_registry_open(c->http->data_dir, err, sizeof err);
+    if (c->registry == NULL) {
+        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                   "registry unavailable: %s", err);
         return false;
     }
     int found = lt_registry_authenticate(c->registry, token, &c->who);
@@ -428,11 +430,11 @@ static enum MHD_Result serve_ui(http_call *c, const char *name) {
 
 /* ---- routing ---- */
 
-/* An ID no runner could have registered cannot be known: answer 404
- * without touching the store. */
+/* Every ID in a path (runner, request, app, user, token) follows the wire
+ * rule; one that cannot exist is answered 404 here, so no endpoint ever
+ * sees it. */
 static bool plausible_id(const char *id) {
-    size_t len = strlen(id);
-    return len > 0 && len <= LT_WIRE_MAX_ID;
+    return lt_wire_id_ok(id, strlen(id));
 }
 
 static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n) {
@@ -492,7 +494,6 @@ struct http_request {
     char *raw_target;  /* owned, as received: "/v1/runners/a%2Fb/logs?x=1" */
     bool headers_seen; /* the access handler has been called once */
     bool answered;     /* a response was queued before the body ended */
-    bool too_large;    /* the body outgrew MAX_BODY_BYTES: the rest is discarded */
     struct text_buffer body;
 };
 
@@ -575,18 +576,13 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         bool is_read_method = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
                               strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
         if (is_read_method) return MHD_YES; /* a body on GET means nothing: drop it */
-        if (req->too_large || req->body.len + piece > MAX_BODY_BYTES) {
-            req->too_large = true; /* undeclared length: answered once it ends */
-            return MHD_YES;
-        }
+        if (req->body.len + piece > MAX_BODY_BYTES)
+            return MHD_NO; /* an undeclared length grew too large: hang up, read no more */
         buffer_append(&req->body, upload_data, piece);
         return MHD_YES;
     }
     if (req->answered) return MHD_YES;
     req->answered = true;
-    if (req->too_large)
-        return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %d bytes",
-                                MAX_BODY_BYTES);
     if (req->body.failed)
         return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 

@@ -215,6 +215,34 @@ static enum MHD_Result deploy_app(http_call *c, const char *app_id) {
         return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
                                 "you may deploy apps only with yourself as the owner");
     }
+    /* A first deploy hands every line already stored under the app ID to
+     * the deployer: a user may not claim an app that runners already log
+     * as (its lines are admin's until admin deploys it). */
+    if (!c->who.admin) {
+        lt_app_info current;
+        int deployed = lt_registry_app_get(c->registry, app_id, &current);
+        if (deployed < 0) {
+            json_decref(doc);
+            return registry_failed(c);
+        }
+        if (deployed == 0) {
+            enum MHD_Result queued = MHD_NO;
+            lt_store_reader *rd = http_open_reader(c, &queued);
+            if (rd == NULL) {
+                json_decref(doc);
+                return queued;
+            }
+            int known = lt_store_app_known(rd, app_id);
+            lt_store_reader_close(rd);
+            if (known != 0) {
+                json_decref(doc);
+                if (known < 0) return http_reply_store_error(c);
+                return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                        "app %s already has logs from its runners: only admin "
+                                        "may deploy it first", app_id);
+            }
+        }
+    }
     lt_app_info app;
     int rc = lt_registry_app_deploy(c->registry, app_id, owner, private_logs, !c->who.admin, &app);
     json_decref(doc);

@@ -41,6 +41,8 @@ typedef struct http_call {
     const char *method;
     bool is_head;
     lt_principal who;      /* the authenticated caller */
+    const char *token;     /* the token it presented (a follow stream
+                              checks it again while it runs) */
     lt_registry *registry; /* open for the call */
     const char *body;      /* PUT/POST body, NUL-terminated; NULL if none */
     size_t body_len;

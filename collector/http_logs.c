@@ -48,6 +48,12 @@
 /* Lines reach the store a little after they are written; a follow with
  * `until` stays open this long past it so the last of them still arrive. */
 #define UNTIL_GRACE_NS (INT64_C(2) * 1000000000)
+/* A stream asks again whether its token and access still hold this often:
+ * a revoked token or an app turned private stops a stream within it. */
+#define ACCESS_RECHECK_NS (INT64_C(2) * 1000000000)
+/* A round of output that took the client longer than this to take makes
+ * it a slow reader, whom max_lag may skip ahead. */
+#define SLOW_CLIENT_NS (INT64_C(1) * 1000000000)
 #define EVENT_STREAM_TYPE "text/event-stream"
 
 static int64_t monotonic_ns(void) {
@@ -277,7 +283,7 @@ static enum MHD_Result serve_log_page(http_call *c, lt_store_reader *rd, const l
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
 }
 
-/* ---- follow streams (server-sent events) ---- */
+/* ---- follow stream state (server-sent events) ---- */
 
 enum { STATUS_UNSENT = -1, STATUS_IN_PROGRESS = 0, STATUS_COMPLETED = 1 };
 
@@ -285,10 +291,16 @@ struct follow_stream {
     lt_http *http;
     lt_store_reader *reader; /* owned */
     int client_fd;           /* for hang-up checks; -1 if unknown */
+    /* What access was judged on, to judge it again (owned copies). */
+    char *token;
+    enum http_log_scope scope;
+    char *scope_id;          /* runner or request ID; NULL for the search */
+    int64_t checked_ns;      /* monotonic, when access was last judged */
     /* Owned copies the query points into. */
     char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
     lt_query query;
     bool no_lines;           /* the caller of a private app's request: status only */
+    bool ended;              /* access ended: the stream closes once `out` is sent */
     char *status_of;         /* request whose status events this stream sends, or NULL */
     int status_sent;         /* STATUS_* last sent */
     int64_t cursor;          /* every matching line <= cursor was sent */
@@ -302,6 +314,8 @@ struct follow_stream {
     int64_t last_write_ns;   /* monotonic, for keepalives */
     int64_t round_last_id;   /* last line ID appended this round */
     long round_count;
+    int64_t produced_ns;     /* monotonic, when `out` was filled */
+    bool slow;               /* the last round took > SLOW_CLIENT_NS to drain */
 };
 
 static int append_event(const lt_line *line, void *ctx) {
@@ -312,6 +326,99 @@ static int append_event(const lt_line *line, void *ctx) {
     fs->round_last_id = line->id;
     fs->round_count++;
     return fs->out.failed ? 1 : 0;
+}
+
+/* ---- access ---- */
+
+enum { JUDGED = 0, JUDGE_STORE_FAILED = -1, JUDGE_REGISTRY_FAILED = -2 };
+
+/* What `who` may see of a runner's or a request's lines (`vis`), and
+ * whether through owning the app (`*as_owner`) rather than as the caller.
+ * For a request, `info` is filled. */
+static int judge_access(lt_registry *reg, lt_store_reader *rd, const lt_principal *who,
+                        enum http_log_scope scope, const char *id, lt_request_info *info,
+                        lt_visibility *vis, bool *as_owner) {
+    char app_id[129] = "";
+    int known;
+    if (scope == HTTP_SCOPE_RUNNER) {
+        known = lt_store_runner_app(rd, id, app_id);
+    } else {
+        known = lt_store_request_get(rd, id, info);
+        if (known == 1) memcpy(app_id, info->app_id, sizeof app_id);
+    }
+    if (known < 0) return JUDGE_STORE_FAILED;
+    /* An unknown ID costs the same registry read as a known one, so that
+     * the answer's timing does not tell which IDs exist. */
+    lt_app_info app;
+    if (lt_registry_app_get(reg, known == 1 ? app_id : "/", &app) < 0) return JUDGE_REGISTRY_FAILED;
+    *as_owner = known == 1 && lt_access_owns(who, &app);
+    if (known == 0)
+        *vis = LT_SEE_NOTHING;
+    else if (scope == HTTP_SCOPE_RUNNER)
+        *vis = lt_access_runner_logs(who, &app);
+    else
+        *vis = lt_access_request_logs(who, &app, info->caller);
+    return JUDGED;
+}
+
+/* Narrow `q` to the lines `who` was judged to see. A runner or request ID
+ * is not an app's alone (IDs come from platforms and frameworks, and
+ * another app's runner may use the same one): an owner sees the lines of
+ * its own apps, a caller those of the app whose privacy was judged.
+ * Returns false if nothing can match (an app filter naming another app). */
+static bool narrow_query(lt_query *q, const lt_principal *who, enum http_log_scope scope,
+                         bool as_owner, const lt_request_info *info) {
+    if (who->admin) return true;
+    if (scope == HTTP_SCOPE_SEARCH || as_owner) {
+        q->owner = who->user;
+        return true;
+    }
+    assert(scope == HTTP_SCOPE_REQUEST); /* a caller: runner logs are never theirs */
+    if (q->app_id != NULL && strcmp(q->app_id, info->app_id) != 0) return false;
+    q->app_id = info->app_id;
+    return true;
+}
+
+/* ---- following ---- */
+
+enum { ACCESS_HOLDS = 0, ACCESS_ENDED = 1, ACCESS_UNKNOWN = -1 };
+
+/* Judge the stream's access again (see ACCESS_RECHECK_NS): the token may
+ * have been revoked, the app redeployed private or to another owner. On
+ * ACCESS_ENDED an `end` event saying why is queued. */
+static int recheck_access(struct follow_stream *fs) {
+    fs->checked_ns = monotonic_ns();
+    char err[256];
+    lt_registry *reg = lt_registry_open(fs->http->data_dir, err, sizeof err);
+    if (reg == NULL) return ACCESS_UNKNOWN; /* keep going; ask again later */
+    lt_principal who;
+    int found = lt_registry_authenticate(reg, fs->token, &who);
+    const char *why = NULL;
+    int rc = ACCESS_HOLDS;
+    if (found < 0) {
+        rc = ACCESS_UNKNOWN;
+    } else if (found == 0) {
+        why = "the token is no longer valid";
+    } else if (fs->scope != HTTP_SCOPE_SEARCH) {
+        lt_request_info info;
+        lt_visibility vis;
+        bool as_owner;
+        if (judge_access(reg, fs->reader, &who, fs->scope, fs->scope_id, &info, &vis, &as_owner) != JUDGED)
+            rc = ACCESS_UNKNOWN;
+        else if (vis == LT_SEE_NOTHING)
+            why = "access to these logs was withdrawn";
+        else
+            fs->no_lines = vis == LT_SEE_EMPTY;
+        /* An owner's view is narrowed by the owner filter, which the store
+         * evaluates afresh on every round; a caller's to the app judged
+         * when the stream began, whose privacy is what this re-judges. */
+    }
+    lt_registry_close(reg);
+    if (why != NULL) {
+        buffer_appendf(&fs->out, "event: end\ndata: {\"reason\":\"%s\"}\n\n", why);
+        return ACCESS_ENDED;
+    }
+    return rc;
 }
 
 /* The followed request's status now, or -1 on a store error. */
@@ -331,12 +438,18 @@ static int follow_fill(struct follow_stream *fs) {
      * query sees all of them: after it, the cursor may safely skip to
      * `visible` even if none of those rows matched. */
     int64_t visible = lt_store_last_id(fs->http->store);
-    if (fs->max_lag > 0 && !fs->backlog_pending && visible - fs->cursor > fs->max_lag) {
-        buffer_appendf(&fs->out, "event: behind\ndata: {\"skipped_after\":%lld,\"resume_after\":%lld}\n\n",
-                       (long long)fs->cursor, (long long)visible);
+    /* Only a reader that has shown itself slow is skipped: a fast one that
+     * meets a burst of lines simply reads it, chunk after chunk. The gap
+     * is measured in line IDs, so it bounds the store reading that catching
+     * up would take, whatever the filter. */
+    if (fs->max_lag > 0 && fs->slow && visible - fs->cursor > fs->max_lag) {
+        buffer_appendf(&fs->out,
+                       "id: %lld\nevent: behind\ndata: {\"skipped_after\":%lld,\"resume_after\":%lld}\n\n",
+                       (long long)visible, (long long)fs->cursor, (long long)visible);
         LT_COUNT(followers_behind, 1);
         fs->cursor = visible;
     }
+    fs->slow = false;
     lt_query q = fs->query;
     q.after_id = fs->cursor;
     q.newest = false;
@@ -365,6 +478,7 @@ static int follow_fill(struct follow_stream *fs) {
                        status == STATUS_COMPLETED ? "COMPLETED" : "IN_PROGRESS");
         fs->status_sent = status;
     }
+    if (fs->out.len > 0) fs->produced_ns = monotonic_ns();
     return 0;
 }
 
@@ -378,8 +492,8 @@ static bool client_gone(const struct follow_stream *fs) {
 }
 
 /* MHD pulls the stream through this; it blocks until there is something to
- * send, the client leaves, `until` passes or the server stops. It never
- * returns 0, which MHD would call again at once (a busy loop). */
+ * send, the client leaves, `until` passes, access ends or the server stops.
+ * It never returns 0, which MHD would call again at once (a busy loop). */
 static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
     struct follow_stream *fs = cls;
     (void)pos;
@@ -389,12 +503,19 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
             if (n > max) n = max;
             memcpy(buf, fs->out.data + fs->out_sent, n);
             fs->out_sent += n;
-            if (fs->out_sent == fs->out.len) fs->out.len = fs->out_sent = 0;
             fs->last_write_ns = monotonic_ns();
+            if (fs->out_sent == fs->out.len) {
+                fs->out.len = fs->out_sent = 0;
+                fs->slow = fs->last_write_ns - fs->produced_ns > SLOW_CLIENT_NS;
+            }
             return (ssize_t)n;
         }
         if (fs->out.failed) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (fs->ended || atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (monotonic_ns() - fs->checked_ns >= ACCESS_RECHECK_NS && recheck_access(fs) == ACCESS_ENDED) {
+            fs->ended = true; /* after the `end` event has gone out */
+            continue;
+        }
 
         if (follow_fill(fs) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (fs->out.len > 0) continue;
@@ -405,6 +526,7 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
         if (client_gone(fs)) return MHD_CONTENT_READER_END_OF_STREAM;
         if (monotonic_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
             buffer_append_string(&fs->out, ": keepalive\n\n");
+            fs->produced_ns = monotonic_ns();
             continue;
         }
         lt_store_wait(fs->http->store, fs->cursor, FOLLOW_WAIT_SLICE_MS);
@@ -414,6 +536,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
 static void follow_free(void *cls) {
     struct follow_stream *fs = cls;
     lt_store_reader_close(fs->reader);
+    free(fs->token);
+    free(fs->scope_id);
     free(fs->runner_id);
     free(fs->request_id);
     free(fs->app_id);
@@ -435,11 +559,11 @@ static char *strdup_or_null(const char *s, bool *failed) {
 }
 
 /* Takes ownership of `rd`. A stream has no `limit`: it reads in chunks of
- * FOLLOW_CHUNK_LINES for as long as the client stays. `status_of` names the
- * request whose status events to send (NULL: none). */
+ * FOLLOW_CHUNK_LINES for as long as the client stays. A request's stream
+ * also sends its status events. */
 static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_query *q,
-                                    const struct log_params *p, const char *status_of,
-                                    bool no_lines) {
+                                    const struct log_params *p, enum http_log_scope scope,
+                                    const char *scope_id, bool no_lines) {
     lt_http *h = c->http;
     struct follow_stream *fs = calloc(1, sizeof *fs);
     if (fs == NULL) {
@@ -450,6 +574,10 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->http = h;
     fs->reader = rd;
     bool failed = false;
+    fs->token = strdup_or_null(c->token, &failed);
+    fs->scope = scope;
+    fs->scope_id = strdup_or_null(scope_id, &failed);
+    fs->checked_ns = monotonic_ns();
     fs->query = *q;
     fs->query.runner_id = fs->runner_id = strdup_or_null(q->runner_id, &failed);
     fs->query.request_id = fs->request_id = strdup_or_null(q->request_id, &failed);
@@ -458,7 +586,7 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->query.source = fs->source = strdup_or_null(q->source, &failed);
     fs->query.search = fs->search = strdup_or_null(q->search, &failed);
     fs->query.owner = fs->owner = strdup_or_null(q->owner, &failed);
-    fs->status_of = strdup_or_null(status_of, &failed);
+    fs->status_of = scope == HTTP_SCOPE_REQUEST ? strdup_or_null(scope_id, &failed) : NULL;
     fs->status_sent = STATUS_UNSENT;
     fs->no_lines = no_lines;
     fs->cursor = p->after;
@@ -499,39 +627,11 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     return result;
 }
 
-/* ---- access ---- */
-
-/* What `c->who` may see of a runner's or a request's lines. On a store or
- * registry failure queues a 500 and returns false. For a request, `info`
- * is filled. */
-static bool decide_access(http_call *c, lt_store_reader *rd, enum http_log_scope scope,
-                          const char *id, lt_request_info *info, lt_visibility *vis,
-                          enum MHD_Result *queued) {
-    char app_id[129] = "";
-    int known;
-    if (scope == HTTP_SCOPE_RUNNER) {
-        known = lt_store_runner_app(rd, id, app_id);
-    } else {
-        known = lt_store_request_get(rd, id, info);
-        if (known == 1) memcpy(app_id, info->app_id, sizeof app_id);
-    }
-    if (known < 0) {
-        *queued = http_reply_store_error(c);
-        return false;
-    }
-    if (known == 0) {
-        *vis = LT_SEE_NOTHING;
-        return true;
-    }
-    lt_app_info app;
-    if (lt_registry_app_get(c->registry, app_id, &app) < 0) {
-        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
-                                   lt_registry_error(c->registry));
-        return false;
-    }
-    *vis = scope == HTTP_SCOPE_RUNNER ? lt_access_runner_logs(&c->who, &app)
-                                      : lt_access_request_logs(&c->who, &app, info->caller);
-    return true;
+/* Queue the answer to a failed judge_access. */
+static enum MHD_Result judge_failed(http_call *c, int rc) {
+    if (rc == JUDGE_STORE_FAILED) return http_reply_store_error(c);
+    return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
+                            lt_registry_error(c->registry));
 }
 
 /* A scope's own ID may be repeated as a filter but not contradicted. */
@@ -554,6 +654,9 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
         (scope == HTTP_SCOPE_REQUEST && !scope_filter_agrees(&p.request, id)))
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad %s: contradicts the path",
                                 scope == HTTP_SCOPE_RUNNER ? "runner" : "request");
+    if (p.follow && p.before > 0)
+        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                                "bad before: a follow stream only goes forward");
 
     enum MHD_Result queued = MHD_NO;
     lt_store_reader *rd = http_open_reader(c, &queued);
@@ -561,10 +664,13 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
 
     lt_visibility vis = LT_SEE_ALL;
     lt_request_info info;
+    memset(&info, 0, sizeof info);
+    bool as_owner = false;
     if (scope != HTTP_SCOPE_SEARCH) {
-        if (!decide_access(c, rd, scope, id, &info, &vis, &queued)) {
+        int rc = judge_access(c->registry, rd, &c->who, scope, id, &info, &vis, &as_owner);
+        if (rc != JUDGED) {
             lt_store_reader_close(rd);
-            return queued;
+            return judge_failed(c, rc);
         }
         if (vis == LT_SEE_NOTHING) {
             lt_store_reader_close(rd);
@@ -573,12 +679,9 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
         }
     }
     lt_query q = query_from_params(&p);
-    /* The search sees the lines of the apps one owns; admin owns all. */
-    if (scope == HTTP_SCOPE_SEARCH && !c->who.admin) q.owner = c->who.user;
-    bool no_lines = vis == LT_SEE_EMPTY;
+    bool no_lines = vis == LT_SEE_EMPTY || !narrow_query(&q, &c->who, scope, as_owner, &info);
 
-    if (p.follow && !c->is_head)
-        return serve_follow(c, rd, &q, &p, scope == HTTP_SCOPE_REQUEST ? id : NULL, no_lines);
+    if (p.follow && !c->is_head) return serve_follow(c, rd, &q, &p, scope, id, no_lines);
     if (p.follow) { /* HEAD of a stream: its headers, no stream */
         lt_store_reader_close(rd);
         struct text_buffer empty = {0};
@@ -614,9 +717,12 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id) 
     if (rd == NULL) return queued;
     lt_request_info info;
     lt_visibility vis;
-    if (!decide_access(c, rd, HTTP_SCOPE_REQUEST, request_id, &info, &vis, &queued)) {
+    bool as_owner;
+    int rc = judge_access(c->registry, rd, &c->who, HTTP_SCOPE_REQUEST, request_id, &info, &vis,
+                          &as_owner);
+    if (rc != JUDGED) {
         lt_store_reader_close(rd);
-        return queued;
+        return judge_failed(c, rc);
     }
     if (vis == LT_SEE_NOTHING) {
         lt_store_reader_close(rd);
@@ -632,11 +738,12 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id) 
     buffer_appendf(&page.body, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
     if (with_logs) {
         lt_query q = query_from_params(&p);
+        bool narrowed = narrow_query(&q, &c->who, HTTP_SCOPE_REQUEST, as_owner, &info);
         buffer_append_string(&page.body, ",");
         /* fal's shape exactly: request_id, status, logs. (Paging a request's
          * logs is /v1/requests/{id}/logs.) A caller of a private app's
          * request gets the empty array fal gives. */
-        bool skip = vis == LT_SEE_EMPTY || (p.has_tail && p.tail == 0);
+        bool skip = vis == LT_SEE_EMPTY || !narrowed || (p.has_tail && p.tail == 0);
         if (append_logs_array(rd, &q, skip, &page) < 0) {
             lt_store_reader_close(rd);
             buffer_free(&page.body);

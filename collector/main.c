@@ -264,12 +264,18 @@ static bool retain_bite(lt_store *store, const lt_retention *policy_in, int64_t 
         policy.min_ts_ns = lt_time_now_ns() - max_age_ns;
     if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0)
         return false;
+    static bool failing; /* said once when it starts failing, once when it recovers */
     long deleted = lt_store_retain(store, &policy, RETAIN_BITE_ROWS);
     if (deleted < 0) {
         LT_COUNT(store_errors, 1);
-        log_line("retention: %s (will try again)", lt_store_error(store));
+        if (!failing)
+            log_line("retention: %s (trying again every second)", lt_store_error(store));
+        failing = true;
         return false;
     }
+    if (failing)
+        log_line("retention: working again");
+    failing = false;
     LT_COUNT(lines_expired, (uint64_t)deleted);
     return deleted == RETAIN_BITE_ROWS;
 }
@@ -351,6 +357,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: quotes and backslashes are not allowed in addresses\n");
         return 2;
     }
+
+    /* The store holds every tenant's logs and the registry's token hashes:
+     * whatever the collector creates (the store, its WAL, admin.token) is
+     * its user's alone, whatever the data directory's own mode. */
+    umask(077);
 
     /* From here on a stop request is a clean stop, even during start-up:
      * whoever saw collector.json may send SIGTERM at once. */
@@ -439,7 +450,7 @@ int main(int argc, char **argv)
             /* A backlog of expired lines goes one bite per loop, between
              * ingest commits, so ingestion never waits for all of it. */
             commit(store, in, reaper, assembler); /* request/runner rows, if any */
-            retention_behind = retain_bite(store, &retention, max_age_ns);
+            retention_behind = !store_fault.failing && retain_bite(store, &retention, max_age_ns);
         }
         int wait = commit_ms;
         if (first_pending_ms) {

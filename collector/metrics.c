@@ -18,6 +18,9 @@ static uint64_t load_relaxed(_Atomic uint64_t *value) {
 
 static const double commit_bucket_bounds[LT_COMMIT_BUCKETS] = LT_COMMIT_BUCKET_BOUNDS;
 
+_Static_assert(sizeof commit_bucket_bounds / sizeof commit_bucket_bounds[0] == LT_COMMIT_BUCKETS,
+               "LT_COMMIT_BUCKETS counts LT_COMMIT_BUCKET_BOUNDS");
+
 void lt_metrics_commit_time(uint64_t ns) {
     /* Each bucket counts the commits at or under its bound (cumulative), so
      * rendering needs no summing and readers never see a bucket decrease. */
@@ -54,10 +57,14 @@ static void render_drops(FILE *f) {
 static void render_commit_histogram(FILE *f) {
     fprintf(f, "# HELP logtap_store_commit_seconds store commit latency\n"
                "# TYPE logtap_store_commit_seconds histogram\n");
-    for (int i = 0; i < LT_COMMIT_BUCKETS; i++)
-        fprintf(f, "logtap_store_commit_seconds_bucket{le=\"%g\"} %llu\n", commit_bucket_bounds[i],
-                (unsigned long long)load_relaxed(&lt_metrics_global.commit_buckets[i]));
+    /* The count is read first and bounds every bucket: a commit recorded
+     * while this renders must not make a bucket exceed +Inf. */
     uint64_t count = load_relaxed(&lt_metrics_global.commit_count);
+    for (int i = 0; i < LT_COMMIT_BUCKETS; i++) {
+        uint64_t bucket = load_relaxed(&lt_metrics_global.commit_buckets[i]);
+        fprintf(f, "logtap_store_commit_seconds_bucket{le=\"%g\"} %llu\n", commit_bucket_bounds[i],
+                (unsigned long long)(bucket < count ? bucket : count));
+    }
     fprintf(f,
             "logtap_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
             "logtap_store_commit_seconds_sum %.9f\n"

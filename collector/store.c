@@ -120,7 +120,13 @@ static const char *const migrations[] = {
     "  private_from_default INTEGER NOT NULL,"
     "  deployed_ts          INTEGER NOT NULL"
     ") WITHOUT ROWID;"
-    "CREATE INDEX apps_by_owner ON apps(owner, app_id);",
+    "CREATE INDEX apps_by_owner ON apps(owner, app_id);"
+    /* Retention finds ended requests by end time. */
+    "CREATE INDEX requests_by_end ON requests(end_ts) WHERE end_ts IS NOT NULL;"
+    /* Owners' searches read their apps' lines in ID order (follow rounds
+     * are "id > cursor" in each app); a version filter rides along. */
+    "DROP INDEX logs_by_app_version;"
+    "CREATE INDEX logs_by_app ON logs(app_id, id);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -139,6 +145,7 @@ struct lt_store {
     sqlite3_stmt *retain_by_age;     /* prepared on first use */
     sqlite3_stmt *retain_by_size;
     sqlite3_stmt *retain_requests;
+    sqlite3_stmt *expired_exist;
 
     /* Writer-thread state. */
     bool in_transaction;
@@ -604,6 +611,7 @@ void lt_store_close(lt_store *st) {
     sqlite3_finalize(st->retain_by_age);
     sqlite3_finalize(st->retain_by_size);
     sqlite3_finalize(st->retain_requests);
+    sqlite3_finalize(st->expired_exist);
     /* Let SQLite refresh its planner statistics where they have drifted;
      * cheap, and only on a clean shutdown. */
     sqlite3_exec(st->db, "PRAGMA optimize", NULL, NULL, NULL);
@@ -629,20 +637,34 @@ static int prepare_once(lt_store *st, sqlite3_stmt **stmt, const char *sql) {
     return prepare(st->db, sql, stmt, st->error, sizeof st->error);
 }
 
-/* Run a bound DELETE; returns the rows it removed, or -1. */
-static long step_delete(lt_store *st, sqlite3_stmt *stmt, const char *what) {
-    if (step_write(st, stmt, what) != 0) return -1;
+/* A retention statement failed. Retention holds no lines, so unlike an
+ * ingest write its failure must not poison the next commit (which would
+ * throw away a good batch and make the runners resend): roll back, keep
+ * the message, and let the caller try again later. */
+static long retention_failed(lt_store *st, const char *what) {
+    format_error(st->error, sizeof st->error, "%s: %s", what, sqlite3_errmsg(st->db));
+    abort_transaction(st);
+    return -1;
+}
+
+/* Step a bound DELETE of retention; the rows removed, or -1. */
+static long retention_delete(lt_store *st, sqlite3_stmt *stmt, const char *what) {
+    int rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) return retention_failed(st, what);
     return (long)sqlite3_changes(st->db);
 }
 
 long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
     assert(policy != NULL && max_rows > 0);
     /* Retention runs between ingest commits, never inside one: a failed
-     * delete must not roll back lines that are about to be acknowledged. */
-    assert(!st->in_transaction && st->pending == 0);
+     * delete must not roll back lines that are about to be acknowledged.
+     * Between a failed write and the commit that reports it, wait. */
+    if (st->in_transaction || st->transaction_lost) return 0;
     if (policy->min_ts_ns <= 0 && policy->max_bytes <= 0) return 0;
-    /* The age test uses the ts index, so it visits only old rows; the size
-     * test removes the oldest IDs, the order followers read in. */
+    /* The age tests use the ts and end_ts indexes, so they visit only old
+     * rows; the size test removes the oldest IDs, the order followers read
+     * in. */
     if (prepare_once(st, &st->retain_by_age,
                      "DELETE FROM logs WHERE id IN"
                      " (SELECT id FROM logs WHERE ts < ?1 LIMIT ?2)") != 0 ||
@@ -650,7 +672,10 @@ long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
                      "DELETE FROM logs WHERE id IN (SELECT id FROM logs ORDER BY id LIMIT ?1)") != 0 ||
         prepare_once(st, &st->retain_requests,
                      "DELETE FROM requests WHERE request_id IN (SELECT request_id FROM requests"
-                     " WHERE end_ts IS NOT NULL AND end_ts < ?1 LIMIT ?2)") != 0)
+                     " WHERE end_ts IS NOT NULL AND end_ts < ?1 LIMIT ?2)") != 0 ||
+        prepare_once(st, &st->expired_exist,
+                     "SELECT EXISTS(SELECT 1 FROM logs WHERE ts < ?1)"
+                     " OR EXISTS(SELECT 1 FROM requests WHERE end_ts IS NOT NULL AND end_ts < ?1)") != 0)
         return -1;
 
     int64_t live = 0;
@@ -659,28 +684,41 @@ long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
         return -1;
     }
     bool over_size = policy->max_bytes > 0 && live > policy->max_bytes;
-    if (policy->min_ts_ns <= 0 && !over_size) return 0;
+    bool expired = false;
+    if (policy->min_ts_ns > 0) { /* look before taking the write lock */
+        sqlite3_bind_int64(st->expired_exist, 1, policy->min_ts_ns);
+        int rc = sqlite3_step(st->expired_exist);
+        expired = rc == SQLITE_ROW && sqlite3_column_int(st->expired_exist, 0) != 0;
+        sqlite3_reset(st->expired_exist);
+        if (rc != SQLITE_ROW) return retention_failed(st, "retention: look for expired lines");
+    }
+    if (!expired && !over_size) return 0;
 
-    if (ensure_transaction(st) != 0) return -1;
+    if (ensure_transaction(st) != 0) {
+        st->transaction_lost = false; /* see retention_failed */
+        return -1;
+    }
     long deleted = 0;
-    if (policy->min_ts_ns > 0) {
+    if (expired) {
         sqlite3_bind_int64(st->retain_by_age, 1, policy->min_ts_ns);
         sqlite3_bind_int64(st->retain_by_age, 2, max_rows);
-        long n = step_delete(st, st->retain_by_age, "retention by age");
+        long n = retention_delete(st, st->retain_by_age, "retention by age");
         if (n < 0) return -1;
         deleted += n;
         sqlite3_bind_int64(st->retain_requests, 1, policy->min_ts_ns);
         sqlite3_bind_int64(st->retain_requests, 2, max_rows);
-        if (step_delete(st, st->retain_requests, "retention of requests") < 0) return -1;
+        if (retention_delete(st, st->retain_requests, "retention of requests") < 0) return -1;
     }
     if (over_size && deleted < max_rows) {
         sqlite3_bind_int64(st->retain_by_size, 1, max_rows - deleted);
-        long n = step_delete(st, st->retain_by_size, "retention by size");
+        long n = retention_delete(st, st->retain_by_size, "retention by size");
         if (n < 0) return -1;
         deleted += n;
     }
     assert(st->pending == 0); /* deletes add no lines to acknowledge */
-    if (step_write(st, st->commit_transaction, "commit retention") != 0) return -1;
+    int rc = sqlite3_step(st->commit_transaction);
+    sqlite3_reset(st->commit_transaction);
+    if (rc != SQLITE_DONE) return retention_failed(st, "commit retention");
     st->in_transaction = false;
     st->transaction_last_id = 0;
     /* Only a store created with auto_vacuum shrinks; elsewhere the freed
@@ -738,6 +776,7 @@ struct lt_store_reader {
     sqlite3_stmt *request_from_lines;
     sqlite3_stmt *runner_known;
     sqlite3_stmt *runner_app;
+    sqlite3_stmt *app_known;
     sqlite3_stmt *queries[QUERY_SHAPES];
     char error[ERROR_SIZE];
 };
@@ -789,7 +828,11 @@ lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
                 "SELECT app_id FROM runners WHERE runner_id = ?1"
                 " UNION ALL SELECT app_id FROM (SELECT app_id FROM logs WHERE runner_id = ?1"
                 " ORDER BY id LIMIT 1) LIMIT 1",
-                &rd->runner_app, err, errlen) != 0)
+                &rd->runner_app, err, errlen) != 0 ||
+        prepare(rd->db,
+                "SELECT EXISTS(SELECT 1 FROM runners WHERE app_id = ?1)"
+                "    OR EXISTS(SELECT 1 FROM logs WHERE app_id = ?1)",
+                &rd->app_known, err, errlen) != 0)
         goto fail;
     return rd;
 
@@ -804,6 +847,7 @@ void lt_store_reader_close(lt_store_reader *rd) {
     sqlite3_finalize(rd->request_from_lines);
     sqlite3_finalize(rd->runner_known);
     sqlite3_finalize(rd->runner_app);
+    sqlite3_finalize(rd->app_known);
     for (int shape = 0; shape < QUERY_SHAPES; shape++) sqlite3_finalize(rd->queries[shape]);
     sqlite3_close(rd->db);
     free(rd);
@@ -922,6 +966,7 @@ long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void 
         line_from_row(s, &line);
         assert(line.id > previous_id); /* ascending, after the cursor */
         previous_id = line.id;
+        (void)previous_id; /* read only by the assert */
         delivered++;
         if (cb(&line, ctx) != 0) {
             rc = SQLITE_DONE;
@@ -1010,4 +1055,17 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
     if (rc == SQLITE_DONE) return 0;
     format_error(rd->error, sizeof rd->error, "runner look-up: %s", sqlite3_errmsg(rd->db));
     return -1;
+}
+
+int lt_store_app_known(lt_store_reader *rd, const char *app_id) {
+    assert(app_id != NULL);
+    sqlite3_stmt *s = rd->app_known;
+    sqlite3_bind_text(s, 1, app_id, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(s);
+    int known = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : -1;
+    sqlite3_reset(s);
+    sqlite3_clear_bindings(s);
+    if (known < 0)
+        format_error(rd->error, sizeof rd->error, "app look-up: %s", sqlite3_errmsg(rd->db));
+    return known;
 }

@@ -104,6 +104,8 @@ typedef struct lt_request_info {
 int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out);
 /* Returns 1 if the runner is known, 0 if not, -1 on error. */
 int lt_store_runner_known(lt_store_reader *rd, const char *runner_id);
+/* Returns 1 if any runner or line names `app_id`, 0 if none, -1 on error. */
+int lt_store_app_known(lt_store_reader *rd, const char *app_id);
 /* Returns 1 and writes the runner's app ID ("" if it set none) to `app_id`
  * (129 bytes) if the runner is known, 0 if not, -1 on error. */
 int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]);
@@ -117,10 +119,12 @@ typedef struct lt_retention {
 } lt_retention;
 
 /* Delete at most `max_rows` of the oldest lines the policy no longer keeps,
- * in a transaction of its own (commits what is pending first), and give
- * freed pages back to the file system where the store allows it. Small
- * bites keep ingestion flowing: call it again while it returns max_rows.
- * Returns the number of lines deleted, or -1. */
+ * and requests that ended before the age limit, in a transaction of its
+ * own, and give freed pages back to the file system where the store allows
+ * it. Call it right after a commit (no transaction open). Small bites keep
+ * ingestion flowing: call it again while it returns max_rows. Returns the
+ * number of lines deleted, or -1 (the message in lt_store_error; a failure
+ * here never makes the next commit fail). */
 long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows);
 /* Bytes of live pages (file size minus free pages), or -1. */
 int64_t lt_store_live_bytes(lt_store *st);

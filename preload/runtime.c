@@ -193,7 +193,9 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
 {
     lt_ring *ring = lt_runtime_ring();
     if (!ring) {
-        if (atomic_load_explicit(&lt_rt.ring_state, memory_order_relaxed) == LT_RING_CREATING)
+        /* Only output counts as lost output (a BEGIN's caller is not). */
+        if (kind == LT_REC_DATA &&
+            atomic_load_explicit(&lt_rt.ring_state, memory_order_relaxed) == LT_RING_CREATING)
             atomic_fetch_add_explicit(&lt_unringed_bytes, payload_len, memory_order_relaxed);
         return;
     }

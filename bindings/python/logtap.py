@@ -53,13 +53,21 @@ REQUEST_ID_MAX = 128
 def _load():
     try:
         process = ctypes.CDLL(None)
-        begin = process.logtap_request_begin_for
         end = process.logtap_request_end
         mark = process.logtap_request_mark
     except (OSError, AttributeError):
         return None, None, None
-    begin.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
-    begin.restype = ctypes.c_int
+    try:
+        begin = process.logtap_request_begin_for
+        begin.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+        begin.restype = ctypes.c_int
+    except AttributeError:
+        # A liblogtap.so from before callers existed: requests still work,
+        # without a caller (so only the app's owner can read their logs).
+        plain = process.logtap_request_begin
+        plain.argtypes = [ctypes.c_char_p]
+        plain.restype = ctypes.c_int
+        begin = lambda request_id, caller: plain(request_id)  # noqa: E731
     mark.argtypes = [ctypes.c_char_p]
     mark.restype = ctypes.c_int
     end.argtypes = []

@@ -11,7 +11,7 @@ plus the account-wide default before and after a redeploy, the search
 
 import os
 import subprocess
-import sys
+import time
 
 from harness import (PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
                      wait_until)
@@ -200,6 +200,14 @@ def test_search_sees_only_owned_apps():
         check_eq(runners_seen("other"), [], "carol owns nothing")
         status, _ = w.get("none", "/v1/logs")
         check_eq(status, 401, "search without a token")
+        # Nobody but admin may claim an app that runners already log as.
+        status, doc = deploy(c, w.tokens["caller"], "undeployed-app", private=False)
+        check_eq(status, 403, "bob claims an app with lines")
+        check("admin" in doc["error"], "the refusal says who may: %r" % doc["error"])
+        check_eq(runners_seen("caller"), [], "bob still sees nothing")
+        check_eq(deploy(c, c.token, "undeployed-app", owner="bob", private=False)[0], 200,
+                 "admin deploys it for bob")
+        check_eq(runners_seen("caller"), ["r-nobody"], "now bob sees its lines")
         # A follow of the search obeys the same rule.
         f = Follower(c, "/v1/logs", token=w.tokens["owner"], tail=1000)
         f.wait_for(lambda ev: len(ev) >= 10, 20, "alice's search follow backlog")
@@ -293,6 +301,68 @@ def test_who_may_change_what():
         check_eq(c.get("/metrics")[0], 200, "admin reads /metrics")
 
 
+def test_shared_ids_do_not_leak_across_apps():
+    """Runner and request IDs are not namespaced per app: lines another
+    app's runner wrote under the same ID stay with that app's owner."""
+    with Collector() as c:
+        alice, bob, carol = make_token(c, "alice"), make_token(c, "bob"), make_token(c, "carol")
+        check_eq(deploy(c, alice, "app-a", private=False)[0], 200, "alice deploys app-a (public)")
+        check_eq(deploy(c, bob, "app-b", private=True)[0], 200, "bob deploys app-b (private)")
+        for app in ("app-a", "app-b"):  # the same runner ID and request ID in both apps
+            check_eq(run_runner(c, "slot-1", app, "req-1", "carol").wait(60), 0, "runner of %s" % app)
+        wait_until(lambda: len(c.logs("requests", "req-1") or []) >= 6, 30, "both apps' lines stored")
+
+        def seen(token, path, **params):
+            status, doc = c.get_json(path, token=token, **params)
+            return status, sorted(set(e["app_id"] for e in doc["logs"])) if status == 200 else None
+        # The request is app-a's (its first BEGIN): alice sees only app-a's
+        # lines of it, carol (its caller, app-a public) likewise.
+        check_eq(seen(alice, "/v1/requests/req-1/logs"), (200, ["app-a"]), "alice's view of req-1")
+        check_eq(seen(carol, "/v1/requests/req-1/logs"), (200, ["app-a"]), "carol's view of req-1")
+        status, doc = c.get_json("/v1/requests/req-1/status", token=carol, logs=1)
+        check_eq(len(doc["logs"]), 3, "carol's status of req-1 holds app-a's 3 lines")
+        # Bob's lines under req-1 are his alone, through the search.
+        check_eq(seen(bob, "/v1/logs", request="req-1"), (200, ["app-b"]), "bob's search of req-1")
+        # The runner ID is app-b's now (its latest app): bob sees his lines only.
+        check_eq(seen(bob, "/v1/runners/slot-1/logs"), (200, ["app-b"]), "bob's view of slot-1")
+        check_eq(seen(alice, "/v1/runners/slot-1/logs")[0], 404, "alice: slot-1 is app-b's")
+        check_eq(seen(alice, "/v1/logs", runner="slot-1"), (200, ["app-a"]), "alice's search of slot-1")
+        check_eq(seen(c.token, "/v1/requests/req-1/logs"), (200, ["app-a", "app-b"]), "admin sees both")
+
+
+def test_follow_rechecks_access():
+    """An open stream ends when its token is revoked, and stops carrying
+    lines when the app turns private (within the recheck period)."""
+    with Collector() as c:
+        alice, bob = make_token(c, "alice"), make_token(c, "bob")
+        status, doc = c.call_json("POST", "/v1/tokens", {"label": "short-lived"}, token=alice)
+        spare, spare_id = doc["token"], doc["id"]
+        check_eq(deploy(c, alice, "app-f", private=False)[0], 200, "deploy app-f")
+        hold = os.path.join(c.workdir, "release")
+        p = run_runner(c, "r-f", "app-f", "req-f", "bob", hold)
+        wait_until(lambda: c.get_json("/v1/requests/req-f/status")[0] == 200, 30, "req-f begun")
+        owner_stream = Follower(c, "/v1/runners/r-f/logs", token=spare)
+        caller_stream = Follower(c, "/v1/requests/req-f/logs", token=bob)
+        caller_stream.wait_for(lambda ev: "inside req-f" in messages([d for t, _, d in ev if t == "log"]), 20,
+                               "the caller sees the public request's lines")
+        check_eq(c.call_json("DELETE", "/v1/tokens/" + spare_id, token=alice)[0], 200, "revoke")
+        owner_stream.wait_for(lambda ev: any(t == "end" for t, _, _ in ev), 10, "the revoked stream ends")
+        end = [d for t, _, d in owner_stream.snapshot() if t == "end"][0]
+        check("no longer valid" in end["reason"], "end reason %r" % end)
+        check_eq(deploy(c, alice, "app-f", private=True)[0], 200, "app-f redeployed private")
+        time.sleep(3)  # longer than the recheck period
+        before = len(caller_stream.logs())
+        with open(hold, "w"):
+            pass
+        check_eq(p.wait(60), 0, "runner exit")
+        caller_stream.wait_for(lambda ev: any(t == "status" and d["status"] == "COMPLETED" for t, _, d in ev),
+                               20, "the request completes")
+        check_eq(len(caller_stream.logs()), before, "no lines reach the caller once the app is private")
+        check_eq(messages(c.logs("requests", "req-f"))[-1], "last of req-f", "the owner's view has them")
+        owner_stream.stop()
+        caller_stream.stop()
+
+
 def test_admin_token_bootstrap_and_credentials():
     with Collector() as c:
         token_path = os.path.join(c.data, "admin.token")
@@ -313,4 +383,5 @@ def test_admin_token_bootstrap_and_credentials():
 if __name__ == "__main__":
     run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
                test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
-               test_who_may_change_what, test_admin_token_bootstrap_and_credentials])
+               test_who_may_change_what, test_shared_ids_do_not_leak_across_apps,
+               test_follow_rechecks_access, test_admin_token_bootstrap_and_credentials])

@@ -232,12 +232,17 @@ def test_slow_follower_does_not_stall_ingestion():
         check_eq(m["logtap_followers"], 2.0, "two followers open")
         check_eq(m.get('logtap_bytes_dropped_total{reason="runner_ring_full"}', 0.0), 0.0, "nothing dropped")
         print("  %d lines stored in %.2f s with two stalled followers" % (total, stored_in))
-        # Now they read. The skipper is told it fell behind and skips ahead.
+        # Now they read, after a pause long enough to mark them slow (the
+        # server judges a reader by how long its output takes to drain).
+        # The skipper is told it fell behind and skips ahead.
+        time.sleep(2.5)
         skipper.read_now()
         keeper.read_now()
         skipper.wait_for(lambda ev: any(t == "behind" for t, _, _ in ev), 30, "behind event")
         behind = [d for t, _, d in skipper.snapshot() if t == "behind"][0]
         check(behind["resume_after"] > behind["skipped_after"], "behind event %r" % behind)
+        event_id = [i for t, i, _ in skipper.snapshot() if t == "behind"][0]
+        check_eq(event_id, str(behind["resume_after"]), "a behind event's id resumes after the skip")
         # The keeper gets every line, in order.
         keeper.wait_for(lambda ev: len(ev) >= total + 1, 60, "keeper receives everything")
         check_eq(messages(keeper.logs()), ["warm 000000"] + ["slow %06d" % i for i in range(total)],
@@ -250,14 +255,34 @@ def test_slow_follower_does_not_stall_ingestion():
         keeper.stop()
 
 
+def test_fast_follower_with_max_lag_reads_a_burst_whole():
+    with Collector() as c:
+        run_app(c, SEQ_APP, "r-burst", ["warm", 1, 0])
+        wait_until(lambda: count_stored(c) == 1, 30, "warm-up line stored")
+        f = Follower(c, "/v1/logs", max_lag=2000)
+        total = 20000
+        run_app(c, SEQ_APP, "r-burst", ["burst", total, 0], LOGTAP_RING_SIZE="64M")
+        f.wait_for(lambda ev: len(ev) >= total + 1, 60, "the whole burst")
+        f.stop()
+        check_eq([t for t, _, _ in f.snapshot() if t != "log"], [], "no behind event for a reader that keeps up")
+        check_eq(messages(f.logs()), ["warm 000000"] + ["burst %06d" % i for i in range(total)],
+                 "every line of the burst")
+
+
 def test_retention_by_size_and_age():
     with Collector(args=["--retain-size", "1M"]) as c:
         total = 40000
         run_app(c, SEQ_APP, "r-big", ["x" * 80, total, 0], LOGTAP_RING_SIZE="64M")
         wait_until(lambda: c.metrics()["logtap_lines_stored_total"] >= total, 60, "every line stored")
-        m = wait_until(lambda: (lambda m: m if m["logtap_lines_expired_total"] > 0 and
-                                m["logtap_store_live_bytes"] <= 1.3 * 1024 * 1024 else None)(c.metrics()),
-                       60, "retention brings the store near 1 MiB")
+        def settled():  # retention done: nothing more expires across a reaper period
+            before = c.metrics()
+            time.sleep(1.5)
+            after = c.metrics()
+            done = (after["logtap_lines_expired_total"] > 0 and
+                    after["logtap_lines_expired_total"] == before["logtap_lines_expired_total"] and
+                    after["logtap_store_live_bytes"] <= 1.3 * 1024 * 1024)
+            return after if done else None
+        m = wait_until(settled, 60, "retention brings the store near 1 MiB and stops")
         kept = search(c, runner="r-big")
         check(0 < len(kept) < total, "some lines kept, the oldest gone (%d kept)" % len(kept))
         check_eq(kept[-1]["message"], "x" * 80 + " %06d" % (total - 1), "the newest line kept")
@@ -301,4 +326,5 @@ def test_metrics_families():
 if __name__ == "__main__":
     run_tests([test_every_filter, test_paging_stays_exact_while_lines_arrive,
                test_follow_latency_and_resume, test_slow_follower_does_not_stall_ingestion,
+               test_fast_follower_with_max_lag_reads_a_burst_whole,
                test_retention_by_size_and_age, test_metrics_families])

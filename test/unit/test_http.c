@@ -166,7 +166,7 @@ static void populate(void) {
     append("r1", "req-done", t0 + 2 * SEC, 2, LT_LEVEL_ERROR, "ERROR bad \xff", 0);  /* 3 */
     append("r1", NULL, t0 + 3 * SEC, 1, LT_LEVEL_STDOUT, "between", 0);              /* 4 */
     append("r1", "req-live", t0 + 4 * SEC, 1, LT_LEVEL_STDOUT, "live work needle", 0); /* 5 */
-    append("r 1%\xc3\xbc", NULL, t0 + 5 * SEC, 1, LT_LEVEL_STDOUT, "odd runner", 0);  /* 6 */
+    append("r1%:~", NULL, t0 + 5 * SEC, 1, LT_LEVEL_STDOUT, "odd runner", 0);       /* 6 */
     CHECK_INT(lt_store_commit(store), 0);
 }
 
@@ -236,12 +236,17 @@ static void test_runner_logs(void) {
     CHECK_LOGS(path, 4, 3, 4);
 
     /* Percent-escapes in the path decode exactly. */
-    CHECK_LOGS("/v1/runners/r%201%25%C3%BC/logs", 6, 6);
-    r = get("/v1/runners/r%201%25%c3%bc/logs");
+    CHECK_LOGS("/v1/runners/r1%25%3A%7e/logs", 6, 6);
+    r = get("/v1/runners/r1%25%3a~/logs");
     CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "logs"), 0),
                                                 "runner_id")),
-              "r 1%\xc3\xbc");
+              "r1%:~");
     reply_free(&r);
+    /* An ID no runner can have (a space, a non-ASCII byte) is not looked up. */
+    check_error("GET", "/v1/runners/r%201/logs", NULL, 404, NULL);
+    check_error("GET", "/v1/runners/r%C3%BC/logs", NULL, 404, NULL);
+    check_error("PUT", "/v1/apps/%C3%A9", NULL, 404, NULL);
+    check_error("GET", "/v1/accounts/a%01b", NULL, 404, NULL);
 
     /* HEAD: headers only. */
     r = request("HEAD", "/v1/runners/r1/logs", NULL);

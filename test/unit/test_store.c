@@ -133,7 +133,7 @@ static void test_open_creates_wal_store(void) {
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db,
                        "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
-                       " ('logs_by_runner', 'logs_by_request', 'logs_by_app_version', 'logs_by_ts')",
+                       " ('logs_by_runner', 'logs_by_request', 'logs_by_app', 'logs_by_ts')",
                        -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
     CHECK_INT(sqlite3_column_int(s, 0), 4);
