@@ -13,9 +13,9 @@
 // token never is (it stays in sessionStorage, see api.js).
 //
 // The logs page follows GET /v1/logs with max_lag: a tab that cannot keep
-// up (slow machine, hidden tab, long pause) is skipped ahead by the server
-// and says so in the list; the skipped lines stay in the store. Pause
-// closes the stream and resume reopens it after the last line shown.
+// up (a slow machine, a busy tab) is skipped ahead by the server and says
+// so in the list; the skipped lines stay in the store. Pause closes the
+// stream and resume reopens it after the last line shown.
 //
 // The request panel (the Playground's view) follows one request's logs
 // and shows its status: IN_PROGRESS until the stream's `event: status` or
@@ -207,10 +207,24 @@ function behindNotice(data) {
          `use the CLI to see them all).`;
 }
 
+// The server ended a stream on purpose (doc/http-api.md, "Access while a
+// stream is open"): if the token is gone, sign out; else say why.
+async function streamEnded(reason, show) {
+  try {
+    await apiGet('v1/whoami');
+  } catch (err) {
+    if (handleAuthFailure(err)) return;
+  }
+  show(reason);
+}
+
 function setStreamState(state, detail) {
   const el = $('stream-state');
   el.dataset.state = state;
-  if (state === 'failed') {
+  if (state === 'ended') {
+    el.textContent = 'ended';
+    streamEnded(detail, (reason) => { el.textContent = 'ended: ' + reason; });
+  } else if (state === 'failed') {
     if (handleAuthFailure(detail)) return;
     el.textContent = 'error: ' + detail.message;
   } else if (state === 'live') {
@@ -406,6 +420,10 @@ class RequestPanel {
           if (handleAuthFailure(detail)) return;
           this.note(detail.status === 404 ? `No request "${this.id}" that you may see.`
                                           : 'Stream failed: ' + detail.message);
+        } else if (state === 'ended') {
+          streamEnded(detail, (reason) => {
+            if (generation === this.generation) this.note('The stream ended: ' + reason + '.');
+          });
         } else if (state === 'retrying') {
           this.note('Disconnected: ' + detail);
         } else if (state === 'live' && this.status !== 'COMPLETED') {

@@ -12,9 +12,10 @@
 // - Only one connection at a time; stop() aborts it and cancels any
 //   pending reconnect, and no callback fires after stop().
 // - Failures that a retry cannot fix (401, 400, 403, 404) end the stream
-//   and are reported once; network errors, 5xx and a closed stream are
-//   retried with a growing delay (RETRY_MIN_MS doubling to RETRY_MAX_MS),
-//   reset once data flows again.
+//   and are reported once, and so does an `event: end` (the server closing
+//   the stream on purpose: a revoked token, withdrawn access); network
+//   errors, 5xx and a closed stream are retried with a growing delay
+//   (RETRY_MIN_MS doubling to RETRY_MAX_MS), reset once data flows again.
 
 import { apiUrl, authHeaders, errorOf } from './api.js';
 
@@ -26,7 +27,8 @@ export class Follow {
   // (e.g. tail); reconnects replace them with after=lastId.
   // handlers: onEvent(name, data, id) for every event (data parsed as
   // JSON), onState(state, detail) with state one of 'connecting', 'live',
-  // 'retrying', 'failed', 'ended', and detail a message or an ApiError.
+  // 'retrying', 'failed' (detail: an ApiError) or 'ended' (detail: the
+  // server's reason).
   constructor(path, { baseParams, firstParams, token, onEvent, onState }) {
     this.path = path;
     this.baseParams = baseParams;
@@ -166,5 +168,9 @@ export class Follow {
       this.lastId = Number(id);
     }
     this.onEvent(event, data, id);
+    if (event === 'end') { // the server closes the stream, and says why: no reconnect
+      this.stop();
+      this.onState('ended', data && typeof data.reason === 'string' ? data.reason : 'the stream ended');
+    }
   }
 }
