@@ -136,6 +136,9 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
                      "bad level: expected TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR");
             return false;
         }
+        /* INFO and STDOUT rank the same (doc/http-api.md): "at least
+         * STDOUT" takes INFO lines too. */
+        if (p->min_level == LT_LEVEL_STDOUT) p->min_level = LT_LEVEL_INFO;
     }
     static const char time_forms[] = "expected 30s, 30m, 1h, 2d, 1w, RFC 3339 or YYYY-MM-DD";
     if ((value = http_query_param(conn, "since", &has_nul)) != NULL) {

@@ -7,7 +7,8 @@ logtap (``logtap run -- python3 examples/runner_app.py``) and look at the
 runner's logs and each request's logs.
 
 Options: --requests N (default 6), --workers N (default 3),
---ids-file PATH (write the request IDs there, one a line).
+--ids-file PATH (write the request IDs there, one a line), --caller NAME
+(the user each request is served for: who may read its logs).
 """
 
 import argparse
@@ -44,8 +45,8 @@ class SampleApp:
             print(f"  loaded shard {shard}/3")
         self.logger.info("Model loaded, VRAM: 11.2GB")
 
-    def run(self, request_id, prompt):
-        with logtap.request(request_id):
+    def run(self, request_id, prompt, caller=None):
+        with logtap.request(request_id, caller=caller):
             print(f"Generating for prompt: {prompt}")
             self.logger.info("request %s: denoising 4 steps", request_id)
             for step in range(1, 5):
@@ -67,6 +68,7 @@ def main():
     parser.add_argument("--requests", type=int, default=6)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--ids-file")
+    parser.add_argument("--caller")
     args = parser.parse_args()
 
     app = SampleApp()
@@ -76,7 +78,7 @@ def main():
     run_id = os.environ.get("LOGTAP_RUNNER_ID", "local")
     requests = [(f"req-{run_id}-{i}", prompts[i % len(prompts)]) for i in range(args.requests)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.workers) as pool:
-        results = list(pool.map(lambda r: app.run(*r), requests))
+        results = list(pool.map(lambda r: app.run(*r, caller=args.caller), requests))
     print(f"served {len(results)} requests")
     if args.ids_file:
         with open(args.ids_file, "w") as f:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # demo.sh -- set up, build, and run logtap's main job: a collector on the
 # embedded store, the sample runner app serving concurrent requests under the
-# preload, then its runner logs and each request's logs.
+# preload, then its runner logs and each request's logs, and who may see
+# them: the app's owner sees everything, the caller of a request of an app
+# with private logs gets an empty list.
 #
 #   scripts/demo.sh [--keep]
 #
@@ -11,7 +13,7 @@ cd "$(dirname "$0")/.."
 keep=0
 case "${1:-}" in
   --keep) keep=1 ;;
-  -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "demo.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
@@ -37,7 +39,7 @@ bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 bold "collector: ingest $endpoint, HTTP $server, store $work/data"
 bold "runner $runner: the sample app's own terminal output"
 build/logtap run --quiet --runner "$runner" --app sample-app --version v1 -- \
-  python3 examples/runner_app.py --requests 6 --workers 3 --ids-file "$work/ids"
+  python3 examples/runner_app.py --requests 6 --workers 3 --ids-file "$work/ids" --caller bob
 
 sleep 0.2  # the collector commits every 10 ms; give the last lines a moment
 bold "runner logs: logtap runners logs $runner"
@@ -49,6 +51,17 @@ done < "$work/ids"
 first=$(head -n1 "$work/ids")
 bold "queue status with logs: logtap requests status $first --logs"
 build/logtap requests status "$first" --logs
+
+bold "access: sample-app deployed for alice with private logs; bob called every request"
+alice=$(build/logtap tokens create --user alice --label demo)
+bob=$(build/logtap tokens create --user bob --label demo)
+build/logtap apps deploy sample-app --owner alice --private-logs
+bold "bob, the caller, polls $first: its status, and no logs (private)"
+build/logtap --token "$bob" requests status "$first" --logs
+bold "alice, the owner, reads $first's logs"
+build/logtap --token "$alice" requests logs "$first"
+bold "bob asks for the runner's logs (owner only)"
+build/logtap --token "$bob" runners logs "$runner" || echo "(exit status $?: not found, as for an unknown runner)"
 
 if [ "$keep" = 1 ]; then
   bold "collector still running (pid $collector): export LOGTAP_SERVER=$server"

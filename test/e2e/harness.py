@@ -64,8 +64,9 @@ def check_eq(got, want, what):
     if got != want:
         detail = ""
         if isinstance(got, list) and isinstance(want, list):
-            missing = [x for x in want if x not in set(got)] if len(want) < 200000 else []
-            extra = [x for x in got if x not in set(want)]
+            got_set, want_set = set(got), set(want)
+            missing = [x for x in want if x not in got_set]
+            extra = [x for x in got if x not in want_set]
             detail = " (%d vs %d items; missing %s; unexpected %s)" % (
                 len(got), len(want), _short(missing[:10], 300), _short(extra[:10], 300))
         raise TestFailure("%s: expected %s, got %s%s" % (what, _short(want), _short(got), detail))

@@ -8,290 +8,19 @@ columns, the JSON fields and values, the selection flags, follow, the exit
 codes and messages of the error paths, and how hostile log text is shown.
 """
 
-import calendar
 import datetime
 import json
 import os
-import pty
 import re
-import select
 import signal
 import subprocess
-import tempfile
-import termios
 import time
 
-from harness import (BUILD, CLI, PYTHON, Collector, TestFailure, check, check_eq, messages,
-                     plain_env, run_tests, runner_env, wait_until)
-
-PIPE = subprocess.PIPE
-DEVNULL = subprocess.DEVNULL
-
-TS_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z"
-TEXT_RE = re.compile(r"^(%s) (stdout|stderr) (\S+) (.*)$" % TS_RE, re.S)
-JSON_FIELDS = {"id", "timestamp", "message", "level", "stream", "source", "runner_id",
-               "request_id", "app_id", "version_id", "pid", "tid"}
-UNREACHABLE = "http://127.0.0.1:1"
-UNREACHABLE_RE = re.compile(
-    r"^logtap: cannot reach the collector at http://127\.0\.0\.1:1: [^\n]+ "
-    r"\(is logtap-collector running\? use --server or LOGTAP_SERVER\)\n$")
-
-
-# --------------------------------------------------------------------------
-# Helpers
-# --------------------------------------------------------------------------
-
-def cli(c, *args, env=None, timeout=30, server=True, input=None):
-    """Runs `logtap [--server URL] ARGS...`; returns the CompletedProcess (bytes)."""
-    cmd = [CLI]
-    if server:
-        cmd += ["--server", c if isinstance(c, str) else c.url]
-    cmd += list(args)
-    return subprocess.run(cmd, stdout=PIPE, stderr=PIPE,
-                          stdin=DEVNULL if input is None else None, input=input,
-                          env=env if env is not None else plain_env(), timeout=timeout)
-
-
-def cli_ok(c, *args, **kw):
-    p = cli(c, *args, **kw)
-    if p.returncode != 0 or p.stderr:
-        raise TestFailure("logtap %s: exit %s, stderr %r" % (" ".join(args), p.returncode, p.stderr))
-    return p.stdout
-
-
-def run_env(c, **extra):
-    """The environment for `logtap run`: the collector's endpoint and ring
-    directory, the Python binding on PYTHONPATH, but no LD_PRELOAD and no
-    runner ID: `logtap run` must set both up by itself (it finds
-    liblogtap.so beside its own executable in the build directory)."""
-    env = runner_env(c, **extra)
-    env.pop("LOGTAP_RUNNER_ID", None)
-    for name in ("LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE", "LOGTAP_PRELOAD"):
-        if name not in extra:
-            env.pop(name, None)
-    if not os.environ.get("LOGTAP_TEST_PRELOAD"):
-        env.pop("LD_PRELOAD", None)
-    return env
-
-
-class Run:
-    def __init__(self, proc, start, end):
-        self.rc = proc.returncode
-        self.out = proc.stdout
-        self.err = proc.stderr
-        self.start = start
-        self.end = end
-
-
-def logtap_run(c, runner, cmd, app=None, version=None, extra=(), env=None, input=None, timeout=120):
-    """`logtap run [--runner R] [--app A] [--version V] -- CMD...`, recording the
-    wall-clock window it ran in."""
-    args = [CLI, "run"]
-    if runner is not None:
-        args += ["--runner", runner]
-    if app is not None:
-        args += ["--app", app]
-    if version is not None:
-        args += ["--version", version]
-    args += list(extra) + ["--"] + list(cmd)
-    start = time.time()
-    proc = subprocess.run(args, stdout=PIPE, stderr=PIPE, input=input,
-                          stdin=DEVNULL if input is None else None,
-                          env=env if env is not None else run_env(c), timeout=timeout)
-    return Run(proc, start, time.time())
-
-
-def run_py(c, runner, script, **kw):
-    r = logtap_run(c, runner, [PYTHON, "-c", script], **kw)
-    if r.rc != 0:
-        raise TestFailure("runner %s exited %s; stderr %r" % (runner, r.rc, r.err[-2000:]))
-    return r
-
-
-def stored(c, scope, ident, count, timeout=30):
-    """Waits until the collector holds `count` entries for the runner or
-    request, and checks it holds exactly that many."""
-    def enough():
-        e = c.logs(scope, ident)
-        return e if e is not None and len(e) >= count else None
-    entries = wait_until(enough, timeout, "%d %s lines of %s stored" % (count, scope, ident))
-    check_eq(len(entries), count, "number of stored lines of %s %s" % (scope, ident))
-    return entries
-
-
-def parse_ts(ts):
-    check(re.fullmatch(TS_RE, ts) is not None, "timestamp %r is not RFC 3339 UTC with microseconds" % ts)
-    dt = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ")
-    return calendar.timegm(dt.timetuple()) + dt.microsecond / 1e6
-
-
-def fmt_ts(epoch, tz_hours=0, digits=6):
-    tz = datetime.timezone(datetime.timedelta(hours=tz_hours))
-    dt = datetime.datetime.fromtimestamp(epoch, tz)
-    text = dt.strftime("%Y-%m-%dT%H:%M:%S")
-    if digits:
-        text += "." + ("%06d" % dt.microsecond)[:digits]
-    return text + ("Z" if tz_hours == 0 else dt.strftime("%z")[:3] + ":" + dt.strftime("%z")[3:])
-
-
-def text_rows(stdout):
-    """Parses `TIMESTAMP STREAM REQUEST MESSAGE` lines, checking each one."""
-    text = stdout.decode("utf-8")
-    check(text == "" or text.endswith("\n"), "text output does not end with a newline: %r" % text[-200:])
-    rows = []
-    for line in text.split("\n")[:-1]:
-        m = TEXT_RE.match(line)
-        check(m is not None, "text output line %r is not TIMESTAMP STREAM REQUEST MESSAGE" % line)
-        parse_ts(m.group(1))
-        rows.append(m.groups())
-    return rows
-
-
-def text_messages(stdout):
-    return [r[3] for r in text_rows(stdout)]
-
-
-def json_lines(stdout):
-    out = []
-    text = stdout.decode("utf-8")
-    check(text == "" or text.endswith("\n"), "json output does not end with a newline")
-    for line in text.split("\n")[:-1]:
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            raise TestFailure("--output json line is not JSON: %r" % line)
-        check(isinstance(obj, dict), "--output json line is not an object: %r" % line)
-        out.append(obj)
-    return out
-
-
-def expected_text(entries):
-    """What `logtap ... logs` must print for API entries whose messages hold
-    no control characters."""
-    return "".join("%s %s %s %s\n" % (e["timestamp"], e["stream"], e["request_id"] or "-", e["message"])
-                   for e in entries).encode()
-
-
-class Follower:
-    """`logtap ... -f` as a subprocess whose stdout is read with deadlines."""
-
-    def __init__(self, args, env=None):
-        self.err_file = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([CLI] + list(args), stdout=PIPE, stderr=self.err_file,
-                                     stdin=DEVNULL, env=env if env is not None else plain_env())
-        self.buf = b""
-
-    def stderr(self):
-        self.err_file.seek(0)
-        return self.err_file.read()
-
-    def read_lines(self, n, timeout, what):
-        deadline = time.monotonic() + timeout
-        fd = self.proc.stdout.fileno()
-        while self.buf.count(b"\n") < n:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TestFailure("timed out after %.1fs waiting for %d lines (%s); have %r; stderr %r"
-                                  % (timeout, n, what, self.buf, self.stderr()))
-            ready, _, _ = select.select([fd], [], [], min(left, 0.2))
-            if ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    raise TestFailure("follower ended (exit %s) while waiting for %s; have %r; stderr %r"
-                                      % (self.proc.wait(5), what, self.buf, self.stderr()))
-                self.buf += chunk
-        lines = self.buf.split(b"\n")
-        self.buf = b"\n".join(lines[n:])
-        return [l + b"\n" for l in lines[:n]]
-
-    def quiet_for(self, seconds):
-        """Checks nothing more is printed for `seconds`."""
-        fd = self.proc.stdout.fileno()
-        ready, _, _ = select.select([fd], [], [], seconds)
-        if ready:
-            self.buf += os.read(fd, 65536)
-        check_eq(self.buf, b"", "follower output that should not be there")
-
-    def interrupt(self):
-        """SIGINT, as Ctrl-C would; returns (exit code, remaining stdout)."""
-        self.proc.send_signal(signal.SIGINT)
-        try:
-            rc = self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise TestFailure("follower did not exit within 10s of SIGINT")
-        rest = self.buf + self.proc.stdout.read()
-        self.buf = b""
-        return rc, rest
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc.stdout.close()
-        self.err_file.close()
-
-
-def gated_runner(c, runner, script, gate, **kw):
-    """A `logtap run` runner that waits for the file `gate`; Popen."""
-    args = [CLI, "run", "--runner", runner, "--", PYTHON, "-c", script, gate]
-    return subprocess.Popen(args, stdout=DEVNULL, stderr=PIPE, stdin=DEVNULL, env=run_env(c, **kw))
-
-
-def finish(proc, gate, timeout=60):
-    """Opens the gate and reaps the runner, killing it if it hangs."""
-    open(gate, "w").close()
-    try:
-        rc = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-        raise TestFailure("gated runner did not exit within %ds" % timeout)
-    err = proc.stderr.read()
-    proc.stderr.close()
-    return rc, err
-
-
-def run_on_pty(cmd, env, which, timeout=30):
-    """Runs cmd with `which` ('stdout' or 'stderr') on a pseudo-terminal (no
-    output post-processing, so bytes arrive as written); returns (exit code,
-    bytes from the terminal, bytes from the other stream)."""
-    master, slave = pty.openpty()
-    attrs = termios.tcgetattr(slave)
-    attrs[1] &= ~termios.OPOST
-    termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    other = tempfile.TemporaryFile()
-    streams = {"stdout": other, "stderr": other}
-    streams[which] = slave
-    try:
-        proc = subprocess.Popen(cmd, stdin=DEVNULL, stdout=streams["stdout"], stderr=streams["stderr"], env=env)
-    finally:
-        os.close(slave)
-    data = b""
-    deadline = time.monotonic() + timeout
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                raise TestFailure("%s on a terminal did not finish within %ds" % (cmd, timeout))
-            ready, _, _ = select.select([master], [], [], 0.2)
-            if ready:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: every slave end is closed
-                    break
-                if not chunk:
-                    break
-                data += chunk
-        rc = proc.wait(timeout)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        os.close(master)
-    other.seek(0)
-    rest = other.read()
-    other.close()
-    return rc, data, rest
+from cli_support import (JSON_FIELDS, PIPE, UNREACHABLE, UNREACHABLE_RE, Follower, check_lines, cli, cli_ok,
+                         expected_text, finish, fmt_ts, gated_runner, json_lines, logtap_run, parse_ts, run_env,
+                         run_on_pty, run_py, stored, text_messages, text_rows)
+from harness import (BUILD, CLI, PYTHON, Collector, TestFailure, check, check_eq, messages, plain_env,
+                     run_tests, wait_until)
 
 
 # --------------------------------------------------------------------------
@@ -567,19 +296,19 @@ def test_paging_beyond_one_page():
 
         out = cli_ok(c, "runners", "logs", "runner-pages", timeout=120)
         rows = text_rows(out)
-        check_eq([row[3] for row in rows], want, "every line, in order, across pages")
+        check_lines([row[3] for row in rows], want, "every line, in order, across pages")
         check(all(row[1:3] == ("stdout", "-") for row in rows), "stream and request columns")
         got = json_lines(cli_ok(c, "runners", "logs", "runner-pages", "--output", "json", timeout=120))
-        check_eq([o["message"] for o in got], want, "--output json across pages")
+        check_lines([o["message"] for o in got], want, "--output json across pages")
         ids = [o["id"] for o in got]
         check(ids == sorted(set(ids)), "ids strictly ascending across pages")
-        check_eq(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "-n", "+12345", timeout=120)),
+        check_lines(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "-n", "+12345", timeout=120)),
                  want[:12345], "-n +12345")
         # Exactly one full page of matches (page 10000 .. page 19999).
-        check_eq(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "--search", "page 1",
+        check_lines(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "--search", "page 1",
                                       timeout=120)),
                  want[10000:20000], "--search matching exactly one page")
-        check_eq(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "--search", "page 2",
+        check_lines(text_messages(cli_ok(c, "runners", "logs", "runner-pages", "--search", "page 2",
                                       timeout=120)),
                  want[20000:], "--search on the last page")
         # -n N is one request with tail=N; the server returns at most its
@@ -590,7 +319,7 @@ def test_paging_beyond_one_page():
                 "BUG (cli): `logtap runners logs runner-pages -n 12345` prints only the newest 1000 lines "
                 "(page 24000 .. page 24999), exit 0: it sends tail=12345 without limit, and the collector "
                 "caps every answer at its default limit of 1000 (doc/http-api.md)")
-        check_eq(got, want[-12345:], "-n 12345")
+        check_lines(got, want[-12345:], "-n 12345")
 
 
 # --------------------------------------------------------------------------
@@ -657,11 +386,11 @@ def test_follow_request_logs_json_newest():
             check_eq([(o["message"], o["stream"], o["level"], o["request_id"]) for o in new],
                      [("live 3", "stdout", "STDOUT", "req-live"), ("ERROR live 4", "stderr", "ERROR", "req-live")],
                      "followed entries' fields")
-            stored(c, "runners", "runner-live", 5)  # "outside" is stored...
-            f.quiet_for(0.5)                         # ...and not in the request's stream
-            rc, rest = f.interrupt()
-            check_eq(rc, 0, "follower exit code after SIGINT")
-            check_eq(rest, b"", "follower output after SIGINT")
+            stored(c, "runners", "runner-live", 5)  # "outside" is stored, and not in the request's stream
+            # The request completed: the follower ends by itself, exit 0.
+            rc, rest = f.wait_exit(30, "the follower to end after the request completed")
+            check_eq(rc, 0, "follower exit code after the request completed")
+            check_eq(rest, b"", "follower output after the request's lines")
             check_eq(f.stderr(), b"", "follower stderr")
         finally:
             if f:
@@ -796,6 +525,80 @@ USAGE_ERRORS = [
     (["run", "--runner", "x" * 129, "--", "true"],
      "logtap: --runner is longer than 128 bytes\nTry 'logtap run --help'.\n"),
 ]
+
+def _usage(command, message):
+    return "logtap: %s\nTry '%s --help'.\n" % (message, command)
+
+
+USER_HINT = "a user name is 1 to 128 printable ASCII characters other than '/'"
+TOKEN_HINT = "invalid --token: a token is 1 to 4096 bytes of printable ASCII without spaces"
+USAGE_ERRORS += [
+    # Filters and logtap logs.
+    (["logs", "extra"], _usage("logtap logs", "unexpected argument 'extra'")),
+    (["logs", "--source", "cron"], _usage("logtap logs", "invalid --source 'cron': use run, gateway or deploy")),
+    (["logs", "--source", "RUN"], _usage("logtap logs", "invalid --source 'RUN': use run, gateway or deploy")),
+    (["runners", "logs", "r-1", "--level", "loud"],
+     _usage("logtap runners logs",
+            "invalid --level 'loud': use TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR")),
+    (["runners", "logs", "r-1", "--runner", "r-2"],
+     _usage("logtap runners logs", "--runner is not an option here: the runner is RUNNER_ID")),
+    (["requests", "logs", "q-1", "--request", "q-2"],
+     _usage("logtap requests logs", "--request is not an option here: the request is REQUEST_ID")),
+    (["logs", "--app", ""], _usage("logtap logs", "--app must not be empty")),
+    (["logs", "--version="], _usage("logtap logs", "--version must not be empty")),
+    (["logs", "-f", "-n", "100001"], _usage("logtap logs", "with --follow, -n N takes N up to 100000")),
+    (["logs", "-f", "-n", "+3"], _usage("logtap logs", "-n +N (the oldest lines) cannot be combined with --follow")),
+    (["logs", "--raw", "--output", "json"], _usage("logtap logs", "--raw applies to text output only")),
+    (["logs", "--since", "soon"],
+     _usage("logtap logs", "invalid --since 'soon': use a duration back from now (30s, 30m, 1h, 2d, 1w), "
+                           "an RFC 3339 time (2026-11-25T14:38:06Z) or a date (2026-11-25)")),
+    (["logs", "--bogus"], "logtap: unrecognized option '--bogus'\nTry 'logtap logs --help'.\n"),
+    # Tokens (never echoed), on every command.
+    (["--token", "", "whoami"], _usage("logtap", TOKEN_HINT)),
+    (["--token", "a b", "whoami"], _usage("logtap", TOKEN_HINT)),
+    (["whoami", "--token", "tab\there"], _usage("logtap whoami", TOKEN_HINT)),
+    (["runners", "logs", "r-1", "--token", "caf\u00e9"], _usage("logtap runners logs", TOKEN_HINT)),
+    (["requests", "status", "q-1", "--token="], _usage("logtap requests status", TOKEN_HINT)),
+    (["whoami", "extra"], _usage("logtap whoami", "unexpected argument 'extra'")),
+    (["whoami", "--output", "yaml"], _usage("logtap whoami", "invalid --output 'yaml': use text or json")),
+    # tokens, apps, account.
+    (["tokens"], _usage("logtap tokens", "missing a command after 'tokens'")),
+    (["tokens", "bogus"], _usage("logtap tokens", "unknown command 'tokens bogus'")),
+    (["tokens", "revoke"], _usage("logtap tokens revoke", "missing TOKEN_ID")),
+    (["tokens", "revoke", ""], _usage("logtap tokens revoke", "TOKEN_ID must not be empty")),
+    (["tokens", "revoke", "a", "b"], _usage("logtap tokens revoke", "unexpected argument 'b'")),
+    (["tokens", "create", "--user", ""], _usage("logtap tokens create", "invalid --user '': " + USER_HINT)),
+    (["tokens", "create", "--user", "a/b"], _usage("logtap tokens create", "invalid --user 'a/b': " + USER_HINT)),
+    (["tokens", "create", "--user", "x" * 129],
+     _usage("logtap tokens create", "invalid --user '%s': %s" % ("x" * 129, USER_HINT))),
+    (["tokens", "create", "--user", "esc\x1b[2J"],
+     _usage("logtap tokens create", "invalid --user 'esc\\x1b[2J': " + USER_HINT)),
+    (["tokens", "create", "--owner", "bob"],
+     "logtap: unrecognized option '--owner'\nTry 'logtap tokens create --help'.\n"),
+    (["tokens", "list", "--output", "xml"], _usage("logtap tokens list", "invalid --output 'xml': use text or json")),
+    (["apps"], _usage("logtap apps", "missing a command after 'apps'")),
+    (["apps", "--bogus"], _usage("logtap apps", "unknown option '--bogus'")),
+    (["apps", "deploy"], _usage("logtap apps deploy", "missing APP")),
+    (["apps", "deploy", "demo", "--private-logs", "--public-logs"],
+     _usage("logtap apps deploy", "--private-logs and --public-logs exclude each other")),
+    (["apps", "deploy", "my app"],
+     _usage("logtap apps deploy", "invalid APP 'my app': an app ID is 1 to 128 printable ASCII characters "
+                                  "other than spaces and '/'")),
+    (["apps", "deploy", "demo", "--owner", "a/b"], _usage("logtap apps deploy", "invalid --owner 'a/b': " + USER_HINT)),
+    (["apps", "deploy", "demo", "--user", "bob"],
+     "logtap: unrecognized option '--user'\nTry 'logtap apps deploy --help'.\n"),
+    (["apps", "show"], _usage("logtap apps show", "missing APP")),
+    (["apps", "show", "a", "b"], _usage("logtap apps show", "unexpected argument 'b'")),
+    (["apps", "list", "extra"], _usage("logtap apps list", "unexpected argument 'extra'")),
+    (["account"], _usage("logtap account", "missing a command after 'account'")),
+    (["account", "set", "--user", "alice"], _usage("logtap account set", "missing --default-private-logs on|off")),
+    (["account", "set", "--default-private-logs", "yes"],
+     _usage("logtap account set", "invalid --default-private-logs 'yes': use on or off")),
+    (["account", "set", "--default-private-logs"],
+     "logtap: option '--default-private-logs' requires an argument\nTry 'logtap account set --help'.\n"),
+    (["account", "show", "--user", ""], _usage("logtap account show", "invalid --user '': " + USER_HINT)),
+    (["account", "show", "--bogus"], "logtap: unrecognized option '--bogus'\nTry 'logtap account show --help'.\n"),
+]
 TIME_HINT = ("use a duration back from now (30s, 30m, 1h, 2d, 1w), an RFC 3339 time "
              "(2026-11-25T14:38:06Z) or a date (2026-11-25)")
 for _flag, _value in [("--since", "yesterday"), ("--since", "5x"), ("--since", ""), ("--until", "2026-13-01"),
@@ -815,22 +618,53 @@ def test_error_usage():
 
 
 HELP = [
-    ([], ["Usage: logtap [--server URL] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
+    ([], ["Usage: logtap [--server URL] [--token TOKEN] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
           "requests status REQUEST_ID", "run [OPTIONS] -- CMD", "--server URL", "-h, --help", "--version",
           "LOGTAP_SERVER", "Exit status:"]),
     (["runners"], ["Usage: logtap runners", "logs RUNNER_ID"]),
     (["requests"], ["Usage: logtap requests", "logs REQUEST_ID", "status REQUEST_ID"]),
     (["runners", "logs"], ["Usage: logtap runners logs RUNNER_ID", "-f, --follow", "--since T", "--until T",
                            "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                           "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE"]),
+                           "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "--request Q",
+                           "--app A", "--version V", "--source S", "--level L"]),
     (["requests", "logs"], ["Usage: logtap requests logs REQUEST_ID", "-f, --follow", "--since T", "--until T",
                             "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                            "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE"]),
+                            "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "COMPLETED",
+                            "--runner R", "--app A", "--version V", "--source S", "--level L"]),
     (["requests", "status"], ["Usage: logtap requests status REQUEST_ID", "--logs", "--server URL", "-h, --help",
                               "IN_PROGRESS", "COMPLETED"]),
     (["run"], ["Usage: logtap run [OPTIONS] [--] CMD", "--runner ID", "--app A", "--version V", "--source S",
                "--endpoint E", "-q, --quiet", "-h, --help", "run-<16 hex>", "LOGTAP_PRELOAD"]),
+    (["logs"], ["Usage: logtap logs [OPTIONS]", "--runner R", "--request Q", "--app A", "--version V",
+                "--source S", "--level L", "-f, --follow", "--since T", "--until T", "-n, --lines N",
+                "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
+                "TIMESTAMP RUNNER STREAM REQUEST"]),
+    (["tokens"], ["Usage: logtap tokens COMMAND", "create [--user U] [--label L]", "list", "revoke TOKEN_ID"]),
+    (["tokens", "create"], ["Usage: logtap tokens create [--user U] [--label L]", "--user U", "--label L",
+                            "--output FORMAT", "$(logtap tokens create --user alice)"]),
+    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL CREATED"]),
+    (["tokens", "revoke"], ["Usage: logtap tokens revoke TOKEN_ID", "--output FORMAT", "401"]),
+    (["apps"], ["Usage: logtap apps COMMAND", "deploy APP [--owner U] [--private-logs | --public-logs]", "list",
+                "show APP"]),
+    (["apps", "deploy"], ["Usage: logtap apps deploy APP [--owner U] [--private-logs | --public-logs]",
+                          "--owner U", "--private-logs", "--public-logs", "account default", "--output FORMAT"]),
+    (["apps", "list"], ["Usage: logtap apps list", "--output FORMAT", "APP OWNER PRIVATE-LOGS FROM DEPLOYED"]),
+    (["apps", "show"], ["Usage: logtap apps show APP", "--output FORMAT", "private-logs"]),
+    (["account"], ["Usage: logtap account COMMAND", "set [--user U] --default-private-logs on|off",
+                   "show [--user U]"]),
+    (["account", "set"], ["Usage: logtap account set [--user U] --default-private-logs on|off", "--user U",
+                          "--default-private-logs on|off", "--output FORMAT"]),
+    (["account", "show"], ["Usage: logtap account show [--user U]", "--user U", "--output FORMAT",
+                           "default-private-logs"]),
+    (["whoami"], ["Usage: logtap whoami", "--output FORMAT", "admin"]),
 ]
+# Every command takes the global options too, and documents them.
+for _words, _mentions in HELP[3:]:
+    if _words[-1] not in ("runners", "requests", "tokens", "apps", "account"):
+        _mentions += [] if _words == ["run"] else ["--server URL", "--token TOKEN", "-h, --help"]
+HELP[0][1].extend(["logs [FILTERS]", "tokens create|list|revoke", "apps deploy|list|show", "account set|show",
+                   "whoami", "--token TOKEN", "LOGTAP_TOKEN", "logtap/credentials", "chmod 600",
+                   "4  not authorised"])
 
 
 def test_help_every_command():
@@ -842,6 +676,12 @@ def test_help_every_command():
             variants.append(words + ["some-id", "--logs", "--help"])
         if words == ["run"]:
             variants.append(words + ["--runner", "x", "--help", "--", "false"])
+        if words == ["logs"]:
+            variants.append(words + ["--app", "x", "-f", "--level", "warn", "--help"])
+        if words == ["apps", "deploy"]:
+            variants.append(words + ["demo", "--owner", "alice", "--private-logs", "-h"])
+        if words == ["tokens", "create"]:
+            variants.append(words + ["--token", "lt_x", "--user", "alice", "--help"])
         outputs = set()
         for args in variants:
             # Unreachable server: help must not need the collector.

@@ -1,0 +1,285 @@
+/* cli_run.c -- `logtap run`: exec a command under liblogtap.so.
+ *
+ * `run` execs instead of spawning a child, so the command keeps its pid,
+ * exit status, signals and file descriptors; logtap only prepares the
+ * environment (every variable liblogtap.so reads, DESIGN.md). It touches
+ * nothing else (no curl, no signal dispositions) because the command would
+ * inherit it.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cli_text.h"
+#include "logtap_wire.h"
+
+#ifndef LT_LIBDIR
+#define LT_LIBDIR "/usr/local/lib"
+#endif
+
+#define PRELOAD_NAME "liblogtap.so"
+
+/* `run` mimics a shell when the command cannot be started. */
+#define RUN_EXIT_NOT_FOUND 127
+#define RUN_EXIT_NOT_EXECUTABLE 126
+
+static void print_run_usage(FILE *out) {
+    fprintf(out,
+"Usage: logtap run [OPTIONS] [--] CMD [ARGS...]\n"
+"\n"
+"Run CMD with liblogtap.so preloaded, so that everything it and its children\n"
+"write to stdout and stderr is sent to logtap-collector, while the output\n"
+"still goes where it would have gone. logtap execs CMD: the exit status,\n"
+"signals and file descriptors are CMD's own.\n"
+"\n"
+"Options:\n"
+"      --runner ID    runner ID to log under (default: a new run-<16 hex>)\n"
+"      --app A        app ID (sets LOGTAP_APP_ID)\n"
+"      --version V    app version ID (sets LOGTAP_VERSION_ID)\n"
+"      --source S     run (default), gateway or deploy (sets LOGTAP_SOURCE)\n"
+"      --endpoint E   the collector's ZeroMQ endpoint (sets LOGTAP_ENDPOINT;\n"
+"                     default: " LT_DEFAULT_ENDPOINT ")\n"
+"  -q, --quiet        do not print the 'logtap: runner ID' line\n"
+"  -h, --help         show this help\n"
+"\n"
+"When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
+"never otherwise, so piped output stays byte-identical. liblogtap.so is\n"
+"taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
+"executable, else from %s, and put first in LD_PRELOAD.\n"
+"\n"
+"Exit status: CMD's own; 127 if CMD is not found, 126 if it cannot be\n"
+"executed, 1 if liblogtap.so cannot be found, 2 on a usage error.\n"
+"\n"
+"Examples:\n"
+"  logtap run -- python3 app.py\n"
+"  logtap run --runner dev-1 --app demo --version v3 -- ./server --port 8080\n"
+"  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
+"  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
+            LT_LIBDIR);
+}
+
+
+struct run_options {
+    const char *runner_id;
+    const char *app_id;
+    const char *version_id;
+    const char *source;
+    const char *endpoint;
+    bool quiet;
+};
+
+static bool readable_file(const char *path) {
+    return access(path, R_OK) == 0;
+}
+
+/* LOGTAP_PRELOAD is made absolute: the command may chdir before it execs
+ * children that load it again. NULL after an error was printed. */
+static char *preload_from_env(const char *value) {
+    char *path = realpath(value, NULL);
+    if (path && readable_file(path)) return path;
+    fprintf(stderr, "logtap: LOGTAP_PRELOAD is '%s': %s\n", value, strerror(errno));
+    free(path);
+    return NULL;
+}
+
+/* In a meson build directory the library sits beside the executable. */
+static char *preload_beside_executable(void) {
+    char exe[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len <= 0) return NULL;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash) return NULL;
+    *slash = '\0';
+
+    struct strbuf path = {0};
+    strbuf_appendf(&path, "%s/%s", exe, PRELOAD_NAME);
+    if (!readable_file(path.data)) {
+        strbuf_release(&path);
+        return NULL;
+    }
+    return strbuf_detach(&path);
+}
+
+/* Caller frees. NULL after an error was printed. */
+static char *find_preload_new(void) {
+    const char *from_env = getenv("LOGTAP_PRELOAD");
+    if (from_env && *from_env) return preload_from_env(from_env);
+
+    char *path = preload_beside_executable();
+    if (path) return path;
+    if (readable_file(LT_LIBDIR "/" PRELOAD_NAME)) return strdup(LT_LIBDIR "/" PRELOAD_NAME);
+
+    fprintf(stderr, "logtap: cannot find " PRELOAD_NAME " (looked beside the "
+                    "logtap executable and in " LT_LIBDIR "); set LOGTAP_PRELOAD "
+                    "to its path\n");
+    return NULL;
+}
+
+static bool preload_list_contains(const char *list, const char *path) {
+    size_t path_len = strlen(path);
+    const char *s = list;
+    while (*s) {
+        size_t len = strcspn(s, " :");
+        if (len == path_len && memcmp(s, path, len) == 0) return true;
+        s += len;
+        if (*s) s++;
+    }
+    return false;
+}
+
+/* `path` first, then whatever was preloaded already. Caller frees. */
+static char *ld_preload_with_new(const char *existing, const char *path) {
+    struct strbuf list = {0};
+    strbuf_append_str(&list, path);
+    if (existing && existing[strspn(existing, " :")]) {
+        if (preload_list_contains(existing, path)) {
+            strbuf_clear(&list);
+            strbuf_append_str(&list, existing);
+        } else {
+            strbuf_append_byte(&list, ':');
+            strbuf_append_str(&list, existing);
+        }
+    }
+    return strbuf_detach(&list);
+}
+
+static void generate_runner_id(char *out, size_t len) {
+    uint64_t random_bits = 0;
+    if (getrandom(&random_bits, sizeof random_bits, 0) != (ssize_t)sizeof random_bits) {
+        /* Only without getrandom(2): unique enough for a development run. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        random_bits = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+                      ((uint64_t)getpid() << 16);
+    }
+    snprintf(out, len, "run-%016llx", (unsigned long long)random_bits);
+}
+
+static int check_run_id(const char *option, const char *value) {
+    if (!*value) return usage_error("logtap run", "%s must not be empty", option);
+    if (strlen(value) > LT_WIRE_MAX_ID)
+        return usage_error("logtap run", "%s is longer than %d bytes", option,
+                           LT_WIRE_MAX_ID);
+    /* The preload would have to rewrite such an ID, and then the logs would
+     * not be found under the name the user gave. */
+    if (!lt_wire_id_ok(value, strlen(value)))
+        return usage_error("logtap run", "%s '%s' may only contain printable ASCII "
+                           "other than spaces and '/'", option, value);
+    return LT_EXIT_OK;
+}
+
+static int check_run_options(const struct run_options *o) {
+    int code = LT_EXIT_OK;
+    if (o->runner_id && (code = check_run_id("--runner", o->runner_id))) return code;
+    if (o->app_id && (code = check_run_id("--app", o->app_id))) return code;
+    if (o->version_id && (code = check_run_id("--version", o->version_id))) return code;
+    if (strcmp(o->source, "run") && strcmp(o->source, "gateway") && strcmp(o->source, "deploy"))
+        return usage_error("logtap run", "invalid --source '%s': use run, gateway "
+                           "or deploy", o->source);
+    if (o->endpoint && !*o->endpoint)
+        return usage_error("logtap run", "--endpoint must not be empty");
+    return LT_EXIT_OK;
+}
+
+static int parse_run_options(int argc, char **argv, struct run_options *o) {
+    static const struct option options[] = {
+        {"runner", required_argument, NULL, OPT_RUNNER},
+        {"app", required_argument, NULL, OPT_APP},
+        {"version", required_argument, NULL, OPT_VERSION},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int opt;
+
+    prepare_subcommand_argv(argv);
+    /* '+': stop at CMD, whose own options are not ours. */
+    while ((opt = getopt_long(argc, argv, "+qh", options, NULL)) != -1) {
+        switch (opt) {
+        case OPT_RUNNER: o->runner_id = optarg; break;
+        case OPT_APP: o->app_id = optarg; break;
+        case OPT_VERSION: o->version_id = optarg; break;
+        case OPT_SOURCE: o->source = optarg; break;
+        case OPT_ENDPOINT: o->endpoint = optarg; break;
+        case 'q': o->quiet = true; break;
+        case 'h': print_run_usage(stdout); return -1;
+        default: return option_error("logtap run");
+        }
+    }
+    if (optind >= argc) return usage_error("logtap run", "missing the command to run");
+    return check_run_options(o);
+}
+
+static bool set_env(const char *name, const char *value) {
+    if (setenv(name, value, 1) == 0) return true;
+    fprintf(stderr, "logtap: cannot set %s: %s\n", name, strerror(errno));
+    return false;
+}
+
+/* Every variable liblogtap.so reads (see DESIGN.md, runner environment). */
+static bool prepare_run_environment(const struct run_options *o, const char *preload,
+                                    const char *runner_id) {
+    char *ld_preload = ld_preload_with_new(getenv("LD_PRELOAD"), preload);
+    bool ok = set_env("LD_PRELOAD", ld_preload) &&
+              set_env("LOGTAP_SOURCE", o->source) &&
+              set_env("LOGTAP_RUNNER_ID", runner_id) &&
+              (!o->app_id || set_env("LOGTAP_APP_ID", o->app_id)) &&
+              (!o->version_id || set_env("LOGTAP_VERSION_ID", o->version_id)) &&
+              (!o->endpoint || set_env("LOGTAP_ENDPOINT", o->endpoint));
+    free(ld_preload);
+    return ok;
+}
+
+/* ld.so splits LD_PRELOAD on spaces and colons and has no quoting. */
+static bool preload_path_is_listable(const char *path) {
+    if (!strpbrk(path, " :")) return true;
+    fprintf(stderr, "logtap: the path of " PRELOAD_NAME " ('%s') contains a "
+                    "space or colon, which LD_PRELOAD cannot express\n", path);
+    return false;
+}
+
+static int exec_failure_code(int error) {
+    return error == EACCES || error == EPERM || error == ENOEXEC
+               ? RUN_EXIT_NOT_EXECUTABLE : RUN_EXIT_NOT_FOUND;
+}
+
+int cmd_run(struct cli_globals *g, int argc, char **argv) {
+    (void)g; /* run talks ZeroMQ via the preload, not HTTP */
+    struct run_options o = {.source = "run"};
+    int code = parse_run_options(argc, argv, &o);
+    if (code < 0) return LT_EXIT_OK; /* --help */
+    if (code != LT_EXIT_OK) return code;
+
+    char *preload = find_preload_new();
+    if (!preload) return LT_EXIT_FAILED;
+    if (!preload_path_is_listable(preload)) {
+        free(preload);
+        return LT_EXIT_FAILED;
+    }
+    char generated_id[32];
+    const char *runner_id = o.runner_id;
+    if (!runner_id) {
+        generate_runner_id(generated_id, sizeof generated_id);
+        runner_id = generated_id;
+    }
+    bool ok = prepare_run_environment(&o, preload, runner_id);
+    free(preload);
+    if (!ok) return LT_EXIT_FAILED;
+
+    if (!o.quiet && isatty(STDERR_FILENO)) fprintf(stderr, "logtap: runner %s\n", runner_id);
+    char **command = argv + optind;
+    execvp(command[0], command);
+    int error = errno;
+    fprintf(stderr, "logtap: cannot run %s: %s\n", command[0], strerror(error));
+    return exec_failure_code(error);
+}
