@@ -20,6 +20,37 @@
  * holding bytes of a line still in memory are not, so the ack bound stops at
  * the first record of the oldest unfinished line; and it never passes a hole
  * (a batch that starts beyond the previous one's end is refused).
+ *
+ * Delivery state: exactly once across collector restarts. Records below the
+ * ack bound are never sent again, but records above it may hold bytes that
+ * are already stored: lines of other threads finished after the oldest
+ * unfinished one, the "line1\n" of a record "line1\nline2-part", the first
+ * part of a long line cut mid-record, a line flushed while idle whose rest
+ * came later, and lines committed just before a kill took the ack with it.
+ * A runner sends those records again after a restart, so the assembler keeps,
+ * in the store, in the same transaction as the lines (lt_store commit hook):
+ *   - per (thread, stream), the done point D = (record position, byte
+ *     offset) just past the last line it emitted. Lines of one (thread,
+ *     stream) are emitted in byte order, whatever ends them ('\n', a cut, a
+ *     BEGIN/END/EXIT, an idle flush), so
+ *       INVARIANT: every byte of the stream before D is in a committed line
+ *       (or was redrawn away by '\r'), and no byte at or after D is.
+ *     A replayed DATA record's bytes before D are skipped; from D on, the
+ *     line is rebuilt exactly as it was first (same start, so the same cuts,
+ *     request and timestamp). Asserted: D only moves forward, and bytes
+ *     before D never meet a line in progress.
+ *   - per instance, the last record position applied: BEGIN, END and NOTICE
+ *     records at or below it have had their effect and are not applied again
+ *     (they still end partial lines, which are rebuilt);
+ *   - per instance, the dropped-byte count already shown in a marker line.
+ * One watermark per instance would not do: lines of different threads do
+ * not end in stream order (an idle flush ends an old line after newer ones),
+ * and a cut or idle-flushed line continues from a point no per-instance mark
+ * records. Points below what the runner has acknowledged are never needed
+ * again and are pruned; an instance whose ring the reaper removed is kept as
+ * "finished" (for a day) so that frames still queued for it are ignored.
+ * The store is the truth: the in-memory state is a cache, loaded at an
+ * instance's first frame and dropped after a failed commit.
  */
 #include "assembler.h"
 
@@ -42,6 +73,14 @@ typedef struct partial {
     int64_t ts_ns;      /* of the line's first byte */
     uint64_t first_pos; /* position of the record holding the first byte */
     int64_t held_since_ms; /* collector clock when the line started */
+    /* The done point (see "Delivery state"), and whether the store has it. */
+    bool have_done, done_dirty;
+    uint64_t done_pos;
+    uint32_t done_off;
+    /* Just past the last byte consumed: where a line ends that something
+     * other than its own bytes ends (BEGIN, END, EXIT, idle). */
+    uint64_t seen_pos;
+    uint32_t seen_off;
     char request[LT_WIRE_MAX_ID + 1];
     bool has_request;
     char *buf;
@@ -53,27 +92,46 @@ typedef struct proc {
     char *runner_id, *app_id, *version_id, *source;
     int64_t pid;
     bool have_pos;
-    uint64_t last_pos;
+    uint64_t last_pos;  /* last record taken in this collector run */
     bool have_next;
     uint64_t next_pos; /* position after the last batch received (has_range) */
     uint64_t dropped_seen;
+    bool have_applied;
+    uint64_t applied_pos;   /* from the store: records at or below it were applied */
+    uint64_t runner_acked;  /* what the runner said it has acknowledged */
+    uint64_t pruned_below;  /* done points below this are gone from the store */
+    bool dirty;             /* state to write at the next commit */
+    bool finished;          /* its ring is gone: write that, then forget it */
     partial *partials;
     size_t npartials, cap_partials;
-    struct proc *next; /* hash chain */
+    struct proc *next;       /* hash chain */
+    struct proc *next_dirty; /* the dirty list */
 } proc;
 
 #define PROC_BUCKETS 1024
+#define FINISHED_KEEP_NS (INT64_C(24) * 3600 * 1000000000) /* late frames of a finished instance */
+#define EXPIRE_EVERY_MS (10 * 60 * 1000)
+
+/* What proc_get returns for an instance that is over: its frames are late
+ * copies of what the reaper replayed, and are ignored. */
+static proc finished_instance;
 
 struct lt_assembler {
     lt_store *store;
     proc *buckets[PROC_BUCKETS];
+    proc *dirty;
+    int64_t next_expire_ms;
 };
+
+static int checkpoint(void *ctx);
 
 lt_assembler *lt_assembler_new(lt_store *store)
 {
     lt_assembler *a = calloc(1, sizeof *a);
-    if (a)
-        a->store = store;
+    if (!a)
+        return NULL;
+    a->store = store;
+    lt_store_set_commit_hook(store, checkpoint, a);
     return a;
 }
 
@@ -89,47 +147,43 @@ static void proc_free(proc *p)
     free(p);
 }
 
-void lt_assembler_free(lt_assembler *a)
+static void forget_all(lt_assembler *a)
 {
-    if (!a)
-        return;
-    for (size_t b = 0; b < PROC_BUCKETS; b++)
+    for (size_t b = 0; b < PROC_BUCKETS; b++) {
         for (proc *p = a->buckets[b], *next; p; p = next) {
             next = p->next;
             proc_free(p);
         }
+        a->buckets[b] = NULL;
+    }
+    a->dirty = NULL;
+}
+
+void lt_assembler_free(lt_assembler *a)
+{
+    if (!a)
+        return;
+    lt_store_set_commit_hook(a->store, NULL, NULL);
+    forget_all(a);
     free(a);
 }
 
-static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
+static size_t bucket_of(uint64_t instance)
 {
-    size_t b = (size_t)((m->instance * UINT64_C(0x9E3779B97F4A7C15)) >> 54) % PROC_BUCKETS;
-    for (proc *p = a->buckets[b]; p; p = p->next)
-        if (p->instance == m->instance)
-            return p;
-    proc *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
-    p->instance = m->instance;
-    p->pid = m->pid;
-    p->runner_id = strdup(m->runner_id);
-    p->app_id = strdup(m->app_id);
-    p->version_id = strdup(m->version_id);
-    p->source = strdup(m->source);
-    if (!p->runner_id || !p->app_id || !p->version_id || !p->source) {
-        proc_free(p);
-        return NULL;
-    }
-    p->next = a->buckets[b];
-    a->buckets[b] = p;
-    return p;
+    return (size_t)((instance * UINT64_C(0x9E3779B97F4A7C15)) >> 54) % PROC_BUCKETS;
 }
 
-static partial *partial_get(proc *p, uint32_t tid, int fd)
+static void mark_dirty(lt_assembler *a, proc *p)
 {
-    for (size_t i = 0; i < p->npartials; i++)
-        if (p->partials[i].tid == tid && p->partials[i].fd == fd)
-            return &p->partials[i];
+    if (!p->dirty) {
+        p->dirty = true;
+        p->next_dirty = a->dirty;
+        a->dirty = p;
+    }
+}
+
+static partial *partial_add(proc *p, uint32_t tid, int fd)
+{
     if (p->npartials == p->cap_partials) {
         size_t cap = p->cap_partials ? p->cap_partials * 2 : 8;
         partial *grown = realloc(p->partials, cap * sizeof *grown);
@@ -143,6 +197,68 @@ static partial *partial_get(proc *p, uint32_t tid, int fd)
     pl->tid = tid;
     pl->fd = fd;
     return pl;
+}
+
+static partial *partial_get(proc *p, uint32_t tid, int fd)
+{
+    for (size_t i = 0; i < p->npartials; i++)
+        if (p->partials[i].tid == tid && p->partials[i].fd == fd)
+            return &p->partials[i];
+    return partial_add(p, tid, fd);
+}
+
+typedef struct load_ctx {
+    proc *p;
+    bool failed;
+} load_ctx;
+
+static void load_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off)
+{
+    load_ctx *lc = ctx;
+    partial *pl = partial_add(lc->p, tid, fd);
+    if (!pl) {
+        lc->failed = true;
+        return;
+    }
+    pl->have_done = true;
+    pl->done_pos = pl->seen_pos = pos;
+    pl->done_off = pl->seen_off = off;
+}
+
+/* The instance's state: in memory, or else from the store (its first frame
+ * in this collector run). NULL on error; &finished_instance if it is over. */
+static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
+{
+    size_t b = bucket_of(m->instance);
+    for (proc *p = a->buckets[b]; p; p = p->next)
+        if (p->instance == m->instance)
+            return p;
+    proc *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->instance = m->instance;
+    p->pid = m->pid;
+    p->runner_id = strdup(m->runner_id);
+    p->app_id = strdup(m->app_id);
+    p->version_id = strdup(m->version_id);
+    p->source = strdup(m->source);
+    lt_delivery_state state;
+    load_ctx lc = {.p = p};
+    int known = p->runner_id && p->app_id && p->version_id && p->source
+                    ? lt_store_delivery_load(a->store, m->instance, &state, load_stream, &lc)
+                    : -1;
+    if (known < 0 || lc.failed || (known && state.finished)) {
+        proc_free(p);
+        return known > 0 && !lc.failed ? &finished_instance : NULL;
+    }
+    if (known) {
+        p->have_applied = true;
+        p->applied_pos = state.last_pos;
+        p->dropped_seen = state.dropped;
+    }
+    p->next = a->buckets[b];
+    a->buckets[b] = p;
+    return p;
 }
 
 static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int fd,
@@ -170,15 +286,30 @@ static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int
     return 0;
 }
 
-static int partial_finish(lt_assembler *a, const proc *p, partial *pl)
+/* Emit the partial line as ending at (pos, off) of its stream: the done
+ * point moves there (see "Delivery state"). */
+static int partial_finish_at(lt_assembler *a, proc *p, partial *pl, uint64_t pos, uint32_t off)
 {
     if (!pl->active)
         return 0;
+    assert(!pl->have_done || pos > pl->done_pos || (pos == pl->done_pos && off > pl->done_off));
     int rc = emit(a, p, pl->ts_ns, pl->tid, pl->fd, pl->has_request ? pl->request : NULL, pl->buf, pl->len);
     pl->active = false;
     pl->pending_cr = false;
     pl->len = 0;
+    pl->have_done = true;
+    pl->done_pos = pos;
+    pl->done_off = off;
+    pl->done_dirty = true;
+    mark_dirty(a, p);
     return rc;
+}
+
+/* A line ended by something other than its own bytes ends where its stream
+ * was consumed to. */
+static int partial_finish(lt_assembler *a, proc *p, partial *pl)
+{
+    return partial_finish_at(a, p, pl, pl->seen_pos, pl->seen_off);
 }
 
 static int partial_append(partial *pl, const char *bytes, size_t n)
@@ -220,13 +351,31 @@ static void partial_start(partial *pl, const lt_record_in *r)
     }
 }
 
+/* Where to start reading a DATA record: past the bytes its stream has
+ * already stored (a record sent again after a collector restart). */
+static size_t first_unstored(const partial *pl, const lt_record_in *r)
+{
+    if (!pl->have_done || r->pos > pl->done_pos)
+        return 0;
+    /* Bytes before the done point never meet a line in progress: that line
+     * would have begun before the point. */
+    assert(!pl->active);
+    size_t skip = r->pos < pl->done_pos || pl->done_off > r->data_len ? r->data_len : pl->done_off;
+    LT_COUNT(bytes_replay_skipped, skip);
+    return skip;
+}
+
 static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
 {
+    if (r->data_len == 0)
+        return 0;
     partial *pl = partial_get(p, r->tid, r->fd);
     if (!pl)
         return -1;
     const char *s = (const char *)r->data;
-    size_t n = r->data_len, i = 0;
+    size_t n = r->data_len, i = first_unstored(pl, r);
+    if (i == n)
+        return 0;
     while (i < n) {
         if (!pl->active)
             partial_start(pl, r);
@@ -253,7 +402,7 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
             run -= take;
             if (pl->len == LT_LINE_MAX) {
                 LT_COUNT(lines_split, 1);
-                if (partial_finish(a, p, pl) != 0)
+                if (partial_finish_at(a, p, pl, r->pos, (uint32_t)i) != 0)
                     return -1;
                 partial_start(pl, r);
             }
@@ -261,13 +410,15 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
         if (j == n)
             break;
         if (s[j] == '\n') {
-            if (partial_finish(a, p, pl) != 0)
+            if (partial_finish_at(a, p, pl, r->pos, (uint32_t)(j + 1)) != 0)
                 return -1;
         } else {
             pl->pending_cr = true;
         }
         i = j + 1;
     }
+    pl->seen_pos = r->pos;
+    pl->seen_off = (uint32_t)n;
     return 0;
 }
 
@@ -294,6 +445,7 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, uint64_
         return 0;
     uint64_t lost = m->dropped - p->dropped_seen;
     p->dropped_seen = m->dropped;
+    mark_dirty(a, p);
     LT_COUNT(bytes_gap_reported, lost);
     char msg[96];
     int len = snprintf(msg, sizeof msg, "[logtap: %llu bytes dropped]", (unsigned long long)lost);
@@ -304,16 +456,25 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                        size_t n, uint64_t *acked_pos, int *have_acked)
 {
     proc *p = proc_get(a, meta);
+    *have_acked = 0;
     if (!p)
         return -1;
-    if (meta->has_range && n > 0) {
+    if (p == &finished_instance) {
+        LT_COUNT(records_duplicate, n);
+        return 0;
+    }
+    /* The ring range the batch covers: records, and torn records the
+     * sender passed ("start" names where it continues from). */
+    bool covers = meta->has_range && (n > 0 || meta->has_start);
+    if (covers) {
         uint64_t expected = p->have_next ? p->next_pos : meta->acked;
-        if (recs[0].pos > expected) {
+        if ((meta->has_start ? meta->start : recs[0].pos) > expected) {
             LT_COUNT(frames_out_of_order, 1);
-            *have_acked = 0;
             return 0;
         }
     }
+    if (meta->has_range && meta->acked > p->runner_acked)
+        p->runner_acked = meta->acked; /* done points below it can go */
     bool first_sight = !p->have_pos;
     long fresh = 0;
     for (size_t k = 0; k < n; k++) {
@@ -325,6 +486,9 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         p->have_pos = true;
         p->last_pos = r->pos;
         fresh++;
+        /* BEGIN, END and NOTICE records the store already has the effect of
+         * (sent again after a collector restart) are not applied again. */
+        bool applied = p->have_applied && r->pos <= p->applied_pos;
         int rc = 0;
         char request[LT_WIRE_MAX_ID + 1] = "";
         if (r->request) {
@@ -339,7 +503,7 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
             rc = finish_thread(a, p, r->tid);
-            if (rc == 0 && r->request) {
+            if (rc == 0 && r->request && !applied) {
                 /* Ingest validated the caller; a replayed ring was not
                  * decoded by it, so check again rather than trust. */
                 char caller[LT_WIRE_MAX_ID + 1] = "";
@@ -349,19 +513,25 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id,
                                             caller, (int64_t)r->ts_ns);
+                mark_dirty(a, p);
             }
             break;
         case LT_REC_END:
             LT_COUNT(requests_ended, 1);
             rc = finish_thread(a, p, r->tid);
-            if (rc == 0 && r->request)
+            if (rc == 0 && r->request && !applied) {
                 rc = lt_store_request_end(a->store, request, (int64_t)r->ts_ns);
+                mark_dirty(a, p);
+            }
             break;
         case LT_REC_EXIT:
             rc = finish_proc(a, p);
             break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
-            rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);
+            if (!applied) {
+                rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);
+                mark_dirty(a, p);
+            }
             break;
         default:
             assert(!"validated by ingest");
@@ -371,7 +541,7 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             return -1;
         }
     }
-    if (meta->has_range && n > 0 && (!p->have_next || meta->end > p->next_pos)) {
+    if (covers && (!p->have_next || meta->end > p->next_pos)) {
         p->next_pos = meta->end;
         p->have_next = true;
     }
@@ -404,13 +574,109 @@ void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms)
 
 void lt_assembler_reset(lt_assembler *a)
 {
-    for (size_t b = 0; b < PROC_BUCKETS; b++) {
-        for (proc *p = a->buckets[b], *next; p; p = next) {
-            next = p->next;
-            proc_free(p);
+    /* The store rolled back to its last commit, which is where the
+     * delivery state is read from again. */
+    forget_all(a);
+}
+
+void lt_assembler_finish(lt_assembler *a, uint64_t instance)
+{
+    for (proc *p = a->buckets[bucket_of(instance)]; p; p = p->next)
+        if (p->instance == instance) {
+            p->finished = true;
+            mark_dirty(a, p);
+            return;
         }
-        a->buckets[b] = NULL;
+    /* Not in memory (its state was dropped after a failed commit): a proc
+     * of its own carries the fact to the next commit. */
+    lt_proc_meta m = {.runner_id = "", .app_id = "", .version_id = "", .source = "", .instance = instance};
+    proc *p = proc_get(a, &m);
+    if (p && p != &finished_instance) {
+        p->finished = true;
+        mark_dirty(a, p);
     }
+}
+
+static void proc_unlink(lt_assembler *a, proc *gone)
+{
+    for (proc **at = &a->buckets[bucket_of(gone->instance)]; *at; at = &(*at)->next)
+        if (*at == gone) {
+            *at = gone->next;
+            return;
+        }
+}
+
+/* Done points below what the runner has acknowledged are never needed
+ * again; nor are (thread, stream) entries holding nothing else. */
+static int prune(lt_assembler *a, proc *p)
+{
+    if (p->runner_acked <= p->pruned_below)
+        return 0;
+    if (lt_store_delivery_prune(a->store, p->instance, p->runner_acked) != 0)
+        return -1;
+    size_t kept = 0;
+    for (size_t i = 0; i < p->npartials; i++) {
+        partial *pl = &p->partials[i];
+        bool stale = !pl->have_done || pl->done_pos < p->runner_acked;
+        if (stale && !pl->active) {
+            free(pl->buf);
+            continue;
+        }
+        if (stale)
+            pl->have_done = pl->done_dirty = false;
+        p->partials[kept++] = *pl;
+    }
+    p->npartials = kept;
+    p->pruned_below = p->runner_acked;
+    return 0;
+}
+
+/* The store's commit hook: the delivery state of every instance that
+ * changed goes into the transaction that commits its lines. */
+static int checkpoint(void *ctx)
+{
+    lt_assembler *a = ctx;
+    int64_t now_ns = lt_time_now_ns();
+    while (a->dirty) {
+        proc *p = a->dirty;
+        if (p->finished) {
+            if (lt_store_delivery_finish(a->store, p->instance, now_ns) != 0)
+                return -1;
+            a->dirty = p->next_dirty;
+            proc_unlink(a, p);
+            proc_free(p);
+            continue;
+        }
+        /* Every record up to last_pos has been applied in this run; a
+         * replay may not have caught up with what an earlier run applied. */
+        uint64_t applied = p->have_pos && (!p->have_applied || p->last_pos > p->applied_pos)
+                               ? p->last_pos
+                               : p->applied_pos;
+        lt_delivery_state state = {.last_pos = applied, .dropped = p->dropped_seen};
+        if (lt_store_delivery_save(a->store, p->instance, &state, now_ns) != 0)
+            return -1;
+        for (size_t i = 0; i < p->npartials; i++) {
+            partial *pl = &p->partials[i];
+            if (pl->done_dirty &&
+                lt_store_delivery_save_stream(a->store, p->instance, pl->tid, pl->fd, pl->done_pos,
+                                              pl->done_off) != 0)
+                return -1;
+            pl->done_dirty = false;
+        }
+        if (prune(a, p) != 0)
+            return -1;
+        a->dirty = p->next_dirty;
+        p->dirty = false;
+    }
+    int64_t now_ms = mono_ms();
+    if (now_ms >= a->next_expire_ms) {
+        /* Not retried at once if it fails: an idle collector does not
+         * need to write while the store is faulted. */
+        a->next_expire_ms = now_ms + EXPIRE_EVERY_MS;
+        if (lt_store_delivery_expire(a->store, now_ns - FINISHED_KEEP_NS) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 void lt_assembler_flush_all(lt_assembler *a)

@@ -28,6 +28,8 @@ typedef struct lt_proc_meta {
     bool has_range;   /* the sender said what it had acknowledged: */
     uint64_t acked;   /* its first unacknowledged position when it packed */
     uint64_t end;     /* the position after this batch's last record */
+    bool has_start;   /* with has_range: the batch covers [start, end), */
+    uint64_t start;   /* records and the torn records the sender passed */
 } lt_proc_meta;
 
 typedef struct lt_record_in {
@@ -42,7 +44,9 @@ typedef struct lt_record_in {
     size_t data_len;
 } lt_record_in;
 
-/* `store` is borrowed and must outlive the assembler. */
+/* `store` is borrowed and must outlive the assembler. The assembler writes
+ * its delivery state at every lt_store_commit (it sets the store's commit
+ * hook); after a commit fails, call lt_assembler_reset. */
 lt_assembler *lt_assembler_new(lt_store *store);
 void lt_assembler_free(lt_assembler *a);
 
@@ -72,9 +76,14 @@ void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms);
  * it now and then, not per frame). */
 size_t lt_assembler_partial_lines(const lt_assembler *a);
 
-/* Forget everything (positions, partial lines): after a failed commit the
- * runners send again from what they had acknowledged, and every record must
- * be accepted again. */
+/* Forget everything in memory (positions, partial lines): after a failed
+ * commit the runners send again from what they had acknowledged, and what
+ * was stored is known again from the store's delivery state. */
 void lt_assembler_reset(lt_assembler *a);
+
+/* The instance's ring is replayed and removed: nothing more of it will come.
+ * Its state shrinks to that fact at the next commit; frames still queued for
+ * it are ignored. */
+void lt_assembler_finish(lt_assembler *a, uint64_t instance);
 
 #endif

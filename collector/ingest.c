@@ -204,6 +204,11 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
                 return false;
             m->end = v->via.u64;
             have_end = true;
+        } else if (key_is(k, "start")) {
+            if (!is_uint(v))
+                return false;
+            m->start = v->via.u64;
+            m->has_start = true;
         }
         /* other keys: reserved for later versions ("auth"), ignored */
     }
@@ -213,6 +218,8 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
     m->source = mb->source;
     m->has_range = have_acked && have_end;
     if (m->has_range && m->end < m->acked)
+        return false;
+    if (m->has_start && (!m->has_range || m->start < m->acked || m->start > m->end))
         return false;
     return have_runner && have_pid && have_instance;
 }
@@ -340,7 +347,8 @@ int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const
     for (size_t i = 0; i < n; i++)
         if (!decode_record(&f[3].via.array.ptr[i], &in->recs[i], i ? in->recs[i - 1].pos : 0, i == 0))
             goto out;
-    if (meta.has_range && n && (in->recs[0].pos < meta.acked || in->recs[n - 1].pos >= meta.end))
+    if (meta.has_range && n &&
+        (in->recs[0].pos < (meta.has_start ? meta.start : meta.acked) || in->recs[n - 1].pos >= meta.end))
         goto out; /* records outside the range the frame claims */
 
     rc = 0;

@@ -36,7 +36,7 @@
 #define DEFAULT_COMMIT_MS 10
 #define DEFAULT_RING_DIR "/dev/shm"
 #define REAP_INTERVAL_MS 1000
-#define PARTIAL_IDLE_MS 5000
+#define DEFAULT_PARTIAL_LINE_MS 5000
 #define COMMIT_LINES 20000
 #define DEFAULT_RETAIN_AGE "30d"
 #define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
@@ -80,6 +80,9 @@ static void usage(FILE *out)
             "                      ~/.config/logtap/credentials; 'none' to skip)\n"
             "  --new-admin-token   mint a new admin token into DATA/admin.token (the\n"
             "                      old ones keep working until revoked)\n"
+            "  --partial-line-ms N how long an unfinished line (no newline yet) is\n"
+            "                      held before it is stored as it is (default %d); the\n"
+            "                      runner keeps its records until then\n"
             "  -h, --help          show this help\n"
             "  --version           show the version\n"
             "\n"
@@ -88,7 +91,7 @@ static void usage(FILE *out)
             "SIGTERM or SIGINT stops the collector after everything received has been\n"
             "stored. Only one collector may use a data directory at a time.\n",
             LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS,
-            DEFAULT_RETAIN_AGE);
+            DEFAULT_RETAIN_AGE, DEFAULT_PARTIAL_LINE_MS);
 }
 
 /* The collector's own log: one timestamped line on stderr. */
@@ -102,6 +105,19 @@ __attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
+}
+
+/* A flag's value in milliseconds, 1..max. */
+static int parse_ms(const char *flag, const char *text, long max, int *out)
+{
+    char *end;
+    long v = strtol(text, &end, 10);
+    if (*end || end == text || v < 1 || v > max) {
+        fprintf(stderr, "logtap-collector: %s takes 1..%ld, not '%s'\n", flag, max, text);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
 }
 
 static int mkdir_p(const char *dir)
@@ -284,13 +300,13 @@ int main(int argc, char **argv)
 {
     const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
     const char *rings = DEFAULT_RING_DIR;
-    int commit_ms = DEFAULT_COMMIT_MS;
+    int commit_ms = DEFAULT_COMMIT_MS, partial_line_ms = DEFAULT_PARTIAL_LINE_MS;
     int64_t max_age_ns = 0;
     lt_duration_parse(DEFAULT_RETAIN_AGE, &max_age_ns);
     lt_retention retention = {0};
     const char *credentials = NULL; /* NULL: the default path */
     bool new_admin_token = false;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_VERSION,
+    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_PARTIAL, OPT_VERSION,
            OPT_RETAIN_AGE, OPT_RETAIN_SIZE, OPT_CREDENTIALS, OPT_NEW_ADMIN_TOKEN };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, OPT_LISTEN},
@@ -302,6 +318,7 @@ int main(int argc, char **argv)
         {"retain-size", required_argument, NULL, OPT_RETAIN_SIZE},
         {"credentials", required_argument, NULL, OPT_CREDENTIALS},
         {"new-admin-token", no_argument, NULL, OPT_NEW_ADMIN_TOKEN},
+        {"partial-line-ms", required_argument, NULL, OPT_PARTIAL},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -313,16 +330,14 @@ int main(int argc, char **argv)
         case OPT_HTTP: http_addr = optarg; break;
         case OPT_DATA: data = optarg; break;
         case OPT_RINGS: rings = optarg; break;
-        case OPT_COMMIT: {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 10000) {
-                fprintf(stderr, "logtap-collector: --commit-ms takes 1..10000, not '%s'\n", optarg);
+        case OPT_COMMIT:
+            if (parse_ms("--commit-ms", optarg, 10000, &commit_ms) != 0)
                 return 2;
-            }
-            commit_ms = (int)v;
             break;
-        }
+        case OPT_PARTIAL:
+            if (parse_ms("--partial-line-ms", optarg, 86400000, &partial_line_ms) != 0)
+                return 2;
+            break;
         case OPT_RETAIN_AGE:
             if (strcmp(optarg, "0") == 0) {
                 max_age_ns = 0;
@@ -433,7 +448,7 @@ int main(int argc, char **argv)
     bool retention_behind = false;
     while (!stop_requested) {
         if (mono_ms() >= next_reap_ms) {
-            lt_assembler_flush_idle(assembler, mono_ms(), PARTIAL_IDLE_MS);
+            lt_assembler_flush_idle(assembler, mono_ms(), partial_line_ms);
             atomic_store_explicit(&lt_metrics_global.partial_lines,
                                   lt_assembler_partial_lines(assembler), memory_order_relaxed);
             commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */

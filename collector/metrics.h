@@ -18,6 +18,7 @@
     X(frames_out_of_order, "frames refused: they follow a lost frame (runner resends)") \
     X(records_received, "records decoded from valid frames")                       \
     X(records_duplicate, "records dropped: already received (replay)")             \
+    X(bytes_replay_skipped, "bytes of records sent again that the store already had") \
     X(bytes_received, "payload bytes of DATA records")                              \
     X(bytes_gap_reported, "bytes runners reported lost before their ring")         \
     X(lines_stored, "lines appended to the store")                                  \
@@ -28,6 +29,7 @@
     X(rings_adopted, "ring files of exited runners replayed and removed")          \
     X(rings_invalid, "ring files ignored: malformed, or not ours to read")          \
     X(records_replayed, "records read from adopted ring files")                     \
+    X(records_torn, "records in ring files whose writer died before completing them") \
     X(store_commits, "store transactions committed")                                 \
     X(store_errors, "store operations that failed")                                  \
     X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")     \

@@ -5,9 +5,18 @@
  * through its own mapping): the header and every record header are copied
  * out of the mapping first, and only the copies are checked and used. The
  * header's strings must be terminated and valid IDs, and every record must
- * pass the same rules the ingest applies to frames. Replay stops at the first record that does not
- * (a torn last write is the common case: a process killed between reserving
- * and committing).
+ * pass the same rules the ingest applies to frames.
+ *
+ * Torn records (ring.h): the process is gone, so a record it did not
+ * complete never will be. Replay goes past it -- by its size when it was
+ * stamped, else to the next recognisable record (lt_ring_resync) -- and
+ * counts its payload (for an unstamped slot: the bytes passed) as dropped,
+ * which shows in the runner's logs as a "[logtap: N bytes dropped]" line. A
+ * record that is complete but breaks the rules is passed the same way. Torn
+ * records the runner's sender already passed and counted are stepped over.
+ *
+ * Once the store has committed a replay and the file is removed, the
+ * assembler is told that the instance is finished.
  */
 #include "reaper.h"
 
@@ -31,6 +40,7 @@ struct lt_reaper {
     char *endpoint;
     lt_assembler *assembler;
     lt_ring adopted[MAX_ADOPTED];
+    uint64_t instances[MAX_ADOPTED]; /* of the adopted rings, from our copy */
     int nadopted;
     lt_record_in batch[REPLAY_BATCH];
     char requests[REPLAY_BATCH][LT_WIRE_MAX_ID + 1]; /* private copies */
@@ -104,7 +114,7 @@ static int feed(lt_reaper *r, const lt_proc_meta *meta, size_t n)
     return lt_assembler_feed(r->assembler, meta, r->batch, n, &acked, &have) < 0 ? -1 : 0;
 }
 
-/* Replay [acked_pos, first uncommitted) and then an EXIT: the process is gone,
+/* Replay [acked_pos, reserve_pos) and then an EXIT: the process is gone,
  * so its partial lines are final. `h` is a private copy of the header. */
 static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
 {
@@ -118,18 +128,37 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
         .dropped = h->dropped_bytes,
     };
     uint64_t start = h->acked_pos, pos = start, end = h->reserve_pos;
+    if (end < start || end - start > h->capacity)
+        end = start; /* a header no writer of ours leaves: replay nothing */
     size_t n = 0;
-    const lt_ring_record *shared;
-    while (pos < end && pos - start <= h->capacity && (shared = lt_ring_peek(ring, pos)) != NULL) {
-        lt_ring_record rec;
-        memcpy(&rec, shared, sizeof rec);
-        if (atomic_load(&rec.commit) != pos + 1 || !record_ok(&rec))
-            break;
+    while (pos < end) {
+        lt_ring_record rec; /* a private copy */
+        lt_slot_kind kind = lt_ring_slot(ring, pos, &rec);
+        if (kind == LT_SLOT_TORN) { /* passed and counted by its sender */
+            pos += rec.size;
+            continue;
+        }
+        if (kind == LT_SLOT_UNSTAMPED) {
+            uint64_t next = lt_ring_resync(ring, pos, end);
+            LT_COUNT(records_torn, 1);
+            meta.dropped += next - pos;
+            pos = next;
+            continue;
+        }
         char *request = r->requests[n];
-        memcpy(request, lt_record_request(shared), rec.request_len);
-        request[rec.request_len] = '\0';
-        if (rec.request_len && !lt_wire_id_ok(request, rec.request_len))
-            break;
+        const char *shared_request = (const char *)(ring->data + (pos & ring->mask)) + sizeof rec;
+        bool ok = kind == LT_SLOT_COMPLETE && record_ok(&rec);
+        if (ok) {
+            memcpy(request, shared_request, rec.request_len);
+            request[rec.request_len] = '\0';
+            ok = !rec.request_len || lt_wire_id_ok(request, rec.request_len);
+        }
+        if (!ok) {
+            LT_COUNT(records_torn, 1);
+            meta.dropped += rec.data_len;
+            pos += rec.size;
+            continue;
+        }
         /* The payload stays in the mapping: its length is our copy's, so
          * whatever the bytes become, the reads stay inside this record. */
         r->batch[n++] = (lt_record_in){
@@ -140,7 +169,7 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
             .fd = rec.fd,
             .request = rec.request_len ? request : NULL,
             .request_len = rec.request_len,
-            .data = rec.data_len ? (const unsigned char *)lt_record_request(shared) + rec.request_len : NULL,
+            .data = rec.data_len ? (const unsigned char *)shared_request + rec.request_len : NULL,
             .data_len = rec.data_len,
         };
         LT_COUNT(records_replayed, 1);
@@ -195,7 +224,7 @@ int lt_reaper_scan(lt_reaper *r)
             lt_ring_close(ring, false); /* another collector's runner */
             continue;
         }
-        r->nadopted++;
+        r->instances[r->nadopted++] = head.instance;
         adopted++;
         LT_COUNT(rings_adopted, 1);
         if (replay(r, ring, &head) != 0)
@@ -207,7 +236,10 @@ int lt_reaper_scan(lt_reaper *r)
 
 void lt_reaper_release(lt_reaper *r, bool committed)
 {
-    for (int i = 0; i < r->nadopted; i++)
+    for (int i = 0; i < r->nadopted; i++) {
         lt_ring_close(&r->adopted[i], committed);
+        if (committed)
+            lt_assembler_finish(r->assembler, r->instances[i]);
+    }
     r->nadopted = 0;
 }

@@ -35,6 +35,9 @@
  *   runners replay it). The next lt_store_commit returns -1 as well, so a
  *   caller that acknowledges only after a successful commit cannot ack lost
  *   lines even if it ignored the failed write. "Acked means stored" holds.
+ * - The commit hook runs inside the transaction, just before COMMIT: the
+ *   assembler's delivery state (what its lines cover) and the lines are
+ *   durable together or not at all; a failing hook fails the commit.
  */
 #include "store.h"
 
@@ -127,11 +130,43 @@ static const char *const migrations[] = {
      * are "id > cursor" in each app); a version filter rides along. */
     "DROP INDEX logs_by_app_version;"
     "CREATE INDEX logs_by_app ON logs(app_id, id);",
+
+    /* 2 -> 3: delivery state (assembler.c, "Delivery state"): what each
+     * process instance's records have put in the store, written in the same
+     * transactions as the lines, so that records a runner sends again after
+     * a collector restart are stored once. */
+    "CREATE TABLE delivery_instances ("
+    "  instance    INTEGER PRIMARY KEY," /* the ring's 64-bit ID, bit for bit */
+    "  last_pos    INTEGER NOT NULL,"    /* records at or below it are applied */
+    "  dropped     INTEGER NOT NULL,"    /* dropped bytes already shown */
+    "  updated_ts  INTEGER NOT NULL,"
+    "  finished_ts INTEGER"              /* its ring is gone: nothing more comes */
+    ");"
+    "CREATE TABLE delivery_streams ("
+    "  instance INTEGER NOT NULL,"
+    "  tid      INTEGER NOT NULL,"
+    "  fd       INTEGER NOT NULL,"
+    "  pos      INTEGER NOT NULL,"       /* every byte of the thread's stream */
+    "  off      INTEGER NOT NULL,"       /* before (pos, off) is stored */
+    "  PRIMARY KEY (instance, tid, fd)"
+    ") WITHOUT ROWID;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
 /* ---- writer ---- */
+
+/* The delivery-state statements, prepared with the others. */
+enum delivery_statement {
+    DELIVERY_LOAD_INSTANCE,
+    DELIVERY_LOAD_STREAMS,
+    DELIVERY_SAVE_INSTANCE,
+    DELIVERY_SAVE_STREAM,
+    DELIVERY_PRUNE_STREAMS,
+    DELIVERY_FINISH,
+    DELIVERY_EXPIRE,
+    DELIVERY_STATEMENTS
+};
 
 struct lt_store {
     sqlite3 *db;
@@ -146,6 +181,9 @@ struct lt_store {
     sqlite3_stmt *retain_by_size;
     sqlite3_stmt *retain_requests;
     sqlite3_stmt *expired_exist;
+    sqlite3_stmt *delivery[DELIVERY_STATEMENTS];
+    lt_store_commit_hook commit_hook; /* writes into each transaction last */
+    void *commit_hook_ctx;
 
     /* Writer-thread state. */
     bool in_transaction;
@@ -318,7 +356,44 @@ static int prepare_writer_statements(lt_store *st, char *err, size_t errlen) {
     if (prepare(st->db, "BEGIN IMMEDIATE", &st->begin_transaction, err, errlen) != 0) return -1;
     if (prepare(st->db, "COMMIT", &st->commit_transaction, err, errlen) != 0) return -1;
     if (prepare(st->db, "ROLLBACK", &st->rollback_transaction, err, errlen) != 0) return -1;
+
+    static const char *const delivery_sql[DELIVERY_STATEMENTS] = {
+        [DELIVERY_LOAD_INSTANCE] = "SELECT last_pos, dropped, finished_ts IS NOT NULL"
+                                   " FROM delivery_instances WHERE instance = ?1",
+        [DELIVERY_LOAD_STREAMS] = "SELECT tid, fd, pos, off FROM delivery_streams WHERE instance = ?1",
+        [DELIVERY_SAVE_INSTANCE] =
+            "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts)"
+            " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(instance) DO UPDATE SET"
+            "  last_pos = excluded.last_pos, dropped = excluded.dropped,"
+            "  updated_ts = excluded.updated_ts",
+        [DELIVERY_SAVE_STREAM] = "INSERT INTO delivery_streams(instance, tid, fd, pos, off)"
+                                 " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(instance, tid, fd)"
+                                 " DO UPDATE SET pos = excluded.pos, off = excluded.off",
+        [DELIVERY_PRUNE_STREAMS] = "DELETE FROM delivery_streams WHERE instance = ?1 AND pos < ?2",
+        [DELIVERY_FINISH] =
+            "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts, finished_ts)"
+            " VALUES(?1, 0, 0, ?2, ?2) ON CONFLICT(instance) DO UPDATE SET"
+            "  updated_ts = excluded.updated_ts, finished_ts = excluded.finished_ts",
+        [DELIVERY_EXPIRE] = "DELETE FROM delivery_instances WHERE finished_ts < ?1",
+    };
+    for (int i = 0; i < DELIVERY_STATEMENTS; i++)
+        if (prepare(st->db, delivery_sql[i], &st->delivery[i], err, errlen) != 0) return -1;
     return 0;
+}
+
+static void finalize_writer_statements(lt_store *st) {
+    sqlite3_finalize(st->insert_line);
+    sqlite3_finalize(st->upsert_runner);
+    sqlite3_finalize(st->upsert_request_begin);
+    sqlite3_finalize(st->update_request_end);
+    sqlite3_finalize(st->begin_transaction);
+    sqlite3_finalize(st->commit_transaction);
+    sqlite3_finalize(st->rollback_transaction);
+    for (int i = 0; i < DELIVERY_STATEMENTS; i++) sqlite3_finalize(st->delivery[i]);
+    sqlite3_finalize(st->retain_by_age);
+    sqlite3_finalize(st->retain_by_size);
+    sqlite3_finalize(st->retain_requests);
+    sqlite3_finalize(st->expired_exist);
 }
 
 /* Settings both kinds of connection need. */
@@ -392,13 +467,7 @@ lt_store *lt_store_open(const char *dir, char *err, size_t errlen) {
     return st;
 
 fail:
-    sqlite3_finalize(st->insert_line);
-    sqlite3_finalize(st->upsert_runner);
-    sqlite3_finalize(st->upsert_request_begin);
-    sqlite3_finalize(st->update_request_end);
-    sqlite3_finalize(st->begin_transaction);
-    sqlite3_finalize(st->commit_transaction);
-    sqlite3_finalize(st->rollback_transaction);
+    finalize_writer_statements(st);
     sqlite3_close(st->db);
     free(st);
     return NULL;
@@ -523,6 +592,81 @@ int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns) {
     return step_write(st, s, "record request end");
 }
 
+/* ---- delivery state ---- */
+
+void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx) {
+    st->commit_hook = hook;
+    st->commit_hook_ctx = ctx;
+}
+
+int lt_store_delivery_load(lt_store *st, uint64_t instance, lt_delivery_state *out,
+                           lt_delivery_stream_cb on_stream, void *ctx) {
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *s = st->delivery[DELIVERY_LOAD_INSTANCE];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->last_pos = (uint64_t)sqlite3_column_int64(s, 0);
+        out->dropped = (uint64_t)sqlite3_column_int64(s, 1);
+        out->finished = sqlite3_column_int(s, 2) != 0;
+    }
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) return 0;
+    if (rc != SQLITE_ROW) goto error;
+
+    s = st->delivery[DELIVERY_LOAD_STREAMS];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+        on_stream(ctx, (uint32_t)sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
+                  (uint64_t)sqlite3_column_int64(s, 2), (uint32_t)sqlite3_column_int64(s, 3));
+    sqlite3_reset(s);
+    if (rc == SQLITE_DONE) return 1;
+error:
+    format_error(st->error, sizeof st->error, "load delivery state: %s", sqlite3_errmsg(st->db));
+    return -1;
+}
+
+/* Bind ?1 = instance and the given integers as ?2, ?3, ..., then step. */
+static int delivery_write(lt_store *st, enum delivery_statement which, uint64_t instance, int count,
+                          const int64_t *values, const char *what) {
+    if (ensure_transaction(st) != 0) return -1;
+    sqlite3_stmt *s = st->delivery[which];
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
+    for (int i = 0; i < count; i++) sqlite3_bind_int64(s, 2 + i, values[i]);
+    return step_write(st, s, what);
+}
+
+int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state,
+                           int64_t now_ns) {
+    assert(!state->finished);
+    int64_t values[] = {(int64_t)state->last_pos, (int64_t)state->dropped, now_ns};
+    return delivery_write(st, DELIVERY_SAVE_INSTANCE, instance, 3, values, "save delivery state");
+}
+
+int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd,
+                                  uint64_t pos, uint32_t off) {
+    int64_t values[] = {tid, fd, (int64_t)pos, off};
+    return delivery_write(st, DELIVERY_SAVE_STREAM, instance, 4, values, "save delivery point");
+}
+
+int lt_store_delivery_prune(lt_store *st, uint64_t instance, uint64_t below) {
+    int64_t values[] = {(int64_t)below};
+    return delivery_write(st, DELIVERY_PRUNE_STREAMS, instance, 1, values, "prune delivery points");
+}
+
+int lt_store_delivery_finish(lt_store *st, uint64_t instance, int64_t now_ns) {
+    int64_t all[] = {INT64_MAX}, when[] = {now_ns};
+    if (delivery_write(st, DELIVERY_PRUNE_STREAMS, instance, 1, all, "prune delivery points") != 0)
+        return -1;
+    return delivery_write(st, DELIVERY_FINISH, instance, 1, when, "finish delivery state");
+}
+
+int lt_store_delivery_expire(lt_store *st, int64_t before_ns) {
+    if (ensure_transaction(st) != 0) return -1;
+    sqlite3_bind_int64(st->delivery[DELIVERY_EXPIRE], 1, before_ns);
+    return step_write(st, st->delivery[DELIVERY_EXPIRE], "expire delivery state");
+}
+
 static void record_commit_time(int64_t elapsed_ns) {
     uint64_t elapsed = elapsed_ns > 0 ? (uint64_t)elapsed_ns : 0;
     uint64_t seen = atomic_load_explicit(&lt_metrics_global.store_commit_ns_max, memory_order_relaxed);
@@ -550,6 +694,13 @@ int lt_store_commit(lt_store *st) {
         format_error(st->error, sizeof st->error,
                      "an earlier write failed and its transaction was rolled back");
         if (st->in_transaction) abort_transaction(st);
+        return -1;
+    }
+    /* State that describes the lines (the assembler's delivery state) goes
+     * into the same transaction, last: both are durable, or neither. */
+    if (st->commit_hook != NULL && st->commit_hook(st->commit_hook_ctx) != 0) {
+        if (st->in_transaction) abort_transaction(st);
+        st->transaction_lost = false; /* said now, by this -1 */
         return -1;
     }
     if (!st->in_transaction) {
@@ -601,17 +752,7 @@ void lt_store_close(lt_store *st) {
     if (st == NULL) return;
     if (lt_store_commit(st) != 0)
         fprintf(stderr, "logtap: store: final commit failed: %s\n", st->error);
-    sqlite3_finalize(st->insert_line);
-    sqlite3_finalize(st->upsert_runner);
-    sqlite3_finalize(st->upsert_request_begin);
-    sqlite3_finalize(st->update_request_end);
-    sqlite3_finalize(st->begin_transaction);
-    sqlite3_finalize(st->commit_transaction);
-    sqlite3_finalize(st->rollback_transaction);
-    sqlite3_finalize(st->retain_by_age);
-    sqlite3_finalize(st->retain_by_size);
-    sqlite3_finalize(st->retain_requests);
-    sqlite3_finalize(st->expired_exist);
+    finalize_writer_statements(st);
     /* Let SQLite refresh its planner statistics where they have drifted;
      * cheap, and only on a clean shutdown. */
     sqlite3_exec(st->db, "PRAGMA optimize", NULL, NULL, NULL);

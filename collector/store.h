@@ -55,6 +55,44 @@ int lt_store_commit(lt_store *st);
 size_t lt_store_pending(const lt_store *st);
 const char *lt_store_error(const lt_store *st);
 
+/* ---- delivery state (writer thread) ----
+ *
+ * What each runner process instance's records have put in the store, so
+ * that records sent again after a collector restart are stored once (the
+ * assembler owns the meaning; see assembler.c, "Delivery state"). It is
+ * written into the same transactions as the lines it describes. */
+
+typedef struct lt_delivery_state {
+    uint64_t last_pos; /* every record at or below it has been applied */
+    uint64_t dropped;  /* dropped bytes already shown in a marker line */
+    bool finished;     /* the instance's ring is gone: nothing more will come */
+} lt_delivery_state;
+
+/* Called once per stored (thread, stream) point of an instance. */
+typedef void (*lt_delivery_stream_cb)(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off);
+
+/* Returns 1 and fills *out (calling on_stream for each point) if the
+ * instance is known, 0 if not, -1 on error. */
+int lt_store_delivery_load(lt_store *st, uint64_t instance, lt_delivery_state *out,
+                           lt_delivery_stream_cb on_stream, void *ctx);
+int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state,
+                           int64_t now_ns);
+/* Every byte of (tid, fd) before (pos, off) is stored. */
+int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd,
+                                  uint64_t pos, uint32_t off);
+/* Forget the points before `below` (the runner never sends those again). */
+int lt_store_delivery_prune(lt_store *st, uint64_t instance, uint64_t below);
+/* The instance is over: keep only the fact, so late frames are ignored. */
+int lt_store_delivery_finish(lt_store *st, uint64_t instance, int64_t now_ns);
+/* Forget instances finished before `before_ns`. */
+int lt_store_delivery_expire(lt_store *st, int64_t before_ns);
+
+/* `hook` runs at every lt_store_commit, before the transaction commits, and
+ * may write (its writes open a transaction if none is open); if it returns
+ * non-zero the commit fails and rolls back. NULL removes it. */
+typedef int (*lt_store_commit_hook)(void *ctx);
+void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx);
+
 /* Highest committed line ID, readable from any thread. */
 int64_t lt_store_last_id(lt_store *st);
 /* Block until lt_store_last_id() > after_id or timeout_ms passes. Returns the

@@ -11,6 +11,8 @@
  *                  process could not keep so far, cumulative, so a replayed
  *                  frame never counts a loss twice), "acked" uint64 (the
  *                  sender's first unacknowledged position when packing),
+ *                  "start" uint64 (optional: where the batch continues from;
+ *                  it covers [start, end), torn records it passed included),
  *                  "end" uint64 (the position after the last record), "auth"
  *                  str (reserved,
  *                  may be absent). Unknown keys are ignored (forward

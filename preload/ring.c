@@ -292,6 +292,9 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
     rec->fd = fd;
     rec->request_len = (uint8_t)request_len;
     rec->reserved = 0;
+    /* From here a reader knows the size and the writer: if this thread dies
+     * before the commit, the slot can be passed (ring.h, "Torn records"). */
+    atomic_store_explicit(&rec->commit, LT_RING_RESERVED(pos), memory_order_release);
     unsigned char *out = (unsigned char *)(rec + 1);
     if (request_len)
         memcpy(out, request, request_len);
@@ -329,15 +332,63 @@ void lt_ring_reader_sleep_end(lt_ring *ring)
     }
 }
 
+static bool header_sane(const lt_ring_record *rec)
+{
+    return rec->size >= sizeof(lt_ring_record) && rec->size <= LT_RING_RECORD_MAX && !(rec->size & 7) &&
+           sizeof(lt_ring_record) + rec->request_len + rec->data_len <= rec->size;
+}
+
 const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos)
 {
     const lt_ring_record *rec = (const lt_ring_record *)(ring->data + (pos & ring->mask));
     if (atomic_load_explicit(&rec->commit, memory_order_acquire) != pos + 1)
         return NULL;
-    if (rec->size < sizeof(lt_ring_record) || rec->size > LT_RING_RECORD_MAX || (rec->size & 7) ||
-        sizeof(lt_ring_record) + rec->request_len + rec->data_len > rec->size)
+    if (!header_sane(rec))
         return NULL; /* cannot happen for our own writers; a corrupt file stops here */
     return rec;
+}
+
+lt_slot_kind lt_ring_slot(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr)
+{
+    lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
+    uint64_t word = atomic_load_explicit(&rec->commit, memory_order_acquire);
+    lt_slot_kind kind = word == pos + 1                ? LT_SLOT_COMPLETE
+                        : word == LT_RING_RESERVED(pos) ? LT_SLOT_RESERVED
+                        : word == LT_RING_TORN(pos)     ? LT_SLOT_TORN
+                                                        : LT_SLOT_UNSTAMPED;
+    if (kind == LT_SLOT_UNSTAMPED)
+        return kind;
+    /* A private copy: the caller judges what it read, not what another
+     * process may be changing under it. */
+    memcpy((char *)hdr + sizeof hdr->commit, (const char *)rec + sizeof rec->commit,
+           sizeof *hdr - sizeof hdr->commit);
+    atomic_store_explicit(&hdr->commit, word, memory_order_relaxed);
+    return header_sane(hdr) ? kind : LT_SLOT_UNSTAMPED;
+}
+
+bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos)
+{
+    lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
+    uint64_t expected = LT_RING_RESERVED(pos);
+    return atomic_compare_exchange_strong_explicit(&rec->commit, &expected, LT_RING_TORN(pos),
+                                                   memory_order_acq_rel, memory_order_acquire);
+}
+
+uint64_t lt_ring_resync(const lt_ring *ring, uint64_t pos, uint64_t limit)
+{
+    uint64_t capacity = ring->mask + 1;
+    lt_ring_record hdr;
+    for (uint64_t q = pos + 8; q < limit && q - pos < capacity; q += 8)
+        if (lt_ring_slot(ring, q, &hdr) != LT_SLOT_UNSTAMPED && hdr.size <= limit - q)
+            return q;
+    return limit;
+}
+
+uint32_t lt_ring_settled_size(const lt_ring *ring, uint64_t pos)
+{
+    lt_ring_record hdr;
+    lt_slot_kind kind = lt_ring_slot(ring, pos, &hdr);
+    return kind == LT_SLOT_COMPLETE || kind == LT_SLOT_TORN ? hdr.size : 0;
 }
 
 void lt_ring_release(lt_ring *ring, uint64_t pos)

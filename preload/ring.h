@@ -21,13 +21,37 @@
  * under a temporary name and linked into place once locked and initialised,
  * so no one ever sees a ring without its lock or header.
  *
+ * The commit word (first 8 bytes) of the record at position p says how far
+ * its writer got:
+ *   p + 1                complete
+ *   LT_RING_RESERVED(p)  reserved, header written (size, tid, lengths), the
+ *                        payload maybe not yet
+ *   LT_RING_TORN(p)      a reader found the writer gone before completing it
+ *                        and counted its payload as dropped; readers step over
+ *   anything else        stale bytes of an earlier lap: the writer has not
+ *                        stamped it yet, or died in the few instructions
+ *                        between reserving and stamping
+ * Stale commit words belong to earlier laps (p - k*capacity) and never equal
+ * the first three for p.
+ *
+ * Torn records. A writer that dies between reserving and committing (its
+ * process SIGKILLed mid-append, a thread ended from a signal handler) leaves a
+ * slot that will never complete. Readers get past it without trusting its
+ * payload: a RESERVED record has a valid size, so the next record starts
+ * right after it; an unstamped slot is passed by lt_ring_resync, which finds
+ * the next recognisable record. A live process's sender passes a RESERVED
+ * record only once its writer thread no longer exists (sender.c), since a
+ * writer still at work would write into space handed back to others; the
+ * collector's reaper passes them all, since the ring's process is gone.
+ *
  * Invariants:
  *   read_pos <= every committed-or-reserved position < reserve_pos
  *   reserve_pos - read_pos <= capacity
  *   a record at position p is complete iff its commit word == p + 1
- *     (never true of stale bytes from an earlier lap: those hold p - k*cap + 1)
- *   every reservation is committed (the hook does nothing between reserve and
- *     commit that can fail or jump away)
+ *   a commit word moves only forward: stale -> RESERVED(p) -> p + 1 (writer),
+ *     or RESERVED(p) -> TORN(p) (a reader, once the writer is gone)
+ *   the header of a RESERVED, TORN or complete record is fully written
+ *     (release store of the stamp, acquire load by readers)
  */
 #ifndef LT_RING_H
 #define LT_RING_H
@@ -136,6 +160,10 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
 /* Count bytes that could not be kept; the sender reports them as a GAP. */
 void lt_ring_count_drop(lt_ring *ring, uint64_t bytes);
 
+#define LT_RING_FLAG (UINT64_C(1) << 63) /* positions stay far below it */
+#define LT_RING_RESERVED(p) ((uint64_t)(p) | LT_RING_FLAG)
+#define LT_RING_TORN(p) (((uint64_t)(p) + 1) | LT_RING_FLAG)
+
 /* Reader side. Arm the wake-up before the last emptiness check, then block on
  * ring->wake_fd with a timeout; see lt_ring.reader_sleeping. Writers check
  * the flag without a fence, so a wake-up can be missed in a narrow race: the
@@ -148,6 +176,29 @@ void lt_ring_reader_sleep_end(lt_ring *ring);
 const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos);
 /* Give back everything below `pos` to the writers. */
 void lt_ring_release(lt_ring *ring, uint64_t pos);
+
+/* What a reader finds at a position below reserve_pos (see "commit word"). */
+typedef enum lt_slot_kind {
+    LT_SLOT_COMPLETE,
+    LT_SLOT_RESERVED,
+    LT_SLOT_TORN,
+    LT_SLOT_UNSTAMPED, /* also: a stamp whose header is not sane (a corrupt file) */
+} lt_slot_kind;
+
+/* Classify the slot at `pos` (the caller knows pos < reserve_pos) and, for
+ * all kinds but UNSTAMPED, copy its header to *hdr with a sane size: the
+ * next slot starts at pos + hdr->size. */
+lt_slot_kind lt_ring_slot(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr);
+/* Declare the RESERVED record at `pos` torn (its writer is gone). False if
+ * its commit word is no longer RESERVED(pos). */
+bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos);
+/* The first position in (pos, limit) at 8-byte steps where a recognisable
+ * slot (complete, reserved or torn, sane header, ending by `limit`) starts,
+ * or `limit`: how a reader passes a slot whose writer died unstamped. */
+uint64_t lt_ring_resync(const lt_ring *ring, uint64_t pos, uint64_t limit);
+/* The size of the complete or torn record at `pos`, 0 for anything else:
+ * what a reader that has already dealt with torn records steps over. */
+uint32_t lt_ring_settled_size(const lt_ring *ring, uint64_t pos);
 
 static inline const char *lt_record_request(const lt_ring_record *r)
 {

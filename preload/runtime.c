@@ -35,9 +35,15 @@ extern pwritev_fn lt_real_pwritev, lt_real_pwritev64;
 lt_runtime lt_rt;
 static LT_TLS uint32_t cached_tid;
 
-/* Bytes written while no ring existed (forked child racing its own ring
- * creation): reported to the collector with the ring's own drop count. */
+/* Bytes written while no ring existed (a signal handler that interrupted
+ * the ring's own creation, or a creation that took too long): reported to
+ * the collector with the ring's own drop count. */
 _Atomic uint64_t lt_unringed_bytes;
+/* The thread creating the ring, which must not wait for itself. */
+static _Atomic uint32_t ring_creator;
+
+#define RING_WAIT_NAP_NS 100000 /* how a thread waits for another to create the ring */
+#define RING_WAIT_NAPS 5000     /* at most 0.5 s */
 
 uint32_t lt_thread_id(void)
 {
@@ -155,14 +161,25 @@ lt_ring *lt_runtime_ring(void)
     int state = atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire);
     if (state == LT_RING_READY)
         return &lt_rt.ring;
-    if (state != LT_RING_NONE)
-        return NULL;
     int expected = LT_RING_NONE;
-    if (!atomic_compare_exchange_strong(&lt_rt.ring_state, &expected, LT_RING_CREATING))
-        return NULL;
-    bool ok = create_ring();
-    atomic_store_explicit(&lt_rt.ring_state, ok ? LT_RING_READY : LT_RING_FAILED, memory_order_release);
-    return ok ? &lt_rt.ring : NULL;
+    if (state == LT_RING_NONE && atomic_compare_exchange_strong(&lt_rt.ring_state, &expected, LT_RING_CREATING)) {
+        atomic_store(&ring_creator, lt_thread_id());
+        bool ok = create_ring();
+        atomic_store_explicit(&lt_rt.ring_state, ok ? LT_RING_READY : LT_RING_FAILED, memory_order_release);
+        return ok ? &lt_rt.ring : NULL;
+    }
+    /* Another thread is creating it (threads that start writing together):
+     * wait, bounded, rather than lose the write. nanosleep is
+     * async-signal-safe; a handler that interrupted the creation on its own
+     * thread cannot wait for it, and counts its bytes as dropped. */
+    struct timespec nap = {0, RING_WAIT_NAP_NS};
+    for (int naps = 0; state == LT_RING_CREATING && naps < RING_WAIT_NAPS; naps++) {
+        if (atomic_load(&ring_creator) == lt_thread_id())
+            break;
+        nanosleep(&nap, NULL);
+        state = atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire);
+    }
+    return state == LT_RING_READY ? &lt_rt.ring : NULL;
 }
 
 /* The ring is full: with LOGTAP_ON_FULL=drop (the default) give up at once;
@@ -283,6 +300,7 @@ static void after_fork_child(void)
     atomic_store(&lt_rt.sender_state, LT_SENDER_NONE);
     atomic_store(&lt_rt.stopping, false);
     atomic_store(&lt_unringed_bytes, 0);
+    atomic_store(&ring_creator, 0);
 }
 
 __attribute__((constructor)) static void logtap_init(void)

@@ -17,7 +17,7 @@
 
 enum lt_ring_state {
     LT_RING_NONE = 0,     /* not created yet (forked child before its first write) */
-    LT_RING_CREATING = 1, /* one thread is creating it; others count a drop */
+    LT_RING_CREATING = 1, /* one thread is creating it; others wait for it */
     LT_RING_READY = 2,
     LT_RING_FAILED = 3,   /* creation failed; capture is off, the app is unaffected */
 };
@@ -75,8 +75,9 @@ typedef struct lt_marker {
 
 extern LT_TLS lt_marker lt_thread_marker;
 
-/* The ring, creating it first in a forked child; NULL if capture is off or
- * the ring is being created by another thread. Async-signal-safe. */
+/* The ring, creating it on the process's first capture (also in a forked
+ * child), or waiting (bounded) for the thread that is creating it; NULL if
+ * capture is off or the ring could not be had. Async-signal-safe. */
 lt_ring *lt_runtime_ring(void);
 /* Start the sender thread if this process has none yet (forked child). Not
  * async-signal-safe: called from normal context only. */

@@ -13,6 +13,11 @@
  * flight, or refused a frame after such a hole), the sender rewinds to the first unacknowledged record and sends again; the
  * collector drops what it already has.
  *
+ * A record whose writer died before completing it (ring.h, "Torn records")
+ * is passed once that thread no longer exists: its payload is counted as
+ * dropped and the batch says which ring range it covers ("start".."end"), so
+ * the collector sees the skipped record as part of the stream, not a hole.
+ *
  * At exit the destructor asks the thread to stop: it sends what is left and
  * waits, for at most LOGTAP_EXIT_TIMEOUT_MS, for the acknowledgement of the
  * last record. The ring file stays either way: glibc flushes stdio after our
@@ -43,6 +48,7 @@
 #define NEVER_CONNECTED_GRACE_MS 250
 #define EXIT_WAIT_MAX_BACKLOG (256 * 1024) /* larger tails go by the ring file */
 #define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
+#define TORN_CHECK_AFTER_MS 100  /* a record reserved this long: is its writer alive? */
 
 extern _Atomic uint64_t lt_unringed_bytes;
 
@@ -63,6 +69,8 @@ typedef struct sender {
     bool ever_sent;
     int64_t last_progress_ms; /* last ack that moved acked_pos, or last rewind */
     uint64_t dropped_reported;
+    uint64_t stuck_pos;       /* a reserved record the sender waits for ... */
+    int64_t stuck_since_ms;   /* ... since then */
     frame out;
     sem_t done;
     pthread_t thread;
@@ -102,6 +110,47 @@ static uint64_t dropped_total(const sender *s)
 }
 
 static uint64_t acked_pos(const sender *s);
+static int64_t mono_ms(void);
+
+/* Is the thread that reserved this record gone? kill(2) with signal 0 finds
+ * any task with that ID, a thread of ours or another process (a vfork child
+ * shares our memory): only "no such task" proves the writer can no longer
+ * write into the slot. Asked only of a record that has stayed reserved for
+ * a while, so the usual case (a writer between its two stores) costs
+ * nothing. */
+static bool writer_gone(sender *s, uint64_t pos, const lt_ring_record *hdr)
+{
+    if (s->stuck_pos != pos || !s->stuck_since_ms) {
+        s->stuck_pos = pos;
+        s->stuck_since_ms = mono_ms();
+        return false;
+    }
+    if (mono_ms() - s->stuck_since_ms < TORN_CHECK_AFTER_MS)
+        return false;
+    return hdr->tid != 0 && kill((pid_t)hdr->tid, 0) != 0 && errno == ESRCH;
+}
+
+/* Step over torn records at `pos`, declaring torn (and counting as dropped)
+ * the reserved ones whose writer is gone. Returns the first position that
+ * does not hold a torn record. */
+static uint64_t pass_torn(sender *s, uint64_t pos)
+{
+    lt_ring_record hdr;
+    while (pos < atomic_load_explicit(&s->ring->hdr->reserve_pos, memory_order_acquire)) {
+        lt_slot_kind kind = lt_ring_slot(s->ring, pos, &hdr);
+        if (kind == LT_SLOT_RESERVED && writer_gone(s, pos, &hdr)) {
+            /* Count first: if this process dies between the two, the reaper
+             * counts the record again (an over-count), never not at all. */
+            lt_ring_count_drop(s->ring, hdr.data_len);
+            lt_ring_mark_torn(s->ring, pos);
+            continue;
+        }
+        if (kind != LT_SLOT_TORN)
+            break;
+        pos += hdr.size;
+    }
+    return pos;
+}
 
 /* Pack the committed records from send_pos into one frame. Returns the number
  * of records packed (0: nothing to send). */
@@ -112,7 +161,14 @@ static size_t pack_batch(sender *s)
     size_t count = 0, bytes = 0;
     uint64_t pos = s->send_pos;
     const lt_ring_record *rec;
-    while ((rec = lt_ring_peek(s->ring, pos)) != NULL) {
+    for (;;) {
+        if ((rec = lt_ring_peek(s->ring, pos)) == NULL) {
+            uint64_t past = pass_torn(s, pos);
+            if (past == pos)
+                break;
+            pos = past;
+            continue;
+        }
         size_t need = RECORD_PACK_OVERHEAD + rec->request_len + rec->data_len;
         if (bytes + need > budget)
             break;
@@ -121,7 +177,7 @@ static size_t pack_batch(sender *s)
         pos += rec->size;
     }
     uint64_t dropped = dropped_total(s);
-    if (count == 0 && dropped == s->dropped_reported)
+    if (count == 0 && dropped == s->dropped_reported && pos == s->send_pos)
         return 0;
     uint64_t end_pos = pos;
 
@@ -132,7 +188,7 @@ static size_t pack_batch(sender *s)
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 9);
+    msgpack_pack_map(&pk, 10);
     pack_key_str(&pk, "runner", cfg->runner_id);
     pack_key_str(&pk, "app", cfg->app_id);
     pack_key_str(&pk, "version", cfg->version_id);
@@ -147,13 +203,17 @@ static size_t pack_batch(sender *s)
      * collector restart) and refuse to acknowledge past it. */
     pack_str(&pk, "acked", 5);
     msgpack_pack_uint64(&pk, acked_pos(s));
+    pack_str(&pk, "start", 5);
+    msgpack_pack_uint64(&pk, s->send_pos);
     pack_str(&pk, "end", 3);
     msgpack_pack_uint64(&pk, end_pos);
 
     msgpack_pack_array(&pk, count);
     pos = s->send_pos;
     for (size_t i = 0; i < count; i++) {
-        rec = lt_ring_peek(s->ring, pos);
+        uint32_t torn;
+        while ((rec = lt_ring_peek(s->ring, pos)) == NULL && (torn = lt_ring_settled_size(s->ring, pos)) != 0)
+            pos += torn; /* declared torn by the first pass */
         msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
         msgpack_pack_uint64(&pk, pos);
         msgpack_pack_uint64(&pk, rec->ts_ns);
@@ -178,7 +238,7 @@ static size_t pack_batch(sender *s)
     if (s->out.overflow)
         abort();
     s->pending = true;
-    s->pending_end = pos;
+    s->pending_end = end_pos;
     s->dropped_reported = dropped;
     return count ? count : 1;
 }
@@ -215,10 +275,10 @@ static void apply_ack(sender *s, uint64_t bound)
     if (bound <= pos || bound > s->send_pos)
         return;
     while (pos < bound && pos < s->send_pos) {
-        const lt_ring_record *rec = lt_ring_peek(s->ring, pos);
-        if (!rec)
+        uint32_t size = lt_ring_settled_size(s->ring, pos); /* complete or torn */
+        if (!size)
             return; /* cannot happen for positions we sent; ignore the ack */
-        pos += rec->size;
+        pos += size;
     }
     atomic_store_explicit(&s->ring->hdr->acked_pos, pos, memory_order_relaxed);
     lt_ring_release(s->ring, pos);

@@ -9,14 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "assembler.h"
 #include "ingest.h"
 #include "logtap_wire.h"
 #include "metrics.h"
+#include "reaper.h"
+#include "ring.h"
 #include "store.h"
+#include "tools/ring_forge.h"
 #include "unit/unit.h"
+#include <sqlite3.h>
 
 
 static char dir[] = "/tmp/logtap-asm-test-XXXXXX";
@@ -335,6 +340,300 @@ static void test_reset_takes_records_again(void)
     CHECK(fresh == 1); /* after a failed commit the same record must count */
 }
 
+/* ---- exactly once across collector restarts (assembler.c, "Delivery state") ---- */
+
+/* The runner's stored lines, as collect() renders them. */
+#define CHECK_RUNNER_LINES(runner, want)                                        \
+    do {                                                                        \
+        collected lines_;                                                       \
+        query(runner, NULL, &lines_);                                           \
+        CHECK_STR(lines_.text, want);                                           \
+    } while (0)
+
+#define AT(pos_, tid_, fd_, text) {.pos = (pos_), .ts_ns = 1, .tid = (tid_), .kind = LT_REC_DATA, .fd = (fd_), \
+                                   .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1}
+
+/* A collector killed and started again: what was in memory is gone, the
+ * store (and its delivery state) is what it committed. */
+static void restart(void)
+{
+    lt_ingest_close(ingest);
+    lt_assembler_free(assembler);
+    assembler = lt_assembler_new(store);
+    char err[256], endpoint[128];
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/ingest.sock", dir);
+    ingest = lt_ingest_open(endpoint, assembler, err, sizeof err);
+    REQUIRE(assembler != NULL && ingest != NULL);
+}
+
+/* The old way, for contrast: a restart that forgets what was stored. */
+static void restart_forgetting(void)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DELETE FROM delivery_streams; DELETE FROM delivery_instances", NULL, NULL,
+                         NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    restart();
+}
+
+static lt_proc_meta meta_of(const char *runner, uint64_t instance, uint64_t acked, uint64_t end)
+{
+    return (lt_proc_meta){.runner_id = runner, .app_id = "", .version_id = "", .source = "",
+                          .pid = 12, .instance = instance, .has_range = true, .acked = acked, .end = end};
+}
+
+/* Lines of another thread finished after a held line are committed, but the
+ * ack stops at the held line: after a restart they come again. */
+static void held_line_then_restart(void (*how)(void), const char *runner, uint64_t instance)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of(runner, instance, 0, 256);
+    lt_record_in first[] = {AT(0, 1, 2, "held "), AT(64, 2, 1, "a\n"), AT(128, 2, 1, "b\n"),
+                            AT(192, 3, 1, "c\nd")};
+    CHECK(feed_direct(&m, first, 4, &have, &fresh) == 0 && !have); /* nothing may be acknowledged */
+    how();
+    /* The runner sends everything again, then more. */
+    lt_record_in again[] = {AT(0, 1, 2, "held "), AT(64, 2, 1, "a\n"), AT(128, 2, 1, "b\n"),
+                            AT(192, 3, 1, "c\nd"), AT(256, 1, 2, "rest\n"), AT(320, 3, 1, "\n")};
+    m = meta_of(runner, instance, 0, 384);
+    CHECK(feed_direct(&m, again, 6, &have, &fresh) == 321 && have);
+}
+
+static void test_restart_held_line(void)
+{
+    uint64_t skipped = atomic_load(&lt_metrics_global.bytes_replay_skipped);
+    held_line_then_restart(restart, "r-restart-held", 1200);
+    CHECK_RUNNER_LINES("r-restart-held", "-|a\n-|b\n-|c\n-|held rest\n-|d\n");
+    CHECK_INT(atomic_load(&lt_metrics_global.bytes_replay_skipped) - skipped, 2 + 2 + 2); /* a, b, c */
+    /* The same without the delivery state stores a, b and c twice: the
+     * check above is one that the old way fails. */
+    held_line_then_restart(restart_forgetting, "r-restart-forgot", 1201);
+    CHECK_RUNNER_LINES("r-restart-forgot", "-|a\n-|b\n-|c\n-|a\n-|b\n-|c\n-|held rest\n-|d\n");
+}
+
+/* One record ends a stored line and starts one still held: the ack stops
+ * at it, so it comes again; only its unstored part may be taken. */
+static void test_restart_record_straddling_lines(void)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-restart-straddle", 1300, 0, 128);
+    lt_record_in first[] = {AT(0, 1, 1, "x\n"), AT(64, 1, 1, "line1\nline2-")};
+    CHECK(feed_direct(&m, first, 2, &have, &fresh) == 64 && have);
+    restart();
+    lt_record_in again[] = {AT(64, 1, 1, "line1\nline2-"), AT(128, 1, 1, "part\n")};
+    m = meta_of("r-restart-straddle", 1300, 64, 192);
+    CHECK(feed_direct(&m, again, 2, &have, &fresh) == 129 && have);
+    CHECK_RUNNER_LINES("r-restart-straddle", "-|x\n-|line1\n-|line2-part\n");
+}
+
+/* A line cut at LT_LINE_MAX in the middle of a record: the part before the
+ * cut is stored, the rest held, and the ack stops at the cut record. */
+static void test_restart_long_line_cut(void)
+{
+    enum { PIECE = LT_WIRE_MAX_PAYLOAD, PIECES = 5, HEAD = 1000 };
+    static char head[HEAD], piece[PIECE];
+    memset(head, 'y', sizeof head);
+    memset(piece, 'x', sizeof piece);
+    lt_record_in recs[PIECES + 2];
+    recs[0] = (lt_record_in){.pos = 0, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA, .fd = 1,
+                             .data = (const unsigned char *)head, .data_len = HEAD};
+    for (int i = 1; i <= PIECES; i++)
+        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA,
+                                 .fd = 1, .data = (const unsigned char *)piece, .data_len = PIECE};
+    recs[PIECES + 1] = (lt_record_in){.pos = (uint64_t)(PIECES + 1) * 2 * PIECE, .ts_ns = 1, .tid = 1,
+                                      .kind = LT_REC_DATA, .fd = 1,
+                                      .data = (const unsigned char *)"\n", .data_len = 1};
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-restart-cut", 1400, 0, recs[PIECES].pos + 1);
+    uint64_t cut_record = recs[4].pos; /* HEAD + 4 pieces pass LT_LINE_MAX */
+    CHECK(feed_direct(&m, recs, PIECES + 1, &have, &fresh) == cut_record && have);
+    restart();
+    m = meta_of("r-restart-cut", 1400, cut_record, recs[PIECES + 1].pos + 1);
+    CHECK(feed_direct(&m, recs + 4, PIECES - 2, &have, &fresh) > cut_record && have);
+
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r-restart-cut";
+    collected *c = calloc(1, sizeof *c);
+    CHECK(lt_store_query(rd, &q, collect, c) == 2);
+    lt_store_reader_close(rd);
+    free(c);
+    /* Every byte once: the lengths add up to what was written. */
+    sqlite3 *db;
+    char path[300];
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "SELECT group_concat(length(message)) FROM logs WHERE runner_id = 'r-restart-cut'",
+                       -1, &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    char want[64];
+    snprintf(want, sizeof want, "%d,%d", LT_LINE_MAX, HEAD + PIECES * PIECE - LT_LINE_MAX);
+    CHECK_STR((const char *)sqlite3_column_text(s, 0), want);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+/* A line stored while idle, and its continuation held when the collector
+ * dies: the replay rebuilds only the continuation. */
+static void test_restart_after_idle_flush(void)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-restart-idle", 1500, 0, 128);
+    lt_record_in first[] = {AT(0, 1, 1, "Enter value: "), AT(64, 1, 1, "4")};
+    feed_direct(&m, first, 1, &have, &fresh);
+    lt_assembler_flush_idle(assembler, INT64_MAX / 2, 5000);
+    CHECK(lt_store_commit(store) == 0);
+    CHECK(feed_direct(&m, first + 1, 1, &have, &fresh) == 64 && have);
+    restart();
+    lt_record_in again[] = {AT(0, 1, 1, "Enter value: "), AT(64, 1, 1, "4"), AT(128, 1, 1, "2\n")};
+    m = meta_of("r-restart-idle", 1500, 0, 192);
+    CHECK(feed_direct(&m, again, 3, &have, &fresh) == 129 && have);
+    CHECK_RUNNER_LINES("r-restart-idle", "-|Enter value: \n-|42\n");
+}
+
+/* BEGIN/END/NOTICE records sent again are not applied again: a request
+ * reopened after its END stays open, a notice is stored once. */
+static void test_restart_marks_and_drops(void)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-restart-marks", 1600, 0, 448);
+    m.dropped = 500;
+    lt_record_in first[] = {
+        {.pos = 0, .ts_ns = 10, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-reopen", .request_len = 10},
+        {.pos = 64, .ts_ns = 11, .tid = 1, .kind = LT_REC_NOTICE, .data = (const unsigned char *)"note",
+         .data_len = 4},
+        {.pos = 128, .ts_ns = 12, .tid = 1, .kind = LT_REC_END, .request = "req-reopen", .request_len = 10},
+        {.pos = 192, .ts_ns = 13, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-reopen", .request_len = 10},
+        AT(256, 2, 2, "held"),
+    };
+    feed_direct(&m, first, 5, &have, &fresh);
+    restart();
+    feed_direct(&m, first, 5, &have, &fresh);
+    lt_record_in end[] = {AT(448, 2, 2, "\n")};
+    m.acked = 256, m.end = 512;
+    CHECK(feed_direct(&m, end, 1, &have, &fresh) == 449 && have);
+    CHECK_RUNNER_LINES("r-restart-marks", "-|note\n-|[logtap: 500 bytes dropped]\n-|held\n");
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    lt_request_info info;
+    CHECK(lt_store_request_get(rd, "req-reopen", &info) == 1);
+    CHECK_INT(info.end_ns, 0); /* in progress: the old END was not applied again */
+    lt_store_reader_close(rd);
+}
+
+static int count_rows(const char *sql)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK);
+    int n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Points below the runner's acknowledged position are pruned; a finished
+ * instance keeps only that fact, and frames still coming are ignored. */
+static void test_prune_and_finish(void)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-prune", 1700, 0, 128);
+    lt_record_in a[] = {AT(0, 1, 1, "one\n"), AT(64, 2, 1, "two\n")};
+    feed_direct(&m, a, 2, &have, &fresh);
+    CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 2);
+    lt_record_in b[] = {AT(128, 2, 1, "three\n")};
+    m = meta_of("r-prune", 1700, 65, 192); /* the runner acknowledged thread 1's line */
+    feed_direct(&m, b, 1, &have, &fresh);
+    CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 1);
+
+    lt_assembler_finish(assembler, 1700);
+    CHECK(lt_store_commit(store) == 0);
+    CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 0);
+    CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1700"
+                         " AND finished_ts IS NOT NULL"), 1);
+    uint64_t dup = atomic_load(&lt_metrics_global.records_duplicate);
+    lt_record_in late[] = {AT(192, 1, 1, "late copy\n")};
+    m = meta_of("r-prune", 1700, 128, 256);
+    CHECK(feed_direct(&m, late, 1, &have, &fresh) == 0 && !have && fresh == 0);
+    CHECK_INT(atomic_load(&lt_metrics_global.records_duplicate) - dup, 1);
+    CHECK_RUNNER_LINES("r-prune", "-|one\n-|two\n-|three\n");
+}
+
+/* A torn record the sender passed: the batch says it covers it ("start"),
+ * so the next batch is no hole. */
+static void test_range_with_start(void)
+{
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-start", 1800, 0, 64);
+    lt_record_in a[] = {AT(0, 1, 1, "before\n")};
+    feed_direct(&m, a, 1, &have, &fresh);
+    m = meta_of("r-start", 1800, 0, 128); /* [64, 128) was torn: no records */
+    m.has_start = true, m.start = 64;
+    m.dropped = 20;
+    feed_direct(&m, NULL, 0, &have, &fresh);
+    lt_record_in b[] = {AT(128, 1, 1, "after\n")};
+    m = meta_of("r-start", 1800, 0, 192);
+    m.has_start = true, m.start = 128;
+    m.dropped = 20;
+    CHECK(feed_direct(&m, b, 1, &have, &fresh) == 129 && have && fresh == 1);
+    CHECK_RUNNER_LINES("r-start", "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
+}
+
+/* The ring of a process that died with records half written: the reaper
+ * replays past them and shows their bytes as dropped. */
+static void test_reaper_passes_torn_records(void)
+{
+    char rings[300], endpoint[] = "ipc:///logtap-unit-reaper";
+    snprintf(rings, sizeof rings, "%s/rings", dir);
+    REQUIRE(mkdir(rings, 0700) == 0);
+    lt_ring ring;
+    lt_ring_meta meta = {.runner_id = "r-torn", .app_id = "", .version_id = "", .source = "",
+                         .endpoint = endpoint, .pid = 4242, .instance = 1900};
+    REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
+    struct iovec iov;
+#define RING_WRITE(text) (iov = (struct iovec){(void *)(text), strlen(text)}, \
+                          lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, strlen(text)))
+    CHECK(RING_WRITE("one\n"));
+    lt_forge_torn(&ring, 7, 1000, true);   /* died copying its payload */
+    CHECK(RING_WRITE("two\n"));
+    lt_forge_torn(&ring, 7, 3000, false);  /* died before stamping */
+    CHECK(RING_WRITE("three\nunfinished"));
+#undef RING_WRITE
+    char path[sizeof ring.path];
+    snprintf(path, sizeof path, "%s", ring.path);
+    lt_ring_close(&ring, false); /* the process is gone: its lock with it */
+
+    uint64_t torn = atomic_load(&lt_metrics_global.records_torn);
+    lt_reaper *reaper = lt_reaper_new(rings, endpoint, assembler);
+    REQUIRE(reaper != NULL);
+    CHECK_INT(lt_reaper_scan(reaper), 1);
+    CHECK(lt_store_commit(store) == 0);
+    lt_reaper_release(reaper, true);
+    CHECK(lt_store_commit(store) == 0); /* the instance's end, recorded */
+    lt_reaper_free(reaper);
+    CHECK(access(path, F_OK) != 0);
+    CHECK_INT(atomic_load(&lt_metrics_global.records_torn) - torn, 2);
+    CHECK_RUNNER_LINES("r-torn", "-|one\n-|two\n-|three\n-|unfinished\n-|[logtap: 4032 bytes dropped]\n");
+    CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1900"
+                         " AND finished_ts IS NOT NULL"), 1);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir) != NULL);
@@ -356,6 +655,14 @@ int main(void)
     test_ack_bound_and_holes();
     test_idle_partial_lines_are_flushed();
     test_reset_takes_records_again();
+    test_restart_held_line();
+    test_restart_record_straddling_lines();
+    test_restart_long_line_cut();
+    test_restart_after_idle_flush();
+    test_restart_marks_and_drops();
+    test_prune_and_finish();
+    test_range_with_start();
+    test_reaper_passes_torn_records();
 
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "tools/ring_forge.h"
 #include "unit/unit.h"
 
 
@@ -95,6 +96,61 @@ static void test_full_ring_refuses_and_counts(void)
     lt_ring_close(&ring, true);
 }
 
+/* What readers find where a writer died mid-append (ring.h, "Torn
+ * records"), and how they get past it. */
+static void test_torn_records(void)
+{
+    lt_ring ring;
+    make_ring(&ring, LT_RING_MIN_CAPACITY, 4);
+    lt_ring_record hdr;
+    CHECK(append_str(&ring, 1, NULL, "before\n", 7));
+    uint64_t stamped = lt_forge_torn(&ring, 99, 1000, true);
+    CHECK(append_str(&ring, 1, NULL, "after\n", 6));
+    CHECK(stamped == 40);
+    CHECK(lt_ring_peek(&ring, stamped) == NULL); /* never complete */
+    CHECK(lt_ring_slot(&ring, stamped, &hdr) == LT_SLOT_RESERVED);
+    CHECK(hdr.tid == 99 && hdr.data_len == 1000 && hdr.size == 1032);
+    CHECK(lt_ring_settled_size(&ring, stamped) == 0); /* not passed until declared torn */
+    CHECK(lt_ring_mark_torn(&ring, stamped));
+    CHECK(!lt_ring_mark_torn(&ring, stamped)); /* only once */
+    CHECK(lt_ring_slot(&ring, stamped, &hdr) == LT_SLOT_TORN);
+    CHECK(lt_ring_settled_size(&ring, stamped) == 1032);
+    const lt_ring_record *after = lt_ring_peek(&ring, stamped + 1032);
+    CHECK(after != NULL && after->data_len == 6);
+
+    /* Died before stamping: nothing says how long the slot is, so the
+     * reader looks for the next record that is recognisably there. */
+    uint64_t unstamped = lt_forge_torn(&ring, 99, 3000, false);
+    CHECK(append_str(&ring, 2, "req-z", "found\n", 6));
+    uint64_t end = atomic_load(&ring.hdr->reserve_pos);
+    CHECK(lt_ring_slot(&ring, unstamped, &hdr) == LT_SLOT_UNSTAMPED);
+    uint64_t next = lt_ring_resync(&ring, unstamped, end);
+    CHECK(next == unstamped + 3032);
+    CHECK(lt_ring_peek(&ring, next) != NULL && lt_ring_peek(&ring, next)->tid == 2);
+    /* A torn last record: nothing after it, the reader stops at the end. */
+    uint64_t last = lt_forge_torn(&ring, 99, 10, false);
+    CHECK(lt_ring_resync(&ring, last, atomic_load(&ring.hdr->reserve_pos)) ==
+          atomic_load(&ring.hdr->reserve_pos));
+    lt_ring_close(&ring, true);
+
+    /* Laps later the slot holds stale records of earlier laps: none of them
+     * is taken for the next record. */
+    make_ring(&ring, LT_RING_MIN_CAPACITY, 5);
+    uint64_t pos = 0;
+    char payload[200];
+    memset(payload, 's', sizeof payload);
+    while (pos < 3 * LT_RING_MIN_CAPACITY) {
+        CHECK(append_str(&ring, 3, NULL, payload, 1 + pos % 150));
+        pos += lt_ring_peek(&ring, pos)->size;
+        lt_ring_release(&ring, pos);
+    }
+    unstamped = lt_forge_torn(&ring, 99, 5000, false);
+    CHECK(append_str(&ring, 4, NULL, "fresh\n", 6));
+    next = lt_ring_resync(&ring, unstamped, atomic_load(&ring.hdr->reserve_pos));
+    CHECK(next == unstamped + 5032 && lt_ring_peek(&ring, next)->tid == 4);
+    lt_ring_close(&ring, true);
+}
+
 enum { WRITERS = 4, PER_WRITER = 200000 };
 
 typedef struct writer_arg {
@@ -168,6 +224,7 @@ int main(void)
     test_create_rules();
     test_wrap_is_contiguous();
     test_full_ring_refuses_and_counts();
+    test_torn_records();
     test_concurrent_writers_one_reader();
     rmdir(dir);
     return unit_done("unit-ring");

@@ -92,6 +92,7 @@ class Collector:
         self.args = list(args)  # further collector flags
         self.data = data or os.path.join(self.workdir, "data")
         self.endpoint = endpoint or "ipc://" + os.path.join(self.workdir, "ingest.sock")
+        self.args = list(args)  # more collector flags
         self.proc = None
         self.url = None
         self.log_path = os.path.join(self.workdir, "collector.log")

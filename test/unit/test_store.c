@@ -124,7 +124,7 @@ static void test_open_creates_wal_store(void) {
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 2);
+    CHECK_INT(sqlite3_column_int(s, 0), 3); /* 2: registry, 3: delivery state */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -132,11 +132,12 @@ static void test_open_creates_wal_store(void) {
     CHECK_INT(sqlite3_column_int(s, 0), 2); /* INCREMENTAL */
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db,
-                       "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name IN"
-                       " ('logs_by_runner', 'logs_by_request', 'logs_by_app', 'logs_by_ts')",
+                       "SELECT count(*) FROM sqlite_master WHERE type IN ('index', 'table') AND name IN"
+                       " ('logs_by_runner', 'logs_by_request', 'logs_by_app', 'logs_by_ts',"
+                       "  'delivery_instances', 'delivery_streams')",
                        -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 4);
+    CHECK_INT(sqlite3_column_int(s, 0), 6);
     sqlite3_finalize(s);
     sqlite3_close(db);
 
@@ -477,6 +478,98 @@ static void test_failed_write_rolls_back(void) {
     sqlite3_close(db);
 }
 
+/* ---- delivery state ---- */
+
+struct hook_state {
+    lt_store *st;
+    int calls;
+    bool fail;
+    uint64_t instance;
+};
+
+/* What the assembler does at commit: its state joins the transaction. */
+static int save_in_hook(void *ctx) {
+    struct hook_state *h = ctx;
+    h->calls++;
+    if (h->fail) return -1;
+    lt_delivery_state state = {.last_pos = 4096, .dropped = 77};
+    if (lt_store_delivery_save(h->st, h->instance, &state, T0) != 0) return -1;
+    return lt_store_delivery_save_stream(h->st, h->instance, 42, 2, 4000, 13);
+}
+
+struct loaded_streams {
+    int count;
+    uint32_t tid;
+    int fd;
+    uint64_t pos;
+    uint32_t off;
+};
+
+static void on_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off) {
+    struct loaded_streams *l = ctx;
+    l->count++;
+    l->tid = tid, l->fd = fd, l->pos = pos, l->off = off;
+}
+
+/* The state is written by the commit hook in the lines' own transaction:
+ * both survive a reopen, or neither does. */
+static void test_delivery_state(void) {
+    lt_store *st = open_store();
+    const uint64_t instance = UINT64_C(0xfedcba9876543210); /* top bit set: stored bit for bit */
+    lt_delivery_state state;
+    struct loaded_streams l = {0};
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 0);
+
+    struct hook_state h = {.st = st, .instance = instance, .fail = true};
+    lt_store_set_commit_hook(st, save_in_hook, &h);
+    lt_line line = {.ts_ns = T0, .runner_id = "r-delivery", .app_id = "", .version_id = "",
+                    .source = "", .message = "with its state", .message_len = 14, .stream = 1,
+                    .level = LT_LEVEL_STDOUT};
+    int64_t last = lt_store_last_id(st);
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_commit(st), -1); /* the hook failed: the line went with it */
+    CHECK_INT(lt_store_last_id(st), last);
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 0);
+    h.fail = false;
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(h.calls, 2);
+    CHECK_INT(lt_store_last_id(st), last + 1);
+    lt_store_set_commit_hook(st, NULL, NULL);
+    lt_store_close(st);
+
+    st = open_store();
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 1);
+    CHECK(state.last_pos == 4096 && state.dropped == 77 && !state.finished);
+    CHECK(l.count == 1 && l.tid == 42 && l.fd == 2 && l.pos == 4000 && l.off == 13);
+
+    CHECK_INT(lt_store_delivery_prune(st, instance, 4000), 0); /* not below 4000 */
+    CHECK_INT(lt_store_commit(st), 0);
+    l.count = 0;
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 1);
+    CHECK_INT(l.count, 1);
+    CHECK_INT(lt_store_delivery_prune(st, instance, 4001), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    l.count = 0;
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 1);
+    CHECK_INT(l.count, 0);
+
+    CHECK_INT(lt_store_delivery_save_stream(st, instance, 1, 1, 5000, 0), 0);
+    CHECK_INT(lt_store_delivery_finish(st, instance, T0 + SEC), 0);
+    CHECK_INT(lt_store_delivery_finish(st, instance + 1, T0 + 3 * SEC), 0); /* never saved */
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 1);
+    CHECK(state.finished && l.count == 0); /* finished keeps only the fact */
+    CHECK_INT(lt_store_delivery_load(st, instance + 1, &state, on_stream, &l), 1);
+    CHECK(state.finished);
+
+    CHECK_INT(lt_store_delivery_expire(st, T0 + 2 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_delivery_load(st, instance, &state, on_stream, &l), 0);
+    CHECK_INT(lt_store_delivery_load(st, instance + 1, &state, on_stream, &l), 1);
+    lt_store_close(st);
+}
+
 static void test_open_failures(void) {
     char err[256] = "";
     /* A newer schema is refused, not misread. */
@@ -526,6 +619,7 @@ int main(void) {
     test_wait_wakes_on_commit();
     test_reopen_and_ids_never_reused();
     test_failed_write_rolls_back();
+    test_delivery_state();
     test_open_failures();
 
     unit_remove_tree(root);
