@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # install-deps.sh -- install the Debian 12 packages logtap builds, runs and
 # tests with. Idempotent: does nothing when everything is already installed.
-# Needs root (or sudo) only when something is missing.
+# Needs root (or sudo) only when something is missing. chromium and nodejs
+# are for the dashboard's browser tests (scripts/test.sh then installs
+# playwright-core into test/browser with npm ci).
 set -euo pipefail
 
 packages=(
@@ -9,6 +11,7 @@ packages=(
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev libssl-dev
   python3 procps
+  chromium nodejs
 )
 
 missing=()
@@ -17,6 +20,8 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# npm comes with NodeSource's nodejs package, and is a package of its own in Debian.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 echo "install-deps: installing ${missing[*]}" >&2

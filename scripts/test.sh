@@ -24,6 +24,7 @@ case "${1:-}" in
 esac
 
 scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/install-browser-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 logs=()
 setup_failures=0

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
 
@@ -53,7 +54,11 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, const char *msg,
     msgpack_pack_array(&pk, 1);
     msgpack_pack_array(&pk, tweak == 5 ? 6 : LT_WIRE_RECORD_FIELDS); /* 5: short record */
     msgpack_pack_uint64(&pk, 0);
-    msgpack_pack_uint64(&pk, 1700000000000000000ull);
+    /* Now, not a fixed date: the collector's default retention (30 days)
+     * would delete an old line before the test could read it. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    msgpack_pack_uint64(&pk, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     msgpack_pack_uint32(&pk, 4243);
     msgpack_pack_uint8(&pk, tweak == 6 ? 200 : LT_REC_DATA);      /* 6: unknown kind */
     msgpack_pack_uint8(&pk, tweak == 7 ? 9 : 1);                  /* 7: fd 9 */
