@@ -65,4 +65,5 @@ build/logtap --token "$bob" runners logs "$runner" || echo "(exit status $?: not
 
 if [ "$keep" = 1 ]; then
   bold "collector still running (pid $collector): export LOGTAP_SERVER=$server"
+  echo "dashboard: $server/ui/ (sign in with the admin token in $work/data/admin.token)"
 fi
