@@ -28,6 +28,8 @@ typedef struct lt_proc_meta {
     bool has_range;   /* the sender said what it had acknowledged: */
     uint64_t acked;   /* its first unacknowledged position when it packed */
     uint64_t end;     /* the position after this batch's last record */
+    bool unattributed; /* no one can tell who wrote this process's output
+                          (logtap run --catch-all's forwarder) */
 } lt_proc_meta;
 
 typedef struct lt_record_in {
