@@ -17,7 +17,8 @@
  * - `run` execs instead of spawning a child, so the command keeps its pid,
  *   exit status, signals and file descriptors; logtap only prepares the
  *   environment. It touches nothing else (no curl, no signal dispositions)
- *   because the command would inherit it.
+ *   because the command would inherit it. `run --catch-all` has to stay
+ *   and supervise (catchall_run.c).
  * - --since/--until are checked with the collector's own parser
  *   (common/timefmt.c) so mistakes are caught before any network traffic,
  *   but the original text is sent: the server stays the one authority.
@@ -43,6 +44,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "catchall_run.h"
 #include "logtap_wire.h"
 #include "timefmt.h"
 
@@ -326,12 +328,13 @@ static void print_logs_usage(FILE *out, const struct log_scope *s) {
 "\n"
 "Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"
 "  2026-11-25T14:38:06.123456Z stdout req-7 hello\n"
-"REQUEST is '-' outside requests. Control characters in log text are shown\n"
+"REQUEST is '-' outside requests and '?' on lines that 'logtap run --catch-all'\n"
+"caught from a writer no one knows. Control characters in log text are shown\n"
 "as \\xNN (tab is kept, and so are colours when stdout is a terminal), so\n"
 "logs cannot take over your terminal. json output is each entry as the\n"
 "collector sent it, one JSON object a line: timestamp, message, level,\n"
 "stream, source, runner_id, request_id (null outside requests), app_id,\n"
-"version_id, pid, tid, id.\n"
+"version_id, pid, tid, id, and \"unattributed\": true on lines marked '?'.\n"
 "\n"
 "Examples:\n"
 "  %s %s\n"
@@ -376,6 +379,12 @@ static void print_run_usage(FILE *out) {
 "      --source S     run (default), gateway or deploy (sets LOGTAP_SOURCE)\n"
 "      --endpoint E   the collector's ZeroMQ endpoint (sets LOGTAP_ENDPOINT;\n"
 "                     default: " LT_DEFAULT_ENDPOINT ")\n"
+"      --catch-all    also catch what the preload cannot see (static\n"
+"                     programs, raw write system calls, glibc's fatal\n"
+"                     messages): CMD's stdout and stderr become pipes that\n"
+"                     logtap reads, passes through and stores in the runner's\n"
+"                     logs marked unattributed; logtap stays as CMD's parent,\n"
+"                     forwards signals sent to it and exits as CMD did\n"
 "  -q, --quiet        do not print the 'logtap: runner ID' line\n"
 "  -h, --help         show this help\n"
 "\n"
@@ -384,6 +393,11 @@ static void print_run_usage(FILE *out) {
 "taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
 "executable, else from %s, and put first in LD_PRELOAD.\n"
 "\n"
+"With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
+"pipes), and logtap waits until nothing holds them open any more (a\n"
+"background process CMD left behind; Ctrl-C or SIGTERM then stops the\n"
+"wait).\n"
+"\n"
 "Exit status: CMD's own; 127 if CMD is not found, 126 if it cannot be\n"
 "executed, 1 if liblogtap.so cannot be found, 2 on a usage error.\n"
 "\n"
@@ -391,6 +405,7 @@ static void print_run_usage(FILE *out) {
 "  logtap run -- python3 app.py\n"
 "  logtap run --runner dev-1 --app demo --version v3 -- ./server --port 8080\n"
 "  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
+"  logtap run --catch-all -- ./build.sh      # static tools in it too\n"
 "  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
             LT_LIBDIR);
 }
@@ -639,7 +654,10 @@ static void format_text_entry(struct printer *p, json_t *entry) {
         strbuf_append_byte(&p->line, ' ');
         append_column(&p->line, entry, "stream");
         strbuf_append_byte(&p->line, ' ');
-        append_column(&p->line, entry, "request_id");
+        if (json_is_true(json_object_get(entry, "unattributed")))
+            strbuf_append_byte(&p->line, '?'); /* caught by --catch-all: writer unknown */
+        else
+            append_column(&p->line, entry, "request_id");
         strbuf_append_byte(&p->line, ' ');
         append_terminal_safe(&p->line, message, len, p->keep_sgr);
     }
@@ -1253,6 +1271,7 @@ enum {
     OPT_APP,
     OPT_SOURCE,
     OPT_ENDPOINT,
+    OPT_CATCH_ALL,
 };
 
 /* "N" (newest N) or "+N" (oldest N). */
@@ -1451,6 +1470,7 @@ struct run_options {
     const char *source;
     const char *endpoint;
     bool quiet;
+    bool catch_all;
 };
 
 static bool readable_file(const char *path) {
@@ -1574,6 +1594,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
         {"version", required_argument, NULL, OPT_VERSION},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"catch-all", no_argument, NULL, OPT_CATCH_ALL},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -1589,6 +1610,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
         case OPT_VERSION: o->version_id = optarg; break;
         case OPT_SOURCE: o->source = optarg; break;
         case OPT_ENDPOINT: o->endpoint = optarg; break;
+        case OPT_CATCH_ALL: o->catch_all = true; break;
         case 'q': o->quiet = true; break;
         case 'h': print_run_usage(stdout); return -1;
         default: return option_error("logtap run");
@@ -1656,6 +1678,7 @@ static int cmd_run(const char *server_flag, int argc, char **argv) {
 
     if (!o.quiet && isatty(STDERR_FILENO)) fprintf(stderr, "logtap: runner %s\n", runner_id);
     char **command = argv + optind;
+    if (o.catch_all) return lt_catchall_run(command);
     execvp(command[0], command);
     int error = errno;
     fprintf(stderr, "logtap: cannot run %s: %s\n", command[0], strerror(error));
@@ -1737,5 +1760,6 @@ int main(int argc, char **argv) {
     if (strcmp(args[0], "requests") == 0)
         return run_group(server_flag, "requests", requests_usage, requests_subcommands, nargs, args);
     if (strcmp(args[0], "run") == 0) return cmd_run(server_flag, nargs, args);
+    if (strcmp(args[0], LT_FORWARD_COMMAND) == 0) return lt_catchall_forward_main(nargs, args);
     return usage_error("logtap", "unknown command '%s'", args[0]);
 }
