@@ -17,6 +17,8 @@ call, glibc's double-free message, a process with capture disabled):
   is told to stop;
 - a process that cannot get the pass-through descriptors writes into the
   catch pipe (stored unattributed) and says why, once;
+- lines replayed from ring files (no collector during the run) keep the
+  mark;
 - the CLI's text form marks unattributed lines with '?', JSON with
   "unattributed": true.
 """
@@ -263,7 +265,23 @@ def test_no_handover_falls_back_to_the_pipe():
                  "the lonely process's lines once, unattributed, and its notice once")
 
 
+def test_replayed_tail_keeps_the_mark():
+    # No collector while the run happens: both the command's and the
+    # forwarder's records wait in their ring files, and the collector
+    # replays them when it starts; the mark travels in the ring header.
+    c = Collector()
+    try:
+        r = catch_run(c, "ca-replay", ["sh", "-c", "echo hooked; %s raw-syscall" % PATHS])
+        check_eq((r.returncode, r.stdout), (0, b"hooked\nraw-syscall ok\n"), "output with no collector")
+        c.start()
+        entries = settled(c, "ca-replay", [("stdout", "hooked"), ("stdout", "raw-syscall ok")])
+        check_eq(sorted((key(e), e.get("unattributed", False)) for e in entries),
+                 [(("stdout", "hooked"), False), (("stdout", "raw-syscall ok"), True)], "replayed lines and marks")
+    finally:
+        c.stop()
+
+
 if __name__ == "__main__":
     run_tests([test_every_line_once_attributed_or_marked, test_both_streams_one_file_in_order,
                test_exit_status_and_signals, test_burst_at_exit_drained, test_writer_left_behind,
-               test_no_handover_falls_back_to_the_pipe])
+               test_no_handover_falls_back_to_the_pipe, test_replayed_tail_keeps_the_mark])
