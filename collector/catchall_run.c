@@ -440,8 +440,9 @@ static bool stream_pass(catch_stream *cs)
 }
 
 /* Hand the pass-through targets to one preloaded process. */
-static void serve_handover(int listener, int mask)
+static void serve_handover(int listener, const int handout[3])
 {
+    int mask = (handout[1] >= 0 ? LT_HANDOVER_STDOUT : 0) | (handout[2] >= 0 ? LT_HANDOVER_STDERR : 0);
     int conn;
     while ((conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
         struct ucred peer;
@@ -450,9 +451,9 @@ static void serve_handover(int listener, int mask)
             unsigned char msg[LT_HANDOVER_MSG_LEN] = {LT_HANDOVER_VERSION, (unsigned char)mask};
             int fds[2], nfds = 0;
             if (mask & LT_HANDOVER_STDOUT)
-                fds[nfds++] = 1;
+                fds[nfds++] = handout[1];
             if (mask & LT_HANDOVER_STDERR)
-                fds[nfds++] = 2;
+                fds[nfds++] = handout[2];
             union {
                 struct cmsghdr align;
                 char buf[CMSG_SPACE(sizeof fds)];
@@ -476,10 +477,29 @@ static void serve_handover(int listener, int mask)
     }
 }
 
+/* What to hand out for the caught streams: our own stdout and stderr,
+ * unless this run is nested in another catch-all run. Then those are the
+ * outer run's catch pipes, and our processes must write where the outer
+ * run's processes write, or the outer forwarder would store their bytes a
+ * second time: hand out the outer run's targets. When they cannot be had,
+ * hand out nothing; our processes then write into our pipes unrecorded,
+ * and each byte is stored once, by whichever forwarder can record it. */
+static void choose_handout(int out_pipe, int err_pipe, int handout[3])
+{
+    const char *outer = getenv(LT_HANDOVER_ENV);
+    int own[3] = {-1, 1, 2};
+    if (outer && *outer && lt_handover_receive(outer, own) != 0)
+        own[1] = own[2] = -1;
+    handout[0] = -1;
+    handout[1] = out_pipe >= 0 ? own[1] : -1;
+    handout[2] = err_pipe >= 0 ? own[2] : -1;
+}
+
 static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
 {
     catch_stream streams[2] = {{.pipe = out_pipe, .target = 1}, {.pipe = err_pipe, .target = 2}};
-    int mask = (out_pipe >= 0 ? LT_HANDOVER_STDOUT : 0) | (err_pipe >= 0 ? LT_HANDOVER_STDERR : 0);
+    int handout[3];
+    choose_handout(out_pipe, err_pipe, handout);
     if (pipe2(scratch, O_CLOEXEC) != 0)
         use_tee = false;
     for (int i = 0; i < 2; i++)
@@ -517,7 +537,7 @@ static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
             if (at_stream[i] >= 0 && p[at_stream[i]].revents)
                 stream_pass(&streams[i]);
         if (at_listener >= 0 && p[at_listener].revents)
-            serve_handover(listener, mask);
+            serve_handover(listener, handout);
         if (at_control >= 0 && p[at_control].revents) {
             char byte;
             ssize_t n = read(control, &byte, 1);

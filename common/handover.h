@@ -30,4 +30,11 @@
 /* sun_path is 108 bytes; the abstract name follows its leading NUL. */
 #define LT_HANDOVER_NAME_MAX 100
 
+/* Ask the forwarder named `name` (a LOGTAP_CATCHALL value) for its targets.
+ * Returns 0 with targets[1] (stdout) and targets[2] (stderr) set to
+ * close-on-exec descriptors, or -1 for a stream it does not catch; or an
+ * errno value (EINVAL for a malformed name), with nothing left open.
+ * System calls only (async-signal-safe); waits at most a few seconds. */
+int lt_handover_receive(const char *name, int targets[3]);
+
 #endif

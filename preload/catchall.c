@@ -39,15 +39,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,16 +53,15 @@
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100  /* longest a redirected write waits for the pipe */
-#define FETCH_TIMEOUT_S 2  /* connect and receive, each */
 #define FETCH_WAIT_MS 5000 /* longest another thread waits for a fetch */
+#define OTHER_PIPE_SEARCH 32 /* fds looked at for the other stream's pipe */
 #define TARGET_FD_FLOOR 900
 #define TARGET_FD_FLOOR_LOW 100 /* when RLIMIT_NOFILE is below the floor */
 
 enum fetch_state { FETCH_NONE, FETCH_BUSY, FETCH_DONE, FETCH_FAILED };
 
 bool lt_catchall_on;
-static struct sockaddr_un address;
-static socklen_t address_len;
+static char name[LT_HANDOVER_NAME_MAX + 2]; /* LOGTAP_CATCHALL: "@" and the socket's name */
 static _Atomic int fetch_state;
 static _Atomic uint32_t fetcher;  /* thread ID of the fetching thread */
 static _Atomic int provided;      /* LT_HANDOVER_* bits logtap run sent */
@@ -75,21 +71,14 @@ static _Atomic bool failure_told;
 
 void lt_catchall_init(void)
 {
-    const char *name = getenv(LT_HANDOVER_ENV);
-    if (!name || !*name)
+    const char *value = getenv(LT_HANDOVER_ENV);
+    if (!value || !*value)
         return;
     /* From here on this process is in catch-all mode whatever happens: a
      * write that is not redirected must not be recorded either. */
     lt_catchall_on = true;
-    size_t len = strlen(name + 1);
-    if (name[0] != '@' || len == 0 || len > LT_HANDOVER_NAME_MAX) {
-        atomic_store(&fetch_state, FETCH_FAILED);
-        return;
-    }
-    address.sun_family = AF_UNIX;
-    address.sun_path[0] = '\0'; /* abstract: no file to leave behind */
-    memcpy(address.sun_path + 1, name + 1, len);
-    address_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + len);
+    if (strlen(value) < sizeof name)
+        strcpy(name, value); /* else left empty: the hand-over says EINVAL */
 }
 
 void lt_catchall_after_fork(void)
@@ -121,68 +110,6 @@ static int move_high(int fd)
         return fd;
     close_quietly(fd);
     return high;
-}
-
-/* One exchange with logtap run's forwarder. Returns 0 and fills got[1..2]
- * (-1 where no descriptor came), or an errno value. */
-static int receive_targets(int got[3], int *mask)
-{
-    int sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (sock < 0)
-        return errno;
-    struct timeval timeout = {FETCH_TIMEOUT_S, 0};
-    setsockopt(sock, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
-    setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    int err = 0;
-    if (connect(sock, (struct sockaddr *)&address, address_len) != 0) {
-        err = errno;
-        close_quietly(sock);
-        return err;
-    }
-    unsigned char msg[LT_HANDOVER_MSG_LEN + 1];
-    union {
-        struct cmsghdr align;
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-    } control;
-    struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                        .msg_controllen = sizeof control.buf};
-    ssize_t n;
-    do
-        n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-    while (n < 0 && errno == EINTR);
-    if (n < 0)
-        err = errno;
-    int fds[4], nfds = 0;
-    for (struct cmsghdr *c = n >= 0 ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < count; i++) {
-            int fd;
-            memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-            if (nfds < 4)
-                fds[nfds++] = fd;
-            else
-                close_quietly(fd);
-        }
-    }
-    close_quietly(sock);
-    int bits = n == LT_HANDOVER_MSG_LEN ? msg[1] & (LT_HANDOVER_STDOUT | LT_HANDOVER_STDERR) : 0;
-    int expected = !!(bits & LT_HANDOVER_STDOUT) + !!(bits & LT_HANDOVER_STDERR);
-    if (!err && (n != LT_HANDOVER_MSG_LEN || msg[0] != LT_HANDOVER_VERSION || (mh.msg_flags & MSG_CTRUNC) ||
-                 nfds != expected))
-        err = n == 0 ? ECONNRESET : EPROTO;
-    if (err) {
-        for (int i = 0; i < nfds; i++)
-            close_quietly(fds[i]);
-        return err;
-    }
-    int i = 0;
-    got[1] = bits & LT_HANDOVER_STDOUT ? move_high(fds[i++]) : -1;
-    got[2] = bits & LT_HANDOVER_STDERR ? move_high(fds[i++]) : -1;
-    *mask = bits;
-    return 0;
 }
 
 /* Append a decimal number: snprintf is not async-signal-safe. */
@@ -246,22 +173,24 @@ static bool fetch(void)
         if (!atomic_compare_exchange_strong(&fetch_state, &state, FETCH_BUSY))
             continue;
         atomic_store(&fetcher, lt_thread_id());
-        int got[3] = {-1, -1, -1}, mask = 0, err;
-        int tries = 0;
+        int got[3], err, tries = 0;
         do
-            err = address_len ? receive_targets(got, &mask) : EINVAL;
+            err = lt_handover_receive(name, got);
         while (err == EINTR && ++tries < 3);
         if (!err) {
             for (int s = 1; s <= 2; s++) {
-                int none = -1;
-                if (got[s] >= 0 && !atomic_compare_exchange_strong(&target[s], &none, got[s]))
-                    close_quietly(got[s]); /* still holding a good one */
+                if (got[s] < 0)
+                    continue;
+                int fd = move_high(got[s]), none = -1;
+                if (!atomic_compare_exchange_strong(&target[s], &none, fd))
+                    close_quietly(fd); /* still holding a good one */
             }
-            atomic_store(&provided, mask);
+            atomic_store(&provided,
+                         (got[1] >= 0 ? LT_HANDOVER_STDOUT : 0) | (got[2] >= 0 ? LT_HANDOVER_STDERR : 0));
             struct stat a, b;
-            int out = atomic_load(&target[1]), err = atomic_load(&target[2]);
-            atomic_store(&same_file, out >= 0 && err >= 0 && fstat(out, &a) == 0 && fstat(err, &b) == 0 &&
-                                         a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+            int out_fd = atomic_load(&target[1]), err_fd = atomic_load(&target[2]);
+            atomic_store(&same_file, out_fd >= 0 && err_fd >= 0 && fstat(out_fd, &a) == 0 &&
+                                         fstat(err_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
         }
         atomic_store(&fetcher, 0);
         atomic_store(&fetch_state, err ? FETCH_FAILED : FETCH_DONE);
@@ -301,9 +230,14 @@ int lt_catchall_target(int fd, int stream)
             return -1;
     }
     wait_for_pipe(fd);
-    int other = 3 - stream; /* fd 1 or 2, when it is the other catch pipe */
-    if (atomic_load(&same_file) && lt_fdmap_stream(other) == other)
-        wait_for_pipe(other);
+    if (atomic_load(&same_file)) {
+        /* The other stream's pipe: usually its standard fd, but a shell
+         * running `echo x >&2` has moved fd 1 aside (to fd 10 or so). */
+        int other = 3 - stream;
+        int pipe = lt_fdmap_stream(other) == other ? other : lt_fdmap_find(other, OTHER_PIPE_SEARCH);
+        if (pipe >= 0)
+            wait_for_pipe(pipe);
+    }
     return t;
 }
 

@@ -63,6 +63,18 @@ int lt_fdmap_stream(int fd)
     return v == FD_STDOUT ? 1 : v == FD_STDERR ? 2 : 0;
 }
 
+int lt_fdmap_find(int stream, int limit)
+{
+    for (int fd = 0; fd < limit; fd++) {
+        int v = fd < FD_CACHE ? atomic_load_explicit(&verdict[fd], memory_order_relaxed) : FD_UNKNOWN;
+        if (v == FD_UNKNOWN)
+            v = classify(fd);
+        if ((v == FD_STDOUT && stream == 1) || (v == FD_STDERR && stream == 2))
+            return fd;
+    }
+    return -1;
+}
+
 void lt_fdmap_forget(int fd)
 {
     if (fd >= 0 && fd < FD_CACHE)

@@ -17,6 +17,8 @@ call, glibc's double-free message, a process with capture disabled):
   is told to stop;
 - a process that cannot get the pass-through descriptors writes into the
   catch pipe (stored unattributed) and says why, once;
+- a catch-all run nested in another stores each line once, under the run
+  that caught it;
 - lines replayed from ring files (no collector during the run) keep the
   mark;
 - the CLI's text form marks unattributed lines with '?', JSON with
@@ -24,6 +26,7 @@ call, glibc's double-free message, a process with capture disabled):
 """
 
 import os
+import shlex
 import signal
 import subprocess
 import time
@@ -265,6 +268,30 @@ def test_no_handover_falls_back_to_the_pipe():
                  "the lonely process's lines once, unattributed, and its notice once")
 
 
+def test_nested_run():
+    # logtap run --catch-all inside another: the inner run hands out the
+    # outer run's targets, so each line is stored once, under the run that
+    # caught it, and the terminal order holds.
+    inner = " ".join(shlex.quote(a) for a in catch_cmd(
+        "ca-inner", ["sh", "-c", "echo inner-echo; %s raw-syscall; echo inner-err >&2" % PATHS]))
+    script = "echo outer-echo; %s; %s raw-syscall; echo outer-err >&2" % (inner, PATHS)
+    with Collector() as c:
+        path = os.path.join(c.workdir, "nested.out")
+        with open(path, "wb") as f:
+            r = catch_run(c, "ca-outer", ["sh", "-c", script], stdout=f, stderr=subprocess.STDOUT)
+        with open(path, "rb") as f:
+            check_eq((r.returncode, f.read()),
+                     (0, b"outer-echo\ninner-echo\nraw-syscall ok\ninner-err\nraw-syscall ok\nouter-err\n"),
+                     "exit status and output, in order")
+        for runner, want in (("ca-outer", [(("stdout", "outer-echo"), False), (("stdout", "raw-syscall ok"), True),
+                                           (("stderr", "outer-err"), False)]),
+                             ("ca-inner", [(("stdout", "inner-echo"), False), (("stdout", "raw-syscall ok"), True),
+                                           (("stderr", "inner-err"), False)])):
+            entries = settled(c, runner, [k for k, _ in want])
+            check_eq(sorted((key(e), e.get("unattributed", False)) for e in entries), sorted(want),
+                     "lines of %s, each once" % runner)
+
+
 def test_replayed_tail_keeps_the_mark():
     # No collector while the run happens: both the command's and the
     # forwarder's records wait in their ring files, and the collector
@@ -284,4 +311,4 @@ def test_replayed_tail_keeps_the_mark():
 if __name__ == "__main__":
     run_tests([test_every_line_once_attributed_or_marked, test_both_streams_one_file_in_order,
                test_exit_status_and_signals, test_burst_at_exit_drained, test_writer_left_behind,
-               test_no_handover_falls_back_to_the_pipe, test_replayed_tail_keeps_the_mark])
+               test_no_handover_falls_back_to_the_pipe, test_nested_run, test_replayed_tail_keeps_the_mark])
