@@ -168,9 +168,17 @@ static int forward(int out_pipe, int err_pipe, int listener, int control);
 
 /* In the forked forwarder child: become `logtap catch-all-forward` under
  * the preload. Never returns. */
-static void start_forwarder(catch_setup *cs, const sigset_t *mask)
+static void start_forwarder(catch_setup *cs, const sigset_t *mask, int signals)
 {
     sigprocmask(SIG_SETMASK, mask, NULL);
+    /* Only the command may hold the write ends, or the pipes never end;
+     * exec would close these, but exec may fail. */
+    close(signals);
+    for (int s = 1; s <= 2; s++)
+        close_if_open(&cs->pipe_write[s]);
+    close_if_open(&cs->control[1]);
+    close_if_open(&cs->exec_error[0]);
+    close_if_open(&cs->exec_error[1]);
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0 && null != 0) {
         dup2(null, 0);
@@ -267,7 +275,7 @@ int lt_catchall_run(char **command)
 
     pid_t forwarder = fork();
     if (forwarder == 0)
-        start_forwarder(&cs, &original);
+        start_forwarder(&cs, &original, signals);
     pid_t child = forwarder > 0 ? fork() : -1;
     if (child == 0)
         start_command(&cs, command, &original);
