@@ -135,38 +135,35 @@ static ssize_t real_writev(int fd, const struct iovec *iov, int iovcnt)
     return lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
 }
 
-static ssize_t catchall_write(int fd, const void *buf, size_t count)
+static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+
+/* Catch-all routing, one way for every output call: write(2) and pwrite
+ * come as one iovec, pwrite and pwritev with their offset (positioned). */
+static ssize_t output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
 {
-    int stream, target = lt_redirect_target(fd, &stream);
-    if (target >= 0) {
-        ssize_t n = real_write(target, buf, count);
-        if (!target_gone(n, target)) {
-            if (n > 0)
-                lt_capture_stream(stream, buf, (size_t)n);
-            return n;
-        }
-    }
-    return real_write(fd, buf, count);
+    return positioned ? real_pwritev_any(fd, iov, iovcnt, offset) : real_writev(fd, iov, iovcnt);
 }
 
-static ssize_t catchall_writev(int fd, const struct iovec *iov, int iovcnt)
+static ssize_t catchall_output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
 {
     int stream, target = lt_redirect_target(fd, &stream);
     if (target >= 0) {
-        ssize_t n = real_writev(target, iov, iovcnt);
+        ssize_t n = output(target, iov, iovcnt, positioned, offset);
         if (!target_gone(n, target)) {
             if (n > 0)
                 capture(stream, iov, iovcnt, (size_t)n);
             return n;
         }
     }
-    return real_writev(fd, iov, iovcnt);
+    return output(fd, iov, iovcnt, positioned, offset);
 }
 
 LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-    if (__builtin_expect(lt_catchall_on, 0))
-        return catchall_write(fd, buf, count);
+    if (__builtin_expect(lt_catchall_on, 0)) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+        return catchall_output(fd, &one, 1, false, 0);
+    }
     ssize_t n = real_write(fd, buf, count);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0) {
@@ -179,7 +176,7 @@ LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
     if (__builtin_expect(lt_catchall_on, 0))
-        return catchall_writev(fd, iov, iovcnt);
+        return catchall_output(fd, iov, iovcnt, false, 0);
     ssize_t n = real_writev(fd, iov, iovcnt);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
@@ -208,20 +205,17 @@ static ssize_t real_pwritev(pwritev_fn real, int fd, const struct iovec *iov, in
 
 /* Under catch-all the app's fd is a pipe, where pwrite fails (ESPIPE); the
  * pass-through target is what the app's stdout was, so the call behaves as
- * it would have without catch-all. */
+ * it would have without catch-all (catchall_output above). */
+static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return real_pwritev(lt_real_pwritev, fd, iov, iovcnt, offset);
+}
+
 static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
 {
     if (__builtin_expect(lt_catchall_on, 0)) {
-        int stream, target = lt_redirect_target(fd, &stream);
-        if (target >= 0) {
-            ssize_t n = real_pwrite(real, sysno, target, buf, count, offset);
-            if (!target_gone(n, target)) {
-                if (n > 0)
-                    lt_capture_stream(stream, buf, (size_t)n);
-                return n;
-            }
-        }
-        return real_pwrite(real, sysno, fd, buf, count, offset);
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+        return catchall_output(fd, &one, 1, true, offset);
     }
     ssize_t n = real_pwrite(real, sysno, fd, buf, count, offset);
     if (n > 0)
@@ -231,18 +225,8 @@ static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf
 
 static ssize_t pwritev_common(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
 {
-    if (__builtin_expect(lt_catchall_on, 0)) {
-        int stream, target = lt_redirect_target(fd, &stream);
-        if (target >= 0) {
-            ssize_t n = real_pwritev(real, target, iov, iovcnt, offset);
-            if (!target_gone(n, target)) {
-                if (n > 0)
-                    capture(stream, iov, iovcnt, (size_t)n);
-                return n;
-            }
-        }
-        return real_pwritev(real, fd, iov, iovcnt, offset);
-    }
+    if (__builtin_expect(lt_catchall_on, 0))
+        return catchall_output(fd, iov, iovcnt, true, offset);
     ssize_t n = real_pwritev(real, fd, iov, iovcnt, offset);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
