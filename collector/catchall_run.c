@@ -208,8 +208,10 @@ static void start_forwarder(catch_setup *cs, const sigset_t *mask, int signals)
 }
 
 /* In the forked command child. Never returns. */
-static void start_command(catch_setup *cs, char **command, const sigset_t *mask)
+static void start_command(catch_setup *cs, char **command, const sigset_t *mask,
+                          const struct sigaction *chld)
 {
+    sigaction(SIGCHLD, chld, NULL); /* ignored stays ignored, as without us */
     sigprocmask(SIG_SETMASK, mask, NULL);
     for (int s = 1; s <= 2; s++) {
         const char *name = s == 1 ? "LOGTAP_STDOUT_ID" : "LOGTAP_STDERR_ID";
@@ -261,6 +263,10 @@ int lt_catchall_run(char **command)
         return EXIT_FAILED;
     }
 
+    /* SIGCHLD ignored (inherited) would reap our children before we could
+     * learn how the command ended. */
+    struct sigaction chld_default = {.sa_handler = SIG_DFL}, chld_original;
+    sigaction(SIGCHLD, &chld_default, &chld_original);
     sigset_t handled, original;
     sigemptyset(&handled);
     for (int i = 0; i < NFORWARDED; i++)
@@ -278,7 +284,7 @@ int lt_catchall_run(char **command)
         start_forwarder(&cs, &original, signals);
     pid_t child = forwarder > 0 ? fork() : -1;
     if (child == 0)
-        start_command(&cs, command, &original);
+        start_command(&cs, command, &original, &chld_original);
     if (forwarder < 0 || child < 0) {
         fprintf(stderr, "logtap: catch-all: cannot fork: %s\n", strerror(errno));
         if (forwarder > 0)
