@@ -24,8 +24,8 @@
  *   pipes to its own stdout and stderr, the pass-through targets, and since
  *   it runs under the preload those writes are recorded as its runner's,
  *   marked unattributed: the ring, acknowledgements and replay after a
- *   crash are the same as for every runner process. It also serves the
- *   hand-over socket. It ignores the signals a terminal or a process group
+ *   crash are the same as for every runner process. A thread of it serves
+ *   the hand-over socket. It ignores the signals a terminal or a process group
  *   kill sends, and runs until both pipes reach end of file, so nothing
  *   caught is lost when the command dies.
  *
@@ -46,6 +46,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -453,12 +454,30 @@ static bool stream_pass(catch_stream *cs)
     return true;
 }
 
-/* Hand the pass-through targets to one preloaded process. */
-static void serve_handover(int listener, const int handout[3])
+typedef struct handover_server {
+    int listener;
+    int handout[3]; /* descriptors handed out for stdout and stderr, -1: none */
+} handover_server;
+
+/* The hand-over thread: gives the pass-through targets to every preloaded
+ * process that asks. A thread of its own, so that a process starting while
+ * the forwarder waits on a slow terminal is not kept waiting. */
+static void *serve_handover(void *arg)
 {
+    const handover_server *hs = arg;
+    const int *handout = hs->handout;
     int mask = (handout[1] >= 0 ? LT_HANDOVER_STDOUT : 0) | (handout[2] >= 0 ? LT_HANDOVER_STDERR : 0);
-    int conn;
-    while ((conn = accept4(listener, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+    for (;;) {
+        int conn = accept4(hs->listener, NULL, NULL, SOCK_CLOEXEC);
+        if (conn < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE ||
+                errno == ENOBUFS || errno == ENOMEM) {
+                if (errno != EINTR && errno != ECONNABORTED)
+                    poll(NULL, 0, 10); /* out of descriptors: the asker falls back meanwhile */
+                continue;
+            }
+            return NULL;
+        }
         struct ucred peer;
         socklen_t len = sizeof peer;
         if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &peer, &len) == 0 && peer.uid == geteuid()) {
@@ -484,7 +503,7 @@ static void serve_handover(int listener, const int handout[3])
                 c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
                 memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
             }
-            ssize_t ignored = sendmsg(conn, &mh, MSG_NOSIGNAL);
+            ssize_t ignored = sendmsg(conn, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)ignored; /* a process that went away falls back by itself */
         }
         close(conn);
@@ -512,15 +531,19 @@ static void choose_handout(int out_pipe, int err_pipe, int handout[3])
 static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
 {
     catch_stream streams[2] = {{.pipe = out_pipe, .target = 1}, {.pipe = err_pipe, .target = 2}};
-    int handout[3];
-    choose_handout(out_pipe, err_pipe, handout);
+    static handover_server hs;
+    hs.listener = listener;
+    choose_handout(out_pipe, err_pipe, hs.handout);
+    pthread_t server;
+    int err = listener >= 0 ? pthread_create(&server, NULL, serve_handover, &hs) : 0;
+    if (err)
+        fprintf(stderr, "logtap: catch-all: cannot serve the pass-through descriptors: %s; the output of "
+                        "every process is stored unattributed\n", strerror(err));
     if (pipe2(scratch, O_CLOEXEC) != 0)
         use_tee = false;
     for (int i = 0; i < 2; i++)
         if (streams[i].pipe >= 0)
             fcntl(streams[i].pipe, F_SETFL, fcntl(streams[i].pipe, F_GETFL) | O_NONBLOCK);
-    if (listener >= 0)
-        fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK);
     bool finishing = false;
     while (streams[0].pipe >= 0 || streams[1].pipe >= 0) {
         if (finishing) {
@@ -530,17 +553,13 @@ static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
                 }
             break;
         }
-        struct pollfd p[4];
-        int np = 0, at_stream[2] = {-1, -1}, at_listener = -1, at_control = -1;
+        struct pollfd p[3];
+        int np = 0, at_stream[2] = {-1, -1}, at_control = -1;
         for (int i = 0; i < 2; i++)
             if (streams[i].pipe >= 0) {
                 at_stream[i] = np;
                 p[np++] = (struct pollfd){.fd = streams[i].pipe, .events = POLLIN};
             }
-        if (listener >= 0) {
-            at_listener = np;
-            p[np++] = (struct pollfd){.fd = listener, .events = POLLIN};
-        }
         if (control >= 0) {
             at_control = np;
             p[np++] = (struct pollfd){.fd = control, .events = POLLIN};
@@ -550,8 +569,6 @@ static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
         for (int i = 0; i < 2; i++)
             if (at_stream[i] >= 0 && p[at_stream[i]].revents)
                 stream_pass(&streams[i]);
-        if (at_listener >= 0 && p[at_listener].revents)
-            serve_handover(listener, handout);
         if (at_control >= 0 && p[at_control].revents) {
             char byte;
             ssize_t n = read(control, &byte, 1);
@@ -561,9 +578,8 @@ static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
                 close_if_open(&control); /* the supervisor is gone: run to end of file */
         }
     }
-    close_if_open(&listener);
     close_if_open(&control);
-    return 0;
+    return 0; /* exit ends the hand-over thread; late askers fall back */
 }
 
 static int parse_fd(const char *text, int *fd, bool pipe_expected)

@@ -16,7 +16,8 @@ call, glibc's double-free message, a process with capture disabled):
 - a writer left behind keeps logtap waiting until it ends, or until logtap
   is told to stop;
 - a process that cannot get the pass-through descriptors writes into the
-  catch pipe (stored unattributed) and says why, once;
+  catch pipe (stored unattributed) and says why, once; one that starts
+  while the forwarder is blocked on a full target still gets them;
 - a catch-all run nested in another stores each line once, under the run
   that caught it;
 - lines replayed from ring files (no collector during the run) keep the
@@ -268,6 +269,36 @@ def test_no_handover_falls_back_to_the_pipe():
                  "the lonely process's lines once, unattributed, and its notice once")
 
 
+def test_handover_while_the_target_is_full():
+    # Nobody reads logtap's stdout for a while: the forwarder blocks writing
+    # 2 MB of uncaptured output to it. A process that starts meanwhile still
+    # gets its pass-through descriptors at once (its line is attributed,
+    # no notice), and everything arrives once the reader reads.
+    script = ("(LOGTAP_DISABLE=1 %s -c \"import sys; sys.stdout.write(('x' * 99 + '\\\\n') * 20000)\") &"
+              " sleep 1; sh -c 'echo late-err >&2'; wait" % PYTHON)
+    with Collector() as c:
+        p = subprocess.Popen(catch_cmd("ca-full", ["sh", "-c", script]), env=catch_env(c), stdout=PIPE,
+                             stderr=PIPE, stdin=subprocess.DEVNULL)
+        try:
+            late = wait_until(lambda: [e for e in c.logs("runners", "ca-full") or [] if e["message"] == "late-err"],
+                              20, "late-err stored while stdout is not read")
+            check_eq([(key(e), e.get("unattributed", False)) for e in late], [(("stderr", "late-err"), False)],
+                     "the line of the process that started while the forwarder was blocked")
+            out, err = p.communicate(timeout=60)
+        finally:
+            if p.poll() is None:
+                p.kill()
+        check_eq((p.returncode, out == ("x" * 99 + "\n").encode() * 20000, err), (0, True, b"late-err\n"),
+                 "exit status and output")
+        entries = wait_until(lambda: (lambda e: e if e and len(e) >= 20001 else None)(c.logs("runners", "ca-full")),
+                             60, "every line stored")
+        time.sleep(0.5)
+        entries = c.logs("runners", "ca-full")
+        check_eq(sorted(set((e["stream"], e["message"], e.get("unattributed", False)) for e in entries)),
+                 [("stderr", "late-err", False), ("stdout", "x" * 99, True)], "stored: no notice")
+        check_eq(len(entries), 20001, "each line once")
+
+
 def test_nested_run():
     # logtap run --catch-all inside another: the inner run hands out the
     # outer run's targets, so each line is stored once, under the run that
@@ -311,4 +342,5 @@ def test_replayed_tail_keeps_the_mark():
 if __name__ == "__main__":
     run_tests([test_every_line_once_attributed_or_marked, test_both_streams_one_file_in_order,
                test_exit_status_and_signals, test_burst_at_exit_drained, test_writer_left_behind,
-               test_no_handover_falls_back_to_the_pipe, test_nested_run, test_replayed_tail_keeps_the_mark])
+               test_no_handover_falls_back_to_the_pipe, test_handover_while_the_target_is_full, test_nested_run,
+               test_replayed_tail_keeps_the_mark])
