@@ -21,7 +21,6 @@
  *   only after passing them through, so an empty pipe means everything
  *   written into it earlier is out. When stdout and stderr lead to the same
  *   file (a terminal, 2>&1), the other stream's pipe counts too.
- *
  * - A child that shares our memory but not our descriptor table (the
  *   vfork-style child of posix_spawn or of Python's subprocess, between
  *   clone and exec) must not change the state: its close_range would make
