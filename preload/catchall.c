@@ -52,6 +52,7 @@
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100  /* longest a redirected write waits for the pipe */
+#define ORDER_PAUSE_MS 1000 /* no waiting for this long after a wait ran out */
 #define FETCH_WAIT_MS 5000 /* longest another thread waits for a fetch */
 #define OTHER_PIPE_SEARCH 32 /* fds looked at for the other stream's pipe */
 #define TARGET_FD_FLOOR 900
@@ -67,6 +68,7 @@ static _Atomic int provided;      /* LT_HANDOVER_* bits logtap run sent */
 static _Atomic int target[3] = {-1, -1, -1}; /* [1] stdout, [2] stderr */
 static _Atomic bool same_file;    /* both targets lead to one file */
 static _Atomic bool failure_told;
+static _Atomic int64_t order_paused_until; /* CLOCK_MONOTONIC ns */
 
 void lt_catchall_init(void)
 {
@@ -199,11 +201,23 @@ static bool fetch(void)
     }
 }
 
-/* Wait until the catch pipe behind `fd` is empty, or ORDER_WAIT_MS. */
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Wait until the catch pipe behind `fd` is empty, or ORDER_WAIT_MS. A wait
+ * that runs out means the pipe does not drain (uncaptured output faster
+ * than the target takes it): then writes go on without waiting for
+ * ORDER_PAUSE_MS, so that they are slowed by a tenth at most. */
 static void wait_for_pipe(int fd)
 {
     int queued = 0;
     if (syscall(SYS_ioctl, fd, FIONREAD, &queued) != 0 || queued <= 0)
+        return;
+    if (monotonic_ns() < atomic_load_explicit(&order_paused_until, memory_order_relaxed))
         return;
     struct timespec nap = {0, 20000};
     for (long waited_ns = 0; waited_ns < ORDER_WAIT_MS * 1000000L; waited_ns += nap.tv_nsec) {
@@ -213,6 +227,8 @@ static void wait_for_pipe(int fd)
         if (nap.tv_nsec < 1000000)
             nap.tv_nsec *= 2;
     }
+    atomic_store_explicit(&order_paused_until, monotonic_ns() + ORDER_PAUSE_MS * INT64_C(1000000),
+                          memory_order_relaxed);
 }
 
 int lt_catchall_target(int fd, int stream)
