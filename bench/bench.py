@@ -11,7 +11,12 @@ timed runs), and once more per workload with a 512 MiB ring that holds the
 whole burst, where every line must arrive and the collector's storing rate
 is measured.
 
-Usage: bench/bench.py [--build DIR] [--runs N] [--lines N]
+With --catch-all, each workload also runs under `logtap run --catch-all`
+(interleaved with the others), for the cost of that mode: the supervisor,
+the forwarder, and each captured write going to the pass-through target
+after an ioctl(FIONREAD) on the catch pipe.
+
+Usage: bench/bench.py [--build DIR] [--runs N] [--lines N] [--catch-all]
 Prints a table, then one JSON line with the figures.
 """
 
@@ -31,6 +36,7 @@ parser = argparse.ArgumentParser(description="logtap preload overhead benchmark"
 parser.add_argument("--build", default="build")
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--lines", type=int, default=1000000)
+parser.add_argument("--catch-all", action="store_true", help="also time the workloads under logtap run --catch-all")
 args = parser.parse_args()
 
 build = os.path.abspath(args.build)
@@ -71,18 +77,25 @@ def timed(cmd, env):
 base_env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTHONUNBUFFERED")}
 tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RUNNER_ID="bench",
                LOGTAP_RING_DIR=ring_dir)
+catch_env = dict(base_env, LOGTAP_ENDPOINT=endpoint, LOGTAP_RING_DIR=ring_dir)  # logtap run sets the rest
+catch_all = [os.path.join(build, "logtap"), "run", "--catch-all", "-q", "--runner", "bench-catch-all", "--"]
 
 results = {}
 try:
     for name, cmd in workloads.items():
         timed(cmd, base_env)  # warm caches
-        plain, tapped = [], []
+        plain, tapped, caught = [], [], []
         for _ in range(args.runs):  # interleaved, so drift hits both sides alike
             plain.append(timed(cmd, base_env))
             tapped.append(timed(cmd, tap_env))
+            if args.catch_all:
+                caught.append(timed(catch_all + cmd, catch_env))
         p, t = statistics.median(plain), statistics.median(tapped)
         results[name] = {"plain_s": round(p, 4), "preload_s": round(t, 4), "ratio": round(t / p, 3),
                          "runs": args.runs}
+        if caught:
+            results[name]["catch_all_s"] = round(statistics.median(caught), 4)
+            results[name]["catch_all_ratio"] = round(statistics.median(caught) / p, 3)
     # What reached the store: a fast writer must not be fast by losing lines.
     with open(os.path.join(work, "data", "collector.json")) as f:
         url = json.load(f)["http"]
@@ -108,7 +121,7 @@ try:
             time.sleep(0.25)
         return last
 
-    expect = len(workloads) * args.runs * args.lines
+    expect = len(workloads) * args.runs * args.lines * (2 if args.catch_all else 1)
     stored = settle()
     dropped = metrics().get("logtap_bytes_gap_reported_total", 0)
 
@@ -130,9 +143,11 @@ finally:
     collector.send_signal(signal.SIGTERM)
     collector.wait(60)
 
-print("%-8s %12s %12s %8s" % ("workload", "plain (s)", "preload (s)", "ratio"))
+print("%-8s %12s %12s %8s" % ("workload", "plain (s)", "preload (s)", "ratio") +
+      ("%15s %8s" % ("catch-all (s)", "ratio") if args.catch_all else ""))
 for name, r in results.items():
-    print("%-8s %12.4f %12.4f %7.3fx" % (name, r["plain_s"], r["preload_s"], r["ratio"]))
+    print("%-8s %12.4f %12.4f %7.3fx" % (name, r["plain_s"], r["preload_s"], r["ratio"]) +
+          ("%15.4f %7.3fx" % (r["catch_all_s"], r["catch_all_ratio"]) if args.catch_all else ""))
 print("default 8 MiB ring: %d lines stored of %d written under the preload, %d bytes"
       " reported dropped (the writers outran the collector)" % (stored, expect, dropped))
 for name, d in delivery.items():

@@ -15,6 +15,8 @@
  *     before it began or after it ended.
  *   A line reaching LT_LINE_MAX bytes is emitted and continues as a new line;
  *     so does one left unfinished for a while (lt_assembler_flush_idle).
+ *   Every line of a process whose frames say "unattributed" (logtap run
+ *     --catch-all's forwarder) is marked unattributed.
  *
  * Acknowledgement: a runner may free a record once it is durable. Records
  * holding bytes of a line still in memory are not, so the ack bound stops at
@@ -91,6 +93,7 @@ typedef struct proc {
     uint64_t instance;
     char *runner_id, *app_id, *version_id, *source;
     int64_t pid;
+    bool unattributed;
     bool have_pos;
     uint64_t last_pos;  /* last record taken in this collector run */
     bool have_next;
@@ -238,6 +241,7 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
         return NULL;
     p->instance = m->instance;
     p->pid = m->pid;
+    p->unattributed = m->unattributed;
     p->runner_id = strdup(m->runner_id);
     p->app_id = strdup(m->app_id);
     p->version_id = strdup(m->version_id);
@@ -277,6 +281,7 @@ static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int
         .level = lt_level_detect(fd, msg, len),
         .pid = p->pid,
         .tid = tid,
+        .unattributed = p->unattributed,
     };
     if (lt_store_append(a->store, &line) != 0) {
         LT_COUNT(store_errors, 1);

@@ -30,6 +30,8 @@ typedef struct lt_proc_meta {
     uint64_t end;     /* the position after this batch's last record */
     bool has_start;   /* with has_range: the batch covers [start, end), */
     uint64_t start;   /* records and the torn records the sender passed */
+    bool unattributed; /* no one can tell who wrote this process's output
+                          (logtap run --catch-all's forwarder) */
 } lt_proc_meta;
 
 typedef struct lt_record_in {

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "catchall_run.h"
 #include "cli.h"
 #include "cli_credentials.h"
 
@@ -303,5 +304,7 @@ int main(int argc, char **argv) {
         if (strcmp(args[0], groups[i].name) == 0) return run_group(&g, &groups[i], nargs, args);
     for (const struct subcommand *sc = single_commands; sc->name; sc++)
         if (strcmp(args[0], sc->name) == 0) return sc->run(&g, nargs, args);
+    /* The catch-all forwarder: logtap run --catch-all starts it, not people. */
+    if (strcmp(args[0], LT_FORWARD_COMMAND) == 0) return lt_catchall_forward_main(nargs, args);
     return usage_error("logtap", "unknown command '%s'", args[0]);
 }

@@ -53,6 +53,7 @@ enum cli_option {
     OPT_SOURCE,
     OPT_LEVEL,
     OPT_ENDPOINT,
+    OPT_CATCH_ALL,
     OPT_USER,
     OPT_LABEL,
     OPT_OWNER,

@@ -77,12 +77,14 @@ static const char *const filter_names[FILTER_COUNT] = {
     "(2026-11-25, midnight UTC).\n"
 
 #define SAFETY_HELP                                                           \
-    "REQUEST is '-' outside requests. Control characters in log text are\n"   \
-    "shown as \\xNN (tab is kept, and so are colours when stdout is a\n"      \
-    "terminal), so logs cannot take over your terminal. json output is each\n" \
-    "entry as the collector sent it, one JSON object a line: id, timestamp,\n" \
-    "message, level, stream, source, runner_id, request_id (null outside\n"   \
-    "requests), app_id, version_id, pid, tid.\n"
+    "REQUEST is '-' outside requests and '?' on lines that 'logtap run\n"    \
+    "--catch-all' caught from a writer no one knows. Control characters in\n" \
+    "log text are shown as \\xNN (tab is kept, and so are colours when\n"    \
+    "stdout is a terminal), so logs cannot take over your terminal. json\n"   \
+    "output is each entry as the collector sent it, one JSON object a line:\n" \
+    "id, timestamp, message, level, stream, source, runner_id, request_id\n"  \
+    "(null outside requests), app_id, version_id, pid, tid, and\n"           \
+    "\"unattributed\": true on lines marked '?'.\n"
 
 #define ONE_RUNNER_TEXT_HELP                                                  \
     "\n"                                                                      \
@@ -254,7 +256,10 @@ static void format_text_entry(struct printer *p, json_t *entry) {
         append_column(&p->line, entry, "timestamp");
         if (p->show_runner) append_column(&p->line, entry, "runner_id");
         append_column(&p->line, entry, "stream");
-        append_column(&p->line, entry, "request_id");
+        if (json_is_true(json_object_get(entry, "unattributed")))
+            strbuf_append_str(&p->line, "? "); /* caught by --catch-all: writer unknown */
+        else
+            append_column(&p->line, entry, "request_id");
         append_terminal_safe(&p->line, message, len, p->keep_sgr);
     }
     strbuf_append_byte(&p->line, '\n');

@@ -4,7 +4,7 @@
  * exit status, signals and file descriptors; logtap only prepares the
  * environment (every variable liblogtap.so reads, DESIGN.md). It touches
  * nothing else (no curl, no signal dispositions) because the command would
- * inherit it.
+ * inherit it. `run --catch-all` has to stay and supervise (catchall_run.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catchall_run.h"
 #include "cli.h"
 #include "cli_text.h"
 #include "logtap_wire.h"
@@ -37,7 +38,8 @@ static void print_run_usage(FILE *out) {
 "Run CMD with liblogtap.so preloaded, so that everything it and its children\n"
 "write to stdout and stderr is sent to logtap-collector, while the output\n"
 "still goes where it would have gone. logtap execs CMD: the exit status,\n"
-"signals and file descriptors are CMD's own.\n"
+"signals and file descriptors are CMD's own (with --catch-all logtap stays\n"
+"as CMD's parent instead).\n"
 "\n"
 "Options:\n"
 "      --runner ID    runner ID to log under (default: a new run-<16 hex>)\n"
@@ -46,6 +48,12 @@ static void print_run_usage(FILE *out) {
 "      --source S     run (default), gateway or deploy (sets LOGTAP_SOURCE)\n"
 "      --endpoint E   the collector's ZeroMQ endpoint (sets LOGTAP_ENDPOINT;\n"
 "                     default: " LT_DEFAULT_ENDPOINT ")\n"
+"      --catch-all    also catch what the preload cannot see (static\n"
+"                     programs, raw write system calls, glibc's fatal\n"
+"                     messages): CMD's stdout and stderr become pipes that\n"
+"                     logtap reads, passes through and stores in the runner's\n"
+"                     logs marked unattributed; logtap stays as CMD's parent,\n"
+"                     forwards signals sent to it and exits as CMD did\n"
 "  -q, --quiet        do not print the 'logtap: runner ID' line\n"
 "  -h, --help         show this help\n"
 "\n"
@@ -54,6 +62,11 @@ static void print_run_usage(FILE *out) {
 "taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
 "executable, else from %s, and put first in LD_PRELOAD.\n"
 "\n"
+"With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
+"pipes); logtap waits until nothing holds them open any more (a\n"
+"background process CMD left behind; Ctrl-C or SIGTERM then stops the\n"
+"wait), and dies of the signal that killed CMD.\n"
+"\n"
 "Exit status: CMD's own; 127 if CMD is not found, 126 if it cannot be\n"
 "executed, 1 if liblogtap.so cannot be found, 2 on a usage error.\n"
 "\n"
@@ -61,6 +74,7 @@ static void print_run_usage(FILE *out) {
 "  logtap run -- python3 app.py\n"
 "  logtap run --runner dev-1 --app demo --version v3 -- ./server --port 8080\n"
 "  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
+"  logtap run --catch-all -- ./build.sh      # static tools in it too\n"
 "  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
             LT_LIBDIR);
 }
@@ -73,6 +87,7 @@ struct run_options {
     const char *source;
     const char *endpoint;
     bool quiet;
+    bool catch_all;
 };
 
 static bool readable_file(const char *path) {
@@ -196,6 +211,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
         {"version", required_argument, NULL, OPT_VERSION},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"endpoint", required_argument, NULL, OPT_ENDPOINT},
+        {"catch-all", no_argument, NULL, OPT_CATCH_ALL},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -211,6 +227,7 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
         case OPT_VERSION: o->version_id = optarg; break;
         case OPT_SOURCE: o->source = optarg; break;
         case OPT_ENDPOINT: o->endpoint = optarg; break;
+        case OPT_CATCH_ALL: o->catch_all = true; break;
         case 'q': o->quiet = true; break;
         case 'h': print_run_usage(stdout); return -1;
         default: return option_error("logtap run");
@@ -278,6 +295,7 @@ int cmd_run(struct cli_globals *g, int argc, char **argv) {
 
     if (!o.quiet && isatty(STDERR_FILENO)) fprintf(stderr, "logtap: runner %s\n", runner_id);
     char **command = argv + optind;
+    if (o.catch_all) return lt_catchall_run(command);
     execvp(command[0], command);
     int error = errno;
     fprintf(stderr, "logtap: cannot run %s: %s\n", command[0], strerror(error));

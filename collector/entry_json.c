@@ -60,7 +60,8 @@ json_t *lt_entry_json(const lt_line *line) {
               set_member(entry, "app_id", json_string_from_text(line->app_id)) &&
               set_member(entry, "version_id", json_string_from_text(line->version_id)) &&
               set_member(entry, "pid", json_integer(line->pid)) &&
-              set_member(entry, "tid", json_integer(line->tid));
+              set_member(entry, "tid", json_integer(line->tid)) &&
+              (!line->unattributed || set_member(entry, "unattributed", json_true()));
     if (!ok) {
         json_decref(entry);
         return NULL;

@@ -11,7 +11,9 @@
 #include "line.h"
 
 /* The full entry: id, timestamp, message, level, stream, source, runner_id,
- * request_id (null outside requests), app_id, version_id, pid, tid.
+ * request_id (null outside requests), app_id, version_id, pid, tid, and
+ * "unattributed": true on lines caught by logtap run --catch-all (absent
+ * on every other line).
  * Returns a new reference (the caller json_decref's it), NULL when out of
  * memory. Text that is not valid UTF-8 (and NUL) becomes U+FFFD. */
 json_t *lt_entry_json(const lt_line *line);

@@ -209,6 +209,10 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
                 return false;
             m->start = v->via.u64;
             m->has_start = true;
+        } else if (key_is(k, "unattributed")) {
+            if (v->type != MSGPACK_OBJECT_BOOLEAN)
+                return false;
+            m->unattributed = v->via.boolean;
         }
         /* other keys: reserved for later versions ("auth"), ignored */
     }

@@ -8,6 +8,7 @@
 #ifndef LT_LINE_H
 #define LT_LINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -40,6 +41,9 @@ typedef struct lt_line {
     int level;              /* enum lt_level */
     int64_t pid;
     int64_t tid;
+    bool unattributed;      /* bytes that reached the runner's stdout/stderr by
+                               a path the preload does not see, caught by
+                               logtap run --catch-all: the writer is unknown */
 } lt_line;
 
 const char *lt_level_name(int level);       /* "STDOUT", "ERROR", ... */

@@ -126,6 +126,7 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
         .pid = h->pid,
         .instance = h->instance,
         .dropped = h->dropped_bytes,
+        .unattributed = (h->flags & LT_RING_FLAG_UNATTRIBUTED) != 0,
     };
     uint64_t start = h->acked_pos, pos = start, end = h->reserve_pos;
     if (end < start || end - start > h->capacity)

@@ -150,6 +150,9 @@ static const char *const migrations[] = {
     "  off      INTEGER NOT NULL,"       /* before (pos, off) is stored */
     "  PRIMARY KEY (instance, tid, fd)"
     ") WITHOUT ROWID;",
+
+    /* 3 -> 4: lines caught by logtap run --catch-all, writer unknown. */
+    "ALTER TABLE logs ADD COLUMN unattributed INTEGER NOT NULL DEFAULT 0;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -322,8 +325,8 @@ static int prepare_writer_statements(lt_store *st, char *err, size_t errlen) {
      * late one must not resurrect a request that has finished. */
     static const char insert_line[] =
         "INSERT INTO logs(ts, runner_id, request_id, app_id, version_id, source,"
-        " stream, level, pid, tid, message)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+        " stream, level, pid, tid, message, unattributed)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
     static const char upsert_runner[] =
         "INSERT INTO runners(runner_id, app_id, version_id, source, first_ts, last_ts)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?5)"
@@ -543,6 +546,7 @@ int lt_store_append(lt_store *st, const lt_line *line) {
     sqlite3_bind_int64(s, 10, line->tid);
     sqlite3_bind_blob(s, 11, line->message_len > 0 ? line->message : "", (int)line->message_len,
                       SQLITE_STATIC);
+    sqlite3_bind_int(s, 12, line->unattributed);
     if (step_write(st, s, "append line") != 0) return -1;
 
     int64_t id = sqlite3_last_insert_rowid(st->db);
@@ -909,7 +913,8 @@ enum query_param {
 
 /* Column order of every query's result row. */
 #define LINE_COLUMNS \
-    "id, ts, runner_id, request_id, app_id, version_id, source, stream, level, pid, tid, message"
+    "id, ts, runner_id, request_id, app_id, version_id, source, stream, level, pid, tid, message," \
+    " unattributed"
 
 struct lt_store_reader {
     sqlite3 *db;
@@ -1088,6 +1093,7 @@ static void line_from_row(sqlite3_stmt *s, lt_line *line) {
     const void *message = sqlite3_column_blob(s, 11);
     line->message_len = (size_t)sqlite3_column_bytes(s, 11);
     line->message = message != NULL ? message : ""; /* empty BLOB gives NULL */
+    line->unattributed = sqlite3_column_int(s, 12) != 0;
 }
 
 long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx) {

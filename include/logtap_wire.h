@@ -15,8 +15,9 @@
  *                  it covers [start, end), torn records it passed included),
  *                  "end" uint64 (the position after the last record), "auth"
  *                  str (reserved,
- *                  may be absent). Unknown keys are ignored (forward
- *                  compatible).
+ *                  may be absent), "unattributed" bool (true only for the
+ *                  forwarder of logtap run --catch-all; may be absent).
+ *                  Unknown keys are ignored (forward compatible).
  *     records array of records, in ring order:
  *             [pos, ts_ns, tid, kind, fd, request, payload]
  *       pos      uint64  byte offset of the record in the process's ring; it

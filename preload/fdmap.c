@@ -1,6 +1,7 @@
 /* fdmap.c -- the fd -> stream verdict cache and the hooks that keep it true:
  * close, close_range, dup2, dup3 (fcntl(F_DUPFD) and dup only create new
- * fds, which start unknown, so they need no hook).
+ * fds, which start unknown, so they need no hook). The same hooks tell the
+ * catch-all code when the app closes or replaces a pass-through target.
  */
 #include "fdmap.h"
 
@@ -15,6 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "catchall.h"
 #include "runtime.h"
 
 enum { FD_UNKNOWN = 0, FD_OTHER, FD_STDOUT, FD_STDERR };
@@ -59,6 +61,18 @@ int lt_fdmap_stream(int fd)
         v = classify(fd);
     }
     return v == FD_STDOUT ? 1 : v == FD_STDERR ? 2 : 0;
+}
+
+int lt_fdmap_find(int stream, int limit)
+{
+    for (int fd = 0; fd < limit; fd++) {
+        int v = fd < FD_CACHE ? atomic_load_explicit(&verdict[fd], memory_order_relaxed) : FD_UNKNOWN;
+        if (v == FD_UNKNOWN)
+            v = classify(fd);
+        if ((v == FD_STDOUT && stream == 1) || (v == FD_STDERR && stream == 2))
+            return fd;
+    }
+    return -1;
 }
 
 void lt_fdmap_forget(int fd)
@@ -126,6 +140,7 @@ static void resolve_hooks(void)
 
 LT_EXPORT int close(int fd)
 {
+    lt_catchall_forget(fd); /* before: the number may be reused at once */
     int rc = real_close ? real_close(fd) : (int)syscall(SYS_close, fd);
     lt_fdmap_forget(fd); /* even on EINTR the fd may be gone */
     return rc;
@@ -133,6 +148,7 @@ LT_EXPORT int close(int fd)
 
 LT_EXPORT int dup2(int oldfd, int newfd)
 {
+    lt_catchall_forget(newfd);
     int rc = real_dup2 ? real_dup2(oldfd, newfd) : (int)syscall(SYS_dup2, oldfd, newfd);
     if (rc >= 0)
         lt_fdmap_forget(newfd);
@@ -141,6 +157,7 @@ LT_EXPORT int dup2(int oldfd, int newfd)
 
 LT_EXPORT int dup3(int oldfd, int newfd, int flags)
 {
+    lt_catchall_forget(newfd);
     int rc = real_dup3 ? real_dup3(oldfd, newfd, flags) : (int)syscall(SYS_dup3, oldfd, newfd, flags);
     if (rc >= 0)
         lt_fdmap_forget(newfd);
@@ -149,6 +166,8 @@ LT_EXPORT int dup3(int oldfd, int newfd, int flags)
 
 LT_EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
+    if (!(flags & CLOSE_RANGE_CLOEXEC)) /* ours are close-on-exec already */
+        lt_catchall_forget_range(first, last);
     int rc = real_close_range ? real_close_range(first, last, flags)
                               : (int)syscall(SYS_close_range, first, last, flags);
     if (rc == 0)

@@ -25,6 +25,11 @@ void lt_fdmap_init(void);
  * Async-signal-safe. */
 int lt_fdmap_stream(int fd);
 
+/* The lowest fd below `limit` that leads to `stream` (1 or 2), or -1.
+ * Looks at fds it knows nothing about without remembering them (a closed
+ * fd may be opened later by a call we do not hook). Async-signal-safe. */
+int lt_fdmap_find(int stream, int limit);
+
 /* fd was closed or replaced: forget what we knew. Async-signal-safe. */
 void lt_fdmap_forget(int fd);
 void lt_fdmap_forget_range(unsigned first, unsigned last);

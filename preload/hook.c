@@ -10,6 +10,12 @@
  * writes tracebacks from SIGSEGV): no malloc, no locks, no stdio, no zmq, no
  * lazy symbol lookup. A per-thread flag stops recursion should anything
  * below ever write to fd 1 or 2 itself.
+ *
+ * Under `logtap run --catch-all` (catchall.h) fds 1 and 2 are pipes whose
+ * bytes logtap run stores as unattributed, so the order changes: the stream
+ * is known first, a write we will record goes to the stream's pass-through
+ * target instead of the pipe, and one we will not record (no target, or
+ * nested in the hook) goes into the pipe. Every byte is stored once.
  */
 /* pwrite and pwrite64 are two symbols we both define; with
  * _FILE_OFFSET_BITS=64 (meson's default) the headers would rename the first
@@ -22,6 +28,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "catchall.h"
 #include "fdmap.h"
 #include "runtime.h"
 
@@ -85,15 +92,79 @@ static void capture(int stream, const struct iovec *iov, int iovcnt, size_t acce
 void lt_capture_write(int fd, const void *buf, size_t n)
 {
     int stream = lt_fdmap_stream(fd);
-    if (stream) {
-        struct iovec one = {.iov_base = (void *)buf, .iov_len = n};
-        capture(stream, &one, 1, n);
+    if (stream)
+        lt_capture_stream(stream, buf, n);
+}
+
+void lt_capture_stream(int stream, const void *buf, size_t n)
+{
+    struct iovec one = {.iov_base = (void *)buf, .iov_len = n};
+    capture(stream, &one, 1, n);
+}
+
+int lt_redirect_target(int fd, int *stream)
+{
+    *stream = lt_fdmap_stream(fd);
+    if (!*stream || in_hook) /* a nested write is not recorded (capture()) */
+        return -1;
+    int saved_errno = errno;
+    int target = lt_catchall_target(fd, *stream);
+    errno = saved_errno;
+    return target;
+}
+
+/* The write to the pass-through target failed with EBADF because the app
+ * closed it behind our back: the write goes to the pipe instead. */
+static bool target_gone(ssize_t n, int target)
+{
+    if (n >= 0 || errno != EBADF)
+        return false;
+    int saved_errno = errno;
+    bool gone = lt_catchall_target_gone(target);
+    errno = saved_errno;
+    return gone;
+}
+
+static ssize_t real_write(int fd, const void *buf, size_t count)
+{
+    return lt_real_write ? lt_real_write(fd, buf, count) : syscall(SYS_write, fd, buf, count);
+}
+
+static ssize_t real_writev(int fd, const struct iovec *iov, int iovcnt)
+{
+    return lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
+}
+
+static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+
+/* Catch-all routing, one way for every output call: write(2) and pwrite
+ * come as one iovec, pwrite and pwritev with their offset (positioned). */
+static ssize_t output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
+{
+    return positioned ? real_pwritev_any(fd, iov, iovcnt, offset) : real_writev(fd, iov, iovcnt);
+}
+
+static ssize_t catchall_output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
+{
+    int stream, target = lt_redirect_target(fd, &stream);
+    if (target >= 0) {
+        ssize_t n = output(target, iov, iovcnt, positioned, offset);
+        if (!target_gone(n, target)) {
+            if (n > 0)
+                capture(stream, iov, iovcnt, (size_t)n);
+            return n;
+        }
     }
+    return output(fd, iov, iovcnt, positioned, offset);
 }
 
 LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-    ssize_t n = lt_real_write ? lt_real_write(fd, buf, count) : syscall(SYS_write, fd, buf, count);
+    if (__builtin_expect(lt_catchall_on, 0)) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+        return catchall_output(fd, &one, 1, false, 0);
+    }
+    ssize_t n = real_write(fd, buf, count);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0) {
         struct iovec one = {.iov_base = (void *)buf, .iov_len = (size_t)n};
@@ -104,7 +175,9 @@ LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 
 LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-    ssize_t n = lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
+    if (__builtin_expect(lt_catchall_on, 0))
+        return catchall_output(fd, iov, iovcnt, false, 0);
+    ssize_t n = real_writev(fd, iov, iovcnt);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
         capture(stream, iov, iovcnt, (size_t)n);
@@ -120,9 +193,31 @@ pwritev_fn lt_real_pwritev, lt_real_pwritev64;
  * then lands at an offset), but it is a write that reaches the runner's
  * stdout: captured like any other. pwrite64/pwritev64 are the same calls
  * under the names large-file builds bind to. */
+static ssize_t real_pwrite(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
+{
+    return real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
+}
+
+static ssize_t real_pwritev(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return real ? real(fd, iov, iovcnt, offset) : syscall(SYS_pwritev, fd, iov, iovcnt, offset, 0);
+}
+
+/* Under catch-all the app's fd is a pipe, where pwrite fails (ESPIPE); the
+ * pass-through target is what the app's stdout was, so the call behaves as
+ * it would have without catch-all (catchall_output above). */
+static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return real_pwritev(lt_real_pwritev, fd, iov, iovcnt, offset);
+}
+
 static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
 {
-    ssize_t n = real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
+    if (__builtin_expect(lt_catchall_on, 0)) {
+        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+        return catchall_output(fd, &one, 1, true, offset);
+    }
+    ssize_t n = real_pwrite(real, sysno, fd, buf, count, offset);
     if (n > 0)
         lt_capture_write(fd, buf, (size_t)n);
     return n;
@@ -130,7 +225,9 @@ static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf
 
 static ssize_t pwritev_common(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
 {
-    ssize_t n = real ? real(fd, iov, iovcnt, offset) : syscall(SYS_pwritev, fd, iov, iovcnt, offset, 0);
+    if (__builtin_expect(lt_catchall_on, 0))
+        return catchall_output(fd, iov, iovcnt, true, offset);
+    ssize_t n = real_pwritev(real, fd, iov, iovcnt, offset);
     int stream;
     if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
         capture(stream, iov, iovcnt, (size_t)n);

@@ -72,6 +72,9 @@
 #define LT_RING_DEFAULT_CAPACITY (8 * 1024 * 1024)
 #define LT_RING_MAX_CAPACITY (UINT64_C(1) << 32)
 #define LT_META_ID_MAX 128
+/* The process's output cannot be attributed (logtap run --catch-all's
+ * forwarder): the BATCH meta key "unattributed". */
+#define LT_RING_FLAG_UNATTRIBUTED 1u
 
 typedef struct lt_ring_header {
     uint64_t magic;
@@ -85,6 +88,7 @@ typedef struct lt_ring_header {
     char version_id[LT_META_ID_MAX + 1];
     char source[16];
     char endpoint[256];      /* the collector this ring is meant for */
+    uint32_t flags;          /* LT_RING_FLAG_*; zero in rings of older writers */
 
     /* Written by writers. */
     alignas(64) _Atomic uint64_t reserve_pos;
@@ -97,6 +101,8 @@ typedef struct lt_ring_header {
 } lt_ring_header;
 
 _Static_assert(sizeof(lt_ring_header) <= LT_RING_HEADER_SIZE, "ring header fits its page");
+_Static_assert(offsetof(lt_ring_header, reserve_pos) == 704,
+               "flags took padding: rings of older writers still read the same");
 
 typedef struct lt_ring_record {
     _Atomic uint64_t commit; /* position + 1 once the record is complete */
@@ -133,6 +139,7 @@ typedef struct lt_ring_meta {
     const char *runner_id, *app_id, *version_id, *source, *endpoint;
     int64_t pid;
     uint64_t instance;
+    uint32_t flags; /* LT_RING_FLAG_* */
 } lt_ring_meta;
 
 /* Create a ring file named after pid and instance in `dir` (mode 0600, O_EXCL)

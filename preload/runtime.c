@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "catchall.h"
 #include "fdmap.h"
 #include "runtime.h"
 
@@ -129,6 +130,8 @@ static void load_config(lt_config *cfg)
     cfg->exit_timeout_ms = t && *t ? atoi(t) : LT_DEFAULT_EXIT_TIMEOUT_MS;
     if (cfg->exit_timeout_ms < 0)
         cfg->exit_timeout_ms = 0;
+    const char *unattributed = getenv("LOGTAP_UNATTRIBUTED");
+    cfg->unattributed = unattributed && strcmp(unattributed, "1") == 0;
 
     const char *rid = getenv("LOGTAP_RUNNER_ID");
     if (rid && *rid) {
@@ -152,6 +155,7 @@ static bool create_ring(void)
         .endpoint = lt_rt.cfg.endpoint,
         .pid = lt_rt.pid,
         .instance = lt_rt.instance,
+        .flags = lt_rt.cfg.unattributed ? LT_RING_FLAG_UNATTRIBUTED : 0,
     };
     return lt_ring_create(&lt_rt.ring, lt_rt.cfg.ring_dir, lt_rt.cfg.ring_capacity, &meta) == 0;
 }
@@ -301,6 +305,7 @@ static void after_fork_child(void)
     atomic_store(&lt_rt.stopping, false);
     atomic_store(&lt_unringed_bytes, 0);
     atomic_store(&ring_creator, 0);
+    lt_catchall_after_fork();
 }
 
 __attribute__((constructor)) static void logtap_init(void)
@@ -329,6 +334,7 @@ __attribute__((constructor)) static void logtap_init(void)
         memcpy(lt_rt.inherited_request, inherited, lt_rt.inherited_request_len);
     }
     lt_spawn_snapshot(); /* after load_config and lt_fdmap_init exported theirs */
+    lt_catchall_init();
     lt_stdio_hook();     /* after pid and instance: a notice creates the ring */
     pthread_atfork(NULL, NULL, after_fork_child);
     /* The ring and the sender are made on the first capture: a process that

@@ -45,6 +45,8 @@ typedef struct lt_config {
     int exit_timeout_ms; /* how long exit waits for the collector's ack */
     bool block_on_full;   /* LOGTAP_ON_FULL=block: wait for room, bounded */
     int block_timeout_ms; /* the bound, per write */
+    bool unattributed;    /* LOGTAP_UNATTRIBUTED=1: logtap run --catch-all's
+                             forwarder, whose output no one can attribute */
 } lt_config;
 
 typedef struct lt_runtime {
@@ -93,6 +95,12 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
 /* hook.c: record `n` bytes written to `fd` if it leads to stdout/stderr.
  * Async-signal-safe; keeps errno. */
 void lt_capture_write(int fd, const void *buf, size_t n);
+/* Record `n` bytes written to `stream` (1 or 2). Same rules. */
+void lt_capture_stream(int stream, const void *buf, size_t n);
+/* Catch-all mode (catchall.h): sets *stream to where `fd` leads (0: not
+ * runner output) and returns the fd a write to it must go to so that it
+ * can be recorded, or -1: write to `fd` and record nothing. Keeps errno. */
+int lt_redirect_target(int fd, int *stream);
 
 /* spawn.c: exec and spawn hooks keep children in the runner and request. */
 void lt_spawn_init(void);

@@ -188,7 +188,7 @@ static size_t pack_batch(sender *s)
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 10);
+    msgpack_pack_map(&pk, cfg->unattributed ? 11 : 10);
     pack_key_str(&pk, "runner", cfg->runner_id);
     pack_key_str(&pk, "app", cfg->app_id);
     pack_key_str(&pk, "version", cfg->version_id);
@@ -207,6 +207,10 @@ static size_t pack_batch(sender *s)
     msgpack_pack_uint64(&pk, s->send_pos);
     pack_str(&pk, "end", 3);
     msgpack_pack_uint64(&pk, end_pos);
+    if (cfg->unattributed) {
+        pack_str(&pk, "unattributed", 12);
+        msgpack_pack_true(&pk);
+    }
 
     msgpack_pack_array(&pk, count);
     pos = s->send_pos;

@@ -16,8 +16,15 @@
  * else changes.
  * The layout is glibc's struct _IO_jump_t, unchanged from 2.1 through 2.36
  * (re-check on every glibc: 2.38 moved the tables).
+ *
+ * Under `logtap run --catch-all` a captured write must not reach the catch
+ * pipe behind the FILE's fd (catchall.h): for the length of the original
+ * slot's call the FILE's _fileno names the pass-through target instead.
+ * The slot runs with the FILE locked (or under the app's own locking for
+ * the _unlocked calls), so no other stdio call on that FILE sees the swap.
  */
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -26,6 +33,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "catchall.h"
 #include "runtime.h"
 
 /* struct _IO_jump_t: dummy, dummy2, finish, overflow, underflow, uflow,
@@ -37,8 +45,31 @@ typedef ssize_t (*io_write_fn)(FILE *, const void *, ssize_t);
 
 static io_write_fn real_file_write, real_wfile_write;
 
+static ssize_t catchall_file_write(io_write_fn real, FILE *fp, const void *data, ssize_t n)
+{
+    int fd = fp->_fileno, stream;
+    int target = lt_redirect_target(fd, &stream);
+    if (target < 0)
+        return real(fp, data, n); /* into the pipe, not recorded */
+    fp->_fileno = target;
+    ssize_t done = real(fp, data, n);
+    fp->_fileno = fd;
+    if (done > 0)
+        lt_capture_stream(stream, data, (size_t)done);
+    if (done < n && errno == EBADF && lt_catchall_target_gone(target)) {
+        /* The app closed the target behind our back: the rest goes to the
+         * pipe, and the failure glibc noted is not the app's. */
+        fp->_flags &= ~_IO_ERR_SEEN;
+        ssize_t rest = real(fp, (const char *)data + (done > 0 ? done : 0), n - (done > 0 ? done : 0));
+        done = (done > 0 ? done : 0) + (rest > 0 ? rest : 0);
+    }
+    return done;
+}
+
 static ssize_t file_write_hook(FILE *fp, const void *data, ssize_t n)
 {
+    if (__builtin_expect(lt_catchall_on, 0))
+        return catchall_file_write(real_file_write, fp, data, n);
     ssize_t done = real_file_write(fp, data, n);
     if (done > 0)
         lt_capture_write(fileno_unlocked(fp), data, (size_t)done);
@@ -47,6 +78,8 @@ static ssize_t file_write_hook(FILE *fp, const void *data, ssize_t n)
 
 static ssize_t wfile_write_hook(FILE *fp, const void *data, ssize_t n)
 {
+    if (__builtin_expect(lt_catchall_on, 0))
+        return catchall_file_write(real_wfile_write, fp, data, n);
     ssize_t done = real_wfile_write(fp, data, n);
     if (done > 0)
         lt_capture_write(fileno_unlocked(fp), data, (size_t)done);

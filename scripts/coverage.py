@@ -36,6 +36,10 @@ def cell(value):
     return "n/a" if value is None else ("yes" if value else "**no**")
 
 
+def catch_all_cell(value):
+    return {None: "n/a", "yes": "yes", "unattributed": "unattributed", "no": "**no**"}[value]
+
+
 lines = [
     "# Capture matrix",
     "",
@@ -48,14 +52,20 @@ lines = [
     "- **attributed**: written inside a request, the lines are in that request's",
     "  logs and no other (n/a: written outside requests on purpose);",
     "- **passed through**: stdout, stderr and the exit status are the same",
-    "  without the preload.",
+    "  without the preload;",
+    "- **catch-all**: the same program under `logtap run --catch-all`, its",
+    "  output byte-identical to a run without logtap: *yes* = every line stored",
+    "  exactly once and attributed as in the other columns; *unattributed* =",
+    "  stored exactly once, in runner scope, marked unattributed (the path is",
+    "  out of the preload's reach, so no one knows the writer).",
     "",
-    "| path | captured | attributed | passed through |",
-    "|---|---|---|---|",
+    "| path | captured | attributed | passed through | catch-all |",
+    "|---|---|---|---|---|",
 ]
 for r in rows:
-    lines.append("| %s | %s | %s | %s |" % (r["path"].replace("|", "\\|"), cell(r["captured"]),
-                                            cell(r["attributed"]), cell(r["passed"])))
+    lines.append("| %s | %s | %s | %s | %s |" % (r["path"].replace("|", "\\|"), cell(r["captured"]),
+                                                 cell(r["attributed"]), cell(r["passed"]),
+                                                 catch_all_cell(r.get("catch_all"))))
 lines += [
     "",
     "Why the **no** cells are no:",
@@ -63,11 +73,15 @@ lines += [
     "- `os.system` (and `popen`) spawn through glibc's internal posix_spawn, past",
     "  the exec hooks: the child inherits the runner's environment, so it is",
     "  captured, but not the calling thread's request.",
-    "- A raw `syscall(SYS_write)` and a statically linked program never pass",
+    "- A raw `syscall(SYS_write)` (and any program that makes its system calls",
+    "  itself, such as Go's runtime) and a statically linked program never pass",
     "  through a dynamic symbol or glibc's stdio tables: nothing of the preload",
     "  runs. Their bytes still reach the terminal unchanged.",
-    "- Not in the table: glibc's own fatal messages (`malloc(): corrupted ...`)",
-    "  are written with an internal writev, also out of reach.",
+    "- glibc's own fatal messages (`free(): double free detected ...`,",
+    "  `*** stack smashing detected ***`) are written with glibc's internal",
+    "  writev, which no hook sees.",
+    "- Under `logtap run --catch-all` all of these are stored, once, marked",
+    "  unattributed (README: Catch-all mode).",
     "",
 ]
 with open(os.path.join(root, "doc", "coverage.md"), "w") as f:

@@ -634,6 +634,64 @@ static void test_reaper_passes_torn_records(void)
                          " AND finished_ts IS NOT NULL"), 1);
 }
 
+static int count_unattributed(const lt_line *line, void *ctx)
+{
+    int *counts = ctx;
+    counts[line->unattributed ? 1 : 0]++;
+    return 0;
+}
+
+/* The "unattributed" meta key (logtap run --catch-all's forwarder): every
+ * line of that process is stored marked; a value that is not a bool makes
+ * the frame malformed. */
+static void test_unattributed_mark(void)
+{
+    for (int variant = 0; variant < 3; variant++) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer pk;
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        msgpack_pack_array(&pk, 4);
+        msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+        msgpack_pack_uint8(&pk, LT_MSG_BATCH);
+        msgpack_pack_map(&pk, 4);
+        msgpack_pack_str_with_body(&pk, "runner", 6);
+        msgpack_pack_str_with_body(&pk, "r-unattributed", 14);
+        msgpack_pack_str_with_body(&pk, "pid", 3);
+        msgpack_pack_uint32(&pk, 78);
+        msgpack_pack_str_with_body(&pk, "instance", 8);
+        msgpack_pack_uint64(&pk, 4200 + (uint64_t)variant);
+        msgpack_pack_str_with_body(&pk, "unattributed", 12);
+        if (variant == 0)
+            msgpack_pack_true(&pk);
+        else if (variant == 1)
+            msgpack_pack_false(&pk);
+        else
+            msgpack_pack_uint8(&pk, 1);
+        msgpack_pack_array(&pk, 1);
+        msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
+        msgpack_pack_uint64(&pk, 0);
+        msgpack_pack_uint64(&pk, 1700000000000000000ull);
+        msgpack_pack_uint32(&pk, 78);
+        msgpack_pack_uint8(&pk, LT_REC_DATA);
+        msgpack_pack_uint8(&pk, 1);
+        msgpack_pack_nil(&pk);
+        msgpack_pack_bin_with_body(&pk, "caught\n", 7);
+        CHECK(lt_ingest_frame(ingest, (const unsigned char *)sb.data, sb.size, NULL, 0) == (variant < 2 ? 0 : -1));
+        msgpack_sbuffer_destroy(&sb);
+    }
+    CHECK(lt_store_commit(store) == 0);
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r-unattributed";
+    int counts[2] = {0, 0};
+    CHECK(lt_store_query(rd, &q, count_unattributed, counts) == 2);
+    CHECK(counts[0] == 1 && counts[1] == 1); /* true: marked; false: not; 1: refused */
+    lt_store_reader_close(rd);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir) != NULL);
@@ -663,6 +721,7 @@ int main(void)
     test_prune_and_finish();
     test_range_with_start();
     test_reaper_passes_torn_records();
+    test_unattributed_mark();
 
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);

@@ -130,6 +130,17 @@ int main(int argc, char **argv)
         execv("/bin/echo", args);
     }
     else if (!strcmp(mode, "raw-syscall")) { if (syscall(SYS_write, 1, line, len) < 0) return 3; }
+    else if (!strcmp(mode, "raw-then-write")) {
+        /* For logtap run --catch-all: the hooked writes must not overtake
+         * the raw ones, which take the longer way through logtap run. */
+        static const char *const steps[] = {"raw out 1\n", "hooked out 2\n", "raw err 3\n", "hooked out 4\n"};
+        for (int i = 0; i < 4; i++) {
+            int fd = i == 2 ? 2 : 1;
+            long n = i % 2 ? write(fd, steps[i], strlen(steps[i])) : syscall(SYS_write, fd, steps[i], strlen(steps[i]));
+            if (n < 0)
+                return 3;
+        }
+    }
     else if (!strcmp(mode, "progress")) {
         for (int i = 0; i <= 100; i += 10) { fprintf(stderr, "\rprogress %3d%%", i); fflush(stderr); }
         fputc('\n', stderr);

@@ -10,7 +10,18 @@ Three properties are measured:
   passed       stdout, stderr and the exit status are the same without the
                preload (addresses in crash dumps normalised)
 
-Each row says what it expects; the test fails on any difference. With
+Then the same program runs under `logtap run --catch-all`, and one more
+property is measured:
+
+  catch_all    "yes": every expected line stored exactly once, attributed as
+               without catch-all, not marked unattributed; "unattributed":
+               stored exactly once, marked unattributed, outside requests
+               (a path out of the preload's reach); "no" otherwise. Either
+               way stdout, stderr and the exit status must be the same as
+               without logtap.
+
+Each row says what it expects (catch_all: "yes" where the path is captured,
+else "unattributed"); the test fails on any difference. With
 LOGTAP_COVERAGE_OUT=FILE the measured rows are written there as JSON, from
 which scripts/coverage.py renders doc/coverage.md.
 """
@@ -19,8 +30,9 @@ import json
 import os
 import re
 import subprocess
+import time
 
-from harness import (BUILD, NATIVE_PRELOAD, PRELOAD, PYTHON, Collector, check, plain_env, run_tests,
+from harness import (BUILD, CLI, NATIVE_PRELOAD, PRELOAD, PYTHON, Collector, check, plain_env, run_tests,
                      runner_env, wait_until)
 
 T = os.path.join(BUILD, "test")
@@ -131,6 +143,8 @@ ROWS = [
      {"captured": False, "attributed": False}),
     ("statically linked program", [os.path.join(T, "static_write")], None, [("stdout", "static ok")], 0,
      {"captured": False}),
+    ("glibc fatal message (double free)", [os.path.join(T, "fatal_message")], None,
+     [("stderr", "free(): double free detected in tcache 2")], -6, {"captured": False}),
 ]
 
 
@@ -166,8 +180,8 @@ def measure(c, index, row):
     expect = {"captured": True, "attributed": request is not None, "passed": True}
     expect.update(row[5] if len(row) > 5 and row[5] else {})
     rw = len(row) > 6 and row[6]
-    if cmd[0].endswith("static_write") and not os.path.exists(cmd[0]):
-        return None  # sanitizer builds cannot link statically
+    if cmd[0].endswith(("static_write", "fatal_message")) and not os.path.exists(cmd[0]):
+        return None  # not in sanitizer builds (static linking; they catch the double free)
     if cmd[0].endswith("paths_cpp") and not os.path.exists(cmd[0]):
         return None
     if cmd[:2] and cmd[0].endswith("/paths") and cmd[1].startswith("exec") and NATIVE_PRELOAD != PRELOAD:
@@ -210,7 +224,49 @@ def measure(c, index, row):
         check(result[prop] == expect[prop],
               "%s: %s is %s, expected %s (stored: %r; outputs equal: %s)"
               % (name, prop, result[prop], expect[prop], sorted(got)[:6], passed))
+    result["catch_all"] = measure_catch_all(c, index, name, cmd, request, expected, result, plain, rw,
+                                            expect.get("catch_all", "yes" if captured else "unattributed"))
     return result
+
+
+def measure_catch_all(c, index, name, cmd, request, expected, normal, plain, rw, want):
+    """The row again under `logtap run --catch-all`: "yes", "unattributed" or
+    "no" (see the top of this file); None where it cannot run here."""
+    if NATIVE_PRELOAD != PRELOAD:
+        return None  # TSan tree: the CLI would preload its TSan library into uninstrumented programs
+    runner = "runner-path-ca-%d" % index
+    env = runner_env(c, runner_id=runner)
+    if not os.environ.get("LOGTAP_TEST_PRELOAD"):
+        env.pop("LD_PRELOAD")  # logtap run finds the library itself
+    tapped = run([CLI, "run", "--catch-all", "-q", "--runner", runner, "--"] + cmd, env, c.workdir,
+                 "catchall-%d" % index, rw)
+    passed = plain == tapped
+
+    def stored():
+        entries = c.logs("runners", runner) or []
+        got = {(e["stream"], e["message"]) for e in entries}
+        return entries if set(expected) <= got else None
+    try:
+        entries = wait_until(stored, 10, "lines of %s under --catch-all" % name)
+    except Exception:
+        entries = c.logs("runners", runner) or []
+    time.sleep(0.3)  # a second copy would come from another process: give it the time to arrive
+    entries = c.logs("runners", runner) or []
+    copies = [[e for e in entries if (e["stream"], e["message"]) == line] for line in expected]
+    once = all(len(found) == 1 for found in copies)
+    found = [f[0] for f in copies if f]
+    if once and all(e.get("unattributed") is True and e["request_id"] is None for e in found):
+        verdict = "unattributed"
+    elif once and not any("unattributed" in e for e in found) and \
+            all(e["request_id"] == (request if normal["attributed"] else None) for e in found):
+        verdict = "yes"
+    else:
+        verdict = "no"
+    check(verdict == want and passed,
+          "%s under --catch-all: %s (outputs equal: %s), expected %s; stored: %r"
+          % (name, verdict, passed, want, [(e["stream"], e["message"], e["request_id"], e.get("unattributed"))
+                                           for e in entries][:8]))
+    return verdict
 
 
 def test_capture_matrix():
@@ -222,8 +278,8 @@ def test_capture_matrix():
                 r = measure(c, i, row)
                 if r:
                     results.append(r)
-                    print("  %-45s captured=%s attributed=%s passed=%s"
-                          % (r["path"], r["captured"], r["attributed"], r["passed"]))
+                    print("  %-45s captured=%s attributed=%s passed=%s catch-all=%s"
+                          % (r["path"], r["captured"], r["attributed"], r["passed"], r["catch_all"]))
             except Exception as e:  # report every row, then fail
                 failures.append(str(e))
                 print("  FAIL " + str(e))

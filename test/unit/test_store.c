@@ -124,7 +124,7 @@ static void test_open_creates_wal_store(void) {
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 3); /* 2: registry, 3: delivery state */
+    CHECK_INT(sqlite3_column_int(s, 0), 4); /* 2 registry, 3 delivery state, 4 unattributed */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -439,6 +439,57 @@ static void test_reopen_and_ids_never_reused(void) {
     lt_store_close(st);
 }
 
+static int collect_unattributed(const lt_line *line, void *ctx) {
+    int *marks = ctx;
+    marks[marks[0] + 1] = line->unattributed;
+    marks[0]++;
+    return marks[0] >= 4;
+}
+
+/* A store of schema version 1 (before the unattributed column) is migrated:
+ * its lines read as attributed, new lines keep their mark. */
+static void test_unattributed_mark_and_migration(void) {
+    char *dir;
+    if (asprintf(&dir, "%s-v1", data_dir) < 0) abort();
+    char err[256] = "", path[700];
+    lt_store *st = lt_store_open(dir, err, sizeof err);
+    REQUIRE(st != NULL);
+    lt_line line = {.ts_ns = T0, .runner_id = "r-mark", .message = "old", .message_len = 3, .stream = 1,
+                    .level = LT_LEVEL_STDOUT};
+    CHECK_INT(lt_store_append(st, &line), 0);
+    lt_store_close(st);
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    /* Back to the schema before the mark (step 3 -> 4 adds it). */
+    CHECK(sqlite3_exec(db, "ALTER TABLE logs DROP COLUMN unattributed; PRAGMA user_version = 3", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(db);
+
+    st = lt_store_open(dir, err, sizeof err);
+    REQUIRE(st != NULL);
+    line.message = "caught";
+    line.message_len = 6;
+    line.unattributed = true;
+    CHECK_INT(lt_store_append(st, &line), 0);
+    line.message = "seen";
+    line.message_len = 4;
+    line.unattributed = false;
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = "r-mark";
+    int marks[5] = {0};
+    CHECK_INT(lt_store_query(rd, &q, collect_unattributed, marks), 3);
+    CHECK(marks[0] == 3 && marks[1] == 0 && marks[2] == 1 && marks[3] == 0);
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+    unit_remove_tree(dir);
+    free(dir);
+}
+
 /* A failed write discards everything since the last commit, and the next
  * commit says so: nothing lost can be acknowledged as stored. */
 static void test_failed_write_rolls_back(void) {
@@ -620,6 +671,7 @@ int main(void) {
     test_reopen_and_ids_never_reused();
     test_failed_write_rolls_back();
     test_delivery_state();
+    test_unattributed_mark_and_migration();
     test_open_failures();
 
     unit_remove_tree(root);
