@@ -249,6 +249,11 @@ export class LogView {
       } else {
         const none = document.createElement('span');
         none.className = 'req none';
+        if (entry.unattributed === true) {
+          // Caught by `logtap run --catch-all` from a writer no one knows.
+          none.textContent = '?';
+          none.title = 'unattributed: caught by logtap run --catch-all, writer unknown';
+        }
         row.append(none);
       }
     }
