@@ -271,7 +271,9 @@ static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int
     lt_line line = {
         .ts_ns = ts_ns,
         .runner_id = p->runner_id,
-        .request_id = request,
+        /* No one knows who wrote an unattributed line: it belongs to the
+         * runner alone, whatever marker its catcher's records carry. */
+        .request_id = p->unattributed ? NULL : request,
         .app_id = p->app_id,
         .version_id = p->version_id,
         .source = p->source,
@@ -464,7 +466,7 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     *have_acked = 0;
     if (!p)
         return -1;
-    if (p == &finished_instance) {
+    if (p == &finished_instance || p->finished) { /* over: late frames change nothing */
         LT_COUNT(records_duplicate, n);
         return 0;
     }

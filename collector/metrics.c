@@ -45,9 +45,9 @@ static void render_drops(FILE *f) {
             "logtap_frames_dropped_total{reason=\"malformed\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"oversized\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"out_of_order\"} %llu\n"
-            "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason\n"
+            "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason (in_runner: a full ring, a writer dead mid-record, a write before the ring existed)\n"
             "# TYPE logtap_bytes_dropped_total counter\n"
-            "logtap_bytes_dropped_total{reason=\"runner_ring_full\"} %llu\n",
+            "logtap_bytes_dropped_total{reason=\"in_runner\"} %llu\n",
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_malformed),
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_oversized),
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_out_of_order),

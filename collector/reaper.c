@@ -156,7 +156,8 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
         }
         if (!ok) {
             LT_COUNT(records_torn, 1);
-            meta.dropped += rec.data_len;
+            if (rec.kind == LT_REC_DATA) /* only output counts as lost output */
+                meta.dropped += rec.data_len;
             pos += rec.size;
             continue;
         }

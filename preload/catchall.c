@@ -234,7 +234,7 @@ static void wait_for_pipe(int fd)
 int lt_catchall_target(int fd, int stream)
 {
     if (stream < 1 || stream > 2 || !lt_runtime_ring())
-        return -1; /* no ring (capture off, or being made): the pipe keeps it */
+        return -1; /* no ring (capture off, or this thread is making it): the pipe keeps it */
     int t = atomic_load(&target[stream]);
     if (t < 0) {
         int bit = stream == 1 ? LT_HANDOVER_STDOUT : LT_HANDOVER_STDERR;

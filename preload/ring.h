@@ -167,9 +167,9 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
 /* Count bytes that could not be kept; the sender reports them as a GAP. */
 void lt_ring_count_drop(lt_ring *ring, uint64_t bytes);
 
-#define LT_RING_FLAG (UINT64_C(1) << 63) /* positions stay far below it */
-#define LT_RING_RESERVED(p) ((uint64_t)(p) | LT_RING_FLAG)
-#define LT_RING_TORN(p) (((uint64_t)(p) + 1) | LT_RING_FLAG)
+#define LT_RING_COMMIT_FLAG (UINT64_C(1) << 63) /* positions stay far below it */
+#define LT_RING_RESERVED(p) ((uint64_t)(p) | LT_RING_COMMIT_FLAG)
+#define LT_RING_TORN(p) (((uint64_t)(p) + 1) | LT_RING_COMMIT_FLAG)
 
 /* Reader side. Arm the wake-up before the last emptiness check, then block on
  * ring->wake_fd with a timeout; see lt_ring.reader_sleeping. Writers check

@@ -141,7 +141,7 @@ static uint64_t pass_torn(sender *s, uint64_t pos)
         if (kind == LT_SLOT_RESERVED && writer_gone(s, pos, &hdr)) {
             /* Count first: if this process dies between the two, the reaper
              * counts the record again (an over-count), never not at all. */
-            lt_ring_count_drop(s->ring, hdr.data_len);
+            lt_ring_count_drop(s->ring, hdr.kind == LT_REC_DATA ? hdr.data_len : 0);
             lt_ring_mark_torn(s->ring, pos);
             continue;
         }

@@ -675,7 +675,7 @@ static void test_unattributed_mark(void)
         msgpack_pack_uint32(&pk, 78);
         msgpack_pack_uint8(&pk, LT_REC_DATA);
         msgpack_pack_uint8(&pk, 1);
-        msgpack_pack_nil(&pk);
+        msgpack_pack_str_with_body(&pk, "req-u", 5); /* a marker the catcher happened to have */
         msgpack_pack_bin_with_body(&pk, "caught\n", 7);
         CHECK(lt_ingest_frame(ingest, (const unsigned char *)sb.data, sb.size, NULL, 0) == (variant < 2 ? 0 : -1));
         msgpack_sbuffer_destroy(&sb);
@@ -689,6 +689,13 @@ static void test_unattributed_mark(void)
     int counts[2] = {0, 0};
     CHECK(lt_store_query(rd, &q, count_unattributed, counts) == 2);
     CHECK(counts[0] == 1 && counts[1] == 1); /* true: marked; false: not; 1: refused */
+    /* An unattributed line is the runner's alone, whatever the marker: only
+     * the unmarked one is in the request. */
+    lt_query rq = LT_QUERY_INIT;
+    rq.request_id = "req-u";
+    int in_request[2] = {0, 0};
+    CHECK(lt_store_query(rd, &rq, count_unattributed, in_request) == 1);
+    CHECK(in_request[0] == 1 && in_request[1] == 0);
     lt_store_reader_close(rd);
 }
 

@@ -292,10 +292,13 @@ function showDetail(el, entry) {
     open.dataset.request = entry.request_id;
     open.textContent = entry.request_id;
     field(dl, 'request', open);
+  } else if (entry.unattributed === true) {
+    field(dl, 'request', '? (unattributed: caught by logtap run --catch-all, writer unknown)');
   } else {
     field(dl, 'request', null);
   }
-  field(dl, 'pid / tid', `${entry.pid} / ${entry.tid}`);
+  field(dl, 'pid / tid', `${entry.pid} / ${entry.tid}` +
+        (entry.unattributed === true ? ' (the catch-all forwarder\'s)' : ''));
   field(dl, 'line id', entry.id);
   el.append(pre, dl);
 }

@@ -89,7 +89,6 @@ class Collector:
 
     def __init__(self, workdir=None, data=None, endpoint=None, args=()):
         self.workdir = workdir or tempfile.mkdtemp(prefix="logtap-test-")
-        self.args = list(args)  # further collector flags
         self.data = data or os.path.join(self.workdir, "data")
         self.endpoint = endpoint or "ipc://" + os.path.join(self.workdir, "ingest.sock")
         self.args = list(args)  # more collector flags

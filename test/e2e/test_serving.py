@@ -229,7 +229,7 @@ def test_slow_follower_does_not_stall_ingestion():
         stored_in = time.monotonic() - started
         m = c.metrics()
         check_eq(m["logtap_followers"], 2.0, "two followers open")
-        check_eq(m.get('logtap_bytes_dropped_total{reason="runner_ring_full"}', 0.0), 0.0, "nothing dropped")
+        check_eq(m.get('logtap_bytes_dropped_total{reason="in_runner"}', 0.0), 0.0, "nothing dropped")
         print("  %d lines stored in %.2f s with two stalled followers" % (total, stored_in))
         # Now they read, after a pause long enough to mark them slow (the
         # server judges a reader by how long its output takes to drain).
@@ -311,7 +311,7 @@ def test_metrics_families():
         text = body.decode()
         for needle in ("logtap_frames_received_total ", "logtap_lines_stored_total 11",
                        "logtap_bytes_received_total ", 'logtap_frames_dropped_total{reason="malformed"} 0',
-                       'logtap_bytes_dropped_total{reason="runner_ring_full"} 0',
+                       'logtap_bytes_dropped_total{reason="in_runner"} 0',
                        "# TYPE logtap_store_commit_seconds histogram",
                        'logtap_store_commit_seconds_bucket{le="+Inf"} ', "logtap_store_pending_lines ",
                        "logtap_acks_pending ", "logtap_partial_lines ", "logtap_followers 1",

@@ -51,7 +51,7 @@ int main(void) {
     CHECK(has_line(text, "logtap_store_commit_seconds_sum 0.301500000"));
     CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"malformed\"} 5"));
     CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"oversized\"} 0"));
-    CHECK(has_line(text, "logtap_bytes_dropped_total{reason=\"runner_ring_full\"} 77"));
+    CHECK(has_line(text, "logtap_bytes_dropped_total{reason=\"in_runner\"} 77"));
     CHECK(has_line(text, "logtap_partial_lines 4"));
     CHECK(has_line(text, "logtap_store_pending_lines 0"));
 

@@ -446,7 +446,7 @@ static int collect_unattributed(const lt_line *line, void *ctx) {
     return marks[0] >= 4;
 }
 
-/* A store of schema version 1 (before the unattributed column) is migrated:
+/* A store of schema version 3 (before the unattributed column) is migrated:
  * its lines read as attributed, new lines keep their mark. */
 static void test_unattributed_mark_and_migration(void) {
     char *dir;
