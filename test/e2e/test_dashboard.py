@@ -419,7 +419,10 @@ def test_non_owner_sees_no_private_logs():
                   "document.getElementById('req-note').textContent.startsWith('Completed. No lines')",
                   20, what="bob's private call: completed, no lines")
         check_eq(page_messages(page, PANEL), [], "bob's view of his call to a private app")
-        check_eq(page_messages(page), ["bob's own line", "bob's second line"], "bob's logs page, unfiltered")
+        # The main list reloads for the new URL (no runner filter) on its own
+        # schedule: wait for it rather than read it at once.
+        got = wait_messages(page, lambda m: len(m) >= 2, "bob's logs page, unfiltered")
+        check_eq(got, ["bob's own line", "bob's second line"], "bob's logs page, unfiltered")
         finish(page, "bob's page")
 
         # Alice, the owner, sees all of it.
