@@ -16,7 +16,12 @@ With --catch-all, each workload also runs under `logtap run --catch-all`
 the forwarder, and each captured write going to the pass-through target
 after an ioctl(FIONREAD) on the catch pipe.
 
+With --baseline-preload PATH, each workload also runs under another
+liblogtap.so (an older build, say), interleaved with the rest: a regression
+check of the hook's cost that machine drift cannot fake.
+
 Usage: bench/bench.py [--build DIR] [--runs N] [--lines N] [--catch-all]
+                      [--baseline-preload PATH]
 Prints a table, then one JSON line with the figures.
 """
 
@@ -37,10 +42,14 @@ parser.add_argument("--build", default="build")
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--lines", type=int, default=1000000)
 parser.add_argument("--catch-all", action="store_true", help="also time the workloads under logtap run --catch-all")
+parser.add_argument("--baseline-preload", metavar="PATH",
+                    help="also time the workloads under this liblogtap.so (e.g. an older build)")
 args = parser.parse_args()
 
 build = os.path.abspath(args.build)
 preload = os.path.join(build, "liblogtap.so")
+if args.baseline_preload and not os.path.exists(args.baseline_preload):
+    sys.exit("bench: %s not found" % args.baseline_preload)
 for path in (preload, os.path.join(build, "logtap-collector"), os.path.join(build, "bench", "write_loop")):
     if not os.path.exists(path):
         sys.exit("bench: %s not found; build first (meson compile -C %s)" % (path, args.build))
@@ -78,24 +87,30 @@ base_env = {k: v for k, v in os.environ.items() if k not in ("LD_PRELOAD", "PYTH
 tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RUNNER_ID="bench",
                LOGTAP_RING_DIR=ring_dir)
 catch_env = dict(base_env, LOGTAP_ENDPOINT=endpoint, LOGTAP_RING_DIR=ring_dir)  # logtap run sets the rest
+baseline_env = dict(tap_env, LD_PRELOAD=os.path.abspath(args.baseline_preload)) if args.baseline_preload else None
 catch_all = [os.path.join(build, "logtap"), "run", "--catch-all", "-q", "--runner", "bench-catch-all", "--"]
 
 results = {}
 try:
     for name, cmd in workloads.items():
         timed(cmd, base_env)  # warm caches
-        plain, tapped, caught = [], [], []
+        plain, tapped, caught, baseline = [], [], [], []
         for _ in range(args.runs):  # interleaved, so drift hits both sides alike
             plain.append(timed(cmd, base_env))
             tapped.append(timed(cmd, tap_env))
             if args.catch_all:
                 caught.append(timed(catch_all + cmd, catch_env))
+            if baseline_env:
+                baseline.append(timed(cmd, baseline_env))
         p, t = statistics.median(plain), statistics.median(tapped)
         results[name] = {"plain_s": round(p, 4), "preload_s": round(t, 4), "ratio": round(t / p, 3),
                          "runs": args.runs}
         if caught:
             results[name]["catch_all_s"] = round(statistics.median(caught), 4)
             results[name]["catch_all_ratio"] = round(statistics.median(caught) / p, 3)
+        if baseline:
+            results[name]["baseline_preload_s"] = round(statistics.median(baseline), 4)
+            results[name]["baseline_preload_ratio"] = round(statistics.median(baseline) / p, 3)
     # What reached the store: a fast writer must not be fast by losing lines.
     with open(os.path.join(work, "data", "collector.json")) as f:
         url = json.load(f)["http"]
@@ -121,7 +136,7 @@ try:
             time.sleep(0.25)
         return last
 
-    expect = len(workloads) * args.runs * args.lines * (2 if args.catch_all else 1)
+    expect = len(workloads) * args.runs * args.lines * (1 + bool(args.catch_all) + bool(baseline_env))
     stored = settle()
     dropped = metrics().get("logtap_bytes_gap_reported_total", 0)
 
@@ -144,12 +159,14 @@ finally:
     collector.wait(60)
 
 print("%-8s %12s %12s %8s" % ("workload", "plain (s)", "preload (s)", "ratio") +
-      ("%15s %8s" % ("catch-all (s)", "ratio") if args.catch_all else ""))
+      ("%15s %8s" % ("catch-all (s)", "ratio") if args.catch_all else "") +
+      ("%14s %8s" % ("baseline (s)", "ratio") if baseline_env else ""))
 for name, r in results.items():
     print("%-8s %12.4f %12.4f %7.3fx" % (name, r["plain_s"], r["preload_s"], r["ratio"]) +
-          ("%15.4f %7.3fx" % (r["catch_all_s"], r["catch_all_ratio"]) if args.catch_all else ""))
-print("default 8 MiB ring: %d lines stored of %d written under the preload, %d bytes"
-      " reported dropped (the writers outran the collector)" % (stored, expect, dropped))
+          ("%15.4f %7.3fx" % (r["catch_all_s"], r["catch_all_ratio"]) if args.catch_all else "") +
+          ("%14.4f %7.3fx" % (r["baseline_preload_s"], r["baseline_preload_ratio"]) if baseline_env else ""))
+print("default 8 MiB ring: %d lines stored of %d written under logtap, %d bytes reported dropped%s"
+      % (stored, expect, dropped, " (the writers outran the collector)" if dropped else ""))
 for name, d in delivery.items():
     print("512 MiB ring, %-7s: %d of %d lines stored, all within %.1fs (%s lines/s into the store)"
           % (name, d["stored"], d["written"], d["seconds"], d["lines_per_s"]))
