@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The preload's cost: wall time of two workloads with and without
 liblogtap.so, with a real collector running beside them, median of N runs,
-measured in one run of this script.
+measured in one run of this script. Each timed run starts with the
+collector idle (nothing stored for 1.2 s, more than a reaper period), so
+that the collector's work on one run's burst does not slow the next.
 
   (a) python:  a Python loop printing 1,000,000 short lines, stdout on /dev/null
   (b) c-write: a C loop of 1,000,000 write(2) calls of 64 bytes to /dev/null
@@ -75,6 +77,10 @@ workloads = {
 
 
 def timed(cmd, env):
+    # Each run starts with the collector idle: on a machine of few cores,
+    # the collector still storing the previous run's burst would slow the
+    # next run, whichever it is, and the figures would measure the order.
+    settle(quiet_s=1.2)
     with open(os.devnull, "wb") as null:
         start = time.perf_counter()
         subprocess.run(cmd, env=env, stdout=null, check=True)
@@ -89,6 +95,34 @@ tap_env = dict(base_env, LD_PRELOAD=preload, LOGTAP_ENDPOINT=endpoint, LOGTAP_RU
 catch_env = dict(base_env, LOGTAP_ENDPOINT=endpoint, LOGTAP_RING_DIR=ring_dir)  # logtap run sets the rest
 baseline_env = dict(tap_env, LD_PRELOAD=os.path.abspath(args.baseline_preload)) if args.baseline_preload else None
 catch_all = [os.path.join(build, "logtap"), "run", "--catch-all", "-q", "--runner", "bench-catch-all", "--"]
+
+with open(os.path.join(work, "data", "collector.json")) as f:
+    url = json.load(f)["http"]
+
+with open(os.path.join(work, "data", "admin.token")) as f:
+    token = f.read().strip()
+
+
+def metrics():
+    request = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + token})
+    with urllib.request.urlopen(request) as r:
+        return {l.split()[0]: float(l.split()[1]) for l in r.read().decode().splitlines()
+                if l and not l.startswith("#")}
+
+
+def settle(quiet_s=2.5, limit_s=300):
+    """Wait until the collector has stored nothing for quiet_s (2.5 s is
+    more than a reaper period); return the count of lines stored."""
+    last, since, deadline = -1, time.monotonic(), time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        stored = metrics().get("logtap_lines_stored_total", 0)
+        if stored != last:
+            last, since = stored, time.monotonic()
+        elif time.monotonic() - since > quiet_s:
+            break
+        time.sleep(0.1)
+    return last
+
 
 results = {}
 try:
@@ -111,31 +145,6 @@ try:
         if baseline:
             results[name]["baseline_preload_s"] = round(statistics.median(baseline), 4)
             results[name]["baseline_preload_ratio"] = round(statistics.median(baseline) / p, 3)
-    # What reached the store: a fast writer must not be fast by losing lines.
-    with open(os.path.join(work, "data", "collector.json")) as f:
-        url = json.load(f)["http"]
-
-    with open(os.path.join(work, "data", "admin.token")) as f:
-        token = f.read().strip()
-
-    def metrics():
-        request = urllib.request.Request(url + "/metrics", headers={"Authorization": "Bearer " + token})
-        with urllib.request.urlopen(request) as r:
-            return {l.split()[0]: float(l.split()[1]) for l in r.read().decode().splitlines()
-                    if l and not l.startswith("#")}
-
-    def settle(limit_s=300):
-        """Wait until the collector stops storing lines; return the count."""
-        last, since, deadline = -1, time.monotonic(), time.monotonic() + limit_s
-        while time.monotonic() < deadline:
-            stored = metrics().get("logtap_lines_stored_total", 0)
-            if stored != last:
-                last, since = stored, time.monotonic()
-            elif time.monotonic() - since > 2.5:  # > one reaper period
-                break
-            time.sleep(0.25)
-        return last
-
     expect = len(workloads) * args.runs * args.lines * (1 + bool(args.catch_all) + bool(baseline_env))
     stored = settle()
     dropped = metrics().get("logtap_bytes_gap_reported_total", 0)
