@@ -48,9 +48,9 @@ start = time.monotonic()
 sent = 0
 while True:
     elapsed = time.monotonic() - start
-    if elapsed >= seconds:
+    due = min(int(elapsed * rate), int(seconds * rate))  # exactly rate x seconds lines in all
+    if sent >= due and elapsed >= seconds:
         break
-    due = int(elapsed * rate)
     while sent < due:
         print("rate %07d %.6f" % (sent, time.time()))
         sent += 1
