@@ -35,7 +35,13 @@ server=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["http"]
 export LOGTAP_SERVER="$server" LOGTAP_ENDPOINT="$endpoint" LOGTAP_RING_DIR="$work/rings"
 runner="demo-$(date +%H%M%S)"
 
-bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# Headings in bold on a terminal only: piped into a file or a pager, the
+# output stays plain text.
+if [ -t 1 ]; then
+    bold() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+else
+    bold() { printf '\n== %s\n' "$*"; }
+fi
 bold "collector: ingest $endpoint, HTTP $server, store $work/data"
 bold "runner $runner: the sample app's own terminal output"
 build/logtap run --quiet --runner "$runner" --app sample-app --version v1 -- \
