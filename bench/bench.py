@@ -76,11 +76,12 @@ workloads = {
 }
 
 
-def timed(cmd, env):
-    # Each run starts with the collector idle: on a machine of few cores,
-    # the collector still storing the previous run's burst would slow the
-    # next run, whichever it is, and the figures would measure the order.
-    settle(quiet_s=1.2)
+def timed(cmd, env, idle_first=True):
+    # Each timed run starts with the collector idle: on a machine of few
+    # cores, the collector still storing the previous run's burst would slow
+    # the next run, whichever it is, and the figures would measure the order.
+    if idle_first:
+        settle(quiet_s=1.2)
     with open(os.devnull, "wb") as null:
         start = time.perf_counter()
         subprocess.run(cmd, env=env, stdout=null, check=True)
@@ -157,7 +158,7 @@ try:
         before = settle()
         env = dict(tap_env, LOGTAP_RING_SIZE="512M", LOGTAP_RUNNER_ID="bench-delivery-" + name)
         start = time.monotonic()
-        timed(cmd, env)
+        timed(cmd, env, idle_first=False)  # settled just now, and the wait must not count
         after = settle()
         took = time.monotonic() - start - 2.5
         got = int(after - before)
