@@ -122,6 +122,9 @@ def settle(quiet_s=2.5, limit_s=300):
         elif time.monotonic() - since > quiet_s:
             break
         time.sleep(0.1)
+    else:
+        print("bench: warning: the collector was still storing after %d s; the figures that follow are suspect"
+              % limit_s, file=sys.stderr)
     return last
 
 
