@@ -125,6 +125,15 @@ static bool target_gone(ssize_t n, int target)
     return gone;
 }
 
+/* pwrite to stdout is rare (it only works when stdout is a regular file, and
+ * then lands at an offset), but it is a write that reaches the runner's
+ * stdout: captured like any other. pwrite64/pwritev64 are the same calls
+ * under the names large-file builds bind to. */
+typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
+typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
+pwrite_fn lt_real_pwrite, lt_real_pwrite64;
+pwritev_fn lt_real_pwritev, lt_real_pwritev64;
+
 static ssize_t real_write(int fd, const void *buf, size_t count)
 {
     return lt_real_write ? lt_real_write(fd, buf, count) : syscall(SYS_write, fd, buf, count);
@@ -135,13 +144,33 @@ static ssize_t real_writev(int fd, const struct iovec *iov, int iovcnt)
     return lt_real_writev ? lt_real_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
 }
 
-static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+static ssize_t real_pwrite(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
+{
+    return real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
+}
+
+static ssize_t real_pwritev(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+    return real ? real(fd, iov, iovcnt, offset) : syscall(SYS_pwritev, fd, iov, iovcnt, offset, 0);
+}
+
+/* What a call wrote (n > 0) on fd, if fd leads to the runner's stdout or
+ * stderr. */
+static void capture_written(int fd, const struct iovec *iov, int iovcnt, ssize_t n)
+{
+    int stream;
+    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
+        capture(stream, iov, iovcnt, (size_t)n);
+}
 
 /* Catch-all routing, one way for every output call: write(2) and pwrite
- * come as one iovec, pwrite and pwritev with their offset (positioned). */
+ * come as one iovec, pwrite and pwritev with their offset (positioned).
+ * The app's fd is a pipe then, where pwrite fails (ESPIPE); the
+ * pass-through target is what the app's stdout was, so a positioned call
+ * behaves there as it would have without catch-all. */
 static ssize_t output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
 {
-    return positioned ? real_pwritev_any(fd, iov, iovcnt, offset) : real_writev(fd, iov, iovcnt);
+    return positioned ? real_pwritev(lt_real_pwritev, fd, iov, iovcnt, offset) : real_writev(fd, iov, iovcnt);
 }
 
 static ssize_t catchall_output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset)
@@ -160,16 +189,11 @@ static ssize_t catchall_output(int fd, const struct iovec *iov, int iovcnt, bool
 
 LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
-    if (__builtin_expect(lt_catchall_on, 0)) {
-        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+    struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+    if (__builtin_expect(lt_catchall_on, 0))
         return catchall_output(fd, &one, 1, false, 0);
-    }
     ssize_t n = real_write(fd, buf, count);
-    int stream;
-    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0) {
-        struct iovec one = {.iov_base = (void *)buf, .iov_len = (size_t)n};
-        capture(stream, &one, 1, (size_t)n);
-    }
+    capture_written(fd, &one, 1, n);
     return n;
 }
 
@@ -178,48 +202,17 @@ LT_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
     if (__builtin_expect(lt_catchall_on, 0))
         return catchall_output(fd, iov, iovcnt, false, 0);
     ssize_t n = real_writev(fd, iov, iovcnt);
-    int stream;
-    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
-        capture(stream, iov, iovcnt, (size_t)n);
+    capture_written(fd, iov, iovcnt, n);
     return n;
-}
-
-typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
-typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
-pwrite_fn lt_real_pwrite, lt_real_pwrite64;
-pwritev_fn lt_real_pwritev, lt_real_pwritev64;
-
-/* pwrite to stdout is rare (it only works when stdout is a regular file, and
- * then lands at an offset), but it is a write that reaches the runner's
- * stdout: captured like any other. pwrite64/pwritev64 are the same calls
- * under the names large-file builds bind to. */
-static ssize_t real_pwrite(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
-{
-    return real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
-}
-
-static ssize_t real_pwritev(pwritev_fn real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
-{
-    return real ? real(fd, iov, iovcnt, offset) : syscall(SYS_pwritev, fd, iov, iovcnt, offset, 0);
-}
-
-/* Under catch-all the app's fd is a pipe, where pwrite fails (ESPIPE); the
- * pass-through target is what the app's stdout was, so the call behaves as
- * it would have without catch-all (catchall_output above). */
-static ssize_t real_pwritev_any(int fd, const struct iovec *iov, int iovcnt, off_t offset)
-{
-    return real_pwritev(lt_real_pwritev, fd, iov, iovcnt, offset);
 }
 
 static ssize_t pwrite_common(pwrite_fn real, long sysno, int fd, const void *buf, size_t count, off_t offset)
 {
-    if (__builtin_expect(lt_catchall_on, 0)) {
-        struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+    struct iovec one = {.iov_base = (void *)buf, .iov_len = count};
+    if (__builtin_expect(lt_catchall_on, 0))
         return catchall_output(fd, &one, 1, true, offset);
-    }
     ssize_t n = real_pwrite(real, sysno, fd, buf, count, offset);
-    if (n > 0)
-        lt_capture_write(fd, buf, (size_t)n);
+    capture_written(fd, &one, 1, n);
     return n;
 }
 
@@ -228,9 +221,7 @@ static ssize_t pwritev_common(pwritev_fn real, int fd, const struct iovec *iov, 
     if (__builtin_expect(lt_catchall_on, 0))
         return catchall_output(fd, iov, iovcnt, true, offset);
     ssize_t n = real_pwritev(real, fd, iov, iovcnt, offset);
-    int stream;
-    if (n > 0 && (stream = lt_fdmap_stream(fd)) != 0)
-        capture(stream, iov, iovcnt, (size_t)n);
+    capture_written(fd, iov, iovcnt, n);
     return n;
 }
 
