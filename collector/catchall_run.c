@@ -204,7 +204,6 @@ static void start_forwarder(catch_setup *cs, const sigset_t *mask, int signals)
     execv("/proc/self/exe", argv);
     fprintf(stderr, "logtap: catch-all: cannot start the forwarder under the preload (%s): what the "
                     "preload misses is passed through but not stored\n", strerror(errno));
-    unsetenv("LD_PRELOAD");
     _exit(forward(cs->pipe_read[1], cs->pipe_read[2], cs->listener, cs->control[0]));
 }
 
@@ -317,8 +316,13 @@ int lt_catchall_run(char **command)
         if (read(signals, &si, sizeof si) != (ssize_t)sizeof si) {
             if (errno == EINTR)
                 continue; /* a stop and continue */
-            si = (struct signalfd_siginfo){.ssi_signo = SIGCHLD}; /* cannot happen; do not spin */
-            waitpid(-1, NULL, 0);
+            /* Cannot happen; without the signal fd, wait for both plainly. */
+            fprintf(stderr, "logtap: catch-all: cannot read signals: %s\n", strerror(errno));
+            if (!child_done && waitpid(child, &child_status, 0) != child && exit_code < 0)
+                exit_code = EXIT_FAILED;
+            if (!forwarder_done)
+                waitpid(forwarder, NULL, 0);
+            break;
         }
         int sig = (int)si.ssi_signo;
         if (sig == SIGCHLD) {
@@ -337,10 +341,11 @@ int lt_catchall_run(char **command)
             }
             continue;
         }
-        if (si.ssi_code == SI_KERNEL)
-            continue; /* from the terminal: the command's process group got it too */
         if (!child_done) {
-            kill(child, sig);
+            /* From the terminal (SI_KERNEL), the command's process group got
+             * it too; anything else is for the command. */
+            if (si.ssi_code != SI_KERNEL)
+                kill(child, sig);
         } else if (!finish_sent && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP || sig == SIGQUIT)) {
             /* The command is gone but something it left holds a catch pipe
              * open: stop waiting for end of file, pass through what is there. */
@@ -526,6 +531,9 @@ static void choose_handout(int out_pipe, int err_pipe, int handout[3])
     handout[0] = -1;
     handout[1] = out_pipe >= 0 ? own[1] : -1;
     handout[2] = err_pipe >= 0 ? own[2] : -1;
+    for (int s = 1; s <= 2; s++)
+        if (handout[s] < 0 && own[s] > 2)
+            close(own[s]); /* the outer run's target for a stream we do not catch */
 }
 
 static int forward_loop(int out_pipe, int err_pipe, int listener, int control)

@@ -27,6 +27,7 @@ call, glibc's double-free message, a process with capture disabled):
 """
 
 import os
+import pty
 import shlex
 import signal
 import subprocess
@@ -251,6 +252,40 @@ def test_writer_left_behind():
             os.kill(sleeper, signal.SIGKILL)
             if p.poll() is None:
                 p.kill()
+
+        # The same stopped by Ctrl-C at a terminal: the kernel sends SIGINT to
+        # the whole foreground process group (si_code SI_KERNEL), which
+        # logtap does not forward to the command but must still act on.
+        pid, master = pty.fork()
+        if pid == 0:
+            try:
+                os.execve(CLI, catch_cmd("ca-linger-tty", ["sh", "-c", "sleep 300 & echo $!; exit 5"]),
+                          catch_env(c))
+            finally:
+                os._exit(127)
+        sleeper = None
+        try:
+            seen = b""
+            while not seen.endswith(b"\n"):
+                seen += os.read(master, 100)
+            sleeper = int(seen)
+            time.sleep(1)
+            check_eq(os.waitpid(pid, os.WNOHANG), (0, 0), "logtap run at a terminal waits for the writer left behind")
+            os.write(master, b"\x03")
+            deadline, done = time.monotonic() + 30, 0
+            while not done and time.monotonic() < deadline:
+                time.sleep(0.05)
+                done, status = os.waitpid(pid, os.WNOHANG)
+            check_eq((done, os.waitstatus_to_exitcode(status) if done else None), (pid, 5),
+                     "Ctrl-C at the terminal stopped the wait; the command's status stands")
+            pid = None
+        finally:
+            if sleeper:
+                os.kill(sleeper, signal.SIGKILL)
+            if pid:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            os.close(master)
 
 
 def test_no_handover_falls_back_to_the_pipe():
