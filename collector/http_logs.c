@@ -302,7 +302,8 @@ struct follow_stream {
     /* Owned copies the query points into. */
     char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
     lt_query query;
-    bool no_lines;           /* the caller of a private app's request: status only */
+    bool no_lines;           /* status only: a private app's caller, or filtered_out */
+    bool filtered_out;       /* the filters name another app than the one judged */
     bool ended;              /* access ended: the stream closes once `out` is sent */
     char *status_of;         /* request whose status events this stream sends, or NULL */
     int status_sent;         /* STATUS_* last sent */
@@ -411,7 +412,7 @@ static int recheck_access(struct follow_stream *fs) {
         else if (vis == LT_SEE_NOTHING)
             why = "access to these logs was withdrawn";
         else
-            fs->no_lines = vis == LT_SEE_EMPTY;
+            fs->no_lines = fs->filtered_out || vis == LT_SEE_EMPTY;
         /* An owner's view is narrowed by the owner filter, which the store
          * evaluates afresh on every round; a caller's to the app judged
          * when the stream began, whose privacy is what this re-judges. */
@@ -566,7 +567,7 @@ static char *strdup_or_null(const char *s, bool *failed) {
  * also sends its status events. */
 static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_query *q,
                                     const struct log_params *p, enum http_log_scope scope,
-                                    const char *scope_id, bool no_lines) {
+                                    const char *scope_id, bool private_to_caller, bool filtered_out) {
     lt_http *h = c->http;
     struct follow_stream *fs = calloc(1, sizeof *fs);
     if (fs == NULL) {
@@ -591,7 +592,8 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->query.owner = fs->owner = strdup_or_null(q->owner, &failed);
     fs->status_of = scope == HTTP_SCOPE_REQUEST ? strdup_or_null(scope_id, &failed) : NULL;
     fs->status_sent = STATUS_UNSENT;
-    fs->no_lines = no_lines;
+    fs->filtered_out = filtered_out;
+    fs->no_lines = filtered_out || private_to_caller;
     fs->cursor = p->after;
     fs->backlog_pending = true;
     fs->max_lag = p->max_lag;
@@ -682,9 +684,11 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
         }
     }
     lt_query q = query_from_params(&p);
-    bool no_lines = vis == LT_SEE_EMPTY || !narrow_query(&q, &c->who, scope, as_owner, &info);
+    bool filtered_out = !narrow_query(&q, &c->who, scope, as_owner, &info);
+    bool no_lines = vis == LT_SEE_EMPTY || filtered_out;
 
-    if (p.follow && !c->is_head) return serve_follow(c, rd, &q, &p, scope, id, no_lines);
+    if (p.follow && !c->is_head)
+        return serve_follow(c, rd, &q, &p, scope, id, vis == LT_SEE_EMPTY, filtered_out);
     if (p.follow) { /* HEAD of a stream: its headers, no stream */
         lt_store_reader_close(rd);
         struct text_buffer empty = {0};

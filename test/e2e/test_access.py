@@ -328,6 +328,16 @@ def test_shared_ids_do_not_leak_across_apps():
         check_eq(seen(alice, "/v1/runners/slot-1/logs")[0], 404, "alice: slot-1 is app-b's")
         check_eq(seen(alice, "/v1/logs", runner="slot-1"), (200, ["app-a"]), "alice's search of slot-1")
         check_eq(seen(c.token, "/v1/requests/req-1/logs"), (200, ["app-a", "app-b"]), "admin sees both")
+        # Carol's stream of req-1 filtered to app-b matches nothing, also
+        # once her access was judged again (every 2 s) and app-b wrote more
+        # under the same request ID.
+        stream = Follower(c, "/v1/requests/req-1/logs", token=carol, app="app-b")
+        time.sleep(3)  # longer than the recheck period
+        check_eq(run_runner(c, "slot-2", "app-b", "req-1", "carol").wait(60), 0, "another runner of app-b")
+        wait_until(lambda: len(c.logs("requests", "req-1") or []) >= 9, 30, "its lines stored")
+        time.sleep(1)
+        check_eq((stream.status, stream.logs()), (200, []), "carol's stream of req-1 filtered to app-b")
+        stream.stop()
 
 
 def test_follow_rechecks_access():
