@@ -626,8 +626,10 @@ int lt_store_delivery_load(lt_store *st, uint64_t instance, lt_delivery_state *o
     sqlite3_reset(s);
     if (rc == SQLITE_DONE) return 1;
 error:
-    format_error(st->error, sizeof st->error, "load delivery state: %s", sqlite3_errmsg(st->db));
-    return -1;
+    /* What is stored next depends on this state: failing to read it fails
+     * the transaction, as a failed write does, so that nothing is
+     * acknowledged (and no replayed ring is removed) on a guess. */
+    return write_failed(st, "load delivery state");
 }
 
 /* Bind ?1 = instance and the given integers as ?2, ?3, ..., then step. */
@@ -691,28 +693,19 @@ static void publish_last_id(lt_store *st, int64_t last_id) {
 }
 
 int lt_store_commit(lt_store *st) {
-    if (st->transaction_lost) {
-        /* The caller may not have looked at the failed write's result; the
-         * commit is where it decides what to acknowledge, so say it here. */
-        st->transaction_lost = false;
-        format_error(st->error, sizeof st->error,
-                     "an earlier write failed and its transaction was rolled back");
-        if (st->in_transaction) abort_transaction(st);
-        return -1;
-    }
+    /* The caller may not have looked at a failed write's result; the
+     * commit is where it decides what to acknowledge, so say it here (the
+     * failed write's message is still in st->error). */
+    if (st->transaction_lost) goto failed;
     /* State that describes the lines (the assembler's delivery state) goes
      * into the same transaction, last: both are durable, or neither. */
-    if (st->commit_hook != NULL && st->commit_hook(st->commit_hook_ctx) != 0) {
-        if (st->in_transaction) abort_transaction(st);
-        st->transaction_lost = false; /* said now, by this -1 */
-        return -1;
-    }
+    if (st->commit_hook != NULL && st->commit_hook(st->commit_hook_ctx) != 0) goto failed;
     if (!st->in_transaction) {
         assert(st->pending == 0);
         return 0;
     }
     int64_t started = monotonic_ns();
-    if (step_write(st, st->commit_transaction, "commit") != 0) return -1;
+    if (step_write(st, st->commit_transaction, "commit") != 0) goto failed;
     record_commit_time(monotonic_ns() - started);
     lt_metrics_commit_time((uint64_t)(monotonic_ns() - started));
     LT_COUNT(store_commits, 1);
@@ -723,6 +716,12 @@ int lt_store_commit(lt_store *st) {
     st->transaction_last_id = 0;
     if (last_id > 0) publish_last_id(st, last_id);
     return 0;
+
+failed:
+    /* Said now, by this -1: the next transaction starts clean. */
+    if (st->in_transaction) abort_transaction(st);
+    st->transaction_lost = false;
+    return -1;
 }
 
 int64_t lt_store_last_id(lt_store *st) {
@@ -782,24 +781,6 @@ static int prepare_once(lt_store *st, sqlite3_stmt **stmt, const char *sql) {
     return prepare(st->db, sql, stmt, st->error, sizeof st->error);
 }
 
-/* A retention statement failed. Retention holds no lines, so unlike an
- * ingest write its failure must not poison the next commit (which would
- * throw away a good batch and make the runners resend): roll back, keep
- * the message, and let the caller try again later. */
-static long retention_failed(lt_store *st, const char *what) {
-    format_error(st->error, sizeof st->error, "%s: %s", what, sqlite3_errmsg(st->db));
-    abort_transaction(st);
-    return -1;
-}
-
-/* Step a bound DELETE of retention; the rows removed, or -1. */
-static long retention_delete(lt_store *st, sqlite3_stmt *stmt, const char *what) {
-    int rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE) return retention_failed(st, what);
-    return (long)sqlite3_changes(st->db);
-}
-
 long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
     assert(policy != NULL && max_rows > 0);
     /* Retention runs between ingest commits, never inside one: a failed
@@ -835,41 +816,46 @@ long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
         int rc = sqlite3_step(st->expired_exist);
         expired = rc == SQLITE_ROW && sqlite3_column_int(st->expired_exist, 0) != 0;
         sqlite3_reset(st->expired_exist);
-        if (rc != SQLITE_ROW) return retention_failed(st, "retention: look for expired lines");
+        if (rc != SQLITE_ROW) {
+            format_error(st->error, sizeof st->error, "retention: look for expired lines: %s",
+                         sqlite3_errmsg(st->db));
+            return -1;
+        }
     }
     if (!expired && !over_size) return 0;
 
-    if (ensure_transaction(st) != 0) {
-        st->transaction_lost = false; /* see retention_failed */
-        return -1;
-    }
     long deleted = 0;
+    if (ensure_transaction(st) != 0) goto failed;
     if (expired) {
         sqlite3_bind_int64(st->retain_by_age, 1, policy->min_ts_ns);
         sqlite3_bind_int64(st->retain_by_age, 2, max_rows);
-        long n = retention_delete(st, st->retain_by_age, "retention by age");
-        if (n < 0) return -1;
-        deleted += n;
+        if (step_write(st, st->retain_by_age, "retention by age") != 0) goto failed;
+        deleted += sqlite3_changes(st->db);
         sqlite3_bind_int64(st->retain_requests, 1, policy->min_ts_ns);
         sqlite3_bind_int64(st->retain_requests, 2, max_rows);
-        if (retention_delete(st, st->retain_requests, "retention of requests") < 0) return -1;
+        if (step_write(st, st->retain_requests, "retention of requests") != 0) goto failed;
     }
     if (over_size && deleted < max_rows) {
         sqlite3_bind_int64(st->retain_by_size, 1, max_rows - deleted);
-        long n = retention_delete(st, st->retain_by_size, "retention by size");
-        if (n < 0) return -1;
-        deleted += n;
+        if (step_write(st, st->retain_by_size, "retention by size") != 0) goto failed;
+        deleted += sqlite3_changes(st->db);
     }
     assert(st->pending == 0); /* deletes add no lines to acknowledge */
-    int rc = sqlite3_step(st->commit_transaction);
-    sqlite3_reset(st->commit_transaction);
-    if (rc != SQLITE_DONE) return retention_failed(st, "commit retention");
+    if (step_write(st, st->commit_transaction, "commit retention") != 0) goto failed;
     st->in_transaction = false;
     st->transaction_last_id = 0;
     /* Only a store created with auto_vacuum shrinks; elsewhere the freed
      * pages are reused by new lines, which stops the growth all the same. */
     if (deleted > 0) sqlite3_exec(st->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
     return deleted;
+
+failed:
+    /* Retention holds no lines: unlike an ingest write its failure must not
+     * poison the next commit (which would throw away a good batch and make
+     * the runners resend). step_write rolled back and kept the message; the
+     * caller tries again later. */
+    st->transaction_lost = false;
+    return -1;
 }
 
 /* ---- readers ---- */

@@ -621,6 +621,35 @@ static void test_delivery_state(void) {
     lt_store_close(st);
 }
 
+/* What is stored next depends on the delivery state: failing to read it
+ * fails the transaction like a failed write (nothing is acknowledged, and
+ * the reaper keeps a ring it could not replay), reported once. */
+static void test_failed_delivery_load_fails_the_commit(void) {
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", data_dir);
+    sqlite3 *db;
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    lt_store *st = open_store();
+    int64_t last = lt_store_last_id(st);
+    lt_line line = {.ts_ns = T0, .runner_id = "r-load", .app_id = "", .version_id = "", .source = "",
+                    .message = "line", .message_len = 4, .stream = 1, .level = LT_LEVEL_STDOUT};
+    lt_delivery_state state;
+    struct loaded_streams l = {0};
+    CHECK(sqlite3_exec(db, "ALTER TABLE delivery_instances RENAME TO hidden", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_delivery_load(st, 7, &state, on_stream, &l), -1);
+    CHECK(strstr(lt_store_error(st), "load delivery state") != NULL);
+    CHECK_INT(lt_store_commit(st), -1);    /* the line went with it */
+    CHECK_INT(lt_store_last_id(st), last);
+    CHECK(sqlite3_exec(db, "ALTER TABLE hidden RENAME TO delivery_instances", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK_INT(lt_store_delivery_load(st, 7, &state, on_stream, &l), 0);
+    CHECK_INT(lt_store_append(st, &line), 0);
+    CHECK_INT(lt_store_commit(st), 0);     /* said once: the next one works */
+    CHECK_INT(lt_store_last_id(st), last + 1);
+    lt_store_close(st);
+    sqlite3_close(db);
+}
+
 static void test_open_failures(void) {
     char err[256] = "";
     /* A newer schema is refused, not misread. */
@@ -671,6 +700,7 @@ int main(void) {
     test_reopen_and_ids_never_reused();
     test_failed_write_rolls_back();
     test_delivery_state();
+    test_failed_delivery_load_fails_the_commit();
     test_unattributed_mark_and_migration();
     test_open_failures();
 
