@@ -594,14 +594,8 @@ void lt_assembler_finish(lt_assembler *a, uint64_t instance)
             mark_dirty(a, p);
             return;
         }
-    /* Not in memory (its state was dropped after a failed commit): a proc
-     * of its own carries the fact to the next commit. */
-    lt_proc_meta m = {.runner_id = "", .app_id = "", .version_id = "", .source = "", .instance = instance};
-    proc *p = proc_get(a, &m);
-    if (p && p != &finished_instance) {
-        p->finished = true;
-        mark_dirty(a, p);
-    }
+    /* Not in memory: its replay, just committed, found it finished in the
+     * store already (proc_get answered &finished_instance). */
 }
 
 static void proc_unlink(lt_assembler *a, proc *gone)

@@ -83,7 +83,8 @@ size_t lt_assembler_partial_lines(const lt_assembler *a);
  * was stored is known again from the store's delivery state. */
 void lt_assembler_reset(lt_assembler *a);
 
-/* The instance's ring is replayed and removed: nothing more of it will come.
+/* The instance's ring is replayed, committed and removed: nothing more of
+ * it will come (the caller fed its records, EXIT last, before the commit).
  * Its state shrinks to that fact at the next commit; frames still queued for
  * it are ignored. */
 void lt_assembler_finish(lt_assembler *a, uint64_t instance);

@@ -226,11 +226,16 @@ int lt_reaper_scan(lt_reaper *r)
             lt_ring_close(ring, false); /* another collector's runner */
             continue;
         }
+        LT_COUNT(rings_adopted, 1);
+        if (replay(r, ring, &head) != 0) {
+            /* Kept for the next scan, whatever the commit does: what was fed
+             * before the failure is stored once (the delivery state). */
+            fprintf(stderr, "logtap-collector: cannot replay %s now; will try again\n", path);
+            lt_ring_close(ring, false);
+            continue;
+        }
         r->instances[r->nadopted++] = head.instance;
         adopted++;
-        LT_COUNT(rings_adopted, 1);
-        if (replay(r, ring, &head) != 0)
-            fprintf(stderr, "logtap-collector: store error while replaying %s\n", path);
     }
     closedir(d);
     return adopted;
