@@ -147,7 +147,7 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
             continue;
         }
         char *request = r->requests[n];
-        const char *shared_request = (const char *)(ring->data + (pos & ring->mask)) + sizeof rec;
+        const char *shared_request = lt_record_request((const lt_ring_record *)(ring->data + (pos & ring->mask)));
         bool ok = kind == LT_SLOT_COMPLETE && record_ok(&rec);
         if (ok) {
             memcpy(request, shared_request, rec.request_len);
