@@ -105,7 +105,7 @@ static bool is_unreserved(unsigned char c) {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-void append_percent_encoded(struct strbuf *url, const char *text) {
+static void append_percent_encoded(struct strbuf *url, const char *text) {
     for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
         if (is_unreserved(*s))
             strbuf_append_byte(url, (char)*s);

@@ -49,7 +49,6 @@ struct curl_slist *collector_headers_new(const struct collector *c);
 struct curl_slist *header_append(struct curl_slist *list, const char *header);
 
 /* URL building; every value is percent-encoded. */
-void append_percent_encoded(struct strbuf *url, const char *text);
 /* server + /v1/<collection>/<id>, then /<leaf> unless leaf is NULL. */
 void append_resource_url(struct strbuf *url, const struct collector *c,
                          const char *collection, const char *id, const char *leaf);
