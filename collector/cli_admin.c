@@ -20,7 +20,6 @@
  *   labels and names are typed by other users.
  */
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,7 +518,6 @@ static int run_admin_command(const struct admin_command *cmd, struct cli_globals
     if (code != LT_EXIT_OK) return code;
     struct collector c;
     if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
-    signal(SIGPIPE, SIG_IGN);
     char *own_user = NULL;
     if (!a.user && (takes_option(cmd, OPT_USER) || takes_option(cmd, OPT_OWNER))) {
         code = resolve_own_user(&c, &own_user);

@@ -18,6 +18,7 @@
 #include "cli_http.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,6 +65,10 @@ int collector_open(struct collector *c, const struct cli_globals *g) {
     curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "logtap/" LOGTAP_VERSION);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    /* A closed stdout pipe (logtap ... | head) shows up as EPIPE, so the
+     * command can stop cleanly. Here rather than in main: `logtap run`
+     * opens no collector and must not pass the disposition on. */
+    signal(SIGPIPE, SIG_IGN);
     return LT_EXIT_OK;
 }
 

@@ -25,8 +25,9 @@ struct target {
     const char *id;
 };
 
-/* Resolves the server and the token (cli_credentials.h) and sets up
- * libcurl. Returns an exit code; on failure nothing is left to close. */
+/* Resolves the server and the token (cli_credentials.h), sets up libcurl
+ * and ignores SIGPIPE (stdout write errors are handled as EPIPE). Returns
+ * an exit code; on failure nothing is left to close. */
 int collector_open(struct collector *c, const struct cli_globals *g);
 void collector_close(struct collector *c);
 

@@ -23,7 +23,6 @@
 #include "cli_logs.h"
 
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -619,8 +618,6 @@ static int run_logs_command(struct cli_globals *g, const struct log_scope *scope
     struct collector c;
     if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
     p.keep_sgr = isatty(STDOUT_FILENO);
-    /* A closed stdout pipe shows up as EPIPE, so logtap can stop cleanly. */
-    signal(SIGPIPE, SIG_IGN);
     if (q.follow) {
         setvbuf(stdout, NULL, _IOLBF, 0);
         code = follow_logs(&c, &q, &p);
@@ -710,7 +707,6 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv) {
 
     const struct target t = {"request", id};
     json_t *status = NULL;
-    signal(SIGPIPE, SIG_IGN);
     code = fetch_json(&c, &t, url.data, &status);
     if (code == LT_EXIT_OK) code = print_pretty_json(status);
     json_decref(status);
