@@ -461,8 +461,7 @@ static int finish_output(int code) {
 static json_t *answer_array(const struct collector *c, json_t *answer, const char *key) {
     json_t *items = json_object_get(answer, key);
     if (json_is_array(items)) return items;
-    fprintf(stderr, "logtap: unexpected answer from the collector at %s: no \"%s\" "
-                    "array\n", c->server, key);
+    report_unexpected_answer(c, "no \"%s\" array", key);
     return NULL;
 }
 
@@ -502,9 +501,7 @@ static int resolve_own_user(struct collector *c, char **user) {
         *user = strdup(name);
         if (!*user) die_out_of_memory();
     } else {
-        fprintf(stderr, "logtap: unexpected answer from the collector at %s: no "
-                        "\"user\" in /v1/whoami\n", c->server);
-        code = LT_EXIT_FAILED;
+        code = report_unexpected_answer(c, "no \"user\" in /v1/whoami");
     }
     json_decref(whoami);
     return code;
@@ -607,9 +604,7 @@ static int tokens_create(struct collector *c, const struct admin_args *a) {
         } else if (token && cli_token_ok(token)) {
             printf("%s\n", token);
         } else {
-            fprintf(stderr, "logtap: unexpected answer from the collector at %s: no "
-                            "usable \"token\"\n", c->server);
-            code = LT_EXIT_FAILED;
+            code = report_unexpected_answer(c, "no usable \"token\"");
         }
     }
     json_decref(created);

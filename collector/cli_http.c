@@ -19,6 +19,7 @@
 
 #include <ctype.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,19 @@ int report_unreachable(const struct collector *c, CURLcode rc) {
             "running? use --server or LOGTAP_SERVER)\n",
             c->server, curl_failure_text(c, rc));
     return LT_EXIT_UNREACHABLE;
+}
+
+int report_unexpected_answer(const struct collector *c, const char *fmt, ...) {
+    char *what = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    int len = vasprintf(&what, fmt, ap);
+    va_end(ap);
+    if (len < 0) die_out_of_memory();
+    fprintf(stderr, "logtap: unexpected answer from the collector at %s: %s\n", c->server,
+            what);
+    free(what);
+    return LT_EXIT_FAILED;
 }
 
 /* The server's {"error": "..."} message, or NULL. Caller frees. */

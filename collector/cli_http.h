@@ -59,6 +59,9 @@ void append_query_number(struct strbuf *url, const char *name, long long value);
 /* Error reports, each returning its exit code. */
 const char *curl_failure_text(const struct collector *c, CURLcode rc);
 int report_unreachable(const struct collector *c, CURLcode rc);
+/* "unexpected answer from the collector at SERVER: <what>"; returns 1. */
+__attribute__((format(printf, 2, 3)))
+int report_unexpected_answer(const struct collector *c, const char *fmt, ...);
 int report_http_error(const struct collector *c, const struct target *t,
                       long status, const struct strbuf *body);
 

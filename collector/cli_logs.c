@@ -307,12 +307,6 @@ static int printer_finish(struct printer *p, int code) {
 /* Pages                                                                    */
 /* ------------------------------------------------------------------------ */
 
-static int report_bad_page(const struct collector *c, const char *why) {
-    fprintf(stderr, "logtap: unexpected answer from the collector at %s: %s\n",
-            c->server, why);
-    return LT_EXIT_FAILED;
-}
-
 /* One page of the query; its "logs" array is checked. */
 static int fetch_page(struct collector *c, const struct logs_query *q,
                       const struct page_params *pp, json_t **page, json_t **logs) {
@@ -325,7 +319,7 @@ static int fetch_page(struct collector *c, const struct logs_query *q,
     if (!json_is_array(*logs)) {
         json_decref(*page);
         *page = NULL;
-        return report_bad_page(c, "no \"logs\" array");
+        return report_unexpected_answer(c, "no \"logs\" array");
     }
     return LT_EXIT_OK;
 }
@@ -358,7 +352,7 @@ static int newest_matching_id(struct collector *c, const struct logs_query *q,
     *id = -1;
     if (json_array_size(logs) > 0 &&
         !json_integer_field(json_array_get(logs, json_array_size(logs) - 1), "id", id))
-        code = report_bad_page(c, "an entry without an \"id\"");
+        code = report_unexpected_answer(c, "an entry without an \"id\"");
     json_decref(page);
     return code;
 }
@@ -390,7 +384,7 @@ static int print_forward(struct collector *c, const struct logs_query *q,
         long long next_after = after;
         code = print_entries(p, logs);
         if (code == LT_EXIT_OK && count > 0 && !page_cursor(page, logs, true, &next_after))
-            code = report_bad_page(c, "no \"next_after\" cursor");
+            code = report_unexpected_answer(c, "no \"next_after\" cursor");
         json_decref(page);
         if (code < 0) return report_output_failure(p);
         if (code != LT_EXIT_OK) return code;
@@ -398,7 +392,8 @@ static int print_forward(struct collector *c, const struct logs_query *q,
         remaining -= count;
         if (count < limit || (q->lines_mode == LINES_OLDEST && remaining <= 0))
             return LT_EXIT_OK;
-        if (next_after <= after) return report_bad_page(c, "the paging cursor did not advance");
+        if (next_after <= after)
+            return report_unexpected_answer(c, "the paging cursor did not advance");
         after = next_after;
     }
 }
@@ -426,9 +421,9 @@ static int print_newest(struct collector *c, const struct logs_query *q,
         if (count < tail || remaining <= 0) break;
         long long prev_before = before;
         if (!page_cursor(page, logs, false, &prev_before))
-            code = report_bad_page(c, "no \"prev_before\" cursor");
+            code = report_unexpected_answer(c, "no \"prev_before\" cursor");
         else if (before >= 0 && prev_before >= before)
-            code = report_bad_page(c, "the paging cursor did not move back");
+            code = report_unexpected_answer(c, "the paging cursor did not move back");
         before = prev_before;
     } while (code == LT_EXIT_OK);
 
