@@ -145,6 +145,13 @@ int usage_error(const char *command, const char *fmt, ...) {
     return LT_EXIT_USAGE;
 }
 
+int parse_output_format(const char *command, const char *text, enum output_format *out) {
+    if (strcmp(text, "text") == 0) *out = OUTPUT_TEXT;
+    else if (strcmp(text, "json") == 0) *out = OUTPUT_JSON;
+    else return usage_error(command, "invalid --output '%s': use text or json", text);
+    return LT_EXIT_OK;
+}
+
 int option_error(const char *command) {
     fprintf(stderr, "Try '%s --help'.\n", command);
     return LT_EXIT_USAGE;

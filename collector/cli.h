@@ -77,12 +77,19 @@ enum cli_option {
 
 typedef int command_fn(struct cli_globals *g, int argc, char **argv);
 
+/* --output FORMAT, which the log and admin commands take. */
+enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
+
 /* Records --server/--token into *g. Returns LT_EXIT_OK or a usage error. */
 int cli_global_option(int opt, const char *arg, struct cli_globals *g,
                       const char *command);
 
 __attribute__((format(printf, 2, 3)))
 int usage_error(const char *command, const char *fmt, ...);
+
+/* Reads --output's text or json into *out. Returns LT_EXIT_OK or a usage
+ * error. */
+int parse_output_format(const char *command, const char *text, enum output_format *out);
 
 /* After getopt has printed what was wrong with an option. */
 int option_error(const char *command);

@@ -39,7 +39,7 @@ struct admin_args {
     int private_logs;          /* --private-logs 1, --public-logs 0, else -1 */
     int default_private_logs;  /* --default-private-logs on 1, off 0, else -1 */
     const char *operand;       /* APP or TOKEN_ID */
-    bool json;
+    enum output_format output;
 };
 
 struct admin_command {
@@ -336,10 +336,7 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
             code = parse_on_off(cmd, optarg, &a->default_private_logs);
             break;
         case OPT_OUTPUT:
-            if (strcmp(optarg, "json") == 0) a->json = true;
-            else if (strcmp(optarg, "text") == 0) a->json = false;
-            else code = usage_error(cmd->name, "invalid --output '%s': use text or json",
-                                    optarg);
+            code = parse_output_format(cmd->name, optarg, &a->output);
             break;
         case OPT_SERVER:
         case OPT_TOKEN: code = cli_global_option(opt, optarg, g, cmd->name); break;
@@ -529,7 +526,8 @@ static int run_admin_command(const struct admin_command *cmd, struct cli_globals
 /* `method` /v1/<collection>/<id> (with `body`), and the object it answers
  * printed with `print_text`, or as a JSON line. `noun` names a 404. */
 static int request_one(struct collector *c, const char *method, const char *collection,
-                       const char *noun, const char *id, json_t *body, bool json,
+                       const char *noun, const char *id, json_t *body,
+                       enum output_format output,
                        void (*print_text)(json_t *object)) {
     struct strbuf url = {0};
     append_resource_url(&url, c, collection, id, NULL);
@@ -537,7 +535,7 @@ static int request_one(struct collector *c, const char *method, const char *coll
     json_t *object = NULL;
     int code = collector_request(c, method, url.data, body, &t, &object);
     if (code == LT_EXIT_OK) {
-        if (json) print_json_line(object);
+        if (output == OUTPUT_JSON) print_json_line(object);
         else print_text(object);
     }
     json_decref(object);
@@ -564,11 +562,11 @@ static int run_list(struct collector *c, const struct admin_args *a,
         code = LT_EXIT_FAILED;
     if (code == LT_EXIT_OK) {
         struct table t = {.columns = spec->columns};
-        if (!a->json) header_row(&t, spec->header);
+        if (a->output == OUTPUT_TEXT) header_row(&t, spec->header);
         size_t i;
         json_t *item;
         json_array_foreach(items, i, item) {
-            if (a->json) {
+            if (a->output == OUTPUT_JSON) {
                 print_json_line(item);
                 continue;
             }
@@ -599,7 +597,7 @@ static int tokens_create(struct collector *c, const struct admin_args *a) {
     strbuf_release(&url);
     if (code == LT_EXIT_OK) {
         const char *token = json_string_value(json_object_get(created, "token"));
-        if (a->json) {
+        if (a->output == OUTPUT_JSON) {
             print_json_line(created);
         } else if (token && cli_token_ok(token)) {
             printf("%s\n", token);
@@ -630,7 +628,7 @@ static int tokens_revoke(struct collector *c, const struct admin_args *a) {
     const struct target t = {"token", a->operand};
     json_t *answer = NULL;
     int code = collector_request(c, "DELETE", url.data, NULL, &t, &answer);
-    if (code == LT_EXIT_OK && a->json) {
+    if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
         print_json_line(answer);
     } else if (code == LT_EXIT_OK) {
         char *id = terminal_safe_copy(a->operand);
@@ -651,13 +649,13 @@ static int apps_deploy(struct collector *c, const struct admin_args *a) {
     json_t *body = json_pack("{s:s,s:o}", "owner", a->user, "private_logs",
                              a->private_logs < 0 ? json_null() : json_boolean(a->private_logs));
     if (!body) die_out_of_memory();
-    int code = request_one(c, "PUT", "apps", "app", a->operand, body, a->json, print_app);
+    int code = request_one(c, "PUT", "apps", "app", a->operand, body, a->output, print_app);
     json_decref(body);
     return code;
 }
 
 static int apps_show(struct collector *c, const struct admin_args *a) {
-    return request_one(c, "GET", "apps", "app", a->operand, NULL, a->json, print_app);
+    return request_one(c, "GET", "apps", "app", a->operand, NULL, a->output, print_app);
 }
 
 static void app_row(json_t *app, char **cells) {
@@ -681,13 +679,13 @@ static int apps_list(struct collector *c, const struct admin_args *a) {
 static int account_set(struct collector *c, const struct admin_args *a) {
     json_t *body = json_pack("{s:b}", "default_private_logs", a->default_private_logs);
     if (!body) die_out_of_memory();
-    int code = request_one(c, "PUT", "accounts", "user", a->user, body, a->json, print_account);
+    int code = request_one(c, "PUT", "accounts", "user", a->user, body, a->output, print_account);
     json_decref(body);
     return code;
 }
 
 static int account_show(struct collector *c, const struct admin_args *a) {
-    return request_one(c, "GET", "accounts", "user", a->user, NULL, a->json, print_account);
+    return request_one(c, "GET", "accounts", "user", a->user, NULL, a->output, print_account);
 }
 
 static int whoami(struct collector *c, const struct admin_args *a) {
@@ -695,7 +693,7 @@ static int whoami(struct collector *c, const struct admin_args *a) {
     strbuf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *answer = NULL;
     int code = fetch_json(c, NULL, url.data, &answer);
-    if (code == LT_EXIT_OK && a->json) {
+    if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
         print_json_line(answer);
     } else if (code == LT_EXIT_OK) {
         static const char *const keys[] = {"user", "admin"};

@@ -524,14 +524,6 @@ static int check_logs_query(struct logs_query *q, const struct printer *p) {
     return LT_EXIT_OK;
 }
 
-static int parse_output_format(const char *command, const char *text,
-                               enum output_format *out) {
-    if (strcmp(text, "text") == 0) *out = OUTPUT_TEXT;
-    else if (strcmp(text, "json") == 0) *out = OUTPUT_JSON;
-    else return usage_error(command, "invalid --output '%s': use text or json", text);
-    return LT_EXIT_OK;
-}
-
 static int filter_of_option(int opt) {
     switch (opt) {
     case OPT_RUNNER: return FILTER_RUNNER;

@@ -72,8 +72,6 @@ bool logs_query_is_one_request(const struct logs_query *q);
 /* The target whose 404 means "unknown runner 'r-1'" (NULL noun for logs). */
 struct target logs_query_target(const struct logs_query *q);
 
-enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
-
 struct printer {
     enum output_format format;
     bool raw;
