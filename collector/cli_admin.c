@@ -19,7 +19,6 @@
  * - Every string from the collector is shown through terminal_safe_copy:
  *   labels and names are typed by other users.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -438,22 +437,6 @@ static void print_fields(const char *const *keys, char **values, size_t count) {
     table_print_and_free(&t);
 }
 
-static void print_json_line(json_t *object) {
-    char *text = json_dumps(object, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text) die_out_of_memory();
-    puts(text);
-    free(text);
-}
-
-/* The exit code after everything was printed. */
-static int finish_output(int code) {
-    if ((fflush(stdout) != 0 || ferror(stdout)) && errno != EPIPE) {
-        fprintf(stderr, "logtap: cannot write output: %s\n", strerror(errno));
-        return code == LT_EXIT_OK ? LT_EXIT_FAILED : code;
-    }
-    return code;
-}
-
 /* A list answer's array, or NULL after a message. */
 static json_t *answer_array(const struct collector *c, json_t *answer, const char *key) {
     json_t *items = json_object_get(answer, key);
@@ -520,7 +503,7 @@ static int run_admin_command(const struct admin_command *cmd, struct cli_globals
     if (code == LT_EXIT_OK) code = cmd->run(&c, &a);
     free(own_user);
     collector_close(&c);
-    return finish_output(code);
+    return finish_stdout(code, 0);
 }
 
 /* `method` /v1/<collection>/<id> (with `body`), and the object it answers
@@ -535,7 +518,7 @@ static int request_one(struct collector *c, const char *method, const char *coll
     json_t *object = NULL;
     int code = collector_request(c, method, url.data, body, &t, &object);
     if (code == LT_EXIT_OK) {
-        if (output == OUTPUT_JSON) print_json_line(object);
+        if (output == OUTPUT_JSON) print_json_line(object, JSON_COMPACT);
         else print_text(object);
     }
     json_decref(object);
@@ -567,7 +550,7 @@ static int run_list(struct collector *c, const struct admin_args *a,
         json_t *item;
         json_array_foreach(items, i, item) {
             if (a->output == OUTPUT_JSON) {
-                print_json_line(item);
+                print_json_line(item, JSON_COMPACT);
                 continue;
             }
             char *cells[TABLE_MAX_COLUMNS];
@@ -598,7 +581,7 @@ static int tokens_create(struct collector *c, const struct admin_args *a) {
     if (code == LT_EXIT_OK) {
         const char *token = json_string_value(json_object_get(created, "token"));
         if (a->output == OUTPUT_JSON) {
-            print_json_line(created);
+            print_json_line(created, JSON_COMPACT);
         } else if (token && cli_token_ok(token)) {
             printf("%s\n", token);
         } else {
@@ -629,7 +612,7 @@ static int tokens_revoke(struct collector *c, const struct admin_args *a) {
     json_t *answer = NULL;
     int code = collector_request(c, "DELETE", url.data, NULL, &t, &answer);
     if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
-        print_json_line(answer);
+        print_json_line(answer, JSON_COMPACT);
     } else if (code == LT_EXIT_OK) {
         char *id = terminal_safe_copy(a->operand);
         printf("revoked %s\n", id);
@@ -694,7 +677,7 @@ static int whoami(struct collector *c, const struct admin_args *a) {
     json_t *answer = NULL;
     int code = fetch_json(c, NULL, url.data, &answer);
     if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
-        print_json_line(answer);
+        print_json_line(answer, JSON_COMPACT);
     } else if (code == LT_EXIT_OK) {
         static const char *const keys[] = {"user", "admin"};
         char *values[] = {field_text_new(answer, "user"), field_text_new(answer, "admin")};

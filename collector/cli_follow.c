@@ -392,7 +392,7 @@ int follow_logs(struct collector *c, const struct logs_query *q, struct printer 
         CURLcode rc = follow_attempt(&f, streamed_before);
         if (stop_requested) break;
         if (f.output_failed) {
-            code = report_output_failure(p);
+            code = report_write_failure(p->write_errno);
             break;
         }
         if (f.bad_event) {

@@ -264,20 +264,10 @@ static void format_text_entry(struct printer *p, json_t *entry) {
     strbuf_append_byte(&p->line, '\n');
 }
 
-/* jansson keeps object keys in the order they were parsed, so this is the
- * server's own field order. */
-static void format_json_entry(struct printer *p, json_t *entry) {
-    char *text = json_dumps(entry, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (!text) die_out_of_memory();
-    strbuf_append_str(&p->line, text);
-    strbuf_append_byte(&p->line, '\n');
-    free(text);
-}
-
 int print_entry(struct printer *p, json_t *entry) {
     strbuf_clear(&p->line);
     if (p->format == OUTPUT_JSON)
-        format_json_entry(p, entry);
+        append_json_line(&p->line, entry, JSON_COMPACT);
     else
         format_text_entry(p, entry);
     if (fwrite(p->line.data, 1, p->line.len, stdout) != p->line.len || ferror(stdout)) {
@@ -287,18 +277,8 @@ int print_entry(struct printer *p, json_t *entry) {
     return 0;
 }
 
-/* A closed pipe (logtap ... | head) is a normal way to stop reading. */
-int report_output_failure(const struct printer *p) {
-    if (p->write_errno == EPIPE) return LT_EXIT_OK;
-    fprintf(stderr, "logtap: cannot write output: %s\n", strerror(p->write_errno));
-    return LT_EXIT_FAILED;
-}
-
 static int printer_finish(struct printer *p, int code) {
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        if (!p->write_errno) p->write_errno = errno ? errno : EIO;
-        if (code == LT_EXIT_OK) code = report_output_failure(p);
-    }
+    code = finish_stdout(code, p->write_errno);
     strbuf_release(&p->line);
     return code;
 }
@@ -386,7 +366,7 @@ static int print_forward(struct collector *c, const struct logs_query *q,
         if (code == LT_EXIT_OK && count > 0 && !page_cursor(page, logs, true, &next_after))
             code = report_unexpected_answer(c, "no \"next_after\" cursor");
         json_decref(page);
-        if (code < 0) return report_output_failure(p);
+        if (code < 0) return report_write_failure(p->write_errno);
         if (code != LT_EXIT_OK) return code;
 
         remaining -= count;
@@ -429,7 +409,7 @@ static int print_newest(struct collector *c, const struct logs_query *q,
 
     for (size_t i = json_array_size(pages); code == LT_EXIT_OK && i > 0; i--) {
         code = print_entries(p, json_object_get(json_array_get(pages, i - 1), "logs"));
-        if (code < 0) code = report_output_failure(p);
+        if (code < 0) code = report_write_failure(p->write_errno);
     }
     json_decref(pages);
     return code;
@@ -649,18 +629,6 @@ EXIT_HELP
 "  logtap requests status req-7\n"
 "  logtap requests status req-7 --logs | jq -r '.logs[].message'\n";
 
-static int print_pretty_json(json_t *root) {
-    char *text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (!text) die_out_of_memory();
-    puts(text);
-    free(text);
-    if ((fflush(stdout) != 0 || ferror(stdout)) && errno != EPIPE) {
-        fprintf(stderr, "logtap: cannot write output: %s\n", strerror(errno));
-        return LT_EXIT_FAILED;
-    }
-    return LT_EXIT_OK;
-}
-
 int cmd_requests_status(struct cli_globals *g, int argc, char **argv) {
     static const char command[] = "logtap requests status";
     static const struct option options[] = {
@@ -695,7 +663,10 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv) {
     const struct target t = {"request", id};
     json_t *status = NULL;
     code = fetch_json(&c, &t, url.data, &status);
-    if (code == LT_EXIT_OK) code = print_pretty_json(status);
+    if (code == LT_EXIT_OK) {
+        print_json_line(status, JSON_INDENT(2));
+        code = finish_stdout(code, 0);
+    }
     json_decref(status);
     strbuf_release(&url);
     collector_close(&c);

@@ -81,12 +81,10 @@ struct printer {
     struct strbuf line;     /* scratch space for one entry, reused */
 };
 
-/* Returns 0, or -1 when stdout failed (errno kept in write_errno). One
- * fwrite per entry keeps lines whole in line-buffered follow mode. */
+/* Returns 0, or -1 when stdout failed (errno kept in write_errno, for
+ * report_write_failure). One fwrite per entry keeps lines whole in
+ * line-buffered follow mode. */
 int print_entry(struct printer *p, json_t *entry);
-
-/* After print_entry failed: 0 for a closed pipe, else a message and 1. */
-int report_output_failure(const struct printer *p);
 
 bool json_integer_field(json_t *object, const char *key, long long *out);
 

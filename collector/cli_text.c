@@ -1,5 +1,6 @@
-/* cli_text.c -- the CLI's strings: a growable buffer, and the filter that
- * makes log text and server messages safe to put on a terminal.
+/* cli_text.c -- the CLI's strings: a growable buffer, the filter that
+ * makes log text and server messages safe to put on a terminal, and the
+ * writing of results to stdout.
  *
  * Log text is untrusted: any runner can print anything, including escape
  * sequences aimed at the terminal of whoever reads its logs. Only colour and
@@ -9,6 +10,7 @@
 #include "cli_text.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +144,36 @@ char *terminal_safe_copy(const char *text) {
     return strbuf_detach(&sb);
 }
 
+/* ------------------------------------------------------------------------ */
+/* Output                                                                   */
+/* ------------------------------------------------------------------------ */
+
+void append_json_line(struct strbuf *out, json_t *value, size_t flags) {
+    char *text = json_dumps(value, flags | JSON_PRESERVE_ORDER);
+    if (!text) die_out_of_memory();
+    strbuf_append_str(out, text);
+    strbuf_append_byte(out, '\n');
+    free(text);
+}
+
+void print_json_line(json_t *value, size_t flags) {
+    struct strbuf line = {0};
+    append_json_line(&line, value, flags);
+    fwrite(line.data, 1, line.len, stdout);
+    strbuf_release(&line);
+}
+
+int report_write_failure(int err) {
+    if (err == EPIPE) return LT_EXIT_OK;
+    fprintf(stderr, "logtap: cannot write output: %s\n", strerror(err));
+    return LT_EXIT_FAILED;
+}
+
+int finish_stdout(int code, int write_errno) {
+    if (fflush(stdout) == 0 && !ferror(stdout)) return code;
+    if (!write_errno) write_errno = errno ? errno : EIO;
+    return code == LT_EXIT_OK ? report_write_failure(write_errno) : code;
+}
 
 bool is_all_digits(const char *s) {
     if (!*s) return false;
