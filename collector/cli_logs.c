@@ -26,9 +26,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <unistd.h>
 
+#include "level.h"
 #include "timefmt.h"
 
 #define PAGE_LINES 10000         /* lines per page when fetching everything */
@@ -446,19 +446,6 @@ static int check_time_option(const char *command, const char *option,
                        option, text);
 }
 
-static bool is_level_name(const char *text) {
-    static const char *const levels[] = {
-        "TRACE", "DEBUG", "INFO", "STDOUT", "WARN", "STDERR", "ERROR",
-    };
-    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
-        if (strcasecmp(text, levels[i]) == 0) return true;
-    return false;
-}
-
-static bool is_source_name(const char *text) {
-    return !strcmp(text, "run") || !strcmp(text, "gateway") || !strcmp(text, "deploy");
-}
-
 static int check_filters(const struct logs_query *q) {
     const char *command = q->scope->command;
     for (int i = 0; i < FILTER_COUNT; i++) {
@@ -470,11 +457,11 @@ static int check_filters(const struct logs_query *q) {
             return usage_error(command, "--%s must not be empty", filter_names[i]);
     }
     const char *source = q->filters[FILTER_SOURCE];
-    if (source && !is_source_name(source))
+    if (source && !lt_source_name_ok(source))
         return usage_error(command, "invalid --source '%s': use run, gateway or deploy",
                            source);
     const char *level = q->filters[FILTER_LEVEL];
-    if (level && !is_level_name(level))
+    if (level && lt_level_parse(level) < 0)
         return usage_error(command, "invalid --level '%s': use TRACE, DEBUG, INFO, "
                            "STDOUT, WARN, STDERR or ERROR", level);
     return LT_EXIT_OK;

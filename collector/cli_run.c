@@ -19,6 +19,7 @@
 #include "catchall_run.h"
 #include "cli.h"
 #include "cli_text.h"
+#include "level.h"
 #include "logtap_wire.h"
 
 #ifndef LT_LIBDIR
@@ -196,7 +197,7 @@ static int check_run_options(const struct run_options *o) {
     if (o->runner_id && (code = check_run_id("--runner", o->runner_id))) return code;
     if (o->app_id && (code = check_run_id("--app", o->app_id))) return code;
     if (o->version_id && (code = check_run_id("--version", o->version_id))) return code;
-    if (strcmp(o->source, "run") && strcmp(o->source, "gateway") && strcmp(o->source, "deploy"))
+    if (!lt_source_name_ok(o->source))
         return usage_error("logtap run", "invalid --source '%s': use run, gateway "
                            "or deploy", o->source);
     if (o->endpoint && !*o->endpoint)

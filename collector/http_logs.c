@@ -33,7 +33,7 @@
 #include "access.h"
 #include "entry_json.h"
 #include "http_internal.h"
-#include "line.h"
+#include "level.h"
 #include "logtap_wire.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -123,8 +123,7 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
         !parse_id_param(conn, "version", &p->version, problem, problem_size))
         return false;
     if ((value = http_query_param(conn, "source", &has_nul)) != NULL) {
-        if (has_nul || (strcmp(value, "run") != 0 && strcmp(value, "gateway") != 0 &&
-                        strcmp(value, "deploy") != 0)) {
+        if (has_nul || !lt_source_name_ok(value)) {
             snprintf(problem, problem_size, "bad source: expected run, gateway or deploy");
             return false;
         }

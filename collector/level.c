@@ -1,4 +1,5 @@
-/* level.c -- level and stream names, and the level of a line from its text.
+/* level.c -- level, stream and source names, and the level of a line from
+ * its text.
  *
  * fal shows every line with a level: STDOUT or STDERR by the stream it was
  * written to, refined from the text when the text says what it is. The
@@ -22,7 +23,7 @@
 
 #include <jansson.h>
 
-#include "line.h"
+#include "level.h"
 
 /* Log prefixes (timestamps, logger names, "[error]") sit at the start of a
  * line; scanning further would mostly find the words inside messages. */
@@ -53,6 +54,11 @@ const char *lt_stream_name(int stream) {
     case 2: return "stderr";
     default: return "unknown";
     }
+}
+
+bool lt_source_name_ok(const char *name) {
+    return strcmp(name, "run") == 0 || strcmp(name, "gateway") == 0 ||
+           strcmp(name, "deploy") == 0;
 }
 
 /* The words that name a level, in the text and in JSON "level" values.
