@@ -64,12 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "handover.h"
-
-#define EXIT_FAILED 1
-#define EXIT_USAGE 2
-#define EXIT_NOT_EXECUTABLE 126
-#define EXIT_NOT_FOUND 127
 
 #define CHUNK (64 * 1024) /* a pipe's default capacity */
 
@@ -228,7 +224,7 @@ static void start_command(catch_setup *cs, char **command, const sigset_t *mask,
     int err = errno;
     ssize_t ignored = write(cs->exec_error[1], &err, sizeof err);
     (void)ignored;
-    _exit(EXIT_NOT_FOUND);
+    _exit(LT_EXIT_NOT_FOUND);
 }
 
 /* Die as the command died: same signal, no second core dump. */
@@ -248,11 +244,6 @@ static int die_like(int status)
     return 128 + sig; /* a signal whose default is not to terminate */
 }
 
-static int exec_failure_status(int err)
-{
-    return err == EACCES || err == EPERM || err == ENOEXEC ? EXIT_NOT_EXECUTABLE : EXIT_NOT_FOUND;
-}
-
 int lt_catchall_run(char **command)
 {
     catch_setup cs = {.listener = -1, .control = {-1, -1}, .exec_error = {-1, -1}};
@@ -260,7 +251,7 @@ int lt_catchall_run(char **command)
     hold_closed_standard_fds(open_before);
     if (make_pipes(&cs, open_before) != 0) {
         fprintf(stderr, "logtap: catch-all: cannot set up the catch pipes: %s\n", strerror(errno));
-        return EXIT_FAILED;
+        return LT_EXIT_FAILED;
     }
 
     /* SIGCHLD ignored (inherited) would reap our children before we could
@@ -276,7 +267,7 @@ int lt_catchall_run(char **command)
     int signals = signalfd(-1, &handled, SFD_CLOEXEC);
     if (signals < 0) {
         fprintf(stderr, "logtap: catch-all: cannot watch signals: %s\n", strerror(errno));
-        return EXIT_FAILED;
+        return LT_EXIT_FAILED;
     }
 
     pid_t forwarder = fork();
@@ -289,7 +280,7 @@ int lt_catchall_run(char **command)
         fprintf(stderr, "logtap: catch-all: cannot fork: %s\n", strerror(errno));
         if (forwarder > 0)
             kill(forwarder, SIGKILL);
-        return EXIT_FAILED;
+        return LT_EXIT_FAILED;
     }
     for (int s = 1; s <= 2; s++) {
         close_if_open(&cs.pipe_read[s]);
@@ -306,7 +297,7 @@ int lt_catchall_run(char **command)
     close_if_open(&cs.exec_error[0]);
     if (n == (ssize_t)sizeof exec_errno) {
         fprintf(stderr, "logtap: cannot run %s: %s\n", command[0], strerror(exec_errno));
-        exit_code = exec_failure_status(exec_errno);
+        exit_code = exec_failure_code(exec_errno);
     }
 
     int child_status = 0;
@@ -319,7 +310,7 @@ int lt_catchall_run(char **command)
             /* Cannot happen; without the signal fd, wait for both plainly. */
             fprintf(stderr, "logtap: catch-all: cannot read signals: %s\n", strerror(errno));
             if (!child_done && waitpid(child, &child_status, 0) != child && exit_code < 0)
-                exit_code = EXIT_FAILED;
+                exit_code = LT_EXIT_FAILED;
             if (!forwarder_done)
                 waitpid(forwarder, NULL, 0);
             break;
@@ -623,7 +614,7 @@ int lt_catchall_forward_main(int argc, char **argv)
     if (argc != 5 || parse_fd(argv[1], &out, true) || parse_fd(argv[2], &err, true) ||
         parse_fd(argv[3], &listener, false) || parse_fd(argv[4], &control, true)) {
         fputs("logtap: " LT_FORWARD_COMMAND " is started by 'logtap run --catch-all', not by hand\n", stderr);
-        return EXIT_USAGE;
+        return LT_EXIT_USAGE;
     }
     return forward(out, err, listener, control);
 }

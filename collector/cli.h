@@ -27,6 +27,9 @@ enum lt_exit {
     LT_EXIT_USAGE = 2,
     LT_EXIT_UNREACHABLE = 3,
     LT_EXIT_DENIED = 4,      /* no usable token, or the collector refused it */
+    /* `logtap run` mimics a shell when the command cannot be started. */
+    LT_EXIT_NOT_EXECUTABLE = 126,
+    LT_EXIT_NOT_FOUND = 127,
 };
 
 /* --server and --token: accepted before the command and after it. */
@@ -106,6 +109,10 @@ int take_no_operands(const char *command, int argc, char **argv);
 
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
 command_fn cmd_run;
+
+/* `logtap run`'s exit code when exec failed with `error` (cli_run.c, also
+ * for run --catch-all): 126 or 127, as a shell. */
+int exec_failure_code(int error);
 command_fn cmd_tokens_create, cmd_tokens_list, cmd_tokens_revoke;
 command_fn cmd_apps_deploy, cmd_apps_list, cmd_apps_show;
 command_fn cmd_account_set, cmd_account_show, cmd_whoami;

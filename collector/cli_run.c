@@ -28,10 +28,6 @@
 
 #define PRELOAD_NAME "liblogtap.so"
 
-/* `run` mimics a shell when the command cannot be started. */
-#define RUN_EXIT_NOT_FOUND 127
-#define RUN_EXIT_NOT_EXECUTABLE 126
-
 static void print_run_usage(FILE *out) {
     fprintf(out,
 "Usage: logtap run [OPTIONS] [--] CMD [ARGS...]\n"
@@ -266,9 +262,9 @@ static bool preload_path_is_listable(const char *path) {
     return false;
 }
 
-static int exec_failure_code(int error) {
+int exec_failure_code(int error) {
     return error == EACCES || error == EPERM || error == ENOEXEC
-               ? RUN_EXIT_NOT_EXECUTABLE : RUN_EXIT_NOT_FOUND;
+               ? LT_EXIT_NOT_EXECUTABLE : LT_EXIT_NOT_FOUND;
 }
 
 int cmd_run(struct cli_globals *g, int argc, char **argv) {
