@@ -33,7 +33,7 @@
 #include "access.h"
 #include "entry_json.h"
 #include "http_internal.h"
-#include "level.h"
+#include "line.h"
 #include "logtap_wire.h"
 #include "metrics.h"
 #include "timefmt.h"
