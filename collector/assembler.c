@@ -14,7 +14,9 @@
  *     thread's partial lines first, so a request never absorbs bytes written
  *     before it began or after it ended.
  *   A line reaching LT_LINE_MAX bytes is emitted and continues as a new line;
- *     so does one left unfinished for a while (lt_assembler_flush_idle).
+ *     so does one left unfinished for a while (lt_assembler_flush_idle). The
+ *     continuation starts with its first byte: a cut that ends a record
+ *     leaves nothing in progress, so nothing can end an empty line there.
  *   Every line of a process whose frames say "unattributed" (logtap run
  *     --catch-all's forwarder) is marked unattributed.
  *
@@ -401,6 +403,8 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
             j++;
         size_t run = j - i;
         while (run) {
+            if (!pl->active) /* the rest of a cut line */
+                partial_start(pl, r);
             size_t room = LT_LINE_MAX - pl->len;
             size_t take = run < room ? run : room;
             if (partial_append(pl, s + i, take) != 0)
@@ -411,11 +415,14 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
                 LT_COUNT(lines_split, 1);
                 if (partial_finish_at(a, p, pl, r->pos, (uint32_t)i) != 0)
                     return -1;
-                partial_start(pl, r);
             }
         }
         if (j == n)
             break;
+        /* A line cut just before its '\n' or '\r' continues as an empty
+         * line: the same whether that byte comes in this record or the next. */
+        if (!pl->active)
+            partial_start(pl, r);
         if (s[j] == '\n') {
             if (partial_finish_at(a, p, pl, r->pos, (uint32_t)(j + 1)) != 0)
                 return -1;

@@ -501,6 +501,54 @@ static void test_restart_after_idle_flush(void)
     CHECK_RUNNER_LINES("r-restart-idle", "-|Enter value: \n-|42\n");
 }
 
+/* A line of exactly LT_LINE_MAX bytes, cut at the end of a record: nothing
+ * is left of it, so an idle flush, END or EXIT that follows ends no empty
+ * line at the cut (this once aborted the collector on the done-point
+ * assertion), and a restart that takes the same records again stores each
+ * byte once. */
+static void test_line_cut_at_record_end(void)
+{
+    enum { PIECE = LT_WIRE_MAX_PAYLOAD, PIECES = LT_LINE_MAX / LT_WIRE_MAX_PAYLOAD };
+    static char piece[PIECE];
+    memset(piece, 'w', sizeof piece);
+    lt_record_in recs[PIECES + 2];
+    for (int i = 0; i < PIECES; i++)
+        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA,
+                                 .fd = 1, .data = (const unsigned char *)piece, .data_len = PIECE};
+    uint64_t after = (uint64_t)PIECES * 2 * PIECE;
+    recs[PIECES] = (lt_record_in){.pos = after, .ts_ns = 2, .tid = 1, .kind = LT_REC_END, .request = "req-cut",
+                                  .request_len = 7};
+    recs[PIECES + 1] = (lt_record_in){.pos = after + 64, .ts_ns = 3, .tid = 1, .kind = LT_REC_EXIT};
+    int have;
+    long fresh;
+    lt_proc_meta m = meta_of("r-cut-end", 1550, 0, after);
+    /* Everything is stored at the cut: nothing holds the ack back. */
+    CHECK(feed_direct(&m, recs, PIECES, &have, &fresh) == recs[PIECES - 1].pos + 1 && have);
+    lt_assembler_flush_idle(assembler, INT64_MAX / 2, 5000);
+    CHECK(lt_store_commit(store) == 0);
+    m = meta_of("r-cut-end", 1550, 0, after + 65);
+    feed_direct(&m, recs + PIECES, 1, &have, &fresh); /* END of the thread's request */
+    restart(); /* unacknowledged: the runner sends the same records again */
+    m = meta_of("r-cut-end", 1550, 0, after + 65);
+    feed_direct(&m, recs, PIECES + 2, &have, &fresh);
+    lt_assembler_flush_idle(assembler, INT64_MAX / 2, 5000);
+    CHECK(lt_store_commit(store) == 0);
+
+    sqlite3 *db;
+    char path[300];
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    sqlite3_stmt *s;
+    sqlite3_prepare_v2(db, "SELECT group_concat(length(message)) FROM logs WHERE runner_id = 'r-cut-end'", -1,
+                       &s, NULL);
+    CHECK(sqlite3_step(s) == SQLITE_ROW);
+    char want[32];
+    snprintf(want, sizeof want, "%d", LT_LINE_MAX);
+    CHECK_STR((const char *)sqlite3_column_text(s, 0), want);
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
 /* BEGIN/END/NOTICE records sent again are not applied again: a request
  * reopened after its END stays open, a notice is stored once. */
 static void test_restart_marks_and_drops(void)
@@ -724,6 +772,7 @@ int main(void)
     test_restart_record_straddling_lines();
     test_restart_long_line_cut();
     test_restart_after_idle_flush();
+    test_line_cut_at_record_end();
     test_restart_marks_and_drops();
     test_prune_and_finish();
     test_range_with_start();

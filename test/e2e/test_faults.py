@@ -649,6 +649,37 @@ def test_data_dir_turns_read_only():
         os.unlink(image)
 
 
+# ---- an ordinary write pattern that once killed the collector ----
+
+def test_line_cut_at_a_record_end_then_idle():
+    # Four 64 KiB writes without a newline make a line of exactly the cut
+    # size (256 KiB), cut at the end of a record; the idle flush that
+    # follows, and the replay of the same records after a collector restart,
+    # once ended an empty line at the cut and aborted the collector.
+    piece = 64 * 1024
+    with Collector(args=["--partial-line-ms", "300"]) as c:
+        runner = "runner-cut-idle"
+        r = Runner(runner_env(c, runner_id=runner))
+        for _ in range(4):
+            r.do("write 1 " + "a" * piece)
+        wait_stored(c, runner, ["a" * 4 * piece])
+        time.sleep(2)  # several idle flushes
+        check(c.proc.poll() is None, "collector alive after the idle flush (exit %s)" % c.proc.returncode)
+        for _ in range(4):
+            r.do("write 1 " + "b" * piece)
+        c.stop(signal.SIGKILL)  # before the acknowledgement, or just after it
+        c.start()
+        time.sleep(2)
+        check(c.proc.poll() is None, "restarted collector alive (exit %s)" % c.proc.returncode)
+        r.do("write 1 tail\\n")
+        want = ["a" * 4 * piece, "b" * 4 * piece, "tail"]
+        check_eq(r.finish(), 0, "runner exit code")
+        settle(c, runner, want)
+        got = stored(c, runner)
+        print("  lines stored: %s" % [len(m) for m in got], flush=True)
+        check_eq(got, want, "the cut line once, no empty line")
+
+
 if __name__ == "__main__":
     run_tests([
         test_collector_down_at_runner_start,
@@ -666,4 +697,5 @@ if __name__ == "__main__":
         test_disk_full_then_space_freed,
         test_store_locked_by_another_process_then_released,
         test_data_dir_turns_read_only,
+        test_line_cut_at_a_record_end_then_idle,
     ])
