@@ -341,7 +341,7 @@ enum { JUDGED = 0, JUDGE_STORE_FAILED = -1, JUDGE_REGISTRY_FAILED = -2 };
 static int judge_access(lt_registry *reg, lt_store_reader *rd, const lt_principal *who,
                         enum http_log_scope scope, const char *id, lt_request_info *info,
                         lt_visibility *vis, bool *as_owner) {
-    char app_id[129] = "";
+    char app_id[LT_WIRE_MAX_ID + 1] = "";
     int known;
     if (scope == HTTP_SCOPE_RUNNER) {
         known = lt_store_runner_app(rd, id, app_id);

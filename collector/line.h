@@ -12,19 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* fal's levels. STDOUT and STDERR are the defaults by stream; the others are
- * refined from the text (see level.c). Ordered by severity for min-level
- * filters: TRACE < DEBUG < INFO = STDOUT < WARN < STDERR < ERROR. */
-enum lt_level {
-    LT_LEVEL_TRACE,
-    LT_LEVEL_DEBUG,
-    LT_LEVEL_INFO,
-    LT_LEVEL_STDOUT,
-    LT_LEVEL_WARN,
-    LT_LEVEL_STDERR,
-    LT_LEVEL_ERROR,
-    LT_LEVEL_COUNT
-};
+#include "level.h"
 
 typedef struct lt_line {
     int64_t id;             /* store row ID, increasing; 0 until stored */
@@ -45,15 +33,5 @@ typedef struct lt_line {
                                a path the preload does not see, caught by
                                logtap run --catch-all: the writer is unknown */
 } lt_line;
-
-const char *lt_level_name(int level);       /* "STDOUT", "ERROR", ... */
-int lt_level_parse(const char *name);       /* case-insensitive; -1 if unknown */
-/* The level of a line: fal's rule, refined from the text. */
-int lt_level_detect(int stream, const char *msg, size_t len);
-const char *lt_stream_name(int stream);     /* "stdout" / "stderr" */
-/* One of the sources an entry can come from: "run", "gateway" or "deploy"
- * (case-sensitive), as `logtap run --source` sets it and the source filter
- * of the log endpoints and commands takes it. */
-bool lt_source_name_ok(const char *name);
 
 #endif

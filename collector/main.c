@@ -32,6 +32,7 @@
 #include "reaper.h"
 #include "store.h"
 #include "timefmt.h"
+#include "version.h"
 
 #define DEFAULT_COMMIT_MS 10
 #define DEFAULT_RING_DIR "/dev/shm"
@@ -357,7 +358,7 @@ int main(int argc, char **argv)
         case OPT_CREDENTIALS: credentials = optarg; break;
         case OPT_NEW_ADMIN_TOKEN: new_admin_token = true; break;
         case 'h': usage(stdout); return 0;
-        case OPT_VERSION: printf("logtap-collector 0.1.0 (wire format %d)\n", LT_WIRE_VERSION); return 0;
+        case OPT_VERSION: printf("logtap-collector " LT_VERSION " (wire format %d)\n", LT_WIRE_VERSION); return 0;
         default:
             fprintf(stderr, "Try 'logtap-collector --help'.\n");
             return 2;

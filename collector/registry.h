@@ -22,7 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define LT_USER_MAX 128
+#include "logtap_wire.h"
+
 #define LT_TOKEN_LEN (3 + 48)    /* "lt_" + 48 hex digits */
 #define LT_TOKEN_ID_LEN (4 + 12) /* "tok_" + 12 hex digits */
 #define LT_LABEL_MAX 128

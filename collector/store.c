@@ -1178,13 +1178,13 @@ int lt_store_runner_known(lt_store_reader *rd, const char *runner_id) {
     return key_exists(rd, rd->runner_known, runner_id, "runner look-up");
 }
 
-int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]) {
+int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]) {
     assert(runner_id != NULL && app_id != NULL);
     app_id[0] = '\0';
     sqlite3_stmt *s = rd->runner_app;
     sqlite3_bind_text(s, 1, runner_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) copy_column(s, 0, app_id, 129);
+    if (rc == SQLITE_ROW) copy_column(s, 0, app_id, LT_WIRE_MAX_ID + 1);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     if (rc == SQLITE_ROW) return 1;

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "line.h"
+#include "logtap_wire.h"
 
 /* The store's file inside the data directory. */
 #define LT_STORE_FILE_NAME "logtap.db"
@@ -131,10 +132,10 @@ typedef int (*lt_line_cb)(const lt_line *line, void *ctx);
 long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx);
 
 typedef struct lt_request_info {
-    char runner_id[129];
-    char app_id[129];
-    char version_id[129];
-    char caller[129]; /* "" when no BEGIN named one */
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char version_id[LT_WIRE_MAX_ID + 1];
+    char caller[LT_WIRE_MAX_ID + 1]; /* "" when no BEGIN named one */
     int64_t begin_ns;
     int64_t end_ns; /* 0 while in progress */
 } lt_request_info;
@@ -145,8 +146,8 @@ int lt_store_runner_known(lt_store_reader *rd, const char *runner_id);
 /* Returns 1 if any runner or line names `app_id`, 0 if none, -1 on error. */
 int lt_store_app_known(lt_store_reader *rd, const char *app_id);
 /* Returns 1 and writes the runner's app ID ("" if it set none) to `app_id`
- * (129 bytes) if the runner is known, 0 if not, -1 on error. */
-int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[129]);
+ * (LT_WIRE_MAX_ID + 1 bytes) if the runner is known, 0 if not, -1 on error. */
+int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
 
 /* ---- retention (writer thread) ---- */
 

@@ -46,6 +46,8 @@
 
 #include <stdint.h>
 
+#include "logtap.h"
+
 #define LT_WIRE_VERSION 1
 
 enum lt_msg_type {
@@ -64,10 +66,15 @@ enum lt_record_kind {
 };
 
 #define LT_WIRE_RECORD_FIELDS 7
-#define LT_WIRE_MAX_ID 128              /* runner/app/version/request IDs */
+/* Runner, app, version and request IDs: one limit, the public header's. */
+#define LT_WIRE_MAX_ID LOGTAP_REQUEST_ID_MAX
 #define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
 #define LT_WIRE_MAX_NOTICE 1024
+
+/* The HTTP API between the logtap CLI and the collector: a user name is
+ * 1..LT_USER_MAX printable ASCII characters. */
+#define LT_USER_MAX 128
 
 /* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
  * printable ASCII other than '/' (IDs are path segments in the HTTP API).

@@ -36,9 +36,9 @@ enum lt_sender_state {
 
 typedef struct lt_config {
     char endpoint[256];
-    char runner_id[LT_META_ID_MAX + 1];
-    char app_id[LT_META_ID_MAX + 1];
-    char version_id[LT_META_ID_MAX + 1];
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char version_id[LT_WIRE_MAX_ID + 1];
     char source[16];
     char ring_dir[200];
     uint64_t ring_capacity;

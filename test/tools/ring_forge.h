@@ -1,6 +1,6 @@
 /* ring_forge.h -- for tests: leave in a ring what a writer leaves when it
  * dies between reserving a record and completing it (ring.h, "Torn
- * records"). Header-only, shared by unit_ring.c and the ring_tool program.
+ * records"). Header-only, shared by test/unit/test_ring.c and the ring_tool program.
  */
 #ifndef LT_RING_FORGE_H
 #define LT_RING_FORGE_H

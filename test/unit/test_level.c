@@ -2,7 +2,7 @@
  * line shapes. */
 #include "unit.h"
 
-#include "line.h"
+#include "level.h"
 
 struct level_case {
     int stream;

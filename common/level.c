@@ -23,7 +23,7 @@
 
 #include <jansson.h>
 
-#include "line.h"
+#include "level.h"
 
 /* Log prefixes (timestamps, logger names, "[error]") sit at the start of a
  * line; scanning further would mostly find the words inside messages. */

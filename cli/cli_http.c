@@ -63,7 +63,7 @@ int collector_open(struct collector *c, const struct cli_globals *g) {
     curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_S);
     curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, c->curl_error);
-    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "logtap/" LOGTAP_VERSION);
+    curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "logtap/" LT_VERSION);
     curl_easy_setopt(c->curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
     /* A closed stdout pipe (logtap ... | head) shows up as EPIPE, so the

@@ -27,7 +27,6 @@
 #include "cli_http.h"
 #include "cli_text.h"
 
-#define USER_NAME_MAX 128
 
 /* Everything an admin command may be given; each command's option table
  * says which of these it accepts. */
@@ -252,7 +251,7 @@ TAIL_HELP
 
 static bool user_name_ok(const char *name) {
     size_t len = strlen(name);
-    if (len == 0 || len > USER_NAME_MAX) return false;
+    if (len == 0 || len > LT_USER_MAX) return false;
     for (const unsigned char *s = (const unsigned char *)name; *s; s++)
         if (*s < 0x20 || *s > 0x7e || *s == '/') return false;
     return true;
@@ -264,7 +263,7 @@ static int check_user(const struct admin_command *cmd, const char *option,
     char *shown = terminal_safe_copy(name);
     int code = usage_error(cmd->name, "invalid %s '%s': a user name is 1 to %d "
                            "printable ASCII characters other than '/'",
-                           option, shown, USER_NAME_MAX);
+                           option, shown, LT_USER_MAX);
     free(shown);
     return code;
 }

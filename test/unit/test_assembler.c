@@ -1,4 +1,4 @@
-/* unit_assembler.c -- how records become lines, as a specification.
+/* test_assembler.c -- how records become lines, as a specification.
  *
  * Frames are packed with msgpack-c exactly as a runner sends them, fed
  * through the real ingest decoder into the real assembler and a real SQLite
@@ -20,7 +20,7 @@
 #include "ring.h"
 #include "store.h"
 #include "tools/ring_forge.h"
-#include "unit/unit.h"
+#include "unit.h"
 #include <sqlite3.h>
 
 

@@ -28,7 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "line.h"
+#include "level.h"
 #include "timefmt.h"
 
 #define PAGE_LINES 10000         /* lines per page when fetching everything */

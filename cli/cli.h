@@ -14,9 +14,9 @@
 #include <getopt.h>
 
 #include "logtap_wire.h"
+#include "version.h"
 
 #ifndef LOGTAP_VERSION
-#define LOGTAP_VERSION "0.1.0"
 #endif
 
 #define DEFAULT_SERVER "http://" LT_DEFAULT_HTTP

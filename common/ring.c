@@ -265,8 +265,8 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
                     size_t payload_len)
 {
     lt_ring_header *h = ring->hdr;
-    if (request_len > LT_META_ID_MAX)
-        request_len = LT_META_ID_MAX;
+    if (request_len > LT_WIRE_MAX_ID)
+        request_len = LT_WIRE_MAX_ID;
     if (payload_len > LT_WIRE_MAX_PAYLOAD)
         return false;
     uint64_t size = (sizeof(lt_ring_record) + request_len + payload_len + 7) & ~UINT64_C(7);

@@ -19,7 +19,7 @@
 #include "catchall_run.h"
 #include "cli.h"
 #include "cli_text.h"
-#include "line.h"
+#include "level.h"
 #include "logtap_wire.h"
 
 #ifndef LT_LIBDIR

@@ -299,7 +299,7 @@ int main(int argc, char **argv) {
                 return code;
             break;
         case 'h': fputs(main_usage, stdout); return LT_EXIT_OK;
-        case OPT_VERSION: puts("logtap " LOGTAP_VERSION); return LT_EXIT_OK;
+        case OPT_VERSION: puts("logtap " LT_VERSION); return LT_EXIT_OK;
         default: return option_error("logtap");
         }
     }

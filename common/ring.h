@@ -71,7 +71,6 @@
 #define LT_RING_MIN_CAPACITY (256 * 1024)
 #define LT_RING_DEFAULT_CAPACITY (8 * 1024 * 1024)
 #define LT_RING_MAX_CAPACITY (UINT64_C(1) << 32)
-#define LT_META_ID_MAX 128
 /* The process's output cannot be attributed (logtap run --catch-all's
  * forwarder): the BATCH meta key "unattributed". */
 #define LT_RING_FLAG_UNATTRIBUTED 1u
@@ -83,9 +82,9 @@ typedef struct lt_ring_header {
     uint64_t capacity; /* data bytes, a power of two and page multiple */
     uint64_t instance;
     int64_t pid;
-    char runner_id[LT_META_ID_MAX + 1];
-    char app_id[LT_META_ID_MAX + 1];
-    char version_id[LT_META_ID_MAX + 1];
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char version_id[LT_WIRE_MAX_ID + 1];
     char source[16];
     char endpoint[256];      /* the collector this ring is meant for */
     uint32_t flags;          /* LT_RING_FLAG_*; zero in rings of older writers */
@@ -119,7 +118,7 @@ typedef struct lt_ring_record {
 
 _Static_assert(sizeof(lt_ring_record) == 32, "record header layout is part of the ring format");
 
-#define LT_RING_RECORD_MAX (sizeof(lt_ring_record) + LT_META_ID_MAX + LT_WIRE_MAX_PAYLOAD + 8)
+#define LT_RING_RECORD_MAX (sizeof(lt_ring_record) + LT_WIRE_MAX_ID + LT_WIRE_MAX_PAYLOAD + 8)
 
 typedef struct lt_ring {
     lt_ring_header *hdr;

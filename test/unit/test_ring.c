@@ -1,4 +1,4 @@
-/* unit_ring.c -- the shared-memory ring as a specification.
+/* test_ring.c -- the shared-memory ring as a specification.
  *
  * Real files, real mmap, real threads: several writers append concurrently
  * while a reader drains, the ring wraps many times, and every record must
@@ -14,7 +14,7 @@
 
 #include "ring.h"
 #include "tools/ring_forge.h"
-#include "unit/unit.h"
+#include "unit.h"
 
 
 static char dir[] = "/tmp/logtap-ring-test-XXXXXX";
