@@ -65,6 +65,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "logtap_wire.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -338,13 +339,6 @@ static int partial_append(partial *pl, const char *bytes, size_t n)
     return 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void partial_start(partial *pl, const lt_record_in *r)
 {
     pl->active = true;
@@ -352,7 +346,7 @@ static void partial_start(partial *pl, const lt_record_in *r)
     pl->len = 0;
     pl->ts_ns = (int64_t)r->ts_ns;
     pl->first_pos = r->pos;
-    pl->held_since_ms = mono_ms();
+    pl->held_since_ms = lt_mono_ms();
     pl->has_request = r->request != NULL;
     if (r->request) {
         memcpy(pl->request, r->request, r->request_len);
@@ -676,7 +670,7 @@ static int checkpoint(void *ctx)
         a->dirty = p->next_dirty;
         p->dirty = false;
     }
-    int64_t now_ms = mono_ms();
+    int64_t now_ms = lt_mono_ms();
     if (now_ms >= a->next_expire_ms) {
         /* Not retried at once if it fails: an idle collector does not
          * need to write while the store is faulted. */

@@ -6,6 +6,7 @@
  * so a token is never readable by others, not even for a moment.
  */
 #include "bootstrap.h"
+#include "dirs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -109,17 +110,9 @@ static int make_parent_directories(const char *file, char *err, size_t errlen) {
     char *slash = strrchr(dir, '/');
     if (slash == NULL || slash == dir) return 0;
     *slash = '\0';
-    for (char *p = dir + 1; ; p++) {
-        if (*p == '/' || *p == '\0') {
-            char saved = *p;
-            *p = '\0';
-            if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
-                snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
-                return -1;
-            }
-            *p = saved;
-            if (saved == '\0') break;
-        }
+    if (lt_mkdir_p(dir, 0700) != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
     }
     return 0;
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "clock.h"
 #include "entry_json.h"
 #include "http_internal.h"
 #include "line.h"
@@ -55,12 +56,6 @@
  * it a slow reader, whom max_lag may skip ahead. */
 #define SLOW_CLIENT_NS (INT64_C(1) * 1000000000)
 #define EVENT_STREAM_TYPE "text/event-stream"
-
-static int64_t monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
 
 /* ---- parameters ---- */
 
@@ -390,7 +385,7 @@ enum { ACCESS_HOLDS = 0, ACCESS_ENDED = 1, ACCESS_UNKNOWN = -1 };
  * have been revoked, the app redeployed private or to another owner. On
  * ACCESS_ENDED an `end` event saying why is queued. */
 static int recheck_access(struct follow_stream *fs) {
-    fs->checked_ns = monotonic_ns();
+    fs->checked_ns = lt_mono_ns();
     char err[256];
     lt_registry *reg = lt_registry_open(fs->http->data_dir, err, sizeof err);
     if (reg == NULL) return ACCESS_UNKNOWN; /* keep going; ask again later */
@@ -481,7 +476,7 @@ static int follow_fill(struct follow_stream *fs) {
                        status == STATUS_COMPLETED ? "COMPLETED" : "IN_PROGRESS");
         fs->status_sent = status;
     }
-    if (fs->out.len > 0) fs->produced_ns = monotonic_ns();
+    if (fs->out.len > 0) fs->produced_ns = lt_mono_ns();
     return 0;
 }
 
@@ -506,7 +501,7 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
             if (n > max) n = max;
             memcpy(buf, fs->out.data + fs->out_sent, n);
             fs->out_sent += n;
-            fs->last_write_ns = monotonic_ns();
+            fs->last_write_ns = lt_mono_ns();
             if (fs->out_sent == fs->out.len) {
                 fs->out.len = fs->out_sent = 0;
                 fs->slow = fs->last_write_ns - fs->produced_ns > SLOW_CLIENT_NS;
@@ -515,7 +510,7 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
         }
         if (fs->out.failed) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (fs->ended || atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (monotonic_ns() - fs->checked_ns >= ACCESS_RECHECK_NS && recheck_access(fs) == ACCESS_ENDED) {
+        if (lt_mono_ns() - fs->checked_ns >= ACCESS_RECHECK_NS && recheck_access(fs) == ACCESS_ENDED) {
             fs->ended = true; /* after the `end` event has gone out */
             continue;
         }
@@ -527,9 +522,9 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
         if (fs->until_ns != 0 && lt_time_now_ns() >= fs->until_ns + UNTIL_GRACE_NS)
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (client_gone(fs)) return MHD_CONTENT_READER_END_OF_STREAM;
-        if (monotonic_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
+        if (lt_mono_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
             buffer_append_string(&fs->out, ": keepalive\n\n");
-            fs->produced_ns = monotonic_ns();
+            fs->produced_ns = lt_mono_ns();
             continue;
         }
         lt_store_wait(fs->http->store, fs->cursor, FOLLOW_WAIT_SLICE_MS);
@@ -580,7 +575,7 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->token = strdup_or_null(c->token, &failed);
     fs->scope = scope;
     fs->scope_id = strdup_or_null(scope_id, &failed);
-    fs->checked_ns = monotonic_ns();
+    fs->checked_ns = lt_mono_ns();
     fs->query = *q;
     fs->query.runner_id = fs->runner_id = strdup_or_null(q->runner_id, &failed);
     fs->query.request_id = fs->request_id = strdup_or_null(q->request_id, &failed);
@@ -609,7 +604,7 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
         fs->backlog_pending = false;
     }
     fs->until_ns = p->until_ns; /* 0 = none; -1 ("until the epoch") ends at once */
-    fs->last_write_ns = monotonic_ns();
+    fs->last_write_ns = lt_mono_ns();
     const union MHD_ConnectionInfo *info =
         MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     fs->client_fd = info != NULL ? info->connect_fd : -1;

@@ -25,6 +25,8 @@
 
 #include "assembler.h"
 #include "bootstrap.h"
+#include "clock.h"
+#include "dirs.h"
 #include "http.h"
 #include "ingest.h"
 #include "logtap_wire.h"
@@ -121,25 +123,6 @@ static int parse_ms(const char *flag, const char *text, long max, int *out)
     return 0;
 }
 
-static int mkdir_p(const char *dir)
-{
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(path, 0700) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    if (mkdir(path, 0700) != 0 && errno != EEXIST)
-        return -1;
-    return 0;
-}
-
 /* One collector per data directory: a second one would share the store's
  * single-writer role and steal the ipc endpoint. */
 static int lock_data_dir(const char *dir)
@@ -171,13 +154,6 @@ static void write_status_file(const char *dir, const char *listen, const char *h
     rename(tmp, path);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Commit whatever the transaction holds (lines, request and runner updates;
  * a no-op when nothing is open), then acknowledge it and remove the ring
  * files whose tails it contains. */
@@ -198,7 +174,7 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
             log_line("store fault: %s; acknowledging nothing until commits succeed again "
                      "(runners keep their records and send them again)", lt_store_error(store));
             store_fault.failing = true;
-            store_fault.since_ms = mono_ms();
+            store_fault.since_ms = lt_mono_ms();
             atomic_store(&lt_metrics_global.store_faulted, 1);
         }
         store_fault.failures++;
@@ -212,7 +188,7 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
     }
     if (store_fault.failing && stores_lines) { /* an empty commit proves nothing */
         log_line("store recovered after %llu failed commits in %.1f s",
-                 (unsigned long long)store_fault.failures, (double)(mono_ms() - store_fault.since_ms) / 1000);
+                 (unsigned long long)store_fault.failures, (double)(lt_mono_ms() - store_fault.since_ms) / 1000);
         store_fault.failing = false;
         store_fault.failures = 0;
         atomic_store(&lt_metrics_global.store_faulted, 0);
@@ -387,7 +363,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (mkdir_p(data) != 0) {
+    if (lt_mkdir_p(data, 0700) != 0) {
         fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", data, strerror(errno));
         return 1;
     }
@@ -445,11 +421,11 @@ int main(int argc, char **argv)
     /* Rings orphaned while no collector was running. */
     if (lt_reaper_scan(reaper) > 0)
         commit(store, in, reaper, assembler);
-    int64_t first_pending_ms = 0, next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
+    int64_t first_pending_ms = 0, next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
     bool retention_behind = false;
     while (!stop_requested) {
-        if (mono_ms() >= next_reap_ms) {
-            lt_assembler_flush_idle(assembler, mono_ms(), partial_line_ms);
+        if (lt_mono_ms() >= next_reap_ms) {
+            lt_assembler_flush_idle(assembler, lt_mono_ms(), partial_line_ms);
             atomic_store_explicit(&lt_metrics_global.partial_lines,
                                   lt_assembler_partial_lines(assembler), memory_order_relaxed);
             commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
@@ -461,7 +437,7 @@ int main(int argc, char **argv)
             if (live >= 0)
                 atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live,
                                       memory_order_relaxed);
-            next_reap_ms = mono_ms() + REAP_INTERVAL_MS;
+            next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
         } else if (retention_behind && !first_pending_ms) {
             /* A backlog of expired lines goes one bite per loop, between
              * ingest commits, so ingestion never waits for all of it. */
@@ -470,7 +446,7 @@ int main(int argc, char **argv)
         }
         int wait = commit_ms;
         if (first_pending_ms) {
-            int64_t left = first_pending_ms + commit_ms - mono_ms();
+            int64_t left = first_pending_ms + commit_ms - lt_mono_ms();
             wait = left < 0 ? 0 : (int)left;
         }
         lt_ingest_poll(in, wait, 256);
@@ -479,8 +455,8 @@ int main(int argc, char **argv)
         atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(in),
                               memory_order_relaxed);
         if (lt_store_pending(store) && !first_pending_ms)
-            first_pending_ms = mono_ms();
-        bool due = first_pending_ms && mono_ms() - first_pending_ms >= commit_ms;
+            first_pending_ms = lt_mono_ms();
+        bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
         if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
             commit(store, in, reaper, assembler);
             first_pending_ms = 0;

@@ -54,6 +54,8 @@
 
 #include <sqlite3.h>
 
+#include "clock.h"
+#include "dirs.h"
 #include "metrics.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -213,41 +215,7 @@ static void format_error(char *buf, size_t size, const char *fmt, ...) {
     va_end(ap);
 }
 
-static int64_t monotonic_ns(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-}
-
 static const char *or_empty(const char *s) { return s != NULL ? s : ""; }
-
-/* mkdir -p: the data directory may be a fresh nested path. */
-static int make_directories(const char *dir, char *err, size_t errlen) {
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path) {
-        format_error(err, errlen, "data directory path too long");
-        return -1;
-    }
-    for (char *p = path + 1; *p != '\0'; p++) {
-        if (*p != '/') continue;
-        *p = '\0';
-        if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-            format_error(err, errlen, "cannot create %s: %s", path, strerror(errno));
-            return -1;
-        }
-        *p = '/';
-    }
-    if (mkdir(path, 0755) != 0 && errno != EEXIST) {
-        format_error(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat info;
-    if (stat(path, &info) != 0 || !S_ISDIR(info.st_mode)) {
-        format_error(err, errlen, "%s is not a directory", path);
-        return -1;
-    }
-    return 0;
-}
 
 static int store_path(const char *dir, char *path, size_t size, char *err, size_t errlen) {
     if (dir == NULL || dir[0] == '\0') {
@@ -408,7 +376,10 @@ static void configure_connection(sqlite3 *db) {
 lt_store *lt_store_open(const char *dir, char *err, size_t errlen) {
     char path[PATH_MAX];
     if (store_path(dir, path, sizeof path, err, errlen) != 0) return NULL;
-    if (make_directories(dir, err, errlen) != 0) return NULL;
+    if (lt_mkdir_p(dir, 0755) != 0) {
+        format_error(err, errlen, "cannot create the data directory %s: %s", dir, strerror(errno));
+        return NULL;
+    }
 
     lt_store *st = calloc(1, sizeof *st);
     if (st == NULL) {
@@ -704,10 +675,10 @@ int lt_store_commit(lt_store *st) {
         assert(st->pending == 0);
         return 0;
     }
-    int64_t started = monotonic_ns();
+    int64_t started = lt_mono_ns();
     if (step_write(st, st->commit_transaction, "commit") != 0) goto failed;
-    record_commit_time(monotonic_ns() - started);
-    lt_metrics_commit_time((uint64_t)(monotonic_ns() - started));
+    record_commit_time(lt_mono_ns() - started);
+    lt_metrics_commit_time((uint64_t)(lt_mono_ns() - started));
     LT_COUNT(store_commits, 1);
 
     int64_t last_id = st->transaction_last_id;
