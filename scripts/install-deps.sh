@@ -10,7 +10,7 @@ packages=(
   gcc g++ libc6-dev pkg-config meson ninja-build
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev libssl-dev
-  python3 procps
+  python3 procps clang-format
   chromium nodejs
 )
 
