@@ -1,11 +1,13 @@
 /* reaper.c -- replay the tails of rings whose runner process is gone.
  *
  * The ring file is untrusted input like a network frame (any local process
- * of the same user could have written it, and could still be changing it
- * through its own mapping): the header and every record header are copied
- * out of the mapping first, and only the copies are checked and used. The
- * header's strings must be terminated and valid IDs, and every record must
- * pass the same rules the ingest applies to frames.
+ * of the same user could have written it, and could still be changing it,
+ * or its size, while we read): it is read with pread only (ring_file.h), so
+ * the header, every record header and every payload are private copies, and
+ * only the copies are checked and used. The header's strings must be
+ * terminated and valid IDs, and every record must pass the same rules the
+ * ingest applies to frames. A file that ends before the ring does (cut
+ * while we read it) ends the replay there: the rest counts as dropped.
  *
  * Torn records (ring.h): the process is gone, so a record it did not
  * complete never will be. Replay goes past it -- by its size when it was
@@ -25,25 +27,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "logtap_wire.h"
 #include "metrics.h"
-#include "ring.h"
+#include "ring_file.h"
 #include "timefmt.h"
 
 #define REPLAY_BATCH 1024
+/* Payload bytes a batch holds before it is fed: what a reaper keeps in
+ * memory, whatever the capacity of the rings it replays. */
+#define REPLAY_BYTES (4 * 1024 * 1024)
 #define MAX_ADOPTED 64 /* per scan; the rest wait for the next one */
 
 struct lt_reaper {
     char *dir;
     char *endpoint;
     lt_assembler *assembler;
-    lt_ring adopted[MAX_ADOPTED];
+    lt_ring_file adopted[MAX_ADOPTED]; /* locked until lt_reaper_release */
     uint64_t instances[MAX_ADOPTED]; /* of the adopted rings, from our copy */
     int nadopted;
     lt_record_in batch[REPLAY_BATCH];
     char requests[REPLAY_BATCH][LT_WIRE_MAX_ID + 1]; /* private copies */
+    unsigned char payload[REPLAY_BYTES]; /* the batch's request IDs and data */
 };
 
 lt_reaper *lt_reaper_new(const char *ring_dir, const char *endpoint, lt_assembler *assembler)
@@ -116,7 +123,7 @@ static int feed(lt_reaper *r, const lt_proc_meta *meta, size_t n)
 
 /* Replay [acked_pos, reserve_pos) and then an EXIT: the process is gone,
  * so its partial lines are final. `h` is a private copy of the header. */
-static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
+static int replay(lt_reaper *r, const lt_ring_file *ring, const lt_ring_header *h)
 {
     lt_proc_meta meta = {
         .runner_id = h->runner_id,
@@ -131,26 +138,45 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
     uint64_t start = h->acked_pos, pos = start, end = h->reserve_pos;
     if (end < start || end - start > h->capacity)
         end = start; /* a header no writer of ours leaves: replay nothing */
-    size_t n = 0;
+    size_t n = 0, used = 0;
+    bool cut = false; /* the file ended before the ring did */
     while (pos < end) {
         lt_ring_record rec; /* a private copy */
-        lt_slot_kind kind = lt_ring_slot(ring, pos, &rec);
+        lt_slot_kind kind;
+        if (!lt_ring_file_slot(ring, pos, &rec, &kind)) {
+            cut = true;
+            break;
+        }
         if (kind == LT_SLOT_TORN) { /* passed and counted by its sender */
             pos += rec.size;
             continue;
         }
         if (kind == LT_SLOT_UNSTAMPED) {
-            uint64_t next = lt_ring_resync(ring, pos, end);
+            uint64_t next;
+            if (!lt_ring_file_resync(ring, pos, end, &next)) {
+                cut = true;
+                break;
+            }
             LT_COUNT(records_torn, 1);
             meta.dropped += next - pos;
             pos = next;
             continue;
         }
-        char *request = r->requests[n];
-        const char *shared_request = lt_record_request((const lt_ring_record *)(ring->data + (pos & ring->mask)));
         bool ok = kind == LT_SLOT_COMPLETE && record_ok(&rec);
+        size_t body = (size_t)rec.request_len + rec.data_len;
+        if (ok && used + body > sizeof r->payload) { /* the batch's bytes are spent */
+            if (feed(r, &meta, n) != 0)
+                return -1;
+            n = used = 0;
+        }
+        unsigned char *copy = r->payload + used;
+        if (ok && !lt_ring_file_read(ring, pos + sizeof rec, copy, body)) {
+            cut = true;
+            break;
+        }
+        char *request = r->requests[n];
         if (ok) {
-            memcpy(request, shared_request, rec.request_len);
+            memcpy(request, copy, rec.request_len);
             request[rec.request_len] = '\0';
             ok = !rec.request_len || lt_wire_id_ok(request, rec.request_len);
         }
@@ -161,8 +187,6 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
             pos += rec.size;
             continue;
         }
-        /* The payload stays in the mapping: its length is our copy's, so
-         * whatever the bytes become, the reads stay inside this record. */
         r->batch[n++] = (lt_record_in){
             .pos = pos,
             .ts_ns = rec.ts_ns,
@@ -171,16 +195,29 @@ static int replay(lt_reaper *r, lt_ring *ring, const lt_ring_header *h)
             .fd = rec.fd,
             .request = rec.request_len ? request : NULL,
             .request_len = rec.request_len,
-            .data = rec.data_len ? (const unsigned char *)shared_request + rec.request_len : NULL,
+            .data = rec.data_len ? copy + rec.request_len : NULL,
             .data_len = rec.data_len,
         };
+        used += body;
         LT_COUNT(records_replayed, 1);
         pos += rec.size;
         if (n == REPLAY_BATCH) {
             if (feed(r, &meta, n) != 0)
                 return -1;
-            n = 0;
+            n = used = 0;
         }
+    }
+    if (cut) {
+        /* Cut, shrunk or resized under us: what is left cannot be read now
+         * and the process that wrote it is gone, so it is lost -- counted
+         * as an unstamped slot's bytes are. */
+        struct stat st;
+        fprintf(stderr, "logtap-collector: %s ended while replayed (%lld bytes now): %llu bytes dropped\n",
+                ring->path, fstat(ring->fd, &st) == 0 ? (long long)st.st_size : -1LL,
+                (unsigned long long)(end - pos));
+        LT_COUNT(records_torn, 1);
+        meta.dropped += end - pos;
+        pos = end;
     }
     /* Positions only grow, so this EXIT sorts after every record above. */
     r->batch[n++] = (lt_record_in){.pos = pos, .kind = LT_REC_EXIT, .ts_ns = (uint64_t)lt_time_now_ns()};
@@ -206,8 +243,9 @@ int lt_reaper_scan(lt_reaper *r)
         char path[512];
         if (snprintf(path, sizeof path, "%s/%s", r->dir, e->d_name) >= (int)sizeof path)
             continue;
-        lt_ring *ring = &r->adopted[r->nadopted];
-        int rc = lt_ring_adopt(ring, path);
+        lt_ring_file *ring = &r->adopted[r->nadopted];
+        lt_ring_header head; /* a private copy */
+        int rc = lt_ring_file_adopt(ring, path, &head);
         if (rc == -EWOULDBLOCK || rc == -ENOENT)
             continue; /* alive, or just removed by its owner */
         if (rc != 0) {
@@ -215,15 +253,13 @@ int lt_reaper_scan(lt_reaper *r)
                 LT_COUNT(rings_invalid, 1);
             continue;
         }
-        lt_ring_header head;
-        memcpy(&head, ring->hdr, sizeof head);
-        if (!header_ids_ok(&head) || head.capacity != ring->mask + 1) {
+        if (!header_ids_ok(&head)) {
             LT_COUNT(rings_invalid, 1);
-            lt_ring_close(ring, false);
+            lt_ring_file_close(ring, false);
             continue;
         }
         if (strcmp(head.endpoint, r->endpoint) != 0) {
-            lt_ring_close(ring, false); /* another collector's runner */
+            lt_ring_file_close(ring, false); /* another collector's runner */
             continue;
         }
         LT_COUNT(rings_adopted, 1);
@@ -231,7 +267,7 @@ int lt_reaper_scan(lt_reaper *r)
             /* Kept for the next scan, whatever the commit does: what was fed
              * before the failure is stored once (the delivery state). */
             fprintf(stderr, "logtap-collector: cannot replay %s now; will try again\n", path);
-            lt_ring_close(ring, false);
+            lt_ring_file_close(ring, false);
             continue;
         }
         r->instances[r->nadopted++] = head.instance;
@@ -244,7 +280,7 @@ int lt_reaper_scan(lt_reaper *r)
 void lt_reaper_release(lt_reaper *r, bool committed)
 {
     for (int i = 0; i < r->nadopted; i++) {
-        lt_ring_close(&r->adopted[i], committed);
+        lt_ring_file_close(&r->adopted[i], committed);
         if (committed)
             lt_assembler_finish(r->assembler, r->instances[i]);
     }

@@ -85,7 +85,7 @@ static int map_mirrored(lt_ring *ring, int fd, uint64_t capacity)
     return 0;
 }
 
-static bool capacity_ok(uint64_t capacity)
+bool lt_ring_capacity_ok(uint64_t capacity)
 {
     long page = sysconf(_SC_PAGESIZE);
     return capacity >= LT_RING_MIN_CAPACITY && capacity <= LT_RING_MAX_CAPACITY &&
@@ -114,7 +114,7 @@ static int move_fd_high(int fd)
 
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta)
 {
-    if (!capacity_ok(capacity))
+    if (!lt_ring_capacity_ok(capacity))
         return -EINVAL;
     memset(ring, 0, sizeof *ring);
     ring->wake_fd = -1;
@@ -173,48 +173,6 @@ fail:
     close(fd);
     unlink(temp);
     ring->lock_fd = -1;
-    return err;
-}
-
-int lt_ring_adopt(lt_ring *ring, const char *path)
-{
-    memset(ring, 0, sizeof *ring);
-    ring->wake_fd = -1;
-    ring->lock_fd = -1;
-    if (cstr_copy(ring->path, sizeof ring->path, path) + 1 >= sizeof ring->path)
-        return -ENAMETOOLONG;
-    int fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    lt_ring_header head;
-    int err = 0;
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        err = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
-        goto fail;
-    }
-    if (fstat(fd, &st) != 0) {
-        err = -errno;
-        goto fail;
-    }
-    if (st.st_uid != geteuid() && geteuid() != 0) {
-        err = -EPERM;
-        goto fail;
-    }
-    if (!S_ISREG(st.st_mode) || pread(fd, &head, sizeof head, 0) != (ssize_t)sizeof head ||
-        head.magic != LT_RING_MAGIC || head.layout != LT_RING_LAYOUT ||
-        head.header_size != LT_RING_HEADER_SIZE || !capacity_ok(head.capacity) ||
-        (uint64_t)st.st_size != LT_RING_HEADER_SIZE + head.capacity) {
-        err = -EINVAL;
-        goto fail;
-    }
-    err = map_mirrored(ring, fd, head.capacity);
-    if (err)
-        goto fail;
-    ring->lock_fd = fd;
-    return 0;
-fail:
-    close(fd);
     return err;
 }
 
@@ -349,22 +307,33 @@ const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos)
     return rec;
 }
 
-lt_slot_kind lt_ring_slot(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr)
+lt_slot_kind lt_ring_classify(uint64_t pos, const lt_ring_record *copy)
 {
-    lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
-    uint64_t word = atomic_load_explicit(&rec->commit, memory_order_acquire);
+    uint64_t word = atomic_load_explicit(&copy->commit, memory_order_relaxed);
     lt_slot_kind kind = word == pos + 1                ? LT_SLOT_COMPLETE
                         : word == LT_RING_RESERVED(pos) ? LT_SLOT_RESERVED
                         : word == LT_RING_TORN(pos)     ? LT_SLOT_TORN
                                                         : LT_SLOT_UNSTAMPED;
-    if (kind == LT_SLOT_UNSTAMPED)
-        return kind;
-    /* A private copy: the caller judges what it read, not what another
-     * process may be changing under it. */
+    return kind == LT_SLOT_UNSTAMPED || header_sane(copy) ? kind : LT_SLOT_UNSTAMPED;
+}
+
+/* A private copy of the record header at `pos`: the commit word first, with
+ * acquire, so the rest is at least as new as the stamp it was read with. */
+static void copy_mapped(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr)
+{
+    lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
+    uint64_t word = atomic_load_explicit(&rec->commit, memory_order_acquire);
     memcpy((char *)hdr + sizeof hdr->commit, (const char *)rec + sizeof rec->commit,
            sizeof *hdr - sizeof hdr->commit);
     atomic_store_explicit(&hdr->commit, word, memory_order_relaxed);
-    return header_sane(hdr) ? kind : LT_SLOT_UNSTAMPED;
+}
+
+lt_slot_kind lt_ring_slot(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr)
+{
+    /* The caller judges what it read, not what another process may be
+     * changing under it. */
+    copy_mapped(ring, pos, hdr);
+    return lt_ring_classify(pos, hdr);
 }
 
 bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos)
@@ -375,14 +344,27 @@ bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos)
                                                    memory_order_acq_rel, memory_order_acquire);
 }
 
+uint64_t lt_ring_scan(uint64_t pos, uint64_t limit, uint64_t capacity, lt_ring_copy_fn copy, void *ctx)
+{
+    lt_ring_record hdr;
+    for (uint64_t q = pos + 8; q < limit && q - pos < capacity; q += 8) {
+        if (!copy(ctx, q, &hdr))
+            return q;
+        if (lt_ring_classify(q, &hdr) != LT_SLOT_UNSTAMPED && hdr.size <= limit - q)
+            return q;
+    }
+    return limit;
+}
+
+static bool copy_mapped_at(void *ring, uint64_t pos, lt_ring_record *hdr)
+{
+    copy_mapped(ring, pos, hdr);
+    return true;
+}
+
 uint64_t lt_ring_resync(const lt_ring *ring, uint64_t pos, uint64_t limit)
 {
-    uint64_t capacity = ring->mask + 1;
-    lt_ring_record hdr;
-    for (uint64_t q = pos + 8; q < limit && q - pos < capacity; q += 8)
-        if (lt_ring_slot(ring, q, &hdr) != LT_SLOT_UNSTAMPED && hdr.size <= limit - q)
-            return q;
-    return limit;
+    return lt_ring_scan(pos, limit, ring->mask + 1, copy_mapped_at, (void *)ring);
 }
 
 uint32_t lt_ring_settled_size(const lt_ring *ring, uint64_t pos)

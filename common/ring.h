@@ -2,13 +2,16 @@
  *
  * Writers are the hooked write() calls of every thread, including signal
  * handlers; the reader is the process's sender thread (and, after a crash,
- * the collector). So appending must be lock-free and async-signal-safe: one
- * compare-and-swap reserves space, the record is filled in, and a release
- * store of its commit word publishes it.
+ * the collector, which reads the file without mapping it: ring_file.h). So
+ * appending must be lock-free and async-signal-safe: one compare-and-swap
+ * reserves space, the record is filled in, and a release store of its commit
+ * word publishes it.
  *
  * The data area is mapped twice, back to back, so a record that runs past the
  * end of the ring continues at its start in the file while staying contiguous
- * in memory: no record is ever split and neither side handles wrap-around.
+ * in memory: no record is ever split and neither writers nor the sender
+ * handle wrap-around (the collector's pread reader reads such a record in
+ * two pieces).
  *
  * Positions are byte offsets that only grow (64 bits do not wrap in practice);
  * the byte at position p lives at data[p & (capacity - 1)]. A record's position
@@ -145,11 +148,10 @@ typedef struct lt_ring_meta {
  * and map it. Async-signal-safe (system calls only), so a forked child may
  * create its ring from the hook. Returns 0, or -errno. */
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta);
-/* Map the ring at `path` left behind by a process that is gone (the
- * collector's side). Returns 0; -EWOULDBLOCK if its owner still lives;
- * -EINVAL if the file is not a well-formed ring; -EPERM if it belongs to
- * another user; or another -errno. The caller then holds the lock. */
-int lt_ring_adopt(lt_ring *ring, const char *path);
+/* A capacity rings may have: a power of two, a page multiple, within
+ * [LT_RING_MIN_CAPACITY, LT_RING_MAX_CAPACITY]. (The collector reads the
+ * rings of processes that are gone without mapping them: ring_file.h.) */
+bool lt_ring_capacity_ok(uint64_t capacity);
 /* A forked child must not keep its parent's ring alive: close the inherited
  * lock descriptor (the parent's own descriptor keeps the lock). */
 void lt_ring_forget_in_child(lt_ring *ring);
@@ -195,6 +197,10 @@ typedef enum lt_slot_kind {
  * all kinds but UNSTAMPED, copy its header to *hdr with a sane size: the
  * next slot starts at pos + hdr->size. */
 lt_slot_kind lt_ring_slot(const lt_ring *ring, uint64_t pos, lt_ring_record *hdr);
+/* The rules lt_ring_slot applies, over a private copy of the record header
+ * found at `pos` (commit word included), however it was copied: the mapped
+ * reader and the file reader (ring_file.h) judge slots alike. */
+lt_slot_kind lt_ring_classify(uint64_t pos, const lt_ring_record *copy);
 /* Declare the RESERVED record at `pos` torn (its writer is gone). False if
  * its commit word is no longer RESERVED(pos). */
 bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos);
@@ -202,6 +208,11 @@ bool lt_ring_mark_torn(lt_ring *ring, uint64_t pos);
  * slot (complete, reserved or torn, sane header, ending by `limit`) starts,
  * or `limit`: how a reader passes a slot whose writer died unstamped. */
 uint64_t lt_ring_resync(const lt_ring *ring, uint64_t pos, uint64_t limit);
+/* lt_ring_resync's search over any reader: `copy` copies the record header
+ * at a position (commit word included) and returns false if it cannot, and
+ * the search then ends there, returning that position. */
+typedef bool (*lt_ring_copy_fn)(void *ctx, uint64_t pos, lt_ring_record *out);
+uint64_t lt_ring_scan(uint64_t pos, uint64_t limit, uint64_t capacity, lt_ring_copy_fn copy, void *ctx);
 /* The size of the complete or torn record at `pos`, 0 for anything else:
  * what a reader that has already dealt with torn records steps over. */
 uint32_t lt_ring_settled_size(const lt_ring *ring, uint64_t pos);

@@ -9,8 +9,16 @@
  *       that dies mid-append (test/tools/ring_forge.h); prints {"pos"}. With
  *       "stamped" the record names this tool's thread as its writer, which is
  *       gone once the tool has exited.
+ *   ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES
+ *       makes a well-formed ring in DIR for the collector at ENDPOINT, as
+ *       runner RUNNER's would be, and fills it with up to LINES DATA records
+ *       "RUNNER n xxx...\n" (fewer if the ring of CAPACITY bytes fills up);
+ *       prints {"path", "lines", "reserve"} and holds the ring's lock until
+ *       its stdin ends, so the caller can open the file before the
+ *       collector may adopt it (hostile-ring tests).
  */
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +60,36 @@ static void map_ring(lt_ring *ring, const char *path)
     ring->mask = head.capacity - 1;
 }
 
+/* A ring made by the ring's own code, as a runner's is, so the collector
+ * sees exactly what a dead runner leaves; only the "process" is this tool. */
+static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity,
+                 uint64_t lines)
+{
+    lt_ring ring;
+    lt_ring_meta meta = {.runner_id = runner, .app_id = "", .version_id = "", .source = "run",
+                         .endpoint = endpoint, .pid = getpid(), .instance = (uint64_t)getpid() << 20};
+    int rc = lt_ring_create(&ring, dir, capacity, &meta);
+    if (rc != 0) {
+        fprintf(stderr, "ring_tool: cannot create a ring in %s: %s\n", dir, strerror(-rc));
+        return 1;
+    }
+    char line[256];
+    uint64_t n = 0;
+    for (; n < lines; n++) {
+        int len = snprintf(line, sizeof line, "%s %" PRIu64 " %0180d\n", runner, n, 0);
+        struct iovec iov = {line, (size_t)len};
+        if (!lt_ring_append(&ring, LT_REC_DATA, 1, 1, n + 1, NULL, 0, &iov, 1, (size_t)len))
+            break; /* full */
+    }
+    printf("{\"path\": \"%s\", \"lines\": %" PRIu64 ", \"reserve\": %" PRIu64 "}\n", ring.path, n,
+           (uint64_t)atomic_load(&ring.hdr->reserve_pos));
+    fflush(stdout);
+    while (getchar() != EOF) {
+    }
+    lt_ring_close(&ring, false); /* "dies": the lock goes, the file stays */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "state") == 0) {
@@ -76,6 +114,9 @@ int main(int argc, char **argv)
         printf("{\"pos\": %llu}\n", (unsigned long long)pos);
         return 0;
     }
-    fprintf(stderr, "usage: ring_tool state FILE | ring_tool tear FILE BYTES stamped|unstamped\n");
+    if (argc == 7 && strcmp(argv[1], "forge") == 0)
+        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0));
+    fprintf(stderr, "usage: ring_tool state FILE | ring_tool tear FILE BYTES stamped|unstamped |\n"
+                    "       ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES\n");
     return 2;
 }

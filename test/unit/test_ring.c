@@ -2,9 +2,12 @@
  *
  * Real files, real mmap, real threads: several writers append concurrently
  * while a reader drains, the ring wraps many times, and every record must
- * come out whole, once, in each writer's order. Built under TSan too.
+ * come out whole, once, in each writer's order. The collector's pread reader
+ * (ring_file.h) must judge every slot as the mapped reader does, and see a
+ * file cut under it as unreadable. Built under TSan too.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -13,6 +16,7 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "ring_file.h"
 #include "tools/ring_forge.h"
 #include "unit.h"
 
@@ -151,6 +155,94 @@ static void test_torn_records(void)
     lt_ring_close(&ring, true);
 }
 
+/* The pread reader sees what the mapped reader sees, at every position,
+ * across the end of the data area too; once the file is cut, nothing. */
+static void test_file_reader(void)
+{
+    lt_ring ring;
+    make_ring(&ring, LT_RING_MIN_CAPACITY, 6);
+    uint64_t pos = 0;
+    char payload[300];
+    memset(payload, 'f', sizeof payload);
+    while (pos < 2 * LT_RING_MIN_CAPACITY + 1000) { /* a lap and more: records straddle the end */
+        CHECK(append_str(&ring, 5, pos % 3 ? NULL : "req-f", payload, 1 + pos % 290));
+        pos += lt_ring_peek(&ring, pos)->size;
+        if (pos > LT_RING_MIN_CAPACITY / 2)
+            lt_ring_release(&ring, pos - LT_RING_MIN_CAPACITY / 2);
+    }
+    lt_forge_torn(&ring, 99, 700, true);
+    lt_forge_torn(&ring, 99, 900, false);
+    CHECK(append_str(&ring, 6, NULL, "last\n", 5));
+    uint64_t start = atomic_load(&ring.hdr->read_pos), end = atomic_load(&ring.hdr->reserve_pos);
+
+    /* What the mapped reader sees, kept before the owner "dies" (the
+     * mapping would keep its lock). */
+    size_t slots = (end - start) / 8;
+    lt_ring_record *mapped = calloc(slots, sizeof *mapped);
+    lt_slot_kind *kinds = calloc(slots, sizeof *kinds);
+    uint64_t *resynced = calloc(slots, sizeof *resynced);
+    unsigned char *data = malloc(2 * LT_RING_MIN_CAPACITY);
+    REQUIRE(mapped && kinds && resynced && data);
+    for (size_t i = 0; i < slots; i++) {
+        kinds[i] = lt_ring_slot(&ring, start + 8 * i, &mapped[i]);
+        resynced[i] = lt_ring_resync(&ring, start + 8 * i, end);
+    }
+    memcpy(data, ring.data, 2 * LT_RING_MIN_CAPACITY); /* the mirror included */
+    char path[sizeof ring.path];
+    snprintf(path, sizeof path, "%s", ring.path);
+
+    lt_ring_file file;
+    lt_ring_header head;
+    CHECK(lt_ring_file_adopt(&file, path, &head) == -EWOULDBLOCK); /* its owner lives */
+    lt_ring_close(&ring, false);
+    REQUIRE(lt_ring_file_adopt(&file, path, &head) == 0);
+    CHECK(head.reserve_pos == end && head.capacity == LT_RING_MIN_CAPACITY);
+    long differ = 0, resyncs = 0;
+    for (size_t i = 0; i < slots; i++) {
+        uint64_t q = start + 8 * i;
+        lt_ring_record read;
+        lt_slot_kind kind;
+        CHECK(lt_ring_file_slot(&file, q, &read, &kind));
+        if (kind != kinds[i] || (kind != LT_SLOT_UNSTAMPED && memcmp(&read, &mapped[i], sizeof read)))
+            differ++;
+        uint64_t next;
+        if (i % 512 == 0 || kinds[i] == LT_SLOT_UNSTAMPED) { /* not all: each scans far */
+            CHECK(lt_ring_file_resync(&file, q, end, &next));
+            differ += next != resynced[i];
+            resyncs++;
+        }
+        if (kinds[i] == LT_SLOT_COMPLETE) {
+            unsigned char body[LT_RING_RECORD_MAX];
+            size_t len = mapped[i].request_len + mapped[i].data_len;
+            CHECK(lt_ring_file_read(&file, q + sizeof read, body, len));
+            differ += memcmp(body, data + ((q + sizeof read) & file.mask), len) != 0;
+        }
+    }
+    CHECK(differ == 0 && resyncs > 0);
+    free(mapped);
+    free(kinds);
+    free(resynced);
+    free(data);
+
+    /* Cut under the reader: short reads, never a signal. */
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    REQUIRE(fd >= 0);
+    REQUIRE(ftruncate(fd, LT_RING_HEADER_SIZE) == 0);
+    lt_ring_record read;
+    lt_slot_kind kind;
+    uint64_t next;
+    unsigned char byte;
+    CHECK(!lt_ring_file_slot(&file, start, &read, &kind));
+    CHECK(!lt_ring_file_resync(&file, start, end, &next));
+    CHECK(!lt_ring_file_read(&file, end - 1, &byte, 1));
+    REQUIRE(ftruncate(fd, 2 * (LT_RING_HEADER_SIZE + LT_RING_MIN_CAPACITY)) == 0); /* grown: zeros */
+    CHECK(lt_ring_file_slot(&file, start, &read, &kind) && kind == LT_SLOT_UNSTAMPED);
+    CHECK(lt_ring_file_resync(&file, start, end, &next) && next == end);
+    close(fd);
+    lt_ring_file_close(&file, true);
+    CHECK(access(path, F_OK) != 0);
+}
+
 enum { WRITERS = 4, PER_WRITER = 200000 };
 
 typedef struct writer_arg {
@@ -225,6 +317,7 @@ int main(void)
     test_wrap_is_contiguous();
     test_full_ring_refuses_and_counts();
     test_torn_records();
+    test_file_reader();
     test_concurrent_writers_one_reader();
     rmdir(dir);
     return unit_done("unit-ring");
