@@ -36,6 +36,7 @@
 
 #include "cli_logs.h"
 #include "cli_sse.h"
+#include "clock.h"
 #include "timefmt.h"
 
 /* The server sends a keepalive comment every 15 s: three missed ones mean
@@ -85,12 +86,6 @@ static int close_follow_socket(void *clientp, curl_socket_t fd) {
     return close(fd);
 }
 
-static int64_t monotonic_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_unless_stopped(int ms) {
     while (ms > 0 && !stop_requested) {
         int slice = ms < 100 ? ms : 100;
@@ -131,7 +126,7 @@ static int abort_when_stopping(void *clientp, curl_off_t dltotal, curl_off_t dln
     (void)ultotal;
     (void)ulnow;
     if (stop_requested) return 1;
-    return f->request_completed && monotonic_ms() >= f->finish_at_ms;
+    return f->request_completed && lt_mono_ms() >= f->finish_at_ms;
 }
 
 /* The cursor for the `after` parameter: the newest thing we know we have. */
@@ -176,7 +171,7 @@ static void on_status_event(struct follow_state *f, const char *data, size_t len
     if (value && strcmp(value, "COMPLETED") == 0 && !f->request_completed &&
         logs_query_is_one_request(f->query)) {
         f->request_completed = true;
-        f->finish_at_ms = monotonic_ms() + STATUS_GRACE_MS;
+        f->finish_at_ms = lt_mono_ms() + STATUS_GRACE_MS;
     }
     json_decref(status);
 }
