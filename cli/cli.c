@@ -15,9 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "catchall_run.h"
 #include "cli.h"
 #include "cli_credentials.h"
+#include "cli_text.h"
 
 static const char main_usage[] =
 "Usage: logtap [--server URL] [--token TOKEN] COMMAND [ARGS...]\n"
@@ -289,6 +291,7 @@ int main(int argc, char **argv) {
     struct cli_globals g = {0};
     int opt, code;
 
+    lt_buf_on_oom(die_out_of_memory); /* every buffer append succeeds or exits */
     argv[0] = program_name;
     /* '+': global options come before the command; the rest is its own. */
     while ((opt = getopt_long(argc, argv, "+h", options, NULL)) != -1) {

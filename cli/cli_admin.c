@@ -353,28 +353,28 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
  * digits, anything missing as "-". Caller frees. */
 static char *field_text_new(json_t *object, const char *key) {
     json_t *value = json_object_get(object, key);
-    struct strbuf text = {0};
+    lt_buf text = {0};
     if (json_is_string(value) && json_string_length(value) > 0)
         append_terminal_safe(&text, json_string_value(value), json_string_length(value), false);
     else if (json_is_integer(value))
-        strbuf_appendf(&text, "%lld", (long long)json_integer_value(value));
+        lt_buf_appendf(&text, "%lld", (long long)json_integer_value(value));
     else if (json_is_boolean(value))
-        strbuf_append_str(&text, json_is_true(value) ? "yes" : "no");
+        lt_buf_append_str(&text, json_is_true(value) ? "yes" : "no");
     else
-        strbuf_append_byte(&text, '-');
-    return strbuf_detach(&text);
+        lt_buf_append_byte(&text, '-');
+    return lt_buf_detach(&text);
 }
 
 static char *on_off_text_new(json_t *object, const char *key, const char *from_key) {
     json_t *value = json_object_get(object, key);
-    struct strbuf text = {0};
-    strbuf_append_str(&text, json_is_true(value) ? "on" : json_is_false(value) ? "off" : "-");
+    lt_buf text = {0};
+    lt_buf_append_str(&text, json_is_true(value) ? "on" : json_is_false(value) ? "off" : "-");
     if (from_key) {
         char *from = field_text_new(object, from_key);
-        if (strcmp(from, "-") != 0) strbuf_appendf(&text, " (%s)", from);
+        if (strcmp(from, "-") != 0) lt_buf_appendf(&text, " (%s)", from);
         free(from);
     }
-    return strbuf_detach(&text);
+    return lt_buf_detach(&text);
 }
 
 #define TABLE_MAX_COLUMNS 8
@@ -469,11 +469,11 @@ static void print_account(json_t *account) {
 
 /* The user the token belongs to (GET /v1/whoami). Caller frees. */
 static int resolve_own_user(struct collector *c, char **user) {
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/whoami", c->server);
+    lt_buf url = {0};
+    lt_buf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *whoami = NULL;
     int code = fetch_json(c, NULL, url.data, &whoami);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     if (code != LT_EXIT_OK) return code;
     const char *name = json_string_value(json_object_get(whoami, "user"));
     if (name) {
@@ -511,7 +511,7 @@ static int request_one(struct collector *c, const char *method, const char *coll
                        const char *noun, const char *id, json_t *body,
                        enum output_format output,
                        void (*print_text)(json_t *object)) {
-    struct strbuf url = {0};
+    lt_buf url = {0};
     append_resource_url(&url, c, collection, id, NULL);
     const struct target t = {noun, id};
     json_t *object = NULL;
@@ -521,7 +521,7 @@ static int request_one(struct collector *c, const char *method, const char *coll
         else print_text(object);
     }
     json_decref(object);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     return code;
 }
 
@@ -536,8 +536,8 @@ struct list_spec {
 
 static int run_list(struct collector *c, const struct admin_args *a,
                     const struct list_spec *spec) {
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/%s", c->server, spec->name);
+    lt_buf url = {0};
+    lt_buf_appendf(&url, "%s/v1/%s", c->server, spec->name);
     json_t *answer = NULL, *items = NULL;
     int code = fetch_json(c, NULL, url.data, &answer);
     if (code == LT_EXIT_OK && !(items = answer_array(c, answer, spec->name)))
@@ -559,7 +559,7 @@ static int run_list(struct collector *c, const struct admin_args *a,
         table_print_and_free(&t);
     }
     json_decref(answer);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     return code;
 }
 
@@ -571,12 +571,12 @@ static int tokens_create(struct collector *c, const struct admin_args *a) {
     json_t *body = json_pack("{s:s}", "user", a->user);
     if (!body) die_out_of_memory();
     if (a->label) json_object_set_new(body, "label", json_string(a->label));
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/tokens", c->server);
+    lt_buf url = {0};
+    lt_buf_appendf(&url, "%s/v1/tokens", c->server);
     json_t *created = NULL;
     int code = collector_request(c, "POST", url.data, body, NULL, &created);
     json_decref(body);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     if (code == LT_EXIT_OK) {
         const char *token = json_string_value(json_object_get(created, "token"));
         if (a->output == OUTPUT_JSON) {
@@ -605,7 +605,7 @@ static int tokens_list(struct collector *c, const struct admin_args *a) {
 }
 
 static int tokens_revoke(struct collector *c, const struct admin_args *a) {
-    struct strbuf url = {0};
+    lt_buf url = {0};
     append_resource_url(&url, c, "tokens", a->operand, NULL);
     const struct target t = {"token", a->operand};
     json_t *answer = NULL;
@@ -618,7 +618,7 @@ static int tokens_revoke(struct collector *c, const struct admin_args *a) {
         free(id);
     }
     json_decref(answer);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     return code;
 }
 
@@ -671,8 +671,8 @@ static int account_show(struct collector *c, const struct admin_args *a) {
 }
 
 static int whoami(struct collector *c, const struct admin_args *a) {
-    struct strbuf url = {0};
-    strbuf_appendf(&url, "%s/v1/whoami", c->server);
+    lt_buf url = {0};
+    lt_buf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *answer = NULL;
     int code = fetch_json(c, NULL, url.data, &answer);
     if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
@@ -683,7 +683,7 @@ static int whoami(struct collector *c, const struct admin_args *a) {
         print_fields(keys, values, 2);
     }
     json_decref(answer);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     return code;
 }
 

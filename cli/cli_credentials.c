@@ -55,16 +55,16 @@ void cli_token_release(struct cli_token *t) {
  * credentials, each only when absolute: exactly the collector's rule
  * (bootstrap.c), so both name the same file. Caller frees; NULL if none. */
 static char *credentials_path_new(void) {
-    struct strbuf path = {0};
+    lt_buf path = {0};
     const char *config = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
     if (config && config[0] == '/')
-        strbuf_appendf(&path, "%s/logtap/credentials", config);
+        lt_buf_appendf(&path, "%s/logtap/credentials", config);
     else if (home && home[0] == '/')
-        strbuf_appendf(&path, "%s/.config/logtap/credentials", home);
+        lt_buf_appendf(&path, "%s/.config/logtap/credentials", home);
     else
         return NULL;
-    return strbuf_detach(&path);
+    return lt_buf_detach(&path);
 }
 
 static int refuse_file(const char *path, const char *why) {
@@ -76,7 +76,7 @@ static int refuse_file(const char *path, const char *why) {
 
 /* Reads the whole file into *text. A missing file is not an error
  * (*exists = false). Returns an exit code. */
-static int read_credentials(const char *path, struct strbuf *text, bool *exists) {
+static int read_credentials(const char *path, lt_buf *text, bool *exists) {
     *exists = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
@@ -122,7 +122,7 @@ static int read_credentials(const char *path, struct strbuf *text, bool *exists)
                     path, CREDENTIALS_MAX_BYTES >> 10);
             code = LT_EXIT_FAILED;
         } else {
-            strbuf_append(text, chunk, (size_t)n);
+            lt_buf_append(text, chunk, (size_t)n);
         }
     }
     close(fd);
@@ -155,7 +155,7 @@ static bool split_line(const char *s, const char *end, const char **url,
 }
 
 /* The last line whose URL is `server_url`; NULL if none. Caller frees. */
-static char *token_for_server_new(const char *path, const struct strbuf *text,
+static char *token_for_server_new(const char *path, const lt_buf *text,
                                   const char *server_url) {
     size_t server_len = strlen(server_url);
     char *found = NULL;
@@ -215,7 +215,7 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
     }
     if (!out->credentials_path) return LT_EXIT_OK;
 
-    struct strbuf text = {0};
+    lt_buf text = {0};
     bool exists = false;
     int code = read_credentials(out->credentials_path, &text, &exists);
     if (code == LT_EXIT_OK && exists) {
@@ -232,6 +232,6 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
             out->origin = checked_strdup(out->credentials_path);
         }
     }
-    strbuf_release(&text);
+    lt_buf_release(&text);
     return code;
 }

@@ -36,6 +36,7 @@
 
 #include "cli_logs.h"
 #include "cli_sse.h"
+#include "clock.h"
 #include "timefmt.h"
 
 /* The server sends a keepalive comment every 15 s: three missed ones mean
@@ -85,12 +86,6 @@ static int close_follow_socket(void *clientp, curl_socket_t fd) {
     return close(fd);
 }
 
-static int64_t monotonic_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sleep_unless_stopped(int ms) {
     while (ms > 0 && !stop_requested) {
         int slice = ms < 100 ? ms : 100;
@@ -109,10 +104,10 @@ struct follow_state {
     /* Per connection attempt. */
     bool response_checked;
     bool streaming;            /* got 200 text/event-stream */
-    struct strbuf error_body;  /* the body of any other answer */
+    lt_buf error_body;         /* the body of any other answer */
 
     /* Across attempts: where to resume. */
-    struct strbuf last_event_id;
+    lt_buf last_event_id;
     long long last_entry_id;   /* highest id printed (or skipped), -1 before any */
     bool connection_lost;      /* told the user; say so when back */
     bool output_failed;
@@ -131,7 +126,7 @@ static int abort_when_stopping(void *clientp, curl_off_t dltotal, curl_off_t dln
     (void)ultotal;
     (void)ulnow;
     if (stop_requested) return 1;
-    return f->request_completed && monotonic_ms() >= f->finish_at_ms;
+    return f->request_completed && lt_mono_ms() >= f->finish_at_ms;
 }
 
 /* The cursor for the `after` parameter: the newest thing we know we have. */
@@ -176,7 +171,7 @@ static void on_status_event(struct follow_state *f, const char *data, size_t len
     if (value && strcmp(value, "COMPLETED") == 0 && !f->request_completed &&
         logs_query_is_one_request(f->query)) {
         f->request_completed = true;
-        f->finish_at_ms = monotonic_ms() + STATUS_GRACE_MS;
+        f->finish_at_ms = lt_mono_ms() + STATUS_GRACE_MS;
     }
     json_decref(status);
 }
@@ -227,8 +222,8 @@ static int on_follow_event(void *ctx, const char *type, const char *data,
     }
     /* Only now is the event ours: a drop before this point resends it. */
     if (id) {
-        strbuf_clear(&f->last_event_id);
-        strbuf_append_str(&f->last_event_id, id);
+        lt_buf_clear(&f->last_event_id);
+        lt_buf_append_str(&f->last_event_id, id);
     }
     return 0;
 }
@@ -256,7 +251,7 @@ static size_t follow_write(char *bytes, size_t size, size_t nmemb, void *userdat
 
     if (!f->response_checked) follow_check_response(f);
     if (!f->streaming) {
-        if (f->error_body.len + len <= MAX_ERROR_BODY) strbuf_append(&f->error_body, bytes, len);
+        if (f->error_body.len + len <= MAX_ERROR_BODY) lt_buf_append(&f->error_body, bytes, len);
         return len;
     }
     if (sse_feed(&f->parser, bytes, len) != 0) {
@@ -295,14 +290,14 @@ static char *follow_url_new(const struct follow_state *f, bool streamed_before,
 static struct curl_slist *follow_headers_new(const struct follow_state *f) {
     struct curl_slist *headers = collector_headers_new(f->collector);
     headers = header_append(headers, "Accept: text/event-stream");
-    struct strbuf header = {0};
+    lt_buf header = {0};
     long long after = follow_resume_after(f);
     if (after >= 0)
-        strbuf_appendf(&header, "Last-Event-ID: %lld", after);
+        lt_buf_appendf(&header, "Last-Event-ID: %lld", after);
     else if (f->last_event_id.len)
-        strbuf_appendf(&header, "Last-Event-ID: %s", f->last_event_id.data);
+        lt_buf_appendf(&header, "Last-Event-ID: %s", f->last_event_id.data);
     if (header.len) headers = header_append(headers, header.data);
-    strbuf_release(&header);
+    lt_buf_release(&header);
     return headers;
 }
 
@@ -325,7 +320,7 @@ static void follow_configure(struct follow_state *f) {
 static CURLcode follow_attempt(struct follow_state *f, bool streamed_before) {
     char since_buf[40];
     f->response_checked = f->streaming = false;
-    strbuf_clear(&f->error_body);
+    lt_buf_clear(&f->error_body);
     sse_reset(&f->parser);
     f->collector->curl_error[0] = '\0';
 
@@ -420,7 +415,7 @@ int follow_logs(struct collector *c, const struct logs_query *q, struct printer 
         backoff_ms = backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff_ms * 2;
     }
     sse_release(&f.parser);
-    strbuf_release(&f.error_body);
-    strbuf_release(&f.last_event_id);
+    lt_buf_release(&f.error_body);
+    lt_buf_release(&f.last_event_id);
     return code;
 }

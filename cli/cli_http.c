@@ -32,11 +32,11 @@ static char *server_url_new(const char *flag_value) {
     const char *raw = flag_value;
     if (!raw) raw = getenv("LOGTAP_SERVER");
     if (!raw || !*raw) raw = DEFAULT_SERVER;
-    struct strbuf url = {0};
-    if (!strstr(raw, "://")) strbuf_append_str(&url, "http://");
-    strbuf_append_str(&url, raw);
+    lt_buf url = {0};
+    if (!strstr(raw, "://")) lt_buf_append_str(&url, "http://");
+    lt_buf_append_str(&url, raw);
     while (url.len > 0 && url.data[url.len - 1] == '/') url.data[--url.len] = '\0';
-    return strbuf_detach(&url);
+    return lt_buf_detach(&url);
 }
 
 int collector_open(struct collector *c, const struct cli_globals *g) {
@@ -93,12 +93,12 @@ struct curl_slist *header_append(struct curl_slist *list, const char *header) {
 struct curl_slist *collector_headers_new(const struct collector *c) {
     struct curl_slist *headers = NULL;
     if (c->token.value) {
-        struct strbuf header = {0};
-        strbuf_appendf(&header, "Authorization: Bearer %s", c->token.value);
+        lt_buf header = {0};
+        lt_buf_appendf(&header, "Authorization: Bearer %s", c->token.value);
         headers = header_append(headers, header.data);
         /* The token should not linger in freed memory longer than needed. */
         memset(header.data, 0, header.len);
-        strbuf_release(&header);
+        lt_buf_release(&header);
     }
     return headers;
 }
@@ -111,29 +111,29 @@ static bool is_unreserved(unsigned char c) {
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static void append_percent_encoded(struct strbuf *url, const char *text) {
+static void append_percent_encoded(lt_buf *url, const char *text) {
     for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
         if (is_unreserved(*s))
-            strbuf_append_byte(url, (char)*s);
+            lt_buf_append_byte(url, (char)*s);
         else
-            strbuf_appendf(url, "%%%02X", *s);
+            lt_buf_appendf(url, "%%%02X", *s);
     }
 }
 
-void append_resource_url(struct strbuf *url, const struct collector *c,
+void append_resource_url(lt_buf *url, const struct collector *c,
                          const char *collection, const char *id, const char *leaf) {
-    strbuf_appendf(url, "%s/v1/%s/", c->server, collection);
+    lt_buf_appendf(url, "%s/v1/%s/", c->server, collection);
     append_percent_encoded(url, id);
-    if (leaf) strbuf_appendf(url, "/%s", leaf);
+    if (leaf) lt_buf_appendf(url, "/%s", leaf);
 }
 
-void append_query_param(struct strbuf *url, const char *name, const char *value) {
-    strbuf_append_byte(url, strchr(url->data, '?') ? '&' : '?');
-    strbuf_appendf(url, "%s=", name);
+void append_query_param(lt_buf *url, const char *name, const char *value) {
+    lt_buf_append_byte(url, strchr(url->data, '?') ? '&' : '?');
+    lt_buf_appendf(url, "%s=", name);
     append_percent_encoded(url, value);
 }
 
-void append_query_number(struct strbuf *url, const char *name, long long value) {
+void append_query_number(lt_buf *url, const char *name, long long value) {
     char digits[32];
     snprintf(digits, sizeof digits, "%lld", value);
     append_query_param(url, name, digits);
@@ -169,7 +169,7 @@ int report_unexpected_answer(const struct collector *c, const char *fmt, ...) {
 }
 
 /* The server's {"error": "..."} message, or NULL. Caller frees. */
-static char *server_error_message_new(const struct strbuf *body) {
+static char *server_error_message_new(const lt_buf *body) {
     if (body->len == 0) return NULL;
     json_t *root = json_loadb(body->data, body->len, 0, NULL);
     json_t *error = json_object_get(root, "error");
@@ -203,7 +203,7 @@ static int report_denied(const struct collector *c, long status, const char *mes
 }
 
 int report_http_error(const struct collector *c, const struct target *t, long status,
-                      const struct strbuf *body) {
+                      const lt_buf *body) {
     if (status == 404 && t && t->noun) {
         char *id = terminal_safe_copy(t->id);
         fprintf(stderr, "logtap: unknown %s '%s'\n", t->noun, id);
@@ -227,13 +227,13 @@ int report_http_error(const struct collector *c, const struct target *t, long st
 /* ------------------------------------------------------------------------ */
 
 static size_t append_body(char *bytes, size_t size, size_t nmemb, void *userdata) {
-    strbuf_append(userdata, bytes, size * nmemb);
+    lt_buf_append(userdata, bytes, size * nmemb);
     return size * nmemb;
 }
 
 int collector_request(struct collector *c, const char *method, const char *url,
                       json_t *body, const struct target *t, json_t **out) {
-    struct strbuf answer = {0};
+    lt_buf answer = {0};
     char *body_text = NULL;
     long status = 0;
 
@@ -278,6 +278,6 @@ int collector_request(struct collector *c, const char *method, const char *url,
             code = LT_EXIT_FAILED;
         }
     }
-    strbuf_release(&answer);
+    lt_buf_release(&answer);
     return code;
 }

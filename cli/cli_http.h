@@ -51,10 +51,10 @@ struct curl_slist *header_append(struct curl_slist *list, const char *header);
 
 /* URL building; every value is percent-encoded. */
 /* server + /v1/<collection>/<id>, then /<leaf> unless leaf is NULL. */
-void append_resource_url(struct strbuf *url, const struct collector *c,
+void append_resource_url(lt_buf *url, const struct collector *c,
                          const char *collection, const char *id, const char *leaf);
-void append_query_param(struct strbuf *url, const char *name, const char *value);
-void append_query_number(struct strbuf *url, const char *name, long long value);
+void append_query_param(lt_buf *url, const char *name, const char *value);
+void append_query_number(lt_buf *url, const char *name, long long value);
 
 /* Error reports, each returning its exit code. */
 const char *curl_failure_text(const struct collector *c, CURLcode rc);
@@ -63,6 +63,6 @@ int report_unreachable(const struct collector *c, CURLcode rc);
 __attribute__((format(printf, 2, 3)))
 int report_unexpected_answer(const struct collector *c, const char *fmt, ...);
 int report_http_error(const struct collector *c, const struct target *t,
-                      long status, const struct strbuf *body);
+                      long status, const lt_buf *body);
 
 #endif

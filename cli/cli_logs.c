@@ -190,11 +190,11 @@ static const char *scope_usage(const struct log_scope *scope) {
 
 char *logs_url_new(const struct collector *c, const struct logs_query *q,
                    const struct page_params *pp) {
-    struct strbuf url = {0};
+    lt_buf url = {0};
     if (q->scope->collection)
         append_resource_url(&url, c, q->scope->collection, q->id, "logs");
     else
-        strbuf_appendf(&url, "%s/v1/logs", c->server);
+        lt_buf_appendf(&url, "%s/v1/logs", c->server);
     for (int i = 0; i < FILTER_COUNT; i++)
         if (q->filters[i]) append_query_param(&url, filter_names[i], q->filters[i]);
     if (pp->since) append_query_param(&url, "since", pp->since);
@@ -205,7 +205,7 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q,
     if (pp->after >= 0) append_query_number(&url, "after", pp->after);
     if (pp->before >= 0) append_query_number(&url, "before", pp->before);
     if (pp->follow) append_query_param(&url, "follow", "1");
-    return strbuf_detach(&url);
+    return lt_buf_detach(&url);
 }
 
 bool logs_query_is_one_request(const struct logs_query *q) {
@@ -234,14 +234,14 @@ static const char *entry_string(json_t *entry, const char *key, size_t *len) {
     return json_string_value(value);
 }
 
-static void append_column(struct strbuf *line, json_t *entry, const char *key) {
+static void append_column(lt_buf *line, json_t *entry, const char *key) {
     size_t len = 0;
     const char *text = entry_string(entry, key, &len);
     if (!text || len == 0)
-        strbuf_append_byte(line, '-');
+        lt_buf_append_byte(line, '-');
     else
         append_terminal_safe(line, text, len, false);
-    strbuf_append_byte(line, ' ');
+    lt_buf_append_byte(line, ' ');
 }
 
 static void format_text_entry(struct printer *p, json_t *entry) {
@@ -250,22 +250,22 @@ static void format_text_entry(struct printer *p, json_t *entry) {
     if (!message) message = "";
 
     if (p->raw) {
-        strbuf_append(&p->line, message, len);
+        lt_buf_append(&p->line, message, len);
     } else {
         append_column(&p->line, entry, "timestamp");
         if (p->show_runner) append_column(&p->line, entry, "runner_id");
         append_column(&p->line, entry, "stream");
         if (json_is_true(json_object_get(entry, "unattributed")))
-            strbuf_append_str(&p->line, "? "); /* caught by --catch-all: writer unknown */
+            lt_buf_append_str(&p->line, "? "); /* caught by --catch-all: writer unknown */
         else
             append_column(&p->line, entry, "request_id");
         append_terminal_safe(&p->line, message, len, p->keep_sgr);
     }
-    strbuf_append_byte(&p->line, '\n');
+    lt_buf_append_byte(&p->line, '\n');
 }
 
 int print_entry(struct printer *p, json_t *entry) {
-    strbuf_clear(&p->line);
+    lt_buf_clear(&p->line);
     if (p->format == OUTPUT_JSON)
         append_json_line(&p->line, entry, JSON_COMPACT);
     else
@@ -279,7 +279,7 @@ int print_entry(struct printer *p, json_t *entry) {
 
 static int printer_finish(struct printer *p, int code) {
     code = finish_stdout(code, p->write_errno);
-    strbuf_release(&p->line);
+    lt_buf_release(&p->line);
     return code;
 }
 
@@ -643,7 +643,7 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv) {
 
     struct collector c;
     if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
-    struct strbuf url = {0};
+    lt_buf url = {0};
     append_resource_url(&url, &c, "requests", id, "status");
     if (with_logs) append_query_param(&url, "logs", "1");
 
@@ -655,7 +655,7 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv) {
         code = finish_stdout(code, 0);
     }
     json_decref(status);
-    strbuf_release(&url);
+    lt_buf_release(&url);
     collector_close(&c);
     return code;
 }

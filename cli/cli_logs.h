@@ -78,7 +78,7 @@ struct printer {
     bool show_runner;       /* a RUNNER column: lines of many runners */
     bool keep_sgr;          /* stdout is a terminal, so colours render */
     int write_errno;        /* set when stdout failed */
-    struct strbuf line;     /* scratch space for one entry, reused */
+    lt_buf line;            /* scratch space for one entry, reused */
 };
 
 /* Returns 0, or -1 when stdout failed (errno kept in write_errno, for

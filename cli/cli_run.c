@@ -111,13 +111,13 @@ static char *preload_beside_executable(void) {
     if (!slash) return NULL;
     *slash = '\0';
 
-    struct strbuf path = {0};
-    strbuf_appendf(&path, "%s/%s", exe, PRELOAD_NAME);
+    lt_buf path = {0};
+    lt_buf_appendf(&path, "%s/%s", exe, PRELOAD_NAME);
     if (!readable_file(path.data)) {
-        strbuf_release(&path);
+        lt_buf_release(&path);
         return NULL;
     }
-    return strbuf_detach(&path);
+    return lt_buf_detach(&path);
 }
 
 /* Caller frees. NULL after an error was printed. */
@@ -149,18 +149,18 @@ static bool preload_list_contains(const char *list, const char *path) {
 
 /* `path` first, then whatever was preloaded already. Caller frees. */
 static char *ld_preload_with_new(const char *existing, const char *path) {
-    struct strbuf list = {0};
-    strbuf_append_str(&list, path);
+    lt_buf list = {0};
+    lt_buf_append_str(&list, path);
     if (existing && existing[strspn(existing, " :")]) {
         if (preload_list_contains(existing, path)) {
-            strbuf_clear(&list);
-            strbuf_append_str(&list, existing);
+            lt_buf_clear(&list);
+            lt_buf_append_str(&list, existing);
         } else {
-            strbuf_append_byte(&list, ':');
-            strbuf_append_str(&list, existing);
+            lt_buf_append_byte(&list, ':');
+            lt_buf_append_str(&list, existing);
         }
     }
-    return strbuf_detach(&list);
+    return lt_buf_detach(&list);
 }
 
 static void generate_runner_id(char *out, size_t len) {

@@ -13,18 +13,18 @@
 #include <string.h>
 
 void sse_reset(struct sse_parser *sp) {
-    strbuf_clear(&sp->line);
-    strbuf_clear(&sp->data);
-    strbuf_clear(&sp->type);
-    strbuf_clear(&sp->id);
+    lt_buf_clear(&sp->line);
+    lt_buf_clear(&sp->data);
+    lt_buf_clear(&sp->type);
+    lt_buf_clear(&sp->id);
     sp->has_data = sp->has_id = sp->ended_on_cr = sp->too_large = false;
 }
 
 void sse_release(struct sse_parser *sp) {
-    strbuf_release(&sp->line);
-    strbuf_release(&sp->data);
-    strbuf_release(&sp->type);
-    strbuf_release(&sp->id);
+    lt_buf_release(&sp->line);
+    lt_buf_release(&sp->data);
+    lt_buf_release(&sp->type);
+    lt_buf_release(&sp->id);
 }
 
 static int sse_dispatch(struct sse_parser *sp) {
@@ -34,9 +34,9 @@ static int sse_dispatch(struct sse_parser *sp) {
         rc = sp->on_event(sp->ctx, type, sp->has_data ? sp->data.data : NULL,
                           sp->data.len, sp->has_id ? sp->id.data : NULL);
     }
-    strbuf_clear(&sp->data);
-    strbuf_clear(&sp->type);
-    strbuf_clear(&sp->id);
+    lt_buf_clear(&sp->data);
+    lt_buf_clear(&sp->type);
+    lt_buf_clear(&sp->id);
     sp->has_data = sp->has_id = false;
     return rc;
 }
@@ -44,16 +44,16 @@ static int sse_dispatch(struct sse_parser *sp) {
 static void sse_field(struct sse_parser *sp, const char *name, size_t name_len,
                       const char *value, size_t value_len) {
     if (name_len == 4 && memcmp(name, "data", 4) == 0) {
-        if (sp->has_data) strbuf_append_byte(&sp->data, '\n');
-        strbuf_append(&sp->data, value, value_len);
+        if (sp->has_data) lt_buf_append_byte(&sp->data, '\n');
+        lt_buf_append(&sp->data, value, value_len);
         sp->has_data = true;
     } else if (name_len == 5 && memcmp(name, "event", 5) == 0) {
-        strbuf_clear(&sp->type);
-        strbuf_append(&sp->type, value, value_len);
+        lt_buf_clear(&sp->type);
+        lt_buf_append(&sp->type, value, value_len);
     } else if (name_len == 2 && memcmp(name, "id", 2) == 0 && value_len > 0 &&
                !memchr(value, '\0', value_len)) {
-        strbuf_clear(&sp->id);
-        strbuf_append(&sp->id, value, value_len);
+        lt_buf_clear(&sp->id);
+        lt_buf_append(&sp->id, value, value_len);
         sp->has_id = true;
     }
     /* "retry" is ignored: reconnection follows our own backoff. */
@@ -83,7 +83,7 @@ int sse_feed(struct sse_parser *sp, const char *bytes, size_t len) {
     while (i < len) {
         size_t end = i;
         while (end < len && bytes[end] != '\n' && bytes[end] != '\r') end++;
-        strbuf_append(&sp->line, bytes + i, end - i);
+        lt_buf_append(&sp->line, bytes + i, end - i);
         if (sp->line.len + sp->data.len > SSE_MAX_EVENT_BYTES) {
             sp->too_large = true;
             return -1;
@@ -91,7 +91,7 @@ int sse_feed(struct sse_parser *sp, const char *bytes, size_t len) {
         if (end == len) break;
 
         if (sse_line(sp, sp->line.data, sp->line.len) != 0) return -1;
-        strbuf_clear(&sp->line);
+        lt_buf_clear(&sp->line);
         if (bytes[end] == '\r') {
             if (end + 1 == len) sp->ended_on_cr = true;
             else if (bytes[end + 1] == '\n') end++;

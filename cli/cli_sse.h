@@ -21,10 +21,10 @@ typedef int sse_event_fn(void *ctx, const char *type, const char *data,
  * line, a CR LF pair or an event may span calls. Zero-initialise, set
  * on_event and ctx; owns its buffers (sse_release). */
 struct sse_parser {
-    struct strbuf line;
-    struct strbuf data;
-    struct strbuf type;
-    struct strbuf id;
+    lt_buf line;
+    lt_buf data;
+    lt_buf type;
+    lt_buf id;
     bool has_data;
     bool has_id;
     bool ended_on_cr;   /* the last piece ended in CR: skip a leading LF */

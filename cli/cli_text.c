@@ -1,4 +1,4 @@
-/* cli_text.c -- the CLI's strings: a growable buffer, the filter that
+/* cli_text.c -- the CLI's strings: dying on out of memory, the filter that
  * makes log text and server messages safe to put on a terminal, and the
  * writing of results to stdout.
  *
@@ -11,7 +11,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,75 +18,12 @@
 #include "cli.h"
 
 /* ------------------------------------------------------------------------ */
-/* Growable strings                                                         */
+/* Out of memory                                                            */
 /* ------------------------------------------------------------------------ */
 
 _Noreturn void die_out_of_memory(void) {
     fputs("logtap: out of memory\n", stderr);
     exit(LT_EXIT_FAILED);
-}
-
-static void strbuf_reserve(struct strbuf *sb, size_t extra) {
-    if (sb->len + extra + 1 <= sb->cap) return;
-    size_t cap = sb->cap ? sb->cap : 256;
-    while (cap < sb->len + extra + 1) cap *= 2;
-    char *data = realloc(sb->data, cap);
-    if (!data) die_out_of_memory();
-    sb->data = data;
-    sb->cap = cap;
-}
-
-void strbuf_append(struct strbuf *sb, const void *bytes, size_t len) {
-    strbuf_reserve(sb, len);
-    if (len) memcpy(sb->data + sb->len, bytes, len);
-    sb->len += len;
-    sb->data[sb->len] = '\0';
-}
-
-void strbuf_append_str(struct strbuf *sb, const char *s) {
-    strbuf_append(sb, s, strlen(s));
-}
-
-void strbuf_append_byte(struct strbuf *sb, char c) {
-    strbuf_append(sb, &c, 1);
-}
-
-void strbuf_appendf(struct strbuf *sb, const char *fmt, ...) {
-    va_list ap;
-    strbuf_reserve(sb, 64);
-    va_start(ap, fmt);
-    int needed = vsnprintf(sb->data + sb->len, sb->cap - sb->len, fmt, ap);
-    va_end(ap);
-    if (needed < 0) {
-        sb->data[sb->len] = '\0';
-        return;
-    }
-    if ((size_t)needed >= sb->cap - sb->len) {
-        strbuf_reserve(sb, (size_t)needed);
-        va_start(ap, fmt);
-        vsnprintf(sb->data + sb->len, sb->cap - sb->len, fmt, ap);
-        va_end(ap);
-    }
-    sb->len += (size_t)needed;
-}
-
-void strbuf_clear(struct strbuf *sb) {
-    sb->len = 0;
-    if (sb->data) sb->data[0] = '\0';
-}
-
-void strbuf_release(struct strbuf *sb) {
-    free(sb->data);
-    sb->data = NULL;
-    sb->len = sb->cap = 0;
-}
-
-char *strbuf_detach(struct strbuf *sb) {
-    if (!sb->data) strbuf_append(sb, "", 0);
-    char *data = sb->data;
-    sb->data = NULL;
-    sb->len = sb->cap = 0;
-    return data;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -116,51 +52,51 @@ static bool is_utf8_c1(const unsigned char *s, size_t len) {
     return len >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
 }
 
-void append_terminal_safe(struct strbuf *out, const char *text,
+void append_terminal_safe(lt_buf *out, const char *text,
                                  size_t len, bool keep_sgr) {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     while (i < len) {
         size_t sgr = keep_sgr ? sgr_length(s + i, len - i) : 0;
         if (sgr) {
-            strbuf_append(out, s + i, sgr);
+            lt_buf_append(out, s + i, sgr);
             i += sgr;
         } else if (is_utf8_c1(s + i, len - i)) {
-            strbuf_appendf(out, "\\x%02x\\x%02x", s[i], s[i + 1]);
+            lt_buf_appendf(out, "\\x%02x\\x%02x", s[i], s[i + 1]);
             i += 2;
         } else if (is_c0_or_del(s[i])) {
-            strbuf_appendf(out, "\\x%02x", s[i]);
+            lt_buf_appendf(out, "\\x%02x", s[i]);
             i++;
         } else {
-            strbuf_append_byte(out, (char)s[i]);
+            lt_buf_append_byte(out, (char)s[i]);
             i++;
         }
     }
 }
 
 char *terminal_safe_copy(const char *text) {
-    struct strbuf sb = {0};
+    lt_buf sb = {0};
     append_terminal_safe(&sb, text, strlen(text), false);
-    return strbuf_detach(&sb);
+    return lt_buf_detach(&sb);
 }
 
 /* ------------------------------------------------------------------------ */
 /* Output                                                                   */
 /* ------------------------------------------------------------------------ */
 
-void append_json_line(struct strbuf *out, json_t *value, size_t flags) {
+void append_json_line(lt_buf *out, json_t *value, size_t flags) {
     char *text = json_dumps(value, flags | JSON_PRESERVE_ORDER);
     if (!text) die_out_of_memory();
-    strbuf_append_str(out, text);
-    strbuf_append_byte(out, '\n');
+    lt_buf_append_str(out, text);
+    lt_buf_append_byte(out, '\n');
     free(text);
 }
 
 void print_json_line(json_t *value, size_t flags) {
-    struct strbuf line = {0};
+    lt_buf line = {0};
     append_json_line(&line, value, flags);
     fwrite(line.data, 1, line.len, stdout);
-    strbuf_release(&line);
+    lt_buf_release(&line);
 }
 
 int report_write_failure(int err) {

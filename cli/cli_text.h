@@ -1,5 +1,7 @@
-/* cli_text.h -- growable strings, making untrusted text safe to show on a
- * terminal, and writing results to stdout. */
+/* cli_text.h -- making untrusted text safe to show on a terminal, writing
+ * results to stdout, and dying on out of memory. The CLI builds its strings
+ * in common/buf.h's lt_buf; main installs die_out_of_memory as its OOM
+ * handler, so an append never fails. */
 #ifndef LT_CLI_TEXT_H
 #define LT_CLI_TEXT_H
 
@@ -8,26 +10,11 @@
 
 #include <jansson.h>
 
-/* Always NUL-terminated once anything was appended; owns `data`. */
-struct strbuf {
-    char *data;
-    size_t len;
-    size_t cap;
-};
-
-void strbuf_append(struct strbuf *sb, const void *bytes, size_t len);
-void strbuf_append_str(struct strbuf *sb, const char *s);
-void strbuf_append_byte(struct strbuf *sb, char c);
-__attribute__((format(printf, 2, 3)))
-void strbuf_appendf(struct strbuf *sb, const char *fmt, ...);
-void strbuf_clear(struct strbuf *sb);
-void strbuf_release(struct strbuf *sb);
-/* Hands the buffer to the caller, who frees it. */
-char *strbuf_detach(struct strbuf *sb);
+#include "buf.h"
 
 /* Appends `text` with control characters shown as \xNN (tab kept); with
  * keep_sgr, colour/style sequences pass through. */
-void append_terminal_safe(struct strbuf *out, const char *text, size_t len,
+void append_terminal_safe(lt_buf *out, const char *text, size_t len,
                           bool keep_sgr);
 
 /* For echoing IDs and server messages in diagnostics. Caller frees. */
@@ -36,7 +23,7 @@ char *terminal_safe_copy(const char *text);
 /* `value` as JSON text with its keys in the order they were parsed (jansson
  * keeps it: the collector's own field order), then '\n'. flags:
  * JSON_COMPACT for one object a line, or JSON_INDENT(n). */
-void append_json_line(struct strbuf *out, json_t *value, size_t flags);
+void append_json_line(lt_buf *out, json_t *value, size_t flags);
 void print_json_line(json_t *value, size_t flags); /* to stdout */
 
 /* After a write to stdout failed with `err`: a closed pipe (logtap ... |

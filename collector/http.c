@@ -56,56 +56,21 @@
     "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "        \
     "frame-ancestors 'none'"
 
-/* ---- text buffers ---- */
+/* ---- response bodies ---- */
 
-void buffer_append(struct text_buffer *b, const char *data, size_t len) {
-    if (b->failed) return;
-    if (b->len + len + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + len + 1) cap *= 2;
-        char *grown = realloc(b->data, cap);
-        if (grown == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->data = grown;
-        b->cap = cap;
-    }
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-    b->data[b->len] = '\0';
-}
-
-void buffer_append_string(struct text_buffer *b, const char *s) { buffer_append(b, s, strlen(s)); }
-
-void buffer_appendf(struct text_buffer *b, const char *fmt, ...) {
-    char small[256];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(small, sizeof small, fmt, ap);
-    va_end(ap);
-    assert(n >= 0 && (size_t)n < sizeof small); /* only used for short fragments */
-    buffer_append(b, small, (size_t)n);
-}
-
-void buffer_append_json(struct text_buffer *b, json_t *value) {
+void http_append_json(lt_buf *b, json_t *value) {
     if (value == NULL) {
-        b->failed = true;
+        lt_buf_fail(b);
         return;
     }
     char *text = json_dumps(value, JSON_COMPACT | JSON_ENCODE_ANY);
     json_decref(value);
     if (text == NULL) {
-        b->failed = true;
+        lt_buf_fail(b);
         return;
     }
-    buffer_append_string(b, text);
+    lt_buf_append_str(b, text);
     free(text);
-}
-
-void buffer_free(struct text_buffer *b) {
-    free(b->data);
-    memset(b, 0, sizeof *b);
 }
 
 /* ---- responses ---- */
@@ -138,31 +103,30 @@ static enum MHD_Result reply_owned_body(struct MHD_Connection *conn, unsigned st
 }
 
 static enum MHD_Result reply_buffer_with(struct MHD_Connection *conn, unsigned status,
-                                         const char *content_type, struct text_buffer *b,
+                                         const char *content_type, lt_buf *b,
                                          const char *extra_name, const char *extra_value) {
-    if (b->failed || b->data == NULL) {
-        buffer_free(b);
+    if (lt_buf_failed(b) || b->data == NULL) {
+        lt_buf_release(b);
         static const char out_of_memory[] = "{\"error\":\"out of memory\"}";
         char *body = strdup(out_of_memory);
         if (body == NULL) return MHD_NO;
         return reply_owned_body(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, JSON_TYPE, body,
                                 strlen(body), NULL, NULL);
     }
-    char *data = b->data;
     size_t len = b->len;
-    memset(b, 0, sizeof *b); /* ownership moves to MHD */
+    char *data = lt_buf_detach(b); /* ownership moves to MHD */
     return reply_owned_body(conn, status, content_type, data, len, extra_name, extra_value);
 }
 
 enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status,
-                                  const char *content_type, struct text_buffer *b) {
+                                  const char *content_type, lt_buf *b) {
     return reply_buffer_with(conn, status, content_type, b, NULL, NULL);
 }
 
 enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value) {
-    struct text_buffer b = {0};
-    buffer_append_json(&b, value);
-    buffer_append(&b, "\n", 1);
+    lt_buf b = {0};
+    http_append_json(&b, value);
+    lt_buf_append_byte(&b, '\n');
     return http_reply_buffer(conn, status, JSON_TYPE, &b);
 }
 
@@ -177,9 +141,9 @@ static enum MHD_Result reply_error_with(struct MHD_Connection *conn, unsigned st
     if (clean != NULL && body != NULL)
         json_object_set_new(body, "error", json_stringn(clean, clean_len));
     free(clean);
-    struct text_buffer b = {0};
-    buffer_append_json(&b, body);
-    buffer_append(&b, "\n", 1);
+    lt_buf b = {0};
+    http_append_json(&b, body);
+    lt_buf_append_byte(&b, '\n');
     return reply_buffer_with(conn, status, JSON_TYPE, &b, extra_name, extra_value);
 }
 
@@ -398,15 +362,15 @@ static enum MHD_Result serve_metrics(http_call *c) {
 
 static enum MHD_Result serve_health(http_call *c) {
     if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
-    struct text_buffer b = {0};
-    buffer_append_string(&b, "{\"ok\":true}\n");
+    lt_buf b = {0};
+    lt_buf_append_str(&b, "{\"ok\":true}\n");
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &b);
 }
 
 static enum MHD_Result redirect_to_ui(http_call *c) {
     if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
-    struct text_buffer b = {0};
-    buffer_append_string(&b, "{\"see\":\"/ui/\"}\n");
+    lt_buf b = {0};
+    lt_buf_append_str(&b, "{\"see\":\"/ui/\"}\n");
     return reply_buffer_with(c->conn, MHD_HTTP_FOUND, JSON_TYPE, &b, MHD_HTTP_HEADER_LOCATION,
                              "/ui/");
 }
@@ -494,7 +458,7 @@ struct http_request {
     char *raw_target;  /* owned, as received: "/v1/runners/a%2Fb/logs?x=1" */
     bool headers_seen; /* the access handler has been called once */
     bool answered;     /* a response was queued before the body ended */
-    struct text_buffer body;
+    lt_buf body;
 };
 
 static void *remember_target(void *cls, const char *uri, struct MHD_Connection *conn) {
@@ -518,7 +482,7 @@ static void forget_request(void *cls, struct MHD_Connection *conn, void **con_cl
     struct http_request *req = *con_cls;
     if (req == NULL) return;
     free(req->raw_target);
-    buffer_free(&req->body);
+    lt_buf_release(&req->body);
     free(req);
     *con_cls = NULL;
 }
@@ -578,12 +542,12 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         if (is_read_method) return MHD_YES; /* a body on GET means nothing: drop it */
         if (req->body.len + piece > MAX_BODY_BYTES)
             return MHD_NO; /* an undeclared length grew too large: hang up, read no more */
-        buffer_append(&req->body, upload_data, piece);
+        lt_buf_append(&req->body, upload_data, piece);
         return MHD_YES;
     }
     if (req->answered) return MHD_YES;
     req->answered = true;
-    if (req->body.failed)
+    if (lt_buf_failed(&req->body))
         return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 
     http_call c = {

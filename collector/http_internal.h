@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <microhttpd.h>
 
+#include "buf.h"
 #include "http.h"
 #include "registry.h"
 #include "store.h"
@@ -48,30 +49,18 @@ typedef struct http_call {
     size_t body_len;
 } http_call;
 
-/* ---- a growable text buffer for response bodies ---- */
+/* ---- response bodies (built in an lt_buf) ---- */
 
-struct text_buffer {
-    char *data; /* malloc'd; handed to MHD or freed */
-    size_t len;
-    size_t cap;
-    bool failed; /* an allocation failed: the content is incomplete */
-};
-
-void buffer_append(struct text_buffer *b, const char *data, size_t len);
-void buffer_append_string(struct text_buffer *b, const char *s);
-void buffer_appendf(struct text_buffer *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 /* Dumps `value` compactly and appends it; takes the reference (NULL marks
  * the buffer failed: a constructor ran out of memory). */
-void buffer_append_json(struct text_buffer *b, json_t *value);
-void buffer_free(struct text_buffer *b);
+void http_append_json(lt_buf *b, json_t *value);
 
 /* ---- responses (each returns what the MHD handler should return) ---- */
 
 void http_add_common_headers(struct MHD_Response *response, const char *content_type);
 /* A finished buffer (ownership moves to MHD), or a 500 if it failed. */
 enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status,
-                                  const char *content_type, struct text_buffer *b);
+                                  const char *content_type, lt_buf *b);
 /* `value` is dumped as the body, with a newline; the reference is taken. */
 enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value);
 /* {"error": "..."}; the message is sanitised (it may quote client input). */

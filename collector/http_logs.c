@@ -239,7 +239,7 @@ static lt_query query_from_params(const struct log_params *p) {
 /* ---- one-shot log pages ---- */
 
 struct page {
-    struct text_buffer body;
+    lt_buf body;
     bool status_shape; /* lt_entry_json_status instead of the full entry */
     long count;
     int64_t first_id, last_id;
@@ -247,35 +247,35 @@ struct page {
 
 static int append_page_entry(const lt_line *line, void *ctx) {
     struct page *page = ctx;
-    if (page->count > 0) buffer_append(&page->body, ",", 1);
-    buffer_append_json(&page->body,
-                       page->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
+    if (page->count > 0) lt_buf_append(&page->body, ",", 1);
+    http_append_json(&page->body,
+                     page->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
     if (page->count == 0) page->first_id = line->id;
     page->count++;
     page->last_id = line->id;
-    return page->body.failed ? 1 : 0;
+    return lt_buf_failed(&page->body) ? 1 : 0;
 }
 
 /* Appends `"logs":[...]` for `q` (nothing in it when `skip`). Returns 0, or
  * -1 if the store failed. */
 static int append_logs_array(lt_store_reader *rd, const lt_query *q, bool skip, struct page *page) {
-    buffer_append_string(&page->body, "\"logs\":[");
+    lt_buf_append_str(&page->body, "\"logs\":[");
     page->first_id = q->before_id;
     page->last_id = q->after_id;
     if (!skip && lt_store_query(rd, q, append_page_entry, page) < 0) return -1;
-    buffer_append_string(&page->body, "]");
+    lt_buf_append_str(&page->body, "]");
     return 0;
 }
 
 static enum MHD_Result serve_log_page(http_call *c, lt_store_reader *rd, const lt_query *q,
                                       bool skip) {
     struct page page = {0};
-    buffer_append_string(&page.body, "{");
+    lt_buf_append_str(&page.body, "{");
     if (append_logs_array(rd, q, skip, &page) < 0) {
-        buffer_free(&page.body);
+        lt_buf_release(&page.body);
         return http_reply_store_error(c);
     }
-    buffer_appendf(&page.body, ",\"next_after\":%lld,\"prev_before\":%lld}\n",
+    lt_buf_appendf(&page.body, ",\"next_after\":%lld,\"prev_before\":%lld}\n",
                    (long long)page.last_id, (long long)page.first_id);
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
 }
@@ -307,7 +307,7 @@ struct follow_stream {
     int64_t tail;
     int64_t max_lag;         /* 0 = never skip ahead */
     int64_t until_ns;        /* 0 = follow forever */
-    struct text_buffer out;  /* events produced, not yet given to MHD */
+    lt_buf out;              /* events produced, not yet given to MHD */
     size_t out_sent;
     int64_t last_write_ns;   /* monotonic, for keepalives */
     int64_t round_last_id;   /* last line ID appended this round */
@@ -318,12 +318,12 @@ struct follow_stream {
 
 static int append_event(const lt_line *line, void *ctx) {
     struct follow_stream *fs = ctx;
-    buffer_appendf(&fs->out, "id: %lld\nevent: log\ndata: ", (long long)line->id);
-    buffer_append_json(&fs->out, lt_entry_json(line));
-    buffer_append(&fs->out, "\n\n", 2);
+    lt_buf_appendf(&fs->out, "id: %lld\nevent: log\ndata: ", (long long)line->id);
+    http_append_json(&fs->out, lt_entry_json(line));
+    lt_buf_append(&fs->out, "\n\n", 2);
     fs->round_last_id = line->id;
     fs->round_count++;
-    return fs->out.failed ? 1 : 0;
+    return lt_buf_failed(&fs->out) ? 1 : 0;
 }
 
 /* ---- access ---- */
@@ -413,7 +413,7 @@ static int recheck_access(struct follow_stream *fs) {
     }
     lt_registry_close(reg);
     if (why != NULL) {
-        buffer_appendf(&fs->out, "event: end\ndata: {\"reason\":\"%s\"}\n\n", why);
+        lt_buf_appendf(&fs->out, "event: end\ndata: {\"reason\":\"%s\"}\n\n", why);
         return ACCESS_ENDED;
     }
     return rc;
@@ -441,7 +441,7 @@ static int follow_fill(struct follow_stream *fs) {
      * is measured in line IDs, so it bounds the store reading that catching
      * up would take, whatever the filter. */
     if (fs->max_lag > 0 && fs->slow && visible - fs->cursor > fs->max_lag) {
-        buffer_appendf(&fs->out,
+        lt_buf_appendf(&fs->out,
                        "id: %lld\nevent: behind\ndata: {\"skipped_after\":%lld,\"resume_after\":%lld}\n\n",
                        (long long)visible, (long long)fs->cursor, (long long)visible);
         LT_COUNT(followers_behind, 1);
@@ -472,7 +472,7 @@ static int follow_fill(struct follow_stream *fs) {
     bool complete = q.newest || fs->round_count < q.limit;
     if (complete && visible > fs->cursor) fs->cursor = visible;
     if (complete && status != STATUS_UNSENT && status != fs->status_sent) {
-        buffer_appendf(&fs->out, "event: status\ndata: {\"status\":\"%s\"}\n\n",
+        lt_buf_appendf(&fs->out, "event: status\ndata: {\"status\":\"%s\"}\n\n",
                        status == STATUS_COMPLETED ? "COMPLETED" : "IN_PROGRESS");
         fs->status_sent = status;
     }
@@ -503,12 +503,18 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
             fs->out_sent += n;
             fs->last_write_ns = lt_mono_ns();
             if (fs->out_sent == fs->out.len) {
-                fs->out.len = fs->out_sent = 0;
+                /* All sent: empty it for the next round. A failed one is
+                 * left as it is (clearing would forget the failure), so the
+                 * next call ends the stream. */
+                if (!lt_buf_failed(&fs->out)) {
+                    lt_buf_clear(&fs->out);
+                    fs->out_sent = 0;
+                }
                 fs->slow = fs->last_write_ns - fs->produced_ns > SLOW_CLIENT_NS;
             }
             return (ssize_t)n;
         }
-        if (fs->out.failed) return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (lt_buf_failed(&fs->out)) return MHD_CONTENT_READER_END_WITH_ERROR;
         if (fs->ended || atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
         if (lt_mono_ns() - fs->checked_ns >= ACCESS_RECHECK_NS && recheck_access(fs) == ACCESS_ENDED) {
             fs->ended = true; /* after the `end` event has gone out */
@@ -523,7 +529,7 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
             return MHD_CONTENT_READER_END_OF_STREAM;
         if (client_gone(fs)) return MHD_CONTENT_READER_END_OF_STREAM;
         if (lt_mono_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
-            buffer_append_string(&fs->out, ": keepalive\n\n");
+            lt_buf_append_str(&fs->out, ": keepalive\n\n");
             fs->produced_ns = lt_mono_ns();
             continue;
         }
@@ -544,7 +550,7 @@ static void follow_free(void *cls) {
     free(fs->search);
     free(fs->owner);
     free(fs->status_of);
-    buffer_free(&fs->out);
+    lt_buf_release(&fs->out);
     free(fs);
     atomic_fetch_sub_explicit(&lt_metrics_global.followers, 1, memory_order_relaxed);
 }
@@ -685,8 +691,8 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
         return serve_follow(c, rd, &q, &p, scope, id, vis == LT_SEE_EMPTY, filtered_out);
     if (p.follow) { /* HEAD of a stream: its headers, no stream */
         lt_store_reader_close(rd);
-        struct text_buffer empty = {0};
-        buffer_append(&empty, "", 0);
+        lt_buf empty = {0};
+        lt_buf_append(&empty, "", 0);
         return http_reply_buffer(c->conn, MHD_HTTP_OK, EVENT_STREAM_TYPE, &empty);
     }
     enum MHD_Result result = serve_log_page(c, rd, &q, no_lines || (p.has_tail && p.tail == 0));
@@ -731,27 +737,27 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id) 
     }
 
     struct page page = {.status_shape = true};
-    buffer_append_string(&page.body, "{\"request_id\":");
+    lt_buf_append_str(&page.body, "{\"request_id\":");
     size_t clean_len;
     char *clean_id = lt_utf8_sanitize(request_id, strlen(request_id), &clean_len);
-    buffer_append_json(&page.body, clean_id ? json_stringn(clean_id, clean_len) : NULL);
+    http_append_json(&page.body, clean_id ? json_stringn(clean_id, clean_len) : NULL);
     free(clean_id);
-    buffer_appendf(&page.body, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
+    lt_buf_appendf(&page.body, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
     if (with_logs) {
         lt_query q = query_from_params(&p);
         bool narrowed = narrow_query(&q, &c->who, HTTP_SCOPE_REQUEST, as_owner, &info);
-        buffer_append_string(&page.body, ",");
+        lt_buf_append_str(&page.body, ",");
         /* fal's shape exactly: request_id, status, logs. (Paging a request's
          * logs is /v1/requests/{id}/logs.) A caller of a private app's
          * request gets the empty array fal gives. */
         bool skip = vis == LT_SEE_EMPTY || !narrowed || (p.has_tail && p.tail == 0);
         if (append_logs_array(rd, &q, skip, &page) < 0) {
             lt_store_reader_close(rd);
-            buffer_free(&page.body);
+            lt_buf_release(&page.body);
             return http_reply_store_error(c);
         }
     }
     lt_store_reader_close(rd);
-    buffer_append_string(&page.body, "}\n");
+    lt_buf_append_str(&page.body, "}\n");
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
 }

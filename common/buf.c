@@ -13,6 +13,13 @@ void lt_buf_on_oom(void (*handler)(void))
     oom_handler = handler;
 }
 
+void lt_buf_fail(lt_buf *b)
+{
+    if (oom_handler)
+        oom_handler();
+    b->failed = true;
+}
+
 /* Room for `extra` more bytes and the terminator; false if there is none. */
 static bool reserve(lt_buf *b, size_t extra)
 {
@@ -25,9 +32,7 @@ static bool reserve(lt_buf *b, size_t extra)
         cap *= 2;
     char *grown = realloc(b->data, cap);
     if (!grown) {
-        if (oom_handler)
-            oom_handler();
-        b->failed = true;
+        lt_buf_fail(b);
         return false;
     }
     b->data = grown;

@@ -38,6 +38,10 @@ static inline bool lt_buf_failed(const lt_buf *b)
 {
     return b->failed;
 }
+/* What an allocation failing inside it does (the handler, else marked
+ * failed), for text that could not be made before appending (a JSON dump
+ * that ran out of memory). */
+void lt_buf_fail(lt_buf *b);
 
 /* Called instead of marking a buffer failed, process-wide; NULL restores
  * the default. It must not return. */
