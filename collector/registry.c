@@ -1,7 +1,10 @@
 /* registry.c -- users, tokens, apps and account defaults; see registry.h.
  *
- * Owns the SQL over the users, tokens and apps tables (their schema is a
- * migration step in store.c, which owns the file) and the token format.
+ * Owns the users, tokens and apps tables -- their schema, its migrations and
+ * the SQL over them -- and the token format. They live in the store's
+ * SQLite file (logtap.db) beside the log tables, but version on their own:
+ * the registry_version table holds this schema's version, while PRAGMA
+ * user_version stays the log store's (store/sqlite/schema.c).
  *
  * Why it looks the way it does:
  * - A handle per HTTP request, opened on demand: authentication is one
@@ -10,6 +13,9 @@
  * - Tokens are random, not derived from anything: nothing about a user or
  *   a time can be guessed from one. Storing only SHA-256 means a copy of
  *   the store file does not hand out working tokens.
+ * - Every open brings the registry's schema up to date (sqlite_schema.c):
+ *   a file already current costs one look at sqlite_master and one read,
+ *   and takes no lock; handles opened at once migrate each step once.
  * - Multi-statement writes (a deploy that reads the owner's default, the
  *   bootstrap) run in BEGIN IMMEDIATE transactions so that a concurrent
  *   request cannot see or make a half-done state.
@@ -35,6 +41,7 @@
 #include <sqlite3.h>
 
 #include "logtap_wire.h"
+#include "sqlite_schema.h"
 #include "store.h"
 #include "timefmt.h"
 
@@ -47,6 +54,69 @@
 struct lt_registry {
     sqlite3 *db;
     char error[256];
+};
+
+/* ---- schema ---- */
+
+/* steps[v] turns registry version v into v + 1. Append new steps at the
+ * end; never edit a released one. */
+static const char *const registry_steps[] = {
+    /* 0 -> 1: users, their tokens, deployed apps. The store's schema step
+     * 1 -> 2 made these tables before the registry had a version of its
+     * own: in a file it migrated they exist as below, and this step keeps
+     * them (IF NOT EXISTS); SQLite records the same CREATE text either way. */
+    "CREATE TABLE IF NOT EXISTS users ("
+    "  name                 TEXT PRIMARY KEY,"
+    "  admin                INTEGER NOT NULL DEFAULT 0,"
+    "  default_private_logs INTEGER NOT NULL DEFAULT 0,"
+    "  created_ts           INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS tokens ("
+    "  token_id   TEXT PRIMARY KEY,"     /* tok_ + 12 hex digits of hash */
+    "  hash       BLOB NOT NULL UNIQUE," /* SHA-256 of the token */
+    "  user       TEXT NOT NULL REFERENCES users(name),"
+    "  label      TEXT NOT NULL,"
+    "  created_ts INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS apps ("
+    "  app_id               TEXT PRIMARY KEY,"
+    "  owner                TEXT NOT NULL REFERENCES users(name),"
+    "  private_logs         INTEGER NOT NULL,"
+    "  private_from_default INTEGER NOT NULL,"
+    "  deployed_ts          INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS apps_by_owner ON apps(owner, app_id);"
+    "CREATE TABLE registry_version (version INTEGER NOT NULL);"
+    "INSERT INTO registry_version VALUES(0);",
+};
+
+/* The registry's version: 0 before its first step made registry_version. */
+static int read_registry_version(sqlite3 *db, int64_t *version) {
+    sqlite3_stmt *s;
+    if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM sqlite_master"
+                               " WHERE type = 'table' AND name = 'registry_version')",
+                           -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(s);
+    bool exists = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
+    sqlite3_finalize(s);
+    if (rc != SQLITE_ROW) return -1;
+    *version = 0;
+    if (!exists) return 0;
+    if (sqlite3_prepare_v2(db, "SELECT version FROM registry_version", -1, &s, NULL) != SQLITE_OK)
+        return -1;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) *version = sqlite3_column_int64(s, 0);
+    sqlite3_finalize(s);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+static const lt_sqlite_schema registry_schema = {
+    .name = "registry",
+    .steps = registry_steps,
+    .step_count = (int)(sizeof registry_steps / sizeof registry_steps[0]),
+    .read_version = read_registry_version,
+    .write_version = "UPDATE registry_version SET version = %d",
 };
 
 static const char hex_digits[] = "0123456789abcdef";
@@ -99,6 +169,12 @@ lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen) {
     sqlite3_busy_timeout(reg->db, BUSY_TIMEOUT_MS);
     if (sqlite3_exec(reg->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
         snprintf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(reg->db));
+        lt_registry_close(reg);
+        return NULL;
+    }
+    char why[192];
+    if (lt_sqlite_schema_migrate(reg->db, &registry_schema, why, sizeof why) != 0) {
+        snprintf(err, errlen, "registry in %s: %s", path, why);
         lt_registry_close(reg);
         return NULL;
     }

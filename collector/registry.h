@@ -1,8 +1,9 @@
 /* registry.h -- who is who: users, their API tokens, deployed apps and the
  * account-wide default for private logs.
  *
- * The registry lives in the store's SQLite file (tables users, tokens, apps;
- * the schema is a migration in store.c) but on connections of its own:
+ * The registry lives in the store's SQLite file (tables users, tokens, apps,
+ * with their own schema version and migrations in registry.c) but on
+ * connections of its own:
  * HTTP threads read it on every request (authentication) and write it
  * rarely (a deploy, a new token), while the ingest thread owns the log
  * tables. SQLite's WAL and busy timeout make the two kinds of writer take
@@ -57,7 +58,8 @@ typedef struct lt_token_info {
 } lt_token_info;
 
 /* Open the registry of the store in `dir` (the store must exist: the
- * collector creates it). NULL + message in err on failure. */
+ * collector creates it), migrating its tables to this code's schema
+ * first if needed. NULL + message in err on failure. */
 lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen);
 void lt_registry_close(lt_registry *reg);
 const char *lt_registry_error(const lt_registry *reg);

@@ -1,14 +1,48 @@
 /* store.h -- the log store behind one small interface: append, commit, query,
- * and a change counter for followers.
+ * and a change counter for followers. This header is the contract: every
+ * backend (store/backend.h says how one plugs in; store/sqlite/ is the
+ * embedded one and the default) gives the guarantees below, and nothing
+ * above this header knows which backend it talks to.
  *
- * The embedded implementation (store.c) is SQLite in WAL mode under the
- * collector's --data directory. One lt_store handle is the single writer and
- * is used only by the ingest thread. Readers (HTTP threads, tests) each open
- * their own lt_store_reader; SQLite's WAL lets them read while the writer
- * writes.
+ * Threads. One lt_store handle is the single writer and is used only by the
+ * ingest thread. Readers (HTTP threads, tests) each open their own
+ * lt_store_reader and read while the writer writes. lt_store_last_id and
+ * lt_store_wait may be called from any thread.
  *
- * Runner scope and request scope are two views of one table: every line has
- * its runner; lines written inside a request also carry the request ID.
+ * Runner scope and request scope are two views of one set of lines: every
+ * line has its runner; lines written inside a request also carry the
+ * request ID.
+ *
+ * What every backend guarantees:
+ * - Line IDs. Each appended line gets an ID greater than every ID handed
+ *   out before, in this process or an earlier one on the same store, even
+ *   after retention deleted the lines that had them: an ID is never
+ *   reused, so a cursor (lt_query.after_id / before_id) stays meaningful
+ *   forever. Queries deliver lines in ascending ID order, after the
+ *   cursor (the front asserts both).
+ * - Committed. lt_store_commit returning 0 means every line, runner and
+ *   request row and delivery-state write since the previous commit is
+ *   durable against a crash of the collector (the ack protocol's promise:
+ *   acked means stored) and visible to every read that starts afterwards.
+ *   lt_store_last_id() is the highest committed line ID; it only grows,
+ *   and every line at or below it is committed.
+ * - All or nothing. A failed write (-1 from append, runner_seen,
+ *   request_begin/end, a delivery_* call or commit) throws away everything
+ *   since the last successful commit, and the next lt_store_commit returns
+ *   -1 too, so a caller that acknowledges only after a successful commit
+ *   never acknowledges a lost line (the runners replay it). That -1 is said
+ *   once: the transaction after it starts clean.
+ * - Lines and delivery state together. The commit hook runs at every
+ *   commit, inside the unit being committed, before it becomes durable; its
+ *   writes (the assembler's delivery state, see assembler.c) and the lines
+ *   they describe are durable together or not at all, and a failing hook
+ *   fails the commit.
+ * - Followers wait, they do not poll. After each commit that added lines,
+ *   lt_store_wait wakes every waiter (store/store.c does this for every
+ *   backend, from the IDs the backend reports).
+ * - Retention deletes only whole lines, oldest first by the policy, in a
+ *   unit of its own between commits; its failure never fails the next
+ *   commit.
  */
 #ifndef LT_STORE_H
 #define LT_STORE_H
@@ -28,9 +62,11 @@ typedef struct lt_store_reader lt_store_reader;
 
 /* ---- writer (one thread) ---- */
 
-/* Open or create the store in `dir` (created if missing). On failure returns
- * NULL and writes a message to err. */
+/* Open or create the store in `dir` (created if missing) with the default
+ * backend (SQLite). On failure returns NULL and writes a message to err. */
 lt_store *lt_store_open(const char *dir, char *err, size_t errlen);
+/* The same with the backend named `backend` ("sqlite"; NULL: the default). */
+lt_store *lt_store_open_backend(const char *backend, const char *dir, char *err, size_t errlen);
 /* Commits what is pending, then closes. NULL is accepted. */
 void lt_store_close(lt_store *st);
 
@@ -102,6 +138,7 @@ int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms);
 
 /* ---- readers (any thread, one reader per thread) ---- */
 
+/* A reader of the default backend's store in `dir`. */
 lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen);
 void lt_store_reader_close(lt_store_reader *rd);
 
@@ -116,7 +153,9 @@ typedef struct lt_query {
     int64_t since_ns;       /* inclusive; 0 = unbounded */
     int64_t until_ns;       /* exclusive; 0 = unbounded */
     const char *owner;      /* only lines of apps this user deployed
-                               (the access rule for non-admins); NULL = any */
+                               (the access rule for non-admins; the
+                               registry's apps say who deployed what);
+                               NULL = any */
     int64_t after_id;       /* cursor: only rows with id > after_id */
     int64_t before_id;      /* cursor: only rows with id < before_id; 0 = none */
     int limit;              /* 0 = no limit */
