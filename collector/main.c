@@ -1,4 +1,4 @@
-/* main.c -- logtap-collector: flags, the ingest loop, and a clean stop.
+/* main.c -- logtap-collector: flags (options.c), the ingest loop, and a clean stop.
  *
  * One thread runs ingest -> assembler -> store: it alone writes the store, so
  * lines need no locking on their way in. Every commit interval (or sooner
@@ -11,7 +11,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -29,19 +28,14 @@
 #include "dirs.h"
 #include "http.h"
 #include "ingest.h"
-#include "logtap_wire.h"
 #include "metrics.h"
+#include "options.h"
 #include "reaper.h"
 #include "store.h"
 #include "timefmt.h"
-#include "version.h"
 
-#define DEFAULT_COMMIT_MS 10
-#define DEFAULT_RING_DIR "/dev/shm"
 #define REAP_INTERVAL_MS 1000
-#define DEFAULT_PARTIAL_LINE_MS 5000
 #define COMMIT_LINES 20000
-#define DEFAULT_RETAIN_AGE "30d"
 #define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
 
 static volatile sig_atomic_t stop_requested;
@@ -50,51 +44,6 @@ static void on_stop_signal(int sig)
 {
     (void)sig;
     stop_requested = 1;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: logtap-collector [OPTIONS]\n"
-            "\n"
-            "Receive runners' captured output from liblogtap.so, assemble it into\n"
-            "runner logs and request logs, store it, and serve it over HTTP.\n"
-            "\n"
-            "Options:\n"
-            "  --listen ENDPOINT   ZeroMQ endpoint runners send to (default %s;\n"
-            "                      the same default as LOGTAP_ENDPOINT in runners)\n"
-            "  --http HOST:PORT    HTTP API address (default %s; port 0 picks a\n"
-            "                      free port, written to DATA/collector.json)\n"
-            "  --data DIR          directory of the embedded store (default\n"
-            "                      ./logtap-data); created if missing\n"
-            "  --rings DIR         where runners keep their ring files (default %s,\n"
-            "                      as LOGTAP_RING_DIR in runners): the rings of runners\n"
-            "                      that exited or died with records not yet stored\n"
-            "                      are replayed from there and removed\n"
-            "  --commit-ms N       longest time a line waits before it is committed\n"
-            "                      and acknowledged (default %d)\n"
-            "  --retain-age AGE    delete lines older than AGE (30m, 12h, 30d, 2w;\n"
-            "                      default %s; 0 keeps lines forever)\n"
-            "  --retain-size SIZE  delete the oldest lines while the store holds more\n"
-            "                      than SIZE bytes (K, M, G suffixes; default 0: no\n"
-            "                      limit)\n"
-            "  --credentials FILE  where to record the admin token for the local CLI\n"
-            "                      (default $XDG_CONFIG_HOME/logtap/credentials, else\n"
-            "                      ~/.config/logtap/credentials; 'none' to skip)\n"
-            "  --new-admin-token   mint a new admin token into DATA/admin.token (the\n"
-            "                      old ones keep working until revoked)\n"
-            "  --partial-line-ms N how long an unfinished line (no newline yet) is\n"
-            "                      held before it is stored as it is (default %d); the\n"
-            "                      runner keeps its records until then\n"
-            "  -h, --help          show this help\n"
-            "  --version           show the version\n"
-            "\n"
-            "On its first start the collector creates the admin user and its API token\n"
-            "(DATA/admin.token, mode 0600) and records it for the local logtap CLI.\n"
-            "SIGTERM or SIGINT stops the collector after everything received has been\n"
-            "stored. Only one collector may use a data directory at a time.\n",
-            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS,
-            DEFAULT_RETAIN_AGE, DEFAULT_PARTIAL_LINE_MS);
 }
 
 /* The collector's own log: one timestamped line on stderr. */
@@ -108,19 +57,6 @@ __attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-/* A flag's value in milliseconds, 1..max. */
-static int parse_ms(const char *flag, const char *text, long max, int *out)
-{
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || end == text || v < 1 || v > max) {
-        fprintf(stderr, "logtap-collector: %s takes 1..%ld, not '%s'\n", flag, max, text);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
 }
 
 /* One collector per data directory: a second one would share the store's
@@ -197,28 +133,6 @@ static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembl
     lt_reaper_release(reaper, true);
 }
 
-/* "0", "512K", "64M", "10G": bytes. Returns 0, or -1 for anything else. */
-static int parse_size(const char *text, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || errno || v < 0)
-        return -1;
-    int64_t unit = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'K': case 'k': unit = INT64_C(1) << 10; end++; break;
-    case 'M': case 'm': unit = INT64_C(1) << 20; end++; break;
-    case 'G': case 'g': unit = INT64_C(1) << 30; end++; break;
-    case 'T': case 't': unit = INT64_C(1) << 40; end++; break;
-    default: return -1;
-    }
-    if (*end || __builtin_mul_overflow((int64_t)v, unit, out))
-        return -1;
-    return 0;
-}
-
 /* Record the admin token for the local CLI under the URL it will use: the
  * address served, and for a wildcard address the loopback one too. */
 static void record_credentials(const char *file, const char *data, const char *host, int port)
@@ -275,80 +189,14 @@ static bool retain_bite(lt_store *store, const lt_retention *policy_in, int64_t 
 
 int main(int argc, char **argv)
 {
-    const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
-    const char *rings = DEFAULT_RING_DIR;
-    int commit_ms = DEFAULT_COMMIT_MS, partial_line_ms = DEFAULT_PARTIAL_LINE_MS;
-    int64_t max_age_ns = 0;
-    lt_duration_parse(DEFAULT_RETAIN_AGE, &max_age_ns);
-    lt_retention retention = {0};
-    const char *credentials = NULL; /* NULL: the default path */
-    bool new_admin_token = false;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_PARTIAL, OPT_VERSION,
-           OPT_RETAIN_AGE, OPT_RETAIN_SIZE, OPT_CREDENTIALS, OPT_NEW_ADMIN_TOKEN };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"http", required_argument, NULL, OPT_HTTP},
-        {"data", required_argument, NULL, OPT_DATA},
-        {"rings", required_argument, NULL, OPT_RINGS},
-        {"commit-ms", required_argument, NULL, OPT_COMMIT},
-        {"retain-age", required_argument, NULL, OPT_RETAIN_AGE},
-        {"retain-size", required_argument, NULL, OPT_RETAIN_SIZE},
-        {"credentials", required_argument, NULL, OPT_CREDENTIALS},
-        {"new-admin-token", no_argument, NULL, OPT_NEW_ADMIN_TOKEN},
-        {"partial-line-ms", required_argument, NULL, OPT_PARTIAL},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_LISTEN: listen = optarg; break;
-        case OPT_HTTP: http_addr = optarg; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_RINGS: rings = optarg; break;
-        case OPT_COMMIT:
-            if (parse_ms("--commit-ms", optarg, 10000, &commit_ms) != 0)
-                return 2;
-            break;
-        case OPT_PARTIAL:
-            if (parse_ms("--partial-line-ms", optarg, 86400000, &partial_line_ms) != 0)
-                return 2;
-            break;
-        case OPT_RETAIN_AGE:
-            if (strcmp(optarg, "0") == 0) {
-                max_age_ns = 0;
-            } else if (lt_duration_parse(optarg, &max_age_ns) != 0 || max_age_ns <= 0) {
-                fprintf(stderr, "logtap-collector: --retain-age takes 0 or a duration like 30m, "
-                                "12h, 30d, 2w, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_RETAIN_SIZE:
-            if (parse_size(optarg, &retention.max_bytes) != 0) {
-                fprintf(stderr, "logtap-collector: --retain-size takes a size like 0, 500M, "
-                                "10G, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_CREDENTIALS: credentials = optarg; break;
-        case OPT_NEW_ADMIN_TOKEN: new_admin_token = true; break;
-        case 'h': usage(stdout); return 0;
-        case OPT_VERSION: printf("logtap-collector " LT_VERSION " (wire format %d)\n", LT_WIRE_VERSION); return 0;
-        default:
-            fprintf(stderr, "Try 'logtap-collector --help'.\n");
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "logtap-collector: unexpected argument '%s'\nTry 'logtap-collector --help'.\n",
-                argv[optind]);
-        return 2;
-    }
-    if (strchr(listen, '"') || strchr(listen, '\\') || strchr(http_addr, '"') || strchr(http_addr, '\\')) {
-        fprintf(stderr, "logtap-collector: quotes and backslashes are not allowed in addresses\n");
-        return 2;
-    }
+    lt_collector_options opt;
+    int rc = lt_options_parse(argc, argv, &opt);
+    if (rc >= 0)
+        return rc;
+    const char *listen = opt.listen, *http_addr = opt.http, *data = opt.data;
+    int commit_ms = opt.commit_ms, partial_line_ms = opt.partial_line_ms;
+    int64_t max_age_ns = opt.retain_age_ns;
+    lt_retention retention = {.max_bytes = opt.retain_bytes};
 
     /* The store holds every tenant's logs and the registry's token hashes:
      * whatever the collector creates (the store, its WAL, admin.token) is
@@ -379,7 +227,7 @@ int main(int argc, char **argv)
         return 1;
     }
     char said[PATH_MAX + 128];
-    if (lt_bootstrap_admin(data, new_admin_token, said, sizeof said, err, sizeof err) != 0) {
+    if (lt_bootstrap_admin(data, opt.new_admin_token, said, sizeof said, err, sizeof err) != 0) {
         fprintf(stderr, "logtap-collector: cannot set up the admin user: %s\n", err);
         lt_store_close(store);
         return 1;
@@ -394,7 +242,7 @@ int main(int argc, char **argv)
         lt_store_close(store);
         return 1;
     }
-    lt_reaper *reaper = lt_reaper_new(rings, listen, assembler);
+    lt_reaper *reaper = lt_reaper_new(opt.rings, listen, assembler);
     lt_http *http = reaper ? lt_http_start(http_addr, data, store, err, sizeof err) : NULL;
     if (!http) {
         fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr,
@@ -413,7 +261,7 @@ int main(int argc, char **argv)
         *colon = '\0';
     char http_url[300];
     snprintf(http_url, sizeof http_url, "http://%s:%d", host, lt_http_port(http));
-    record_credentials(credentials, data, host, lt_http_port(http));
+    record_credentials(opt.credentials, data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
     write_status_file(data, listen, host, lt_http_port(http));
     log_line("listening on %s, serving %s", listen, http_url);
