@@ -1,63 +1,29 @@
-/* main.c -- logtap-collector: flags (options.c), the ingest loop, and a clean stop.
- *
- * One thread runs ingest -> assembler -> store: it alone writes the store, so
- * lines need no locking on their way in. Every commit interval (or sooner
- * when a batch is large) it commits one transaction and then acknowledges
- * what that transaction made durable. The HTTP server runs on its own
- * threads with its own store readers.
- *
- * SIGTERM/SIGINT: stop taking new work, drain what zmq already holds, end
- * every partial line, commit, acknowledge, and exit 0.
+/* main.c -- logtap-collector: read the flags (options.c), set up the parts
+ * in order -- the data directory and its lock, the store, the admin user,
+ * the assembler, ingest, the reaper, HTTP -- announce the collector, run
+ * the loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse.
+ * Every exit after set-up began goes through one teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "assembler.h"
 #include "bootstrap.h"
-#include "clock.h"
 #include "dirs.h"
 #include "http.h"
 #include "ingest.h"
-#include "metrics.h"
+#include "log.h"
+#include "loop.h"
 #include "options.h"
 #include "reaper.h"
 #include "store.h"
-#include "timefmt.h"
-
-#define REAP_INTERVAL_MS 1000
-#define COMMIT_LINES 20000
-#define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-/* The collector's own log: one timestamped line on stderr. */
-__attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
-{
-    char ts[40];
-    lt_time_format(lt_time_now_ns(), ts, sizeof ts);
-    fprintf(stderr, "%s logtap-collector: ", ts);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
 
 /* One collector per data directory: a second one would share the store's
  * single-writer role and steal the ipc endpoint. */
@@ -90,49 +56,6 @@ static void write_status_file(const char *dir, const char *listen, const char *h
     rename(tmp, path);
 }
 
-/* Commit whatever the transaction holds (lines, request and runner updates;
- * a no-op when nothing is open), then acknowledge it and remove the ring
- * files whose tails it contains. */
-/* A store fault (disk full, read-only, locked) is said once when it starts
- * and once when it ends, not at every failed commit. */
-static struct {
-    bool failing;
-    uint64_t failures;
-    int64_t since_ms;
-} store_fault;
-
-static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembler *assembler)
-{
-    bool stores_lines = lt_store_pending(store) > 0;
-    if (lt_store_commit(store) != 0) {
-        LT_COUNT(store_errors, 1);
-        if (!store_fault.failing) {
-            log_line("store fault: %s; acknowledging nothing until commits succeed again "
-                     "(runners keep their records and send them again)", lt_store_error(store));
-            store_fault.failing = true;
-            store_fault.since_ms = lt_mono_ms();
-            atomic_store(&lt_metrics_global.store_faulted, 1);
-        }
-        store_fault.failures++;
-        /* Nothing since the last commit is stored: owe no acks, keep the
-         * ring files, and forget positions so that what the runners send
-         * again (from what they had acknowledged) is taken again. */
-        lt_ingest_forget_acks(in);
-        lt_reaper_release(reaper, false);
-        lt_assembler_reset(assembler);
-        return;
-    }
-    if (store_fault.failing && stores_lines) { /* an empty commit proves nothing */
-        log_line("store recovered after %llu failed commits in %.1f s",
-                 (unsigned long long)store_fault.failures, (double)(lt_mono_ms() - store_fault.since_ms) / 1000);
-        store_fault.failing = false;
-        store_fault.failures = 0;
-        atomic_store(&lt_metrics_global.store_faulted, 0);
-    }
-    lt_ingest_send_acks(in);
-    lt_reaper_release(reaper, true);
-}
-
 /* Record the admin token for the local CLI under the URL it will use: the
  * address served, and for a wildcard address the loopback one too. */
 static void record_credentials(const char *file, const char *data, const char *host, int port)
@@ -141,8 +64,8 @@ static void record_credentials(const char *file, const char *data, const char *h
     if (file == NULL && lt_credentials_default_path(default_path, sizeof default_path) == 0)
         file = default_path;
     if (file == NULL) {
-        log_line("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
-                 data);
+        lt_log("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
+               data);
         return;
     }
     if (strcmp(file, "none") == 0)
@@ -156,35 +79,10 @@ static void record_credentials(const char *file, const char *data, const char *h
         snprintf(url, sizeof url, "http://%s:%d", hosts[i], port);
         int rc = lt_credentials_record(file, url, data, err, sizeof err);
         if (rc < 0)
-            log_line("cannot record the admin token for the CLI: %s", err);
+            lt_log("cannot record the admin token for the CLI: %s", err);
         else if (rc == 0)
-            log_line("admin token recorded for %s in %s", url, file);
+            lt_log("admin token recorded for %s in %s", url, file);
     }
-}
-
-/* Retention: one bite of deletions, right after a commit (no transaction
- * open). Returns true when it deleted a full bite (more may be due). */
-static bool retain_bite(lt_store *store, const lt_retention *policy_in, int64_t max_age_ns)
-{
-    lt_retention policy = *policy_in;
-    if (max_age_ns > 0)
-        policy.min_ts_ns = lt_time_now_ns() - max_age_ns;
-    if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0)
-        return false;
-    static bool failing; /* said once when it starts failing, once when it recovers */
-    long deleted = lt_store_retain(store, &policy, RETAIN_BITE_ROWS);
-    if (deleted < 0) {
-        LT_COUNT(store_errors, 1);
-        if (!failing)
-            log_line("retention: %s (trying again every second)", lt_store_error(store));
-        failing = true;
-        return false;
-    }
-    if (failing)
-        log_line("retention: working again");
-    failing = false;
-    LT_COUNT(lines_expired, (uint64_t)deleted);
-    return deleted == RETAIN_BITE_ROWS;
 }
 
 int main(int argc, char **argv)
@@ -193,10 +91,6 @@ int main(int argc, char **argv)
     int rc = lt_options_parse(argc, argv, &opt);
     if (rc >= 0)
         return rc;
-    const char *listen = opt.listen, *http_addr = opt.http, *data = opt.data;
-    int commit_ms = opt.commit_ms, partial_line_ms = opt.partial_line_ms;
-    int64_t max_age_ns = opt.retain_age_ns;
-    lt_retention retention = {.max_bytes = opt.retain_bytes};
 
     /* The store holds every tenant's logs and the registry's token hashes:
      * whatever the collector creates (the store, its WAL, admin.token) is
@@ -205,124 +99,75 @@ int main(int argc, char **argv)
 
     /* From here on a stop request is a clean stop, even during start-up:
      * whoever saw collector.json may send SIGTERM at once. */
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
 
-    if (lt_mkdir_p(data, 0700) != 0) {
-        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", data, strerror(errno));
-        return 1;
+    lt_loop_parts parts = {0};
+    lt_http *http = NULL;
+    char err[512], said[PATH_MAX + 128];
+    rc = 1;
+    if (lt_mkdir_p(opt.data, 0700) != 0) {
+        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", opt.data,
+                strerror(errno));
+        goto out;
     }
-    if (lock_data_dir(data) < 0) {
-        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n", data);
-        return 1;
+    if (lock_data_dir(opt.data) < 0) {
+        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n",
+                opt.data);
+        goto out;
     }
-
-    char err[512];
-    lt_store *store = lt_store_open(data, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", data, err);
-        return 1;
+    parts.store = lt_store_open(opt.data, err, sizeof err);
+    if (!parts.store) {
+        fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", opt.data, err);
+        goto out;
     }
-    char said[PATH_MAX + 128];
-    if (lt_bootstrap_admin(data, opt.new_admin_token, said, sizeof said, err, sizeof err) != 0) {
+    if (lt_bootstrap_admin(opt.data, opt.new_admin_token, said, sizeof said, err, sizeof err) != 0) {
         fprintf(stderr, "logtap-collector: cannot set up the admin user: %s\n", err);
-        lt_store_close(store);
-        return 1;
+        goto out;
     }
     if (said[0])
-        log_line("%s", said);
-    lt_assembler *assembler = lt_assembler_new(store);
-    lt_ingest *in = assembler ? lt_ingest_open(listen, assembler, err, sizeof err) : NULL;
-    if (!in) {
-        fprintf(stderr, "logtap-collector: %s\n", assembler ? err : "out of memory");
-        lt_assembler_free(assembler);
-        lt_store_close(store);
-        return 1;
+        lt_log("%s", said);
+    parts.assembler = lt_assembler_new(parts.store);
+    if (!parts.assembler) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
     }
-    lt_reaper *reaper = lt_reaper_new(opt.rings, listen, assembler);
-    lt_http *http = reaper ? lt_http_start(http_addr, data, store, err, sizeof err) : NULL;
+    parts.ingest = lt_ingest_open(opt.listen, parts.assembler, err, sizeof err);
+    if (!parts.ingest) {
+        fprintf(stderr, "logtap-collector: %s\n", err);
+        goto out;
+    }
+    parts.reaper = lt_reaper_new(opt.rings, opt.listen, parts.assembler);
+    if (!parts.reaper) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
+    }
+    http = lt_http_start(opt.http, opt.data, parts.store, err, sizeof err);
     if (!http) {
-        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr,
-                reaper ? err : "out of memory");
-        lt_reaper_free(reaper);
-        lt_ingest_close(in);
-        lt_assembler_free(assembler);
-        lt_store_close(store);
-        return 1;
+        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", opt.http, err);
+        goto out;
     }
 
     char host[256];
-    snprintf(host, sizeof host, "%s", http_addr);
+    snprintf(host, sizeof host, "%s", opt.http);
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
-    char http_url[300];
-    snprintf(http_url, sizeof http_url, "http://%s:%d", host, lt_http_port(http));
-    record_credentials(opt.credentials, data, host, lt_http_port(http));
+    record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
-    write_status_file(data, listen, host, lt_http_port(http));
-    log_line("listening on %s, serving %s", listen, http_url);
+    write_status_file(opt.data, opt.listen, host, lt_http_port(http));
+    lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
 
-    /* Rings orphaned while no collector was running. */
-    if (lt_reaper_scan(reaper) > 0)
-        commit(store, in, reaper, assembler);
-    int64_t first_pending_ms = 0, next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-    bool retention_behind = false;
-    while (!stop_requested) {
-        if (lt_mono_ms() >= next_reap_ms) {
-            lt_assembler_flush_idle(assembler, lt_mono_ms(), partial_line_ms);
-            atomic_store_explicit(&lt_metrics_global.partial_lines,
-                                  lt_assembler_partial_lines(assembler), memory_order_relaxed);
-            commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
-            if (lt_reaper_scan(reaper) > 0)
-                commit(store, in, reaper, assembler);
-            if (!store_fault.failing)
-                retention_behind = retain_bite(store, &retention, max_age_ns);
-            int64_t live = lt_store_live_bytes(store);
-            if (live >= 0)
-                atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live,
-                                      memory_order_relaxed);
-            next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-        } else if (retention_behind && !first_pending_ms) {
-            /* A backlog of expired lines goes one bite per loop, between
-             * ingest commits, so ingestion never waits for all of it. */
-            commit(store, in, reaper, assembler); /* request/runner rows, if any */
-            retention_behind = !store_fault.failing && retain_bite(store, &retention, max_age_ns);
-        }
-        int wait = commit_ms;
-        if (first_pending_ms) {
-            int64_t left = first_pending_ms + commit_ms - lt_mono_ms();
-            wait = left < 0 ? 0 : (int)left;
-        }
-        lt_ingest_poll(in, wait, 256);
-        atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(store),
-                              memory_order_relaxed);
-        atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(in),
-                              memory_order_relaxed);
-        if (lt_store_pending(store) && !first_pending_ms)
-            first_pending_ms = lt_mono_ms();
-        bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
-        if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
-            commit(store, in, reaper, assembler);
-            first_pending_ms = 0;
-        }
-    }
+    lt_loop_run(&parts, &opt);
+    rc = 0;
 
-    /* Drain: whatever zmq already received is stored before we go. */
-    log_line("stopping: draining");
-    for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
-        if (lt_store_pending(store) >= COMMIT_LINES)
-            commit(store, in, reaper, assembler);
-    lt_assembler_flush_all(assembler);
-    commit(store, in, reaper, assembler);
+out: /* the one teardown: in reverse order of set-up; each accepts NULL */
     lt_http_stop(http);
-    lt_reaper_free(reaper);
-    lt_ingest_close(in);
-    lt_assembler_free(assembler);
-    lt_store_close(store);
-    log_line("stopped");
-    return 0;
+    lt_reaper_free(parts.reaper);
+    lt_ingest_close(parts.ingest);
+    lt_assembler_free(parts.assembler);
+    lt_store_close(parts.store);
+    if (rc == 0)
+        lt_log("stopped");
+    return rc;
 }
