@@ -1,127 +1,29 @@
-/* main.c -- logtap-collector: flags, the ingest loop, and a clean stop.
- *
- * One thread runs ingest -> assembler -> store: it alone writes the store, so
- * lines need no locking on their way in. Every commit interval (or sooner
- * when a batch is large) it commits one transaction and then acknowledges
- * what that transaction made durable. The HTTP server runs on its own
- * threads with its own store readers.
- *
- * SIGTERM/SIGINT: stop taking new work, drain what zmq already holds, end
- * every partial line, commit, acknowledge, and exit 0.
+/* main.c -- logtap-collector: read the flags (options.c), set up the parts
+ * in order -- the data directory and its lock, the store, the admin user,
+ * the assembler, ingest, the reaper, HTTP -- announce the collector, run
+ * the loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse.
+ * Every exit after set-up began goes through one teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "assembler.h"
 #include "bootstrap.h"
-#include "clock.h"
 #include "dirs.h"
 #include "http.h"
 #include "ingest.h"
-#include "logtap_wire.h"
-#include "metrics.h"
+#include "log.h"
+#include "loop.h"
+#include "options.h"
 #include "reaper.h"
 #include "store.h"
-#include "timefmt.h"
-#include "version.h"
-
-#define DEFAULT_COMMIT_MS 10
-#define DEFAULT_RING_DIR "/dev/shm"
-#define REAP_INTERVAL_MS 1000
-#define DEFAULT_PARTIAL_LINE_MS 5000
-#define COMMIT_LINES 20000
-#define DEFAULT_RETAIN_AGE "30d"
-#define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
-
-static volatile sig_atomic_t stop_requested;
-
-static void on_stop_signal(int sig)
-{
-    (void)sig;
-    stop_requested = 1;
-}
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "Usage: logtap-collector [OPTIONS]\n"
-            "\n"
-            "Receive runners' captured output from liblogtap.so, assemble it into\n"
-            "runner logs and request logs, store it, and serve it over HTTP.\n"
-            "\n"
-            "Options:\n"
-            "  --listen ENDPOINT   ZeroMQ endpoint runners send to (default %s;\n"
-            "                      the same default as LOGTAP_ENDPOINT in runners)\n"
-            "  --http HOST:PORT    HTTP API address (default %s; port 0 picks a\n"
-            "                      free port, written to DATA/collector.json)\n"
-            "  --data DIR          directory of the embedded store (default\n"
-            "                      ./logtap-data); created if missing\n"
-            "  --rings DIR         where runners keep their ring files (default %s,\n"
-            "                      as LOGTAP_RING_DIR in runners): the rings of runners\n"
-            "                      that exited or died with records not yet stored\n"
-            "                      are replayed from there and removed\n"
-            "  --commit-ms N       longest time a line waits before it is committed\n"
-            "                      and acknowledged (default %d)\n"
-            "  --retain-age AGE    delete lines older than AGE (30m, 12h, 30d, 2w;\n"
-            "                      default %s; 0 keeps lines forever)\n"
-            "  --retain-size SIZE  delete the oldest lines while the store holds more\n"
-            "                      than SIZE bytes (K, M, G suffixes; default 0: no\n"
-            "                      limit)\n"
-            "  --credentials FILE  where to record the admin token for the local CLI\n"
-            "                      (default $XDG_CONFIG_HOME/logtap/credentials, else\n"
-            "                      ~/.config/logtap/credentials; 'none' to skip)\n"
-            "  --new-admin-token   mint a new admin token into DATA/admin.token (the\n"
-            "                      old ones keep working until revoked)\n"
-            "  --partial-line-ms N how long an unfinished line (no newline yet) is\n"
-            "                      held before it is stored as it is (default %d); the\n"
-            "                      runner keeps its records until then\n"
-            "  -h, --help          show this help\n"
-            "  --version           show the version\n"
-            "\n"
-            "On its first start the collector creates the admin user and its API token\n"
-            "(DATA/admin.token, mode 0600) and records it for the local logtap CLI.\n"
-            "SIGTERM or SIGINT stops the collector after everything received has been\n"
-            "stored. Only one collector may use a data directory at a time.\n",
-            LT_DEFAULT_ENDPOINT, LT_DEFAULT_HTTP, DEFAULT_RING_DIR, DEFAULT_COMMIT_MS,
-            DEFAULT_RETAIN_AGE, DEFAULT_PARTIAL_LINE_MS);
-}
-
-/* The collector's own log: one timestamped line on stderr. */
-__attribute__((format(printf, 1, 2))) static void log_line(const char *fmt, ...)
-{
-    char ts[40];
-    lt_time_format(lt_time_now_ns(), ts, sizeof ts);
-    fprintf(stderr, "%s logtap-collector: ", ts);
-    va_list ap;
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-}
-
-/* A flag's value in milliseconds, 1..max. */
-static int parse_ms(const char *flag, const char *text, long max, int *out)
-{
-    char *end;
-    long v = strtol(text, &end, 10);
-    if (*end || end == text || v < 1 || v > max) {
-        fprintf(stderr, "logtap-collector: %s takes 1..%ld, not '%s'\n", flag, max, text);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
 
 /* One collector per data directory: a second one would share the store's
  * single-writer role and steal the ipc endpoint. */
@@ -154,71 +56,6 @@ static void write_status_file(const char *dir, const char *listen, const char *h
     rename(tmp, path);
 }
 
-/* Commit whatever the transaction holds (lines, request and runner updates;
- * a no-op when nothing is open), then acknowledge it and remove the ring
- * files whose tails it contains. */
-/* A store fault (disk full, read-only, locked) is said once when it starts
- * and once when it ends, not at every failed commit. */
-static struct {
-    bool failing;
-    uint64_t failures;
-    int64_t since_ms;
-} store_fault;
-
-static void commit(lt_store *store, lt_ingest *in, lt_reaper *reaper, lt_assembler *assembler)
-{
-    bool stores_lines = lt_store_pending(store) > 0;
-    if (lt_store_commit(store) != 0) {
-        LT_COUNT(store_errors, 1);
-        if (!store_fault.failing) {
-            log_line("store fault: %s; acknowledging nothing until commits succeed again "
-                     "(runners keep their records and send them again)", lt_store_error(store));
-            store_fault.failing = true;
-            store_fault.since_ms = lt_mono_ms();
-            atomic_store(&lt_metrics_global.store_faulted, 1);
-        }
-        store_fault.failures++;
-        /* Nothing since the last commit is stored: owe no acks, keep the
-         * ring files, and forget positions so that what the runners send
-         * again (from what they had acknowledged) is taken again. */
-        lt_ingest_forget_acks(in);
-        lt_reaper_release(reaper, false);
-        lt_assembler_reset(assembler);
-        return;
-    }
-    if (store_fault.failing && stores_lines) { /* an empty commit proves nothing */
-        log_line("store recovered after %llu failed commits in %.1f s",
-                 (unsigned long long)store_fault.failures, (double)(lt_mono_ms() - store_fault.since_ms) / 1000);
-        store_fault.failing = false;
-        store_fault.failures = 0;
-        atomic_store(&lt_metrics_global.store_faulted, 0);
-    }
-    lt_ingest_send_acks(in);
-    lt_reaper_release(reaper, true);
-}
-
-/* "0", "512K", "64M", "10G": bytes. Returns 0, or -1 for anything else. */
-static int parse_size(const char *text, int64_t *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (end == text || errno || v < 0)
-        return -1;
-    int64_t unit = 1;
-    switch (*end) {
-    case '\0': break;
-    case 'K': case 'k': unit = INT64_C(1) << 10; end++; break;
-    case 'M': case 'm': unit = INT64_C(1) << 20; end++; break;
-    case 'G': case 'g': unit = INT64_C(1) << 30; end++; break;
-    case 'T': case 't': unit = INT64_C(1) << 40; end++; break;
-    default: return -1;
-    }
-    if (*end || __builtin_mul_overflow((int64_t)v, unit, out))
-        return -1;
-    return 0;
-}
-
 /* Record the admin token for the local CLI under the URL it will use: the
  * address served, and for a wildcard address the loopback one too. */
 static void record_credentials(const char *file, const char *data, const char *host, int port)
@@ -227,8 +64,8 @@ static void record_credentials(const char *file, const char *data, const char *h
     if (file == NULL && lt_credentials_default_path(default_path, sizeof default_path) == 0)
         file = default_path;
     if (file == NULL) {
-        log_line("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
-                 data);
+        lt_log("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
+               data);
         return;
     }
     if (strcmp(file, "none") == 0)
@@ -242,113 +79,18 @@ static void record_credentials(const char *file, const char *data, const char *h
         snprintf(url, sizeof url, "http://%s:%d", hosts[i], port);
         int rc = lt_credentials_record(file, url, data, err, sizeof err);
         if (rc < 0)
-            log_line("cannot record the admin token for the CLI: %s", err);
+            lt_log("cannot record the admin token for the CLI: %s", err);
         else if (rc == 0)
-            log_line("admin token recorded for %s in %s", url, file);
+            lt_log("admin token recorded for %s in %s", url, file);
     }
-}
-
-/* Retention: one bite of deletions, right after a commit (no transaction
- * open). Returns true when it deleted a full bite (more may be due). */
-static bool retain_bite(lt_store *store, const lt_retention *policy_in, int64_t max_age_ns)
-{
-    lt_retention policy = *policy_in;
-    if (max_age_ns > 0)
-        policy.min_ts_ns = lt_time_now_ns() - max_age_ns;
-    if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0)
-        return false;
-    static bool failing; /* said once when it starts failing, once when it recovers */
-    long deleted = lt_store_retain(store, &policy, RETAIN_BITE_ROWS);
-    if (deleted < 0) {
-        LT_COUNT(store_errors, 1);
-        if (!failing)
-            log_line("retention: %s (trying again every second)", lt_store_error(store));
-        failing = true;
-        return false;
-    }
-    if (failing)
-        log_line("retention: working again");
-    failing = false;
-    LT_COUNT(lines_expired, (uint64_t)deleted);
-    return deleted == RETAIN_BITE_ROWS;
 }
 
 int main(int argc, char **argv)
 {
-    const char *listen = LT_DEFAULT_ENDPOINT, *http_addr = LT_DEFAULT_HTTP, *data = "logtap-data";
-    const char *rings = DEFAULT_RING_DIR;
-    int commit_ms = DEFAULT_COMMIT_MS, partial_line_ms = DEFAULT_PARTIAL_LINE_MS;
-    int64_t max_age_ns = 0;
-    lt_duration_parse(DEFAULT_RETAIN_AGE, &max_age_ns);
-    lt_retention retention = {0};
-    const char *credentials = NULL; /* NULL: the default path */
-    bool new_admin_token = false;
-    enum { OPT_LISTEN = 1000, OPT_HTTP, OPT_DATA, OPT_RINGS, OPT_COMMIT, OPT_PARTIAL, OPT_VERSION,
-           OPT_RETAIN_AGE, OPT_RETAIN_SIZE, OPT_CREDENTIALS, OPT_NEW_ADMIN_TOKEN };
-    static const struct option opts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"http", required_argument, NULL, OPT_HTTP},
-        {"data", required_argument, NULL, OPT_DATA},
-        {"rings", required_argument, NULL, OPT_RINGS},
-        {"commit-ms", required_argument, NULL, OPT_COMMIT},
-        {"retain-age", required_argument, NULL, OPT_RETAIN_AGE},
-        {"retain-size", required_argument, NULL, OPT_RETAIN_SIZE},
-        {"credentials", required_argument, NULL, OPT_CREDENTIALS},
-        {"new-admin-token", no_argument, NULL, OPT_NEW_ADMIN_TOKEN},
-        {"partial-line-ms", required_argument, NULL, OPT_PARTIAL},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0},
-    };
-    int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_LISTEN: listen = optarg; break;
-        case OPT_HTTP: http_addr = optarg; break;
-        case OPT_DATA: data = optarg; break;
-        case OPT_RINGS: rings = optarg; break;
-        case OPT_COMMIT:
-            if (parse_ms("--commit-ms", optarg, 10000, &commit_ms) != 0)
-                return 2;
-            break;
-        case OPT_PARTIAL:
-            if (parse_ms("--partial-line-ms", optarg, 86400000, &partial_line_ms) != 0)
-                return 2;
-            break;
-        case OPT_RETAIN_AGE:
-            if (strcmp(optarg, "0") == 0) {
-                max_age_ns = 0;
-            } else if (lt_duration_parse(optarg, &max_age_ns) != 0 || max_age_ns <= 0) {
-                fprintf(stderr, "logtap-collector: --retain-age takes 0 or a duration like 30m, "
-                                "12h, 30d, 2w, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_RETAIN_SIZE:
-            if (parse_size(optarg, &retention.max_bytes) != 0) {
-                fprintf(stderr, "logtap-collector: --retain-size takes a size like 0, 500M, "
-                                "10G, not '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case OPT_CREDENTIALS: credentials = optarg; break;
-        case OPT_NEW_ADMIN_TOKEN: new_admin_token = true; break;
-        case 'h': usage(stdout); return 0;
-        case OPT_VERSION: printf("logtap-collector " LT_VERSION " (wire format %d)\n", LT_WIRE_VERSION); return 0;
-        default:
-            fprintf(stderr, "Try 'logtap-collector --help'.\n");
-            return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "logtap-collector: unexpected argument '%s'\nTry 'logtap-collector --help'.\n",
-                argv[optind]);
-        return 2;
-    }
-    if (strchr(listen, '"') || strchr(listen, '\\') || strchr(http_addr, '"') || strchr(http_addr, '\\')) {
-        fprintf(stderr, "logtap-collector: quotes and backslashes are not allowed in addresses\n");
-        return 2;
-    }
+    lt_collector_options opt;
+    int rc = lt_options_parse(argc, argv, &opt);
+    if (rc >= 0)
+        return rc;
 
     /* The store holds every tenant's logs and the registry's token hashes:
      * whatever the collector creates (the store, its WAL, admin.token) is
@@ -357,124 +99,75 @@ int main(int argc, char **argv)
 
     /* From here on a stop request is a clean stop, even during start-up:
      * whoever saw collector.json may send SIGTERM at once. */
-    struct sigaction sa = {.sa_handler = on_stop_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
+    lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
 
-    if (lt_mkdir_p(data, 0700) != 0) {
-        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", data, strerror(errno));
-        return 1;
+    lt_loop_parts parts = {0};
+    lt_http *http = NULL;
+    char err[512], said[PATH_MAX + 128];
+    rc = 1;
+    if (lt_mkdir_p(opt.data, 0700) != 0) {
+        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", opt.data,
+                strerror(errno));
+        goto out;
     }
-    if (lock_data_dir(data) < 0) {
-        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n", data);
-        return 1;
+    if (lock_data_dir(opt.data) < 0) {
+        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n",
+                opt.data);
+        goto out;
     }
-
-    char err[512];
-    lt_store *store = lt_store_open(data, err, sizeof err);
-    if (!store) {
-        fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", data, err);
-        return 1;
+    parts.store = lt_store_open(opt.data, err, sizeof err);
+    if (!parts.store) {
+        fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", opt.data, err);
+        goto out;
     }
-    char said[PATH_MAX + 128];
-    if (lt_bootstrap_admin(data, new_admin_token, said, sizeof said, err, sizeof err) != 0) {
+    if (lt_bootstrap_admin(opt.data, opt.new_admin_token, said, sizeof said, err, sizeof err) != 0) {
         fprintf(stderr, "logtap-collector: cannot set up the admin user: %s\n", err);
-        lt_store_close(store);
-        return 1;
+        goto out;
     }
     if (said[0])
-        log_line("%s", said);
-    lt_assembler *assembler = lt_assembler_new(store);
-    lt_ingest *in = assembler ? lt_ingest_open(listen, assembler, err, sizeof err) : NULL;
-    if (!in) {
-        fprintf(stderr, "logtap-collector: %s\n", assembler ? err : "out of memory");
-        lt_assembler_free(assembler);
-        lt_store_close(store);
-        return 1;
+        lt_log("%s", said);
+    parts.assembler = lt_assembler_new(parts.store);
+    if (!parts.assembler) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
     }
-    lt_reaper *reaper = lt_reaper_new(rings, listen, assembler);
-    lt_http *http = reaper ? lt_http_start(http_addr, data, store, err, sizeof err) : NULL;
+    parts.ingest = lt_ingest_open(opt.listen, parts.assembler, err, sizeof err);
+    if (!parts.ingest) {
+        fprintf(stderr, "logtap-collector: %s\n", err);
+        goto out;
+    }
+    parts.reaper = lt_reaper_new(opt.rings, opt.listen, parts.assembler);
+    if (!parts.reaper) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
+    }
+    http = lt_http_start(opt.http, opt.data, parts.store, err, sizeof err);
     if (!http) {
-        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", http_addr,
-                reaper ? err : "out of memory");
-        lt_reaper_free(reaper);
-        lt_ingest_close(in);
-        lt_assembler_free(assembler);
-        lt_store_close(store);
-        return 1;
+        fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", opt.http, err);
+        goto out;
     }
 
     char host[256];
-    snprintf(host, sizeof host, "%s", http_addr);
+    snprintf(host, sizeof host, "%s", opt.http);
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
-    char http_url[300];
-    snprintf(http_url, sizeof http_url, "http://%s:%d", host, lt_http_port(http));
-    record_credentials(credentials, data, host, lt_http_port(http));
+    record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
-    write_status_file(data, listen, host, lt_http_port(http));
-    log_line("listening on %s, serving %s", listen, http_url);
+    write_status_file(opt.data, opt.listen, host, lt_http_port(http));
+    lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
 
-    /* Rings orphaned while no collector was running. */
-    if (lt_reaper_scan(reaper) > 0)
-        commit(store, in, reaper, assembler);
-    int64_t first_pending_ms = 0, next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-    bool retention_behind = false;
-    while (!stop_requested) {
-        if (lt_mono_ms() >= next_reap_ms) {
-            lt_assembler_flush_idle(assembler, lt_mono_ms(), partial_line_ms);
-            atomic_store_explicit(&lt_metrics_global.partial_lines,
-                                  lt_assembler_partial_lines(assembler), memory_order_relaxed);
-            commit(store, in, reaper, assembler); /* what came over zmq first: fewer replays */
-            if (lt_reaper_scan(reaper) > 0)
-                commit(store, in, reaper, assembler);
-            if (!store_fault.failing)
-                retention_behind = retain_bite(store, &retention, max_age_ns);
-            int64_t live = lt_store_live_bytes(store);
-            if (live >= 0)
-                atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live,
-                                      memory_order_relaxed);
-            next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-        } else if (retention_behind && !first_pending_ms) {
-            /* A backlog of expired lines goes one bite per loop, between
-             * ingest commits, so ingestion never waits for all of it. */
-            commit(store, in, reaper, assembler); /* request/runner rows, if any */
-            retention_behind = !store_fault.failing && retain_bite(store, &retention, max_age_ns);
-        }
-        int wait = commit_ms;
-        if (first_pending_ms) {
-            int64_t left = first_pending_ms + commit_ms - lt_mono_ms();
-            wait = left < 0 ? 0 : (int)left;
-        }
-        lt_ingest_poll(in, wait, 256);
-        atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(store),
-                              memory_order_relaxed);
-        atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(in),
-                              memory_order_relaxed);
-        if (lt_store_pending(store) && !first_pending_ms)
-            first_pending_ms = lt_mono_ms();
-        bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
-        if (due || lt_store_pending(store) >= COMMIT_LINES || !first_pending_ms) {
-            commit(store, in, reaper, assembler);
-            first_pending_ms = 0;
-        }
-    }
+    lt_loop_run(&parts, &opt);
+    rc = 0;
 
-    /* Drain: whatever zmq already received is stored before we go. */
-    log_line("stopping: draining");
-    for (int round = 0; round < 100 && lt_ingest_poll(in, 20, 1024) > 0; round++)
-        if (lt_store_pending(store) >= COMMIT_LINES)
-            commit(store, in, reaper, assembler);
-    lt_assembler_flush_all(assembler);
-    commit(store, in, reaper, assembler);
+out: /* the one teardown: in reverse order of set-up; each accepts NULL */
     lt_http_stop(http);
-    lt_reaper_free(reaper);
-    lt_ingest_close(in);
-    lt_assembler_free(assembler);
-    lt_store_close(store);
-    log_line("stopped");
-    return 0;
+    lt_reaper_free(parts.reaper);
+    lt_ingest_close(parts.ingest);
+    lt_assembler_free(parts.assembler);
+    lt_store_close(parts.store);
+    if (rc == 0)
+        lt_log("stopped");
+    return rc;
 }

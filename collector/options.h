@@ -1,0 +1,34 @@
+/* options.h -- logtap-collector's settings: what they are, their defaults,
+ * and reading them from the command line.
+ *
+ * Every setting is declared once, in options.c's table (name, type, default,
+ * help text, where it is stored); the getopt_long options, the --help text
+ * and the checks of each value are derived from that table, so a later
+ * source of settings (a config file) can reuse it unchanged.
+ */
+#ifndef LT_OPTIONS_H
+#define LT_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct lt_collector_options {
+    const char *listen;      /* ZeroMQ endpoint runners send to */
+    const char *http;        /* HTTP API address, HOST:PORT */
+    const char *data;        /* directory of the embedded store */
+    const char *rings;       /* where runners keep their ring files */
+    int commit_ms;           /* longest wait of a line before its commit */
+    int partial_line_ms;     /* how long an unfinished line is held */
+    int64_t retain_age_ns;   /* delete lines older than this; 0: never */
+    int64_t retain_bytes;    /* delete the oldest lines above this; 0: no limit */
+    const char *credentials; /* the CLI's credentials file; NULL: the default path */
+    bool new_admin_token;    /* mint another admin token */
+} lt_collector_options;
+
+/* Fill `o` with the defaults, then apply argv. Returns -1 when the collector
+ * is to run, otherwise the exit status: 0 after --help or --version, 2 after
+ * a usage error (said on stderr). Strings in `o` point into argv or into
+ * static storage. */
+int lt_options_parse(int argc, char **argv, lt_collector_options *o);
+
+#endif
