@@ -49,6 +49,7 @@
 
 #include "fdmap.h"
 #include "handover.h"
+#include "hook.h"
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100  /* longest a redirected write waits for the pipe */

@@ -25,6 +25,8 @@
  * replays whatever was not acknowledged once this process is gone, and then
  * removes the file.
  */
+#include "sender.h"
+
 #include <errno.h>
 #include <msgpack.h>
 #include <poll.h>
@@ -49,8 +51,6 @@
 #define EXIT_WAIT_MAX_BACKLOG (256 * 1024) /* larger tails go by the ring file */
 #define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
 #define TORN_CHECK_AFTER_MS 100  /* a record reserved this long: is its writer alive? */
-
-extern _Atomic uint64_t lt_unringed_bytes;
 
 typedef struct frame {
     unsigned char *buf;
@@ -106,7 +106,7 @@ static void pack_key_str(msgpack_packer *pk, const char *key, const char *value)
 static uint64_t dropped_total(const sender *s)
 {
     return atomic_load_explicit(&s->ring->hdr->dropped_bytes, memory_order_relaxed) +
-           atomic_load_explicit(&lt_unringed_bytes, memory_order_relaxed);
+           atomic_load_explicit(&lt_rt.unringed_bytes, memory_order_relaxed);
 }
 
 static uint64_t acked_pos(const sender *s);

@@ -18,7 +18,8 @@
  * pass the process's own environ, which already carries everything but the
  * request.
  */
-#include <dlfcn.h>
+#include "spawn.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <spawn.h>
@@ -27,20 +28,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "runtime.h"
 
 extern char **environ;
 
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
-typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-                        const posix_spawnattr_t *, char *const[], char *const[]);
-
-static execve_fn real_execve;
-static execvpe_fn real_execvpe;
-static fexecve_fn real_fexecve;
-static spawn_fn real_posix_spawn, real_posix_spawnp;
+/* Resolved by lt_spawn_init (constructor): an exec hook may run in a vfork
+ * child, where dlsym is off limits. */
+static LT_REAL(execve) real_execve;
+static LT_REAL(execvpe) real_execvpe;
+static LT_REAL(fexecve) real_fexecve;
+static LT_REAL(posix_spawn) real_posix_spawn;
+static LT_REAL(posix_spawnp) real_posix_spawnp;
 
 static char self_path[PATH_MAX]; /* this library, for LD_PRELOAD */
 /* What to put in a child's LD_PRELOAD: the list this process was started
@@ -73,11 +72,11 @@ void lt_spawn_snapshot(void)
 
 void lt_spawn_init(void)
 {
-    real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
-    real_execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
-    real_fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
-    real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
-    real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+    real_execve = LT_NEXT(execve);
+    real_execvpe = LT_NEXT(execvpe);
+    real_fexecve = LT_NEXT(fexecve);
+    real_posix_spawn = LT_NEXT(posix_spawn);
+    real_posix_spawnp = LT_NEXT(posix_spawnp);
     Dl_info info;
     if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
         self_path[0] = '\0';
