@@ -9,7 +9,6 @@
  * atfork handler only resets state. In every process the first capture
  * creates the ring (system calls only) and then the sender.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +24,7 @@
 #include "hook.h"
 #include "runtime.h"
 #include "sender.h"
+#include "size.h"
 #include "spawn.h"
 #include "stdio_hook.h"
 
@@ -76,26 +76,15 @@ static void clean_id(char *id)
             *c = '_';
 }
 
-static uint64_t parse_size(const char *text, uint64_t fallback)
+/* LOGTAP_RING_SIZE (size.h's forms), rounded up to a power of two within
+ * the ring's limits; text that is not a size leaves the default. */
+static uint64_t ring_capacity(const char *text)
 {
-    if (!text || !*text)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text)
-        return fallback;
-    switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
-    }
-    if (*end)
-        return fallback;
-    /* Round up to a power of two within the ring's limits. */
+    int64_t bytes;
+    if (lt_parse_size(text, &bytes) != 0)
+        return LT_RING_DEFAULT_CAPACITY;
     uint64_t cap = LT_RING_MIN_CAPACITY;
-    while (cap < v && cap < LT_RING_MAX_CAPACITY)
+    while (cap < (uint64_t)bytes && cap < LT_RING_MAX_CAPACITY)
         cap <<= 1;
     return cap;
 }
@@ -110,7 +99,7 @@ static void load_config(lt_config *cfg)
     clean_id(cfg->version_id);
     clean_id(cfg->source);
     copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
-    cfg->ring_capacity = parse_size(getenv("LOGTAP_RING_SIZE"), LT_RING_DEFAULT_CAPACITY);
+    cfg->ring_capacity = ring_capacity(getenv("LOGTAP_RING_SIZE"));
     const char *policy = getenv("LOGTAP_ON_FULL");
     cfg->block_on_full = policy && strcmp(policy, "block") == 0;
     const char *bt = getenv("LOGTAP_BLOCK_TIMEOUT_MS");
