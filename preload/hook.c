@@ -369,8 +369,8 @@ void lt_notice(const char *text)
 /* The length of a valid request ID, or 0 (errno EINVAL) for anything else. */
 static size_t request_id_len(const char *request_id)
 {
-    size_t len = request_id ? strnlen(request_id, LOGTAP_REQUEST_ID_MAX + 1) : 0;
-    if (len == 0 || len > LOGTAP_REQUEST_ID_MAX || !lt_wire_id_ok(request_id, len)) {
+    size_t len = request_id ? strnlen(request_id, LT_WIRE_MAX_ID + 1) : 0;
+    if (len == 0 || len > LT_WIRE_MAX_ID || !lt_wire_id_ok(request_id, len)) {
         errno = EINVAL;
         return 0;
     }

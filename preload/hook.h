@@ -22,10 +22,10 @@ void lt_hook_init(void);
 
 /* The calling thread's request marker. `len` is 0 outside requests; it is
  * written last on begin and first on end so a signal handler never sees a
- * half-copied ID. */
+ * half-copied ID. `id` is not NUL-terminated. */
 typedef struct lt_marker {
     volatile uint8_t len;
-    char id[LOGTAP_REQUEST_ID_MAX];
+    char id[LT_WIRE_MAX_ID];
 } lt_marker;
 
 extern LT_TLS lt_marker lt_thread_marker;

@@ -28,6 +28,9 @@
 #define LT_REAL(fn) typeof(&fn)
 #define LT_NEXT(fn) ((LT_REAL(fn))dlsym(RTLD_NEXT, #fn))
 
+/* Room for a field of the ring header, for settings the header carries. */
+#define LT_RING_FIELD_SIZE(field) sizeof(((lt_ring_header *)0)->field)
+
 enum lt_ring_state {
     LT_RING_NONE = 0,     /* not created yet (forked child before its first write) */
     LT_RING_CREATING = 1, /* one thread is creating it; others wait for it */
@@ -48,11 +51,11 @@ enum lt_sender_state {
 #define LT_DEFAULT_EXIT_TIMEOUT_MS 100
 
 typedef struct lt_config {
-    char endpoint[256];
+    char endpoint[LT_RING_FIELD_SIZE(endpoint)];
     char runner_id[LT_WIRE_MAX_ID + 1];
     char app_id[LT_WIRE_MAX_ID + 1];
     char version_id[LT_WIRE_MAX_ID + 1];
-    char source[16];
+    char source[LT_RING_FIELD_SIZE(source)];
     char ring_dir[200];
     uint64_t ring_capacity;
     int exit_timeout_ms; /* how long exit waits for the collector's ack */
@@ -77,10 +80,13 @@ typedef struct lt_runtime {
     uint64_t start_sigmask; /* signals blocked when the process (or forked
                                child) started: the baseline of a normal context */
     /* The request of the thread that spawned this process (LOGTAP_REQUEST_ID):
-     * the request of every thread here that has no marker of its own. */
-    char inherited_request[LOGTAP_REQUEST_ID_MAX];
+     * the request of every thread here that has no marker of its own. Not
+     * NUL-terminated: the length says where it ends. */
+    char inherited_request[LT_WIRE_MAX_ID];
     uint8_t inherited_request_len;
 } lt_runtime;
+
+_Static_assert(LT_WIRE_MAX_ID <= UINT8_MAX, "request ID lengths are kept in a byte");
 
 extern lt_runtime lt_rt;
 

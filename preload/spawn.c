@@ -58,6 +58,9 @@ static const char *const carried[CARRIED] = {
     "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL", "LOGTAP_CATCHALL",
 };
 static char carried_value[CARRIED][VALUE_MAX];
+/* Room for one NAME=value string added to a child's environment. */
+#define SLOT_MAX (VALUE_MAX + 64)
+_Static_assert(sizeof "LOGTAP_REQUEST_ID=" + LT_WIRE_MAX_ID <= SLOT_MAX, "a request ID fits a slot");
 
 static bool list_has_file(const char *list, const char *path);
 
@@ -132,7 +135,7 @@ static bool list_has(const char *list, const char *item)
 typedef struct env_builder {
     char **out;     /* caller's stack array, room for n + EXTRA + 1 */
     size_t n;
-    char (*buf)[VALUE_MAX + 64];
+    char (*buf)[SLOT_MAX];
     size_t nbuf;
 } env_builder;
 
@@ -140,7 +143,7 @@ static void put(env_builder *b, const char *name, const char *value)
 {
     char *slot = b->buf[b->nbuf++];
     size_t nl = strlen(name), vl = strlen(value);
-    if (nl + 1 + vl + 1 > VALUE_MAX + 64)
+    if (nl + 1 + vl + 1 > SLOT_MAX)
         return;
     memcpy(slot, name, nl);
     slot[nl] = '=';
@@ -151,7 +154,7 @@ static void put(env_builder *b, const char *name, const char *value)
 /* Fill `out` (n_in + EXTRA + 1 slots) with the child's environment. Returns
  * false if it should be passed on unchanged (capture off, or values that do
  * not fit the fixed buffers). */
-static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64], char *preload_buf,
+static bool build_env(char *const envp[], char **out, char (*buf)[SLOT_MAX], char *preload_buf,
                       size_t preload_cap)
 {
     if (!self_path[0] || atomic_load(&lt_rt.ring_state) == LT_RING_FAILED)
@@ -209,7 +212,7 @@ static size_t env_count(char *const envp[])
 #define CHILD_ENV(name, envp)                                                          \
     size_t name##_n = env_count(envp);                                                \
     char *name##_out[name##_n + EXTRA + 1];                                           \
-    char name##_buf[EXTRA][VALUE_MAX + 64];                                           \
+    char name##_buf[EXTRA][SLOT_MAX];                                                 \
     char name##_preload[4 * PATH_MAX];                                                \
     char *const *name = build_env(envp, name##_out, name##_buf, name##_preload,       \
                                   sizeof name##_preload)                              \
