@@ -29,27 +29,13 @@
 #include "stdio_hook.h"
 
 lt_runtime lt_rt;
-static LT_TLS uint32_t cached_tid;
+LT_TLS uint32_t lt_cached_tid;
 
 /* The thread creating the ring, which must not wait for itself. */
 static _Atomic uint32_t ring_creator;
 
 #define RING_WAIT_NAP_NS 100000 /* how a thread waits for another to create the ring */
 #define RING_WAIT_NAPS 5000     /* at most 0.5 s */
-
-uint32_t lt_thread_id(void)
-{
-    if (!cached_tid)
-        cached_tid = (uint32_t)syscall(SYS_gettid);
-    return cached_tid;
-}
-
-uint64_t lt_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t random64(void)
 {
@@ -188,7 +174,7 @@ static void after_fork_child(void)
     /* The parent's ring, sender thread and zmq context belong to the parent.
      * The mapping stays (unmapping could race nothing here, but the parent
      * owns the file); the child gets a ring of its own on its first write. */
-    cached_tid = 0;
+    lt_cached_tid = 0;
     lt_rt.pid = (pid_t)syscall(SYS_getpid);
     lt_rt.instance = random64();
     lt_rt.start_sigmask = current_sigmask();

@@ -12,7 +12,10 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "logtap.h"
 #include "ring.h"
@@ -99,8 +102,21 @@ lt_ring *lt_runtime_ring(void);
 void lt_runtime_ensure_sender(void);
 
 /* The calling thread's kernel ID and the wall clock, as records carry them.
- * Async-signal-safe. */
-uint32_t lt_thread_id(void);
-uint64_t lt_now_ns(void);
+ * Async-signal-safe. Inline: every captured write asks for both. */
+extern LT_TLS uint32_t lt_cached_tid; /* 0 until asked; reset in a forked child */
+
+static inline uint32_t lt_thread_id(void)
+{
+    if (!lt_cached_tid)
+        lt_cached_tid = (uint32_t)syscall(SYS_gettid);
+    return lt_cached_tid;
+}
+
+static inline uint64_t lt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 #endif
