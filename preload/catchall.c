@@ -47,8 +47,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fdmap.h"
 #include "handover.h"
+#include "hook.h"
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100  /* longest a redirected write waits for the pipe */
@@ -68,7 +70,7 @@ static _Atomic int provided;      /* LT_HANDOVER_* bits logtap run sent */
 static _Atomic int target[3] = {-1, -1, -1}; /* [1] stdout, [2] stderr */
 static _Atomic bool same_file;    /* both targets lead to one file */
 static _Atomic bool failure_told;
-static _Atomic int64_t order_paused_until; /* CLOCK_MONOTONIC ns */
+static _Atomic int64_t order_paused_until; /* lt_mono_ns() */
 
 void lt_catchall_init(void)
 {
@@ -201,13 +203,6 @@ static bool fetch(void)
     }
 }
 
-static int64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Wait until the catch pipe behind `fd` is empty, or ORDER_WAIT_MS. A wait
  * that runs out means the pipe does not drain (uncaptured output faster
  * than the target takes it): then writes go on without waiting for
@@ -217,7 +212,7 @@ static void wait_for_pipe(int fd)
     int queued = 0;
     if (syscall(SYS_ioctl, fd, FIONREAD, &queued) != 0 || queued <= 0)
         return;
-    if (monotonic_ns() < atomic_load_explicit(&order_paused_until, memory_order_relaxed))
+    if (lt_mono_ns() < atomic_load_explicit(&order_paused_until, memory_order_relaxed))
         return;
     struct timespec nap = {0, 20000};
     for (long waited_ns = 0; waited_ns < ORDER_WAIT_MS * 1000000L; waited_ns += nap.tv_nsec) {
@@ -227,7 +222,7 @@ static void wait_for_pipe(int fd)
         if (nap.tv_nsec < 1000000)
             nap.tv_nsec *= 2;
     }
-    atomic_store_explicit(&order_paused_until, monotonic_ns() + ORDER_PAUSE_MS * INT64_C(1000000),
+    atomic_store_explicit(&order_paused_until, lt_mono_ns() + ORDER_PAUSE_MS * INT64_C(1000000),
                           memory_order_relaxed);
 }
 

@@ -5,7 +5,6 @@
  */
 #include "fdmap.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -117,25 +116,20 @@ void lt_fdmap_init(void)
 
 /* ---- hooks on the calls that change what an fd number leads to ---- */
 
-typedef int (*close_fn)(int);
-typedef int (*dup2_fn)(int, int);
-typedef int (*dup3_fn)(int, int, int);
-typedef int (*close_range_fn)(unsigned, unsigned, int);
-
 /* Resolved by lt_fdmap_init, never lazily: close() may run in a signal
  * handler. Before that (other libraries' constructors) the raw system calls
  * stand in. */
-static close_fn real_close;
-static dup2_fn real_dup2;
-static dup3_fn real_dup3;
-static close_range_fn real_close_range;
+static LT_REAL(close) real_close;
+static LT_REAL(dup2) real_dup2;
+static LT_REAL(dup3) real_dup3;
+static LT_REAL(close_range) real_close_range;
 
 static void resolve_hooks(void)
 {
-    real_close = (close_fn)dlsym(RTLD_NEXT, "close");
-    real_dup2 = (dup2_fn)dlsym(RTLD_NEXT, "dup2");
-    real_dup3 = (dup3_fn)dlsym(RTLD_NEXT, "dup3");
-    real_close_range = (close_range_fn)dlsym(RTLD_NEXT, "close_range");
+    real_close = LT_NEXT(close);
+    real_dup2 = LT_NEXT(dup2);
+    real_dup3 = LT_NEXT(dup3);
+    real_close_range = LT_NEXT(close_range);
 }
 
 LT_EXPORT int close(int fd)

@@ -1,6 +1,7 @@
 /* runtime.c -- the life of liblogtap.so inside a process: configuration from
- * the environment, the ring and sender at start-up, a fresh ring and sender
- * in a forked child, and the final flush at exit.
+ * the environment, the ring and sender on the first capture, a fresh ring
+ * and sender in a forked child, and the final flush at exit. What goes into
+ * the ring, and how, is hook.c's write path.
  *
  * Start-up order matters: libzmq and libstdc++ are constructed before us (they
  * are our dependencies), so the sender may use zmq from our constructor on.
@@ -8,8 +9,6 @@
  * atfork handler only resets state. In every process the first capture
  * creates the ring (system calls only) and then the sender.
  */
-#include <dlfcn.h>
-#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,43 +21,21 @@
 
 #include "catchall.h"
 #include "fdmap.h"
+#include "hook.h"
 #include "runtime.h"
-
-typedef ssize_t (*write_fn)(int, const void *, size_t);
-typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
-typedef ssize_t (*pwrite_fn)(int, const void *, size_t, off_t);
-typedef ssize_t (*pwritev_fn)(int, const struct iovec *, int, off_t);
-extern write_fn lt_real_write;
-extern writev_fn lt_real_writev;
-extern pwrite_fn lt_real_pwrite, lt_real_pwrite64;
-extern pwritev_fn lt_real_pwritev, lt_real_pwritev64;
+#include "sender.h"
+#include "size.h"
+#include "spawn.h"
+#include "stdio_hook.h"
 
 lt_runtime lt_rt;
-static LT_TLS uint32_t cached_tid;
+LT_TLS uint32_t lt_cached_tid;
 
-/* Bytes written while no ring existed (a signal handler that interrupted
- * the ring's own creation, or a creation that took too long): reported to
- * the collector with the ring's own drop count. */
-_Atomic uint64_t lt_unringed_bytes;
 /* The thread creating the ring, which must not wait for itself. */
 static _Atomic uint32_t ring_creator;
 
 #define RING_WAIT_NAP_NS 100000 /* how a thread waits for another to create the ring */
 #define RING_WAIT_NAPS 5000     /* at most 0.5 s */
-
-uint32_t lt_thread_id(void)
-{
-    if (!cached_tid)
-        cached_tid = (uint32_t)syscall(SYS_gettid);
-    return cached_tid;
-}
-
-uint64_t lt_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t random64(void)
 {
@@ -85,26 +62,15 @@ static void clean_id(char *id)
             *c = '_';
 }
 
-static uint64_t parse_size(const char *text, uint64_t fallback)
+/* LOGTAP_RING_SIZE (size.h's forms), rounded up to a power of two within
+ * the ring's limits; text that is not a size leaves the default. */
+static uint64_t ring_capacity(const char *text)
 {
-    if (!text || !*text)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(text, &end, 10);
-    if (errno || end == text)
-        return fallback;
-    switch (*end) {
-    case 'k': case 'K': v <<= 10; end++; break;
-    case 'm': case 'M': v <<= 20; end++; break;
-    case 'g': case 'G': v <<= 30; end++; break;
-    default: break;
-    }
-    if (*end)
-        return fallback;
-    /* Round up to a power of two within the ring's limits. */
+    int64_t bytes;
+    if (lt_parse_size(text, &bytes) != 0)
+        return LT_RING_DEFAULT_CAPACITY;
     uint64_t cap = LT_RING_MIN_CAPACITY;
-    while (cap < v && cap < LT_RING_MAX_CAPACITY)
+    while (cap < (uint64_t)bytes && cap < LT_RING_MAX_CAPACITY)
         cap <<= 1;
     return cap;
 }
@@ -119,7 +85,7 @@ static void load_config(lt_config *cfg)
     clean_id(cfg->version_id);
     clean_id(cfg->source);
     copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
-    cfg->ring_capacity = parse_size(getenv("LOGTAP_RING_SIZE"), LT_RING_DEFAULT_CAPACITY);
+    cfg->ring_capacity = ring_capacity(getenv("LOGTAP_RING_SIZE"));
     const char *policy = getenv("LOGTAP_ON_FULL");
     cfg->block_on_full = policy && strcmp(policy, "block") == 0;
     const char *bt = getenv("LOGTAP_BLOCK_TIMEOUT_MS");
@@ -186,91 +152,6 @@ lt_ring *lt_runtime_ring(void)
     return state == LT_RING_READY ? &lt_rt.ring : NULL;
 }
 
-/* The ring is full: with LOGTAP_ON_FULL=drop (the default) give up at once;
- * with block, wait for the sender to free space, at most
- * LOGTAP_BLOCK_TIMEOUT_MS per write. nanosleep is async-signal-safe, and the
- * bound keeps a writer that the sender itself depends on (zmq printing an
- * assertion, say) from waiting forever. */
-static bool append_or_wait(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts,
-                           const char *request, size_t request_len, const struct iovec *iov,
-                           int iovcnt, size_t payload_len)
-{
-    if (lt_ring_append(ring, kind, fd, tid, ts, request, request_len, iov, iovcnt, payload_len))
-        return true;
-    if (!lt_rt.cfg.block_on_full || atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) !=
-                                        LT_SENDER_RUNNING)
-        return false;
-    struct timespec nap = {0, 200000}; /* 0.2 ms */
-    for (int waited_us = 0; waited_us < lt_rt.cfg.block_timeout_ms * 1000; waited_us += 200) {
-        nanosleep(&nap, NULL);
-        if (lt_ring_append(ring, kind, fd, tid, ts, request, request_len, iov, iovcnt, payload_len))
-            return true;
-    }
-    return false;
-}
-
-void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
-               const struct iovec *iov, int iovcnt, size_t payload_len)
-{
-    lt_ring *ring = lt_runtime_ring();
-    if (!ring) {
-        /* Only output counts as lost output (a BEGIN's caller is not). */
-        if (kind == LT_REC_DATA &&
-            atomic_load_explicit(&lt_rt.ring_state, memory_order_relaxed) == LT_RING_CREATING)
-            atomic_fetch_add_explicit(&lt_unringed_bytes, payload_len, memory_order_relaxed);
-        return;
-    }
-    uint32_t tid = lt_thread_id();
-    uint64_t ts = lt_now_ns();
-    if (payload_len == 0) {
-        if (!append_or_wait(ring, kind, fd, tid, ts, request, request_len, NULL, 0, 0))
-            lt_ring_count_drop(ring, 0);
-        return;
-    }
-    /* Cut the payload into records of at most LT_WIRE_MAX_PAYLOAD bytes and
-     * at most 8 pieces each; where the cuts fall does not matter, the
-     * collector joins a thread's records back into lines. */
-    enum { PIECES = 8 };
-    struct iovec piece[PIECES];
-    size_t left = payload_len, offset = 0;
-    int i = 0;
-    while (left && i < iovcnt) {
-        int n = 0;
-        size_t chunk = 0;
-        while (n < PIECES && chunk < LT_WIRE_MAX_PAYLOAD && chunk < left && i < iovcnt) {
-            size_t avail = iov[i].iov_len - offset;
-            size_t take = avail;
-            if (take > LT_WIRE_MAX_PAYLOAD - chunk)
-                take = LT_WIRE_MAX_PAYLOAD - chunk;
-            if (take > left - chunk)
-                take = left - chunk;
-            if (take) {
-                piece[n].iov_base = (char *)iov[i].iov_base + offset;
-                piece[n].iov_len = take;
-                n++;
-                chunk += take;
-                offset += take;
-            }
-            if (offset == iov[i].iov_len) {
-                i++;
-                offset = 0;
-            }
-        }
-        if (chunk && !append_or_wait(ring, kind, fd, tid, ts, request, request_len, piece, n, chunk))
-            lt_ring_count_drop(ring, chunk);
-        left -= chunk;
-    }
-}
-
-void lt_notice(const char *text)
-{
-    size_t len = strlen(text);
-    if (len > LT_WIRE_MAX_NOTICE)
-        len = LT_WIRE_MAX_NOTICE;
-    struct iovec iov = {.iov_base = (void *)text, .iov_len = len};
-    lt_record(LT_REC_NOTICE, 0, NULL, 0, &iov, 1, len);
-}
-
 void lt_runtime_ensure_sender(void)
 {
     if (atomic_load_explicit(&lt_rt.ring_state, memory_order_acquire) != LT_RING_READY)
@@ -293,7 +174,7 @@ static void after_fork_child(void)
     /* The parent's ring, sender thread and zmq context belong to the parent.
      * The mapping stays (unmapping could race nothing here, but the parent
      * owns the file); the child gets a ring of its own on its first write. */
-    cached_tid = 0;
+    lt_cached_tid = 0;
     lt_rt.pid = (pid_t)syscall(SYS_getpid);
     lt_rt.instance = random64();
     lt_rt.start_sigmask = current_sigmask();
@@ -303,20 +184,16 @@ static void after_fork_child(void)
     atomic_store(&lt_rt.ring_state, LT_RING_NONE);
     atomic_store(&lt_rt.sender_state, LT_SENDER_NONE);
     atomic_store(&lt_rt.stopping, false);
-    atomic_store(&lt_unringed_bytes, 0);
+    atomic_store(&lt_rt.unringed_bytes, 0);
     atomic_store(&ring_creator, 0);
     lt_catchall_after_fork();
 }
 
 __attribute__((constructor)) static void logtap_init(void)
 {
-    lt_real_write = (write_fn)dlsym(RTLD_NEXT, "write");
-    lt_real_writev = (writev_fn)dlsym(RTLD_NEXT, "writev");
-    lt_real_pwrite = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite");
-    lt_real_pwrite64 = (pwrite_fn)dlsym(RTLD_NEXT, "pwrite64");
-    lt_real_pwritev = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev");
-    lt_real_pwritev64 = (pwritev_fn)dlsym(RTLD_NEXT, "pwritev64");
-    /* The hooks below pass calls on even with capture off: resolve first. */
+    /* The hooks pass calls on even with capture off: each hook file
+     * resolves its real calls first. */
+    lt_hook_init();
     lt_spawn_init();
     lt_fdmap_init();
     if (getenv("LOGTAP_DISABLE") && strcmp(getenv("LOGTAP_DISABLE"), "1") == 0) {

@@ -1,19 +1,38 @@
-/* runtime.h -- process-wide state of liblogtap.so, shared by the hook, the
- * sender and the start-up/fork/exit code in runtime.c.
+/* runtime.h -- process-wide state of liblogtap.so (configuration, the ring,
+ * the sender's state, this process's identity) and runtime.c's API: the
+ * ring on demand, the sender on demand, and the conventions every preload
+ * file shares. Each hook file has its own header for what it offers:
+ * hook.h (the write path and the request markers), fdmap.h, catchall.h,
+ * spawn.h, stdio_hook.h, sender.h.
  */
 #ifndef LT_RUNTIME_H
 #define LT_RUNTIME_H
 
+#include <dlfcn.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "logtap.h"
 #include "ring.h"
 
 #define LT_EXPORT __attribute__((visibility("default")))
 #define LT_TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* The definition of libc's `fn` that ours interposes, typed by libc's own
+ * prototype: a pointer declared `LT_REAL(fn)` and set from `LT_NEXT(fn)`
+ * cannot disagree with what it stands for. Hook files resolve their real
+ * functions this way from the constructor, never lazily: a hook may run in
+ * a signal handler, where dlsym is off limits. */
+#define LT_REAL(fn) typeof(&fn)
+#define LT_NEXT(fn) ((LT_REAL(fn))dlsym(RTLD_NEXT, #fn))
+
+/* Room for a field of the ring header, for settings the header carries. */
+#define LT_RING_FIELD_SIZE(field) sizeof(((lt_ring_header *)0)->field)
 
 enum lt_ring_state {
     LT_RING_NONE = 0,     /* not created yet (forked child before its first write) */
@@ -35,11 +54,11 @@ enum lt_sender_state {
 #define LT_DEFAULT_EXIT_TIMEOUT_MS 100
 
 typedef struct lt_config {
-    char endpoint[256];
+    char endpoint[LT_RING_FIELD_SIZE(endpoint)];
     char runner_id[LT_WIRE_MAX_ID + 1];
     char app_id[LT_WIRE_MAX_ID + 1];
     char version_id[LT_WIRE_MAX_ID + 1];
-    char source[16];
+    char source[LT_RING_FIELD_SIZE(source)];
     char ring_dir[200];
     uint64_t ring_capacity;
     int exit_timeout_ms; /* how long exit waits for the collector's ack */
@@ -53,6 +72,10 @@ typedef struct lt_runtime {
     lt_config cfg;
     _Atomic int ring_state; /* enum lt_ring_state */
     lt_ring ring;
+    /* Bytes written while no ring existed (a signal handler that interrupted
+     * the ring's own creation, or a creation that took too long): reported
+     * to the collector with the ring's own drop count. */
+    _Atomic uint64_t unringed_bytes;
     _Atomic int sender_state; /* enum lt_sender_state */
     _Atomic bool stopping;    /* the process is exiting: drain and stop */
     pid_t pid;
@@ -60,22 +83,15 @@ typedef struct lt_runtime {
     uint64_t start_sigmask; /* signals blocked when the process (or forked
                                child) started: the baseline of a normal context */
     /* The request of the thread that spawned this process (LOGTAP_REQUEST_ID):
-     * the request of every thread here that has no marker of its own. */
-    char inherited_request[LOGTAP_REQUEST_ID_MAX];
+     * the request of every thread here that has no marker of its own. Not
+     * NUL-terminated: the length says where it ends. */
+    char inherited_request[LT_WIRE_MAX_ID];
     uint8_t inherited_request_len;
 } lt_runtime;
 
+_Static_assert(LT_WIRE_MAX_ID <= UINT8_MAX, "request ID lengths are kept in a byte");
+
 extern lt_runtime lt_rt;
-
-/* The calling thread's request marker. `len` is 0 outside requests; it is
- * written last on begin and first on end so a signal handler never sees a
- * half-copied ID. */
-typedef struct lt_marker {
-    volatile uint8_t len;
-    char id[LOGTAP_REQUEST_ID_MAX];
-} lt_marker;
-
-extern LT_TLS lt_marker lt_thread_marker;
 
 /* The ring, creating it on the process's first capture (also in a forked
  * child), or waiting (bounded) for the thread that is creating it; NULL if
@@ -85,36 +101,22 @@ lt_ring *lt_runtime_ring(void);
  * async-signal-safe: called from normal context only. */
 void lt_runtime_ensure_sender(void);
 
-uint32_t lt_thread_id(void);
-uint64_t lt_now_ns(void);
+/* The calling thread's kernel ID and the wall clock, as records carry them.
+ * Async-signal-safe. Inline: every captured write asks for both. */
+extern LT_TLS uint32_t lt_cached_tid; /* 0 until asked; reset in a forked child */
 
-/* Append a record (any kind) for the calling thread. Async-signal-safe. */
-void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
-               const struct iovec *iov, int iovcnt, size_t payload_len);
+static inline uint32_t lt_thread_id(void)
+{
+    if (!lt_cached_tid)
+        lt_cached_tid = (uint32_t)syscall(SYS_gettid);
+    return lt_cached_tid;
+}
 
-/* hook.c: record `n` bytes written to `fd` if it leads to stdout/stderr.
- * Async-signal-safe; keeps errno. */
-void lt_capture_write(int fd, const void *buf, size_t n);
-/* Record `n` bytes written to `stream` (1 or 2). Same rules. */
-void lt_capture_stream(int stream, const void *buf, size_t n);
-/* Catch-all mode (catchall.h): sets *stream to where `fd` leads (0: not
- * runner output) and returns the fd a write to it must go to so that it
- * can be recorded, or -1: write to `fd` and record nothing. Keeps errno. */
-int lt_redirect_target(int fd, int *stream);
-
-/* spawn.c: exec and spawn hooks keep children in the runner and request. */
-void lt_spawn_init(void);
-/* Record the settings children must carry, once start-up has set them. */
-void lt_spawn_snapshot(void);
-
-/* A NOTICE record: logtap's own runner-scope line about this process. */
-void lt_notice(const char *text);
-
-/* stdio.c: route C stdio's writes through lt_capture_write. */
-void lt_stdio_hook(void);
-
-/* sender.c */
-int lt_sender_start(void);          /* 0 or -errno */
-void lt_sender_stop(int timeout_ms); /* drain, wait for acks, join (bounded) */
+static inline uint64_t lt_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 #endif

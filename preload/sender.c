@@ -25,6 +25,8 @@
  * replays whatever was not acknowledged once this process is gone, and then
  * removes the file.
  */
+#include "sender.h"
+
 #include <errno.h>
 #include <msgpack.h>
 #include <poll.h>
@@ -39,6 +41,7 @@
 #include <unistd.h>
 #include <zmq.h>
 
+#include "clock.h"
 #include "runtime.h"
 
 #define FRAME_CAPACITY (1024 * 1024)
@@ -49,8 +52,6 @@
 #define EXIT_WAIT_MAX_BACKLOG (256 * 1024) /* larger tails go by the ring file */
 #define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
 #define TORN_CHECK_AFTER_MS 100  /* a record reserved this long: is its writer alive? */
-
-extern _Atomic uint64_t lt_unringed_bytes;
 
 typedef struct frame {
     unsigned char *buf;
@@ -106,11 +107,10 @@ static void pack_key_str(msgpack_packer *pk, const char *key, const char *value)
 static uint64_t dropped_total(const sender *s)
 {
     return atomic_load_explicit(&s->ring->hdr->dropped_bytes, memory_order_relaxed) +
-           atomic_load_explicit(&lt_unringed_bytes, memory_order_relaxed);
+           atomic_load_explicit(&lt_rt.unringed_bytes, memory_order_relaxed);
 }
 
 static uint64_t acked_pos(const sender *s);
-static int64_t mono_ms(void);
 
 /* Is the thread that reserved this record gone? kill(2) with signal 0 finds
  * any task with that ID, a thread of ours or another process (a vfork child
@@ -122,10 +122,10 @@ static bool writer_gone(sender *s, uint64_t pos, const lt_ring_record *hdr)
 {
     if (s->stuck_pos != pos || !s->stuck_since_ms) {
         s->stuck_pos = pos;
-        s->stuck_since_ms = mono_ms();
+        s->stuck_since_ms = lt_mono_ms();
         return false;
     }
-    if (mono_ms() - s->stuck_since_ms < TORN_CHECK_AFTER_MS)
+    if (lt_mono_ms() - s->stuck_since_ms < TORN_CHECK_AFTER_MS)
         return false;
     return hdr->tid != 0 && kill((pid_t)hdr->tid, 0) != 0 && errno == ESRCH;
 }
@@ -247,13 +247,6 @@ static size_t pack_batch(sender *s)
     return count ? count : 1;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t acked_pos(const sender *s)
 {
     return atomic_load_explicit(&s->ring->hdr->acked_pos, memory_order_relaxed);
@@ -264,7 +257,7 @@ static bool send_pending(sender *s)
     if (zmq_send(s->sock, s->out.buf, s->out.len, ZMQ_DONTWAIT) < 0)
         return false;
     if (!s->ever_sent || s->send_pos == acked_pos(s))
-        s->last_progress_ms = mono_ms(); /* the ack clock starts with the first unacked frame */
+        s->last_progress_ms = lt_mono_ms(); /* the ack clock starts with the first unacked frame */
     s->pending = false;
     s->ever_sent = true;
     s->send_pos = s->pending_end;
@@ -286,7 +279,7 @@ static void apply_ack(sender *s, uint64_t bound)
     }
     atomic_store_explicit(&s->ring->hdr->acked_pos, pos, memory_order_relaxed);
     lt_ring_release(s->ring, pos);
-    s->last_progress_ms = mono_ms();
+    s->last_progress_ms = lt_mono_ms();
 }
 
 static void read_acks(sender *s)
@@ -322,11 +315,11 @@ static void resend_if_stalled(sender *s)
 {
     if (s->send_pos == acked_pos(s))
         return;
-    if (mono_ms() - s->last_progress_ms < RESEND_AFTER_MS)
+    if (lt_mono_ms() - s->last_progress_ms < RESEND_AFTER_MS)
         return;
     s->pending = false;
     s->send_pos = acked_pos(s);
-    s->last_progress_ms = mono_ms();
+    s->last_progress_ms = lt_mono_ms();
 }
 
 static bool all_acked(const sender *s)
@@ -394,8 +387,8 @@ static void *sender_main(void *arg)
         resend_if_stalled(s);
         bool stopping = atomic_load(&lt_rt.stopping);
         if (stopping && !stop_deadline)
-            stop_deadline = mono_ms() + exit_budget_ms(s);
-        if (stopping && mono_ms() >= stop_deadline)
+            stop_deadline = lt_mono_ms() + exit_budget_ms(s);
+        if (stopping && lt_mono_ms() >= stop_deadline)
             break;
 
         if (s->pending || pack_batch(s)) {

@@ -18,7 +18,8 @@
  * pass the process's own environ, which already carries everything but the
  * request.
  */
-#include <dlfcn.h>
+#include "spawn.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <spawn.h>
@@ -27,20 +28,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "hook.h"
 #include "runtime.h"
 
 extern char **environ;
 
-typedef int (*execve_fn)(const char *, char *const[], char *const[]);
-typedef int (*execvpe_fn)(const char *, char *const[], char *const[]);
-typedef int (*fexecve_fn)(int, char *const[], char *const[]);
-typedef int (*spawn_fn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
-                        const posix_spawnattr_t *, char *const[], char *const[]);
-
-static execve_fn real_execve;
-static execvpe_fn real_execvpe;
-static fexecve_fn real_fexecve;
-static spawn_fn real_posix_spawn, real_posix_spawnp;
+/* Resolved by lt_spawn_init (constructor): an exec hook may run in a vfork
+ * child, where dlsym is off limits. */
+static LT_REAL(execve) real_execve;
+static LT_REAL(execvpe) real_execvpe;
+static LT_REAL(fexecve) real_fexecve;
+static LT_REAL(posix_spawn) real_posix_spawn;
+static LT_REAL(posix_spawnp) real_posix_spawnp;
 
 static char self_path[PATH_MAX]; /* this library, for LD_PRELOAD */
 /* What to put in a child's LD_PRELOAD: the list this process was started
@@ -59,6 +58,9 @@ static const char *const carried[CARRIED] = {
     "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL", "LOGTAP_CATCHALL",
 };
 static char carried_value[CARRIED][VALUE_MAX];
+/* Room for one NAME=value string added to a child's environment. */
+#define SLOT_MAX (VALUE_MAX + 64)
+_Static_assert(sizeof "LOGTAP_REQUEST_ID=" + LT_WIRE_MAX_ID <= SLOT_MAX, "a request ID fits a slot");
 
 static bool list_has_file(const char *list, const char *path);
 
@@ -73,11 +75,11 @@ void lt_spawn_snapshot(void)
 
 void lt_spawn_init(void)
 {
-    real_execve = (execve_fn)dlsym(RTLD_NEXT, "execve");
-    real_execvpe = (execvpe_fn)dlsym(RTLD_NEXT, "execvpe");
-    real_fexecve = (fexecve_fn)dlsym(RTLD_NEXT, "fexecve");
-    real_posix_spawn = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawn");
-    real_posix_spawnp = (spawn_fn)dlsym(RTLD_NEXT, "posix_spawnp");
+    real_execve = LT_NEXT(execve);
+    real_execvpe = LT_NEXT(execvpe);
+    real_fexecve = LT_NEXT(fexecve);
+    real_posix_spawn = LT_NEXT(posix_spawn);
+    real_posix_spawnp = LT_NEXT(posix_spawnp);
     Dl_info info;
     if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
         self_path[0] = '\0';
@@ -133,7 +135,7 @@ static bool list_has(const char *list, const char *item)
 typedef struct env_builder {
     char **out;     /* caller's stack array, room for n + EXTRA + 1 */
     size_t n;
-    char (*buf)[VALUE_MAX + 64];
+    char (*buf)[SLOT_MAX];
     size_t nbuf;
 } env_builder;
 
@@ -141,7 +143,7 @@ static void put(env_builder *b, const char *name, const char *value)
 {
     char *slot = b->buf[b->nbuf++];
     size_t nl = strlen(name), vl = strlen(value);
-    if (nl + 1 + vl + 1 > VALUE_MAX + 64)
+    if (nl + 1 + vl + 1 > SLOT_MAX)
         return;
     memcpy(slot, name, nl);
     slot[nl] = '=';
@@ -152,7 +154,7 @@ static void put(env_builder *b, const char *name, const char *value)
 /* Fill `out` (n_in + EXTRA + 1 slots) with the child's environment. Returns
  * false if it should be passed on unchanged (capture off, or values that do
  * not fit the fixed buffers). */
-static bool build_env(char *const envp[], char **out, char (*buf)[VALUE_MAX + 64], char *preload_buf,
+static bool build_env(char *const envp[], char **out, char (*buf)[SLOT_MAX], char *preload_buf,
                       size_t preload_cap)
 {
     if (!self_path[0] || atomic_load(&lt_rt.ring_state) == LT_RING_FAILED)
@@ -210,7 +212,7 @@ static size_t env_count(char *const envp[])
 #define CHILD_ENV(name, envp)                                                          \
     size_t name##_n = env_count(envp);                                                \
     char *name##_out[name##_n + EXTRA + 1];                                           \
-    char name##_buf[EXTRA][VALUE_MAX + 64];                                           \
+    char name##_buf[EXTRA][SLOT_MAX];                                                 \
     char name##_preload[4 * PATH_MAX];                                                \
     char *const *name = build_env(envp, name##_out, name##_buf, name##_preload,       \
                                   sizeof name##_preload)                              \

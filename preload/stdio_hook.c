@@ -1,4 +1,4 @@
-/* stdio.c -- capturing C stdio and C++ iostreams.
+/* stdio_hook.c -- capturing C stdio and C++ iostreams.
  *
  * glibc's stdio (printf, puts, fwrite, perror, assert's message, and C++
  * iostreams, which sit on it) writes through glibc's internal __write, which
@@ -23,6 +23,8 @@
  * The slot runs with the FILE locked (or under the app's own locking for
  * the _unlocked calls), so no other stdio call on that FILE sees the swap.
  */
+#include "stdio_hook.h"
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "catchall.h"
+#include "hook.h"
 #include "runtime.h"
 
 /* struct _IO_jump_t: dummy, dummy2, finish, overflow, underflow, uflow,
