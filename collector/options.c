@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "logtap_wire.h"
+#include "ring.h"
 #include "size.h"
 #include "timefmt.h"
 #include "version.h"
@@ -64,7 +65,7 @@ static const config_map options[] = {
     {"data", 0, OPT_STRING, "logtap-data", 0, 0, STORED_IN(data, const char *), "DIR",
      "directory of the embedded store (default\n"
      "./{default}); created if missing"},
-    {"rings", 0, OPT_STRING, "/dev/shm", 0, 0, STORED_IN(rings, const char *), "DIR",
+    {"rings", 0, OPT_STRING, LT_DEFAULT_RING_DIR, 0, 0, STORED_IN(rings, const char *), "DIR",
      "where runners keep their ring files (default {default},\n"
      "as LOGTAP_RING_DIR in runners): the rings of runners\n"
      "that exited or died with records not yet stored\n"

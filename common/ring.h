@@ -72,6 +72,9 @@
 #define LT_RING_LAYOUT 1
 #define LT_RING_HEADER_SIZE 4096
 #define LT_RING_MIN_CAPACITY (256 * 1024)
+/* Where rings are made unless LOGTAP_RING_DIR (runner) or --rings (collector)
+ * says otherwise: both sides must agree for a dead runner's ring to be found. */
+#define LT_DEFAULT_RING_DIR "/dev/shm"
 #define LT_RING_DEFAULT_CAPACITY (8 * 1024 * 1024)
 #define LT_RING_MAX_CAPACITY (UINT64_C(1) << 32)
 /* The process's output cannot be attributed (logtap run --catch-all's

@@ -84,7 +84,7 @@ static void load_config(lt_config *cfg)
     clean_id(cfg->app_id);
     clean_id(cfg->version_id);
     clean_id(cfg->source);
-    copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", "/dev/shm");
+    copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", LT_DEFAULT_RING_DIR);
     cfg->ring_capacity = ring_capacity(getenv("LOGTAP_RING_SIZE"));
     const char *policy = getenv("LOGTAP_ON_FULL");
     cfg->block_on_full = policy && strcmp(policy, "block") == 0;

@@ -3,6 +3,7 @@
  * status shape, every documented error, and follow streams (live lines,
  * Last-Event-ID resumption, hang-up and shutdown). */
 #include "unit.h"
+#include "clock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -485,26 +486,26 @@ static struct follower *follow_start(const char *path, const char *header) {
 
 /* Wait up to `timeout_ms` for `needle` in the stream. */
 static bool follow_saw(struct follower *f, const char *needle, int timeout_ms) {
-    int64_t deadline = unit_monotonic_ms() + timeout_ms;
+    int64_t deadline = lt_mono_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&f->lock);
         bool seen = f->stream.data != NULL && strstr(f->stream.data, needle) != NULL;
         pthread_mutex_unlock(&f->lock);
         if (seen) return true;
-        if (unit_monotonic_ms() > deadline) return false;
+        if (lt_mono_ms() > deadline) return false;
         unit_sleep_ms(10);
     }
 }
 
 /* Wait up to `timeout_ms` for the end of the response headers. */
 static bool follow_headers_arrive(struct follower *f, int timeout_ms) {
-    int64_t deadline = unit_monotonic_ms() + timeout_ms;
+    int64_t deadline = lt_mono_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&f->lock);
         bool complete = f->headers.data != NULL && strstr(f->headers.data, "\r\n\r\n") != NULL;
         pthread_mutex_unlock(&f->lock);
         if (complete) return true;
-        if (unit_monotonic_ms() > deadline) return false;
+        if (lt_mono_ms() > deadline) return false;
         unit_sleep_ms(10);
     }
 }
@@ -530,9 +531,9 @@ static void follow_finish(struct follower *f) {
 }
 
 static bool followers_become(uint64_t expected, int timeout_ms) {
-    int64_t deadline = unit_monotonic_ms() + timeout_ms;
+    int64_t deadline = lt_mono_ms() + timeout_ms;
     while (atomic_load(&lt_metrics_global.followers) != expected) {
-        if (unit_monotonic_ms() > deadline) return false;
+        if (lt_mono_ms() > deadline) return false;
         unit_sleep_ms(10);
     }
     return true;
@@ -615,8 +616,8 @@ static void test_follow(void) {
     lt_time_format(t0 + 3 * SEC, until, sizeof until);
     snprintf(path, sizeof path, "/v1/runners/r1/logs?follow=1&until=%s", until);
     f = follow_start(path, NULL);
-    int64_t deadline = unit_monotonic_ms() + 5000;
-    while (!atomic_load(&f->done) && unit_monotonic_ms() < deadline) unit_sleep_ms(10);
+    int64_t deadline = lt_mono_ms() + 5000;
+    while (!atomic_load(&f->done) && lt_mono_ms() < deadline) unit_sleep_ms(10);
     CHECK(atomic_load(&f->done));
     CHECK_INT(f->result, CURLE_OK);
     n = follow_ids(f, ids, 16);
@@ -667,10 +668,10 @@ static void test_large_runner(void) {
 static void test_stop_with_follower(void) {
     struct follower *f = follow_start("/v1/runners/r1/logs?follow=1&tail=1", NULL);
     CHECK(follow_saw(f, "id: 12\n", 5000));
-    int64_t start = unit_monotonic_ms();
+    int64_t start = lt_mono_ms();
     lt_http_stop(server);
     server = NULL;
-    int64_t took = unit_monotonic_ms() - start;
+    int64_t took = lt_mono_ms() - start;
     if (took >= 2000) fprintf(stderr, "  lt_http_stop took %lld ms\n", (long long)took);
     CHECK(took < 2000);
     pthread_join(f->thread, NULL);

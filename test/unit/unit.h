@@ -71,12 +71,6 @@ static inline int unit_done(const char *name) {
     return unit_failures == 0 ? 0 : 1;
 }
 
-static inline int64_t unit_monotonic_ms(void) {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 static inline void unit_sleep_ms(int ms) {
     struct timespec pause = {ms / 1000, (long)(ms % 1000) * 1000000L};
     nanosleep(&pause, NULL);
