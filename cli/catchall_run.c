@@ -69,7 +69,7 @@
 
 #define CHUNK (64 * 1024) /* a pipe's default capacity */
 
-static const int forwarded_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1,
+static const int forwarded_signals[] = {SIGHUP,  SIGINT,  SIGQUIT,  SIGTERM, SIGUSR1,
                                         SIGUSR2, SIGALRM, SIGWINCH, SIGCONT};
 #define NFORWARDED ((int)(sizeof forwarded_signals / sizeof forwarded_signals[0]))
 
@@ -78,14 +78,14 @@ static const int forwarded_signals[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR
 /* ------------------------------------------------------------------------ */
 
 typedef struct catch_setup {
-    bool caught[3];       /* [1] stdout, [2] stderr: open when logtap started */
-    int pipe_read[3];     /* catch pipes, -1 when not caught */
+    bool caught[3];   /* [1] stdout, [2] stderr: open when logtap started */
+    int pipe_read[3]; /* catch pipes, -1 when not caught */
     int pipe_write[3];
-    char identity[3][48]; /* "dev:ino" of each catch pipe, for the preload */
-    int listener;         /* hand-over socket */
+    char identity[3][48];                   /* "dev:ino" of each catch pipe, for the preload */
+    int listener;                           /* hand-over socket */
     char address[LT_HANDOVER_NAME_MAX + 2]; /* "@name", LOGTAP_CATCHALL */
-    int control[2];       /* supervisor -> forwarder: a byte means "finish" */
-    int exec_error[2];    /* command child -> supervisor: errno of a failed exec */
+    int control[2];                         /* supervisor -> forwarder: a byte means "finish" */
+    int exec_error[2];                      /* command child -> supervisor: errno of a failed exec */
 } catch_setup;
 
 static void close_if_open(int *fd)
@@ -198,14 +198,15 @@ static void start_forwarder(catch_setup *cs, const sigset_t *mask, int signals)
     unsetenv("LOGTAP_REQUEST_ID");
     char *argv[] = {"logtap", LT_FORWARD_COMMAND, out, err, sock, ctl, NULL};
     execv("/proc/self/exe", argv);
-    fprintf(stderr, "logtap: catch-all: cannot start the forwarder under the preload (%s): what the "
-                    "preload misses is passed through but not stored\n", strerror(errno));
+    fprintf(stderr,
+            "logtap: catch-all: cannot start the forwarder under the preload (%s): what the "
+            "preload misses is passed through but not stored\n",
+            strerror(errno));
     _exit(forward(cs->pipe_read[1], cs->pipe_read[2], cs->listener, cs->control[0]));
 }
 
 /* In the forked command child. Never returns. */
-static void start_command(catch_setup *cs, char **command, const sigset_t *mask,
-                          const struct sigaction *chld)
+static void start_command(catch_setup *cs, char **command, const sigset_t *mask, const struct sigaction *chld)
 {
     sigaction(SIGCHLD, chld, NULL); /* ignored stays ignored, as without us */
     sigprocmask(SIG_SETMASK, mask, NULL);
@@ -358,9 +359,9 @@ int lt_catchall_run(char **command)
 /* ------------------------------------------------------------------------ */
 
 typedef struct catch_stream {
-    int pipe;     /* read end of the catch pipe; -1 once at end of file */
-    int target;   /* where its bytes go: 1 or 2, the pass-through target */
-    bool broken;  /* the target refused with EPIPE */
+    int pipe;    /* read end of the catch pipe; -1 once at end of file */
+    int target;  /* where its bytes go: 1 or 2, the pass-through target */
+    bool broken; /* the target refused with EPIPE */
 } catch_stream;
 
 static unsigned char chunk[CHUNK];
@@ -536,8 +537,10 @@ static int forward_loop(int out_pipe, int err_pipe, int listener, int control)
     pthread_t server;
     int err = listener >= 0 ? pthread_create(&server, NULL, serve_handover, &hs) : 0;
     if (err)
-        fprintf(stderr, "logtap: catch-all: cannot serve the pass-through descriptors: %s; the output of "
-                        "every process is stored unattributed\n", strerror(err));
+        fprintf(stderr,
+                "logtap: catch-all: cannot serve the pass-through descriptors: %s; the output of "
+                "every process is stored unattributed\n",
+                strerror(err));
     if (pipe2(scratch, O_CLOEXEC) != 0)
         use_tee = false;
     for (int i = 0; i < 2; i++)

@@ -23,10 +23,10 @@
 
 enum lt_exit {
     LT_EXIT_OK = 0,
-    LT_EXIT_FAILED = 1,      /* not found, server error, local failure */
+    LT_EXIT_FAILED = 1, /* not found, server error, local failure */
     LT_EXIT_USAGE = 2,
     LT_EXIT_UNREACHABLE = 3,
-    LT_EXIT_DENIED = 4,      /* no usable token, or the collector refused it */
+    LT_EXIT_DENIED = 4, /* no usable token, or the collector refused it */
     /* `logtap run` mimics a shell when the command cannot be started. */
     LT_EXIT_NOT_EXECUTABLE = 126,
     LT_EXIT_NOT_FOUND = 127,
@@ -65,17 +65,19 @@ enum cli_option {
     OPT_DEFAULT_PRIVATE_LOGS,
 };
 
-#define CLI_GLOBAL_OPTIONS                                  \
-    {"server", required_argument, NULL, OPT_SERVER},        \
-    {"token", required_argument, NULL, OPT_TOKEN}
+#define CLI_GLOBAL_OPTIONS                                                                                   \
+    {"server", required_argument, NULL, OPT_SERVER},                                                         \
+    {                                                                                                        \
+        "token", required_argument, NULL, OPT_TOKEN                                                          \
+    }
 
 /* The help lines for CLI_GLOBAL_OPTIONS, in the 23-column layout every
  * command's help uses. */
-#define CLI_GLOBAL_OPTIONS_HELP                                              \
-    "      --server URL     the collector's HTTP address (default:\n"         \
-    "                       $LOGTAP_SERVER if set, else " DEFAULT_SERVER ")\n" \
-    "      --token TOKEN    the API token (default: $LOGTAP_TOKEN if set,\n"  \
-    "                       else the server's line in the credentials file;\n" \
+#define CLI_GLOBAL_OPTIONS_HELP                                                                              \
+    "      --server URL     the collector's HTTP address (default:\n"                                        \
+    "                       $LOGTAP_SERVER if set, else " DEFAULT_SERVER ")\n"                               \
+    "      --token TOKEN    the API token (default: $LOGTAP_TOKEN if set,\n"                                 \
+    "                       else the server's line in the credentials file;\n"                               \
     "                       see 'logtap --help')\n"
 
 typedef int command_fn(struct cli_globals *g, int argc, char **argv);
@@ -84,11 +86,9 @@ typedef int command_fn(struct cli_globals *g, int argc, char **argv);
 enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
 
 /* Records --server/--token into *g. Returns LT_EXIT_OK or a usage error. */
-int cli_global_option(int opt, const char *arg, struct cli_globals *g,
-                      const char *command);
+int cli_global_option(int opt, const char *arg, struct cli_globals *g, const char *command);
 
-__attribute__((format(printf, 2, 3)))
-int usage_error(const char *command, const char *fmt, ...);
+__attribute__((format(printf, 2, 3))) int usage_error(const char *command, const char *fmt, ...);
 
 /* Reads --output's text or json into *out. Returns LT_EXIT_OK or a usage
  * error. */
@@ -101,8 +101,7 @@ int option_error(const char *command);
 void prepare_subcommand_argv(char **argv);
 
 /* Exactly one non-empty operand after the options, else a usage error. */
-int take_one_operand(const char *command, const char *name, int argc,
-                     char **argv, const char **out);
+int take_one_operand(const char *command, const char *name, int argc, char **argv, const char **out);
 
 /* Accepts no operands after the options. */
 int take_no_operands(const char *command, int argc, char **argv);

@@ -27,48 +27,57 @@
 #include "cli_http.h"
 #include "cli_text.h"
 
-
 /* Everything an admin command may be given; each command's option table
  * says which of these it accepts. */
 struct admin_args {
-    const char *user;          /* --user or --owner; once the command runs,
+    const char *user; /* --user or --owner; once the command runs,
                                 * the token's own user if neither was given */
     const char *label;
-    int private_logs;          /* --private-logs 1, --public-logs 0, else -1 */
-    int default_private_logs;  /* --default-private-logs on 1, off 0, else -1 */
-    const char *operand;       /* APP or TOKEN_ID */
+    int private_logs;         /* --private-logs 1, --public-logs 0, else -1 */
+    int default_private_logs; /* --default-private-logs on 1, off 0, else -1 */
+    const char *operand;      /* APP or TOKEN_ID */
     enum output_format output;
 };
 
 struct admin_command {
-    const char *name;          /* "logtap apps deploy" */
+    const char *name; /* "logtap apps deploy" */
     const char *usage;
-    const char *operand_name;  /* "APP", "TOKEN_ID", or NULL: none */
+    const char *operand_name; /* "APP", "TOKEN_ID", or NULL: none */
     const struct option *options;
     /* Runs once the options are checked and the collector is open;
      * returns the exit code. */
     int (*run)(struct collector *c, const struct admin_args *a);
 };
 
-#define OUTPUT_OPTION {"output", required_argument, NULL, OPT_OUTPUT}
-#define HELP_OPTION {"help", no_argument, NULL, 'h'}
-#define END_OPTIONS {NULL, 0, NULL, 0}
+#define OUTPUT_OPTION                                                                                        \
+    {                                                                                                        \
+        "output", required_argument, NULL, OPT_OUTPUT                                                        \
+    }
+#define HELP_OPTION                                                                                          \
+    {                                                                                                        \
+        "help", no_argument, NULL, 'h'                                                                       \
+    }
+#define END_OPTIONS                                                                                          \
+    {                                                                                                        \
+        NULL, 0, NULL, 0                                                                                     \
+    }
 
 static const struct option user_options[] = {
-    {"user", required_argument, NULL, OPT_USER},
-    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+    {"user", required_argument, NULL, OPT_USER}, OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
 };
 static const struct option output_options[] = {
-    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+    OUTPUT_OPTION,
+    CLI_GLOBAL_OPTIONS,
+    HELP_OPTION,
+    END_OPTIONS,
 };
 
-#define OUTPUT_HELP \
-    "      --output FORMAT  text (default) or json: one JSON object a line\n"
-#define TAIL_HELP                                                           \
-    CLI_GLOBAL_OPTIONS_HELP                                                 \
-    "  -h, --help           show this help\n"                                \
-    "\n"                                                                    \
-    "Exit status: 0 success, 1 unknown name or a collector error, 2 usage\n" \
+#define OUTPUT_HELP "      --output FORMAT  text (default) or json: one JSON object a line\n"
+#define TAIL_HELP                                                                                            \
+    CLI_GLOBAL_OPTIONS_HELP                                                                                  \
+    "  -h, --help           show this help\n"                                                                \
+    "\n"                                                                                                     \
+    "Exit status: 0 success, 1 unknown name or a collector error, 2 usage\n"                                 \
     "error, 3 collector unreachable, 4 no usable token or not allowed.\n"
 
 /* ------------------------------------------------------------------------ */
@@ -76,239 +85,218 @@ static const struct option output_options[] = {
 /* ------------------------------------------------------------------------ */
 
 static const char tokens_create_usage[] =
-"Usage: logtap tokens create [--user U] [--label L] [OPTIONS]\n"
-"\n"
-"Make an API token for user U and print it on stdout, alone, so that\n"
-"TOKEN=$(logtap tokens create --user alice) keeps it. The collector shows\n"
-"a token only this once (it stores only a hash). admin may make tokens for\n"
-"anyone, creating the user if new; anyone else only for themselves.\n"
-"\n"
-"Options:\n"
-"      --user U         the token's user (default: the user of the token\n"
-"                       this command runs with)\n"
-"      --label L        a note to tell tokens apart in 'logtap tokens list'\n"
-OUTPUT_HELP
-"                       (id, token, user, label, created)\n"
-TAIL_HELP
-"\n"
-"Examples:\n"
-"  logtap tokens create --user alice --label ci\n"
-"  LOGTAP_TOKEN=$(logtap tokens create --user alice) logtap whoami\n";
+    "Usage: logtap tokens create [--user U] [--label L] [OPTIONS]\n"
+    "\n"
+    "Make an API token for user U and print it on stdout, alone, so that\n"
+    "TOKEN=$(logtap tokens create --user alice) keeps it. The collector shows\n"
+    "a token only this once (it stores only a hash). admin may make tokens for\n"
+    "anyone, creating the user if new; anyone else only for themselves.\n"
+    "\n"
+    "Options:\n"
+    "      --user U         the token's user (default: the user of the token\n"
+    "                       this command runs with)\n"
+    "      --label L        a note to tell tokens apart in 'logtap tokens list'\n" OUTPUT_HELP
+    "                       (id, token, user, label, created)\n" TAIL_HELP "\n"
+    "Examples:\n"
+    "  logtap tokens create --user alice --label ci\n"
+    "  LOGTAP_TOKEN=$(logtap tokens create --user alice) logtap whoami\n";
 
 static const char tokens_list_usage[] =
-"Usage: logtap tokens list [OPTIONS]\n"
-"\n"
-"List API tokens, without their values: every token for admin, your own\n"
-"for anyone else. Text output is a table: ID USER LABEL CREATED.\n"
-"\n"
-"Options:\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-"Examples:\n"
-"  logtap tokens list\n"
-"  logtap tokens list --output json | jq -r 'select(.user == \"alice\") | .id'\n";
+    "Usage: logtap tokens list [OPTIONS]\n"
+    "\n"
+    "List API tokens, without their values: every token for admin, your own\n"
+    "for anyone else. Text output is a table: ID USER LABEL CREATED.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
+    "Examples:\n"
+    "  logtap tokens list\n"
+    "  logtap tokens list --output json | jq -r 'select(.user == \"alice\") | .id'\n";
 
 static const char tokens_revoke_usage[] =
-"Usage: logtap tokens revoke TOKEN_ID [OPTIONS]\n"
-"\n"
-"Revoke the token with ID TOKEN_ID (as 'logtap tokens list' shows it):\n"
-"from now on the collector answers it with 401. admin may revoke any\n"
-"token, anyone else their own. Prints 'revoked TOKEN_ID'.\n"
-"\n"
-"Options:\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-"Examples:\n"
-"  logtap tokens revoke tok_3f9c2a\n";
+    "Usage: logtap tokens revoke TOKEN_ID [OPTIONS]\n"
+    "\n"
+    "Revoke the token with ID TOKEN_ID (as 'logtap tokens list' shows it):\n"
+    "from now on the collector answers it with 401. admin may revoke any\n"
+    "token, anyone else their own. Prints 'revoked TOKEN_ID'.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
+    "Examples:\n"
+    "  logtap tokens revoke tok_3f9c2a\n";
 
-#define APP_TEXT_HELP                                                       \
-    "Text output is one 'KEY  VALUE' line each for app, owner, private-logs\n" \
-    "(on or off, and whether it was explicit or the account default) and\n" \
+#define APP_TEXT_HELP                                                                                        \
+    "Text output is one 'KEY  VALUE' line each for app, owner, private-logs\n"                               \
+    "(on or off, and whether it was explicit or the account default) and\n"                                  \
     "deployed.\n"
 
 static const char apps_deploy_usage[] =
-"Usage: logtap apps deploy APP [--owner U] [--private-logs | --public-logs]\n"
-"                          [OPTIONS]\n"
-"\n"
-"Register app APP, or redeploy it: its owner reads all its logs (runner\n"
-"logs and request logs); the callers of its requests read their request's\n"
-"logs unless the app's logs are private. admin may deploy any app for any\n"
-"owner; anyone else only apps they own, or new ones that no runner has\n"
-"logged as yet, as themselves.\n"
-"\n"
-"Options:\n"
-"      --owner U        the app's owner (default: the user of the token\n"
-"                       this command runs with)\n"
-"      --private-logs   callers of the app's requests get no logs\n"
-"      --public-logs    callers of the app's requests get their logs\n"
-"                       (neither: the owner's account default, taken now;\n"
-"                       changing the default later does not change this app\n"
-"                       until it is deployed again)\n"
-OUTPUT_HELP
-"                       (app_id, owner, private_logs, private_logs_from,\n"
-"                       deployed)\n"
-TAIL_HELP
-"\n"
-APP_TEXT_HELP
-"\n"
-"Examples:\n"
-"  logtap apps deploy demo --owner alice --private-logs\n"
-"  logtap apps deploy demo --owner alice     # the account default\n";
+    "Usage: logtap apps deploy APP [--owner U] [--private-logs | --public-logs]\n"
+    "                          [OPTIONS]\n"
+    "\n"
+    "Register app APP, or redeploy it: its owner reads all its logs (runner\n"
+    "logs and request logs); the callers of its requests read their request's\n"
+    "logs unless the app's logs are private. admin may deploy any app for any\n"
+    "owner; anyone else only apps they own, or new ones that no runner has\n"
+    "logged as yet, as themselves.\n"
+    "\n"
+    "Options:\n"
+    "      --owner U        the app's owner (default: the user of the token\n"
+    "                       this command runs with)\n"
+    "      --private-logs   callers of the app's requests get no logs\n"
+    "      --public-logs    callers of the app's requests get their logs\n"
+    "                       (neither: the owner's account default, taken now;\n"
+    "                       changing the default later does not change this app\n"
+    "                       until it is deployed again)\n" OUTPUT_HELP
+    "                       (app_id, owner, private_logs, private_logs_from,\n"
+    "                       deployed)\n" TAIL_HELP "\n" APP_TEXT_HELP "\n"
+    "Examples:\n"
+    "  logtap apps deploy demo --owner alice --private-logs\n"
+    "  logtap apps deploy demo --owner alice     # the account default\n";
 
-static const char apps_list_usage[] =
-"Usage: logtap apps list [OPTIONS]\n"
-"\n"
-"List the apps you own (every app for admin). Text output is a table:\n"
-"APP OWNER PRIVATE-LOGS FROM DEPLOYED, where FROM is explicit or\n"
-"account-default.\n"
-"\n"
-"Options:\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-"Examples:\n"
-"  logtap apps list\n"
-"  logtap apps list --output json | jq -r .app_id\n";
+static const char apps_list_usage[] = "Usage: logtap apps list [OPTIONS]\n"
+                                      "\n"
+                                      "List the apps you own (every app for admin). Text output is a table:\n"
+                                      "APP OWNER PRIVATE-LOGS FROM DEPLOYED, where FROM is explicit or\n"
+                                      "account-default.\n"
+                                      "\n"
+                                      "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
+                                      "Examples:\n"
+                                      "  logtap apps list\n"
+                                      "  logtap apps list --output json | jq -r .app_id\n";
 
 static const char apps_show_usage[] =
-"Usage: logtap apps show APP [OPTIONS]\n"
-"\n"
-"Show app APP: its owner, whether its logs are private, and when it was\n"
-"last deployed. Exit 1 if there is no such app of yours.\n"
-"\n"
-"Options:\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-APP_TEXT_HELP
-"\n"
-"Examples:\n"
-"  logtap apps show demo\n";
+    "Usage: logtap apps show APP [OPTIONS]\n"
+    "\n"
+    "Show app APP: its owner, whether its logs are private, and when it was\n"
+    "last deployed. Exit 1 if there is no such app of yours.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP TAIL_HELP "\n" APP_TEXT_HELP "\n"
+    "Examples:\n"
+    "  logtap apps show demo\n";
 
-#define ACCOUNT_TEXT_HELP                                                    \
-    "Text output is one 'KEY  VALUE' line each for user and\n"              \
+#define ACCOUNT_TEXT_HELP                                                                                    \
+    "Text output is one 'KEY  VALUE' line each for user and\n"                                               \
     "default-private-logs (on or off).\n"
 
 static const char account_set_usage[] =
-"Usage: logtap account set [--user U] --default-private-logs on|off [OPTIONS]\n"
-"\n"
-"Set user U's account default: whether apps deployed from now on without\n"
-"--private-logs or --public-logs get private logs. Apps already deployed\n"
-"keep their setting until they are deployed again. admin may set any\n"
-"account, anyone else their own.\n"
-"\n"
-"Options:\n"
-"      --user U         whose account (default: the user of the token this\n"
-"                       command runs with)\n"
-"      --default-private-logs on|off\n"
-"                       the new default (required)\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-ACCOUNT_TEXT_HELP
-"\n"
-"Examples:\n"
-"  logtap account set --user alice --default-private-logs on\n";
+    "Usage: logtap account set [--user U] --default-private-logs on|off [OPTIONS]\n"
+    "\n"
+    "Set user U's account default: whether apps deployed from now on without\n"
+    "--private-logs or --public-logs get private logs. Apps already deployed\n"
+    "keep their setting until they are deployed again. admin may set any\n"
+    "account, anyone else their own.\n"
+    "\n"
+    "Options:\n"
+    "      --user U         whose account (default: the user of the token this\n"
+    "                       command runs with)\n"
+    "      --default-private-logs on|off\n"
+    "                       the new default (required)\n" OUTPUT_HELP TAIL_HELP "\n" ACCOUNT_TEXT_HELP "\n"
+    "Examples:\n"
+    "  logtap account set --user alice --default-private-logs on\n";
 
 static const char account_show_usage[] =
-"Usage: logtap account show [--user U] [OPTIONS]\n"
-"\n"
-"Show user U's account settings.\n"
-"\n"
-"Options:\n"
-"      --user U         whose account (default: the user of the token this\n"
-"                       command runs with)\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-ACCOUNT_TEXT_HELP
-"\n"
-"Examples:\n"
-"  logtap account show --user alice\n";
+    "Usage: logtap account show [--user U] [OPTIONS]\n"
+    "\n"
+    "Show user U's account settings.\n"
+    "\n"
+    "Options:\n"
+    "      --user U         whose account (default: the user of the token this\n"
+    "                       command runs with)\n" OUTPUT_HELP TAIL_HELP "\n" ACCOUNT_TEXT_HELP "\n"
+    "Examples:\n"
+    "  logtap account show --user alice\n";
 
 static const char whoami_usage[] =
-"Usage: logtap whoami [OPTIONS]\n"
-"\n"
-"Show which user the token belongs to, and whether that user is admin\n"
-"(the collector's operator, who may read every log). A quick way to check\n"
-"which token the CLI finds and that the collector accepts it.\n"
-"\n"
-"Options:\n"
-OUTPUT_HELP
-TAIL_HELP
-"\n"
-"Text output: 'user  NAME' and 'admin  yes' or 'admin  no'.\n"
-"\n"
-"Examples:\n"
-"  logtap whoami\n"
-"  logtap --token \"$TOKEN\" whoami --output json\n";
+    "Usage: logtap whoami [OPTIONS]\n"
+    "\n"
+    "Show which user the token belongs to, and whether that user is admin\n"
+    "(the collector's operator, who may read every log). A quick way to check\n"
+    "which token the CLI finds and that the collector accepts it.\n"
+    "\n"
+    "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
+    "Text output: 'user  NAME' and 'admin  yes' or 'admin  no'.\n"
+    "\n"
+    "Examples:\n"
+    "  logtap whoami\n"
+    "  logtap --token \"$TOKEN\" whoami --output json\n";
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static bool user_name_ok(const char *name) {
+static bool user_name_ok(const char *name)
+{
     size_t len = strlen(name);
-    if (len == 0 || len > LT_USER_MAX) return false;
+    if (len == 0 || len > LT_USER_MAX)
+        return false;
     for (const unsigned char *s = (const unsigned char *)name; *s; s++)
-        if (*s < 0x20 || *s > 0x7e || *s == '/') return false;
+        if (*s < 0x20 || *s > 0x7e || *s == '/')
+            return false;
     return true;
 }
 
-static int check_user(const struct admin_command *cmd, const char *option,
-                      const char *name) {
-    if (user_name_ok(name)) return LT_EXIT_OK;
+static int check_user(const struct admin_command *cmd, const char *option, const char *name)
+{
+    if (user_name_ok(name))
+        return LT_EXIT_OK;
     char *shown = terminal_safe_copy(name);
-    int code = usage_error(cmd->name, "invalid %s '%s': a user name is 1 to %d "
+    int code = usage_error(cmd->name,
+                           "invalid %s '%s': a user name is 1 to %d "
                            "printable ASCII characters other than '/'",
                            option, shown, LT_USER_MAX);
     free(shown);
     return code;
 }
 
-static int parse_on_off(const struct admin_command *cmd, const char *text, int *out) {
-    if (strcmp(text, "on") == 0) *out = 1;
-    else if (strcmp(text, "off") == 0) *out = 0;
-    else return usage_error(cmd->name, "invalid --default-private-logs '%s': use on "
-                            "or off", text);
+static int parse_on_off(const struct admin_command *cmd, const char *text, int *out)
+{
+    if (strcmp(text, "on") == 0)
+        *out = 1;
+    else if (strcmp(text, "off") == 0)
+        *out = 0;
+    else
+        return usage_error(cmd->name,
+                           "invalid --default-private-logs '%s': use on "
+                           "or off",
+                           text);
     return LT_EXIT_OK;
 }
 
-static int check_operand(const struct admin_command *cmd, const char *operand) {
+static int check_operand(const struct admin_command *cmd, const char *operand)
+{
     if (strcmp(cmd->operand_name, "APP") != 0 || lt_wire_id_ok(operand, strlen(operand)))
         return LT_EXIT_OK;
     char *shown = terminal_safe_copy(operand);
-    int code = usage_error(cmd->name, "invalid APP '%s': an app ID is 1 to %d "
+    int code = usage_error(cmd->name,
+                           "invalid APP '%s': an app ID is 1 to %d "
                            "printable ASCII characters other than spaces and '/'",
                            shown, LT_WIRE_MAX_ID);
     free(shown);
     return code;
 }
 
-static bool takes_option(const struct admin_command *cmd, int value) {
+static bool takes_option(const struct admin_command *cmd, int value)
+{
     for (const struct option *o = cmd->options; o->name; o++)
-        if (o->val == value) return true;
+        if (o->val == value)
+            return true;
     return false;
 }
 
-static int check_admin_args(const struct admin_command *cmd, struct admin_args *a,
-                            int argc, char **argv) {
-    int code = cmd->operand_name
-                   ? take_one_operand(cmd->name, cmd->operand_name, argc, argv, &a->operand)
-                   : take_no_operands(cmd->name, argc, argv);
-    if (code == LT_EXIT_OK && a->operand) code = check_operand(cmd, a->operand);
+static int check_admin_args(const struct admin_command *cmd, struct admin_args *a, int argc, char **argv)
+{
+    int code = cmd->operand_name ? take_one_operand(cmd->name, cmd->operand_name, argc, argv, &a->operand)
+                                 : take_no_operands(cmd->name, argc, argv);
+    if (code == LT_EXIT_OK && a->operand)
+        code = check_operand(cmd, a->operand);
     /* The one option that is not optional where it exists. */
-    if (code == LT_EXIT_OK && a->default_private_logs < 0 &&
-        takes_option(cmd, OPT_DEFAULT_PRIVATE_LOGS))
+    if (code == LT_EXIT_OK && a->default_private_logs < 0 && takes_option(cmd, OPT_DEFAULT_PRIVATE_LOGS))
         code = usage_error(cmd->name, "missing --default-private-logs on|off");
     return code;
 }
 
 /* Returns LT_EXIT_OK, an exit code, or -1 after printing the help. */
-static int parse_admin_args(const struct admin_command *cmd, struct cli_globals *g,
-                            struct admin_args *a, int argc, char **argv) {
+static int parse_admin_args(const struct admin_command *cmd, struct cli_globals *g, struct admin_args *a,
+                            int argc, char **argv)
+{
     int opt, code = LT_EXIT_OK;
     *a = (struct admin_args){.private_logs = -1, .default_private_logs = -1};
 
@@ -326,16 +314,12 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
             int wanted = opt == OPT_PRIVATE_LOGS;
             if (a->private_logs >= 0 && a->private_logs != wanted)
                 code = usage_error(cmd->name, "--private-logs and --public-logs "
-                                   "exclude each other");
+                                              "exclude each other");
             a->private_logs = wanted;
             break;
         }
-        case OPT_DEFAULT_PRIVATE_LOGS:
-            code = parse_on_off(cmd, optarg, &a->default_private_logs);
-            break;
-        case OPT_OUTPUT:
-            code = parse_output_format(cmd->name, optarg, &a->output);
-            break;
+        case OPT_DEFAULT_PRIVATE_LOGS: code = parse_on_off(cmd, optarg, &a->default_private_logs); break;
+        case OPT_OUTPUT: code = parse_output_format(cmd->name, optarg, &a->output); break;
         case OPT_SERVER:
         case OPT_TOKEN: code = cli_global_option(opt, optarg, g, cmd->name); break;
         case 'h': fputs(cmd->usage, stdout); return -1;
@@ -351,7 +335,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
 
 /* A field as text for a person: strings made terminal-safe, numbers as
  * digits, anything missing as "-". Caller frees. */
-static char *field_text_new(json_t *object, const char *key) {
+static char *field_text_new(json_t *object, const char *key)
+{
     json_t *value = json_object_get(object, key);
     lt_buf text = {0};
     if (json_is_string(value) && json_string_length(value) > 0)
@@ -365,13 +350,15 @@ static char *field_text_new(json_t *object, const char *key) {
     return lt_buf_detach(&text);
 }
 
-static char *on_off_text_new(json_t *object, const char *key, const char *from_key) {
+static char *on_off_text_new(json_t *object, const char *key, const char *from_key)
+{
     json_t *value = json_object_get(object, key);
     lt_buf text = {0};
     lt_buf_append_str(&text, json_is_true(value) ? "on" : json_is_false(value) ? "off" : "-");
     if (from_key) {
         char *from = field_text_new(object, from_key);
-        if (strcmp(from, "-") != 0) lt_buf_appendf(&text, " (%s)", from);
+        if (strcmp(from, "-") != 0)
+            lt_buf_appendf(&text, " (%s)", from);
         free(from);
     }
     return lt_buf_detach(&text);
@@ -383,23 +370,27 @@ static char *on_off_text_new(json_t *object, const char *key, const char *from_k
 struct table {
     size_t columns;
     size_t rows;
-    char **cells;   /* rows x columns, owned */
+    char **cells; /* rows x columns, owned */
 };
 
-static void table_add(struct table *t, char **row) {
+static void table_add(struct table *t, char **row)
+{
     char **cells = realloc(t->cells, (t->rows + 1) * t->columns * sizeof *cells);
-    if (!cells) die_out_of_memory();
+    if (!cells)
+        die_out_of_memory();
     t->cells = cells;
     memcpy(cells + t->rows * t->columns, row, t->columns * sizeof *cells);
     t->rows++;
 }
 
-static void table_print_and_free(struct table *t) {
+static void table_print_and_free(struct table *t)
+{
     size_t width[TABLE_MAX_COLUMNS] = {0};
     for (size_t r = 0; r < t->rows; r++)
         for (size_t col = 0; col < t->columns; col++) {
             size_t len = strlen(t->cells[r * t->columns + col]);
-            if (len > width[col]) width[col] = len;
+            if (len > width[col])
+                width[col] = len;
         }
     for (size_t r = 0; r < t->rows; r++) {
         for (size_t col = 0; col < t->columns; col++) {
@@ -416,45 +407,54 @@ static void table_print_and_free(struct table *t) {
     t->rows = 0;
 }
 
-static void header_row(struct table *t, const char *const *names) {
+static void header_row(struct table *t, const char *const *names)
+{
     char *row[TABLE_MAX_COLUMNS];
     for (size_t col = 0; col < t->columns; col++) {
         row[col] = strdup(names[col]);
-        if (!row[col]) die_out_of_memory();
+        if (!row[col])
+            die_out_of_memory();
     }
     table_add(t, row);
 }
 
 /* KEY  VALUE lines; takes the values. */
-static void print_fields(const char *const *keys, char **values, size_t count) {
+static void print_fields(const char *const *keys, char **values, size_t count)
+{
     struct table t = {.columns = 2};
     for (size_t i = 0; i < count; i++) {
         char *row[2] = {strdup(keys[i]), values[i]};
-        if (!row[0]) die_out_of_memory();
+        if (!row[0])
+            die_out_of_memory();
         table_add(&t, row);
     }
     table_print_and_free(&t);
 }
 
 /* A list answer's array, or NULL after a message. */
-static json_t *answer_array(const struct collector *c, json_t *answer, const char *key) {
+static json_t *answer_array(const struct collector *c, json_t *answer, const char *key)
+{
     json_t *items = json_object_get(answer, key);
-    if (json_is_array(items)) return items;
+    if (json_is_array(items))
+        return items;
     report_unexpected_answer(c, "no \"%s\" array", key);
     return NULL;
 }
 
-static void print_app(json_t *app) {
+static void print_app(json_t *app)
+{
     static const char *const keys[] = {"app", "owner", "private-logs", "deployed"};
     char *values[] = {
-        field_text_new(app, "app_id"), field_text_new(app, "owner"),
+        field_text_new(app, "app_id"),
+        field_text_new(app, "owner"),
         on_off_text_new(app, "private_logs", "private_logs_from"),
         field_text_new(app, "deployed"),
     };
     print_fields(keys, values, 4);
 }
 
-static void print_account(json_t *account) {
+static void print_account(json_t *account)
+{
     static const char *const keys[] = {"user", "default-private-logs"};
     char *values[] = {
         field_text_new(account, "user"),
@@ -468,17 +468,20 @@ static void print_account(json_t *account) {
 /* ------------------------------------------------------------------------ */
 
 /* The user the token belongs to (GET /v1/whoami). Caller frees. */
-static int resolve_own_user(struct collector *c, char **user) {
+static int resolve_own_user(struct collector *c, char **user)
+{
     lt_buf url = {0};
     lt_buf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *whoami = NULL;
     int code = fetch_json(c, NULL, url.data, &whoami);
     lt_buf_release(&url);
-    if (code != LT_EXIT_OK) return code;
+    if (code != LT_EXIT_OK)
+        return code;
     const char *name = json_string_value(json_object_get(whoami, "user"));
     if (name) {
         *user = strdup(name);
-        if (!*user) die_out_of_memory();
+        if (!*user)
+            die_out_of_memory();
     } else {
         code = report_unexpected_answer(c, "no \"user\" in /v1/whoami");
     }
@@ -486,20 +489,24 @@ static int resolve_own_user(struct collector *c, char **user) {
     return code;
 }
 
-static int run_admin_command(const struct admin_command *cmd, struct cli_globals *g,
-                             int argc, char **argv) {
+static int run_admin_command(const struct admin_command *cmd, struct cli_globals *g, int argc, char **argv)
+{
     struct admin_args a;
     int code = parse_admin_args(cmd, g, &a, argc, argv);
-    if (code < 0) return LT_EXIT_OK; /* --help */
-    if (code != LT_EXIT_OK) return code;
+    if (code < 0)
+        return LT_EXIT_OK; /* --help */
+    if (code != LT_EXIT_OK)
+        return code;
     struct collector c;
-    if ((code = collector_open(&c, g)) != LT_EXIT_OK) return code;
+    if ((code = collector_open(&c, g)) != LT_EXIT_OK)
+        return code;
     char *own_user = NULL;
     if (!a.user && (takes_option(cmd, OPT_USER) || takes_option(cmd, OPT_OWNER))) {
         code = resolve_own_user(&c, &own_user);
         a.user = own_user;
     }
-    if (code == LT_EXIT_OK) code = cmd->run(&c, &a);
+    if (code == LT_EXIT_OK)
+        code = cmd->run(&c, &a);
     free(own_user);
     collector_close(&c);
     return finish_stdout(code, 0);
@@ -507,18 +514,20 @@ static int run_admin_command(const struct admin_command *cmd, struct cli_globals
 
 /* `method` /v1/<collection>/<id> (with `body`), and the object it answers
  * printed with `print_text`, or as a JSON line. `noun` names a 404. */
-static int request_one(struct collector *c, const char *method, const char *collection,
-                       const char *noun, const char *id, json_t *body,
-                       enum output_format output,
-                       void (*print_text)(json_t *object)) {
+static int request_one(struct collector *c, const char *method, const char *collection, const char *noun,
+                       const char *id, json_t *body, enum output_format output,
+                       void (*print_text)(json_t *object))
+{
     lt_buf url = {0};
     append_resource_url(&url, c, collection, id, NULL);
     const struct target t = {noun, id};
     json_t *object = NULL;
     int code = collector_request(c, method, url.data, body, &t, &object);
     if (code == LT_EXIT_OK) {
-        if (output == OUTPUT_JSON) print_json_line(object, JSON_COMPACT);
-        else print_text(object);
+        if (output == OUTPUT_JSON)
+            print_json_line(object, JSON_COMPACT);
+        else
+            print_text(object);
     }
     json_decref(object);
     lt_buf_release(&url);
@@ -528,14 +537,14 @@ static int request_one(struct collector *c, const char *method, const char *coll
 /* A list command: GET /v1/<name>, whose answer holds the array <name>,
  * printed as a table with a header, or as JSON lines. */
 struct list_spec {
-    const char *name;            /* "tokens" */
-    const char *const *header;   /* column names */
-    size_t columns;              /* at most TABLE_MAX_COLUMNS */
+    const char *name;          /* "tokens" */
+    const char *const *header; /* column names */
+    size_t columns;            /* at most TABLE_MAX_COLUMNS */
     void (*row)(json_t *item, char **cells);
 };
 
-static int run_list(struct collector *c, const struct admin_args *a,
-                    const struct list_spec *spec) {
+static int run_list(struct collector *c, const struct admin_args *a, const struct list_spec *spec)
+{
     lt_buf url = {0};
     lt_buf_appendf(&url, "%s/v1/%s", c->server, spec->name);
     json_t *answer = NULL, *items = NULL;
@@ -544,10 +553,12 @@ static int run_list(struct collector *c, const struct admin_args *a,
         code = LT_EXIT_FAILED;
     if (code == LT_EXIT_OK) {
         struct table t = {.columns = spec->columns};
-        if (a->output == OUTPUT_TEXT) header_row(&t, spec->header);
+        if (a->output == OUTPUT_TEXT)
+            header_row(&t, spec->header);
         size_t i;
         json_t *item;
-        json_array_foreach(items, i, item) {
+        json_array_foreach(items, i, item)
+        {
             if (a->output == OUTPUT_JSON) {
                 print_json_line(item, JSON_COMPACT);
                 continue;
@@ -567,10 +578,13 @@ static int run_list(struct collector *c, const struct admin_args *a,
 /* logtap tokens                                                            */
 /* ------------------------------------------------------------------------ */
 
-static int tokens_create(struct collector *c, const struct admin_args *a) {
+static int tokens_create(struct collector *c, const struct admin_args *a)
+{
     json_t *body = json_pack("{s:s}", "user", a->user);
-    if (!body) die_out_of_memory();
-    if (a->label) json_object_set_new(body, "label", json_string(a->label));
+    if (!body)
+        die_out_of_memory();
+    if (a->label)
+        json_object_set_new(body, "label", json_string(a->label));
     lt_buf url = {0};
     lt_buf_appendf(&url, "%s/v1/tokens", c->server);
     json_t *created = NULL;
@@ -591,20 +605,23 @@ static int tokens_create(struct collector *c, const struct admin_args *a) {
     return code;
 }
 
-static void token_row(json_t *token, char **cells) {
+static void token_row(json_t *token, char **cells)
+{
     cells[0] = field_text_new(token, "id");
     cells[1] = field_text_new(token, "user");
     cells[2] = field_text_new(token, "label");
     cells[3] = field_text_new(token, "created");
 }
 
-static int tokens_list(struct collector *c, const struct admin_args *a) {
+static int tokens_list(struct collector *c, const struct admin_args *a)
+{
     static const char *const header[] = {"ID", "USER", "LABEL", "CREATED"};
     static const struct list_spec tokens = {"tokens", header, 4, token_row};
     return run_list(c, a, &tokens);
 }
 
-static int tokens_revoke(struct collector *c, const struct admin_args *a) {
+static int tokens_revoke(struct collector *c, const struct admin_args *a)
+{
     lt_buf url = {0};
     append_resource_url(&url, c, "tokens", a->operand, NULL);
     const struct target t = {"token", a->operand};
@@ -626,21 +643,25 @@ static int tokens_revoke(struct collector *c, const struct admin_args *a) {
 /* logtap apps                                                              */
 /* ------------------------------------------------------------------------ */
 
-static int apps_deploy(struct collector *c, const struct admin_args *a) {
+static int apps_deploy(struct collector *c, const struct admin_args *a)
+{
     /* null: the owner's account default, snapshotted by this deploy. */
     json_t *body = json_pack("{s:s,s:o}", "owner", a->user, "private_logs",
                              a->private_logs < 0 ? json_null() : json_boolean(a->private_logs));
-    if (!body) die_out_of_memory();
+    if (!body)
+        die_out_of_memory();
     int code = request_one(c, "PUT", "apps", "app", a->operand, body, a->output, print_app);
     json_decref(body);
     return code;
 }
 
-static int apps_show(struct collector *c, const struct admin_args *a) {
+static int apps_show(struct collector *c, const struct admin_args *a)
+{
     return request_one(c, "GET", "apps", "app", a->operand, NULL, a->output, print_app);
 }
 
-static void app_row(json_t *app, char **cells) {
+static void app_row(json_t *app, char **cells)
+{
     cells[0] = field_text_new(app, "app_id");
     cells[1] = field_text_new(app, "owner");
     cells[2] = on_off_text_new(app, "private_logs", NULL);
@@ -648,7 +669,8 @@ static void app_row(json_t *app, char **cells) {
     cells[4] = field_text_new(app, "deployed");
 }
 
-static int apps_list(struct collector *c, const struct admin_args *a) {
+static int apps_list(struct collector *c, const struct admin_args *a)
+{
     static const char *const header[] = {"APP", "OWNER", "PRIVATE-LOGS", "FROM", "DEPLOYED"};
     static const struct list_spec apps = {"apps", header, 5, app_row};
     return run_list(c, a, &apps);
@@ -658,19 +680,23 @@ static int apps_list(struct collector *c, const struct admin_args *a) {
 /* logtap account, logtap whoami                                            */
 /* ------------------------------------------------------------------------ */
 
-static int account_set(struct collector *c, const struct admin_args *a) {
+static int account_set(struct collector *c, const struct admin_args *a)
+{
     json_t *body = json_pack("{s:b}", "default_private_logs", a->default_private_logs);
-    if (!body) die_out_of_memory();
+    if (!body)
+        die_out_of_memory();
     int code = request_one(c, "PUT", "accounts", "user", a->user, body, a->output, print_account);
     json_decref(body);
     return code;
 }
 
-static int account_show(struct collector *c, const struct admin_args *a) {
+static int account_show(struct collector *c, const struct admin_args *a)
+{
     return request_one(c, "GET", "accounts", "user", a->user, NULL, a->output, print_account);
 }
 
-static int whoami(struct collector *c, const struct admin_args *a) {
+static int whoami(struct collector *c, const struct admin_args *a)
+{
     lt_buf url = {0};
     lt_buf_appendf(&url, "%s/v1/whoami", c->server);
     json_t *answer = NULL;
@@ -694,18 +720,27 @@ static int whoami(struct collector *c, const struct admin_args *a) {
 static const struct option tokens_create_options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"label", required_argument, NULL, OPT_LABEL},
-    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+    OUTPUT_OPTION,
+    CLI_GLOBAL_OPTIONS,
+    HELP_OPTION,
+    END_OPTIONS,
 };
 static const struct option apps_deploy_options[] = {
     {"owner", required_argument, NULL, OPT_OWNER},
     {"private-logs", no_argument, NULL, OPT_PRIVATE_LOGS},
     {"public-logs", no_argument, NULL, OPT_PUBLIC_LOGS},
-    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+    OUTPUT_OPTION,
+    CLI_GLOBAL_OPTIONS,
+    HELP_OPTION,
+    END_OPTIONS,
 };
 static const struct option account_set_options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"default-private-logs", required_argument, NULL, OPT_DEFAULT_PRIVATE_LOGS},
-    OUTPUT_OPTION, CLI_GLOBAL_OPTIONS, HELP_OPTION, END_OPTIONS,
+    OUTPUT_OPTION,
+    CLI_GLOBAL_OPTIONS,
+    HELP_OPTION,
+    END_OPTIONS,
 };
 
 static const struct admin_command tokens_create_command = {
@@ -736,30 +771,39 @@ static const struct admin_command whoami_command = {
     "logtap whoami", whoami_usage, NULL, output_options, whoami,
 };
 
-int cmd_tokens_create(struct cli_globals *g, int argc, char **argv) {
+int cmd_tokens_create(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&tokens_create_command, g, argc, argv);
 }
-int cmd_tokens_list(struct cli_globals *g, int argc, char **argv) {
+int cmd_tokens_list(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&tokens_list_command, g, argc, argv);
 }
-int cmd_tokens_revoke(struct cli_globals *g, int argc, char **argv) {
+int cmd_tokens_revoke(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&tokens_revoke_command, g, argc, argv);
 }
-int cmd_apps_deploy(struct cli_globals *g, int argc, char **argv) {
+int cmd_apps_deploy(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&apps_deploy_command, g, argc, argv);
 }
-int cmd_apps_list(struct cli_globals *g, int argc, char **argv) {
+int cmd_apps_list(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&apps_list_command, g, argc, argv);
 }
-int cmd_apps_show(struct cli_globals *g, int argc, char **argv) {
+int cmd_apps_show(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&apps_show_command, g, argc, argv);
 }
-int cmd_account_set(struct cli_globals *g, int argc, char **argv) {
+int cmd_account_set(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&account_set_command, g, argc, argv);
 }
-int cmd_account_show(struct cli_globals *g, int argc, char **argv) {
+int cmd_account_show(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&account_show_command, g, argc, argv);
 }
-int cmd_whoami(struct cli_globals *g, int argc, char **argv) {
+int cmd_whoami(struct cli_globals *g, int argc, char **argv)
+{
     return run_admin_command(&whoami_command, g, argc, argv);
 }

@@ -36,15 +36,19 @@
 
 #define CREDENTIALS_MAX_BYTES (1u << 20)
 
-bool cli_token_ok(const char *token) {
+bool cli_token_ok(const char *token)
+{
     size_t len = strlen(token);
-    if (len == 0 || len > CLI_TOKEN_MAX) return false;
+    if (len == 0 || len > CLI_TOKEN_MAX)
+        return false;
     for (const unsigned char *s = (const unsigned char *)token; *s; s++)
-        if (*s <= 0x20 || *s >= 0x7f) return false;
+        if (*s <= 0x20 || *s >= 0x7f)
+            return false;
     return true;
 }
 
-void cli_token_release(struct cli_token *t) {
+void cli_token_release(struct cli_token *t)
+{
     free(t->value);
     free(t->origin);
     free(t->credentials_path);
@@ -54,7 +58,8 @@ void cli_token_release(struct cli_token *t) {
 /* $XDG_CONFIG_HOME/logtap/credentials, else $HOME/.config/logtap/
  * credentials, each only when absolute: exactly the collector's rule
  * (bootstrap.c), so both name the same file. Caller frees; NULL if none. */
-static char *credentials_path_new(void) {
+static char *credentials_path_new(void)
+{
     lt_buf path = {0};
     const char *config = getenv("XDG_CONFIG_HOME");
     const char *home = getenv("HOME");
@@ -67,22 +72,26 @@ static char *credentials_path_new(void) {
     return lt_buf_detach(&path);
 }
 
-static int refuse_file(const char *path, const char *why) {
-    fprintf(stderr, "logtap: not using the credentials file %s: %s; make it yours "
-                    "and private ('chmod 600 %s'), or pass --token or set "
-                    "LOGTAP_TOKEN\n", path, why, path);
+static int refuse_file(const char *path, const char *why)
+{
+    fprintf(stderr,
+            "logtap: not using the credentials file %s: %s; make it yours "
+            "and private ('chmod 600 %s'), or pass --token or set "
+            "LOGTAP_TOKEN\n",
+            path, why, path);
     return LT_EXIT_DENIED;
 }
 
 /* Reads the whole file into *text. A missing file is not an error
  * (*exists = false). Returns an exit code. */
-static int read_credentials(const char *path, lt_buf *text, bool *exists) {
+static int read_credentials(const char *path, lt_buf *text, bool *exists)
+{
     *exists = false;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     if (fd < 0) {
-        if (errno == ENOENT || errno == ENOTDIR) return LT_EXIT_OK;
-        fprintf(stderr, "logtap: cannot open the credentials file %s: %s\n", path,
-                strerror(errno));
+        if (errno == ENOENT || errno == ENOTDIR)
+            return LT_EXIT_OK;
+        fprintf(stderr, "logtap: cannot open the credentials file %s: %s\n", path, strerror(errno));
         return LT_EXIT_FAILED;
     }
     *exists = true;
@@ -90,36 +99,35 @@ static int read_credentials(const char *path, lt_buf *text, bool *exists) {
     int code = LT_EXIT_OK;
     char why[96];
     if (fstat(fd, &st) != 0) {
-        fprintf(stderr, "logtap: cannot stat the credentials file %s: %s\n", path,
-                strerror(errno));
+        fprintf(stderr, "logtap: cannot stat the credentials file %s: %s\n", path, strerror(errno));
         code = LT_EXIT_FAILED;
     } else if (!S_ISREG(st.st_mode)) {
         code = refuse_file(path, "it is not a regular file");
     } else if (st.st_uid != geteuid()) {
-        snprintf(why, sizeof why, "it belongs to uid %u, not to you",
-                 (unsigned)st.st_uid);
+        snprintf(why, sizeof why, "it belongs to uid %u, not to you", (unsigned)st.st_uid);
         code = refuse_file(path, why);
     } else if (st.st_mode & (S_IRWXG | S_IRWXO)) {
         snprintf(why, sizeof why, "its mode %04o lets others read or change it",
                  (unsigned)(st.st_mode & 07777));
         code = refuse_file(path, why);
     } else if ((unsigned long long)st.st_size > CREDENTIALS_MAX_BYTES) {
-        fprintf(stderr, "logtap: the credentials file %s is larger than %u KiB\n",
-                path, CREDENTIALS_MAX_BYTES >> 10);
+        fprintf(stderr, "logtap: the credentials file %s is larger than %u KiB\n", path,
+                CREDENTIALS_MAX_BYTES >> 10);
         code = LT_EXIT_FAILED;
     }
     char chunk[4096];
     while (code == LT_EXIT_OK) {
         ssize_t n = read(fd, chunk, sizeof chunk);
-        if (n == 0) break;
+        if (n == 0)
+            break;
         if (n < 0) {
-            if (errno == EINTR) continue;
-            fprintf(stderr, "logtap: cannot read the credentials file %s: %s\n",
-                    path, strerror(errno));
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "logtap: cannot read the credentials file %s: %s\n", path, strerror(errno));
             code = LT_EXIT_FAILED;
         } else if (text->len + (size_t)n > CREDENTIALS_MAX_BYTES) {
-            fprintf(stderr, "logtap: the credentials file %s is larger than %u KiB\n",
-                    path, CREDENTIALS_MAX_BYTES >> 10);
+            fprintf(stderr, "logtap: the credentials file %s is larger than %u KiB\n", path,
+                    CREDENTIALS_MAX_BYTES >> 10);
             code = LT_EXIT_FAILED;
         } else {
             lt_buf_append(text, chunk, (size_t)n);
@@ -129,34 +137,43 @@ static int read_credentials(const char *path, lt_buf *text, bool *exists) {
     return code;
 }
 
-static bool is_blank(char c) {
+static bool is_blank(char c)
+{
     return c == ' ' || c == '\t';
 }
 
 /* [s, end) without leading and trailing blanks (and a CR from CR LF). */
-static void trim(const char **s, const char **end) {
-    while (*s < *end && is_blank(**s)) (*s)++;
-    while (*end > *s && (is_blank((*end)[-1]) || (*end)[-1] == '\r')) (*end)--;
+static void trim(const char **s, const char **end)
+{
+    while (*s < *end && is_blank(**s))
+        (*s)++;
+    while (*end > *s && (is_blank((*end)[-1]) || (*end)[-1] == '\r'))
+        (*end)--;
 }
 
 /* One non-comment line: URL, blanks, TOKEN. Returns false if malformed. */
-static bool split_line(const char *s, const char *end, const char **url,
-                       size_t *url_len, const char **token, size_t *token_len) {
-    if (memchr(s, '\0', (size_t)(end - s))) return false;
+static bool split_line(const char *s, const char *end, const char **url, size_t *url_len, const char **token,
+                       size_t *token_len)
+{
+    if (memchr(s, '\0', (size_t)(end - s)))
+        return false;
     const char *p = s;
-    while (p < end && !is_blank(*p)) p++;
+    while (p < end && !is_blank(*p))
+        p++;
     *url = s;
     *url_len = (size_t)(p - s);
-    while (p < end && is_blank(*p)) p++;
+    while (p < end && is_blank(*p))
+        p++;
     *token = p;
-    while (p < end && !is_blank(*p)) p++;
+    while (p < end && !is_blank(*p))
+        p++;
     *token_len = (size_t)(p - *token);
     return *url_len > 0 && *token_len > 0 && p == end;
 }
 
 /* The last line whose URL is `server_url`; NULL if none. Caller frees. */
-static char *token_for_server_new(const char *path, const lt_buf *text,
-                                  const char *server_url) {
+static char *token_for_server_new(const char *path, const lt_buf *text, const char *server_url)
+{
     size_t server_len = strlen(server_url);
     char *found = NULL;
     const char *s = text->data ? text->data : "";
@@ -171,14 +188,15 @@ static char *token_for_server_new(const char *path, const lt_buf *text,
         if (s == end || *s == '#') {
             /* blank line or comment */
         } else if (!split_line(s, end, &url, &url_len, &token, &token_len)) {
-            fprintf(stderr, "logtap: %s:%u: not a 'URL TOKEN' line; ignored\n",
-                    path, line_no);
+            fprintf(stderr, "logtap: %s:%u: not a 'URL TOKEN' line; ignored\n", path, line_no);
         } else {
-            while (url_len > 0 && url[url_len - 1] == '/') url_len--;
+            while (url_len > 0 && url[url_len - 1] == '/')
+                url_len--;
             if (url_len == server_len && memcmp(url, server_url, url_len) == 0) {
                 free(found);
                 found = strndup(token, token_len);
-                if (!found) die_out_of_memory();
+                if (!found)
+                    die_out_of_memory();
             }
         }
         s = next;
@@ -186,13 +204,16 @@ static char *token_for_server_new(const char *path, const lt_buf *text,
     return found;
 }
 
-static char *checked_strdup(const char *s) {
+static char *checked_strdup(const char *s)
+{
     char *copy = strdup(s);
-    if (!copy) die_out_of_memory();
+    if (!copy)
+        die_out_of_memory();
     return copy;
 }
 
-int cli_token_find(const char *flag, const char *server_url, struct cli_token *out) {
+int cli_token_find(const char *flag, const char *server_url, struct cli_token *out)
+{
     memset(out, 0, sizeof *out);
     out->credentials_path = credentials_path_new();
     if (flag) {
@@ -204,8 +225,9 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
     const char *from_env = getenv("LOGTAP_TOKEN");
     if (from_env && *from_env) {
         if (!cli_token_ok(from_env)) {
-            fprintf(stderr, "logtap: LOGTAP_TOKEN is not a token: a token is 1 to "
-                            "%d bytes of printable ASCII without spaces\n",
+            fprintf(stderr,
+                    "logtap: LOGTAP_TOKEN is not a token: a token is 1 to "
+                    "%d bytes of printable ASCII without spaces\n",
                     CLI_TOKEN_MAX);
             return LT_EXIT_DENIED;
         }
@@ -213,7 +235,8 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
         out->origin = checked_strdup("LOGTAP_TOKEN");
         return LT_EXIT_OK;
     }
-    if (!out->credentials_path) return LT_EXIT_OK;
+    if (!out->credentials_path)
+        return LT_EXIT_OK;
 
     lt_buf text = {0};
     bool exists = false;
@@ -221,8 +244,9 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
     if (code == LT_EXIT_OK && exists) {
         char *token = token_for_server_new(out->credentials_path, &text, server_url);
         if (token && !cli_token_ok(token)) {
-            fprintf(stderr, "logtap: %s: the token for %s is not a token (printable "
-                            "ASCII without spaces, at most %d bytes); not using it\n",
+            fprintf(stderr,
+                    "logtap: %s: the token for %s is not a token (printable "
+                    "ASCII without spaces, at most %d bytes); not using it\n",
                     out->credentials_path, server_url, CLI_TOKEN_MAX);
             free(token);
             token = NULL;

@@ -7,9 +7,9 @@
 
 /* Owns its strings (cli_token_release). */
 struct cli_token {
-    char *value;             /* NULL: send no Authorization header */
-    char *origin;            /* "--token", "LOGTAP_TOKEN" or the file's path */
-    char *credentials_path;  /* where the file is looked for; NULL if no home */
+    char *value;            /* NULL: send no Authorization header */
+    char *origin;           /* "--token", "LOGTAP_TOKEN" or the file's path */
+    char *credentials_path; /* where the file is looked for; NULL if no home */
 };
 
 /* The token for `server_url` (no trailing '/'): `flag`, else

@@ -52,15 +52,18 @@
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t follow_socket = -1;
 
-static void on_stop_signal(int signo) {
+static void on_stop_signal(int signo)
+{
     (void)signo;
     int saved_errno = errno;
     stop_requested = 1;
-    if (follow_socket >= 0) shutdown(follow_socket, SHUT_RDWR);
+    if (follow_socket >= 0)
+        shutdown(follow_socket, SHUT_RDWR);
     errno = saved_errno;
 }
 
-static void install_stop_handlers(void) {
+static void install_stop_handlers(void)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -70,23 +73,27 @@ static void install_stop_handlers(void) {
     sigaction(SIGTERM, &sa, NULL);
 }
 
-static curl_socket_t open_follow_socket(void *clientp, curlsocktype purpose,
-                                        struct curl_sockaddr *address) {
+static curl_socket_t open_follow_socket(void *clientp, curlsocktype purpose, struct curl_sockaddr *address)
+{
     (void)clientp;
     (void)purpose;
     int fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
-    if (fd < 0) return CURL_SOCKET_BAD;
+    if (fd < 0)
+        return CURL_SOCKET_BAD;
     follow_socket = fd;
     return fd;
 }
 
-static int close_follow_socket(void *clientp, curl_socket_t fd) {
+static int close_follow_socket(void *clientp, curl_socket_t fd)
+{
     (void)clientp;
-    if (follow_socket == fd) follow_socket = -1;
+    if (follow_socket == fd)
+        follow_socket = -1;
     return close(fd);
 }
 
-static void sleep_unless_stopped(int ms) {
+static void sleep_unless_stopped(int ms)
+{
     while (ms > 0 && !stop_requested) {
         int slice = ms < 100 ? ms : 100;
         struct timespec ts = {0, slice * 1000000L};
@@ -103,69 +110,82 @@ struct follow_state {
 
     /* Per connection attempt. */
     bool response_checked;
-    bool streaming;            /* got 200 text/event-stream */
-    lt_buf error_body;         /* the body of any other answer */
+    bool streaming;    /* got 200 text/event-stream */
+    lt_buf error_body; /* the body of any other answer */
 
     /* Across attempts: where to resume. */
     lt_buf last_event_id;
-    long long last_entry_id;   /* highest id printed (or skipped), -1 before any */
-    bool connection_lost;      /* told the user; say so when back */
+    long long last_entry_id; /* highest id printed (or skipped), -1 before any */
+    bool connection_lost;    /* told the user; say so when back */
     bool output_failed;
     bool bad_event;
-    bool request_completed;    /* a status event said so: finishing */
-    int64_t finish_at_ms;      /* monotonic; set with request_completed */
-    bool ended_by_server;      /* an end event came: no reconnecting */
+    bool request_completed; /* a status event said so: finishing */
+    int64_t finish_at_ms;   /* monotonic; set with request_completed */
+    bool ended_by_server;   /* an end event came: no reconnecting */
 };
 
 /* Also ends the grace period after a request completed. */
-static int abort_when_stopping(void *clientp, curl_off_t dltotal, curl_off_t dlnow,
-                               curl_off_t ultotal, curl_off_t ulnow) {
+static int abort_when_stopping(void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                               curl_off_t ulnow)
+{
     const struct follow_state *f = clientp;
     (void)dltotal;
     (void)dlnow;
     (void)ultotal;
     (void)ulnow;
-    if (stop_requested) return 1;
+    if (stop_requested)
+        return 1;
     return f->request_completed && lt_mono_ms() >= f->finish_at_ms;
 }
 
 /* The cursor for the `after` parameter: the newest thing we know we have. */
-static long long follow_resume_after(const struct follow_state *f) {
+static long long follow_resume_after(const struct follow_state *f)
+{
     long long after = f->last_entry_id;
     if (f->last_event_id.len && is_all_digits(f->last_event_id.data)) {
         long long id = strtoll(f->last_event_id.data, NULL, 10);
-        if (id > after) after = id;
+        if (id > after)
+            after = id;
     }
     return after;
 }
 
 /* NULL (after a message) unless `data` is a JSON object. Caller decrefs. */
-static json_t *event_object_new(const char *type, const char *data, size_t len) {
+static json_t *event_object_new(const char *type, const char *data, size_t len)
+{
     json_t *object = json_loadb(data, len, JSON_ALLOW_NUL, NULL);
-    if (json_is_object(object)) return object;
+    if (json_is_object(object))
+        return object;
     json_decref(object);
-    fprintf(stderr, "logtap: skipped a '%s' event from the collector that is not a "
-                    "JSON object\n", type);
+    fprintf(stderr,
+            "logtap: skipped a '%s' event from the collector that is not a "
+            "JSON object\n",
+            type);
     return NULL;
 }
 
-static int print_followed_entry(struct follow_state *f, const char *data, size_t len) {
+static int print_followed_entry(struct follow_state *f, const char *data, size_t len)
+{
     json_t *entry = event_object_new("log", data, len);
-    if (!entry) return 0;
+    if (!entry)
+        return 0;
     long long id = -1;
     bool has_id = json_integer_field(entry, "id", &id);
     int rc = 0;
     /* After a reconnect the server may resend what we have: never repeat. */
     if (!has_id || id > f->last_entry_id) {
         rc = print_entry(f->printer, entry);
-        if (rc == 0 && has_id) f->last_entry_id = id;
+        if (rc == 0 && has_id)
+            f->last_entry_id = id;
     }
     json_decref(entry);
-    if (rc != 0) f->output_failed = true;
+    if (rc != 0)
+        f->output_failed = true;
     return rc;
 }
 
-static void on_status_event(struct follow_state *f, const char *data, size_t len) {
+static void on_status_event(struct follow_state *f, const char *data, size_t len)
+{
     json_t *status = event_object_new("status", data, len);
     const char *value = json_string_value(json_object_get(status, "status"));
     if (value && strcmp(value, "COMPLETED") == 0 && !f->request_completed &&
@@ -176,41 +196,46 @@ static void on_status_event(struct follow_state *f, const char *data, size_t len
     json_decref(status);
 }
 
-static void on_behind_event(struct follow_state *f, const char *data, size_t len) {
+static void on_behind_event(struct follow_state *f, const char *data, size_t len)
+{
     json_t *behind = event_object_new("behind", data, len);
     long long skipped_after = -1, resume_after = -1;
     if (behind && json_integer_field(behind, "skipped_after", &skipped_after) &&
         json_integer_field(behind, "resume_after", &resume_after)) {
-        fprintf(stderr, "logtap: this follower fell behind and the collector skipped "
-                        "the lines after id %lld up to id %lld; they are still stored "
-                        "(the same command without -f shows them)\n",
+        fprintf(stderr,
+                "logtap: this follower fell behind and the collector skipped "
+                "the lines after id %lld up to id %lld; they are still stored "
+                "(the same command without -f shows them)\n",
                 skipped_after, resume_after);
-        if (resume_after > f->last_entry_id) f->last_entry_id = resume_after;
+        if (resume_after > f->last_entry_id)
+            f->last_entry_id = resume_after;
     } else if (behind) {
         fputs("logtap: the collector says this follower fell behind and skipped "
-              "lines\n", stderr);
+              "lines\n",
+              stderr);
     }
     json_decref(behind);
 }
 
 /* The collector ends the stream for good (access withdrawn): say why. */
-static void on_end_event(struct follow_state *f, const char *data, size_t len) {
+static void on_end_event(struct follow_state *f, const char *data, size_t len)
+{
     json_t *end = event_object_new("end", data, len);
     const char *reason = json_string_value(json_object_get(end, "reason"));
     char *shown = terminal_safe_copy(reason ? reason : "no reason given");
-    fprintf(stderr, "logtap: the collector at %s ended the stream: %s\n",
-            f->collector->server, shown);
+    fprintf(stderr, "logtap: the collector at %s ended the stream: %s\n", f->collector->server, shown);
     free(shown);
     json_decref(end);
     f->ended_by_server = true;
 }
 
-static int on_follow_event(void *ctx, const char *type, const char *data,
-                           size_t data_len, const char *id) {
+static int on_follow_event(void *ctx, const char *type, const char *data, size_t data_len, const char *id)
+{
     struct follow_state *f = ctx;
     if (data) {
         if (strcmp(type, "log") == 0 || strcmp(type, "message") == 0) {
-            if (print_followed_entry(f, data, data_len) != 0) return -1;
+            if (print_followed_entry(f, data, data_len) != 0)
+                return -1;
         } else if (strcmp(type, "status") == 0) {
             on_status_event(f, data, data_len);
         } else if (strcmp(type, "behind") == 0) {
@@ -228,13 +253,15 @@ static int on_follow_event(void *ctx, const char *type, const char *data,
     return 0;
 }
 
-static bool is_event_stream(CURL *curl) {
+static bool is_event_stream(CURL *curl)
+{
     char *content_type = NULL;
     curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &content_type);
     return content_type && strncasecmp(content_type, "text/event-stream", 17) == 0;
 }
 
-static void follow_check_response(struct follow_state *f) {
+static void follow_check_response(struct follow_state *f)
+{
     long status = 0;
     curl_easy_getinfo(f->collector->curl, CURLINFO_RESPONSE_CODE, &status);
     f->streaming = status == 200 && is_event_stream(f->collector->curl);
@@ -245,17 +272,21 @@ static void follow_check_response(struct follow_state *f) {
     }
 }
 
-static size_t follow_write(char *bytes, size_t size, size_t nmemb, void *userdata) {
+static size_t follow_write(char *bytes, size_t size, size_t nmemb, void *userdata)
+{
     struct follow_state *f = userdata;
     size_t len = size * nmemb;
 
-    if (!f->response_checked) follow_check_response(f);
+    if (!f->response_checked)
+        follow_check_response(f);
     if (!f->streaming) {
-        if (f->error_body.len + len <= MAX_ERROR_BODY) lt_buf_append(&f->error_body, bytes, len);
+        if (f->error_body.len + len <= MAX_ERROR_BODY)
+            lt_buf_append(&f->error_body, bytes, len);
         return len;
     }
     if (sse_feed(&f->parser, bytes, len) != 0) {
-        if (f->parser.too_large) f->bad_event = true;
+        if (f->parser.too_large)
+            f->bad_event = true;
         return 0; /* aborts the transfer */
     }
     return len;
@@ -265,17 +296,23 @@ static size_t follow_write(char *bytes, size_t size, size_t nmemb, void *userdat
  * asking for the newest N again (which would skip lines if more than N
  * arrived meanwhile). A relative --since is pinned to the time it was first
  * evaluated so the window does not slide. */
-static char *follow_url_new(const struct follow_state *f, bool streamed_before,
-                            char *since_buf, size_t since_len) {
+static char *follow_url_new(const struct follow_state *f, bool streamed_before, char *since_buf,
+                            size_t since_len)
+{
     const struct logs_query *q = f->query;
     long long after = follow_resume_after(f);
     struct page_params pp = {
-        .since = q->since, .tail = -1, .limit = -1, .after = -1, .before = -1,
+        .since = q->since,
+        .tail = -1,
+        .limit = -1,
+        .after = -1,
+        .before = -1,
         .follow = true,
     };
     if (after >= 0) {
         pp.after = after;
-        if (q->since) pp.since = lt_time_format(q->since_ns, since_buf, since_len);
+        if (q->since)
+            pp.since = lt_time_format(q->since_ns, since_buf, since_len);
     } else if (q->lines_mode == LINES_NEWEST && !(streamed_before && q->lines > 0)) {
         /* A stream with tail=N that delivered nothing means nothing matched
          * then, so everything that matches now is new and wanted. With -n 0
@@ -287,7 +324,8 @@ static char *follow_url_new(const struct follow_state *f, bool streamed_before,
 
 /* Last-Event-ID agrees with the `after` parameter, so a server may honour
  * either. A non-numeric event ID is passed back as the server gave it. */
-static struct curl_slist *follow_headers_new(const struct follow_state *f) {
+static struct curl_slist *follow_headers_new(const struct follow_state *f)
+{
     struct curl_slist *headers = collector_headers_new(f->collector);
     headers = header_append(headers, "Accept: text/event-stream");
     lt_buf header = {0};
@@ -296,12 +334,14 @@ static struct curl_slist *follow_headers_new(const struct follow_state *f) {
         lt_buf_appendf(&header, "Last-Event-ID: %lld", after);
     else if (f->last_event_id.len)
         lt_buf_appendf(&header, "Last-Event-ID: %s", f->last_event_id.data);
-    if (header.len) headers = header_append(headers, header.data);
+    if (header.len)
+        headers = header_append(headers, header.data);
     lt_buf_release(&header);
     return headers;
 }
 
-static void follow_configure(struct follow_state *f) {
+static void follow_configure(struct follow_state *f)
+{
     CURL *curl = f->collector->curl;
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L);
@@ -317,7 +357,8 @@ static void follow_configure(struct follow_state *f) {
 }
 
 /* One connection, from request to the stream's end. */
-static CURLcode follow_attempt(struct follow_state *f, bool streamed_before) {
+static CURLcode follow_attempt(struct follow_state *f, bool streamed_before)
+{
     char since_buf[40];
     f->response_checked = f->streaming = false;
     lt_buf_clear(&f->error_body);
@@ -333,47 +374,61 @@ static CURLcode follow_attempt(struct follow_state *f, bool streamed_before) {
     curl_slist_free_all(headers);
     free(url);
     /* A stream can end before its first body byte reached follow_write. */
-    if (!f->response_checked) follow_check_response(f);
+    if (!f->response_checked)
+        follow_check_response(f);
     return rc;
 }
 
-static bool until_has_passed(const struct logs_query *q) {
+static bool until_has_passed(const struct logs_query *q)
+{
     return q->until && lt_time_now_ns() >= q->until_ns;
 }
 
-static void announce_lost_connection(struct follow_state *f, CURLcode rc) {
-    if (f->connection_lost) return;
+static void announce_lost_connection(struct follow_state *f, CURLcode rc)
+{
+    if (f->connection_lost)
+        return;
     if (rc == CURLE_OK)
         fputs("logtap: the collector closed the stream; reconnecting\n", stderr);
     else
-        fprintf(stderr, "logtap: lost the connection to the collector at %s: %s; "
-                        "reconnecting\n",
+        fprintf(stderr,
+                "logtap: lost the connection to the collector at %s: %s; "
+                "reconnecting\n",
                 f->collector->server, curl_failure_text(f->collector, rc));
     f->connection_lost = true;
 }
 
 /* What to do after an attempt that did not stream: -1 retry, else exit. */
-static int follow_failure_code(struct follow_state *f, CURLcode rc, bool streamed_before) {
+static int follow_failure_code(struct follow_state *f, CURLcode rc, bool streamed_before)
+{
     const struct target t = logs_query_target(f->query);
     long status = 0;
     if (rc != CURLE_OK) {
-        if (!streamed_before) return report_unreachable(f->collector, rc);
+        if (!streamed_before)
+            return report_unreachable(f->collector, rc);
         announce_lost_connection(f, rc);
         return -1;
     }
     curl_easy_getinfo(f->collector->curl, CURLINFO_RESPONSE_CODE, &status);
-    if (status >= 500 && streamed_before) return -1; /* collector restarting */
+    if (status >= 500 && streamed_before)
+        return -1; /* collector restarting */
     if (status == 200) {
-        fprintf(stderr, "logtap: the collector at %s did not answer with an "
-                        "event stream\n", f->collector->server);
+        fprintf(stderr,
+                "logtap: the collector at %s did not answer with an "
+                "event stream\n",
+                f->collector->server);
         return LT_EXIT_FAILED;
     }
     return report_http_error(f->collector, &t, status, &f->error_body);
 }
 
-int follow_logs(struct collector *c, const struct logs_query *q, struct printer *p) {
+int follow_logs(struct collector *c, const struct logs_query *q, struct printer *p)
+{
     struct follow_state f = {
-        .collector = c, .query = q, .printer = p, .last_entry_id = -1,
+        .collector = c,
+        .query = q,
+        .printer = p,
+        .last_entry_id = -1,
     };
     f.parser.on_event = on_follow_event;
     f.parser.ctx = &f;
@@ -385,7 +440,8 @@ int follow_logs(struct collector *c, const struct logs_query *q, struct printer 
     follow_configure(&f);
     while (!stop_requested) {
         CURLcode rc = follow_attempt(&f, streamed_before);
-        if (stop_requested) break;
+        if (stop_requested)
+            break;
         if (f.output_failed) {
             code = report_write_failure(p->write_errno);
             break;
@@ -400,15 +456,18 @@ int follow_logs(struct collector *c, const struct logs_query *q, struct printer 
             code = LT_EXIT_DENIED;
             break;
         }
-        if (f.request_completed) break; /* however the stream ended */
+        if (f.request_completed)
+            break; /* however the stream ended */
         if (f.streaming) {
             streamed_before = true;
             backoff_ms = BACKOFF_FIRST_MS;
-            if (until_has_passed(q)) break; /* the server ended it on purpose */
+            if (until_has_passed(q))
+                break; /* the server ended it on purpose */
             announce_lost_connection(&f, rc);
         } else {
             code = follow_failure_code(&f, rc, streamed_before);
-            if (code >= 0) break;
+            if (code >= 0)
+                break;
             code = LT_EXIT_OK;
         }
         sleep_unless_stopped(backoff_ms);

@@ -28,18 +28,24 @@
 #define REQUEST_TIMEOUT_S 60L
 
 /* Accepts "host:port" too, the form the collector's --http takes. */
-static char *server_url_new(const char *flag_value) {
+static char *server_url_new(const char *flag_value)
+{
     const char *raw = flag_value;
-    if (!raw) raw = getenv("LOGTAP_SERVER");
-    if (!raw || !*raw) raw = DEFAULT_SERVER;
+    if (!raw)
+        raw = getenv("LOGTAP_SERVER");
+    if (!raw || !*raw)
+        raw = DEFAULT_SERVER;
     lt_buf url = {0};
-    if (!strstr(raw, "://")) lt_buf_append_str(&url, "http://");
+    if (!strstr(raw, "://"))
+        lt_buf_append_str(&url, "http://");
     lt_buf_append_str(&url, raw);
-    while (url.len > 0 && url.data[url.len - 1] == '/') url.data[--url.len] = '\0';
+    while (url.len > 0 && url.data[url.len - 1] == '/')
+        url.data[--url.len] = '\0';
     return lt_buf_detach(&url);
 }
 
-int collector_open(struct collector *c, const struct cli_globals *g) {
+int collector_open(struct collector *c, const struct cli_globals *g)
+{
     memset(c, 0, sizeof *c);
     c->server = server_url_new(g->server);
     int code = cli_token_find(g->token, c->server, &c->token);
@@ -73,7 +79,8 @@ int collector_open(struct collector *c, const struct cli_globals *g) {
     return LT_EXIT_OK;
 }
 
-void collector_close(struct collector *c) {
+void collector_close(struct collector *c)
+{
     if (c->curl) {
         curl_easy_cleanup(c->curl);
         curl_global_cleanup();
@@ -84,13 +91,16 @@ void collector_close(struct collector *c) {
     c->server = NULL;
 }
 
-struct curl_slist *header_append(struct curl_slist *list, const char *header) {
+struct curl_slist *header_append(struct curl_slist *list, const char *header)
+{
     struct curl_slist *longer = curl_slist_append(list, header);
-    if (!longer) die_out_of_memory();
+    if (!longer)
+        die_out_of_memory();
     return longer;
 }
 
-struct curl_slist *collector_headers_new(const struct collector *c) {
+struct curl_slist *collector_headers_new(const struct collector *c)
+{
     struct curl_slist *headers = NULL;
     if (c->token.value) {
         lt_buf header = {0};
@@ -107,11 +117,13 @@ struct curl_slist *collector_headers_new(const struct collector *c) {
 /* URLs                                                                     */
 /* ------------------------------------------------------------------------ */
 
-static bool is_unreserved(unsigned char c) {
+static bool is_unreserved(unsigned char c)
+{
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static void append_percent_encoded(lt_buf *url, const char *text) {
+static void append_percent_encoded(lt_buf *url, const char *text)
+{
     for (const unsigned char *s = (const unsigned char *)text; *s; s++) {
         if (is_unreserved(*s))
             lt_buf_append_byte(url, (char)*s);
@@ -120,20 +132,24 @@ static void append_percent_encoded(lt_buf *url, const char *text) {
     }
 }
 
-void append_resource_url(lt_buf *url, const struct collector *c,
-                         const char *collection, const char *id, const char *leaf) {
+void append_resource_url(lt_buf *url, const struct collector *c, const char *collection, const char *id,
+                         const char *leaf)
+{
     lt_buf_appendf(url, "%s/v1/%s/", c->server, collection);
     append_percent_encoded(url, id);
-    if (leaf) lt_buf_appendf(url, "/%s", leaf);
+    if (leaf)
+        lt_buf_appendf(url, "/%s", leaf);
 }
 
-void append_query_param(lt_buf *url, const char *name, const char *value) {
+void append_query_param(lt_buf *url, const char *name, const char *value)
+{
     lt_buf_append_byte(url, strchr(url->data, '?') ? '&' : '?');
     lt_buf_appendf(url, "%s=", name);
     append_percent_encoded(url, value);
 }
 
-void append_query_number(lt_buf *url, const char *name, long long value) {
+void append_query_number(lt_buf *url, const char *name, long long value)
+{
     char digits[32];
     snprintf(digits, sizeof digits, "%lld", value);
     append_query_param(url, name, digits);
@@ -143,11 +159,13 @@ void append_query_number(lt_buf *url, const char *name, long long value) {
 /* Errors                                                                   */
 /* ------------------------------------------------------------------------ */
 
-const char *curl_failure_text(const struct collector *c, CURLcode rc) {
+const char *curl_failure_text(const struct collector *c, CURLcode rc)
+{
     return c->curl_error[0] ? c->curl_error : curl_easy_strerror(rc);
 }
 
-int report_unreachable(const struct collector *c, CURLcode rc) {
+int report_unreachable(const struct collector *c, CURLcode rc)
+{
     fprintf(stderr,
             "logtap: cannot reach the collector at %s: %s (is logtap-collector "
             "running? use --server or LOGTAP_SERVER)\n",
@@ -155,22 +173,25 @@ int report_unreachable(const struct collector *c, CURLcode rc) {
     return LT_EXIT_UNREACHABLE;
 }
 
-int report_unexpected_answer(const struct collector *c, const char *fmt, ...) {
+int report_unexpected_answer(const struct collector *c, const char *fmt, ...)
+{
     char *what = NULL;
     va_list ap;
     va_start(ap, fmt);
     int len = vasprintf(&what, fmt, ap);
     va_end(ap);
-    if (len < 0) die_out_of_memory();
-    fprintf(stderr, "logtap: unexpected answer from the collector at %s: %s\n", c->server,
-            what);
+    if (len < 0)
+        die_out_of_memory();
+    fprintf(stderr, "logtap: unexpected answer from the collector at %s: %s\n", c->server, what);
     free(what);
     return LT_EXIT_FAILED;
 }
 
 /* The server's {"error": "..."} message, or NULL. Caller frees. */
-static char *server_error_message_new(const lt_buf *body) {
-    if (body->len == 0) return NULL;
+static char *server_error_message_new(const lt_buf *body)
+{
+    if (body->len == 0)
+        return NULL;
     json_t *root = json_loadb(body->data, body->len, 0, NULL);
     json_t *error = json_object_get(root, "error");
     char *message = json_is_string(error) ? terminal_safe_copy(json_string_value(error)) : NULL;
@@ -178,32 +199,37 @@ static char *server_error_message_new(const lt_buf *body) {
     return message;
 }
 
-static int report_missing_token(const struct collector *c) {
-    fprintf(stderr, "logtap: the collector at %s needs an API token: pass --token "
-                    "TOKEN, set LOGTAP_TOKEN, or add the line '%s TOKEN' to %s (a "
-                    "collector writes its admin token there when it starts)\n",
+static int report_missing_token(const struct collector *c)
+{
+    fprintf(stderr,
+            "logtap: the collector at %s needs an API token: pass --token "
+            "TOKEN, set LOGTAP_TOKEN, or add the line '%s TOKEN' to %s (a "
+            "collector writes its admin token there when it starts)\n",
             c->server, c->server,
-            c->token.credentials_path ? c->token.credentials_path
-                                      : "$XDG_CONFIG_HOME/logtap/credentials");
+            c->token.credentials_path ? c->token.credentials_path : "$XDG_CONFIG_HOME/logtap/credentials");
     return LT_EXIT_DENIED;
 }
 
-static int report_denied(const struct collector *c, long status, const char *message) {
-    if (status == 401 && !c->token.value) return report_missing_token(c);
+static int report_denied(const struct collector *c, long status, const char *message)
+{
+    if (status == 401 && !c->token.value)
+        return report_missing_token(c);
     if (status == 401)
-        fprintf(stderr, "logtap: the collector at %s refused the token from %s (%s): "
-                        "it is unknown there or revoked; pass another with --token "
-                        "TOKEN or LOGTAP_TOKEN\n",
+        fprintf(stderr,
+                "logtap: the collector at %s refused the token from %s (%s): "
+                "it is unknown there or revoked; pass another with --token "
+                "TOKEN or LOGTAP_TOKEN\n",
                 c->server, c->token.origin, message ? message : "HTTP 401");
     else
-        fprintf(stderr, "logtap: not allowed: %s (HTTP 403; the token from %s may "
-                        "not do this)\n",
+        fprintf(stderr,
+                "logtap: not allowed: %s (HTTP 403; the token from %s may "
+                "not do this)\n",
                 message ? message : "forbidden", c->token.origin ? c->token.origin : "-");
     return LT_EXIT_DENIED;
 }
 
-int report_http_error(const struct collector *c, const struct target *t, long status,
-                      const lt_buf *body) {
+int report_http_error(const struct collector *c, const struct target *t, long status, const lt_buf *body)
+{
     if (status == 404 && t && t->noun) {
         char *id = terminal_safe_copy(t->id);
         fprintf(stderr, "logtap: unknown %s '%s'\n", t->noun, id);
@@ -226,13 +252,15 @@ int report_http_error(const struct collector *c, const struct target *t, long st
 /* Requests                                                                 */
 /* ------------------------------------------------------------------------ */
 
-static size_t append_body(char *bytes, size_t size, size_t nmemb, void *userdata) {
+static size_t append_body(char *bytes, size_t size, size_t nmemb, void *userdata)
+{
     lt_buf_append(userdata, bytes, size * nmemb);
     return size * nmemb;
 }
 
-int collector_request(struct collector *c, const char *method, const char *url,
-                      json_t *body, const struct target *t, json_t **out) {
+int collector_request(struct collector *c, const char *method, const char *url, json_t *body,
+                      const struct target *t, json_t **out)
+{
     lt_buf answer = {0};
     char *body_text = NULL;
     long status = 0;
@@ -245,7 +273,8 @@ int collector_request(struct collector *c, const char *method, const char *url,
     curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
     if (body) {
         body_text = json_dumps(body, JSON_COMPACT);
-        if (!body_text) die_out_of_memory();
+        if (!body_text)
+            die_out_of_memory();
         headers = header_append(headers, "Content-Type: application/json");
         headers = header_append(headers, "Expect:");
         curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body_text);
@@ -267,14 +296,14 @@ int collector_request(struct collector *c, const char *method, const char *url,
         code = report_unreachable(c, rc);
     } else {
         curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &status);
-        if (status < 200 || status > 299) code = report_http_error(c, t, status, &answer);
+        if (status < 200 || status > 299)
+            code = report_http_error(c, t, status, &answer);
     }
     if (code == LT_EXIT_OK) {
         json_error_t error;
         *out = json_loadb(answer.data ? answer.data : "", answer.len, JSON_ALLOW_NUL, &error);
         if (!*out) {
-            fprintf(stderr, "logtap: the collector at %s sent invalid JSON: %s\n",
-                    c->server, error.text);
+            fprintf(stderr, "logtap: the collector at %s sent invalid JSON: %s\n", c->server, error.text);
             code = LT_EXIT_FAILED;
         }
     }

@@ -12,8 +12,8 @@
 #include "cli_text.h"
 
 struct collector {
-    char *server;            /* base URL, no trailing slash; owned */
-    struct cli_token token;  /* owned */
+    char *server;           /* base URL, no trailing slash; owned */
+    struct cli_token token; /* owned */
     CURL *curl;
     char curl_error[CURL_ERROR_SIZE];
 };
@@ -34,11 +34,11 @@ void collector_close(struct collector *c);
 /* `method` url with `body` as JSON (or no body), the answer parsed into
  * *out (caller decrefs). Anything but a 2xx JSON answer is reported on
  * stderr here; the return value is the exit code. */
-int collector_request(struct collector *c, const char *method, const char *url,
-                      json_t *body, const struct target *t, json_t **out);
+int collector_request(struct collector *c, const char *method, const char *url, json_t *body,
+                      const struct target *t, json_t **out);
 
-static inline int fetch_json(struct collector *c, const struct target *t,
-                             const char *url, json_t **out) {
+static inline int fetch_json(struct collector *c, const struct target *t, const char *url, json_t **out)
+{
     return collector_request(c, "GET", url, NULL, t, out);
 }
 
@@ -51,8 +51,8 @@ struct curl_slist *header_append(struct curl_slist *list, const char *header);
 
 /* URL building; every value is percent-encoded. */
 /* server + /v1/<collection>/<id>, then /<leaf> unless leaf is NULL. */
-void append_resource_url(lt_buf *url, const struct collector *c,
-                         const char *collection, const char *id, const char *leaf);
+void append_resource_url(lt_buf *url, const struct collector *c, const char *collection, const char *id,
+                         const char *leaf);
 void append_query_param(lt_buf *url, const char *name, const char *value);
 void append_query_number(lt_buf *url, const char *name, long long value);
 
@@ -60,9 +60,8 @@ void append_query_number(lt_buf *url, const char *name, long long value);
 const char *curl_failure_text(const struct collector *c, CURLcode rc);
 int report_unreachable(const struct collector *c, CURLcode rc);
 /* "unexpected answer from the collector at SERVER: <what>"; returns 1. */
-__attribute__((format(printf, 2, 3)))
-int report_unexpected_answer(const struct collector *c, const char *fmt, ...);
-int report_http_error(const struct collector *c, const struct target *t,
-                      long status, const lt_buf *body);
+__attribute__((format(printf, 2, 3))) int report_unexpected_answer(const struct collector *c, const char *fmt,
+                                                                   ...);
+int report_http_error(const struct collector *c, const struct target *t, long status, const lt_buf *body);
 
 #endif

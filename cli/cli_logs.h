@@ -26,11 +26,11 @@ enum log_filter {
 
 /* What a log command is about: runners logs, requests logs or logs. */
 struct log_scope {
-    const char *command;      /* "logtap runners logs" */
-    const char *collection;   /* /v1/<collection>/<id>/logs; NULL: /v1/logs */
-    const char *noun;         /* "runner"; NULL: no ID */
-    const char *id_name;      /* "RUNNER_ID"; NULL: no ID */
-    int own_filter;           /* the filter the ID fills, or -1 */
+    const char *command;    /* "logtap runners logs" */
+    const char *collection; /* /v1/<collection>/<id>/logs; NULL: /v1/logs */
+    const char *noun;       /* "runner"; NULL: no ID */
+    const char *id_name;    /* "RUNNER_ID"; NULL: no ID */
+    int own_filter;         /* the filter the ID fills, or -1 */
 };
 
 enum lines_mode { LINES_ALL, LINES_NEWEST, LINES_OLDEST };
@@ -39,12 +39,12 @@ enum lines_mode { LINES_ALL, LINES_NEWEST, LINES_OLDEST };
  * the CLI checks only to catch mistakes before any traffic. */
 struct logs_query {
     const struct log_scope *scope;
-    const char *id;                     /* the scope's ID; NULL for logs */
-    const char *filters[FILTER_COUNT];  /* NULL: not filtered */
+    const char *id;                    /* the scope's ID; NULL for logs */
+    const char *filters[FILTER_COUNT]; /* NULL: not filtered */
     const char *since;
     const char *until;
     const char *search;
-    int64_t since_ns;                   /* as the CLI evaluated them */
+    int64_t since_ns; /* as the CLI evaluated them */
     int64_t until_ns;
     enum lines_mode lines_mode;
     long long lines;
@@ -62,8 +62,7 @@ struct page_params {
 };
 
 /* Caller frees. */
-char *logs_url_new(const struct collector *c, const struct logs_query *q,
-                   const struct page_params *pp);
+char *logs_url_new(const struct collector *c, const struct logs_query *q, const struct page_params *pp);
 
 /* `requests logs`: its follow stream reports the request's status, and
  * follow mode ends when it completes. */
@@ -75,10 +74,10 @@ struct target logs_query_target(const struct logs_query *q);
 struct printer {
     enum output_format format;
     bool raw;
-    bool show_runner;       /* a RUNNER column: lines of many runners */
-    bool keep_sgr;          /* stdout is a terminal, so colours render */
-    int write_errno;        /* set when stdout failed */
-    lt_buf line;            /* scratch space for one entry, reused */
+    bool show_runner; /* a RUNNER column: lines of many runners */
+    bool keep_sgr;    /* stdout is a terminal, so colours render */
+    int write_errno;  /* set when stdout failed */
+    lt_buf line;      /* scratch space for one entry, reused */
 };
 
 /* Returns 0, or -1 when stdout failed (errno kept in write_errno, for

@@ -28,54 +28,54 @@
 
 #define PRELOAD_NAME "liblogtap.so"
 
-static void print_run_usage(FILE *out) {
+static void print_run_usage(FILE *out)
+{
     fprintf(out,
-"Usage: logtap run [OPTIONS] [--] CMD [ARGS...]\n"
-"\n"
-"Run CMD with liblogtap.so preloaded, so that everything it and its children\n"
-"write to stdout and stderr is sent to logtap-collector, while the output\n"
-"still goes where it would have gone. logtap execs CMD: the exit status,\n"
-"signals and file descriptors are CMD's own (with --catch-all logtap stays\n"
-"as CMD's parent instead).\n"
-"\n"
-"Options:\n"
-"      --runner ID    runner ID to log under (default: a new run-<16 hex>)\n"
-"      --app A        app ID (sets LOGTAP_APP_ID)\n"
-"      --version V    app version ID (sets LOGTAP_VERSION_ID)\n"
-"      --source S     run (default), gateway or deploy (sets LOGTAP_SOURCE)\n"
-"      --endpoint E   the collector's ZeroMQ endpoint (sets LOGTAP_ENDPOINT;\n"
-"                     default: " LT_DEFAULT_ENDPOINT ")\n"
-"      --catch-all    also catch what the preload cannot see (static\n"
-"                     programs, raw write system calls, glibc's fatal\n"
-"                     messages): CMD's stdout and stderr become pipes that\n"
-"                     logtap reads, passes through and stores in the runner's\n"
-"                     logs marked unattributed; logtap stays as CMD's parent,\n"
-"                     forwards signals sent to it and exits as CMD did\n"
-"  -q, --quiet        do not print the 'logtap: runner ID' line\n"
-"  -h, --help         show this help\n"
-"\n"
-"When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
-"never otherwise, so piped output stays byte-identical. liblogtap.so is\n"
-"taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
-"executable, else from %s, and put first in LD_PRELOAD.\n"
-"\n"
-"With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
-"pipes); logtap waits until nothing holds them open any more (a\n"
-"background process CMD left behind; Ctrl-C or SIGTERM then stops the\n"
-"wait), and dies of the signal that killed CMD.\n"
-"\n"
-"Exit status: CMD's own; 127 if CMD is not found, 126 if it cannot be\n"
-"executed, 1 if liblogtap.so cannot be found, 2 on a usage error.\n"
-"\n"
-"Examples:\n"
-"  logtap run -- python3 app.py\n"
-"  logtap run --runner dev-1 --app demo --version v3 -- ./server --port 8080\n"
-"  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
-"  logtap run --catch-all -- ./build.sh      # static tools in it too\n"
-"  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
+            "Usage: logtap run [OPTIONS] [--] CMD [ARGS...]\n"
+            "\n"
+            "Run CMD with liblogtap.so preloaded, so that everything it and its children\n"
+            "write to stdout and stderr is sent to logtap-collector, while the output\n"
+            "still goes where it would have gone. logtap execs CMD: the exit status,\n"
+            "signals and file descriptors are CMD's own (with --catch-all logtap stays\n"
+            "as CMD's parent instead).\n"
+            "\n"
+            "Options:\n"
+            "      --runner ID    runner ID to log under (default: a new run-<16 hex>)\n"
+            "      --app A        app ID (sets LOGTAP_APP_ID)\n"
+            "      --version V    app version ID (sets LOGTAP_VERSION_ID)\n"
+            "      --source S     run (default), gateway or deploy (sets LOGTAP_SOURCE)\n"
+            "      --endpoint E   the collector's ZeroMQ endpoint (sets LOGTAP_ENDPOINT;\n"
+            "                     default: " LT_DEFAULT_ENDPOINT ")\n"
+            "      --catch-all    also catch what the preload cannot see (static\n"
+            "                     programs, raw write system calls, glibc's fatal\n"
+            "                     messages): CMD's stdout and stderr become pipes that\n"
+            "                     logtap reads, passes through and stores in the runner's\n"
+            "                     logs marked unattributed; logtap stays as CMD's parent,\n"
+            "                     forwards signals sent to it and exits as CMD did\n"
+            "  -q, --quiet        do not print the 'logtap: runner ID' line\n"
+            "  -h, --help         show this help\n"
+            "\n"
+            "When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
+            "never otherwise, so piped output stays byte-identical. liblogtap.so is\n"
+            "taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
+            "executable, else from %s, and put first in LD_PRELOAD.\n"
+            "\n"
+            "With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
+            "pipes); logtap waits until nothing holds them open any more (a\n"
+            "background process CMD left behind; Ctrl-C or SIGTERM then stops the\n"
+            "wait), and dies of the signal that killed CMD.\n"
+            "\n"
+            "Exit status: CMD's own; 127 if CMD is not found, 126 if it cannot be\n"
+            "executed, 1 if liblogtap.so cannot be found, 2 on a usage error.\n"
+            "\n"
+            "Examples:\n"
+            "  logtap run -- python3 app.py\n"
+            "  logtap run --runner dev-1 --app demo --version v3 -- ./server --port 8080\n"
+            "  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
+            "  logtap run --catch-all -- ./build.sh      # static tools in it too\n"
+            "  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
             LT_LIBDIR);
 }
-
 
 struct run_options {
     const char *runner_id;
@@ -87,28 +87,34 @@ struct run_options {
     bool catch_all;
 };
 
-static bool readable_file(const char *path) {
+static bool readable_file(const char *path)
+{
     return access(path, R_OK) == 0;
 }
 
 /* LOGTAP_PRELOAD is made absolute: the command may chdir before it execs
  * children that load it again. NULL after an error was printed. */
-static char *preload_from_env(const char *value) {
+static char *preload_from_env(const char *value)
+{
     char *path = realpath(value, NULL);
-    if (path && readable_file(path)) return path;
+    if (path && readable_file(path))
+        return path;
     fprintf(stderr, "logtap: LOGTAP_PRELOAD is '%s': %s\n", value, strerror(errno));
     free(path);
     return NULL;
 }
 
 /* In a meson build directory the library sits beside the executable. */
-static char *preload_beside_executable(void) {
+static char *preload_beside_executable(void)
+{
     char exe[PATH_MAX];
     ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (len <= 0) return NULL;
+    if (len <= 0)
+        return NULL;
     exe[len] = '\0';
     char *slash = strrchr(exe, '/');
-    if (!slash) return NULL;
+    if (!slash)
+        return NULL;
     *slash = '\0';
 
     lt_buf path = {0};
@@ -121,13 +127,17 @@ static char *preload_beside_executable(void) {
 }
 
 /* Caller frees. NULL after an error was printed. */
-static char *find_preload_new(void) {
+static char *find_preload_new(void)
+{
     const char *from_env = getenv("LOGTAP_PRELOAD");
-    if (from_env && *from_env) return preload_from_env(from_env);
+    if (from_env && *from_env)
+        return preload_from_env(from_env);
 
     char *path = preload_beside_executable();
-    if (path) return path;
-    if (readable_file(LT_LIBDIR "/" PRELOAD_NAME)) return strdup(LT_LIBDIR "/" PRELOAD_NAME);
+    if (path)
+        return path;
+    if (readable_file(LT_LIBDIR "/" PRELOAD_NAME))
+        return strdup(LT_LIBDIR "/" PRELOAD_NAME);
 
     fprintf(stderr, "logtap: cannot find " PRELOAD_NAME " (looked beside the "
                     "logtap executable and in " LT_LIBDIR "); set LOGTAP_PRELOAD "
@@ -135,20 +145,24 @@ static char *find_preload_new(void) {
     return NULL;
 }
 
-static bool preload_list_contains(const char *list, const char *path) {
+static bool preload_list_contains(const char *list, const char *path)
+{
     size_t path_len = strlen(path);
     const char *s = list;
     while (*s) {
         size_t len = strcspn(s, " :");
-        if (len == path_len && memcmp(s, path, len) == 0) return true;
+        if (len == path_len && memcmp(s, path, len) == 0)
+            return true;
         s += len;
-        if (*s) s++;
+        if (*s)
+            s++;
     }
     return false;
 }
 
 /* `path` first, then whatever was preloaded already. Caller frees. */
-static char *ld_preload_with_new(const char *existing, const char *path) {
+static char *ld_preload_with_new(const char *existing, const char *path)
+{
     lt_buf list = {0};
     lt_buf_append_str(&list, path);
     if (existing && existing[strspn(existing, " :")]) {
@@ -163,45 +177,55 @@ static char *ld_preload_with_new(const char *existing, const char *path) {
     return lt_buf_detach(&list);
 }
 
-static void generate_runner_id(char *out, size_t len) {
+static void generate_runner_id(char *out, size_t len)
+{
     uint64_t random_bits = 0;
     if (getrandom(&random_bits, sizeof random_bits, 0) != (ssize_t)sizeof random_bits) {
         /* Only without getrandom(2): unique enough for a development run. */
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
-        random_bits = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-                      ((uint64_t)getpid() << 16);
+        random_bits = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
     }
     snprintf(out, len, "run-%016llx", (unsigned long long)random_bits);
 }
 
-static int check_run_id(const char *option, const char *value) {
-    if (!*value) return usage_error("logtap run", "%s must not be empty", option);
+static int check_run_id(const char *option, const char *value)
+{
+    if (!*value)
+        return usage_error("logtap run", "%s must not be empty", option);
     if (strlen(value) > LT_WIRE_MAX_ID)
-        return usage_error("logtap run", "%s is longer than %d bytes", option,
-                           LT_WIRE_MAX_ID);
+        return usage_error("logtap run", "%s is longer than %d bytes", option, LT_WIRE_MAX_ID);
     /* The preload would have to rewrite such an ID, and then the logs would
      * not be found under the name the user gave. */
     if (!lt_wire_id_ok(value, strlen(value)))
-        return usage_error("logtap run", "%s '%s' may only contain printable ASCII "
-                           "other than spaces and '/'", option, value);
+        return usage_error("logtap run",
+                           "%s '%s' may only contain printable ASCII "
+                           "other than spaces and '/'",
+                           option, value);
     return LT_EXIT_OK;
 }
 
-static int check_run_options(const struct run_options *o) {
+static int check_run_options(const struct run_options *o)
+{
     int code = LT_EXIT_OK;
-    if (o->runner_id && (code = check_run_id("--runner", o->runner_id))) return code;
-    if (o->app_id && (code = check_run_id("--app", o->app_id))) return code;
-    if (o->version_id && (code = check_run_id("--version", o->version_id))) return code;
+    if (o->runner_id && (code = check_run_id("--runner", o->runner_id)))
+        return code;
+    if (o->app_id && (code = check_run_id("--app", o->app_id)))
+        return code;
+    if (o->version_id && (code = check_run_id("--version", o->version_id)))
+        return code;
     if (!lt_source_name_ok(o->source))
-        return usage_error("logtap run", "invalid --source '%s': use run, gateway "
-                           "or deploy", o->source);
+        return usage_error("logtap run",
+                           "invalid --source '%s': use run, gateway "
+                           "or deploy",
+                           o->source);
     if (o->endpoint && !*o->endpoint)
         return usage_error("logtap run", "--endpoint must not be empty");
     return LT_EXIT_OK;
 }
 
-static int parse_run_options(int argc, char **argv, struct run_options *o) {
+static int parse_run_options(int argc, char **argv, struct run_options *o)
+{
     static const struct option options[] = {
         {"runner", required_argument, NULL, OPT_RUNNER},
         {"app", required_argument, NULL, OPT_APP},
@@ -230,24 +254,25 @@ static int parse_run_options(int argc, char **argv, struct run_options *o) {
         default: return option_error("logtap run");
         }
     }
-    if (optind >= argc) return usage_error("logtap run", "missing the command to run");
+    if (optind >= argc)
+        return usage_error("logtap run", "missing the command to run");
     return check_run_options(o);
 }
 
-static bool set_env(const char *name, const char *value) {
-    if (setenv(name, value, 1) == 0) return true;
+static bool set_env(const char *name, const char *value)
+{
+    if (setenv(name, value, 1) == 0)
+        return true;
     fprintf(stderr, "logtap: cannot set %s: %s\n", name, strerror(errno));
     return false;
 }
 
 /* Every variable liblogtap.so reads (see DESIGN.md, runner environment). */
-static bool prepare_run_environment(const struct run_options *o, const char *preload,
-                                    const char *runner_id) {
+static bool prepare_run_environment(const struct run_options *o, const char *preload, const char *runner_id)
+{
     char *ld_preload = ld_preload_with_new(getenv("LD_PRELOAD"), preload);
-    bool ok = set_env("LD_PRELOAD", ld_preload) &&
-              set_env("LOGTAP_SOURCE", o->source) &&
-              set_env("LOGTAP_RUNNER_ID", runner_id) &&
-              (!o->app_id || set_env("LOGTAP_APP_ID", o->app_id)) &&
+    bool ok = set_env("LD_PRELOAD", ld_preload) && set_env("LOGTAP_SOURCE", o->source) &&
+              set_env("LOGTAP_RUNNER_ID", runner_id) && (!o->app_id || set_env("LOGTAP_APP_ID", o->app_id)) &&
               (!o->version_id || set_env("LOGTAP_VERSION_ID", o->version_id)) &&
               (!o->endpoint || set_env("LOGTAP_ENDPOINT", o->endpoint));
     free(ld_preload);
@@ -255,27 +280,35 @@ static bool prepare_run_environment(const struct run_options *o, const char *pre
 }
 
 /* ld.so splits LD_PRELOAD on spaces and colons and has no quoting. */
-static bool preload_path_is_listable(const char *path) {
-    if (!strpbrk(path, " :")) return true;
-    fprintf(stderr, "logtap: the path of " PRELOAD_NAME " ('%s') contains a "
-                    "space or colon, which LD_PRELOAD cannot express\n", path);
+static bool preload_path_is_listable(const char *path)
+{
+    if (!strpbrk(path, " :"))
+        return true;
+    fprintf(stderr,
+            "logtap: the path of " PRELOAD_NAME " ('%s') contains a "
+            "space or colon, which LD_PRELOAD cannot express\n",
+            path);
     return false;
 }
 
-int exec_failure_code(int error) {
-    return error == EACCES || error == EPERM || error == ENOEXEC
-               ? LT_EXIT_NOT_EXECUTABLE : LT_EXIT_NOT_FOUND;
+int exec_failure_code(int error)
+{
+    return error == EACCES || error == EPERM || error == ENOEXEC ? LT_EXIT_NOT_EXECUTABLE : LT_EXIT_NOT_FOUND;
 }
 
-int cmd_run(struct cli_globals *g, int argc, char **argv) {
+int cmd_run(struct cli_globals *g, int argc, char **argv)
+{
     (void)g; /* run talks ZeroMQ via the preload, not HTTP */
     struct run_options o = {.source = "run"};
     int code = parse_run_options(argc, argv, &o);
-    if (code < 0) return LT_EXIT_OK; /* --help */
-    if (code != LT_EXIT_OK) return code;
+    if (code < 0)
+        return LT_EXIT_OK; /* --help */
+    if (code != LT_EXIT_OK)
+        return code;
 
     char *preload = find_preload_new();
-    if (!preload) return LT_EXIT_FAILED;
+    if (!preload)
+        return LT_EXIT_FAILED;
     if (!preload_path_is_listable(preload)) {
         free(preload);
         return LT_EXIT_FAILED;
@@ -288,11 +321,14 @@ int cmd_run(struct cli_globals *g, int argc, char **argv) {
     }
     bool ok = prepare_run_environment(&o, preload, runner_id);
     free(preload);
-    if (!ok) return LT_EXIT_FAILED;
+    if (!ok)
+        return LT_EXIT_FAILED;
 
-    if (!o.quiet && isatty(STDERR_FILENO)) fprintf(stderr, "logtap: runner %s\n", runner_id);
+    if (!o.quiet && isatty(STDERR_FILENO))
+        fprintf(stderr, "logtap: runner %s\n", runner_id);
     char **command = argv + optind;
-    if (o.catch_all) return lt_catchall_run(command);
+    if (o.catch_all)
+        return lt_catchall_run(command);
     execvp(command[0], command);
     int error = errno;
     fprintf(stderr, "logtap: cannot run %s: %s\n", command[0], strerror(error));

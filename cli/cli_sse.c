@@ -12,7 +12,8 @@
 
 #include <string.h>
 
-void sse_reset(struct sse_parser *sp) {
+void sse_reset(struct sse_parser *sp)
+{
     lt_buf_clear(&sp->line);
     lt_buf_clear(&sp->data);
     lt_buf_clear(&sp->type);
@@ -20,19 +21,21 @@ void sse_reset(struct sse_parser *sp) {
     sp->has_data = sp->has_id = sp->ended_on_cr = sp->too_large = false;
 }
 
-void sse_release(struct sse_parser *sp) {
+void sse_release(struct sse_parser *sp)
+{
     lt_buf_release(&sp->line);
     lt_buf_release(&sp->data);
     lt_buf_release(&sp->type);
     lt_buf_release(&sp->id);
 }
 
-static int sse_dispatch(struct sse_parser *sp) {
+static int sse_dispatch(struct sse_parser *sp)
+{
     int rc = 0;
     if (sp->has_data || sp->has_id) {
         const char *type = sp->type.len ? sp->type.data : "message";
-        rc = sp->on_event(sp->ctx, type, sp->has_data ? sp->data.data : NULL,
-                          sp->data.len, sp->has_id ? sp->id.data : NULL);
+        rc = sp->on_event(sp->ctx, type, sp->has_data ? sp->data.data : NULL, sp->data.len,
+                          sp->has_id ? sp->id.data : NULL);
     }
     lt_buf_clear(&sp->data);
     lt_buf_clear(&sp->type);
@@ -41,10 +44,12 @@ static int sse_dispatch(struct sse_parser *sp) {
     return rc;
 }
 
-static void sse_field(struct sse_parser *sp, const char *name, size_t name_len,
-                      const char *value, size_t value_len) {
+static void sse_field(struct sse_parser *sp, const char *name, size_t name_len, const char *value,
+                      size_t value_len)
+{
     if (name_len == 4 && memcmp(name, "data", 4) == 0) {
-        if (sp->has_data) lt_buf_append_byte(&sp->data, '\n');
+        if (sp->has_data)
+            lt_buf_append_byte(&sp->data, '\n');
         lt_buf_append(&sp->data, value, value_len);
         sp->has_data = true;
     } else if (name_len == 5 && memcmp(name, "event", 5) == 0) {
@@ -59,9 +64,12 @@ static void sse_field(struct sse_parser *sp, const char *name, size_t name_len,
     /* "retry" is ignored: reconnection follows our own backoff. */
 }
 
-static int sse_line(struct sse_parser *sp, const char *line, size_t len) {
-    if (len == 0) return sse_dispatch(sp);
-    if (line[0] == ':') return 0; /* comment, e.g. the server's keepalive */
+static int sse_line(struct sse_parser *sp, const char *line, size_t len)
+{
+    if (len == 0)
+        return sse_dispatch(sp);
+    if (line[0] == ':')
+        return 0; /* comment, e.g. the server's keepalive */
 
     const char *colon = memchr(line, ':', len);
     size_t name_len = colon ? (size_t)(colon - line) : len;
@@ -75,29 +83,36 @@ static int sse_line(struct sse_parser *sp, const char *line, size_t len) {
     return 0;
 }
 
-int sse_feed(struct sse_parser *sp, const char *bytes, size_t len) {
+int sse_feed(struct sse_parser *sp, const char *bytes, size_t len)
+{
     size_t i = 0;
-    if (sp->ended_on_cr && len > 0 && bytes[0] == '\n') i = 1;
-    if (len > 0) sp->ended_on_cr = false;
+    if (sp->ended_on_cr && len > 0 && bytes[0] == '\n')
+        i = 1;
+    if (len > 0)
+        sp->ended_on_cr = false;
 
     while (i < len) {
         size_t end = i;
-        while (end < len && bytes[end] != '\n' && bytes[end] != '\r') end++;
+        while (end < len && bytes[end] != '\n' && bytes[end] != '\r')
+            end++;
         lt_buf_append(&sp->line, bytes + i, end - i);
         if (sp->line.len + sp->data.len > SSE_MAX_EVENT_BYTES) {
             sp->too_large = true;
             return -1;
         }
-        if (end == len) break;
+        if (end == len)
+            break;
 
-        if (sse_line(sp, sp->line.data, sp->line.len) != 0) return -1;
+        if (sse_line(sp, sp->line.data, sp->line.len) != 0)
+            return -1;
         lt_buf_clear(&sp->line);
         if (bytes[end] == '\r') {
-            if (end + 1 == len) sp->ended_on_cr = true;
-            else if (bytes[end + 1] == '\n') end++;
+            if (end + 1 == len)
+                sp->ended_on_cr = true;
+            else if (bytes[end + 1] == '\n')
+                end++;
         }
         i = end + 1;
     }
     return 0;
 }
-

@@ -14,8 +14,7 @@
 /* Called once per event; `type` is "message" when the event named none,
  * `data` is NULL for an event that only set an id, `id` is NULL when the
  * event set none. Returns 0, or -1 to stop. */
-typedef int sse_event_fn(void *ctx, const char *type, const char *data,
-                         size_t data_len, const char *id);
+typedef int sse_event_fn(void *ctx, const char *type, const char *data, size_t data_len, const char *id);
 
 /* One connection's parsing state. Bytes come in arbitrary pieces, so a
  * line, a CR LF pair or an event may span calls. Zero-initialise, set
@@ -27,7 +26,7 @@ struct sse_parser {
     lt_buf id;
     bool has_data;
     bool has_id;
-    bool ended_on_cr;   /* the last piece ended in CR: skip a leading LF */
+    bool ended_on_cr; /* the last piece ended in CR: skip a leading LF */
     bool too_large;
     sse_event_fn *on_event;
     void *ctx;

@@ -21,7 +21,8 @@
 /* Out of memory                                                            */
 /* ------------------------------------------------------------------------ */
 
-_Noreturn void die_out_of_memory(void) {
+_Noreturn void die_out_of_memory(void)
+{
     fputs("logtap: out of memory\n", stderr);
     exit(LT_EXIT_FAILED);
 }
@@ -33,27 +34,33 @@ _Noreturn void die_out_of_memory(void) {
 /* Length of a complete SGR sequence (ESC [ digits/semicolons m) at `s`, or
  * 0. Only colour and style can come through: every other escape sequence can
  * move the cursor, retitle the window or worse. */
-static size_t sgr_length(const unsigned char *s, size_t len) {
-    if (len < 3 || s[0] != 0x1b || s[1] != '[') return 0;
+static size_t sgr_length(const unsigned char *s, size_t len)
+{
+    if (len < 3 || s[0] != 0x1b || s[1] != '[')
+        return 0;
     for (size_t i = 2; i < len; i++) {
-        if (s[i] == 'm') return i + 1;
-        if (!isdigit(s[i]) && s[i] != ';') return 0;
+        if (s[i] == 'm')
+            return i + 1;
+        if (!isdigit(s[i]) && s[i] != ';')
+            return 0;
     }
     return 0;
 }
 
-static bool is_c0_or_del(unsigned char c) {
+static bool is_c0_or_del(unsigned char c)
+{
     return (c < 0x20 && c != '\t') || c == 0x7f;
 }
 
 /* U+0080..U+009F encoded as UTF-8: some terminals act on these C1 controls
  * (U+009B is a one-character CSI). */
-static bool is_utf8_c1(const unsigned char *s, size_t len) {
+static bool is_utf8_c1(const unsigned char *s, size_t len)
+{
     return len >= 2 && s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
 }
 
-void append_terminal_safe(lt_buf *out, const char *text,
-                                 size_t len, bool keep_sgr) {
+void append_terminal_safe(lt_buf *out, const char *text, size_t len, bool keep_sgr)
+{
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
     while (i < len) {
@@ -74,7 +81,8 @@ void append_terminal_safe(lt_buf *out, const char *text,
     }
 }
 
-char *terminal_safe_copy(const char *text) {
+char *terminal_safe_copy(const char *text)
+{
     lt_buf sb = {0};
     append_terminal_safe(&sb, text, strlen(text), false);
     return lt_buf_detach(&sb);
@@ -84,36 +92,47 @@ char *terminal_safe_copy(const char *text) {
 /* Output                                                                   */
 /* ------------------------------------------------------------------------ */
 
-void append_json_line(lt_buf *out, json_t *value, size_t flags) {
+void append_json_line(lt_buf *out, json_t *value, size_t flags)
+{
     char *text = json_dumps(value, flags | JSON_PRESERVE_ORDER);
-    if (!text) die_out_of_memory();
+    if (!text)
+        die_out_of_memory();
     lt_buf_append_str(out, text);
     lt_buf_append_byte(out, '\n');
     free(text);
 }
 
-void print_json_line(json_t *value, size_t flags) {
+void print_json_line(json_t *value, size_t flags)
+{
     lt_buf line = {0};
     append_json_line(&line, value, flags);
     fwrite(line.data, 1, line.len, stdout);
     lt_buf_release(&line);
 }
 
-int report_write_failure(int err) {
-    if (err == EPIPE) return LT_EXIT_OK;
+int report_write_failure(int err)
+{
+    if (err == EPIPE)
+        return LT_EXIT_OK;
     fprintf(stderr, "logtap: cannot write output: %s\n", strerror(err));
     return LT_EXIT_FAILED;
 }
 
-int finish_stdout(int code, int write_errno) {
-    if (fflush(stdout) == 0 && !ferror(stdout)) return code;
-    if (!write_errno) write_errno = errno ? errno : EIO;
+int finish_stdout(int code, int write_errno)
+{
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return code;
+    if (!write_errno)
+        write_errno = errno ? errno : EIO;
     return code == LT_EXIT_OK ? report_write_failure(write_errno) : code;
 }
 
-bool is_all_digits(const char *s) {
-    if (!*s) return false;
+bool is_all_digits(const char *s)
+{
+    if (!*s)
+        return false;
     for (; *s; s++)
-        if (!isdigit((unsigned char)*s)) return false;
+        if (!isdigit((unsigned char)*s))
+            return false;
     return true;
 }

@@ -14,8 +14,7 @@
 
 /* Appends `text` with control characters shown as \xNN (tab kept); with
  * keep_sgr, colour/style sequences pass through. */
-void append_terminal_safe(lt_buf *out, const char *text, size_t len,
-                          bool keep_sgr);
+void append_terminal_safe(lt_buf *out, const char *text, size_t len, bool keep_sgr);
 
 /* For echoing IDs and server messages in diagnostics. Caller frees. */
 char *terminal_safe_copy(const char *text);

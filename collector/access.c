@@ -6,23 +6,28 @@
 #include <assert.h>
 #include <string.h>
 
-bool lt_access_owns(const lt_principal *who, const lt_app_info *app) {
+bool lt_access_owns(const lt_principal *who, const lt_app_info *app)
+{
     assert(who != NULL && app != NULL);
-    if (who->admin) return true;
+    if (who->admin)
+        return true;
     return app->deployed && strcmp(app->owner, who->user) == 0;
 }
 
-lt_visibility lt_access_runner_logs(const lt_principal *who, const lt_app_info *app) {
+lt_visibility lt_access_runner_logs(const lt_principal *who, const lt_app_info *app)
+{
     return lt_access_owns(who, app) ? LT_SEE_ALL : LT_SEE_NOTHING;
 }
 
-lt_visibility lt_access_request_logs(const lt_principal *who, const lt_app_info *app,
-                                     const char *caller) {
-    if (lt_access_owns(who, app)) return LT_SEE_ALL;
+lt_visibility lt_access_request_logs(const lt_principal *who, const lt_app_info *app, const char *caller)
+{
+    if (lt_access_owns(who, app))
+        return LT_SEE_ALL;
     if (caller == NULL || caller[0] == '\0' || strcmp(caller, who->user) != 0)
         return LT_SEE_NOTHING;
     /* The caller of a request: fal's rule. An app no one deployed has no
      * privacy setting to consult, so its logs stay with admin. */
-    if (!app->deployed || app->private_logs) return LT_SEE_EMPTY;
+    if (!app->deployed || app->private_logs)
+        return LT_SEE_EMPTY;
     return LT_SEE_ALL;
 }

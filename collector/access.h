@@ -28,7 +28,6 @@ lt_visibility lt_access_runner_logs(const lt_principal *who, const lt_app_info *
 
 /* Request scope (logs, status, follow) of a request of `app` whose BEGIN
  * named `caller` (NULL or "" if none did). */
-lt_visibility lt_access_request_logs(const lt_principal *who, const lt_app_info *app,
-                                     const char *caller);
+lt_visibility lt_access_request_logs(const lt_principal *who, const lt_app_info *app, const char *caller);
 
 #endif

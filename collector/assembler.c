@@ -73,10 +73,10 @@
 typedef struct partial {
     uint32_t tid;
     int fd;
-    bool active;        /* holds bytes of an unfinished line */
-    bool pending_cr;    /* last byte seen was '\r' */
-    int64_t ts_ns;      /* of the line's first byte */
-    uint64_t first_pos; /* position of the record holding the first byte */
+    bool active;           /* holds bytes of an unfinished line */
+    bool pending_cr;       /* last byte seen was '\r' */
+    int64_t ts_ns;         /* of the line's first byte */
+    uint64_t first_pos;    /* position of the record holding the first byte */
     int64_t held_since_ms; /* collector clock when the line started */
     /* The done point (see "Delivery state"), and whether the store has it. */
     bool have_done, done_dirty;
@@ -98,16 +98,16 @@ typedef struct proc {
     int64_t pid;
     bool unattributed;
     bool have_pos;
-    uint64_t last_pos;  /* last record taken in this collector run */
+    uint64_t last_pos; /* last record taken in this collector run */
     bool have_next;
     uint64_t next_pos; /* position after the last batch received (has_range) */
     uint64_t dropped_seen;
     bool have_applied;
-    uint64_t applied_pos;   /* from the store: records at or below it were applied */
-    uint64_t runner_acked;  /* what the runner said it has acknowledged */
-    uint64_t pruned_below;  /* done points below this are gone from the store */
-    bool dirty;             /* state to write at the next commit */
-    bool finished;          /* its ring is gone: write that, then forget it */
+    uint64_t applied_pos;  /* from the store: records at or below it were applied */
+    uint64_t runner_acked; /* what the runner said it has acknowledged */
+    uint64_t pruned_below; /* done points below this are gone from the store */
+    bool dirty;            /* state to write at the next commit */
+    bool finished;         /* its ring is gone: write that, then forget it */
     partial *partials;
     size_t npartials, cap_partials;
     struct proc *next;       /* hash chain */
@@ -268,8 +268,8 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
     return p;
 }
 
-static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int fd,
-                const char *request, const char *msg, size_t len)
+static int emit(lt_assembler *a, const proc *p, int64_t ts_ns, uint32_t tid, int fd, const char *request,
+                const char *msg, size_t len)
 {
     lt_line line = {
         .ts_ns = ts_ns,
@@ -460,8 +460,8 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, uint64_
     return emit(a, p, (int64_t)ts_ns, 0, 2, NULL, msg, (size_t)len);
 }
 
-long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs,
-                       size_t n, uint64_t *acked_pos, int *have_acked)
+long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
+                       uint64_t *acked_pos, int *have_acked)
 {
     proc *p = proc_get(a, meta);
     *have_acked = 0;
@@ -519,8 +519,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                     memcpy(caller, r->data, r->data_len);
                     caller[r->data_len] = '\0';
                 }
-                rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id,
-                                            caller, (int64_t)r->ts_ns);
+                rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id, caller,
+                                            (int64_t)r->ts_ns);
                 mark_dirty(a, p);
             }
             break;
@@ -532,17 +532,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 mark_dirty(a, p);
             }
             break;
-        case LT_REC_EXIT:
-            rc = finish_proc(a, p);
-            break;
+        case LT_REC_EXIT: rc = finish_proc(a, p); break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             if (!applied) {
                 rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);
                 mark_dirty(a, p);
             }
             break;
-        default:
-            assert(!"validated by ingest");
+        default: assert(!"validated by ingest");
         }
         if (rc != 0) {
             LT_COUNT(store_errors, 1);
@@ -651,17 +648,15 @@ static int checkpoint(void *ctx)
         }
         /* Every record up to last_pos has been applied in this run; a
          * replay may not have caught up with what an earlier run applied. */
-        uint64_t applied = p->have_pos && (!p->have_applied || p->last_pos > p->applied_pos)
-                               ? p->last_pos
-                               : p->applied_pos;
+        uint64_t applied =
+            p->have_pos && (!p->have_applied || p->last_pos > p->applied_pos) ? p->last_pos : p->applied_pos;
         lt_delivery_state state = {.last_pos = applied, .dropped = p->dropped_seen};
         if (lt_store_delivery_save(a->store, p->instance, &state, now_ns) != 0)
             return -1;
         for (size_t i = 0; i < p->npartials; i++) {
             partial *pl = &p->partials[i];
-            if (pl->done_dirty &&
-                lt_store_delivery_save_stream(a->store, p->instance, pl->tid, pl->fd, pl->done_pos,
-                                              pl->done_off) != 0)
+            if (pl->done_dirty && lt_store_delivery_save_stream(a->store, p->instance, pl->tid, pl->fd,
+                                                                pl->done_pos, pl->done_off) != 0)
                 return -1;
             pl->done_dirty = false;
         }

@@ -24,12 +24,12 @@ typedef struct lt_proc_meta {
     const char *runner_id, *app_id, *version_id, *source; /* NUL-terminated */
     int64_t pid;
     uint64_t instance;
-    uint64_t dropped; /* cumulative bytes the process could not keep */
-    bool has_range;   /* the sender said what it had acknowledged: */
-    uint64_t acked;   /* its first unacknowledged position when it packed */
-    uint64_t end;     /* the position after this batch's last record */
-    bool has_start;   /* with has_range: the batch covers [start, end), */
-    uint64_t start;   /* records and the torn records the sender passed */
+    uint64_t dropped;  /* cumulative bytes the process could not keep */
+    bool has_range;    /* the sender said what it had acknowledged: */
+    uint64_t acked;    /* its first unacknowledged position when it packed */
+    uint64_t end;      /* the position after this batch's last record */
+    bool has_start;    /* with has_range: the batch covers [start, end), */
+    uint64_t start;    /* records and the torn records the sender passed */
     bool unattributed; /* no one can tell who wrote this process's output
                           (logtap run --catch-all's forwarder) */
 } lt_proc_meta;
@@ -63,8 +63,8 @@ void lt_assembler_free(lt_assembler *a);
  * lines still being assembled are not). *have_acked is 0 when nothing may be
  * acknowledged yet. Returns the number of records that were new (not
  * replays), or -1 on store error. */
-long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs,
-                       size_t n, uint64_t *acked_pos, int *have_acked);
+long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
+                       uint64_t *acked_pos, int *have_acked);
 
 /* Emit every partial line as if it had ended (collector shutdown). */
 void lt_assembler_flush_all(lt_assembler *a);

@@ -26,8 +26,8 @@
 /* Write `len` bytes to `path` atomically with mode 0600. The temporary
  * file is made with mkostemp (O_EXCL, 0600): nothing already at its name,
  * a planted link included, can receive the token. */
-static int write_private_file(const char *path, const char *text, size_t len, char *err,
-                              size_t errlen) {
+static int write_private_file(const char *path, const char *text, size_t len, char *err, size_t errlen)
+{
     char tmp[PATH_MAX];
     if (snprintf(tmp, sizeof tmp, "%s.XXXXXX", path) >= (int)sizeof tmp) {
         snprintf(err, errlen, "path too long: %s", path);
@@ -41,7 +41,8 @@ static int write_private_file(const char *path, const char *text, size_t len, ch
     size_t done = 0;
     while (done < len) {
         ssize_t n = write(fd, text + done, len - done);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
             snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
             close(fd);
@@ -59,17 +60,22 @@ static int write_private_file(const char *path, const char *text, size_t len, ch
 }
 
 int lt_bootstrap_admin(const char *data_dir, bool renew, char *said, size_t said_len, char *err,
-                       size_t errlen) {
+                       size_t errlen)
+{
     said[0] = '\0';
     lt_registry *reg = lt_registry_open(data_dir, err, errlen);
-    if (reg == NULL) return -1;
+    if (reg == NULL)
+        return -1;
     char token[LT_TOKEN_LEN + 1];
     bool created = false;
     int rc = lt_registry_bootstrap(reg, token, &created);
-    if (rc == 0 && !created && renew) rc = lt_registry_token_create(reg, LT_ADMIN_USER, "renewed", token, NULL);
-    if (rc != 0) snprintf(err, errlen, "registry: %s", lt_registry_error(reg));
+    if (rc == 0 && !created && renew)
+        rc = lt_registry_token_create(reg, LT_ADMIN_USER, "renewed", token, NULL);
+    if (rc != 0)
+        snprintf(err, errlen, "registry: %s", lt_registry_error(reg));
     lt_registry_close(reg);
-    if (rc != 0) return -1;
+    if (rc != 0)
+        return -1;
 
     char path[PATH_MAX];
     if (snprintf(path, sizeof path, "%s/" ADMIN_TOKEN_FILE, data_dir) >= (int)sizeof path) {
@@ -79,36 +85,41 @@ int lt_bootstrap_admin(const char *data_dir, bool renew, char *said, size_t said
     if (created || renew) {
         char line[LT_TOKEN_LEN + 2];
         int len = snprintf(line, sizeof line, "%s\n", token);
-        if (write_private_file(path, line, (size_t)len, err, errlen) != 0) return -1;
-        snprintf(said, said_len, "%s the admin token: %s (mode 0600)",
-                 created ? "created" : "renewed", path);
+        if (write_private_file(path, line, (size_t)len, err, errlen) != 0)
+            return -1;
+        snprintf(said, said_len, "%s the admin token: %s (mode 0600)", created ? "created" : "renewed", path);
     } else if (access(path, R_OK) != 0) {
         snprintf(said, said_len,
                  "%s is missing: the local CLI cannot be given the admin token "
-                 "(--new-admin-token makes a new one)", path);
+                 "(--new-admin-token makes a new one)",
+                 path);
     }
     return 0;
 }
 
-int lt_credentials_default_path(char *path, size_t size) {
+int lt_credentials_default_path(char *path, size_t size)
+{
     const char *config = getenv("XDG_CONFIG_HOME");
     int n;
     if (config != NULL && config[0] == '/') {
         n = snprintf(path, size, "%s/logtap/credentials", config);
     } else {
         const char *home = getenv("HOME");
-        if (home == NULL || home[0] != '/') return -1;
+        if (home == NULL || home[0] != '/')
+            return -1;
         n = snprintf(path, size, "%s/.config/logtap/credentials", home);
     }
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
 
 /* mkdir -p for the directories above `file`, new ones 0700. */
-static int make_parent_directories(const char *file, char *err, size_t errlen) {
+static int make_parent_directories(const char *file, char *err, size_t errlen)
+{
     char dir[PATH_MAX];
     snprintf(dir, sizeof dir, "%s", file);
     char *slash = strrchr(dir, '/');
-    if (slash == NULL || slash == dir) return 0;
+    if (slash == NULL || slash == dir)
+        return 0;
     *slash = '\0';
     if (lt_mkdir_p(dir, 0700) != 0) {
         snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
@@ -118,13 +129,14 @@ static int make_parent_directories(const char *file, char *err, size_t errlen) {
 }
 
 /* The token in DATA/admin.token, or 1 if there is none. */
-static int read_admin_token(const char *data_dir, char token[LT_TOKEN_LEN + 1], char *err,
-                            size_t errlen) {
+static int read_admin_token(const char *data_dir, char token[LT_TOKEN_LEN + 1], char *err, size_t errlen)
+{
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/" ADMIN_TOKEN_FILE, data_dir);
     FILE *f = fopen(path, "re");
     if (f == NULL) {
-        if (errno == ENOENT) return 1;
+        if (errno == ENOENT)
+            return 1;
         snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
         return -1;
     }
@@ -140,12 +152,14 @@ static int read_admin_token(const char *data_dir, char token[LT_TOKEN_LEN + 1], 
     return 0;
 }
 
-int lt_credentials_record(const char *path, const char *url, const char *data_dir, char *err,
-                          size_t errlen) {
+int lt_credentials_record(const char *path, const char *url, const char *data_dir, char *err, size_t errlen)
+{
     char token[LT_TOKEN_LEN + 1];
     int rc = read_admin_token(data_dir, token, err, errlen);
-    if (rc != 0) return rc;
-    if (make_parent_directories(path, err, errlen) != 0) return -1;
+    if (rc != 0)
+        return rc;
+    if (make_parent_directories(path, err, errlen) != 0)
+        return -1;
 
     /* Keep every other collector's line; replace ours. */
     char *text = NULL;
@@ -163,9 +177,11 @@ int lt_credentials_record(const char *path, const char *url, const char *data_di
         size_t url_len = strlen(url);
         while ((n = getline(&line, &cap, in)) > 0 && ftell(out) < CREDENTIALS_MAX) {
             bool ours = strncmp(line, url, url_len) == 0 && (line[url_len] == ' ' || line[url_len] == '\t');
-            if (ours) continue;
+            if (ours)
+                continue;
             fwrite(line, 1, (size_t)n, out);
-            if (line[n - 1] != '\n') fputc('\n', out);
+            if (line[n - 1] != '\n')
+                fputc('\n', out);
         }
         free(line);
         fclose(in);

@@ -27,7 +27,6 @@ int lt_credentials_default_path(char *path, size_t size);
  * (created 0600 in a 0700 directory; other URLs' lines are kept, this
  * URL's line replaced). Returns 0, 1 if there is no admin.token to
  * record, or -1 with a message in err. */
-int lt_credentials_record(const char *path, const char *url, const char *data_dir, char *err,
-                          size_t errlen);
+int lt_credentials_record(const char *path, const char *url, const char *data_dir, char *err, size_t errlen);
 
 #endif

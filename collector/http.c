@@ -51,14 +51,15 @@
 #define CONNECTION_TIMEOUT_S 60 /* idle connections; a follow is never idle that long */
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
-#define UI_POLICY                                                                          \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
-    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "        \
+#define UI_POLICY                                                                                            \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "                        \
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "                           \
     "frame-ancestors 'none'"
 
 /* ---- response bodies ---- */
 
-void http_append_json(lt_buf *b, json_t *value) {
+void http_append_json(lt_buf *b, json_t *value)
+{
     if (value == NULL) {
         lt_buf_fail(b);
         return;
@@ -75,7 +76,8 @@ void http_append_json(lt_buf *b, json_t *value) {
 
 /* ---- responses ---- */
 
-void http_add_common_headers(struct MHD_Response *response, const char *content_type) {
+void http_add_common_headers(struct MHD_Response *response, const char *content_type)
+{
     MHD_add_response_header(response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(response, "X-Content-Type-Options", "nosniff");
@@ -85,54 +87,58 @@ void http_add_common_headers(struct MHD_Response *response, const char *content_
  * is NULL or a header name and value. */
 static enum MHD_Result reply_owned_body(struct MHD_Connection *conn, unsigned status,
                                         const char *content_type, char *body, size_t len,
-                                        const char *extra_name, const char *extra_value) {
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+                                        const char *extra_name, const char *extra_value)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     if (response == NULL) {
         free(body);
         return MHD_NO;
     }
     http_add_common_headers(response, content_type);
-    if (extra_name != NULL) MHD_add_response_header(response, extra_name, extra_value);
+    if (extra_name != NULL)
+        MHD_add_response_header(response, extra_name, extra_value);
     if (status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-                                "Bearer realm=\"logtap\"");
+        MHD_add_response_header(response, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"logtap\"");
     enum MHD_Result result = MHD_queue_response(conn, status, response);
     MHD_destroy_response(response);
     return result;
 }
 
 static enum MHD_Result reply_buffer_with(struct MHD_Connection *conn, unsigned status,
-                                         const char *content_type, lt_buf *b,
-                                         const char *extra_name, const char *extra_value) {
+                                         const char *content_type, lt_buf *b, const char *extra_name,
+                                         const char *extra_value)
+{
     if (lt_buf_failed(b) || b->data == NULL) {
         lt_buf_release(b);
         static const char out_of_memory[] = "{\"error\":\"out of memory\"}";
         char *body = strdup(out_of_memory);
-        if (body == NULL) return MHD_NO;
-        return reply_owned_body(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, JSON_TYPE, body,
-                                strlen(body), NULL, NULL);
+        if (body == NULL)
+            return MHD_NO;
+        return reply_owned_body(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, JSON_TYPE, body, strlen(body), NULL,
+                                NULL);
     }
     size_t len = b->len;
     char *data = lt_buf_detach(b); /* ownership moves to MHD */
     return reply_owned_body(conn, status, content_type, data, len, extra_name, extra_value);
 }
 
-enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status,
-                                  const char *content_type, lt_buf *b) {
+enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status, const char *content_type,
+                                  lt_buf *b)
+{
     return reply_buffer_with(conn, status, content_type, b, NULL, NULL);
 }
 
-enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value) {
+enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value)
+{
     lt_buf b = {0};
     http_append_json(&b, value);
     lt_buf_append_byte(&b, '\n');
     return http_reply_buffer(conn, status, JSON_TYPE, &b);
 }
 
-static enum MHD_Result reply_error_with(struct MHD_Connection *conn, unsigned status,
-                                        const char *extra_name, const char *extra_value,
-                                        const char *fmt, va_list ap) {
+static enum MHD_Result reply_error_with(struct MHD_Connection *conn, unsigned status, const char *extra_name,
+                                        const char *extra_value, const char *fmt, va_list ap)
+{
     char message[512];
     vsnprintf(message, sizeof message, fmt, ap);
     size_t clean_len;
@@ -147,8 +153,8 @@ static enum MHD_Result reply_error_with(struct MHD_Connection *conn, unsigned st
     return reply_buffer_with(conn, status, JSON_TYPE, &b, extra_name, extra_value);
 }
 
-enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *fmt,
-                                 ...) {
+enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     enum MHD_Result result = reply_error_with(conn, status, NULL, NULL, fmt, ap);
@@ -156,13 +162,13 @@ enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, c
     return result;
 }
 
-static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status,
-                                          const char *name, const char *value, const char *fmt,
-                                          ...) __attribute__((format(printf, 5, 6)));
+static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
+                                          const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
-static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status,
-                                          const char *name, const char *value, const char *fmt,
-                                          ...) {
+static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
+                                          const char *value, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
     enum MHD_Result result = reply_error_with(conn, status, name, value, fmt, ap);
@@ -170,30 +176,36 @@ static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned 
     return result;
 }
 
-enum MHD_Result http_reply_method_not_allowed(http_call *c, const char *allow) {
+enum MHD_Result http_reply_method_not_allowed(http_call *c, const char *allow)
+{
     return reply_error_header(c->conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
                               "method %s not allowed here (allowed: %s)", c->method, allow);
 }
 
-enum MHD_Result http_reply_store_error(http_call *c) {
+enum MHD_Result http_reply_store_error(http_call *c)
+{
     return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "store query failed");
 }
 
-lt_store_reader *http_open_reader(http_call *c, enum MHD_Result *queued) {
+lt_store_reader *http_open_reader(http_call *c, enum MHD_Result *queued)
+{
     char err[256];
     lt_store_reader *rd = lt_store_reader_open(c->http->data_dir, err, sizeof err);
     if (rd == NULL)
-        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   "store unavailable: %s", err);
+        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable: %s", err);
     return rd;
 }
 
 /* ---- request target parsing ---- */
 
-static int hex_value(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+static int hex_value(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
     return -1;
 }
 
@@ -203,24 +215,29 @@ enum path_result { PATH_OK, PATH_NOT_FOUND, PATH_BAD_ESCAPE };
  * The decoded text lives in `storage`; `segments` point into it. A decoded
  * segment containing '/' or NUL cannot be an ID we store: PATH_NOT_FOUND. */
 static enum path_result split_path(const char *target, char *storage, size_t storage_size,
-                                   const char *segments[], int *count) {
+                                   const char *segments[], int *count)
+{
     size_t path_len = strcspn(target, "?#");
-    if (path_len == 0 || target[0] != '/' || path_len >= storage_size) return PATH_NOT_FOUND;
+    if (path_len == 0 || target[0] != '/' || path_len >= storage_size)
+        return PATH_NOT_FOUND;
 
     *count = 0;
     size_t out = 0;
     size_t i = 1; /* past the leading '/' */
     for (;;) {
-        if (*count == MAX_PATH_SEGMENTS) return PATH_NOT_FOUND;
+        if (*count == MAX_PATH_SEGMENTS)
+            return PATH_NOT_FOUND;
         segments[(*count)++] = storage + out;
         while (i < path_len && target[i] != '/') {
             char c = target[i];
             if (c == '%') {
                 int hi = i + 2 < path_len ? hex_value(target[i + 1]) : -1;
                 int lo = i + 2 < path_len ? hex_value(target[i + 2]) : -1;
-                if (hi < 0 || lo < 0) return PATH_BAD_ESCAPE;
+                if (hi < 0 || lo < 0)
+                    return PATH_BAD_ESCAPE;
                 c = (char)(hi * 16 + lo);
-                if (c == '/' || c == '\0') return PATH_NOT_FOUND;
+                if (c == '/' || c == '\0')
+                    return PATH_NOT_FOUND;
                 i += 3;
             } else {
                 i++;
@@ -228,7 +245,8 @@ static enum path_result split_path(const char *target, char *storage, size_t sto
             storage[out++] = c;
         }
         storage[out++] = '\0';
-        if (i >= path_len) break;
+        if (i >= path_len)
+            break;
         i++; /* the '/' */
     }
     assert(out <= path_len); /* decoding never lengthens; one NUL per '/' */
@@ -237,32 +255,37 @@ static enum path_result split_path(const char *target, char *storage, size_t sto
 
 /* ---- query parameters ---- */
 
-const char *http_query_param(struct MHD_Connection *conn, const char *name, bool *has_nul) {
+const char *http_query_param(struct MHD_Connection *conn, const char *name, bool *has_nul)
+{
     const char *value = NULL;
     size_t value_len = 0;
     *has_nul = false;
-    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value,
-                                      &value_len) != MHD_YES)
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &value, &value_len) !=
+        MHD_YES)
         return NULL;
-    if (value == NULL) return "";
+    if (value == NULL)
+        return "";
     *has_nul = strlen(value) != value_len;
     return value;
 }
 
-bool http_parse_count(const char *text, int64_t *out) {
-    if (text[0] == '\0') return false;
+bool http_parse_count(const char *text, int64_t *out)
+{
+    if (text[0] == '\0')
+        return false;
     int64_t value = 0;
     for (const char *p = text; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9') return false;
-        if (__builtin_mul_overflow(value, 10, &value) ||
-            __builtin_add_overflow(value, *p - '0', &value))
+        if (*p < '0' || *p > '9')
+            return false;
+        if (__builtin_mul_overflow(value, 10, &value) || __builtin_add_overflow(value, *p - '0', &value))
             return false;
     }
     *out = value;
     return true;
 }
 
-bool http_parse_flag(const char *text, bool *out) {
+bool http_parse_flag(const char *text, bool *out)
+{
     if (strcmp(text, "1") == 0 || strcasecmp(text, "true") == 0) {
         *out = true;
         return true;
@@ -281,20 +304,22 @@ struct params_check {
     bool ok;
 };
 
-static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value) {
+static enum MHD_Result check_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
     (void)kind;
     (void)value;
     struct params_check *check = cls;
     for (const char *const *name = check->allowed; *name != NULL; name++)
-        if (strcmp(key, *name) == 0) return MHD_YES;
+        if (strcmp(key, *name) == 0)
+            return MHD_YES;
     snprintf(check->problem, check->problem_size, "unknown parameter %s", key);
     check->ok = false;
     return MHD_NO;
 }
 
 bool http_params_known(struct MHD_Connection *conn, const char *const *allowed, char *problem,
-                       size_t problem_size) {
+                       size_t problem_size)
+{
     struct params_check check = {allowed, problem, problem_size, true};
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, check_param, &check);
     return check.ok;
@@ -303,17 +328,20 @@ bool http_params_known(struct MHD_Connection *conn, const char *const *allowed, 
 /* ---- authentication ---- */
 
 /* The token of "Authorization: Bearer TOKEN", or NULL. */
-static const char *bearer_token(struct MHD_Connection *conn) {
-    const char *value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                    MHD_HTTP_HEADER_AUTHORIZATION);
-    if (value == NULL || strncasecmp(value, "Bearer ", 7) != 0) return NULL;
+static const char *bearer_token(struct MHD_Connection *conn)
+{
+    const char *value = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+    if (value == NULL || strncasecmp(value, "Bearer ", 7) != 0)
+        return NULL;
     value += 7;
-    while (*value == ' ') value++;
+    while (*value == ' ')
+        value++;
     return value;
 }
 
 /* Fills c->who and opens c->registry; on failure queues the answer. */
-static bool authenticate(http_call *c, enum MHD_Result *queued) {
+static bool authenticate(http_call *c, enum MHD_Result *queued)
+{
     const char *token = bearer_token(c->conn);
     if (token == NULL) {
         LT_COUNT(http_unauthorized, 1);
@@ -326,14 +354,13 @@ static bool authenticate(http_call *c, enum MHD_Result *queued) {
     char err[256];
     c->registry = lt_registry_open(c->http->data_dir, err, sizeof err);
     if (c->registry == NULL) {
-        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   "registry unavailable: %s", err);
+        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s", err);
         return false;
     }
     int found = lt_registry_authenticate(c->registry, token, &c->who);
     if (found < 0) {
-        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
-                                   "registry unavailable: %s", lt_registry_error(c->registry));
+        *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
+                                   lt_registry_error(c->registry));
         return false;
     }
     if (found == 0) {
@@ -346,43 +373,55 @@ static bool authenticate(http_call *c, enum MHD_Result *queued) {
 
 /* ---- the small endpoints ---- */
 
-static bool is_read(const http_call *c) {
+static bool is_read(const http_call *c)
+{
     return c->is_head || strcmp(c->method, MHD_HTTP_METHOD_GET) == 0;
 }
 
-static enum MHD_Result serve_metrics(http_call *c) {
-    if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
-    if (!c->who.admin) return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN, "/metrics is for admin");
+static enum MHD_Result serve_metrics(http_call *c)
+{
+    if (!is_read(c))
+        return http_reply_method_not_allowed(c, "GET, HEAD");
+    if (!c->who.admin)
+        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN, "/metrics is for admin");
     char *text;
     size_t len;
     lt_metrics_render(&text, &len);
-    if (text == NULL) return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    if (text == NULL)
+        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     return reply_owned_body(c->conn, MHD_HTTP_OK, METRICS_TYPE, text, len, NULL, NULL);
 }
 
-static enum MHD_Result serve_health(http_call *c) {
-    if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
+static enum MHD_Result serve_health(http_call *c)
+{
+    if (!is_read(c))
+        return http_reply_method_not_allowed(c, "GET, HEAD");
     lt_buf b = {0};
     lt_buf_append_str(&b, "{\"ok\":true}\n");
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &b);
 }
 
-static enum MHD_Result redirect_to_ui(http_call *c) {
-    if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
+static enum MHD_Result redirect_to_ui(http_call *c)
+{
+    if (!is_read(c))
+        return http_reply_method_not_allowed(c, "GET, HEAD");
     lt_buf b = {0};
     lt_buf_append_str(&b, "{\"see\":\"/ui/\"}\n");
-    return reply_buffer_with(c->conn, MHD_HTTP_FOUND, JSON_TYPE, &b, MHD_HTTP_HEADER_LOCATION,
-                             "/ui/");
+    return reply_buffer_with(c->conn, MHD_HTTP_FOUND, JSON_TYPE, &b, MHD_HTTP_HEADER_LOCATION, "/ui/");
 }
 
-static enum MHD_Result serve_ui(http_call *c, const char *name) {
-    if (!is_read(c)) return http_reply_method_not_allowed(c, "GET, HEAD");
+static enum MHD_Result serve_ui(http_call *c, const char *name)
+{
+    if (!is_read(c))
+        return http_reply_method_not_allowed(c, "GET, HEAD");
     const lt_ui_asset *asset = lt_ui_find(name[0] != '\0' ? name : "index.html");
-    if (asset == NULL) return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
+    if (asset == NULL)
+        return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
     /* The asset is static data in the binary: MHD may send it without a copy. */
-    struct MHD_Response *response = MHD_create_response_from_buffer(
-        asset->len, (void *)asset->data, MHD_RESPMEM_PERSISTENT);
-    if (response == NULL) return MHD_NO;
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer(asset->len, (void *)asset->data, MHD_RESPMEM_PERSISTENT);
+    if (response == NULL)
+        return MHD_NO;
     http_add_common_headers(response, asset->content_type);
     MHD_add_response_header(response, "Content-Security-Policy", UI_POLICY);
     MHD_add_response_header(response, "X-Frame-Options", "DENY");
@@ -397,22 +436,31 @@ static enum MHD_Result serve_ui(http_call *c, const char *name) {
 /* Every ID in a path (runner, request, app, user, token) follows the wire
  * rule; one that cannot exist is answered 404 here, so no endpoint ever
  * sees it. */
-static bool plausible_id(const char *id) {
+static bool plausible_id(const char *id)
+{
     return lt_wire_id_ok(id, strlen(id));
 }
 
-static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n) {
+static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
+{
     const char *collection = seg[1];
-    if (n == 2 && strcmp(collection, "whoami") == 0) return http_serve_whoami(c);
-    if (n == 2 && strcmp(collection, "logs") == 0) return http_serve_logs(c, HTTP_SCOPE_SEARCH, NULL);
-    if (n == 2 && strcmp(collection, "tokens") == 0) return http_serve_tokens(c, NULL);
-    if (n == 2 && strcmp(collection, "apps") == 0) return http_serve_apps(c, NULL);
+    if (n == 2 && strcmp(collection, "whoami") == 0)
+        return http_serve_whoami(c);
+    if (n == 2 && strcmp(collection, "logs") == 0)
+        return http_serve_logs(c, HTTP_SCOPE_SEARCH, NULL);
+    if (n == 2 && strcmp(collection, "tokens") == 0)
+        return http_serve_tokens(c, NULL);
+    if (n == 2 && strcmp(collection, "apps") == 0)
+        return http_serve_apps(c, NULL);
     if (n < 3 || !plausible_id(seg[2]))
         return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
     const char *id = seg[2];
-    if (n == 3 && strcmp(collection, "tokens") == 0) return http_serve_tokens(c, id);
-    if (n == 3 && strcmp(collection, "apps") == 0) return http_serve_apps(c, id);
-    if (n == 3 && strcmp(collection, "accounts") == 0) return http_serve_account(c, id);
+    if (n == 3 && strcmp(collection, "tokens") == 0)
+        return http_serve_tokens(c, id);
+    if (n == 3 && strcmp(collection, "apps") == 0)
+        return http_serve_apps(c, id);
+    if (n == 3 && strcmp(collection, "accounts") == 0)
+        return http_serve_account(c, id);
     if (n == 4 && strcmp(collection, "runners") == 0 && strcmp(seg[3], "logs") == 0)
         return http_serve_logs(c, HTTP_SCOPE_RUNNER, id);
     if (n == 4 && strcmp(collection, "requests") == 0 && strcmp(seg[3], "logs") == 0)
@@ -422,11 +470,13 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n) {
     return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
-static bool is_api_path(const char *const *seg, int n) {
+static bool is_api_path(const char *const *seg, int n)
+{
     return (n >= 2 && strcmp(seg[0], "v1") == 0) || (n == 1 && strcmp(seg[0], "metrics") == 0);
 }
 
-static enum MHD_Result route(http_call *c, const char *target) {
+static enum MHD_Result route(http_call *c, const char *target)
+{
     char storage[MAX_PATH_BYTES];
     const char *seg[MAX_PATH_SEGMENTS];
     int n = 0;
@@ -434,19 +484,25 @@ static enum MHD_Result route(http_call *c, const char *target) {
     case PATH_OK: break;
     case PATH_BAD_ESCAPE:
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad path: invalid percent-escape");
-    case PATH_NOT_FOUND:
-        return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
+    case PATH_NOT_FOUND: return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
     }
 
-    if (n == 1 && strcmp(seg[0], "healthz") == 0) return serve_health(c);
-    if (n == 1 && seg[0][0] == '\0') return redirect_to_ui(c);
-    if (n == 1 && strcmp(seg[0], "ui") == 0) return redirect_to_ui(c);
-    if (n == 2 && strcmp(seg[0], "ui") == 0) return serve_ui(c, seg[1]);
-    if (!is_api_path(seg, n)) return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
+    if (n == 1 && strcmp(seg[0], "healthz") == 0)
+        return serve_health(c);
+    if (n == 1 && seg[0][0] == '\0')
+        return redirect_to_ui(c);
+    if (n == 1 && strcmp(seg[0], "ui") == 0)
+        return redirect_to_ui(c);
+    if (n == 2 && strcmp(seg[0], "ui") == 0)
+        return serve_ui(c, seg[1]);
+    if (!is_api_path(seg, n))
+        return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
 
     enum MHD_Result queued = MHD_NO;
-    if (!authenticate(c, &queued)) return queued;
-    if (n == 1) return serve_metrics(c);
+    if (!authenticate(c, &queued))
+        return queued;
+    if (n == 1)
+        return serve_metrics(c);
     return route_v1(c, seg, n);
 }
 
@@ -461,11 +517,13 @@ struct http_request {
     lt_buf body;
 };
 
-static void *remember_target(void *cls, const char *uri, struct MHD_Connection *conn) {
+static void *remember_target(void *cls, const char *uri, struct MHD_Connection *conn)
+{
     (void)cls;
     (void)conn;
     struct http_request *req = calloc(1, sizeof *req);
-    if (req == NULL) return NULL;
+    if (req == NULL)
+        return NULL;
     req->raw_target = strdup(uri != NULL ? uri : "");
     if (req->raw_target == NULL) {
         free(req);
@@ -475,24 +533,27 @@ static void *remember_target(void *cls, const char *uri, struct MHD_Connection *
 }
 
 static void forget_request(void *cls, struct MHD_Connection *conn, void **con_cls,
-                           enum MHD_RequestTerminationCode why) {
+                           enum MHD_RequestTerminationCode why)
+{
     (void)cls;
     (void)conn;
     (void)why;
     struct http_request *req = *con_cls;
-    if (req == NULL) return;
+    if (req == NULL)
+        return;
     free(req->raw_target);
     lt_buf_release(&req->body);
     free(req);
     *con_cls = NULL;
 }
 
-static bool method_known(const char *method) {
-    static const char *const known[] = {MHD_HTTP_METHOD_GET, MHD_HTTP_METHOD_HEAD,
-                                        MHD_HTTP_METHOD_POST, MHD_HTTP_METHOD_PUT,
-                                        MHD_HTTP_METHOD_DELETE};
+static bool method_known(const char *method)
+{
+    static const char *const known[] = {MHD_HTTP_METHOD_GET, MHD_HTTP_METHOD_HEAD, MHD_HTTP_METHOD_POST,
+                                        MHD_HTTP_METHOD_PUT, MHD_HTTP_METHOD_DELETE};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(method, known[i]) == 0) return true;
+        if (strcmp(method, known[i]) == 0)
+            return true;
     return false;
 }
 
@@ -501,9 +562,9 @@ static bool method_known(const char *method) {
  * request is answered on that last call (answering earlier makes MHD close
  * the connection afterwards, which only a refused body deserves). */
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                      const char *method, const char *version,
-                                      const char *upload_data, size_t *upload_data_size,
-                                      void **con_cls) {
+                                      const char *method, const char *version, const char *upload_data,
+                                      size_t *upload_data_size, void **con_cls)
+{
     lt_http *h = cls;
     (void)url; /* already decoded by MHD; we decode the raw target ourselves */
     (void)version;
@@ -518,34 +579,36 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         if (!method_known(method)) {
             req->answered = true;
             return reply_error_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
-                                      "GET, HEAD, POST, PUT, DELETE", "method %s not allowed",
-                                      method);
+                                      "GET, HEAD, POST, PUT, DELETE", "method %s not allowed", method);
         }
         /* A declared length can be refused before a byte of it is read
          * (MHD takes a response only before or after the body). */
-        const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                         MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *length =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t declared;
         if (length != NULL && http_parse_count(length, &declared) && declared > MAX_BODY_BYTES) {
             req->answered = true;
-            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
-                                    "request body larger than %d bytes", MAX_BODY_BYTES);
+            return http_reply_error(conn, MHD_HTTP_CONTENT_TOO_LARGE, "request body larger than %d bytes",
+                                    MAX_BODY_BYTES);
         }
         return MHD_YES;
     }
     if (*upload_data_size != 0) {
         size_t piece = *upload_data_size;
         *upload_data_size = 0;
-        if (req->answered) return MHD_YES;
-        bool is_read_method = strcmp(method, MHD_HTTP_METHOD_GET) == 0 ||
-                              strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-        if (is_read_method) return MHD_YES; /* a body on GET means nothing: drop it */
+        if (req->answered)
+            return MHD_YES;
+        bool is_read_method =
+            strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+        if (is_read_method)
+            return MHD_YES; /* a body on GET means nothing: drop it */
         if (req->body.len + piece > MAX_BODY_BYTES)
             return MHD_NO; /* an undeclared length grew too large: hang up, read no more */
         lt_buf_append(&req->body, upload_data, piece);
         return MHD_YES;
     }
-    if (req->answered) return MHD_YES;
+    if (req->answered)
+        return MHD_YES;
     req->answered = true;
     if (lt_buf_failed(&req->body))
         return http_reply_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
@@ -566,17 +629,19 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
 /* ---- start / stop ---- */
 
 /* "host:port" or "[v6]:port" into its parts. */
-static int split_host_port(const char *host_port, char *host, size_t host_size, char *port,
-                           size_t port_size) {
+static int split_host_port(const char *host_port, char *host, size_t host_size, char *port, size_t port_size)
+{
     const char *host_start = host_port, *host_end, *port_start;
     if (host_port[0] == '[') {
         host_start = host_port + 1;
         host_end = strchr(host_start, ']');
-        if (host_end == NULL || host_end[1] != ':') return -1;
+        if (host_end == NULL || host_end[1] != ':')
+            return -1;
         port_start = host_end + 2;
     } else {
         host_end = strrchr(host_port, ':');
-        if (host_end == NULL) return -1;
+        if (host_end == NULL)
+            return -1;
         port_start = host_end + 1;
     }
     size_t host_len = (size_t)(host_end - host_start);
@@ -592,11 +657,11 @@ static int split_host_port(const char *host_port, char *host, size_t host_size, 
 
 /* Bind and listen ourselves rather than through MHD, so a failure can say
  * why (address in use, not permitted, no such host). */
-static int open_listener(const char *host_port, int *family, char *err, size_t errlen) {
+static int open_listener(const char *host_port, int *family, char *err, size_t errlen)
+{
     char host[256], port[8];
     if (split_host_port(host_port, host, sizeof host, port, sizeof port) != 0) {
-        snprintf(err, errlen, "bad listen address \"%s\": expected HOST:PORT or [V6ADDR]:PORT",
-                 host_port);
+        snprintf(err, errlen, "bad listen address \"%s\": expected HOST:PORT or [V6ADDR]:PORT", host_port);
         return -1;
     }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -608,7 +673,8 @@ static int open_listener(const char *host_port, int *family, char *err, size_t e
     }
     int fd = -1, saved_errno = 0;
     for (struct addrinfo *a = addresses; a != NULL && fd < 0; a = a->ai_next) {
-        if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+        if (a->ai_family != AF_INET && a->ai_family != AF_INET6)
+            continue;
         fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
         if (fd < 0) {
             saved_errno = errno;
@@ -633,8 +699,8 @@ static int open_listener(const char *host_port, int *family, char *err, size_t e
     return fd;
 }
 
-lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st, char *err,
-                       size_t errlen) {
+lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st, char *err, size_t errlen)
+{
     assert(host_port != NULL && data_dir != NULL && st != NULL);
     lt_http *h = calloc(1, sizeof *h);
     if (h == NULL || (h->data_dir = strdup(data_dir)) == NULL) {
@@ -652,15 +718,14 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
         free(h);
         return NULL;
     }
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-                     MHD_USE_POLL | MHD_USE_ERROR_LOG;
-    if (family == AF_INET6) flags |= MHD_USE_IPv6;
-    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, handle_request, h,
-                                 MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-                                 MHD_OPTION_URI_LOG_CALLBACK, remember_target, (void *)h,
-                                 MHD_OPTION_NOTIFY_COMPLETED, forget_request, (void *)h,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S,
-                                 MHD_OPTION_END);
+    unsigned flags =
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
+    if (family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, handle_request, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        MHD_OPTION_URI_LOG_CALLBACK, remember_target, (void *)h, MHD_OPTION_NOTIFY_COMPLETED, forget_request,
+        (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", host_port);
         close(fd);
@@ -680,10 +745,15 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
     return h;
 }
 
-int lt_http_port(const lt_http *h) { return h->port; }
+int lt_http_port(const lt_http *h)
+{
+    return h->port;
+}
 
-void lt_http_stop(lt_http *h) {
-    if (h == NULL) return;
+void lt_http_stop(lt_http *h)
+{
+    if (h == NULL)
+        return;
     atomic_store(&h->stopping, true);
     /* Closes the listener and joins every connection thread; follow streams
      * notice `stopping` within one wait slice. */

@@ -21,8 +21,7 @@ typedef struct lt_http lt_http;
 /* Listen on `host_port` ("127.0.0.1:8765", "[::1]:0", "0.0.0.0:0", a host
  * name; port 0 picks a free port) and serve the store in `data_dir`.
  * Returns the running server, or NULL with a message in err. */
-lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st, char *err,
-                       size_t errlen);
+lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st, char *err, size_t errlen);
 
 /* The port actually bound (useful after asking for port 0). */
 int lt_http_port(const lt_http *h);

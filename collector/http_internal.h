@@ -59,8 +59,8 @@ void http_append_json(lt_buf *b, json_t *value);
 
 void http_add_common_headers(struct MHD_Response *response, const char *content_type);
 /* A finished buffer (ownership moves to MHD), or a 500 if it failed. */
-enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status,
-                                  const char *content_type, lt_buf *b);
+enum MHD_Result http_reply_buffer(struct MHD_Connection *conn, unsigned status, const char *content_type,
+                                  lt_buf *b);
 /* `value` is dumped as the body, with a newline; the reference is taken. */
 enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, json_t *value);
 /* {"error": "..."}; the message is sanitised (it may quote client input). */

@@ -42,8 +42,8 @@
 
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 100000
-#define FOLLOW_WAIT_SLICE_MS 200     /* bound on how long lt_http_stop waits per stream */
-#define FOLLOW_CHUNK_LINES 1000      /* lines queried per round while following */
+#define FOLLOW_WAIT_SLICE_MS 200 /* bound on how long lt_http_stop waits per stream */
+#define FOLLOW_CHUNK_LINES 1000  /* lines queried per round while following */
 #define FOLLOW_BLOCK_SIZE (32 * 1024)
 #define KEEPALIVE_NS (INT64_C(15) * 1000000000)
 /* Lines reach the store a little after they are written; a follow with
@@ -59,9 +59,9 @@
 
 /* ---- parameters ---- */
 
-#define LOG_PARAM_NAMES                                                                   \
-    "runner", "request", "app", "version", "source", "level", "since", "until", "search", \
-        "tail", "limit", "after", "before", "follow", "max_lag"
+#define LOG_PARAM_NAMES                                                                                      \
+    "runner", "request", "app", "version", "source", "level", "since", "until", "search", "tail", "limit",   \
+        "after", "before", "follow", "max_lag"
 
 static const char *const log_param_names[] = {LOG_PARAM_NAMES, NULL};
 static const char *const status_param_names[] = {"logs", LOG_PARAM_NAMES, NULL};
@@ -79,35 +79,37 @@ struct log_params {
     bool has_limit;
     int64_t limit;
     int64_t after;
-    int64_t before;     /* 0 = none */
-    bool resumed;       /* after= or Last-Event-ID was given */
+    int64_t before; /* 0 = none */
+    bool resumed;   /* after= or Last-Event-ID was given */
     bool follow;
-    int64_t max_lag;    /* 0 = never skip */
+    int64_t max_lag; /* 0 = never skip */
 };
 
 /* An ID-valued filter: present means exactly this ID. */
-static bool parse_id_param(struct MHD_Connection *conn, const char *name, const char **out,
-                           char *problem, size_t problem_size) {
+static bool parse_id_param(struct MHD_Connection *conn, const char *name, const char **out, char *problem,
+                           size_t problem_size)
+{
     bool has_nul;
     const char *value = http_query_param(conn, name, &has_nul);
-    if (value == NULL) return true;
+    if (value == NULL)
+        return true;
     if (has_nul || !lt_wire_id_ok(value, strlen(value))) {
-        snprintf(problem, problem_size,
-                 "bad %s: expected an ID (1..%d printable ASCII characters, no '/')", name,
-                 LT_WIRE_MAX_ID);
+        snprintf(problem, problem_size, "bad %s: expected an ID (1..%d printable ASCII characters, no '/')",
+                 name, LT_WIRE_MAX_ID);
         return false;
     }
     *out = value;
     return true;
 }
 
-static bool parse_log_params(struct MHD_Connection *conn, const char *const *allowed,
-                             int64_t default_limit, struct log_params *p, char *problem,
-                             size_t problem_size) {
+static bool parse_log_params(struct MHD_Connection *conn, const char *const *allowed, int64_t default_limit,
+                             struct log_params *p, char *problem, size_t problem_size)
+{
     memset(p, 0, sizeof *p);
     p->limit = default_limit;
     p->min_level = -1;
-    if (!http_params_known(conn, allowed, problem, problem_size)) return false;
+    if (!http_params_known(conn, allowed, problem, problem_size))
+        return false;
     int64_t now_ns = lt_time_now_ns();
     bool has_nul;
     const char *value;
@@ -132,7 +134,8 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
         }
         /* INFO and STDOUT rank the same (doc/http-api.md): "at least
          * STDOUT" takes INFO lines too. */
-        if (p->min_level == LT_LEVEL_STDOUT) p->min_level = LT_LEVEL_INFO;
+        if (p->min_level == LT_LEVEL_STDOUT)
+            p->min_level = LT_LEVEL_INFO;
     }
     static const char time_forms[] = "expected 30s, 30m, 1h, 2d, 1w, RFC 3339 or YYYY-MM-DD";
     if ((value = http_query_param(conn, "since", &has_nul)) != NULL) {
@@ -148,7 +151,8 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
         }
         /* 0 means "unbounded" to the store; "until the epoch" means nothing
          * before it, which -1 expresses for every real timestamp. */
-        if (p->until_ns == 0) p->until_ns = -1;
+        if (p->until_ns == 0)
+            p->until_ns = -1;
     }
     if ((value = http_query_param(conn, "search", &has_nul)) != NULL) {
         if (has_nul) {
@@ -163,15 +167,16 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
             return false;
         }
         p->has_tail = true;
-        if (p->tail > MAX_LIMIT) p->tail = MAX_LIMIT;
+        if (p->tail > MAX_LIMIT)
+            p->tail = MAX_LIMIT;
     }
     if ((value = http_query_param(conn, "limit", &has_nul)) != NULL) {
         if (has_nul || !http_parse_count(value, &p->limit) || p->limit == 0) {
-            snprintf(problem, problem_size, "bad limit: expected an integer from 1 to %d",
-                     MAX_LIMIT);
+            snprintf(problem, problem_size, "bad limit: expected an integer from 1 to %d", MAX_LIMIT);
             return false;
         }
-        if (p->limit > MAX_LIMIT) p->limit = MAX_LIMIT;
+        if (p->limit > MAX_LIMIT)
+            p->limit = MAX_LIMIT;
         p->has_limit = true;
     }
     if ((value = http_query_param(conn, "after", &has_nul)) != NULL) {
@@ -213,7 +218,8 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
 }
 
 /* The store query for the parameters; strings are borrowed. */
-static lt_query query_from_params(const struct log_params *p) {
+static lt_query query_from_params(const struct log_params *p)
+{
     lt_query q = LT_QUERY_INIT;
     q.runner_id = p->runner;
     q.request_id = p->request;
@@ -231,7 +237,8 @@ static lt_query query_from_params(const struct log_params *p) {
      * only an explicit limit can. */
     if (p->has_tail) {
         q.newest = true;
-        if (!p->has_limit || p->tail < q.limit) q.limit = (int)p->tail;
+        if (!p->has_limit || p->tail < q.limit)
+            q.limit = (int)p->tail;
     }
     return q;
 }
@@ -245,12 +252,14 @@ struct page {
     int64_t first_id, last_id;
 };
 
-static int append_page_entry(const lt_line *line, void *ctx) {
+static int append_page_entry(const lt_line *line, void *ctx)
+{
     struct page *page = ctx;
-    if (page->count > 0) lt_buf_append(&page->body, ",", 1);
-    http_append_json(&page->body,
-                     page->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
-    if (page->count == 0) page->first_id = line->id;
+    if (page->count > 0)
+        lt_buf_append(&page->body, ",", 1);
+    http_append_json(&page->body, page->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
+    if (page->count == 0)
+        page->first_id = line->id;
     page->count++;
     page->last_id = line->id;
     return lt_buf_failed(&page->body) ? 1 : 0;
@@ -258,25 +267,27 @@ static int append_page_entry(const lt_line *line, void *ctx) {
 
 /* Appends `"logs":[...]` for `q` (nothing in it when `skip`). Returns 0, or
  * -1 if the store failed. */
-static int append_logs_array(lt_store_reader *rd, const lt_query *q, bool skip, struct page *page) {
+static int append_logs_array(lt_store_reader *rd, const lt_query *q, bool skip, struct page *page)
+{
     lt_buf_append_str(&page->body, "\"logs\":[");
     page->first_id = q->before_id;
     page->last_id = q->after_id;
-    if (!skip && lt_store_query(rd, q, append_page_entry, page) < 0) return -1;
+    if (!skip && lt_store_query(rd, q, append_page_entry, page) < 0)
+        return -1;
     lt_buf_append_str(&page->body, "]");
     return 0;
 }
 
-static enum MHD_Result serve_log_page(http_call *c, lt_store_reader *rd, const lt_query *q,
-                                      bool skip) {
+static enum MHD_Result serve_log_page(http_call *c, lt_store_reader *rd, const lt_query *q, bool skip)
+{
     struct page page = {0};
     lt_buf_append_str(&page.body, "{");
     if (append_logs_array(rd, q, skip, &page) < 0) {
         lt_buf_release(&page.body);
         return http_reply_store_error(c);
     }
-    lt_buf_appendf(&page.body, ",\"next_after\":%lld,\"prev_before\":%lld}\n",
-                   (long long)page.last_id, (long long)page.first_id);
+    lt_buf_appendf(&page.body, ",\"next_after\":%lld,\"prev_before\":%lld}\n", (long long)page.last_id,
+                   (long long)page.first_id);
     return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
 }
 
@@ -291,32 +302,33 @@ struct follow_stream {
     /* What access was judged on, to judge it again (owned copies). */
     char *token;
     enum http_log_scope scope;
-    char *scope_id;          /* runner or request ID; NULL for the search */
-    int64_t checked_ns;      /* monotonic, when access was last judged */
+    char *scope_id;     /* runner or request ID; NULL for the search */
+    int64_t checked_ns; /* monotonic, when access was last judged */
     /* Owned copies the query points into. */
     char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
     lt_query query;
-    bool no_lines;           /* status only: a private app's caller, or filtered_out */
-    bool filtered_out;       /* the filters name another app than the one judged */
-    bool ended;              /* access ended: the stream closes once `out` is sent */
-    char *status_of;         /* request whose status events this stream sends, or NULL */
-    int status_sent;         /* STATUS_* last sent */
-    int64_t cursor;          /* every matching line <= cursor was sent */
-    bool backlog_pending;    /* the first round honours tail */
+    bool no_lines;        /* status only: a private app's caller, or filtered_out */
+    bool filtered_out;    /* the filters name another app than the one judged */
+    bool ended;           /* access ended: the stream closes once `out` is sent */
+    char *status_of;      /* request whose status events this stream sends, or NULL */
+    int status_sent;      /* STATUS_* last sent */
+    int64_t cursor;       /* every matching line <= cursor was sent */
+    bool backlog_pending; /* the first round honours tail */
     bool has_tail;
     int64_t tail;
-    int64_t max_lag;         /* 0 = never skip ahead */
-    int64_t until_ns;        /* 0 = follow forever */
-    lt_buf out;              /* events produced, not yet given to MHD */
+    int64_t max_lag;  /* 0 = never skip ahead */
+    int64_t until_ns; /* 0 = follow forever */
+    lt_buf out;       /* events produced, not yet given to MHD */
     size_t out_sent;
-    int64_t last_write_ns;   /* monotonic, for keepalives */
-    int64_t round_last_id;   /* last line ID appended this round */
+    int64_t last_write_ns; /* monotonic, for keepalives */
+    int64_t round_last_id; /* last line ID appended this round */
     long round_count;
-    int64_t produced_ns;     /* monotonic, when `out` was filled */
-    bool slow;               /* the last round took > SLOW_CLIENT_NS to drain */
+    int64_t produced_ns; /* monotonic, when `out` was filled */
+    bool slow;           /* the last round took > SLOW_CLIENT_NS to drain */
 };
 
-static int append_event(const lt_line *line, void *ctx) {
+static int append_event(const lt_line *line, void *ctx)
+{
     struct follow_stream *fs = ctx;
     lt_buf_appendf(&fs->out, "id: %lld\nevent: log\ndata: ", (long long)line->id);
     http_append_json(&fs->out, lt_entry_json(line));
@@ -334,21 +346,25 @@ enum { JUDGED = 0, JUDGE_STORE_FAILED = -1, JUDGE_REGISTRY_FAILED = -2 };
  * whether through owning the app (`*as_owner`) rather than as the caller.
  * For a request, `info` is filled. */
 static int judge_access(lt_registry *reg, lt_store_reader *rd, const lt_principal *who,
-                        enum http_log_scope scope, const char *id, lt_request_info *info,
-                        lt_visibility *vis, bool *as_owner) {
+                        enum http_log_scope scope, const char *id, lt_request_info *info, lt_visibility *vis,
+                        bool *as_owner)
+{
     char app_id[LT_WIRE_MAX_ID + 1] = "";
     int known;
     if (scope == HTTP_SCOPE_RUNNER) {
         known = lt_store_runner_app(rd, id, app_id);
     } else {
         known = lt_store_request_get(rd, id, info);
-        if (known == 1) memcpy(app_id, info->app_id, sizeof app_id);
+        if (known == 1)
+            memcpy(app_id, info->app_id, sizeof app_id);
     }
-    if (known < 0) return JUDGE_STORE_FAILED;
+    if (known < 0)
+        return JUDGE_STORE_FAILED;
     /* An unknown ID costs the same registry read as a known one, so that
      * the answer's timing does not tell which IDs exist. */
     lt_app_info app;
-    if (lt_registry_app_get(reg, known == 1 ? app_id : "/", &app) < 0) return JUDGE_REGISTRY_FAILED;
+    if (lt_registry_app_get(reg, known == 1 ? app_id : "/", &app) < 0)
+        return JUDGE_REGISTRY_FAILED;
     *as_owner = known == 1 && lt_access_owns(who, &app);
     if (known == 0)
         *vis = LT_SEE_NOTHING;
@@ -364,15 +380,18 @@ static int judge_access(lt_registry *reg, lt_store_reader *rd, const lt_principa
  * another app's runner may use the same one): an owner sees the lines of
  * its own apps, a caller those of the app whose privacy was judged.
  * Returns false if nothing can match (an app filter naming another app). */
-static bool narrow_query(lt_query *q, const lt_principal *who, enum http_log_scope scope,
-                         bool as_owner, const lt_request_info *info) {
-    if (who->admin) return true;
+static bool narrow_query(lt_query *q, const lt_principal *who, enum http_log_scope scope, bool as_owner,
+                         const lt_request_info *info)
+{
+    if (who->admin)
+        return true;
     if (scope == HTTP_SCOPE_SEARCH || as_owner) {
         q->owner = who->user;
         return true;
     }
     assert(scope == HTTP_SCOPE_REQUEST); /* a caller: runner logs are never theirs */
-    if (q->app_id != NULL && strcmp(q->app_id, info->app_id) != 0) return false;
+    if (q->app_id != NULL && strcmp(q->app_id, info->app_id) != 0)
+        return false;
     q->app_id = info->app_id;
     return true;
 }
@@ -384,11 +403,13 @@ enum { ACCESS_HOLDS = 0, ACCESS_ENDED = 1, ACCESS_UNKNOWN = -1 };
 /* Judge the stream's access again (see ACCESS_RECHECK_NS): the token may
  * have been revoked, the app redeployed private or to another owner. On
  * ACCESS_ENDED an `end` event saying why is queued. */
-static int recheck_access(struct follow_stream *fs) {
+static int recheck_access(struct follow_stream *fs)
+{
     fs->checked_ns = lt_mono_ns();
     char err[256];
     lt_registry *reg = lt_registry_open(fs->http->data_dir, err, sizeof err);
-    if (reg == NULL) return ACCESS_UNKNOWN; /* keep going; ask again later */
+    if (reg == NULL)
+        return ACCESS_UNKNOWN; /* keep going; ask again later */
     lt_principal who;
     int found = lt_registry_authenticate(reg, fs->token, &who);
     const char *why = NULL;
@@ -420,18 +441,22 @@ static int recheck_access(struct follow_stream *fs) {
 }
 
 /* The followed request's status now, or -1 on a store error. */
-static int read_status(struct follow_stream *fs) {
+static int read_status(struct follow_stream *fs)
+{
     lt_request_info info;
     int known = lt_store_request_get(fs->reader, fs->status_of, &info);
-    if (known < 0) return -1;
+    if (known < 0)
+        return -1;
     return known == 1 && info.end_ns != 0 ? STATUS_COMPLETED : STATUS_IN_PROGRESS;
 }
 
 /* Query the next lines (and events) into fs->out. Returns 0, or -1 on store
  * failure. */
-static int follow_fill(struct follow_stream *fs) {
+static int follow_fill(struct follow_stream *fs)
+{
     int status = STATUS_UNSENT;
-    if (fs->status_of != NULL && (status = read_status(fs)) < 0) return -1;
+    if (fs->status_of != NULL && (status = read_status(fs)) < 0)
+        return -1;
     /* Rows up to `visible` are committed before the query starts, so the
      * query sees all of them: after it, the cursor may safely skip to
      * `visible` even if none of those rows matched. */
@@ -462,7 +487,8 @@ static int follow_fill(struct follow_stream *fs) {
     }
     fs->round_last_id = 0;
     fs->round_count = 0;
-    if (!fs->no_lines && lt_store_query(fs->reader, &q, append_event, fs) < 0) return -1;
+    if (!fs->no_lines && lt_store_query(fs->reader, &q, append_event, fs) < 0)
+        return -1;
     if (fs->round_count > 0) {
         assert(fs->round_last_id > fs->cursor);
         fs->cursor = fs->round_last_id;
@@ -470,35 +496,42 @@ static int follow_fill(struct follow_stream *fs) {
     /* A full forward chunk may have more behind it: keep the cursor exact. A
      * newest-N round deliberately skips older lines, a short round saw all. */
     bool complete = q.newest || fs->round_count < q.limit;
-    if (complete && visible > fs->cursor) fs->cursor = visible;
+    if (complete && visible > fs->cursor)
+        fs->cursor = visible;
     if (complete && status != STATUS_UNSENT && status != fs->status_sent) {
         lt_buf_appendf(&fs->out, "event: status\ndata: {\"status\":\"%s\"}\n\n",
                        status == STATUS_COMPLETED ? "COMPLETED" : "IN_PROGRESS");
         fs->status_sent = status;
     }
-    if (fs->out.len > 0) fs->produced_ns = lt_mono_ns();
+    if (fs->out.len > 0)
+        fs->produced_ns = lt_mono_ns();
     return 0;
 }
 
 /* True once the client has closed its end; new data is never expected from
  * it, so readable-with-hang-up is the only signal that matters. */
-static bool client_gone(const struct follow_stream *fs) {
-    if (fs->client_fd < 0) return false;
+static bool client_gone(const struct follow_stream *fs)
+{
+    if (fs->client_fd < 0)
+        return false;
     struct pollfd pfd = {.fd = fs->client_fd, .events = POLLRDHUP};
-    if (poll(&pfd, 1, 0) <= 0) return false;
+    if (poll(&pfd, 1, 0) <= 0)
+        return false;
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 /* MHD pulls the stream through this; it blocks until there is something to
  * send, the client leaves, `until` passes, access ends or the server stops.
  * It never returns 0, which MHD would call again at once (a busy loop). */
-static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
+static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
     struct follow_stream *fs = cls;
     (void)pos;
     for (;;) {
         if (fs->out_sent < fs->out.len) {
             size_t n = fs->out.len - fs->out_sent;
-            if (n > max) n = max;
+            if (n > max)
+                n = max;
             memcpy(buf, fs->out.data + fs->out_sent, n);
             fs->out_sent += n;
             fs->last_write_ns = lt_mono_ns();
@@ -514,20 +547,25 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
             }
             return (ssize_t)n;
         }
-        if (lt_buf_failed(&fs->out)) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (fs->ended || atomic_load(&fs->http->stopping)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (lt_buf_failed(&fs->out))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (fs->ended || atomic_load(&fs->http->stopping))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         if (lt_mono_ns() - fs->checked_ns >= ACCESS_RECHECK_NS && recheck_access(fs) == ACCESS_ENDED) {
             fs->ended = true; /* after the `end` event has gone out */
             continue;
         }
 
-        if (follow_fill(fs) != 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-        if (fs->out.len > 0) continue;
+        if (follow_fill(fs) != 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        if (fs->out.len > 0)
+            continue;
 
         /* Caught up: only now may a past `until` end the stream. */
         if (fs->until_ns != 0 && lt_time_now_ns() >= fs->until_ns + UNTIL_GRACE_NS)
             return MHD_CONTENT_READER_END_OF_STREAM;
-        if (client_gone(fs)) return MHD_CONTENT_READER_END_OF_STREAM;
+        if (client_gone(fs))
+            return MHD_CONTENT_READER_END_OF_STREAM;
         if (lt_mono_ns() - fs->last_write_ns >= KEEPALIVE_NS) {
             lt_buf_append_str(&fs->out, ": keepalive\n\n");
             fs->produced_ns = lt_mono_ns();
@@ -537,7 +575,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max) {
     }
 }
 
-static void follow_free(void *cls) {
+static void follow_free(void *cls)
+{
     struct follow_stream *fs = cls;
     lt_store_reader_close(fs->reader);
     free(fs->token);
@@ -555,10 +594,13 @@ static void follow_free(void *cls) {
     atomic_fetch_sub_explicit(&lt_metrics_global.followers, 1, memory_order_relaxed);
 }
 
-static char *strdup_or_null(const char *s, bool *failed) {
-    if (s == NULL) return NULL;
+static char *strdup_or_null(const char *s, bool *failed)
+{
+    if (s == NULL)
+        return NULL;
     char *copy = strdup(s);
-    if (copy == NULL) *failed = true;
+    if (copy == NULL)
+        *failed = true;
     return copy;
 }
 
@@ -567,7 +609,8 @@ static char *strdup_or_null(const char *s, bool *failed) {
  * also sends its status events. */
 static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_query *q,
                                     const struct log_params *p, enum http_log_scope scope,
-                                    const char *scope_id, bool private_to_caller, bool filtered_out) {
+                                    const char *scope_id, bool private_to_caller, bool filtered_out)
+{
     lt_http *h = c->http;
     struct follow_stream *fs = calloc(1, sizeof *fs);
     if (fs == NULL) {
@@ -606,7 +649,8 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
          * answered. Fixing the cursor here, before the response headers go
          * out, means a client that has seen the headers misses nothing. */
         int64_t now_last = lt_store_last_id(h->store);
-        if (now_last > fs->cursor) fs->cursor = now_last;
+        if (now_last > fs->cursor)
+            fs->cursor = now_last;
         fs->backlog_pending = false;
     }
     fs->until_ns = p->until_ns; /* 0 = none; -1 ("until the epoch") ends at once */
@@ -619,8 +663,8 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
 
-    struct MHD_Response *response = MHD_create_response_from_callback(
-        MHD_SIZE_UNKNOWN, FOLLOW_BLOCK_SIZE, follow_read, fs, follow_free);
+    struct MHD_Response *response =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FOLLOW_BLOCK_SIZE, follow_read, fs, follow_free);
     if (response == NULL) {
         follow_free(fs);
         return MHD_NO;
@@ -633,22 +677,27 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
 }
 
 /* Queue the answer to a failed judge_access. */
-static enum MHD_Result judge_failed(http_call *c, int rc) {
-    if (rc == JUDGE_STORE_FAILED) return http_reply_store_error(c);
+static enum MHD_Result judge_failed(http_call *c, int rc)
+{
+    if (rc == JUDGE_STORE_FAILED)
+        return http_reply_store_error(c);
     return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
                             lt_registry_error(c->registry));
 }
 
 /* A scope's own ID may be repeated as a filter but not contradicted. */
-static bool scope_filter_agrees(const char **filter, const char *id) {
-    if (*filter != NULL && strcmp(*filter, id) != 0) return false;
+static bool scope_filter_agrees(const char **filter, const char *id)
+{
+    if (*filter != NULL && strcmp(*filter, id) != 0)
+        return false;
     *filter = id;
     return true;
 }
 
 /* ---- endpoints ---- */
 
-enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id) {
+enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id)
+{
     if (!c->is_head && strcmp(c->method, MHD_HTTP_METHOD_GET) != 0)
         return http_reply_method_not_allowed(c, "GET, HEAD");
     struct log_params p;
@@ -665,7 +714,8 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
 
     enum MHD_Result queued = MHD_NO;
     lt_store_reader *rd = http_open_reader(c, &queued);
-    if (rd == NULL) return queued;
+    if (rd == NULL)
+        return queued;
 
     lt_visibility vis = LT_SEE_ALL;
     lt_request_info info;
@@ -700,7 +750,8 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
     return result;
 }
 
-enum MHD_Result http_serve_request_status(http_call *c, const char *request_id) {
+enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
+{
     if (!c->is_head && strcmp(c->method, MHD_HTTP_METHOD_GET) != 0)
         return http_reply_method_not_allowed(c, "GET, HEAD");
     bool with_logs = false, has_nul;
@@ -721,12 +772,12 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id) 
 
     enum MHD_Result queued = MHD_NO;
     lt_store_reader *rd = http_open_reader(c, &queued);
-    if (rd == NULL) return queued;
+    if (rd == NULL)
+        return queued;
     lt_request_info info;
     lt_visibility vis;
     bool as_owner;
-    int rc = judge_access(c->registry, rd, &c->who, HTTP_SCOPE_REQUEST, request_id, &info, &vis,
-                          &as_owner);
+    int rc = judge_access(c->registry, rd, &c->who, HTTP_SCOPE_REQUEST, request_id, &info, &vis, &as_owner);
     if (rc != JUDGED) {
         lt_store_reader_close(rd);
         return judge_failed(c, rc);

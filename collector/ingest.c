@@ -84,27 +84,69 @@ int lt_msgpack_precheck(const unsigned char *b, size_t len, int max_depth)
             skip = c & 0x1f;
         } else {
             switch (c) {
-            case 0xc4: case 0xd9: if (read_len(b, len, &i, 1, &skip)) return -1; break;
-            case 0xc5: case 0xda: if (read_len(b, len, &i, 2, &skip)) return -1; break;
-            case 0xc6: case 0xdb: if (read_len(b, len, &i, 4, &skip)) return -1; break;
-            case 0xc7: if (read_len(b, len, &i, 1, &n)) return -1; skip = n + 1; break;
-            case 0xc8: if (read_len(b, len, &i, 2, &n)) return -1; skip = n + 1; break;
-            case 0xc9: if (read_len(b, len, &i, 4, &n)) return -1; skip = n + 1; break;
+            case 0xc4:
+            case 0xd9:
+                if (read_len(b, len, &i, 1, &skip))
+                    return -1;
+                break;
+            case 0xc5:
+            case 0xda:
+                if (read_len(b, len, &i, 2, &skip))
+                    return -1;
+                break;
+            case 0xc6:
+            case 0xdb:
+                if (read_len(b, len, &i, 4, &skip))
+                    return -1;
+                break;
+            case 0xc7:
+                if (read_len(b, len, &i, 1, &n))
+                    return -1;
+                skip = n + 1;
+                break;
+            case 0xc8:
+                if (read_len(b, len, &i, 2, &n))
+                    return -1;
+                skip = n + 1;
+                break;
+            case 0xc9:
+                if (read_len(b, len, &i, 4, &n))
+                    return -1;
+                skip = n + 1;
+                break;
             case 0xca: skip = 4; break;
             case 0xcb: skip = 8; break;
-            case 0xcc: case 0xd0: skip = 1; break;
-            case 0xcd: case 0xd1: skip = 2; break;
-            case 0xce: case 0xd2: skip = 4; break;
-            case 0xcf: case 0xd3: skip = 8; break;
+            case 0xcc:
+            case 0xd0: skip = 1; break;
+            case 0xcd:
+            case 0xd1: skip = 2; break;
+            case 0xce:
+            case 0xd2: skip = 4; break;
+            case 0xcf:
+            case 0xd3: skip = 8; break;
             case 0xd4: skip = 2; break;
             case 0xd5: skip = 3; break;
             case 0xd6: skip = 5; break;
             case 0xd7: skip = 9; break;
             case 0xd8: skip = 17; break;
-            case 0xdc: if (read_len(b, len, &i, 2, &children)) return -1; break;
-            case 0xdd: if (read_len(b, len, &i, 4, &children)) return -1; break;
-            case 0xde: if (read_len(b, len, &i, 2, &n)) return -1; children = 2 * n; break;
-            case 0xdf: if (read_len(b, len, &i, 4, &n)) return -1; children = 2 * n; break;
+            case 0xdc:
+                if (read_len(b, len, &i, 2, &children))
+                    return -1;
+                break;
+            case 0xdd:
+                if (read_len(b, len, &i, 4, &children))
+                    return -1;
+                break;
+            case 0xde:
+                if (read_len(b, len, &i, 2, &n))
+                    return -1;
+                children = 2 * n;
+                break;
+            case 0xdf:
+                if (read_len(b, len, &i, 4, &n))
+                    return -1;
+                children = 2 * n;
+                break;
             default: return -1; /* 0xc1: never used */
             }
         }
@@ -271,16 +313,14 @@ static bool decode_record(const msgpack_object *o, lt_record_in *r, uint64_t pre
         r->data = (const unsigned char *)f[6].via.bin.ptr;
         r->data_len = f[6].via.bin.size;
         return true;
-    case LT_REC_END:
-        return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
+    case LT_REC_END: return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
     case LT_REC_NOTICE:
         if (r->fd != 0 || f[6].type != MSGPACK_OBJECT_BIN || f[6].via.bin.size > LT_WIRE_MAX_NOTICE)
             return false;
         r->data = (const unsigned char *)f[6].via.bin.ptr;
         r->data_len = f[6].via.bin.size;
         return true;
-    default:
-        return f[6].type == MSGPACK_OBJECT_NIL;
+    default: return f[6].type == MSGPACK_OBJECT_NIL;
     }
 }
 

@@ -25,11 +25,11 @@ typedef struct lt_line {
     const char *message;    /* raw bytes, no trailing newline, not NUL-terminated
                                by contract (may contain invalid UTF-8) */
     size_t message_len;
-    int stream;             /* 1 = stdout, 2 = stderr */
-    int level;              /* enum lt_level */
+    int stream; /* 1 = stdout, 2 = stderr */
+    int level;  /* enum lt_level */
     int64_t pid;
     int64_t tid;
-    bool unattributed;      /* bytes that reached the runner's stdout/stderr by
+    bool unattributed; /* bytes that reached the runner's stdout/stderr by
                                a path the preload does not see, caught by
                                logtap run --catch-all: the writer is unknown */
 } lt_line;

@@ -78,7 +78,8 @@ static void commit(loop *l)
         LT_COUNT(store_errors, 1);
         if (!l->store_fault.failing) {
             lt_log("store fault: %s; acknowledging nothing until commits succeed again "
-                   "(runners keep their records and send them again)", lt_store_error(p->store));
+                   "(runners keep their records and send them again)",
+                   lt_store_error(p->store));
             l->store_fault.failing = true;
             l->store_fault.since_ms = lt_mono_ms();
             atomic_store(&lt_metrics_global.store_faulted, 1);
@@ -145,8 +146,7 @@ static bool every_second(loop *l)
     bool behind = retain_bite(l);
     int64_t live = lt_store_live_bytes(p->store);
     if (live >= 0)
-        atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live,
-                              memory_order_relaxed);
+        atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live, memory_order_relaxed);
     return behind;
 }
 

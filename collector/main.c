@@ -50,8 +50,8 @@ static void write_status_file(const char *dir, const char *listen, const char *h
     if (!f)
         return;
     /* The endpoint and host come from our own flags; quote-free by check. */
-    fprintf(f, "{\"pid\": %ld, \"listen\": \"%s\", \"http\": \"http://%s:%d\"}\n", (long)getpid(),
-            listen, http_host, port);
+    fprintf(f, "{\"pid\": %ld, \"listen\": \"%s\", \"http\": \"http://%s:%d\"}\n", (long)getpid(), listen,
+            http_host, port);
     fclose(f);
     rename(tmp, path);
 }
@@ -64,8 +64,7 @@ static void record_credentials(const char *file, const char *data, const char *h
     if (file == NULL && lt_credentials_default_path(default_path, sizeof default_path) == 0)
         file = default_path;
     if (file == NULL) {
-        lt_log("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token",
-               data);
+        lt_log("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token", data);
         return;
     }
     if (strcmp(file, "none") == 0)
@@ -107,13 +106,11 @@ int main(int argc, char **argv)
     char err[512], said[PATH_MAX + 128];
     rc = 1;
     if (lt_mkdir_p(opt.data, 0700) != 0) {
-        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", opt.data,
-                strerror(errno));
+        fprintf(stderr, "logtap-collector: cannot create data directory %s: %s\n", opt.data, strerror(errno));
         goto out;
     }
     if (lock_data_dir(opt.data) < 0) {
-        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n",
-                opt.data);
+        fprintf(stderr, "logtap-collector: data directory %s is in use by another collector\n", opt.data);
         goto out;
     }
     parts.store = lt_store_open(opt.data, err, sizeof err);

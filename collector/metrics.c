@@ -12,7 +12,8 @@
 
 lt_metrics lt_metrics_global;
 
-static uint64_t load_relaxed(_Atomic uint64_t *value) {
+static uint64_t load_relaxed(_Atomic uint64_t *value)
+{
     return atomic_load_explicit(value, memory_order_relaxed);
 }
 
@@ -21,7 +22,8 @@ static const double commit_bucket_bounds[LT_COMMIT_BUCKETS] = LT_COMMIT_BUCKET_B
 _Static_assert(sizeof commit_bucket_bounds / sizeof commit_bucket_bounds[0] == LT_COMMIT_BUCKETS,
                "LT_COMMIT_BUCKETS counts LT_COMMIT_BUCKET_BOUNDS");
 
-void lt_metrics_commit_time(uint64_t ns) {
+void lt_metrics_commit_time(uint64_t ns)
+{
     /* Each bucket counts the commits at or under its bound (cumulative), so
      * rendering needs no summing and readers never see a bucket decrease. */
     for (int i = 0; i < LT_COMMIT_BUCKETS; i++)
@@ -31,21 +33,24 @@ void lt_metrics_commit_time(uint64_t ns) {
     atomic_fetch_add_explicit(&lt_metrics_global.commit_count, 1, memory_order_relaxed);
 }
 
-static void render_gauge(FILE *f, const char *name, const char *help, uint64_t value) {
-    fprintf(f, "# HELP logtap_%s %s\n# TYPE logtap_%s gauge\nlogtap_%s %llu\n", name, help, name,
-            name, (unsigned long long)value);
+static void render_gauge(FILE *f, const char *name, const char *help, uint64_t value)
+{
+    fprintf(f, "# HELP logtap_%s %s\n# TYPE logtap_%s gauge\nlogtap_%s %llu\n", name, help, name, name,
+            (unsigned long long)value);
 }
 
 /* Losses by reason, as one labelled family each, from the counters above:
  * the single place a dashboard needs to look for "what did we drop". */
-static void render_drops(FILE *f) {
+static void render_drops(FILE *f)
+{
     fprintf(f,
             "# HELP logtap_frames_dropped_total frames not used, by reason\n"
             "# TYPE logtap_frames_dropped_total counter\n"
             "logtap_frames_dropped_total{reason=\"malformed\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"oversized\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"out_of_order\"} %llu\n"
-            "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason (in_runner: a full ring, a writer dead mid-record, a write before the ring existed)\n"
+            "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason (in_runner: a "
+            "full ring, a writer dead mid-record, a write before the ring existed)\n"
             "# TYPE logtap_bytes_dropped_total counter\n"
             "logtap_bytes_dropped_total{reason=\"in_runner\"} %llu\n",
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_malformed),
@@ -54,7 +59,8 @@ static void render_drops(FILE *f) {
             (unsigned long long)load_relaxed(&lt_metrics_global.bytes_gap_reported));
 }
 
-static void render_commit_histogram(FILE *f) {
+static void render_commit_histogram(FILE *f)
+{
     fprintf(f, "# HELP logtap_store_commit_seconds store commit latency\n"
                "# TYPE logtap_store_commit_seconds histogram\n");
     /* The count is read first and bounds every bucket: a commit recorded
@@ -69,22 +75,25 @@ static void render_commit_histogram(FILE *f) {
             "logtap_store_commit_seconds_bucket{le=\"+Inf\"} %llu\n"
             "logtap_store_commit_seconds_sum %.9f\n"
             "logtap_store_commit_seconds_count %llu\n",
-            (unsigned long long)count,
-            (double)load_relaxed(&lt_metrics_global.commit_ns_sum) / 1e9, (unsigned long long)count);
+            (unsigned long long)count, (double)load_relaxed(&lt_metrics_global.commit_ns_sum) / 1e9,
+            (unsigned long long)count);
 }
 
-void lt_metrics_render(char **out, size_t *len) {
+void lt_metrics_render(char **out, size_t *len)
+{
     *out = NULL;
     *len = 0;
 
     char *text = NULL;
     size_t text_len = 0;
     FILE *f = open_memstream(&text, &text_len);
-    if (f == NULL) return;
+    if (f == NULL)
+        return;
 
-#define LT_METRICS_RENDER_COUNTER(name, help)                                        \
-    fprintf(f, "# HELP logtap_" #name "_total %s\n# TYPE logtap_" #name "_total counter\n" \
-               "logtap_" #name "_total %llu\n",                                       \
+#define LT_METRICS_RENDER_COUNTER(name, help)                                                                \
+    fprintf(f,                                                                                               \
+            "# HELP logtap_" #name "_total %s\n# TYPE logtap_" #name "_total counter\n"                      \
+            "logtap_" #name "_total %llu\n",                                                                 \
             help, (unsigned long long)load_relaxed(&lt_metrics_global.name));
     LT_METRICS_COUNTERS(LT_METRICS_RENDER_COUNTER)
 #undef LT_METRICS_RENDER_COUNTER

@@ -11,48 +11,51 @@
 
 /* X(name, help) -- one line per counter; the list drives both the struct and
  * the Prometheus rendering so they cannot drift apart. */
-#define LT_METRICS_COUNTERS(X)                                                       \
-    X(frames_received, "ZeroMQ messages received on the ingest socket")            \
-    X(frames_malformed, "messages dropped: not a valid logtap frame")               \
-    X(frames_oversized, "messages dropped: larger than the frame limit")            \
-    X(frames_out_of_order, "frames refused: they follow a lost frame (runner resends)") \
-    X(records_received, "records decoded from valid frames")                       \
-    X(records_duplicate, "records dropped: already received (replay)")             \
-    X(bytes_replay_skipped, "bytes of records sent again that the store already had") \
-    X(bytes_received, "payload bytes of DATA records")                              \
-    X(bytes_gap_reported, "bytes runners reported lost before their ring")         \
-    X(lines_stored, "lines appended to the store")                                  \
-    X(lines_split, "lines cut because they exceeded the line length limit")        \
-    X(requests_begun, "BEGIN records")                                               \
-    X(requests_ended, "END records")                                                 \
-    X(acks_sent, "ACK messages sent to runners")                                     \
-    X(rings_adopted, "ring files of exited runners replayed and removed")          \
-    X(rings_invalid, "ring files ignored: malformed, or not ours to read")          \
-    X(records_replayed, "records read from adopted ring files")                     \
-    X(records_torn, "records in ring files whose writer died before completing them") \
-    X(store_commits, "store transactions committed")                                 \
-    X(store_errors, "store operations that failed")                                  \
-    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")     \
-    X(http_requests, "HTTP requests served")                                         \
-    X(http_unauthorized, "HTTP requests refused for want of a valid token")         \
+#define LT_METRICS_COUNTERS(X)                                                                               \
+    X(frames_received, "ZeroMQ messages received on the ingest socket")                                      \
+    X(frames_malformed, "messages dropped: not a valid logtap frame")                                        \
+    X(frames_oversized, "messages dropped: larger than the frame limit")                                     \
+    X(frames_out_of_order, "frames refused: they follow a lost frame (runner resends)")                      \
+    X(records_received, "records decoded from valid frames")                                                 \
+    X(records_duplicate, "records dropped: already received (replay)")                                       \
+    X(bytes_replay_skipped, "bytes of records sent again that the store already had")                        \
+    X(bytes_received, "payload bytes of DATA records")                                                       \
+    X(bytes_gap_reported, "bytes runners reported lost before their ring")                                   \
+    X(lines_stored, "lines appended to the store")                                                           \
+    X(lines_split, "lines cut because they exceeded the line length limit")                                  \
+    X(requests_begun, "BEGIN records")                                                                       \
+    X(requests_ended, "END records")                                                                         \
+    X(acks_sent, "ACK messages sent to runners")                                                             \
+    X(rings_adopted, "ring files of exited runners replayed and removed")                                    \
+    X(rings_invalid, "ring files ignored: malformed, or not ours to read")                                   \
+    X(records_replayed, "records read from adopted ring files")                                              \
+    X(records_torn, "records in ring files whose writer died before completing them")                        \
+    X(store_commits, "store transactions committed")                                                         \
+    X(store_errors, "store operations that failed")                                                          \
+    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")                             \
+    X(http_requests, "HTTP requests served")                                                                 \
+    X(http_unauthorized, "HTTP requests refused for want of a valid token")                                  \
     X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")
 
 /* Upper bounds of the commit-latency histogram's buckets, in seconds. */
-#define LT_COMMIT_BUCKET_BOUNDS {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5}
+#define LT_COMMIT_BUCKET_BOUNDS                                                                              \
+    {                                                                                                        \
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5                                    \
+    }
 #define LT_COMMIT_BUCKETS 11
 
 typedef struct lt_metrics {
 #define LT_METRICS_FIELD(name, help) _Atomic uint64_t name;
     LT_METRICS_COUNTERS(LT_METRICS_FIELD)
 #undef LT_METRICS_FIELD
-    _Atomic uint64_t followers;          /* gauge: open follow streams */
-    _Atomic uint64_t store_faulted;      /* gauge: 1 while commits fail */
+    _Atomic uint64_t followers;           /* gauge: open follow streams */
+    _Atomic uint64_t store_faulted;       /* gauge: 1 while commits fail */
     _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
     /* Queue depths, sampled by the ingest thread after each poll. */
-    _Atomic uint64_t store_pending_lines;  /* appended, not yet committed */
-    _Atomic uint64_t acks_pending;         /* process instances owed an ack */
-    _Atomic uint64_t partial_lines;        /* lines still being assembled */
-    _Atomic uint64_t store_live_bytes;     /* the store's size less free pages */
+    _Atomic uint64_t store_pending_lines; /* appended, not yet committed */
+    _Atomic uint64_t acks_pending;        /* process instances owed an ack */
+    _Atomic uint64_t partial_lines;       /* lines still being assembled */
+    _Atomic uint64_t store_live_bytes;    /* the store's size less free pages */
     /* Store commit latency histogram (cumulative buckets, as Prometheus). */
     _Atomic uint64_t commit_buckets[LT_COMMIT_BUCKETS];
     _Atomic uint64_t commit_count;

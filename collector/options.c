@@ -49,14 +49,15 @@ typedef struct config_map {
 
 /* The offset of `field`, which must be of C type `type` (a compile error
  * otherwise), so an entry cannot store into a field of the wrong type. */
+/* clang-format off */
 #define STORED_IN(field, type)                                                               \
     (offsetof(lt_collector_options, field) +                                                 \
      0 * sizeof(char[__builtin_types_compatible_p(                                           \
                           __typeof__(((lt_collector_options *)0)->field), type) ? 1 : -1]))
+/* clang-format on */
 
 static const config_map options[] = {
-    {"listen", 0, OPT_ADDRESS, LT_DEFAULT_ENDPOINT, 0, 0, STORED_IN(listen, const char *),
-     "ENDPOINT",
+    {"listen", 0, OPT_ADDRESS, LT_DEFAULT_ENDPOINT, 0, 0, STORED_IN(listen, const char *), "ENDPOINT",
      "ZeroMQ endpoint runners send to (default {default};\n"
      "the same default as LOGTAP_ENDPOINT in runners)"},
     {"http", 0, OPT_ADDRESS, LT_DEFAULT_HTTP, 0, 0, STORED_IN(http, const char *), "HOST:PORT",
@@ -117,14 +118,12 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
             return -1;
         }
         /* fall through */
-    case OPT_STRING:
-        *(const char **)field = text;
-        return 0;
+    case OPT_STRING: *(const char **)field = text; return 0;
     case OPT_INT: {
         long v = strtol(text, &end, 10);
         if (*end || end == text || v < m->min || v > m->max) {
-            fprintf(stderr, "logtap-collector: --%s takes %ld..%ld, not '%s'\n", m->name, m->min,
-                    m->max, text);
+            fprintf(stderr, "logtap-collector: --%s takes %ld..%ld, not '%s'\n", m->name, m->min, m->max,
+                    text);
             return -1;
         }
         *(int *)field = (int)v;
@@ -133,8 +132,10 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
     case OPT_DURATION: {
         int64_t ns = 0;
         if (strcmp(text, "0") != 0 && (lt_duration_parse(text, &ns) != 0 || ns <= 0)) {
-            fprintf(stderr, "logtap-collector: --%s takes 0 or a duration like 30m, 12h, 30d, 2w, "
-                            "not '%s'\n", m->name, text);
+            fprintf(stderr,
+                    "logtap-collector: --%s takes 0 or a duration like 30m, 12h, 30d, 2w, "
+                    "not '%s'\n",
+                    m->name, text);
             return -1;
         }
         *(int64_t *)field = ns;
@@ -142,8 +143,8 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
     }
     case OPT_SIZE:
         if (lt_parse_size(text, (int64_t *)field) != 0) {
-            fprintf(stderr, "logtap-collector: --%s takes a size like 0, 500M, 10G, not '%s'\n",
-                    m->name, text);
+            fprintf(stderr, "logtap-collector: --%s takes a size like 0, 500M, 10G, not '%s'\n", m->name,
+                    text);
             return -1;
         }
         return 0;
@@ -155,8 +156,7 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
         *(bool *)field = !text || strcmp(text, "true") == 0;
         return 0;
     case OPT_HELP:
-    case OPT_VERSION:
-        break;
+    case OPT_VERSION: break;
     }
     return 0;
 }
@@ -169,8 +169,7 @@ static void print_option(FILE *out, const config_map *m)
     char flag[64], short_flag[8] = "";
     if (m->short_name)
         snprintf(short_flag, sizeof short_flag, "-%c, ", m->short_name);
-    snprintf(flag, sizeof flag, "%s--%s%s%s", short_flag, m->name, m->arg ? " " : "",
-             m->arg ? m->arg : "");
+    snprintf(flag, sizeof flag, "%s--%s%s%s", short_flag, m->name, m->arg ? " " : "", m->arg ? m->arg : "");
     fprintf(out, "  %-*s ", HELP_COLUMN - 3, flag);
     for (const char *p = m->help; *p; p++) {
         if (strncmp(p, mark, sizeof mark - 1) == 0) {
@@ -216,8 +215,8 @@ int lt_options_parse(int argc, char **argv, lt_collector_options *o)
     size_t ns = 0;
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const config_map *m = &options[i];
-        longopts[i] = (struct option){m->name, takes_value(m) ? required_argument : no_argument,
-                                      NULL, LONG_ONLY + (int)i};
+        longopts[i] = (struct option){m->name, takes_value(m) ? required_argument : no_argument, NULL,
+                                      LONG_ONLY + (int)i};
         if (m->short_name) {
             shortopts[ns++] = m->short_name;
             if (takes_value(m))

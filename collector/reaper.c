@@ -46,11 +46,11 @@ struct lt_reaper {
     char *endpoint;
     lt_assembler *assembler;
     lt_ring_file adopted[MAX_ADOPTED]; /* locked until lt_reaper_release */
-    uint64_t instances[MAX_ADOPTED]; /* of the adopted rings, from our copy */
+    uint64_t instances[MAX_ADOPTED];   /* of the adopted rings, from our copy */
     int nadopted;
     lt_record_in batch[REPLAY_BATCH];
     char requests[REPLAY_BATCH][LT_WIRE_MAX_ID + 1]; /* private copies */
-    unsigned char payload[REPLAY_BYTES]; /* the batch's request IDs and data */
+    unsigned char payload[REPLAY_BYTES];             /* the batch's request IDs and data */
 };
 
 lt_reaper *lt_reaper_new(const char *ring_dir, const char *endpoint, lt_assembler *assembler)
@@ -102,8 +102,8 @@ static bool header_ids_ok(const lt_ring_header *h)
 static bool record_ok(const lt_ring_record *rec)
 {
     if (rec->kind >= LT_REC_KIND_COUNT || rec->data_len > LT_WIRE_MAX_PAYLOAD ||
-        rec->request_len > LT_WIRE_MAX_ID ||
-        sizeof *rec + rec->request_len + rec->data_len > rec->size || rec->size > LT_RING_RECORD_MAX)
+        rec->request_len > LT_WIRE_MAX_ID || sizeof *rec + rec->request_len + rec->data_len > rec->size ||
+        rec->size > LT_RING_RECORD_MAX)
         return false;
     switch (rec->kind) {
     case LT_REC_DATA: return rec->fd == 1 || rec->fd == 2;

@@ -91,22 +91,27 @@ static const char *const registry_steps[] = {
 };
 
 /* The registry's version: 0 before its first step made registry_version. */
-static int read_registry_version(sqlite3 *db, int64_t *version) {
+static int read_registry_version(sqlite3 *db, int64_t *version)
+{
     sqlite3_stmt *s;
-    if (sqlite3_prepare_v2(db, "SELECT EXISTS(SELECT 1 FROM sqlite_master"
-                               " WHERE type = 'table' AND name = 'registry_version')",
+    if (sqlite3_prepare_v2(db,
+                           "SELECT EXISTS(SELECT 1 FROM sqlite_master"
+                           " WHERE type = 'table' AND name = 'registry_version')",
                            -1, &s, NULL) != SQLITE_OK)
         return -1;
     int rc = sqlite3_step(s);
     bool exists = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
     sqlite3_finalize(s);
-    if (rc != SQLITE_ROW) return -1;
+    if (rc != SQLITE_ROW)
+        return -1;
     *version = 0;
-    if (!exists) return 0;
+    if (!exists)
+        return 0;
     if (sqlite3_prepare_v2(db, "SELECT version FROM registry_version", -1, &s, NULL) != SQLITE_OK)
         return -1;
     rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *version = sqlite3_column_int64(s, 0);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int64(s, 0);
     sqlite3_finalize(s);
     return rc == SQLITE_ROW ? 0 : -1;
 }
@@ -121,7 +126,8 @@ static const lt_sqlite_schema registry_schema = {
 
 static const char hex_digits[] = "0123456789abcdef";
 
-static void to_hex(const unsigned char *bytes, size_t n, char *out) {
+static void to_hex(const unsigned char *bytes, size_t n, char *out)
+{
     for (size_t i = 0; i < n; i++) {
         out[2 * i] = hex_digits[bytes[i] >> 4];
         out[2 * i + 1] = hex_digits[bytes[i] & 15];
@@ -129,25 +135,32 @@ static void to_hex(const unsigned char *bytes, size_t n, char *out) {
     out[2 * n] = '\0';
 }
 
-static int sha256(const char *text, size_t len, unsigned char out[SHA256_BYTES]) {
+static int sha256(const char *text, size_t len, unsigned char out[SHA256_BYTES])
+{
     unsigned int out_len = 0;
     if (EVP_Digest(text, len, out, &out_len, EVP_sha256(), NULL) != 1 || out_len != SHA256_BYTES)
         return -1;
     return 0;
 }
 
-static int fail(lt_registry *reg, const char *what) {
+static int fail(lt_registry *reg, const char *what)
+{
     snprintf(reg->error, sizeof reg->error, "%s: %s", what, sqlite3_errmsg(reg->db));
     return -1;
 }
 
-const char *lt_registry_error(const lt_registry *reg) { return reg->error; }
+const char *lt_registry_error(const lt_registry *reg)
+{
+    return reg->error;
+}
 
-bool lt_user_name_ok(const char *name) {
+bool lt_user_name_ok(const char *name)
+{
     return name != NULL && lt_wire_id_ok(name, strnlen(name, LT_USER_MAX + 1));
 }
 
-lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen) {
+lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen)
+{
     char path[PATH_MAX];
     if (dir == NULL || snprintf(path, sizeof path, "%s/%s", dir, LT_STORE_FILE_NAME) >= (int)sizeof path) {
         snprintf(err, errlen, "bad data directory");
@@ -181,15 +194,18 @@ lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen) {
     return reg;
 }
 
-void lt_registry_close(lt_registry *reg) {
-    if (reg == NULL) return;
+void lt_registry_close(lt_registry *reg)
+{
+    if (reg == NULL)
+        return;
     sqlite3_close(reg->db); /* statements are finalized where they are made */
     free(reg);
 }
 
 /* ---- small statement helpers: prepare, bind text by position, step ---- */
 
-static sqlite3_stmt *prepare(lt_registry *reg, const char *sql) {
+static sqlite3_stmt *prepare(lt_registry *reg, const char *sql)
+{
     sqlite3_stmt *stmt = NULL;
     if (sqlite3_prepare_v2(reg->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
         fail(reg, "prepare");
@@ -198,38 +214,49 @@ static sqlite3_stmt *prepare(lt_registry *reg, const char *sql) {
     return stmt;
 }
 
-static void bind_text(sqlite3_stmt *s, int i, const char *text) {
+static void bind_text(sqlite3_stmt *s, int i, const char *text)
+{
     sqlite3_bind_text(s, i, text, -1, SQLITE_TRANSIENT);
 }
 
 /* Run a statement that returns no rows. 0 or -1. */
-static int exec_stmt(lt_registry *reg, sqlite3_stmt *s, const char *what) {
-    if (s == NULL) return -1;
+static int exec_stmt(lt_registry *reg, sqlite3_stmt *s, const char *what)
+{
+    if (s == NULL)
+        return -1;
     int rc = sqlite3_step(s);
     sqlite3_finalize(s);
-    if (rc != SQLITE_DONE) return fail(reg, what);
+    if (rc != SQLITE_DONE)
+        return fail(reg, what);
     return 0;
 }
 
-static int exec_sql(lt_registry *reg, const char *sql, const char *what) {
-    if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK) return fail(reg, what);
+static int exec_sql(lt_registry *reg, const char *sql, const char *what)
+{
+    if (sqlite3_exec(reg->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return fail(reg, what);
     return 0;
 }
 
-static void rollback(lt_registry *reg) {
-    if (!sqlite3_get_autocommit(reg->db)) sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
+static void rollback(lt_registry *reg)
+{
+    if (!sqlite3_get_autocommit(reg->db))
+        sqlite3_exec(reg->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static void copy_text(sqlite3_stmt *s, int column, char *out, size_t size) {
+static void copy_text(sqlite3_stmt *s, int column, char *out, size_t size)
+{
     const unsigned char *text = sqlite3_column_text(s, column);
     snprintf(out, size, "%s", text != NULL ? (const char *)text : "");
 }
 
 /* Create `user` as a plain user if it does not exist yet. */
-static int ensure_user(lt_registry *reg, const char *user) {
+static int ensure_user(lt_registry *reg, const char *user)
+{
     sqlite3_stmt *s = prepare(reg, "INSERT OR IGNORE INTO users(name, admin, default_private_logs,"
                                    " created_ts) VALUES(?1, 0, 0, ?2)");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, user);
     sqlite3_bind_int64(s, 2, lt_time_now_ns());
     return exec_stmt(reg, s, "create user");
@@ -237,18 +264,24 @@ static int ensure_user(lt_registry *reg, const char *user) {
 
 /* ---- tokens ---- */
 
-static bool token_well_formed(const char *token) {
-    if (token == NULL || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0) return false;
-    if (strnlen(token, LT_TOKEN_LEN + 1) != LT_TOKEN_LEN) return false;
+static bool token_well_formed(const char *token)
+{
+    if (token == NULL || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
+        return false;
+    if (strnlen(token, LT_TOKEN_LEN + 1) != LT_TOKEN_LEN)
+        return false;
     for (const char *p = token + strlen(TOKEN_PREFIX); *p != '\0'; p++)
-        if (strchr(hex_digits, *p) == NULL) return false;
+        if (strchr(hex_digits, *p) == NULL)
+            return false;
     return true;
 }
 
-int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *who) {
+int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *who)
+{
     assert(who != NULL);
     memset(who, 0, sizeof *who);
-    if (!token_well_formed(token)) return 0;
+    if (!token_well_formed(token))
+        return 0;
     unsigned char hash[SHA256_BYTES];
     if (sha256(token, LT_TOKEN_LEN, hash) != 0) {
         snprintf(reg->error, sizeof reg->error, "SHA-256 failed");
@@ -256,7 +289,8 @@ int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *
     }
     sqlite3_stmt *s = prepare(reg, "SELECT users.name, users.admin FROM tokens"
                                    " JOIN users ON users.name = tokens.user WHERE tokens.hash = ?1");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     sqlite3_bind_blob(s, 1, hash, sizeof hash, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -264,19 +298,23 @@ int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *
         who->admin = sqlite3_column_int(s, 1) != 0;
     }
     sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) return 1;
-    if (rc == SQLITE_DONE) return 0;
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
     return fail(reg, "authenticate");
 }
 
 /* Insert a fresh token for an existing user. */
-static int insert_token(lt_registry *reg, const char *user, const char *label,
-                        char token[LT_TOKEN_LEN + 1], lt_token_info *info) {
+static int insert_token(lt_registry *reg, const char *user, const char *label, char token[LT_TOKEN_LEN + 1],
+                        lt_token_info *info)
+{
     unsigned char random[TOKEN_RANDOM_BYTES];
     size_t got = 0;
     while (got < sizeof random) {
         ssize_t n = getrandom(random + got, sizeof random - got, 0);
-        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
             snprintf(reg->error, sizeof reg->error, "getrandom: %s", strerror(errno));
             return -1;
@@ -302,22 +340,27 @@ static int insert_token(lt_registry *reg, const char *user, const char *label,
 
     sqlite3_stmt *s = prepare(reg, "INSERT INTO tokens(token_id, hash, user, label, created_ts)"
                                    " VALUES(?1, ?2, ?3, ?4, ?5)");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, made.id);
     sqlite3_bind_blob(s, 2, hash, sizeof hash, SQLITE_TRANSIENT);
     bind_text(s, 3, made.user);
     bind_text(s, 4, made.label);
     sqlite3_bind_int64(s, 5, made.created_ns);
-    if (exec_stmt(reg, s, "create token") != 0) return -1;
-    if (info != NULL) *info = made;
+    if (exec_stmt(reg, s, "create token") != 0)
+        return -1;
+    if (info != NULL)
+        *info = made;
     return 0;
 }
 
 int lt_registry_token_create(lt_registry *reg, const char *user, const char *label,
-                             char token[LT_TOKEN_LEN + 1], lt_token_info *info) {
+                             char token[LT_TOKEN_LEN + 1], lt_token_info *info)
+{
     assert(lt_user_name_ok(user));
     assert(label == NULL || strlen(label) <= LT_LABEL_MAX);
-    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0) return -1;
+    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0)
+        return -1;
     if (ensure_user(reg, user) != 0 || insert_token(reg, user, label, token, info) != 0 ||
         exec_sql(reg, "COMMIT", "commit") != 0) {
         rollback(reg);
@@ -326,18 +369,22 @@ int lt_registry_token_create(lt_registry *reg, const char *user, const char *lab
     return 0;
 }
 
-static void token_from_row(sqlite3_stmt *s, lt_token_info *info) {
+static void token_from_row(sqlite3_stmt *s, lt_token_info *info)
+{
     copy_text(s, 0, info->id, sizeof info->id);
     copy_text(s, 1, info->user, sizeof info->user);
     copy_text(s, 2, info->label, sizeof info->label);
     info->created_ns = sqlite3_column_int64(s, 3);
 }
 
-long lt_registry_token_list(lt_registry *reg, const char *user, lt_token_cb cb, void *ctx) {
+long lt_registry_token_list(lt_registry *reg, const char *user, lt_token_cb cb, void *ctx)
+{
     sqlite3_stmt *s = prepare(reg, "SELECT token_id, user, label, created_ts FROM tokens"
                                    " WHERE ?1 IS NULL OR user = ?1 ORDER BY created_ts, token_id");
-    if (s == NULL) return -1;
-    if (user != NULL) bind_text(s, 1, user);
+    if (s == NULL)
+        return -1;
+    if (user != NULL)
+        bind_text(s, 1, user);
     long count = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -353,31 +400,41 @@ long lt_registry_token_list(lt_registry *reg, const char *user, lt_token_cb cb, 
     return rc == SQLITE_DONE ? count : fail(reg, "list tokens");
 }
 
-int lt_registry_token_get(lt_registry *reg, const char *id, lt_token_info *info) {
+int lt_registry_token_get(lt_registry *reg, const char *id, lt_token_info *info)
+{
     sqlite3_stmt *s =
         prepare(reg, "SELECT token_id, user, label, created_ts FROM tokens WHERE token_id = ?1");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, id);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) token_from_row(s, info);
+    if (rc == SQLITE_ROW)
+        token_from_row(s, info);
     sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_ROW)
+        return 1;
     return rc == SQLITE_DONE ? 0 : fail(reg, "look up token");
 }
 
-int lt_registry_token_revoke(lt_registry *reg, const char *id) {
+int lt_registry_token_revoke(lt_registry *reg, const char *id)
+{
     sqlite3_stmt *s = prepare(reg, "DELETE FROM tokens WHERE token_id = ?1");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, id);
-    if (exec_stmt(reg, s, "revoke token") != 0) return -1;
+    if (exec_stmt(reg, s, "revoke token") != 0)
+        return -1;
     return sqlite3_changes(reg->db) > 0 ? 1 : 0;
 }
 
-int lt_registry_bootstrap(lt_registry *reg, char token[LT_TOKEN_LEN + 1], bool *created) {
+int lt_registry_bootstrap(lt_registry *reg, char token[LT_TOKEN_LEN + 1], bool *created)
+{
     *created = false;
-    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0) return -1;
+    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0)
+        return -1;
     sqlite3_stmt *s = prepare(reg, "SELECT EXISTS(SELECT 1 FROM users WHERE admin = 1)");
-    if (s == NULL) goto fail;
+    if (s == NULL)
+        goto fail;
     int rc = sqlite3_step(s);
     bool has_admin = rc == SQLITE_ROW && sqlite3_column_int(s, 0) != 0;
     sqlite3_finalize(s);
@@ -387,12 +444,12 @@ int lt_registry_bootstrap(lt_registry *reg, char token[LT_TOKEN_LEN + 1], bool *
     }
     if (!has_admin) {
         if (ensure_user(reg, LT_ADMIN_USER) != 0 ||
-            exec_sql(reg, "UPDATE users SET admin = 1 WHERE name = '" LT_ADMIN_USER "'",
-                     "make admin") != 0 ||
+            exec_sql(reg, "UPDATE users SET admin = 1 WHERE name = '" LT_ADMIN_USER "'", "make admin") != 0 ||
             insert_token(reg, LT_ADMIN_USER, "bootstrap", token, NULL) != 0)
             goto fail;
     }
-    if (exec_sql(reg, "COMMIT", "commit") != 0) goto fail;
+    if (exec_sql(reg, "COMMIT", "commit") != 0)
+        goto fail;
     *created = !has_admin;
     return 0;
 fail:
@@ -402,7 +459,8 @@ fail:
 
 /* ---- apps ---- */
 
-static void app_from_row(sqlite3_stmt *s, lt_app_info *app) {
+static void app_from_row(sqlite3_stmt *s, lt_app_info *app)
+{
     app->deployed = true;
     copy_text(s, 0, app->app_id, sizeof app->app_id);
     copy_text(s, 1, app->owner, sizeof app->owner);
@@ -413,38 +471,48 @@ static void app_from_row(sqlite3_stmt *s, lt_app_info *app) {
 
 #define APP_COLUMNS "app_id, owner, private_logs, private_from_default, deployed_ts"
 
-int lt_registry_app_get(lt_registry *reg, const char *app_id, lt_app_info *out) {
+int lt_registry_app_get(lt_registry *reg, const char *app_id, lt_app_info *out)
+{
     memset(out, 0, sizeof *out);
-    if (app_id == NULL || app_id[0] == '\0') return 0;
+    if (app_id == NULL || app_id[0] == '\0')
+        return 0;
     snprintf(out->app_id, sizeof out->app_id, "%s", app_id);
     sqlite3_stmt *s = prepare(reg, "SELECT " APP_COLUMNS " FROM apps WHERE app_id = ?1");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, app_id);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) app_from_row(s, out);
+    if (rc == SQLITE_ROW)
+        app_from_row(s, out);
     sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_ROW)
+        return 1;
     return rc == SQLITE_DONE ? 0 : fail(reg, "look up app");
 }
 
-int lt_registry_app_deploy(lt_registry *reg, const char *app_id, const char *owner,
-                           int private_logs, bool keep_owner, lt_app_info *out) {
+int lt_registry_app_deploy(lt_registry *reg, const char *app_id, const char *owner, int private_logs,
+                           bool keep_owner, lt_app_info *out)
+{
     assert(lt_user_name_ok(app_id) && lt_user_name_ok(owner));
     assert(private_logs >= -1 && private_logs <= 1);
-    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0) return -1;
+    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0)
+        return -1;
     lt_app_info current;
     int known = lt_registry_app_get(reg, app_id, &current);
-    if (known < 0) goto fail;
+    if (known < 0)
+        goto fail;
     if (known == 1 && keep_owner && strcmp(current.owner, owner) != 0) {
         rollback(reg);
         *out = current;
         return 1;
     }
-    if (ensure_user(reg, owner) != 0) goto fail;
+    if (ensure_user(reg, owner) != 0)
+        goto fail;
     bool from_default = private_logs < 0;
     if (from_default) {
         bool account_default = false;
-        if (lt_registry_account_get(reg, owner, &account_default) < 0) goto fail;
+        if (lt_registry_account_get(reg, owner, &account_default) < 0)
+            goto fail;
         private_logs = account_default ? 1 : 0;
     }
     sqlite3_stmt *s = prepare(reg, "INSERT INTO apps(" APP_COLUMNS ") VALUES(?1, ?2, ?3, ?4, ?5)"
@@ -452,26 +520,33 @@ int lt_registry_app_deploy(lt_registry *reg, const char *app_id, const char *own
                                    " private_logs = excluded.private_logs,"
                                    " private_from_default = excluded.private_from_default,"
                                    " deployed_ts = excluded.deployed_ts");
-    if (s == NULL) goto fail;
+    if (s == NULL)
+        goto fail;
     bind_text(s, 1, app_id);
     bind_text(s, 2, owner);
     sqlite3_bind_int(s, 3, private_logs);
     sqlite3_bind_int(s, 4, from_default);
     sqlite3_bind_int64(s, 5, lt_time_now_ns());
-    if (exec_stmt(reg, s, "deploy app") != 0) goto fail;
-    if (lt_registry_app_get(reg, app_id, out) != 1) goto fail;
-    if (exec_sql(reg, "COMMIT", "commit") != 0) goto fail;
+    if (exec_stmt(reg, s, "deploy app") != 0)
+        goto fail;
+    if (lt_registry_app_get(reg, app_id, out) != 1)
+        goto fail;
+    if (exec_sql(reg, "COMMIT", "commit") != 0)
+        goto fail;
     return 0;
 fail:
     rollback(reg);
     return -1;
 }
 
-long lt_registry_app_list(lt_registry *reg, const char *owner, lt_app_cb cb, void *ctx) {
+long lt_registry_app_list(lt_registry *reg, const char *owner, lt_app_cb cb, void *ctx)
+{
     sqlite3_stmt *s = prepare(reg, "SELECT " APP_COLUMNS " FROM apps"
                                    " WHERE ?1 IS NULL OR owner = ?1 ORDER BY app_id");
-    if (s == NULL) return -1;
-    if (owner != NULL) bind_text(s, 1, owner);
+    if (s == NULL)
+        return -1;
+    if (owner != NULL)
+        bind_text(s, 1, owner);
     long count = 0;
     int rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -490,9 +565,11 @@ long lt_registry_app_list(lt_registry *reg, const char *owner, lt_app_cb cb, voi
 
 /* ---- accounts ---- */
 
-int lt_registry_account_set(lt_registry *reg, const char *user, bool default_private_logs) {
+int lt_registry_account_set(lt_registry *reg, const char *user, bool default_private_logs)
+{
     assert(lt_user_name_ok(user));
-    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0) return -1;
+    if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0)
+        return -1;
     sqlite3_stmt *s = NULL;
     if (ensure_user(reg, user) != 0 ||
         (s = prepare(reg, "UPDATE users SET default_private_logs = ?2 WHERE name = ?1")) == NULL)
@@ -507,14 +584,18 @@ fail:
     return -1;
 }
 
-int lt_registry_account_get(lt_registry *reg, const char *user, bool *default_private_logs) {
+int lt_registry_account_get(lt_registry *reg, const char *user, bool *default_private_logs)
+{
     sqlite3_stmt *s = prepare(reg, "SELECT default_private_logs FROM users WHERE name = ?1");
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_text(s, 1, user);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) *default_private_logs = sqlite3_column_int(s, 0) != 0;
+    if (rc == SQLITE_ROW)
+        *default_private_logs = sqlite3_column_int(s, 0) != 0;
     sqlite3_finalize(s);
-    if (rc == SQLITE_ROW) return 1;
+    if (rc == SQLITE_ROW)
+        return 1;
     if (rc == SQLITE_DONE) {
         *default_private_logs = false;
         return 0;

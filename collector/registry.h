@@ -96,8 +96,8 @@ int lt_registry_bootstrap(lt_registry *reg, char token[LT_TOKEN_LEN + 1], bool *
  * by someone else is left alone (a user may not take another's app); the
  * check and the write are one transaction. Fills `out` with the app as it
  * now is. Returns 0 (deployed), 1 (refused: another owner's app) or -1. */
-int lt_registry_app_deploy(lt_registry *reg, const char *app_id, const char *owner,
-                           int private_logs, bool keep_owner, lt_app_info *out);
+int lt_registry_app_deploy(lt_registry *reg, const char *app_id, const char *owner, int private_logs,
+                           bool keep_owner, lt_app_info *out);
 /* Returns 1 and fills `out` if deployed; 0 (out->deployed = false) if not;
  * -1 on error. An empty app_id is never deployed. */
 int lt_registry_app_get(lt_registry *reg, const char *app_id, lt_app_info *out);

@@ -9,7 +9,8 @@
 #include <stdio.h>
 
 int lt_sqlite_schema_version(sqlite3 *db, const lt_sqlite_schema *schema, int *version, char *err,
-                             size_t errlen) {
+                             size_t errlen)
+{
     int64_t v;
     if (schema->read_version(db, &v) != 0) {
         snprintf(err, errlen, "cannot read schema version: %s", sqlite3_errmsg(db));
@@ -24,12 +25,15 @@ int lt_sqlite_schema_version(sqlite3 *db, const lt_sqlite_schema *schema, int *v
     return 0;
 }
 
-int lt_sqlite_schema_migrate(sqlite3 *db, const lt_sqlite_schema *schema, char *err, size_t errlen) {
+int lt_sqlite_schema_migrate(sqlite3 *db, const lt_sqlite_schema *schema, char *err, size_t errlen)
+{
     int version;
-    if (lt_sqlite_schema_version(db, schema, &version, err, errlen) != 0) return -1;
+    if (lt_sqlite_schema_version(db, schema, &version, err, errlen) != 0)
+        return -1;
     while (version < schema->step_count) {
         char *message = NULL;
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &message) != SQLITE_OK) goto failed;
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, &message) != SQLITE_OK)
+            goto failed;
         /* Another connection may have migrated while we waited for the lock. */
         if (lt_sqlite_schema_version(db, schema, &version, err, errlen) != 0) {
             sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

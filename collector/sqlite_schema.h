@@ -16,12 +16,12 @@
 #include <sqlite3.h>
 
 typedef struct lt_sqlite_schema {
-    const char *name;                /* "store", "registry": for messages */
-    const char *const *steps;        /* steps[v]: version v -> v + 1 */
-    int step_count;                  /* the version this code writes */
+    const char *name;         /* "store", "registry": for messages */
+    const char *const *steps; /* steps[v]: version v -> v + 1 */
+    int step_count;           /* the version this code writes */
     /* Read the file's version (0 for a file this schema never touched). */
     int (*read_version)(sqlite3 *db, int64_t *version);
-    const char *write_version;       /* SQL with one %d: the new version */
+    const char *write_version; /* SQL with one %d: the new version */
 } lt_sqlite_schema;
 
 /* The file's version of `schema`; refuses one newer than this code knows.

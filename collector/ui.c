@@ -15,11 +15,14 @@
 
 #include "ui_assets.inc"
 
-const lt_ui_asset *lt_ui_find(const char *name) {
-    if (name == NULL) return NULL;
+const lt_ui_asset *lt_ui_find(const char *name)
+{
+    if (name == NULL)
+        return NULL;
     for (size_t i = 0; i < sizeof ui_assets / sizeof ui_assets[0]; i++) {
         assert(ui_assets[i].name != NULL && ui_assets[i].content_type != NULL);
-        if (strcmp(ui_assets[i].name, name) == 0) return &ui_assets[i];
+        if (strcmp(ui_assets[i].name, name) == 0)
+            return &ui_assets[i];
     }
     return NULL;
 }

@@ -51,8 +51,8 @@ int lt_handover_receive(const char *name, int targets[3])
         char buf[CMSG_SPACE(4 * sizeof(int))];
     } control;
     struct iovec iov = {.iov_base = msg, .iov_len = sizeof msg};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-                        .msg_controllen = sizeof control.buf};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf, .msg_controllen = sizeof control.buf};
     ssize_t n;
     do
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);

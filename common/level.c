@@ -30,25 +30,30 @@
 #define LEVEL_SCAN_BYTES 120
 
 static const char *const level_names[LT_LEVEL_COUNT] = {
-    [LT_LEVEL_TRACE] = "TRACE",   [LT_LEVEL_DEBUG] = "DEBUG",
-    [LT_LEVEL_INFO] = "INFO",     [LT_LEVEL_STDOUT] = "STDOUT",
-    [LT_LEVEL_WARN] = "WARN",     [LT_LEVEL_STDERR] = "STDERR",
+    [LT_LEVEL_TRACE] = "TRACE",   [LT_LEVEL_DEBUG] = "DEBUG", [LT_LEVEL_INFO] = "INFO",
+    [LT_LEVEL_STDOUT] = "STDOUT", [LT_LEVEL_WARN] = "WARN",   [LT_LEVEL_STDERR] = "STDERR",
     [LT_LEVEL_ERROR] = "ERROR",
 };
 
-const char *lt_level_name(int level) {
-    if (level < 0 || level >= LT_LEVEL_COUNT) return "UNKNOWN";
+const char *lt_level_name(int level)
+{
+    if (level < 0 || level >= LT_LEVEL_COUNT)
+        return "UNKNOWN";
     return level_names[level];
 }
 
-int lt_level_parse(const char *name) {
-    if (name == NULL) return -1;
+int lt_level_parse(const char *name)
+{
+    if (name == NULL)
+        return -1;
     for (int level = 0; level < LT_LEVEL_COUNT; level++)
-        if (strcasecmp(name, level_names[level]) == 0) return level;
+        if (strcasecmp(name, level_names[level]) == 0)
+            return level;
     return -1;
 }
 
-const char *lt_stream_name(int stream) {
+const char *lt_stream_name(int stream)
+{
     switch (stream) {
     case 1: return "stdout";
     case 2: return "stderr";
@@ -56,9 +61,9 @@ const char *lt_stream_name(int stream) {
     }
 }
 
-bool lt_source_name_ok(const char *name) {
-    return strcmp(name, "run") == 0 || strcmp(name, "gateway") == 0 ||
-           strcmp(name, "deploy") == 0;
+bool lt_source_name_ok(const char *name)
+{
+    return strcmp(name, "run") == 0 || strcmp(name, "gateway") == 0 || strcmp(name, "deploy") == 0;
 }
 
 /* The words that name a level, in the text and in JSON "level" values.
@@ -71,44 +76,50 @@ struct level_word {
 };
 
 static const struct level_word level_words[] = {
-    {"error", LT_LEVEL_ERROR, false},   {"critical", LT_LEVEL_ERROR, false},
-    {"fatal", LT_LEVEL_ERROR, false},   {"err", LT_LEVEL_ERROR, true},
-    {"warn", LT_LEVEL_WARN, false},     {"warning", LT_LEVEL_WARN, false},
-    {"info", LT_LEVEL_INFO, false},     {"debug", LT_LEVEL_DEBUG, false},
-    {"trace", LT_LEVEL_TRACE, false},
+    {"error", LT_LEVEL_ERROR, false}, {"critical", LT_LEVEL_ERROR, false}, {"fatal", LT_LEVEL_ERROR, false},
+    {"err", LT_LEVEL_ERROR, true},    {"warn", LT_LEVEL_WARN, false},      {"warning", LT_LEVEL_WARN, false},
+    {"info", LT_LEVEL_INFO, false},   {"debug", LT_LEVEL_DEBUG, false},    {"trace", LT_LEVEL_TRACE, false},
 };
 
 /* The level named by exactly `len` bytes at `word`, or -1. */
-static int level_of_word(const char *word, size_t len, bool in_json) {
+static int level_of_word(const char *word, size_t len, bool in_json)
+{
     for (size_t i = 0; i < sizeof level_words / sizeof level_words[0]; i++) {
         const struct level_word *w = &level_words[i];
-        if (w->json_only && !in_json) continue;
-        if (strlen(w->word) == len && strncasecmp(word, w->word, len) == 0) return w->level;
+        if (w->json_only && !in_json)
+            continue;
+        if (strlen(w->word) == len && strncasecmp(word, w->word, len) == 0)
+            return w->level;
     }
     return -1;
 }
 
 /* Word characters as in a regular expression's \b: "error_code" is one
  * word, not "error". */
-static bool is_word_char(unsigned char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_';
+static bool is_word_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
 /* Level from a JSON object's "level" or "severity" string, or -1 when the
  * line is not such an object or names no level we know. */
-static int level_from_json(const char *msg, size_t len) {
+static int level_from_json(const char *msg, size_t len)
+{
     size_t start = 0;
-    while (start < len && (msg[start] == ' ' || msg[start] == '\t')) start++;
-    if (start == len || msg[start] != '{') return -1;
+    while (start < len && (msg[start] == ' ' || msg[start] == '\t'))
+        start++;
+    if (start == len || msg[start] != '{')
+        return -1;
     size_t end = len;
     while (end > start && (msg[end - 1] == ' ' || msg[end - 1] == '\t' || msg[end - 1] == '\r'))
         end--;
-    if (msg[end - 1] != '}') return -1; /* cheap reject before parsing */
+    if (msg[end - 1] != '}')
+        return -1; /* cheap reject before parsing */
 
     json_error_t error;
     json_t *root = json_loadb(msg + start, end - start, 0, &error);
-    if (root == NULL) return -1;
+    if (root == NULL)
+        return -1;
 
     int level = -1;
     static const char *const keys[] = {"level", "severity"};
@@ -122,7 +133,8 @@ static int level_from_json(const char *msg, size_t len) {
 }
 
 /* Level of the earliest level word wholly inside the scan window, or -1. */
-static int level_from_words(const char *msg, size_t len) {
+static int level_from_words(const char *msg, size_t len)
+{
     size_t window = len < LEVEL_SCAN_BYTES ? len : LEVEL_SCAN_BYTES;
     size_t i = 0;
     while (i < window) {
@@ -131,20 +143,26 @@ static int level_from_words(const char *msg, size_t len) {
             continue;
         }
         size_t word_start = i;
-        while (i < len && is_word_char((unsigned char)msg[i])) i++;
-        if (i > window) break; /* the word runs past the window */
+        while (i < len && is_word_char((unsigned char)msg[i]))
+            i++;
+        if (i > window)
+            break; /* the word runs past the window */
         int level = level_of_word(msg + word_start, i - word_start, false);
-        if (level >= 0) return level;
+        if (level >= 0)
+            return level;
     }
     return -1;
 }
 
-int lt_level_detect(int stream, const char *msg, size_t len) {
+int lt_level_detect(int stream, const char *msg, size_t len)
+{
     assert(msg != NULL || len == 0);
     int level = stream == 2 ? LT_LEVEL_STDERR : LT_LEVEL_STDOUT;
-    if (len == 0) return level;
+    if (len == 0)
+        return level;
 
     int refined = level_from_json(msg, len);
-    if (refined < 0) refined = level_from_words(msg, len);
+    if (refined < 0)
+        refined = level_from_words(msg, len);
     return refined >= 0 ? refined : level;
 }

@@ -24,11 +24,11 @@ enum lt_level {
     LT_LEVEL_COUNT
 };
 
-const char *lt_level_name(int level);       /* "STDOUT", "ERROR", ... */
-int lt_level_parse(const char *name);       /* case-insensitive; -1 if unknown */
+const char *lt_level_name(int level); /* "STDOUT", "ERROR", ... */
+int lt_level_parse(const char *name); /* case-insensitive; -1 if unknown */
 /* The level of a line: fal's rule, refined from the text. */
 int lt_level_detect(int stream, const char *msg, size_t len);
-const char *lt_stream_name(int stream);     /* "stdout" / "stderr" */
+const char *lt_stream_name(int stream); /* "stdout" / "stderr" */
 /* One of the sources an entry can come from: "run", "gateway" or "deploy"
  * (case-sensitive), as `logtap run --source` sets it and the source filter
  * of the log endpoints and commands takes it. */

@@ -239,8 +239,8 @@ bool lt_ring_append(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint6
          * "full". A stale pos just fails the CAS below. */
         if (pos + size > read + capacity)
             return false;
-    } while (!atomic_compare_exchange_weak_explicit(&h->reserve_pos, &pos, pos + size,
-                                                    memory_order_relaxed, memory_order_relaxed));
+    } while (!atomic_compare_exchange_weak_explicit(&h->reserve_pos, &pos, pos + size, memory_order_relaxed,
+                                                    memory_order_relaxed));
 
     lt_ring_record *rec = (lt_ring_record *)(ring->data + (pos & ring->mask));
     rec->ts_ns = ts_ns;
@@ -310,7 +310,7 @@ const lt_ring_record *lt_ring_peek(const lt_ring *ring, uint64_t pos)
 lt_slot_kind lt_ring_classify(uint64_t pos, const lt_ring_record *copy)
 {
     uint64_t word = atomic_load_explicit(&copy->commit, memory_order_relaxed);
-    lt_slot_kind kind = word == pos + 1                ? LT_SLOT_COMPLETE
+    lt_slot_kind kind = word == pos + 1                 ? LT_SLOT_COMPLETE
                         : word == LT_RING_RESERVED(pos) ? LT_SLOT_RESERVED
                         : word == LT_RING_TORN(pos)     ? LT_SLOT_TORN
                                                         : LT_SLOT_UNSTAMPED;

@@ -92,16 +92,16 @@ typedef struct lt_ring_header {
     char app_id[LT_WIRE_MAX_ID + 1];
     char version_id[LT_WIRE_MAX_ID + 1];
     char source[16];
-    char endpoint[256];      /* the collector this ring is meant for */
-    uint32_t flags;          /* LT_RING_FLAG_*; zero in rings of older writers */
+    char endpoint[256]; /* the collector this ring is meant for */
+    uint32_t flags;     /* LT_RING_FLAG_*; zero in rings of older writers */
 
     /* Written by writers. */
     alignas(64) _Atomic uint64_t reserve_pos;
-    _Atomic uint64_t dropped_bytes;   /* bytes the hook could not keep */
+    _Atomic uint64_t dropped_bytes; /* bytes the hook could not keep */
     _Atomic uint64_t dropped_records;
     /* Written by the reader. */
-    alignas(64) _Atomic uint64_t read_pos;  /* below this, space is free */
-    _Atomic uint64_t acked_pos;             /* below this, durable in the store
+    alignas(64) _Atomic uint64_t read_pos; /* below this, space is free */
+    _Atomic uint64_t acked_pos;            /* below this, durable in the store
                                                (the sender sets read_pos = acked_pos) */
 } lt_ring_header;
 
@@ -112,12 +112,12 @@ _Static_assert(offsetof(lt_ring_header, reserve_pos) == 704,
 typedef struct lt_ring_record {
     _Atomic uint64_t commit; /* position + 1 once the record is complete */
     uint64_t ts_ns;
-    uint32_t size;           /* whole record incl. header, multiple of 8 */
+    uint32_t size; /* whole record incl. header, multiple of 8 */
     uint32_t tid;
     uint32_t data_len;
-    uint8_t kind;            /* enum lt_record_kind */
+    uint8_t kind; /* enum lt_record_kind */
     uint8_t fd;
-    uint8_t request_len;     /* bytes of request ID that follow the header */
+    uint8_t request_len; /* bytes of request ID that follow the header */
     uint8_t reserved;
     /* request ID bytes, then data bytes, then padding to 8 */
 } lt_ring_record;

@@ -30,8 +30,8 @@
 #include "ring.h"
 
 typedef struct lt_ring_file {
-    int fd;         /* read-only; holds the flock while adopted, else -1 */
-    uint64_t mask;  /* capacity - 1, from the header at adoption */
+    int fd;        /* read-only; holds the flock while adopted, else -1 */
+    uint64_t mask; /* capacity - 1, from the header at adoption */
     char path[256];
 } lt_ring_file;
 

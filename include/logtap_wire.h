@@ -56,10 +56,10 @@ enum lt_msg_type {
 };
 
 enum lt_record_kind {
-    LT_REC_DATA = 0,  /* bytes written to fd 1 or 2 */
-    LT_REC_BEGIN = 1, /* the thread starts serving `request` */
-    LT_REC_END = 2,   /* the thread stops serving `request` */
-    LT_REC_EXIT = 3,  /* the process is exiting: no more records follow */
+    LT_REC_DATA = 0,   /* bytes written to fd 1 or 2 */
+    LT_REC_BEGIN = 1,  /* the thread starts serving `request` */
+    LT_REC_END = 2,    /* the thread stops serving `request` */
+    LT_REC_EXIT = 3,   /* the process is exiting: no more records follow */
     LT_REC_NOTICE = 4, /* logtap's own word about this process (payload: text),
                           e.g. that its C stdio could not be captured */
     LT_REC_KIND_COUNT

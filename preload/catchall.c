@@ -53,9 +53,9 @@
 #include "hook.h"
 #include "runtime.h"
 
-#define ORDER_WAIT_MS 100  /* longest a redirected write waits for the pipe */
-#define ORDER_PAUSE_MS 1000 /* no waiting for this long after a wait ran out */
-#define FETCH_WAIT_MS 5000 /* longest another thread waits for a fetch */
+#define ORDER_WAIT_MS 100    /* longest a redirected write waits for the pipe */
+#define ORDER_PAUSE_MS 1000  /* no waiting for this long after a wait ran out */
+#define FETCH_WAIT_MS 5000   /* longest another thread waits for a fetch */
 #define OTHER_PIPE_SEARCH 32 /* fds looked at for the other stream's pipe */
 #define TARGET_FD_FLOOR 900
 #define TARGET_FD_FLOOR_LOW 100 /* when RLIMIT_NOFILE is below the floor */
@@ -65,10 +65,10 @@ enum fetch_state { FETCH_NONE, FETCH_BUSY, FETCH_DONE, FETCH_FAILED };
 bool lt_catchall_on;
 static char name[LT_HANDOVER_NAME_MAX + 2]; /* LOGTAP_CATCHALL: "@" and the socket's name */
 static _Atomic int fetch_state;
-static _Atomic uint32_t fetcher;  /* thread ID of the fetching thread */
-static _Atomic int provided;      /* LT_HANDOVER_* bits logtap run sent */
+static _Atomic uint32_t fetcher;             /* thread ID of the fetching thread */
+static _Atomic int provided;                 /* LT_HANDOVER_* bits logtap run sent */
 static _Atomic int target[3] = {-1, -1, -1}; /* [1] stdout, [2] stderr */
-static _Atomic bool same_file;    /* both targets lead to one file */
+static _Atomic bool same_file;               /* both targets lead to one file */
 static _Atomic bool failure_told;
 static _Atomic int64_t order_paused_until; /* lt_mono_ns() */
 
@@ -193,7 +193,8 @@ static bool fetch(void)
             struct stat a, b;
             int out_fd = atomic_load(&target[1]), err_fd = atomic_load(&target[2]);
             atomic_store(&same_file, out_fd >= 0 && err_fd >= 0 && fstat(out_fd, &a) == 0 &&
-                                         fstat(err_fd, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino);
+                                         fstat(err_fd, &b) == 0 && a.st_dev == b.st_dev &&
+                                         a.st_ino == b.st_ino);
         }
         atomic_store(&fetcher, 0);
         atomic_store(&fetch_state, err ? FETCH_FAILED : FETCH_DONE);

@@ -77,7 +77,8 @@ static ssize_t real_writev(int fd, const struct iovec *iov, int iovcnt)
     return next_writev ? next_writev(fd, iov, iovcnt) : syscall(SYS_writev, fd, iov, iovcnt);
 }
 
-static ssize_t real_pwrite(LT_REAL(pwrite) real, long sysno, int fd, const void *buf, size_t count, off_t offset)
+static ssize_t real_pwrite(LT_REAL(pwrite) real, long sysno, int fd, const void *buf, size_t count,
+                           off_t offset)
 {
     return real ? real(fd, buf, count, offset) : syscall(sysno, fd, buf, count, offset);
 }
@@ -96,8 +97,8 @@ static void capture_written(int fd, const struct iovec *iov, int iovcnt, ssize_t
 static ssize_t catchall_output(int fd, const struct iovec *iov, int iovcnt, bool positioned, off_t offset);
 static void capture(int stream, const struct iovec *iov, int iovcnt, size_t accepted);
 static bool append_or_wait(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts,
-                           const char *request, size_t request_len, const struct iovec *iov,
-                           int iovcnt, size_t payload_len);
+                           const char *request, size_t request_len, const struct iovec *iov, int iovcnt,
+                           size_t payload_len);
 
 LT_EXPORT ssize_t write(int fd, const void *buf, size_t count)
 {
@@ -129,7 +130,8 @@ static ssize_t pwrite_common(LT_REAL(pwrite) real, long sysno, int fd, const voi
     return n;
 }
 
-static ssize_t pwritev_common(LT_REAL(pwritev) real, int fd, const struct iovec *iov, int iovcnt, off_t offset)
+static ssize_t pwritev_common(LT_REAL(pwritev) real, int fd, const struct iovec *iov, int iovcnt,
+                              off_t offset)
 {
     if (__builtin_expect(lt_catchall_on, 0))
         return catchall_output(fd, iov, iovcnt, true, offset);
@@ -263,8 +265,8 @@ static void capture(int stream, const struct iovec *iov, int iovcnt, size_t acce
     in_hook = 0;
 }
 
-void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
-               const struct iovec *iov, int iovcnt, size_t payload_len)
+void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len, const struct iovec *iov,
+               int iovcnt, size_t payload_len)
 {
     lt_ring *ring = lt_runtime_ring();
     if (!ring) {
@@ -322,13 +324,13 @@ void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len
  * bound keeps a writer that the sender itself depends on (zmq printing an
  * assertion, say) from waiting forever. */
 static bool append_or_wait(lt_ring *ring, uint8_t kind, uint8_t fd, uint32_t tid, uint64_t ts,
-                           const char *request, size_t request_len, const struct iovec *iov,
-                           int iovcnt, size_t payload_len)
+                           const char *request, size_t request_len, const struct iovec *iov, int iovcnt,
+                           size_t payload_len)
 {
     if (lt_ring_append(ring, kind, fd, tid, ts, request, request_len, iov, iovcnt, payload_len))
         return true;
-    if (!lt_rt.cfg.block_on_full || atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) !=
-                                        LT_SENDER_RUNNING)
+    if (!lt_rt.cfg.block_on_full ||
+        atomic_load_explicit(&lt_rt.sender_state, memory_order_relaxed) != LT_SENDER_RUNNING)
         return false;
     struct timespec nap = {0, 200000}; /* 0.2 ms */
     for (int waited_us = 0; waited_us < lt_rt.cfg.block_timeout_ms * 1000; waited_us += 200) {

@@ -41,8 +41,8 @@ int lt_redirect_target(int fd, int *stream);
 
 /* Append a record (any kind) for the calling thread, cut into as many
  * records as the payload needs. May change errno. */
-void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len,
-               const struct iovec *iov, int iovcnt, size_t payload_len);
+void lt_record(uint8_t kind, uint8_t fd, const char *request, size_t request_len, const struct iovec *iov,
+               int iovcnt, size_t payload_len);
 /* A NOTICE record: logtap's own runner-scope line about this process. */
 void lt_notice(const char *text);
 

@@ -132,7 +132,8 @@ lt_ring *lt_runtime_ring(void)
     if (state == LT_RING_READY)
         return &lt_rt.ring;
     int expected = LT_RING_NONE;
-    if (state == LT_RING_NONE && atomic_compare_exchange_strong(&lt_rt.ring_state, &expected, LT_RING_CREATING)) {
+    if (state == LT_RING_NONE &&
+        atomic_compare_exchange_strong(&lt_rt.ring_state, &expected, LT_RING_CREATING)) {
         atomic_store(&ring_creator, lt_thread_id());
         bool ok = create_ring();
         atomic_store_explicit(&lt_rt.ring_state, ok ? LT_RING_READY : LT_RING_FAILED, memory_order_release);
@@ -212,7 +213,7 @@ __attribute__((constructor)) static void logtap_init(void)
     }
     lt_spawn_snapshot(); /* after load_config and lt_fdmap_init exported theirs */
     lt_catchall_init();
-    lt_stdio_hook();     /* after pid and instance: a notice creates the ring */
+    lt_stdio_hook(); /* after pid and instance: a notice creates the ring */
     pthread_atfork(NULL, NULL, after_fork_child);
     /* The ring and the sender are made on the first capture: a process that
      * never writes to stdout/stderr (a shell that only execs, say) costs

@@ -38,7 +38,7 @@ enum lt_ring_state {
     LT_RING_NONE = 0,     /* not created yet (forked child before its first write) */
     LT_RING_CREATING = 1, /* one thread is creating it; others wait for it */
     LT_RING_READY = 2,
-    LT_RING_FAILED = 3,   /* creation failed; capture is off, the app is unaffected */
+    LT_RING_FAILED = 3, /* creation failed; capture is off, the app is unaffected */
 };
 
 enum lt_sender_state {
@@ -61,7 +61,7 @@ typedef struct lt_config {
     char source[LT_RING_FIELD_SIZE(source)];
     char ring_dir[200];
     uint64_t ring_capacity;
-    int exit_timeout_ms; /* how long exit waits for the collector's ack */
+    int exit_timeout_ms;  /* how long exit waits for the collector's ack */
     bool block_on_full;   /* LOGTAP_ON_FULL=block: wait for room, bounded */
     int block_timeout_ms; /* the bound, per write */
     bool unattributed;    /* LOGTAP_UNATTRIBUTED=1: logtap run --catch-all's

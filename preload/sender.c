@@ -50,8 +50,8 @@
 #define IDLE_WAIT_MS 20         /* longest sleep: bounds a missed wake-up */
 #define NEVER_CONNECTED_GRACE_MS 250
 #define EXIT_WAIT_MAX_BACKLOG (256 * 1024) /* larger tails go by the ring file */
-#define RESEND_AFTER_MS 5000     /* no ack progress for this long: send again */
-#define TORN_CHECK_AFTER_MS 100  /* a record reserved this long: is its writer alive? */
+#define RESEND_AFTER_MS 5000               /* no ack progress for this long: send again */
+#define TORN_CHECK_AFTER_MS 100            /* a record reserved this long: is its writer alive? */
 
 typedef struct frame {
     unsigned char *buf;
@@ -64,14 +64,14 @@ typedef struct sender {
     void *ctx;
     void *sock;
     lt_ring *ring;
-    uint64_t send_pos;      /* first ring position not yet sent */
-    uint64_t pending_end;   /* send_pos after the packed frame is sent */
-    bool pending;           /* frame holds a packed batch not yet sent */
+    uint64_t send_pos;    /* first ring position not yet sent */
+    uint64_t pending_end; /* send_pos after the packed frame is sent */
+    bool pending;         /* frame holds a packed batch not yet sent */
     bool ever_sent;
     int64_t last_progress_ms; /* last ack that moved acked_pos, or last rewind */
     uint64_t dropped_reported;
-    uint64_t stuck_pos;       /* a reserved record the sender waits for ... */
-    int64_t stuck_since_ms;   /* ... since then */
+    uint64_t stuck_pos;     /* a reserved record the sender waits for ... */
+    int64_t stuck_since_ms; /* ... since then */
     frame out;
     sem_t done;
     pthread_t thread;
@@ -371,7 +371,9 @@ static int exit_budget_ms(const sender *s)
     if (backlog > EXIT_WAIT_MAX_BACKLOG)
         return 0;
     if (!s->ever_sent)
-        return !collector_may_exist() ? 0 : budget < NEVER_CONNECTED_GRACE_MS ? budget : NEVER_CONNECTED_GRACE_MS;
+        return !collector_may_exist()              ? 0
+               : budget < NEVER_CONNECTED_GRACE_MS ? budget
+                                                   : NEVER_CONNECTED_GRACE_MS;
     return budget;
 }
 

@@ -54,8 +54,8 @@ static char preload_list[2 * PATH_MAX];
 enum { CARRIED = 10, EXTRA = CARRIED + 2 };
 #define VALUE_MAX 512
 static const char *const carried[CARRIED] = {
-    "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT", "LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
-    "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL", "LOGTAP_CATCHALL",
+    "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT",  "LOGTAP_APP_ID",    "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
+    "LOGTAP_RING_DIR",  "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL",    "LOGTAP_CATCHALL",
 };
 static char carried_value[CARRIED][VALUE_MAX];
 /* Room for one NAME=value string added to a child's environment. */
@@ -133,7 +133,7 @@ static bool list_has(const char *list, const char *item)
 }
 
 typedef struct env_builder {
-    char **out;     /* caller's stack array, room for n + EXTRA + 1 */
+    char **out; /* caller's stack array, room for n + EXTRA + 1 */
     size_t n;
     char (*buf)[SLOT_MAX];
     size_t nbuf;
@@ -209,14 +209,13 @@ static size_t env_count(char *const envp[])
 }
 
 /* Declares the stack storage and points `name` at the environment to use. */
-#define CHILD_ENV(name, envp)                                                          \
-    size_t name##_n = env_count(envp);                                                \
-    char *name##_out[name##_n + EXTRA + 1];                                           \
-    char name##_buf[EXTRA][SLOT_MAX];                                                 \
-    char name##_preload[4 * PATH_MAX];                                                \
-    char *const *name = build_env(envp, name##_out, name##_buf, name##_preload,       \
-                                  sizeof name##_preload)                              \
-                            ? (char *const *)name##_out                               \
+#define CHILD_ENV(name, envp)                                                                                \
+    size_t name##_n = env_count(envp);                                                                       \
+    char *name##_out[name##_n + EXTRA + 1];                                                                  \
+    char name##_buf[EXTRA][SLOT_MAX];                                                                        \
+    char name##_preload[4 * PATH_MAX];                                                                       \
+    char *const *name = build_env(envp, name##_out, name##_buf, name##_preload, sizeof name##_preload)       \
+                            ? (char *const *)name##_out                                                      \
                             : (envp)
 
 LT_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
@@ -274,17 +273,17 @@ LT_EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_
 }
 
 /* execl, execlp, execle: gather the variadic arguments, then as above. */
-#define GATHER_ARGS(first, ap, argv)                                          \
-    size_t argc_ = 1;                                                         \
-    va_list count_;                                                           \
-    va_copy(count_, ap);                                                      \
-    while (va_arg(count_, char *) != NULL)                                    \
-        argc_++;                                                              \
-    va_end(count_);                                                           \
-    char *argv[argc_ + 1];                                                    \
-    argv[0] = (char *)(first);                                                \
-    for (size_t i_ = 1; i_ <= argc_; i_++)                                    \
-        argv[i_] = va_arg(ap, char *)
+#define GATHER_ARGS(first, ap, argv)                                                                         \
+    size_t argc_ = 1;                                                                                        \
+    va_list count_;                                                                                          \
+    va_copy(count_, ap);                                                                                     \
+    while (va_arg(count_, char *) != NULL)                                                                   \
+        argc_++;                                                                                             \
+    va_end(count_);                                                                                          \
+    char *argv[argc_ + 1];                                                                                   \
+    argv[0] = (char *)(first);                                                                               \
+    for (size_t i_ = 1; i_ <= argc_; i_++)                                                                   \
+    argv[i_] = va_arg(ap, char *)
 
 LT_EXPORT int execl(const char *path, const char *arg, ...)
 {

@@ -43,8 +43,7 @@ typedef struct lt_store_backend {
     int (*runner_seen)(lt_backend_writer *w, const char *runner_id, const char *app_id,
                        const char *version_id, const char *source, int64_t ts_ns);
     int (*request_begin)(lt_backend_writer *w, const char *request_id, const char *runner_id,
-                         const char *app_id, const char *version_id, const char *caller,
-                         int64_t ts_ns);
+                         const char *app_id, const char *version_id, const char *caller, int64_t ts_ns);
     int (*request_end)(lt_backend_writer *w, const char *request_id, int64_t ts_ns);
     int (*commit)(lt_backend_writer *w, lt_store_commit_hook hook, void *hook_ctx, int64_t *last_id);
 
@@ -53,8 +52,8 @@ typedef struct lt_store_backend {
                          lt_delivery_stream_cb on_stream, void *ctx);
     int (*delivery_save)(lt_backend_writer *w, uint64_t instance, const lt_delivery_state *state,
                          int64_t now_ns);
-    int (*delivery_save_stream)(lt_backend_writer *w, uint64_t instance, uint32_t tid, int fd,
-                                uint64_t pos, uint32_t off);
+    int (*delivery_save_stream)(lt_backend_writer *w, uint64_t instance, uint32_t tid, int fd, uint64_t pos,
+                                uint32_t off);
     int (*delivery_prune)(lt_backend_writer *w, uint64_t instance, uint64_t below);
     int (*delivery_finish)(lt_backend_writer *w, uint64_t instance, int64_t now_ns);
     int (*delivery_expire)(lt_backend_writer *w, int64_t before_ns);

@@ -44,8 +44,8 @@ struct lt_store {
 
     /* The only state other threads touch. */
     pthread_mutex_t lock;
-    pthread_cond_t committed;      /* broadcast after each commit with lines */
-    int64_t committed_last_id;     /* guarded by lock */
+    pthread_cond_t committed;  /* broadcast after each commit with lines */
+    int64_t committed_last_id; /* guarded by lock */
 };
 
 struct lt_store_reader {
@@ -53,21 +53,23 @@ struct lt_store_reader {
     lt_backend_reader *reader;
 };
 
-void lt_store_errorf(char *buf, size_t size, const char *fmt, ...) {
-    if (buf == NULL || size == 0) return;
+void lt_store_errorf(char *buf, size_t size, const char *fmt, ...)
+{
+    if (buf == NULL || size == 0)
+        return;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, size, fmt, ap);
     va_end(ap);
 }
 
-void lt_store_note_commit(int64_t elapsed_ns) {
+void lt_store_note_commit(int64_t elapsed_ns)
+{
     uint64_t elapsed = elapsed_ns > 0 ? (uint64_t)elapsed_ns : 0;
     uint64_t seen = atomic_load_explicit(&lt_metrics_global.store_commit_ns_max, memory_order_relaxed);
     while (elapsed > seen &&
-           !atomic_compare_exchange_weak_explicit(&lt_metrics_global.store_commit_ns_max, &seen,
-                                                  elapsed, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+           !atomic_compare_exchange_weak_explicit(&lt_metrics_global.store_commit_ns_max, &seen, elapsed,
+                                                  memory_order_relaxed, memory_order_relaxed)) {
     }
     lt_metrics_commit_time(elapsed);
     LT_COUNT(store_commits, 1);
@@ -75,10 +77,12 @@ void lt_store_note_commit(int64_t elapsed_ns) {
 
 /* ---- writer ---- */
 
-lt_store *lt_store_open_backend(const char *backend, const char *dir, char *err, size_t errlen) {
+lt_store *lt_store_open_backend(const char *backend, const char *dir, char *err, size_t errlen)
+{
     const lt_store_backend *chosen = backend == NULL ? DEFAULT_BACKEND : NULL;
     for (size_t i = 0; chosen == NULL && i < sizeof backends / sizeof backends[0]; i++)
-        if (strcmp(backends[i]->name, backend) == 0) chosen = backends[i];
+        if (strcmp(backends[i]->name, backend) == 0)
+            chosen = backends[i];
     if (chosen == NULL) {
         lt_store_errorf(err, errlen, "no store backend named \"%s\"", backend);
         return NULL;
@@ -106,15 +110,23 @@ lt_store *lt_store_open_backend(const char *backend, const char *dir, char *err,
     return st;
 }
 
-lt_store *lt_store_open(const char *dir, char *err, size_t errlen) {
+lt_store *lt_store_open(const char *dir, char *err, size_t errlen)
+{
     return lt_store_open_backend(NULL, dir, err, errlen);
 }
 
-const char *lt_store_error(const lt_store *st) { return st->backend->error(st->writer); }
+const char *lt_store_error(const lt_store *st)
+{
+    return st->backend->error(st->writer);
+}
 
-size_t lt_store_pending(const lt_store *st) { return st->backend->pending(st->writer); }
+size_t lt_store_pending(const lt_store *st)
+{
+    return st->backend->pending(st->writer);
+}
 
-int lt_store_append(lt_store *st, const lt_line *line) {
+int lt_store_append(lt_store *st, const lt_line *line)
+{
     assert(line != NULL && line->runner_id != NULL);
     assert(line->stream == 1 || line->stream == 2);
     assert(line->level >= 0 && line->level < LT_LEVEL_COUNT);
@@ -122,32 +134,35 @@ int lt_store_append(lt_store *st, const lt_line *line) {
     return st->backend->append(st->writer, line);
 }
 
-int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id,
-                         const char *version_id, const char *source, int64_t ts_ns) {
+int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id, const char *version_id,
+                         const char *source, int64_t ts_ns)
+{
     assert(runner_id != NULL);
     return st->backend->runner_seen(st->writer, runner_id, app_id, version_id, source, ts_ns);
 }
 
-int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id,
-                           const char *app_id, const char *version_id, const char *caller,
-                           int64_t ts_ns) {
+int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id, const char *app_id,
+                           const char *version_id, const char *caller, int64_t ts_ns)
+{
     assert(request_id != NULL && runner_id != NULL);
-    return st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller,
-                                      ts_ns);
+    return st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller, ts_ns);
 }
 
-int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns) {
+int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns)
+{
     assert(request_id != NULL);
     return st->backend->request_end(st->writer, request_id, ts_ns);
 }
 
-void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx) {
+void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx)
+{
     st->commit_hook = hook;
     st->commit_hook_ctx = ctx;
 }
 
 /* Make committed lines visible to followers. */
-static void publish_last_id(lt_store *st, int64_t last_id) {
+static void publish_last_id(lt_store *st, int64_t last_id)
+{
     pthread_mutex_lock(&st->lock);
     assert(last_id > st->committed_last_id);
     st->committed_last_id = last_id;
@@ -155,23 +170,27 @@ static void publish_last_id(lt_store *st, int64_t last_id) {
     pthread_mutex_unlock(&st->lock);
 }
 
-int lt_store_commit(lt_store *st) {
+int lt_store_commit(lt_store *st)
+{
     int64_t last_id = 0;
     if (st->backend->commit(st->writer, st->commit_hook, st->commit_hook_ctx, &last_id) != 0)
         return -1;
     assert(st->backend->pending(st->writer) == 0);
-    if (last_id > 0) publish_last_id(st, last_id);
+    if (last_id > 0)
+        publish_last_id(st, last_id);
     return 0;
 }
 
-int64_t lt_store_last_id(lt_store *st) {
+int64_t lt_store_last_id(lt_store *st)
+{
     pthread_mutex_lock(&st->lock);
     int64_t last_id = st->committed_last_id;
     pthread_mutex_unlock(&st->lock);
     return last_id;
 }
 
-int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms) {
+int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms)
+{
     struct timespec deadline;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
     if (timeout_ms > 0) {
@@ -184,15 +203,18 @@ int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms) {
     }
     pthread_mutex_lock(&st->lock);
     while (timeout_ms > 0 && st->committed_last_id <= after_id) {
-        if (pthread_cond_timedwait(&st->committed, &st->lock, &deadline) == ETIMEDOUT) break;
+        if (pthread_cond_timedwait(&st->committed, &st->lock, &deadline) == ETIMEDOUT)
+            break;
     }
     int64_t last_id = st->committed_last_id;
     pthread_mutex_unlock(&st->lock);
     return last_id;
 }
 
-void lt_store_close(lt_store *st) {
-    if (st == NULL) return;
+void lt_store_close(lt_store *st)
+{
+    if (st == NULL)
+        return;
     if (lt_store_commit(st) != 0)
         fprintf(stderr, "logtap: store: final commit failed: %s\n", lt_store_error(st));
     st->backend->close(st->writer);
@@ -204,45 +226,55 @@ void lt_store_close(lt_store *st) {
 /* ---- delivery state ---- */
 
 int lt_store_delivery_load(lt_store *st, uint64_t instance, lt_delivery_state *out,
-                           lt_delivery_stream_cb on_stream, void *ctx) {
+                           lt_delivery_stream_cb on_stream, void *ctx)
+{
     return st->backend->delivery_load(st->writer, instance, out, on_stream, ctx);
 }
 
-int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state,
-                           int64_t now_ns) {
+int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state, int64_t now_ns)
+{
     assert(!state->finished);
     return st->backend->delivery_save(st->writer, instance, state, now_ns);
 }
 
-int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd,
-                                  uint64_t pos, uint32_t off) {
+int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd, uint64_t pos,
+                                  uint32_t off)
+{
     return st->backend->delivery_save_stream(st->writer, instance, tid, fd, pos, off);
 }
 
-int lt_store_delivery_prune(lt_store *st, uint64_t instance, uint64_t below) {
+int lt_store_delivery_prune(lt_store *st, uint64_t instance, uint64_t below)
+{
     return st->backend->delivery_prune(st->writer, instance, below);
 }
 
-int lt_store_delivery_finish(lt_store *st, uint64_t instance, int64_t now_ns) {
+int lt_store_delivery_finish(lt_store *st, uint64_t instance, int64_t now_ns)
+{
     return st->backend->delivery_finish(st->writer, instance, now_ns);
 }
 
-int lt_store_delivery_expire(lt_store *st, int64_t before_ns) {
+int lt_store_delivery_expire(lt_store *st, int64_t before_ns)
+{
     return st->backend->delivery_expire(st->writer, before_ns);
 }
 
 /* ---- retention ---- */
 
-long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows) {
+long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows)
+{
     assert(policy != NULL && max_rows > 0);
     return st->backend->retain(st->writer, policy, max_rows);
 }
 
-int64_t lt_store_live_bytes(lt_store *st) { return st->backend->live_bytes(st->writer); }
+int64_t lt_store_live_bytes(lt_store *st)
+{
+    return st->backend->live_bytes(st->writer);
+}
 
 /* ---- readers ---- */
 
-lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen) {
+lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
+{
     lt_store_reader *rd = calloc(1, sizeof *rd);
     if (rd == NULL) {
         lt_store_errorf(err, errlen, "out of memory");
@@ -257,8 +289,10 @@ lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
     return rd;
 }
 
-void lt_store_reader_close(lt_store_reader *rd) {
-    if (rd == NULL) return;
+void lt_store_reader_close(lt_store_reader *rd)
+{
+    if (rd == NULL)
+        return;
     rd->backend->reader_close(rd->reader);
     free(rd);
 }
@@ -270,36 +304,42 @@ struct ordered_delivery {
     int64_t previous_id;
 };
 
-static int deliver_in_order(const lt_line *line, void *ctx) {
+static int deliver_in_order(const lt_line *line, void *ctx)
+{
     struct ordered_delivery *d = ctx;
     assert(line->id > d->previous_id); /* ascending, after the cursor */
     d->previous_id = line->id;
     return d->cb(line, d->ctx);
 }
 
-long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx) {
+long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx)
+{
     assert(q != NULL && cb != NULL);
     assert(q->limit >= 0 && q->after_id >= 0 && q->before_id >= 0);
     struct ordered_delivery d = {.cb = cb, .ctx = ctx, .previous_id = q->after_id};
     return rd->backend->query(rd->reader, q, deliver_in_order, &d);
 }
 
-int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out) {
+int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out)
+{
     assert(request_id != NULL && out != NULL);
     return rd->backend->request_get(rd->reader, request_id, out);
 }
 
-int lt_store_runner_known(lt_store_reader *rd, const char *runner_id) {
+int lt_store_runner_known(lt_store_reader *rd, const char *runner_id)
+{
     assert(runner_id != NULL);
     return rd->backend->runner_known(rd->reader, runner_id);
 }
 
-int lt_store_app_known(lt_store_reader *rd, const char *app_id) {
+int lt_store_app_known(lt_store_reader *rd, const char *app_id)
+{
     assert(app_id != NULL);
     return rd->backend->app_known(rd->reader, app_id);
 }
 
-int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]) {
+int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1])
+{
     assert(runner_id != NULL && app_id != NULL);
     return rd->backend->runner_app(rd->reader, runner_id, app_id);
 }

@@ -74,16 +74,15 @@ void lt_store_close(lt_store *st);
  * line is copied. Returns 0 or -1 (err message kept in lt_store_error). */
 int lt_store_append(lt_store *st, const lt_line *line);
 /* Record that a runner was seen (insert or update last_ts). */
-int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id,
-                         const char *version_id, const char *source, int64_t ts_ns);
+int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id, const char *version_id,
+                         const char *source, int64_t ts_ns);
 /* Request lifetime from BEGIN/END records. A second BEGIN of the same ID
  * (another thread or a child process) keeps the first begin time; END sets
  * end time; a later BEGIN after END reopens it (status IN_PROGRESS).
  * `caller` (NULL or "" for none) is the identity the BEGIN named; the first
  * BEGIN that names one binds it, later ones cannot change it. */
-int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id,
-                           const char *app_id, const char *version_id, const char *caller,
-                           int64_t ts_ns);
+int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id, const char *app_id,
+                           const char *version_id, const char *caller, int64_t ts_ns);
 int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns);
 /* Commit the current transaction, if any. Returns 0 or -1. After success,
  * lt_store_last_id() reflects the new rows and waiting followers wake. */
@@ -112,11 +111,10 @@ typedef void (*lt_delivery_stream_cb)(void *ctx, uint32_t tid, int fd, uint64_t 
  * instance is known, 0 if not, -1 on error. */
 int lt_store_delivery_load(lt_store *st, uint64_t instance, lt_delivery_state *out,
                            lt_delivery_stream_cb on_stream, void *ctx);
-int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state,
-                           int64_t now_ns);
+int lt_store_delivery_save(lt_store *st, uint64_t instance, const lt_delivery_state *state, int64_t now_ns);
 /* Every byte of (tid, fd) before (pos, off) is stored. */
-int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd,
-                                  uint64_t pos, uint32_t off);
+int lt_store_delivery_save_stream(lt_store *st, uint64_t instance, uint32_t tid, int fd, uint64_t pos,
+                                  uint32_t off);
 /* Forget the points before `below` (the runner never sends those again). */
 int lt_store_delivery_prune(lt_store *st, uint64_t instance, uint64_t below);
 /* The instance is over: keep only the fact, so late frames are ignored. */
@@ -148,22 +146,25 @@ typedef struct lt_query {
     const char *app_id;
     const char *version_id;
     const char *source;
-    const char *search;     /* substring of message, NULL = none */
-    int min_level;          /* -1 = any */
-    int64_t since_ns;       /* inclusive; 0 = unbounded */
-    int64_t until_ns;       /* exclusive; 0 = unbounded */
-    const char *owner;      /* only lines of apps this user deployed
+    const char *search; /* substring of message, NULL = none */
+    int min_level;      /* -1 = any */
+    int64_t since_ns;   /* inclusive; 0 = unbounded */
+    int64_t until_ns;   /* exclusive; 0 = unbounded */
+    const char *owner;  /* only lines of apps this user deployed
                                (the access rule for non-admins; the
                                registry's apps say who deployed what);
                                NULL = any */
-    int64_t after_id;       /* cursor: only rows with id > after_id */
-    int64_t before_id;      /* cursor: only rows with id < before_id; 0 = none */
-    int limit;              /* 0 = no limit */
-    bool newest;            /* true: the newest `limit` rows (still delivered
+    int64_t after_id;   /* cursor: only rows with id > after_id */
+    int64_t before_id;  /* cursor: only rows with id < before_id; 0 = none */
+    int limit;          /* 0 = no limit */
+    bool newest;        /* true: the newest `limit` rows (still delivered
                                oldest first); false: the oldest `limit` rows */
 } lt_query;
 
-#define LT_QUERY_INIT {.min_level = -1}
+#define LT_QUERY_INIT                                                                                        \
+    {                                                                                                        \
+        .min_level = -1                                                                                      \
+    }
 
 /* Call `cb` for each matching line, in ID order. `cb` returns 0 to continue,
  * non-zero to stop. Returns the number of lines delivered, or -1 on error. */

@@ -66,49 +66,78 @@ int main(int argc, char **argv)
     size_t len = strlen(line);
     begin(request);
 
-    if (!strcmp(mode, "printf")) printf("%s ok\n", mode);
-    else if (!strcmp(mode, "puts")) puts("puts ok");
-    else if (!strcmp(mode, "fputs")) fputs(line, stdout);
-    else if (!strcmp(mode, "fputs-unlocked")) fputs_unlocked(line, stdout);
-    else if (!strcmp(mode, "fwrite")) fwrite(line, 1, len, stdout);
-    else if (!strcmp(mode, "fwrite-unlocked")) fwrite_unlocked(line, 1, len, stdout);
-    else if (!strcmp(mode, "putchar-unlocked")) for (size_t i = 0; i < len; i++) putchar_unlocked(line[i]);
-    else if (!strcmp(mode, "fprintf-stderr")) fprintf(stderr, "%s", line);
-    else if (!strcmp(mode, "perror")) { errno = ENOENT; line[len - 1] = 0; perror(line); }
-    else if (!strcmp(mode, "dprintf")) dprintf(1, "%s", line);
-    else if (!strcmp(mode, "write")) { if (write(1, line, len) < 0) return 3; }
-    else if (!strcmp(mode, "writev")) {
+    if (!strcmp(mode, "printf"))
+        printf("%s ok\n", mode);
+    else if (!strcmp(mode, "puts"))
+        puts("puts ok");
+    else if (!strcmp(mode, "fputs"))
+        fputs(line, stdout);
+    else if (!strcmp(mode, "fputs-unlocked"))
+        fputs_unlocked(line, stdout);
+    else if (!strcmp(mode, "fwrite"))
+        fwrite(line, 1, len, stdout);
+    else if (!strcmp(mode, "fwrite-unlocked"))
+        fwrite_unlocked(line, 1, len, stdout);
+    else if (!strcmp(mode, "putchar-unlocked"))
+        for (size_t i = 0; i < len; i++)
+            putchar_unlocked(line[i]);
+    else if (!strcmp(mode, "fprintf-stderr"))
+        fprintf(stderr, "%s", line);
+    else if (!strcmp(mode, "perror")) {
+        errno = ENOENT;
+        line[len - 1] = 0;
+        perror(line);
+    } else if (!strcmp(mode, "dprintf"))
+        dprintf(1, "%s", line);
+    else if (!strcmp(mode, "write")) {
+        if (write(1, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "writev")) {
         struct iovec iov[2] = {{line, 3}, {line + 3, len - 3}};
-        if (writev(1, iov, 2) < 0) return 3;
-    }
-    else if (!strcmp(mode, "dup-stderr")) {
+        if (writev(1, iov, 2) < 0)
+            return 3;
+    } else if (!strcmp(mode, "dup-stderr")) {
         int fd = dup(2);
-        if (write(fd, line, len) < 0) return 3;
-    }
-    else if (!strcmp(mode, "fcntl-dupfd")) {
+        if (write(fd, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "fcntl-dupfd")) {
         int fd = fcntl(1, F_DUPFD, 10);
-        if (write(fd, line, len) < 0) return 3;
-    }
-    else if (!strcmp(mode, "dup2-stderr-to-stdout")) {
+        if (write(fd, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "dup2-stderr-to-stdout")) {
         dup2(2, 1);
-        if (write(1, line, len) < 0) return 3;
-    }
-    else if (!strcmp(mode, "dup3-stdout")) {
+        if (write(1, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "dup3-stdout")) {
         int fd = open("/dev/null", O_RDONLY);
         dup3(1, fd, O_CLOEXEC);
-        if (write(fd, line, len) < 0) return 3;
-    }
-    else if (!strcmp(mode, "pwrite")) { if (pwrite(1, line, len, 0) < 0) return 3; }
-    else if (!strcmp(mode, "pwritev")) {
+        if (write(fd, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "pwrite")) {
+        if (pwrite(1, line, len, 0) < 0)
+            return 3;
+    } else if (!strcmp(mode, "pwritev")) {
         struct iovec iov = {line, len};
-        if (pwritev(1, &iov, 1, 0) < 0) return 3;
-    }
-    else if (!strcmp(mode, "signal-handler")) { signal(SIGUSR1, on_signal); raise(SIGUSR1); }
-    else if (!strcmp(mode, "unflushed-at-exit")) { printf("%s", line); return 0; } /* request left open */
-    else if (!strcmp(mode, "exit-after-write")) { if (write(1, line, len) < 0) return 3; _exit(0); }
-    else if (!strcmp(mode, "abort-after-stdio")) { fprintf(stderr, "%s", line); abort(); }
-    else if (!strcmp(mode, "assert")) { line[len - 1] = 0; assert(mode[0] == 'x' && line[0]); }
-    else if (!strcmp(mode, "native-thread") || !strcmp(mode, "exit-from-thread")) {
+        if (pwritev(1, &iov, 1, 0) < 0)
+            return 3;
+    } else if (!strcmp(mode, "signal-handler")) {
+        signal(SIGUSR1, on_signal);
+        raise(SIGUSR1);
+    } else if (!strcmp(mode, "unflushed-at-exit")) {
+        printf("%s", line);
+        return 0;
+    } /* request left open */
+    else if (!strcmp(mode, "exit-after-write")) {
+        if (write(1, line, len) < 0)
+            return 3;
+        _exit(0);
+    } else if (!strcmp(mode, "abort-after-stdio")) {
+        fprintf(stderr, "%s", line);
+        abort();
+    } else if (!strcmp(mode, "assert")) {
+        line[len - 1] = 0;
+        assert(mode[0] == 'x' && line[0]);
+    } else if (!strcmp(mode, "native-thread") || !strcmp(mode, "exit-from-thread")) {
         pthread_t t;
         pthread_create(&t, NULL, thread_main, NULL);
         if (!strcmp(mode, "exit-from-thread"))
@@ -118,34 +147,39 @@ int main(int argc, char **argv)
     /* The variadic exec family, the last two with an environment that has
      * lost LD_PRELOAD: the exec hooks must still keep the child captured and
      * in the request. */
-    else if (!strcmp(mode, "execl")) execl("/bin/echo", "echo", "execl ok", (char *)NULL);
-    else if (!strcmp(mode, "execlp")) execlp("echo", "echo", "execlp ok", (char *)NULL);
+    else if (!strcmp(mode, "execl"))
+        execl("/bin/echo", "echo", "execl ok", (char *)NULL);
+    else if (!strcmp(mode, "execlp"))
+        execlp("echo", "echo", "execlp ok", (char *)NULL);
     else if (!strcmp(mode, "execle-clean-env")) {
         char *const clean[] = {"PATH=/bin:/usr/bin", NULL};
         execle("/bin/echo", "echo", "execle-clean-env ok", (char *)NULL, clean);
-    }
-    else if (!strcmp(mode, "execv-clean-environ")) {
+    } else if (!strcmp(mode, "execv-clean-environ")) {
         clearenv();
         char *const args[] = {"echo", "execv-clean-environ ok", NULL};
         execv("/bin/echo", args);
-    }
-    else if (!strcmp(mode, "raw-syscall")) { if (syscall(SYS_write, 1, line, len) < 0) return 3; }
-    else if (!strcmp(mode, "raw-then-write")) {
+    } else if (!strcmp(mode, "raw-syscall")) {
+        if (syscall(SYS_write, 1, line, len) < 0)
+            return 3;
+    } else if (!strcmp(mode, "raw-then-write")) {
         /* For logtap run --catch-all: the hooked writes must not overtake
          * the raw ones, which take the longer way through logtap run. */
         static const char *const steps[] = {"raw out 1\n", "hooked out 2\n", "raw err 3\n", "hooked out 4\n"};
         for (int i = 0; i < 4; i++) {
             int fd = i == 2 ? 2 : 1;
-            long n = i % 2 ? write(fd, steps[i], strlen(steps[i])) : syscall(SYS_write, fd, steps[i], strlen(steps[i]));
+            long n = i % 2 ? write(fd, steps[i], strlen(steps[i]))
+                           : syscall(SYS_write, fd, steps[i], strlen(steps[i]));
             if (n < 0)
                 return 3;
         }
-    }
-    else if (!strcmp(mode, "progress")) {
-        for (int i = 0; i <= 100; i += 10) { fprintf(stderr, "\rprogress %3d%%", i); fflush(stderr); }
+    } else if (!strcmp(mode, "progress")) {
+        for (int i = 0; i <= 100; i += 10) {
+            fprintf(stderr, "\rprogress %3d%%", i);
+            fflush(stderr);
+        }
         fputc('\n', stderr);
-    }
-    else return 2;
+    } else
+        return 2;
     fflush(stdout);
     end();
     return 0;

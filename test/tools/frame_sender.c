@@ -36,17 +36,17 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, const char *msg,
     msgpack_sbuffer_clear(sb);
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
     msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, tweak == 1 ? 99 : LT_WIRE_VERSION);   /* 1: unknown version */
-    msgpack_pack_uint8(&pk, tweak == 2 ? 77 : LT_MSG_BATCH);      /* 2: unknown type */
+    msgpack_pack_uint8(&pk, tweak == 1 ? 99 : LT_WIRE_VERSION); /* 1: unknown version */
+    msgpack_pack_uint8(&pk, tweak == 2 ? 77 : LT_MSG_BATCH);    /* 2: unknown type */
     msgpack_pack_map(&pk, 3);
     msgpack_pack_str_with_body(&pk, "runner", 6);
     if (tweak == 3)
-        msgpack_pack_str_with_body(&pk, "bad/id", 6);              /* 3: bad runner ID */
+        msgpack_pack_str_with_body(&pk, "bad/id", 6); /* 3: bad runner ID */
     else
         msgpack_pack_str_with_body(&pk, runner, strlen(runner));
     msgpack_pack_str_with_body(&pk, "pid", 3);
     if (tweak == 4)
-        msgpack_pack_str_with_body(&pk, "12", 2);                  /* 4: pid not an int */
+        msgpack_pack_str_with_body(&pk, "12", 2); /* 4: pid not an int */
     else
         msgpack_pack_uint32(&pk, 4242);
     msgpack_pack_str_with_body(&pk, "instance", 8);
@@ -60,12 +60,12 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, const char *msg,
     clock_gettime(CLOCK_REALTIME, &now);
     msgpack_pack_uint64(&pk, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec);
     msgpack_pack_uint32(&pk, 4243);
-    msgpack_pack_uint8(&pk, tweak == 6 ? 200 : LT_REC_DATA);      /* 6: unknown kind */
-    msgpack_pack_uint8(&pk, tweak == 7 ? 9 : 1);                  /* 7: fd 9 */
+    msgpack_pack_uint8(&pk, tweak == 6 ? 200 : LT_REC_DATA); /* 6: unknown kind */
+    msgpack_pack_uint8(&pk, tweak == 7 ? 9 : 1);             /* 7: fd 9 */
     msgpack_pack_nil(&pk);
     if (tweak != 5) {
         if (tweak == 8)
-            msgpack_pack_str_with_body(&pk, msg, strlen(msg));     /* 8: str, not bin */
+            msgpack_pack_str_with_body(&pk, msg, strlen(msg)); /* 8: str, not bin */
         else
             msgpack_pack_bin_with_body(&pk, msg, strlen(msg));
     }

@@ -62,12 +62,16 @@ static void map_ring(lt_ring *ring, const char *path)
 
 /* A ring made by the ring's own code, as a runner's is, so the collector
  * sees exactly what a dead runner leaves; only the "process" is this tool. */
-static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity,
-                 uint64_t lines)
+static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity, uint64_t lines)
 {
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = runner, .app_id = "", .version_id = "", .source = "run",
-                         .endpoint = endpoint, .pid = getpid(), .instance = (uint64_t)getpid() << 20};
+    lt_ring_meta meta = {.runner_id = runner,
+                         .app_id = "",
+                         .version_id = "",
+                         .source = "run",
+                         .endpoint = endpoint,
+                         .pid = getpid(),
+                         .instance = (uint64_t)getpid() << 20};
     int rc = lt_ring_create(&ring, dir, capacity, &meta);
     if (rc != 0) {
         fprintf(stderr, "ring_tool: cannot create a ring in %s: %s\n", dir, strerror(-rc));

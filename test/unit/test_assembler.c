@@ -23,7 +23,6 @@
 #include "unit.h"
 #include <sqlite3.h>
 
-
 static char dir[] = "/tmp/logtap-asm-test-XXXXXX";
 static lt_store *store;
 static lt_assembler *assembler;
@@ -124,15 +123,21 @@ static void query(const char *runner, const char *request, collected *c)
     lt_store_reader_close(rd);
 }
 
-#define D(tid, fd, req, text) {tid, LT_REC_DATA, fd, req, text}
+#define D(tid, fd, req, text)                                                                                \
+    {                                                                                                        \
+        tid, LT_REC_DATA, fd, req, text                                                                      \
+    }
 
 static void test_lines_and_line_endings(void)
 {
     rec r[] = {
-        D(1, 1, NULL, "hello "), D(1, 1, NULL, "world\nsecond"), D(1, 1, NULL, " line\r\n"),
+        D(1, 1, NULL, "hello "),
+        D(1, 1, NULL, "world\nsecond"),
+        D(1, 1, NULL, " line\r\n"),
         D(1, 1, NULL, "progress 10%\rprogress 50%\rprogress 100%\n"),
-        D(1, 1, NULL, "\n"),                 /* an empty line is a line */
-        D(1, 1, NULL, "ends with cr\r"), D(1, 1, NULL, "\n"),
+        D(1, 1, NULL, "\n"), /* an empty line is a line */
+        D(1, 1, NULL, "ends with cr\r"),
+        D(1, 1, NULL, "\n"),
         D(1, 1, NULL, "no newline yet"),
     };
     feed("r-lines", 1, 0, r, sizeof r / sizeof r[0]);
@@ -148,8 +153,8 @@ static void test_lines_and_line_endings(void)
 static void test_threads_and_streams_assemble_separately(void)
 {
     rec r[] = {
-        D(1, 1, NULL, "A1 "), D(2, 1, NULL, "B1 "), D(1, 2, NULL, "A-err "), D(2, 1, NULL, "end\n"),
-        D(1, 1, NULL, "end\n"), D(1, 2, NULL, "end\n"),
+        D(1, 1, NULL, "A1 "),   D(2, 1, NULL, "B1 "),   D(1, 2, NULL, "A-err "),
+        D(2, 1, NULL, "end\n"), D(1, 1, NULL, "end\n"), D(1, 2, NULL, "end\n"),
     };
     feed("r-threads", 2, 0, r, sizeof r / sizeof r[0]);
     collected c;
@@ -161,18 +166,19 @@ static void test_threads_and_streams_assemble_separately(void)
 static void test_request_attribution(void)
 {
     rec r[] = {
-        D(5, 1, NULL, "before "),                 /* partial line outside the request */
-        {5, LT_REC_BEGIN, 0, "req-a", NULL},      /* BEGIN ends it: it stays outside */
+        D(5, 1, NULL, "before "),            /* partial line outside the request */
+        {5, LT_REC_BEGIN, 0, "req-a", NULL}, /* BEGIN ends it: it stays outside */
         D(5, 1, "req-a", "inside\nstarted inside "),
         D(6, 1, NULL, "other thread\n"),
-        {5, LT_REC_END, 0, "req-a", NULL},        /* END ends the partial line in the request */
+        {5, LT_REC_END, 0, "req-a", NULL}, /* END ends the partial line in the request */
         D(5, 1, NULL, "after\n"),
         D(6, 2, "req-b", "error: b failed\n"),
     };
     feed("r-req", 3, 0, r, sizeof r / sizeof r[0]);
     collected c;
     query("r-req", NULL, &c);
-    CHECK(strcmp(c.text, "-|before \nreq-a|inside\n-|other thread\nreq-a|started inside \n-|after\nreq-b|error: b failed\n") == 0);
+    CHECK(strcmp(c.text, "-|before \nreq-a|inside\n-|other thread\nreq-a|started inside "
+                         "\n-|after\nreq-b|error: b failed\n") == 0);
     query(NULL, "req-a", &c);
     CHECK(strcmp(c.text, "req-a|inside\nreq-a|started inside \n") == 0);
     query(NULL, "req-b", &c);
@@ -208,7 +214,8 @@ static void test_drops_are_reported_once(void)
     feed("r-drop", 5, 2000, r, 1);
     collected c;
     query("r-drop", NULL, &c);
-    CHECK(strcmp(c.text, "-|x\n-|[logtap: 1234 bytes dropped]\n-|x\n-|x\n-|[logtap: 766 bytes dropped]\n") == 0);
+    CHECK(strcmp(c.text, "-|x\n-|[logtap: 1234 bytes dropped]\n-|x\n-|x\n-|[logtap: 766 bytes dropped]\n") ==
+          0);
 }
 
 static void test_overlong_line_is_cut(void)
@@ -244,13 +251,13 @@ static void test_precheck(void)
 {
     static const unsigned char ok[] = {0x93, 0x01, 0xa1, 'x', 0xc0};
     CHECK(lt_msgpack_precheck(ok, sizeof ok, 3) == 0);
-    CHECK(lt_msgpack_precheck(ok, sizeof ok - 1, 3) != 0);        /* truncated */
+    CHECK(lt_msgpack_precheck(ok, sizeof ok - 1, 3) != 0); /* truncated */
     static const unsigned char trailing[] = {0xc0, 0xc0};
     CHECK(lt_msgpack_precheck(trailing, sizeof trailing, 3) != 0); /* two objects */
     static const unsigned char huge[] = {0xdd, 0x10, 0x00, 0x00, 0x00, 0xc0};
-    CHECK(lt_msgpack_precheck(huge, sizeof huge, 3) != 0);         /* count beyond the bytes */
+    CHECK(lt_msgpack_precheck(huge, sizeof huge, 3) != 0); /* count beyond the bytes */
     static const unsigned char deep[] = {0x91, 0x91, 0x91, 0x91, 0xc0};
-    CHECK(lt_msgpack_precheck(deep, sizeof deep, 3) != 0);         /* too deep */
+    CHECK(lt_msgpack_precheck(deep, sizeof deep, 3) != 0); /* too deep */
     CHECK(lt_msgpack_precheck(deep + 1, sizeof deep - 1, 3) == 0);
     static const unsigned char reserved[] = {0xc1};
     CHECK(lt_msgpack_precheck(reserved, 1, 3) != 0);
@@ -266,13 +273,21 @@ static uint64_t feed_direct(lt_proc_meta *m, lt_record_in *recs, size_t n, int *
     return bound;
 }
 
-#define IN(pos_, text) {.pos = (pos_), .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA, .fd = 1, \
-                        .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1}
+#define IN(pos_, text)                                                                                       \
+    {                                                                                                        \
+        .pos = (pos_), .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA, .fd = 1,                                   \
+        .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1                                  \
+    }
 
 static void test_ack_bound_and_holes(void)
 {
-    lt_proc_meta m = {.runner_id = "r-ack", .app_id = "", .version_id = "", .source = "",
-                      .pid = 9, .instance = 900, .has_range = true};
+    lt_proc_meta m = {.runner_id = "r-ack",
+                      .app_id = "",
+                      .version_id = "",
+                      .source = "",
+                      .pid = 9,
+                      .instance = 900,
+                      .has_range = true};
     int have;
     long fresh;
     /* Complete lines: everything fed may be acknowledged. */
@@ -307,8 +322,8 @@ static void test_ack_bound_and_holes(void)
 
 static void test_idle_partial_lines_are_flushed(void)
 {
-    lt_proc_meta m = {.runner_id = "r-idle", .app_id = "", .version_id = "", .source = "",
-                      .pid = 10, .instance = 1000};
+    lt_proc_meta m = {
+        .runner_id = "r-idle", .app_id = "", .version_id = "", .source = "", .pid = 10, .instance = 1000};
     int have;
     long fresh;
     lt_record_in a[] = {IN(0, "Enter value: ")};
@@ -326,8 +341,8 @@ static void test_idle_partial_lines_are_flushed(void)
 
 static void test_reset_takes_records_again(void)
 {
-    lt_proc_meta m = {.runner_id = "r-reset", .app_id = "", .version_id = "", .source = "",
-                      .pid = 11, .instance = 1100};
+    lt_proc_meta m = {
+        .runner_id = "r-reset", .app_id = "", .version_id = "", .source = "", .pid = 11, .instance = 1100};
     int have;
     long fresh;
     lt_record_in a[] = {IN(0, "kept\n")};
@@ -343,15 +358,18 @@ static void test_reset_takes_records_again(void)
 /* ---- exactly once across collector restarts (assembler.c, "Delivery state") ---- */
 
 /* The runner's stored lines, as collect() renders them. */
-#define CHECK_RUNNER_LINES(runner, want)                                        \
-    do {                                                                        \
-        collected lines_;                                                       \
-        query(runner, NULL, &lines_);                                           \
-        CHECK_STR(lines_.text, want);                                           \
+#define CHECK_RUNNER_LINES(runner, want)                                                                     \
+    do {                                                                                                     \
+        collected lines_;                                                                                    \
+        query(runner, NULL, &lines_);                                                                        \
+        CHECK_STR(lines_.text, want);                                                                        \
     } while (0)
 
-#define AT(pos_, tid_, fd_, text) {.pos = (pos_), .ts_ns = 1, .tid = (tid_), .kind = LT_REC_DATA, .fd = (fd_), \
-                                   .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1}
+#define AT(pos_, tid_, fd_, text)                                                                            \
+    {                                                                                                        \
+        .pos = (pos_), .ts_ns = 1, .tid = (tid_), .kind = LT_REC_DATA, .fd = (fd_),                          \
+        .data = (const unsigned char *)(text), .data_len = sizeof(text) - 1                                  \
+    }
 
 /* A collector killed and started again: what was in memory is gone, the
  * store (and its delivery state) is what it committed. */
@@ -381,8 +399,15 @@ static void restart_forgetting(void)
 
 static lt_proc_meta meta_of(const char *runner, uint64_t instance, uint64_t acked, uint64_t end)
 {
-    return (lt_proc_meta){.runner_id = runner, .app_id = "", .version_id = "", .source = "",
-                          .pid = 12, .instance = instance, .has_range = true, .acked = acked, .end = end};
+    return (lt_proc_meta){.runner_id = runner,
+                          .app_id = "",
+                          .version_id = "",
+                          .source = "",
+                          .pid = 12,
+                          .instance = instance,
+                          .has_range = true,
+                          .acked = acked,
+                          .end = end};
 }
 
 /* Lines of another thread finished after a held line are committed, but the
@@ -397,7 +422,7 @@ static void held_line_then_restart(void (*how)(void), const char *runner, uint64
     CHECK(feed_direct(&m, first, 4, &have, &fresh) == 0 && !have); /* nothing may be acknowledged */
     how();
     /* The runner sends everything again, then more. */
-    lt_record_in again[] = {AT(0, 1, 2, "held "), AT(64, 2, 1, "a\n"), AT(128, 2, 1, "b\n"),
+    lt_record_in again[] = {AT(0, 1, 2, "held "),  AT(64, 2, 1, "a\n"),     AT(128, 2, 1, "b\n"),
                             AT(192, 3, 1, "c\nd"), AT(256, 1, 2, "rest\n"), AT(320, 3, 1, "\n")};
     m = meta_of(runner, instance, 0, 384);
     CHECK(feed_direct(&m, again, 6, &have, &fresh) == 321 && have);
@@ -440,14 +465,28 @@ static void test_restart_long_line_cut(void)
     memset(head, 'y', sizeof head);
     memset(piece, 'x', sizeof piece);
     lt_record_in recs[PIECES + 2];
-    recs[0] = (lt_record_in){.pos = 0, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA, .fd = 1,
-                             .data = (const unsigned char *)head, .data_len = HEAD};
+    recs[0] = (lt_record_in){.pos = 0,
+                             .ts_ns = 1,
+                             .tid = 1,
+                             .kind = LT_REC_DATA,
+                             .fd = 1,
+                             .data = (const unsigned char *)head,
+                             .data_len = HEAD};
     for (int i = 1; i <= PIECES; i++)
-        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA,
-                                 .fd = 1, .data = (const unsigned char *)piece, .data_len = PIECE};
-    recs[PIECES + 1] = (lt_record_in){.pos = (uint64_t)(PIECES + 1) * 2 * PIECE, .ts_ns = 1, .tid = 1,
-                                      .kind = LT_REC_DATA, .fd = 1,
-                                      .data = (const unsigned char *)"\n", .data_len = 1};
+        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE,
+                                 .ts_ns = 1,
+                                 .tid = 1,
+                                 .kind = LT_REC_DATA,
+                                 .fd = 1,
+                                 .data = (const unsigned char *)piece,
+                                 .data_len = PIECE};
+    recs[PIECES + 1] = (lt_record_in){.pos = (uint64_t)(PIECES + 1) * 2 * PIECE,
+                                      .ts_ns = 1,
+                                      .tid = 1,
+                                      .kind = LT_REC_DATA,
+                                      .fd = 1,
+                                      .data = (const unsigned char *)"\n",
+                                      .data_len = 1};
     int have;
     long fresh;
     lt_proc_meta m = meta_of("r-restart-cut", 1400, 0, recs[PIECES].pos + 1);
@@ -513,11 +552,16 @@ static void test_line_cut_at_record_end(void)
     memset(piece, 'w', sizeof piece);
     lt_record_in recs[PIECES + 2];
     for (int i = 0; i < PIECES; i++)
-        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE, .ts_ns = 1, .tid = 1, .kind = LT_REC_DATA,
-                                 .fd = 1, .data = (const unsigned char *)piece, .data_len = PIECE};
+        recs[i] = (lt_record_in){.pos = (uint64_t)i * 2 * PIECE,
+                                 .ts_ns = 1,
+                                 .tid = 1,
+                                 .kind = LT_REC_DATA,
+                                 .fd = 1,
+                                 .data = (const unsigned char *)piece,
+                                 .data_len = PIECE};
     uint64_t after = (uint64_t)PIECES * 2 * PIECE;
-    recs[PIECES] = (lt_record_in){.pos = after, .ts_ns = 2, .tid = 1, .kind = LT_REC_END, .request = "req-cut",
-                                  .request_len = 7};
+    recs[PIECES] = (lt_record_in){
+        .pos = after, .ts_ns = 2, .tid = 1, .kind = LT_REC_END, .request = "req-cut", .request_len = 7};
     recs[PIECES + 1] = (lt_record_in){.pos = after + 64, .ts_ns = 3, .tid = 1, .kind = LT_REC_EXIT};
     int have;
     long fresh;
@@ -559,7 +603,11 @@ static void test_restart_marks_and_drops(void)
     m.dropped = 500;
     lt_record_in first[] = {
         {.pos = 0, .ts_ns = 10, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-reopen", .request_len = 10},
-        {.pos = 64, .ts_ns = 11, .tid = 1, .kind = LT_REC_NOTICE, .data = (const unsigned char *)"note",
+        {.pos = 64,
+         .ts_ns = 11,
+         .tid = 1,
+         .kind = LT_REC_NOTICE,
+         .data = (const unsigned char *)"note",
          .data_len = 4},
         {.pos = 128, .ts_ns = 12, .tid = 1, .kind = LT_REC_END, .request = "req-reopen", .request_len = 10},
         {.pos = 192, .ts_ns = 13, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-reopen", .request_len = 10},
@@ -613,7 +661,8 @@ static void test_prune_and_finish(void)
     CHECK(lt_store_commit(store) == 0);
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 0);
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1700"
-                         " AND finished_ts IS NOT NULL"), 1);
+                         " AND finished_ts IS NOT NULL"),
+              1);
     uint64_t dup = atomic_load(&lt_metrics_global.records_duplicate);
     lt_record_in late[] = {AT(192, 1, 1, "late copy\n")};
     m = meta_of("r-prune", 1700, 128, 256);
@@ -651,16 +700,22 @@ static void test_reaper_passes_torn_records(void)
     snprintf(rings, sizeof rings, "%s/rings", dir);
     REQUIRE(mkdir(rings, 0700) == 0);
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = "r-torn", .app_id = "", .version_id = "", .source = "",
-                         .endpoint = endpoint, .pid = 4242, .instance = 1900};
+    lt_ring_meta meta = {.runner_id = "r-torn",
+                         .app_id = "",
+                         .version_id = "",
+                         .source = "",
+                         .endpoint = endpoint,
+                         .pid = 4242,
+                         .instance = 1900};
     REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
     struct iovec iov;
-#define RING_WRITE(text) (iov = (struct iovec){(void *)(text), strlen(text)}, \
-                          lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, strlen(text)))
+#define RING_WRITE(text)                                                                                     \
+    (iov = (struct iovec){(void *)(text), strlen(text)},                                                     \
+     lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, strlen(text)))
     CHECK(RING_WRITE("one\n"));
-    lt_forge_torn(&ring, 7, 1000, true);   /* died copying its payload */
+    lt_forge_torn(&ring, 7, 1000, true); /* died copying its payload */
     CHECK(RING_WRITE("two\n"));
-    lt_forge_torn(&ring, 7, 3000, false);  /* died before stamping */
+    lt_forge_torn(&ring, 7, 3000, false); /* died before stamping */
     CHECK(RING_WRITE("three\nunfinished"));
 #undef RING_WRITE
     char path[sizeof ring.path];
@@ -679,7 +734,8 @@ static void test_reaper_passes_torn_records(void)
     CHECK_INT(atomic_load(&lt_metrics_global.records_torn) - torn, 2);
     CHECK_RUNNER_LINES("r-torn", "-|one\n-|two\n-|three\n-|unfinished\n-|[logtap: 4032 bytes dropped]\n");
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1900"
-                         " AND finished_ts IS NOT NULL"), 1);
+                         " AND finished_ts IS NOT NULL"),
+              1);
 }
 
 static int count_unattributed(const lt_line *line, void *ctx)
@@ -725,7 +781,8 @@ static void test_unattributed_mark(void)
         msgpack_pack_uint8(&pk, 1);
         msgpack_pack_str_with_body(&pk, "req-u", 5); /* a marker the catcher happened to have */
         msgpack_pack_bin_with_body(&pk, "caught\n", 7);
-        CHECK(lt_ingest_frame(ingest, (const unsigned char *)sb.data, sb.size, NULL, 0) == (variant < 2 ? 0 : -1));
+        CHECK(lt_ingest_frame(ingest, (const unsigned char *)sb.data, sb.size, NULL, 0) ==
+              (variant < 2 ? 0 : -1));
         msgpack_sbuffer_destroy(&sb);
     }
     CHECK(lt_store_commit(store) == 0);

@@ -4,7 +4,8 @@
 
 #include "entry_json.h"
 
-static lt_line sample_line(void) {
+static lt_line sample_line(void)
+{
     lt_line line = {
         .id = 42,
         .ts_ns = INT64_C(1795618686123456789),
@@ -23,7 +24,8 @@ static lt_line sample_line(void) {
     return line;
 }
 
-static void test_full_entry(void) {
+static void test_full_entry(void)
+{
     lt_line line = sample_line();
     json_t *entry = lt_entry_json(&line);
     CHECK(entry != NULL);
@@ -47,7 +49,8 @@ static void test_full_entry(void) {
     json_decref(entry);
 }
 
-static void test_untrusted_bytes(void) {
+static void test_untrusted_bytes(void)
+{
     lt_line line = sample_line();
     static const char message[] = "bad \xff\xfe and nul \0 and <b>html</b> \x1b[1m";
     line.message = message;
@@ -74,7 +77,8 @@ static void test_untrusted_bytes(void) {
     json_decref(entry);
 }
 
-static void test_status_entry(void) {
+static void test_status_entry(void)
+{
     lt_line line = sample_line();
     json_t *entry = lt_entry_json_status(&line);
     char *text = json_dumps(entry, JSON_COMPACT);
@@ -84,7 +88,8 @@ static void test_status_entry(void) {
     json_decref(entry);
 }
 
-int main(void) {
+int main(void)
+{
     test_full_entry();
     test_untrusted_bytes();
     test_status_entry();

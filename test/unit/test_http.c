@@ -23,7 +23,7 @@ static char *data_dir;
 static lt_store *store;
 static lt_http *server;
 static int port;
-static int64_t t0; /* an hour ago: relative since= values make sense */
+static int64_t t0;            /* an hour ago: relative since= values make sense */
 static char auth_header[128]; /* "Authorization: Bearer <admin token>" */
 
 /* ---- HTTP client helpers ---- */
@@ -33,15 +33,18 @@ struct text {
     size_t len;
 };
 
-static void text_append(struct text *t, const char *data, size_t len) {
+static void text_append(struct text *t, const char *data, size_t len)
+{
     t->data = realloc(t->data, t->len + len + 1);
-    if (t->data == NULL) abort();
+    if (t->data == NULL)
+        abort();
     memcpy(t->data + t->len, data, len);
     t->len += len;
     t->data[t->len] = '\0';
 }
 
-static size_t on_body(char *data, size_t size, size_t n, void *ctx) {
+static size_t on_body(char *data, size_t size, size_t n, void *ctx)
+{
     text_append(ctx, data, size * n);
     return size * n;
 }
@@ -53,7 +56,8 @@ struct reply {
     json_t *json; /* parsed body when it is JSON, else NULL */
 };
 
-static void reply_free(struct reply *r) {
+static void reply_free(struct reply *r)
+{
     free(r->body.data);
     free(r->headers.data);
     json_decref(r->json);
@@ -61,18 +65,21 @@ static void reply_free(struct reply *r) {
 }
 
 /* One request as admin; `header` may be NULL. */
-static struct reply request_as(const char *method, const char *path, const char *header,
-                               const char *auth) {
+static struct reply request_as(const char *method, const char *path, const char *header, const char *auth)
+{
     struct reply r = {0};
     char *url;
-    if (asprintf(&url, "http://127.0.0.1:%d%s", port, path) < 0) abort();
+    if (asprintf(&url, "http://127.0.0.1:%d%s", port, path) < 0)
+        abort();
     CURL *curl = curl_easy_init();
     struct curl_slist *headers = header ? curl_slist_append(NULL, header) : NULL;
-    if (auth != NULL) headers = curl_slist_append(headers, auth);
+    if (auth != NULL)
+        headers = curl_slist_append(headers, auth);
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
-    if (strcmp(method, "HEAD") == 0) curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    if (strcmp(method, "HEAD") == 0)
+        curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &r.body);
@@ -80,67 +87,81 @@ static struct reply request_as(const char *method, const char *path, const char 
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, &r.headers);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 10000L);
     CURLcode rc = curl_easy_perform(curl);
-    if (rc != CURLE_OK) fprintf(stderr, "  %s %s: %s\n", method, path, curl_easy_strerror(rc));
+    if (rc != CURLE_OK)
+        fprintf(stderr, "  %s %s: %s\n", method, path, curl_easy_strerror(rc));
     CHECK(rc == CURLE_OK);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
     free(url);
-    if (r.body.data != NULL) r.json = json_loads(r.body.data, 0, NULL);
+    if (r.body.data != NULL)
+        r.json = json_loads(r.body.data, 0, NULL);
     return r;
 }
 
-static struct reply request(const char *method, const char *path, const char *header) {
+static struct reply request(const char *method, const char *path, const char *header)
+{
     return request_as(method, path, header, auth_header);
 }
 
-static struct reply get(const char *path) { return request("GET", path, NULL); }
+static struct reply get(const char *path)
+{
+    return request("GET", path, NULL);
+}
 
-static bool has_header(const struct reply *r, const char *line) {
+static bool has_header(const struct reply *r, const char *line)
+{
     return r->headers.data != NULL && strcasestr(r->headers.data, line) != NULL;
 }
 
 /* IDs of a {"logs": [...]} reply, 0-terminated into `ids`. */
-static int reply_ids(const struct reply *r, int64_t *ids, int max) {
+static int reply_ids(const struct reply *r, int64_t *ids, int max)
+{
     json_t *logs = json_object_get(r->json, "logs");
     int n = 0;
     size_t i;
     json_t *entry;
-    json_array_foreach(logs, i, entry) {
-        if (n < max - 1) ids[n++] = json_integer_value(json_object_get(entry, "id"));
+    json_array_foreach(logs, i, entry)
+    {
+        if (n < max - 1)
+            ids[n++] = json_integer_value(json_object_get(entry, "id"));
     }
     ids[n] = 0;
     return n;
 }
 
 /* GET `path` and check it lists exactly these IDs and next_after. */
-#define CHECK_LOGS(path, next_after, ...)                                           \
-    do {                                                                            \
-        static const int64_t expected_ids[] = {__VA_ARGS__, 0};                     \
-        check_logs(path, expected_ids, next_after, __LINE__);                       \
+#define CHECK_LOGS(path, next_after, ...)                                                                    \
+    do {                                                                                                     \
+        static const int64_t expected_ids[] = {__VA_ARGS__, 0};                                              \
+        check_logs(path, expected_ids, next_after, __LINE__);                                                \
     } while (0)
 
-static void check_logs(const char *path, const int64_t *expected, int64_t next_after, int line) {
+static void check_logs(const char *path, const int64_t *expected, int64_t next_after, int line)
+{
     struct reply r = get(path);
     int64_t ids[64];
     int n = reply_ids(&r, ids, 64);
     bool same = r.status == 200 && r.json != NULL;
     int i = 0;
-    for (; same && expected[i] != 0; i++) same = i < n && ids[i] == expected[i];
-    same = same && i == n &&
-           json_integer_value(json_object_get(r.json, "next_after")) == next_after;
-    if (!same) fprintf(stderr, "  line %d: GET %s -> %ld %s\n", line, path, r.status, r.body.data);
+    for (; same && expected[i] != 0; i++)
+        same = i < n && ids[i] == expected[i];
+    same = same && i == n && json_integer_value(json_object_get(r.json, "next_after")) == next_after;
+    if (!same)
+        fprintf(stderr, "  line %d: GET %s -> %ld %s\n", line, path, r.status, r.body.data);
     CHECK(same);
     reply_free(&r);
 }
 
 /* GET `path` and check the status and that the error names `word`. */
 static void check_error(const char *method, const char *path, const char *header, long status,
-                        const char *word) {
+                        const char *word)
+{
     struct reply r = request(method, path, header);
     const char *message = json_string_value(json_object_get(r.json, "error"));
     bool ok = r.status == status && message != NULL && (word == NULL || strstr(message, word));
-    if (!ok) fprintf(stderr, "  %s %s -> %ld %s\n", method, path, r.status, r.body.data);
+    if (!ok)
+        fprintf(stderr, "  %s %s -> %ld %s\n", method, path, r.status, r.body.data);
     CHECK(ok);
     CHECK(has_header(&r, "Cache-Control: no-store"));
     reply_free(&r);
@@ -149,31 +170,42 @@ static void check_error(const char *method, const char *path, const char *header
 /* ---- fixture ---- */
 
 static void append(const char *runner, const char *request_id, int64_t ts, int stream, int level,
-                   const char *message, size_t len) {
-    lt_line line = {.ts_ns = ts, .runner_id = runner, .request_id = request_id, .app_id = "demo",
-                    .version_id = "v1", .source = "run", .message = message,
-                    .message_len = len ? len : strlen(message), .stream = stream, .level = level,
-                    .pid = 4242, .tid = 4243};
+                   const char *message, size_t len)
+{
+    lt_line line = {.ts_ns = ts,
+                    .runner_id = runner,
+                    .request_id = request_id,
+                    .app_id = "demo",
+                    .version_id = "v1",
+                    .source = "run",
+                    .message = message,
+                    .message_len = len ? len : strlen(message),
+                    .stream = stream,
+                    .level = level,
+                    .pid = 4242,
+                    .tid = 4243};
     CHECK_INT(lt_store_append(store, &line), 0);
 }
 
-static void populate(void) {
+static void populate(void)
+{
     CHECK_INT(lt_store_runner_seen(store, "r1", "demo", "v1", "run", t0), 0);
     CHECK_INT(lt_store_request_begin(store, "req-done", "r1", "demo", "v1", NULL, t0 + 1 * SEC), 0);
     CHECK_INT(lt_store_request_end(store, "req-done", t0 + 3 * SEC), 0);
     CHECK_INT(lt_store_request_begin(store, "req-live", "r1", "demo", "v1", NULL, t0 + 4 * SEC), 0);
-    append("r1", NULL, t0, 1, LT_LEVEL_STDOUT, "setup line", 0);                   /* 1 */
-    append("r1", "req-done", t0 + 1 * SEC, 1, LT_LEVEL_STDOUT, "handling", 0);       /* 2 */
-    append("r1", "req-done", t0 + 2 * SEC, 2, LT_LEVEL_ERROR, "ERROR bad \xff", 0);  /* 3 */
-    append("r1", NULL, t0 + 3 * SEC, 1, LT_LEVEL_STDOUT, "between", 0);              /* 4 */
+    append("r1", NULL, t0, 1, LT_LEVEL_STDOUT, "setup line", 0);                       /* 1 */
+    append("r1", "req-done", t0 + 1 * SEC, 1, LT_LEVEL_STDOUT, "handling", 0);         /* 2 */
+    append("r1", "req-done", t0 + 2 * SEC, 2, LT_LEVEL_ERROR, "ERROR bad \xff", 0);    /* 3 */
+    append("r1", NULL, t0 + 3 * SEC, 1, LT_LEVEL_STDOUT, "between", 0);                /* 4 */
     append("r1", "req-live", t0 + 4 * SEC, 1, LT_LEVEL_STDOUT, "live work needle", 0); /* 5 */
-    append("r1%:~", NULL, t0 + 5 * SEC, 1, LT_LEVEL_STDOUT, "odd runner", 0);       /* 6 */
+    append("r1%:~", NULL, t0 + 5 * SEC, 1, LT_LEVEL_STDOUT, "odd runner", 0);          /* 6 */
     CHECK_INT(lt_store_commit(store), 0);
 }
 
 /* ---- tests ---- */
 
-static void test_health_and_headers(void) {
+static void test_health_and_headers(void)
+{
     struct reply r = get("/healthz");
     CHECK_INT(r.status, 200);
     CHECK(json_is_true(json_object_get(r.json, "ok")));
@@ -189,7 +221,8 @@ static void test_health_and_headers(void) {
     reply_free(&r);
 }
 
-static void test_runner_logs(void) {
+static void test_runner_logs(void)
+{
     CHECK_LOGS("/v1/runners/r1/logs", 5, 1, 2, 3, 4, 5);
 
     struct reply r = get("/v1/runners/r1/logs");
@@ -239,9 +272,9 @@ static void test_runner_logs(void) {
     /* Percent-escapes in the path decode exactly. */
     CHECK_LOGS("/v1/runners/r1%25%3A%7e/logs", 6, 6);
     r = get("/v1/runners/r1%25%3a~/logs");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(json_object_get(r.json, "logs"), 0),
-                                                "runner_id")),
-              "r1%:~");
+    CHECK_STR(
+        json_string_value(json_object_get(json_array_get(json_object_get(r.json, "logs"), 0), "runner_id")),
+        "r1%:~");
     reply_free(&r);
     /* An ID no runner can have (a space, a non-ASCII byte) is not looked up. */
     check_error("GET", "/v1/runners/r%201/logs", NULL, 404, NULL);
@@ -257,7 +290,8 @@ static void test_runner_logs(void) {
     reply_free(&r);
 }
 
-static void test_request_logs_and_status(void) {
+static void test_request_logs_and_status(void)
+{
     CHECK_LOGS("/v1/requests/req-done/logs", 3, 2, 3);
     CHECK_LOGS("/v1/requests/req-live/logs", 5, 5);
     CHECK_LOGS("/v1/requests/req-done/logs?tail=1", 3, 3);
@@ -294,7 +328,8 @@ static void test_request_logs_and_status(void) {
     reply_free(&r);
 }
 
-static void test_errors(void) {
+static void test_errors(void)
+{
     /* 404: unknown IDs and paths, and IDs that cannot exist. */
     check_error("GET", "/v1/runners/nobody/logs", NULL, 404, "nobody");
     check_error("GET", "/v1/requests/nobody/logs", NULL, 404, "nobody");
@@ -305,7 +340,7 @@ static void test_errors(void) {
     check_error("GET", "/v1/runners/r1/logs/extra", NULL, 404, NULL);
     check_error("GET", "/v1/runners/r1/status", NULL, 404, NULL);
     check_error("GET", "/v1/runners//logs", NULL, 404, NULL);
-    check_error("GET", "/v1/runners/r1%2Flogs", NULL, 404, NULL);   /* not runner "r1" */
+    check_error("GET", "/v1/runners/r1%2Flogs", NULL, 404, NULL); /* not runner "r1" */
     check_error("GET", "/v1/runners/r1%00/logs", NULL, 404, NULL);
     check_error("GET", "/v2/runners/r1/logs", NULL, 404, NULL);
     char long_id[200] = "/v1/runners/";
@@ -360,10 +395,16 @@ static void test_errors(void) {
     reply_free(&r);
 }
 
-static void test_auth_and_params(void) {
+static void test_auth_and_params(void)
+{
     /* No token, a malformed one, an unknown one: 401 with a challenge. */
-    const char *paths[] = {"/v1/runners/r1/logs", "/v1/logs", "/v1/requests/req-done/status",
-                           "/v1/whoami", "/metrics", "/v1/tokens", "/v1/runners/nobody/logs"};
+    const char *paths[] = {"/v1/runners/r1/logs",
+                           "/v1/logs",
+                           "/v1/requests/req-done/status",
+                           "/v1/whoami",
+                           "/metrics",
+                           "/v1/tokens",
+                           "/v1/runners/nobody/logs"};
     const char *bad[] = {NULL, "Authorization: Bearer", "Authorization: Basic YWRtaW46eA==",
                          "Authorization: Bearer lt_0000000000000000000000000000000000000000000000"
                          "00",
@@ -371,7 +412,8 @@ static void test_auth_and_params(void) {
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
         for (size_t j = 0; j < sizeof bad / sizeof bad[0]; j++) {
             struct reply r = request_as("GET", paths[i], NULL, bad[j]);
-            if (r.status != 401) fprintf(stderr, "  %s with %s -> %ld\n", paths[i], bad[j], r.status);
+            if (r.status != 401)
+                fprintf(stderr, "  %s with %s -> %ld\n", paths[i], bad[j], r.status);
             CHECK_INT(r.status, 401);
             CHECK(has_header(&r, "WWW-Authenticate: Bearer realm=\"logtap\""));
             CHECK(json_string_value(json_object_get(r.json, "error")) != NULL);
@@ -422,14 +464,15 @@ struct follower {
     char header[64];
     pthread_t thread;
     pthread_mutex_t lock;
-    struct text stream;       /* guarded by lock */
-    struct text headers;      /* guarded by lock */
-    atomic_bool stop;         /* ask the client to hang up */
+    struct text stream;  /* guarded by lock */
+    struct text headers; /* guarded by lock */
+    atomic_bool stop;    /* ask the client to hang up */
     atomic_bool done;
     CURLcode result;
 };
 
-static size_t on_stream(char *data, size_t size, size_t n, void *ctx) {
+static size_t on_stream(char *data, size_t size, size_t n, void *ctx)
+{
     struct follower *f = ctx;
     pthread_mutex_lock(&f->lock);
     text_append(&f->stream, data, size * n);
@@ -437,7 +480,8 @@ static size_t on_stream(char *data, size_t size, size_t n, void *ctx) {
     return atomic_load(&f->stop) ? 0 : size * n;
 }
 
-static size_t on_stream_header(char *data, size_t size, size_t n, void *ctx) {
+static size_t on_stream_header(char *data, size_t size, size_t n, void *ctx)
+{
     struct follower *f = ctx;
     pthread_mutex_lock(&f->lock);
     text_append(&f->headers, data, size * n);
@@ -445,13 +489,15 @@ static size_t on_stream_header(char *data, size_t size, size_t n, void *ctx) {
     return size * n;
 }
 
-static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d) {
+static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
     (void)a, (void)b, (void)c, (void)d;
     struct follower *f = ctx;
     return atomic_load(&f->stop) ? 1 : 0;
 }
 
-static void *follow_thread(void *arg) {
+static void *follow_thread(void *arg)
+{
     struct follower *f = arg;
     char url[512];
     snprintf(url, sizeof url, "http://127.0.0.1:%d%s", port, f->path);
@@ -475,7 +521,8 @@ static void *follow_thread(void *arg) {
     return NULL;
 }
 
-static struct follower *follow_start(const char *path, const char *header) {
+static struct follower *follow_start(const char *path, const char *header)
+{
     struct follower *f = calloc(1, sizeof *f);
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->header, sizeof f->header, "%s", header ? header : "");
@@ -485,43 +532,52 @@ static struct follower *follow_start(const char *path, const char *header) {
 }
 
 /* Wait up to `timeout_ms` for `needle` in the stream. */
-static bool follow_saw(struct follower *f, const char *needle, int timeout_ms) {
+static bool follow_saw(struct follower *f, const char *needle, int timeout_ms)
+{
     int64_t deadline = lt_mono_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&f->lock);
         bool seen = f->stream.data != NULL && strstr(f->stream.data, needle) != NULL;
         pthread_mutex_unlock(&f->lock);
-        if (seen) return true;
-        if (lt_mono_ms() > deadline) return false;
+        if (seen)
+            return true;
+        if (lt_mono_ms() > deadline)
+            return false;
         unit_sleep_ms(10);
     }
 }
 
 /* Wait up to `timeout_ms` for the end of the response headers. */
-static bool follow_headers_arrive(struct follower *f, int timeout_ms) {
+static bool follow_headers_arrive(struct follower *f, int timeout_ms)
+{
     int64_t deadline = lt_mono_ms() + timeout_ms;
     for (;;) {
         pthread_mutex_lock(&f->lock);
         bool complete = f->headers.data != NULL && strstr(f->headers.data, "\r\n\r\n") != NULL;
         pthread_mutex_unlock(&f->lock);
-        if (complete) return true;
-        if (lt_mono_ms() > deadline) return false;
+        if (complete)
+            return true;
+        if (lt_mono_ms() > deadline)
+            return false;
         unit_sleep_ms(10);
     }
 }
 
 /* The "id:" lines of the stream so far, 0-terminated. */
-static int follow_ids(struct follower *f, int64_t *ids, int max) {
+static int follow_ids(struct follower *f, int64_t *ids, int max)
+{
     int n = 0;
     pthread_mutex_lock(&f->lock);
     for (const char *p = f->stream.data; p != NULL && (p = strstr(p, "id: ")) != NULL; p += 4)
-        if ((p == f->stream.data || p[-1] == '\n') && n < max - 1) ids[n++] = atoll(p + 4);
+        if ((p == f->stream.data || p[-1] == '\n') && n < max - 1)
+            ids[n++] = atoll(p + 4);
     pthread_mutex_unlock(&f->lock);
     ids[n] = 0;
     return n;
 }
 
-static void follow_finish(struct follower *f) {
+static void follow_finish(struct follower *f)
+{
     atomic_store(&f->stop, true);
     pthread_join(f->thread, NULL);
     free(f->stream.data);
@@ -530,16 +586,19 @@ static void follow_finish(struct follower *f) {
     free(f);
 }
 
-static bool followers_become(uint64_t expected, int timeout_ms) {
+static bool followers_become(uint64_t expected, int timeout_ms)
+{
     int64_t deadline = lt_mono_ms() + timeout_ms;
     while (atomic_load(&lt_metrics_global.followers) != expected) {
-        if (lt_mono_ms() > deadline) return false;
+        if (lt_mono_ms() > deadline)
+            return false;
         unit_sleep_ms(10);
     }
     return true;
 }
 
-static void test_follow(void) {
+static void test_follow(void)
+{
     /* Backlog (newest line), then a line committed after connecting; lines of
      * other runners never show up. */
     struct follower *f = follow_start("/v1/runners/r1/logs?follow=1&tail=1", NULL);
@@ -550,7 +609,7 @@ static void test_follow(void) {
     CHECK(f->headers.data && strcasestr(f->headers.data, "Cache-Control: no-store"));
     pthread_mutex_unlock(&f->lock);
 
-    append("r2", NULL, t0 + 6 * SEC, 1, LT_LEVEL_STDOUT, "someone else", 0); /* 7 */
+    append("r2", NULL, t0 + 6 * SEC, 1, LT_LEVEL_STDOUT, "someone else", 0);     /* 7 */
     append("r1", "req-live", t0 + 7 * SEC, 1, LT_LEVEL_STDOUT, "fresh line", 0); /* 8 */
     CHECK_INT(lt_store_commit(store), 0);
     CHECK(follow_saw(f, "id: 8\nevent: log\ndata: {\"id\":8,", 5000));
@@ -591,8 +650,8 @@ static void test_follow(void) {
     /* Request scope with a search: only matching lines of that request. */
     f = follow_start("/v1/requests/req-live/logs?follow=1&search=hit", NULL);
     CHECK(followers_become(1, 3000));
-    append("r1", "req-live", t0 + 8 * SEC, 1, LT_LEVEL_STDOUT, "miss", 0);        /* 9 */
-    append("r1", NULL, t0 + 8 * SEC, 1, LT_LEVEL_STDOUT, "hit outside", 0);       /* 10 */
+    append("r1", "req-live", t0 + 8 * SEC, 1, LT_LEVEL_STDOUT, "miss", 0);         /* 9 */
+    append("r1", NULL, t0 + 8 * SEC, 1, LT_LEVEL_STDOUT, "hit outside", 0);        /* 10 */
     append("r1", "req-live", t0 + 9 * SEC, 1, LT_LEVEL_STDOUT, "a hit inside", 0); /* 11 */
     CHECK_INT(lt_store_commit(store), 0);
     CHECK(follow_saw(f, "id: 11\n", 5000));
@@ -617,7 +676,8 @@ static void test_follow(void) {
     snprintf(path, sizeof path, "/v1/runners/r1/logs?follow=1&until=%s", until);
     f = follow_start(path, NULL);
     int64_t deadline = lt_mono_ms() + 5000;
-    while (!atomic_load(&f->done) && lt_mono_ms() < deadline) unit_sleep_ms(10);
+    while (!atomic_load(&f->done) && lt_mono_ms() < deadline)
+        unit_sleep_ms(10);
     CHECK(atomic_load(&f->done));
     CHECK_INT(f->result, CURLE_OK);
     n = follow_ids(f, ids, 16);
@@ -626,7 +686,8 @@ static void test_follow(void) {
 }
 
 /* Pages of the default size, and tail beyond it. */
-static void test_large_runner(void) {
+static void test_large_runner(void)
+{
     int64_t first = lt_store_last_id(store) + 1;
     for (int i = 0; i < 1200; i++) {
         char message[32];
@@ -665,14 +726,16 @@ static void test_large_runner(void) {
 }
 
 /* lt_http_stop ends open follow streams promptly. */
-static void test_stop_with_follower(void) {
+static void test_stop_with_follower(void)
+{
     struct follower *f = follow_start("/v1/runners/r1/logs?follow=1&tail=1", NULL);
     CHECK(follow_saw(f, "id: 12\n", 5000));
     int64_t start = lt_mono_ms();
     lt_http_stop(server);
     server = NULL;
     int64_t took = lt_mono_ms() - start;
-    if (took >= 2000) fprintf(stderr, "  lt_http_stop took %lld ms\n", (long long)took);
+    if (took >= 2000)
+        fprintf(stderr, "  lt_http_stop took %lld ms\n", (long long)took);
     CHECK(took < 2000);
     pthread_join(f->thread, NULL);
     CHECK(atomic_load(&f->done));
@@ -683,7 +746,8 @@ static void test_stop_with_follower(void) {
     free(f);
 }
 
-static void test_start_failures(void) {
+static void test_start_failures(void)
+{
     char err[256] = "";
     CHECK(lt_http_start("no-port", data_dir, store, err, sizeof err) == NULL);
     CHECK(strstr(err, "no-port") != NULL);
@@ -697,7 +761,8 @@ static void test_start_failures(void) {
     CHECK(strstr(err, "in use") != NULL);
 }
 
-int main(void) {
+int main(void)
+{
     curl_global_init(CURL_GLOBAL_DEFAULT);
     char *root = unit_make_temp_dir();
     data_dir = root;
@@ -706,7 +771,8 @@ int main(void) {
     char err[256] = "";
     store = lt_store_open(data_dir, err, sizeof err);
     CHECK(store != NULL);
-    if (store == NULL) return unit_done("unit-http");
+    if (store == NULL)
+        return unit_done("unit-http");
     populate();
     lt_registry *reg = lt_registry_open(data_dir, err, sizeof err);
     CHECK(reg != NULL);
@@ -718,9 +784,11 @@ int main(void) {
     snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s", token);
 
     server = lt_http_start("127.0.0.1:0", data_dir, store, err, sizeof err);
-    if (server == NULL) fprintf(stderr, "lt_http_start: %s\n", err);
+    if (server == NULL)
+        fprintf(stderr, "lt_http_start: %s\n", err);
     CHECK(server != NULL);
-    if (server == NULL) return unit_done("unit-http");
+    if (server == NULL)
+        return unit_done("unit-http");
     port = lt_http_port(server);
     CHECK(port > 0 && port < 65536);
 

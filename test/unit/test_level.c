@@ -59,11 +59,12 @@ static const struct level_case cases[] = {
     {1, "{\"level\":\"notice\",\"msg\":\"error x\"}", LT_LEVEL_ERROR},
     {2, "{\"msg\":\"plain\"}", LT_LEVEL_STDERR},
     {1, "{not json at all} warning", LT_LEVEL_WARN},
-    {1, "{\"level\":\"error\"", LT_LEVEL_ERROR}, /* cut off: word rule still finds it */
+    {1, "{\"level\":\"error\"", LT_LEVEL_ERROR},    /* cut off: word rule still finds it */
     {1, "[{\"level\":\"error\"}]", LT_LEVEL_ERROR}, /* array: word rule */
 };
 
-static void test_detect(void) {
+static void test_detect(void)
+{
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const struct level_case *c = &cases[i];
         int got = lt_level_detect(c->stream, c->text, strlen(c->text));
@@ -85,7 +86,8 @@ static void test_detect(void) {
 }
 
 /* Only words wholly inside the first 120 bytes count. */
-static void test_scan_window(void) {
+static void test_scan_window(void)
+{
     char line[200];
     memset(line, '.', sizeof line);
     memcpy(line + 115, "error", 5); /* bytes 115..119: the last word that fits */
@@ -101,7 +103,8 @@ static void test_scan_window(void) {
     CHECK_INT(lt_level_detect(1, line, sizeof line), LT_LEVEL_WARN);
 }
 
-static void test_names(void) {
+static void test_names(void)
+{
     CHECK_STR(lt_level_name(LT_LEVEL_STDOUT), "STDOUT");
     CHECK_STR(lt_level_name(LT_LEVEL_STDERR), "STDERR");
     CHECK_STR(lt_level_name(LT_LEVEL_ERROR), "ERROR");
@@ -123,7 +126,8 @@ static void test_names(void) {
           LT_LEVEL_STDERR < LT_LEVEL_ERROR);
 }
 
-int main(void) {
+int main(void)
+{
     test_detect();
     test_scan_window();
     test_names();

@@ -5,20 +5,23 @@
 #include "metrics.h"
 
 /* True if `text` has `line` as a whole line. */
-static bool has_line(const char *text, const char *line) {
+static bool has_line(const char *text, const char *line)
+{
     size_t len = strlen(line);
     for (const char *p = text; (p = strstr(p, line)) != NULL; p++)
-        if ((p == text || p[-1] == '\n') && p[len] == '\n') return true;
+        if ((p == text || p[-1] == '\n') && p[len] == '\n')
+            return true;
     return false;
 }
 
-int main(void) {
+int main(void)
+{
     LT_COUNT(lines_stored, 42);
     LT_COUNT(http_requests, 3);
     atomic_store(&lt_metrics_global.followers, 2);
     atomic_store(&lt_metrics_global.store_commit_ns_max, 1500000); /* 1.5 ms */
-    lt_metrics_commit_time(1500000);   /* 1.5 ms: buckets from 0.0025 up */
-    lt_metrics_commit_time(300000000); /* 0.3 s: buckets from 0.5 up */
+    lt_metrics_commit_time(1500000);                               /* 1.5 ms: buckets from 0.0025 up */
+    lt_metrics_commit_time(300000000);                             /* 0.3 s: buckets from 0.5 up */
     LT_COUNT(frames_malformed, 5);
     LT_COUNT(bytes_gap_reported, 77);
     atomic_store(&lt_metrics_global.partial_lines, 4);
@@ -27,7 +30,8 @@ int main(void) {
     size_t len;
     lt_metrics_render(&text, &len);
     CHECK(text != NULL);
-    if (text == NULL) return unit_done("unit-metrics");
+    if (text == NULL)
+        return unit_done("unit-metrics");
     CHECK_INT(strlen(text), len);
 
     CHECK(has_line(text, "# HELP logtap_lines_stored_total lines appended to the store"));
@@ -61,8 +65,10 @@ int main(void) {
     LT_METRICS_COUNTERS(COUNT_ONE)
 #undef COUNT_ONE
     int help_lines = 0, type_lines = 0;
-    for (const char *p = text; (p = strstr(p, "# HELP ")) != NULL; p++) help_lines++;
-    for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++) type_lines++;
+    for (const char *p = text; (p = strstr(p, "# HELP ")) != NULL; p++)
+        help_lines++;
+    for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
+        type_lines++;
     /* + followers, store_faulted, commit time max, 3 queue depths, the
      * commit histogram, 2 drop families, live bytes */
     CHECK_INT(help_lines, counters + 10);

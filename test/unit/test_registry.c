@@ -6,7 +6,8 @@
 #include "registry.h"
 #include "store.h"
 
-static void test_tokens(lt_registry *reg) {
+static void test_tokens(lt_registry *reg)
+{
     char admin_token[LT_TOKEN_LEN + 1], again[LT_TOKEN_LEN + 1] = "";
     bool created = false;
     CHECK_INT(lt_registry_bootstrap(reg, admin_token, &created), 0);
@@ -34,9 +35,14 @@ static void test_tokens(lt_registry *reg) {
     CHECK(!who.admin);
 
     /* Malformed and unknown tokens are simply not found. */
-    const char *bad[] = {"", "lt_", "lt_abc", "xx_000000000000000000000000000000000000000000000000",
-                         "lt_00000000000000000000000000000000000000000000000G", NULL};
-    for (int i = 0; bad[i] != NULL; i++) CHECK_INT(lt_registry_authenticate(reg, bad[i], &who), 0);
+    const char *bad[] = {"",
+                         "lt_",
+                         "lt_abc",
+                         "xx_000000000000000000000000000000000000000000000000",
+                         "lt_00000000000000000000000000000000000000000000000G",
+                         NULL};
+    for (int i = 0; bad[i] != NULL; i++)
+        CHECK_INT(lt_registry_authenticate(reg, bad[i], &who), 0);
     CHECK_INT(lt_registry_authenticate(reg, NULL, &who), 0);
     char flipped[LT_TOKEN_LEN + 1];
     memcpy(flipped, token, sizeof flipped);
@@ -52,13 +58,15 @@ static void test_tokens(lt_registry *reg) {
     CHECK_INT(lt_registry_authenticate(reg, token, &who), 0);
 }
 
-static int count_cb(const lt_app_info *app, void *ctx) {
+static int count_cb(const lt_app_info *app, void *ctx)
+{
     (void)app;
     (*(int *)ctx)++;
     return 0;
 }
 
-static void test_apps_and_accounts(lt_registry *reg) {
+static void test_apps_and_accounts(lt_registry *reg)
+{
     lt_app_info app;
     CHECK_INT(lt_registry_app_get(reg, "a1", &app), 0);
     CHECK(!app.deployed);
@@ -98,7 +106,8 @@ static void test_apps_and_accounts(lt_registry *reg) {
     CHECK_INT(alices, 1);
 }
 
-static void test_access_matrix(void) {
+static void test_access_matrix(void)
+{
     lt_principal admin = {.user = "admin", .admin = true};
     lt_principal owner = {.user = "alice"}, caller = {.user = "bob"}, other = {.user = "carol"};
     lt_app_info public_app = {.deployed = true, .owner = "alice", .private_logs = false};
@@ -125,7 +134,8 @@ static void test_access_matrix(void) {
     CHECK_INT(lt_access_request_logs(&owner, &carols, "bob"), LT_SEE_NOTHING);
 }
 
-int main(void) {
+int main(void)
+{
     char *root = unit_make_temp_dir();
     char err[256] = "";
     CHECK(lt_registry_open(root, err, sizeof err) == NULL); /* no store yet */

@@ -20,13 +20,16 @@
 #include "tools/ring_forge.h"
 #include "unit.h"
 
-
 static char dir[] = "/tmp/logtap-ring-test-XXXXXX";
 
 static void make_ring(lt_ring *ring, uint64_t cap, uint64_t instance)
 {
-    lt_ring_meta meta = {.runner_id = "r", .app_id = "a", .version_id = "v", .source = "run",
-                         .pid = getpid(), .instance = instance};
+    lt_ring_meta meta = {.runner_id = "r",
+                         .app_id = "a",
+                         .version_id = "v",
+                         .source = "run",
+                         .pid = getpid(),
+                         .instance = instance};
     REQUIRE(lt_ring_create(ring, dir, cap, &meta) == 0);
 }
 
@@ -39,10 +42,10 @@ static bool append_str(lt_ring *ring, uint32_t tid, const char *req, const char 
 static void test_create_rules(void)
 {
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = "r", .app_id = "", .version_id = "", .source = "", .pid = 1,
-                         .instance = 7};
-    CHECK(lt_ring_create(&ring, dir, 1000, &meta) == -EINVAL);            /* not a power of two */
-    CHECK(lt_ring_create(&ring, dir, 4096, &meta) == -EINVAL);            /* below the minimum */
+    lt_ring_meta meta = {
+        .runner_id = "r", .app_id = "", .version_id = "", .source = "", .pid = 1, .instance = 7};
+    CHECK(lt_ring_create(&ring, dir, 1000, &meta) == -EINVAL); /* not a power of two */
+    CHECK(lt_ring_create(&ring, dir, 4096, &meta) == -EINVAL); /* below the minimum */
     CHECK(lt_ring_create(&ring, dir, LT_RING_MIN_CAPACITY, &meta) == 0);
     lt_ring again;
     CHECK(lt_ring_create(&again, dir, LT_RING_MIN_CAPACITY, &meta) == -EEXIST); /* O_EXCL */
@@ -256,7 +259,8 @@ static void *writer(void *p)
     writer_arg *w = p;
     char msg[64];
     for (uint32_t seq = 0; seq < PER_WRITER; seq++) {
-        int len = snprintf(msg, sizeof msg, "%u:%u:%.*s", w->id, seq, (int)(seq % 23), "xxxxxxxxxxxxxxxxxxxxxxx");
+        int len =
+            snprintf(msg, sizeof msg, "%u:%u:%.*s", w->id, seq, (int)(seq % 23), "xxxxxxxxxxxxxxxxxxxxxxx");
         while (!append_str(w->ring, w->id, NULL, msg, (size_t)len))
             w->refused++; /* full: the reader will make room */
     }

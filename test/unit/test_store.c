@@ -23,47 +23,57 @@ struct collected {
     long stop_after; /* 0 = never stop */
 };
 
-static int collect(const lt_line *line, void *ctx) {
+static int collect(const lt_line *line, void *ctx)
+{
     struct collected *c = ctx;
-    if (c->count < 64) c->ids[c->count] = line->id;
+    if (c->count < 64)
+        c->ids[c->count] = line->id;
     c->count++;
     return c->stop_after != 0 && c->count >= c->stop_after;
 }
 
 /* Run `q` and compare the IDs delivered with `expected` (0-terminated). */
-#define CHECK_QUERY(rd, q, ...)                                                   \
-    do {                                                                          \
-        const int64_t expected_ids[] = {__VA_ARGS__, 0};                          \
-        check_query(rd, q, expected_ids, __LINE__);                               \
+#define CHECK_QUERY(rd, q, ...)                                                                              \
+    do {                                                                                                     \
+        const int64_t expected_ids[] = {__VA_ARGS__, 0};                                                     \
+        check_query(rd, q, expected_ids, __LINE__);                                                          \
     } while (0)
 
-static void check_query(lt_store_reader *rd, const lt_query *q, const int64_t *expected, int line) {
+static void check_query(lt_store_reader *rd, const lt_query *q, const int64_t *expected, int line)
+{
     struct collected c = {0};
     long n = lt_store_query(rd, q, collect, &c);
     long expected_count = 0;
-    while (expected[expected_count] != 0) expected_count++;
+    while (expected[expected_count] != 0)
+        expected_count++;
     bool same = n == expected_count && c.count == expected_count;
-    for (long i = 0; same && i < expected_count; i++) same = c.ids[i] == expected[i];
+    for (long i = 0; same && i < expected_count; i++)
+        same = c.ids[i] == expected[i];
     if (!same) {
         fprintf(stderr, "  query at line %d returned %ld:", line, n);
-        for (long i = 0; i < c.count && i < 64; i++) fprintf(stderr, " %lld", (long long)c.ids[i]);
+        for (long i = 0; i < c.count && i < 64; i++)
+            fprintf(stderr, " %lld", (long long)c.ids[i]);
         fprintf(stderr, "\n");
     }
     CHECK(same);
 }
 
-static lt_store *open_store(void) {
+static lt_store *open_store(void)
+{
     char err[256] = "";
     lt_store *st = lt_store_open(data_dir, err, sizeof err);
-    if (st == NULL) fprintf(stderr, "lt_store_open: %s\n", err);
+    if (st == NULL)
+        fprintf(stderr, "lt_store_open: %s\n", err);
     CHECK(st != NULL);
     return st;
 }
 
-static lt_store_reader *open_reader(void) {
+static lt_store_reader *open_reader(void)
+{
     char err[256] = "";
     lt_store_reader *rd = lt_store_reader_open(data_dir, err, sizeof err);
-    if (rd == NULL) fprintf(stderr, "lt_store_reader_open: %s\n", err);
+    if (rd == NULL)
+        fprintf(stderr, "lt_store_reader_open: %s\n", err);
     CHECK(rd != NULL);
     return rd;
 }
@@ -71,7 +81,8 @@ static lt_store_reader *open_reader(void) {
 static const char binary_message[] = "bin\0needle\xff";
 
 /* The dataset of the filter tests; IDs are 1..7 in this order. */
-static void append_dataset(lt_store *st) {
+static void append_dataset(lt_store *st)
+{
     struct {
         int64_t ts;
         const char *runner, *app, *version, *source, *request;
@@ -109,7 +120,8 @@ static void append_dataset(lt_store *st) {
 
 /* ---- tests ---- */
 
-static void test_open_creates_wal_store(void) {
+static void test_open_creates_wal_store(void)
+{
     lt_store *st = open_store();
     char path[700];
     snprintf(path, sizeof path, "%s/logtap.db", data_dir);
@@ -149,7 +161,8 @@ static void test_open_creates_wal_store(void) {
 }
 
 /* Lines 2 and 7 of the dataset, field by field. */
-static int check_line(const lt_line *line, void *ctx) {
+static int check_line(const lt_line *line, void *ctx)
+{
     (void)ctx;
     if (line->id == 7) {
         CHECK_INT(line->ts_ns, T0 + 6 * SEC);
@@ -175,14 +188,15 @@ static int check_line(const lt_line *line, void *ctx) {
     return 0;
 }
 
-static void test_commit_visibility_and_fidelity(void) {
+static void test_commit_visibility_and_fidelity(void)
+{
     lt_store *st = open_store();
     lt_store_reader *rd = open_reader();
     lt_query all = LT_QUERY_INIT;
 
     append_dataset(st);
     CHECK_INT(lt_store_pending(st), 7);
-    CHECK_INT(lt_store_last_id(st), 0);        /* not committed yet */
+    CHECK_INT(lt_store_last_id(st), 0); /* not committed yet */
     struct collected c = {0};
     CHECK_INT(lt_store_query(rd, &all, collect, &c), 0); /* readers see commits only */
 
@@ -202,72 +216,120 @@ static void test_commit_visibility_and_fidelity(void) {
     lt_store_close(st);
 }
 
-static void test_filters(void) {
+static void test_filters(void)
+{
     lt_store_reader *rd = open_reader();
     lt_query q;
 
-#define RESET_QUERY() do { lt_query fresh = LT_QUERY_INIT; q = fresh; } while (0)
-    RESET_QUERY(); q.runner_id = "r1";
+#define RESET_QUERY()                                                                                        \
+    do {                                                                                                     \
+        lt_query fresh = LT_QUERY_INIT;                                                                      \
+        q = fresh;                                                                                           \
+    } while (0)
+    RESET_QUERY();
+    q.runner_id = "r1";
     CHECK_QUERY(rd, &q, 1, 2, 4, 6, 7);
-    RESET_QUERY(); q.runner_id = "nobody";
+    RESET_QUERY();
+    q.runner_id = "nobody";
     CHECK_QUERY(rd, &q, 0);
-    RESET_QUERY(); q.request_id = "q1";
+    RESET_QUERY();
+    q.request_id = "q1";
     CHECK_QUERY(rd, &q, 2, 4);
-    RESET_QUERY(); q.request_id = "q2";
+    RESET_QUERY();
+    q.request_id = "q2";
     CHECK_QUERY(rd, &q, 3);
-    RESET_QUERY(); q.app_id = "a2";
+    RESET_QUERY();
+    q.app_id = "a2";
     CHECK_QUERY(rd, &q, 3, 5);
-    RESET_QUERY(); q.app_id = "a2"; q.version_id = "v2";
+    RESET_QUERY();
+    q.app_id = "a2";
+    q.version_id = "v2";
     CHECK_QUERY(rd, &q, 3);
-    RESET_QUERY(); q.version_id = "v3";
+    RESET_QUERY();
+    q.version_id = "v3";
     CHECK_QUERY(rd, &q, 5);
-    RESET_QUERY(); q.source = "gateway";
+    RESET_QUERY();
+    q.source = "gateway";
     CHECK_QUERY(rd, &q, 3, 5);
-    RESET_QUERY(); q.search = "needle";      /* case-sensitive, bytes after NUL count */
+    RESET_QUERY();
+    q.search = "needle"; /* case-sensitive, bytes after NUL count */
     CHECK_QUERY(rd, &q, 3, 4, 7);
-    RESET_QUERY(); q.search = "Needle";
+    RESET_QUERY();
+    q.search = "Needle";
     CHECK_QUERY(rd, &q, 6);
-    RESET_QUERY(); q.search = "\xff";
+    RESET_QUERY();
+    q.search = "\xff";
     CHECK_QUERY(rd, &q, 7);
-    RESET_QUERY(); q.search = "";
+    RESET_QUERY();
+    q.search = "";
     CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
-    RESET_QUERY(); q.search = "100%_";       /* no LIKE wildcards */
+    RESET_QUERY();
+    q.search = "100%_"; /* no LIKE wildcards */
     CHECK_QUERY(rd, &q, 0);
-    RESET_QUERY(); q.min_level = LT_LEVEL_WARN;
+    RESET_QUERY();
+    q.min_level = LT_LEVEL_WARN;
     CHECK_QUERY(rd, &q, 3, 4, 5);
-    RESET_QUERY(); q.min_level = LT_LEVEL_ERROR;
+    RESET_QUERY();
+    q.min_level = LT_LEVEL_ERROR;
     CHECK_QUERY(rd, &q, 3);
-    RESET_QUERY(); q.since_ns = T0 + 2 * SEC; /* inclusive */
+    RESET_QUERY();
+    q.since_ns = T0 + 2 * SEC; /* inclusive */
     CHECK_QUERY(rd, &q, 3, 4, 5, 6, 7);
-    RESET_QUERY(); q.until_ns = T0 + 2 * SEC; /* exclusive */
+    RESET_QUERY();
+    q.until_ns = T0 + 2 * SEC; /* exclusive */
     CHECK_QUERY(rd, &q, 1, 2);
-    RESET_QUERY(); q.since_ns = T0 + 1 * SEC; q.until_ns = T0 + 4 * SEC;
+    RESET_QUERY();
+    q.since_ns = T0 + 1 * SEC;
+    q.until_ns = T0 + 4 * SEC;
     CHECK_QUERY(rd, &q, 2, 3, 4);
-    RESET_QUERY(); q.after_id = 4;
+    RESET_QUERY();
+    q.after_id = 4;
     CHECK_QUERY(rd, &q, 5, 6, 7);
-    RESET_QUERY(); q.after_id = 7;
+    RESET_QUERY();
+    q.after_id = 7;
     CHECK_QUERY(rd, &q, 0);
 
     /* limit and newest */
-    RESET_QUERY(); q.limit = 3;
+    RESET_QUERY();
+    q.limit = 3;
     CHECK_QUERY(rd, &q, 1, 2, 3);
-    RESET_QUERY(); q.limit = 3; q.newest = true;
+    RESET_QUERY();
+    q.limit = 3;
+    q.newest = true;
     CHECK_QUERY(rd, &q, 5, 6, 7);
-    RESET_QUERY(); q.limit = 3; q.newest = true; q.runner_id = "r1";
+    RESET_QUERY();
+    q.limit = 3;
+    q.newest = true;
+    q.runner_id = "r1";
     CHECK_QUERY(rd, &q, 4, 6, 7);
-    RESET_QUERY(); q.limit = 2; q.newest = true; q.runner_id = "r1"; q.until_ns = T0 + 4 * SEC;
+    RESET_QUERY();
+    q.limit = 2;
+    q.newest = true;
+    q.runner_id = "r1";
+    q.until_ns = T0 + 4 * SEC;
     CHECK_QUERY(rd, &q, 2, 4);
-    RESET_QUERY(); q.newest = true;            /* no limit: everything */
+    RESET_QUERY();
+    q.newest = true; /* no limit: everything */
     CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
-    RESET_QUERY(); q.limit = 100; q.newest = true;
+    RESET_QUERY();
+    q.limit = 100;
+    q.newest = true;
     CHECK_QUERY(rd, &q, 1, 2, 3, 4, 5, 6, 7);
-    RESET_QUERY(); q.limit = 5; q.newest = true; q.after_id = 5;
+    RESET_QUERY();
+    q.limit = 5;
+    q.newest = true;
+    q.after_id = 5;
     CHECK_QUERY(rd, &q, 6, 7);
 
     /* Everything at once. */
     RESET_QUERY();
-    q.runner_id = "r1"; q.app_id = "a1"; q.version_id = "v1"; q.source = "run";
-    q.search = "needle"; q.since_ns = T0 + 3 * SEC; q.min_level = LT_LEVEL_STDOUT;
+    q.runner_id = "r1";
+    q.app_id = "a1";
+    q.version_id = "v1";
+    q.source = "run";
+    q.search = "needle";
+    q.since_ns = T0 + 3 * SEC;
+    q.min_level = LT_LEVEL_STDOUT;
     CHECK_QUERY(rd, &q, 4, 7);
 
     /* The callback can stop the query. */
@@ -280,32 +342,37 @@ static void test_filters(void) {
     /* Paging with the cursor visits every line exactly once. */
     int64_t seen[16];
     int n = 0;
-    RESET_QUERY(); q.limit = 2;
+    RESET_QUERY();
+    q.limit = 2;
     for (int page = 0; page < 10; page++) {
         struct collected p = {0};
         long got = lt_store_query(rd, &q, collect, &p);
         CHECK(got >= 0 && got <= 2);
-        if (got <= 0) break;
-        for (long i = 0; i < got; i++) seen[n++] = p.ids[i];
+        if (got <= 0)
+            break;
+        for (long i = 0; i < got; i++)
+            seen[n++] = p.ids[i];
         q.after_id = p.ids[got - 1];
     }
     CHECK_INT(n, 7);
-    for (int i = 0; i < n; i++) CHECK_INT(seen[i], i + 1);
+    for (int i = 0; i < n; i++)
+        CHECK_INT(seen[i], i + 1);
 #undef RESET_QUERY
     lt_store_reader_close(rd);
 }
 
-static void test_runners_and_requests(void) {
+static void test_runners_and_requests(void)
+{
     lt_store *st = open_store();
     lt_store_reader *rd = open_reader();
     lt_request_info info;
 
-    CHECK_INT(lt_store_runner_known(rd, "r1"), 1);   /* has lines */
+    CHECK_INT(lt_store_runner_known(rd, "r1"), 1); /* has lines */
     CHECK_INT(lt_store_runner_known(rd, "r9"), 0);
     CHECK_INT(lt_store_runner_seen(st, "r9", "app9", "v9", "run", T0), 0);
-    CHECK_INT(lt_store_runner_known(rd, "r9"), 0);   /* not committed yet */
+    CHECK_INT(lt_store_runner_known(rd, "r9"), 0); /* not committed yet */
     CHECK_INT(lt_store_commit(st), 0);
-    CHECK_INT(lt_store_runner_known(rd, "r9"), 1);   /* seen, no lines */
+    CHECK_INT(lt_store_runner_known(rd, "r9"), 1);                      /* seen, no lines */
     CHECK_INT(lt_store_runner_seen(st, "r9", "", "", "", T0 + SEC), 0); /* keeps app */
     CHECK_INT(lt_store_commit(st), 0);
 
@@ -317,7 +384,7 @@ static void test_runners_and_requests(void) {
     CHECK_STR(info.app_id, "app9");
     CHECK_STR(info.version_id, "v9");
     CHECK_INT(info.begin_ns, T0 + 10 * SEC);
-    CHECK_INT(info.end_ns, 0);                       /* in progress */
+    CHECK_INT(info.end_ns, 0); /* in progress */
 
     /* A second BEGIN (another thread) keeps the first begin time. */
     CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), 0);
@@ -325,7 +392,7 @@ static void test_runners_and_requests(void) {
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
     CHECK_INT(info.begin_ns, T0 + 10 * SEC);
-    CHECK_INT(info.end_ns, T0 + 12 * SEC);          /* completed */
+    CHECK_INT(info.end_ns, T0 + 12 * SEC); /* completed */
 
     /* A BEGIN that happened before the END arrives late: still completed. */
     CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), 0);
@@ -367,7 +434,8 @@ struct waiter {
     int64_t waited_ms;
 };
 
-static void *wait_thread(void *arg) {
+static void *wait_thread(void *arg)
+{
     struct waiter *w = arg;
     int64_t start = lt_mono_ms();
     w->result = lt_store_wait(w->st, w->after, 5000);
@@ -375,7 +443,8 @@ static void *wait_thread(void *arg) {
     return NULL;
 }
 
-static void test_wait_wakes_on_commit(void) {
+static void test_wait_wakes_on_commit(void)
+{
     lt_store *st = open_store();
     int64_t last = lt_store_last_id(st);
     CHECK_INT(last, 7);
@@ -394,9 +463,17 @@ static void test_wait_wakes_on_commit(void) {
     pthread_t thread;
     pthread_create(&thread, NULL, wait_thread, &w);
     unit_sleep_ms(100); /* let it block */
-    lt_line line = {.ts_ns = T0 + 20 * SEC, .runner_id = "r1", .app_id = "a1", .version_id = "v1",
-                    .source = "run", .message = "late", .message_len = 4, .stream = 1,
-                    .level = LT_LEVEL_STDOUT, .pid = 1, .tid = 1};
+    lt_line line = {.ts_ns = T0 + 20 * SEC,
+                    .runner_id = "r1",
+                    .app_id = "a1",
+                    .version_id = "v1",
+                    .source = "run",
+                    .message = "late",
+                    .message_len = 4,
+                    .stream = 1,
+                    .level = LT_LEVEL_STDOUT,
+                    .pid = 1,
+                    .tid = 1};
     CHECK_INT(lt_store_append(st, &line), 0);
     unit_sleep_ms(50);
     CHECK_INT(lt_store_last_id(st), last); /* an append alone wakes nobody */
@@ -407,12 +484,17 @@ static void test_wait_wakes_on_commit(void) {
     lt_store_close(st);
 }
 
-static void test_reopen_and_ids_never_reused(void) {
+static void test_reopen_and_ids_never_reused(void)
+{
     /* Close commits what is pending. */
     lt_store *st = open_store();
     int64_t last = lt_store_last_id(st);
-    lt_line line = {.ts_ns = T0 + 30 * SEC, .runner_id = "r3", .message = "", .message_len = 0,
-                    .stream = 2, .level = LT_LEVEL_STDERR}; /* NULL app/version/source allowed */
+    lt_line line = {.ts_ns = T0 + 30 * SEC,
+                    .runner_id = "r3",
+                    .message = "",
+                    .message_len = 0,
+                    .stream = 2,
+                    .level = LT_LEVEL_STDERR}; /* NULL app/version/source allowed */
     CHECK_INT(lt_store_append(st, &line), 0);
     lt_store_close(st);
 
@@ -440,7 +522,8 @@ static void test_reopen_and_ids_never_reused(void) {
     lt_store_close(st);
 }
 
-static int collect_unattributed(const lt_line *line, void *ctx) {
+static int collect_unattributed(const lt_line *line, void *ctx)
+{
     int *marks = ctx;
     marks[marks[0] + 1] = line->unattributed;
     marks[0]++;
@@ -449,13 +532,19 @@ static int collect_unattributed(const lt_line *line, void *ctx) {
 
 /* A store of schema version 3 (before the unattributed column) is migrated:
  * its lines read as attributed, new lines keep their mark. */
-static void test_unattributed_mark_and_migration(void) {
+static void test_unattributed_mark_and_migration(void)
+{
     char *dir;
-    if (asprintf(&dir, "%s-v1", data_dir) < 0) abort();
+    if (asprintf(&dir, "%s-v1", data_dir) < 0)
+        abort();
     char err[256] = "", path[700];
     lt_store *st = lt_store_open(dir, err, sizeof err);
     REQUIRE(st != NULL);
-    lt_line line = {.ts_ns = T0, .runner_id = "r-mark", .message = "old", .message_len = 3, .stream = 1,
+    lt_line line = {.ts_ns = T0,
+                    .runner_id = "r-mark",
+                    .message = "old",
+                    .message_len = 3,
+                    .stream = 1,
                     .level = LT_LEVEL_STDOUT};
     CHECK_INT(lt_store_append(st, &line), 0);
     lt_store_close(st);
@@ -493,7 +582,8 @@ static void test_unattributed_mark_and_migration(void) {
 
 /* A failed write discards everything since the last commit, and the next
  * commit says so: nothing lost can be acknowledged as stored. */
-static void test_failed_write_rolls_back(void) {
+static void test_failed_write_rolls_back(void)
+{
     char path[700];
     snprintf(path, sizeof path, "%s/logtap.db", data_dir);
     sqlite3 *db;
@@ -505,20 +595,25 @@ static void test_failed_write_rolls_back(void) {
 
     lt_store *st = open_store();
     int64_t last = lt_store_last_id(st);
-    lt_line line = {.ts_ns = T0, .runner_id = "r4", .app_id = "", .version_id = "", .source = "",
-                    .stream = 1, .level = LT_LEVEL_STDOUT};
+    lt_line line = {.ts_ns = T0,
+                    .runner_id = "r4",
+                    .app_id = "",
+                    .version_id = "",
+                    .source = "",
+                    .stream = 1,
+                    .level = LT_LEVEL_STDOUT};
 #define APPEND(text) (line.message = text, line.message_len = strlen(text), lt_store_append(st, &line))
     CHECK_INT(APPEND("kept until the failure"), 0);
     CHECK_INT(APPEND("poison"), -1);
     CHECK(strstr(lt_store_error(st), "poisoned") != NULL);
     CHECK_INT(lt_store_pending(st), 0);
     CHECK_INT(APPEND("after the failure"), 0);
-    CHECK_INT(lt_store_commit(st), -1);          /* reports the loss */
-    CHECK_INT(lt_store_last_id(st), last);       /* nothing was published */
+    CHECK_INT(lt_store_commit(st), -1);    /* reports the loss */
+    CHECK_INT(lt_store_last_id(st), last); /* nothing was published */
     CHECK_INT(APPEND("next batch"), 0);
-    CHECK_INT(lt_store_commit(st), 0);           /* and then works again */
+    CHECK_INT(lt_store_commit(st), 0); /* and then works again */
 #undef APPEND
-    CHECK_INT(lt_store_last_id(st), last + 1);   /* rolled-back rows used no IDs */
+    CHECK_INT(lt_store_last_id(st), last + 1); /* rolled-back rows used no IDs */
 
     lt_store_reader *rd = open_reader();
     lt_query q = LT_QUERY_INIT;
@@ -540,12 +635,15 @@ struct hook_state {
 };
 
 /* What the assembler does at commit: its state joins the transaction. */
-static int save_in_hook(void *ctx) {
+static int save_in_hook(void *ctx)
+{
     struct hook_state *h = ctx;
     h->calls++;
-    if (h->fail) return -1;
+    if (h->fail)
+        return -1;
     lt_delivery_state state = {.last_pos = 4096, .dropped = 77};
-    if (lt_store_delivery_save(h->st, h->instance, &state, T0) != 0) return -1;
+    if (lt_store_delivery_save(h->st, h->instance, &state, T0) != 0)
+        return -1;
     return lt_store_delivery_save_stream(h->st, h->instance, 42, 2, 4000, 13);
 }
 
@@ -557,7 +655,8 @@ struct loaded_streams {
     uint32_t off;
 };
 
-static void on_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off) {
+static void on_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off)
+{
     struct loaded_streams *l = ctx;
     l->count++;
     l->tid = tid, l->fd = fd, l->pos = pos, l->off = off;
@@ -565,7 +664,8 @@ static void on_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t of
 
 /* The state is written by the commit hook in the lines' own transaction:
  * both survive a reopen, or neither does. */
-static void test_delivery_state(void) {
+static void test_delivery_state(void)
+{
     lt_store *st = open_store();
     const uint64_t instance = UINT64_C(0xfedcba9876543210); /* top bit set: stored bit for bit */
     lt_delivery_state state;
@@ -574,8 +674,14 @@ static void test_delivery_state(void) {
 
     struct hook_state h = {.st = st, .instance = instance, .fail = true};
     lt_store_set_commit_hook(st, save_in_hook, &h);
-    lt_line line = {.ts_ns = T0, .runner_id = "r-delivery", .app_id = "", .version_id = "",
-                    .source = "", .message = "with its state", .message_len = 14, .stream = 1,
+    lt_line line = {.ts_ns = T0,
+                    .runner_id = "r-delivery",
+                    .app_id = "",
+                    .version_id = "",
+                    .source = "",
+                    .message = "with its state",
+                    .message_len = 14,
+                    .stream = 1,
                     .level = LT_LEVEL_STDOUT};
     int64_t last = lt_store_last_id(st);
     CHECK_INT(lt_store_append(st, &line), 0);
@@ -625,33 +731,42 @@ static void test_delivery_state(void) {
 /* What is stored next depends on the delivery state: failing to read it
  * fails the transaction like a failed write (nothing is acknowledged, and
  * the reaper keeps a ring it could not replay), reported once. */
-static void test_failed_delivery_load_fails_the_commit(void) {
+static void test_failed_delivery_load_fails_the_commit(void)
+{
     char path[700];
     snprintf(path, sizeof path, "%s/logtap.db", data_dir);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     lt_store *st = open_store();
     int64_t last = lt_store_last_id(st);
-    lt_line line = {.ts_ns = T0, .runner_id = "r-load", .app_id = "", .version_id = "", .source = "",
-                    .message = "line", .message_len = 4, .stream = 1, .level = LT_LEVEL_STDOUT};
+    lt_line line = {.ts_ns = T0,
+                    .runner_id = "r-load",
+                    .app_id = "",
+                    .version_id = "",
+                    .source = "",
+                    .message = "line",
+                    .message_len = 4,
+                    .stream = 1,
+                    .level = LT_LEVEL_STDOUT};
     lt_delivery_state state;
     struct loaded_streams l = {0};
     CHECK(sqlite3_exec(db, "ALTER TABLE delivery_instances RENAME TO hidden", NULL, NULL, NULL) == SQLITE_OK);
     CHECK_INT(lt_store_append(st, &line), 0);
     CHECK_INT(lt_store_delivery_load(st, 7, &state, on_stream, &l), -1);
     CHECK(strstr(lt_store_error(st), "load delivery state") != NULL);
-    CHECK_INT(lt_store_commit(st), -1);    /* the line went with it */
+    CHECK_INT(lt_store_commit(st), -1); /* the line went with it */
     CHECK_INT(lt_store_last_id(st), last);
     CHECK(sqlite3_exec(db, "ALTER TABLE hidden RENAME TO delivery_instances", NULL, NULL, NULL) == SQLITE_OK);
     CHECK_INT(lt_store_delivery_load(st, 7, &state, on_stream, &l), 0);
     CHECK_INT(lt_store_append(st, &line), 0);
-    CHECK_INT(lt_store_commit(st), 0);     /* said once: the next one works */
+    CHECK_INT(lt_store_commit(st), 0); /* said once: the next one works */
     CHECK_INT(lt_store_last_id(st), last + 1);
     lt_store_close(st);
     sqlite3_close(db);
 }
 
-static void test_open_failures(void) {
+static void test_open_failures(void)
+{
     char err[256] = "";
     /* A newer schema is refused, not misread. */
     char path[700];
@@ -688,10 +803,12 @@ static void test_open_failures(void) {
     CHECK(lt_store_open("", err, sizeof err) == NULL);
 }
 
-int main(void) {
+int main(void)
+{
     char *root = unit_make_temp_dir();
     /* A nested path that does not exist yet: the store creates it. */
-    if (asprintf(&data_dir, "%s/nested/data", root) < 0) abort();
+    if (asprintf(&data_dir, "%s/nested/data", root) < 0)
+        abort();
 
     test_open_creates_wal_store();
     test_commit_visibility_and_fidelity();

@@ -19,21 +19,25 @@
 
 #define BOB_TOKEN "lt_f0ddb951e85bf1f4b8d1f8292f9716a4a48800fab0680532"
 
-static char *read_file(const char *path) {
+static char *read_file(const char *path)
+{
     FILE *f = fopen(path, "r");
-    if (f == NULL) return NULL;
+    if (f == NULL)
+        return NULL;
     char *text = NULL;
     size_t size = 0;
     FILE *out = open_memstream(&text, &size);
     char chunk[4096];
     size_t n;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, out);
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+        fwrite(chunk, 1, n, out);
     fclose(out);
     fclose(f);
     return text;
 }
 
-static sqlite3 *open_db(const char *dir) {
+static sqlite3 *open_db(const char *dir)
+{
     char path[700];
     snprintf(path, sizeof path, "%s/logtap.db", dir);
     sqlite3 *db = NULL;
@@ -41,7 +45,8 @@ static sqlite3 *open_db(const char *dir) {
     return db;
 }
 
-static int64_t query_int(sqlite3 *db, const char *sql) {
+static int64_t query_int(sqlite3 *db, const char *sql)
+{
     sqlite3_stmt *s;
     REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK);
     int64_t value = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
@@ -50,7 +55,8 @@ static int64_t query_int(sqlite3 *db, const char *sql) {
 }
 
 /* Every table, index and column as SQLite records them, one text. */
-static char *schema_of(const char *dir) {
+static char *schema_of(const char *dir)
+{
     sqlite3 *db = open_db(dir);
     sqlite3_stmt *s;
     REQUIRE(sqlite3_prepare_v2(db,
@@ -65,14 +71,16 @@ static char *schema_of(const char *dir) {
     return schema;
 }
 
-static int collect(const lt_line *line, void *ctx) {
+static int collect(const lt_line *line, void *ctx)
+{
     char *out = ctx;
     strncat(out, line->message, line->message_len);
     strcat(out, "|");
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     REQUIRE(argc == 2);
     char fixture[700];
     snprintf(fixture, sizeof fixture, "%s/test/unit/data/logtap-v4.sql", argv[1]);
@@ -87,11 +95,13 @@ int main(int argc, char **argv) {
 
     char err[256] = "";
     lt_store *st = lt_store_open(old_dir, err, sizeof err);
-    if (st == NULL) fprintf(stderr, "lt_store_open: %s\n", err);
+    if (st == NULL)
+        fprintf(stderr, "lt_store_open: %s\n", err);
     REQUIRE(st != NULL);
     CHECK_INT(lt_store_last_id(st), 2);
     lt_registry *reg = lt_registry_open(old_dir, err, sizeof err);
-    if (reg == NULL) fprintf(stderr, "lt_registry_open: %s\n", err);
+    if (reg == NULL)
+        fprintf(stderr, "lt_registry_open: %s\n", err);
     REQUIRE(reg != NULL);
 
     /* The store's version means what it meant; the registry's starts at 1. */
@@ -126,7 +136,11 @@ int main(int argc, char **argv) {
     reg = lt_registry_open(old_dir, err, sizeof err);
     REQUIRE(reg != NULL);
     lt_registry_close(reg);
-    lt_line line = {.ts_ns = 1, .runner_id = "r-new", .message = "new", .message_len = 3, .stream = 1,
+    lt_line line = {.ts_ns = 1,
+                    .runner_id = "r-new",
+                    .message = "new",
+                    .message_len = 3,
+                    .stream = 1,
                     .level = LT_LEVEL_STDOUT};
     CHECK_INT(lt_store_append(st, &line), 0);
     CHECK_INT(lt_store_commit(st), 0);

@@ -9,7 +9,8 @@
 
 #include "ui.h"
 
-static char *read_file(const char *path, size_t *len) {
+static char *read_file(const char *path, size_t *len)
+{
     FILE *f = fopen(path, "rb");
     REQUIRE(f != NULL);
     char *data = NULL;
@@ -22,14 +23,16 @@ static char *read_file(const char *path, size_t *len) {
         }
         size_t n = fread(data + used, 1, cap - used, f);
         used += n;
-        if (n == 0) break;
+        if (n == 0)
+            break;
     }
     fclose(f);
     *len = used;
     return data;
 }
 
-static void check_asset(const char *src, const char *name, const char *type) {
+static void check_asset(const char *src, const char *name, const char *type)
+{
     const lt_ui_asset *asset = lt_ui_find(name);
     CHECK(asset != NULL);
     if (asset == NULL) {
@@ -48,7 +51,8 @@ static void check_asset(const char *src, const char *name, const char *type) {
     free(path);
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     REQUIRE(argc == 2);
     const char *src = argv[1];
 
@@ -62,12 +66,27 @@ int main(int argc, char **argv) {
     check_asset(src, "favicon.svg", "image/svg+xml");
 
     static const char *const absent[] = {
-        "", "/", "index.htm", "INDEX.HTML", "/index.html", "ui/index.html", "./index.html",
-        "../index.html", "index.html/", "index.html?x=1", "index%2ehtml", "meson.build",
-        "../meson.build", "..", ".", "app.js\n", " app.js",
+        "",
+        "/",
+        "index.htm",
+        "INDEX.HTML",
+        "/index.html",
+        "ui/index.html",
+        "./index.html",
+        "../index.html",
+        "index.html/",
+        "index.html?x=1",
+        "index%2ehtml",
+        "meson.build",
+        "../meson.build",
+        "..",
+        ".",
+        "app.js\n",
+        " app.js",
     };
     for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
-        if (lt_ui_find(absent[i]) != NULL) fprintf(stderr, "  \"%s\" was found\n", absent[i]);
+        if (lt_ui_find(absent[i]) != NULL)
+            fprintf(stderr, "  \"%s\" was found\n", absent[i]);
         CHECK(lt_ui_find(absent[i]) == NULL);
     }
     CHECK(lt_ui_find(NULL) == NULL);

@@ -6,16 +6,18 @@
 
 #define FFFD "\xEF\xBF\xBD"
 
-static void check_sanitize(const char *in, size_t len, const char *expected) {
+static void check_sanitize(const char *in, size_t len, const char *expected)
+{
     size_t out_len = 12345;
     char *out = lt_utf8_sanitize(in, len, &out_len);
     CHECK(out != NULL);
-    if (out == NULL) return;
-    bool same = out_len == strlen(expected) && memcmp(out, expected, out_len) == 0 &&
-                out[out_len] == '\0';
+    if (out == NULL)
+        return;
+    bool same = out_len == strlen(expected) && memcmp(out, expected, out_len) == 0 && out[out_len] == '\0';
     if (!same) {
         fprintf(stderr, "  sanitize of %zu bytes gave (%zu) ", len, out_len);
-        for (size_t i = 0; i < out_len; i++) fprintf(stderr, "%02x ", (unsigned char)out[i]);
+        for (size_t i = 0; i < out_len; i++)
+            fprintf(stderr, "%02x ", (unsigned char)out[i]);
         fprintf(stderr, "\n");
     }
     CHECK(same);
@@ -24,17 +26,18 @@ static void check_sanitize(const char *in, size_t len, const char *expected) {
 
 #define SANITIZE(literal, expected) check_sanitize(literal, sizeof(literal) - 1, expected)
 
-int main(void) {
+int main(void)
+{
     /* Valid text is copied byte for byte. */
     SANITIZE("", "");
     SANITIZE("hello, world", "hello, world");
-    SANITIZE("caf\xC3\xA9", "caf\xC3\xA9");                       /* U+00E9 */
-    SANITIZE("\xE2\x82\xAC", "\xE2\x82\xAC");                     /* U+20AC */
-    SANITIZE("\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80");             /* U+1F600 */
-    SANITIZE("\xEF\xBF\xBF", "\xEF\xBF\xBF");                     /* U+FFFF */
-    SANITIZE("\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF");             /* U+10FFFF */
-    SANITIZE("\xED\x9F\xBF", "\xED\x9F\xBF");                     /* U+D7FF */
-    SANITIZE("\x1b[31mred\x1b[0m", "\x1b[31mred\x1b[0m");         /* ANSI stays */
+    SANITIZE("caf\xC3\xA9", "caf\xC3\xA9");               /* U+00E9 */
+    SANITIZE("\xE2\x82\xAC", "\xE2\x82\xAC");             /* U+20AC */
+    SANITIZE("\xF0\x9F\x98\x80", "\xF0\x9F\x98\x80");     /* U+1F600 */
+    SANITIZE("\xEF\xBF\xBF", "\xEF\xBF\xBF");             /* U+FFFF */
+    SANITIZE("\xF4\x8F\xBF\xBF", "\xF4\x8F\xBF\xBF");     /* U+10FFFF */
+    SANITIZE("\xED\x9F\xBF", "\xED\x9F\xBF");             /* U+D7FF */
+    SANITIZE("\x1b[31mred\x1b[0m", "\x1b[31mred\x1b[0m"); /* ANSI stays */
 
     /* NUL. */
     SANITIZE("a\0b", "a" FFFD "b");
@@ -65,8 +68,12 @@ int main(void) {
     SANITIZE("\xE2\x82", FFFD);
     SANITIZE("\xF0\x9F\x98", FFFD);
     SANITIZE("x\xF0\x9F", "x" FFFD);
-    SANITIZE("\xE2\x82" "A", FFFD "A");
-    SANITIZE("\xF0\x9F\x98" "\xC3\xA9", FFFD "\xC3\xA9");
+    SANITIZE("\xE2\x82"
+             "A",
+             FFFD "A");
+    SANITIZE("\xF0\x9F\x98"
+             "\xC3\xA9",
+             FFFD "\xC3\xA9");
     SANITIZE("\xE2\x82\xE2\x82\xAC", FFFD "\xE2\x82\xAC");
     SANITIZE("\xC3\xC3\xA9", FFFD "\xC3\xA9");
 
@@ -91,8 +98,7 @@ int main(void) {
     size_t once_len, twice_len;
     char *once = lt_utf8_sanitize((const char *)noise, sizeof noise, &once_len);
     char *twice = lt_utf8_sanitize(once, once_len, &twice_len);
-    CHECK(once != NULL && twice != NULL && once_len == twice_len &&
-          memcmp(once, twice, once_len) == 0);
+    CHECK(once != NULL && twice != NULL && once_len == twice_len && memcmp(once, twice, once_len) == 0);
     CHECK(strlen(once) == once_len);
     free(once);
     free(twice);

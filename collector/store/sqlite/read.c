@@ -56,8 +56,8 @@ enum query_param {
 };
 
 /* Column order of every query's result row. */
-#define LINE_COLUMNS \
-    "id, ts, runner_id, request_id, app_id, version_id, source, stream, level, pid, tid, message," \
+#define LINE_COLUMNS                                                                                         \
+    "id, ts, runner_id, request_id, app_id, version_id, source, stream, level, pid, tid, message,"           \
     " unattributed"
 
 struct lt_backend_reader {
@@ -71,37 +71,39 @@ struct lt_backend_reader {
     char error[ERROR_SIZE];
 };
 
-lt_backend_reader *lt_sqlite_reader_open(const char *dir, char *err, size_t errlen) {
+lt_backend_reader *lt_sqlite_reader_open(const char *dir, char *err, size_t errlen)
+{
     lt_backend_reader *rd = calloc(1, sizeof *rd);
     if (rd == NULL) {
         lt_store_errorf(err, errlen, "out of memory");
         return NULL;
     }
     rd->db = lt_sqlite_open_reader_db(dir, err, errlen);
-    if (rd->db == NULL) goto fail;
+    if (rd->db == NULL)
+        goto fail;
     if (lt_sqlite_prepare(rd->db,
-                "SELECT runner_id, app_id, version_id, begin_ts, coalesce(end_ts, 0),"
-                " coalesce(caller, '') FROM requests WHERE request_id = ?1",
-                &rd->request_by_id, err, errlen) != 0 ||
+                          "SELECT runner_id, app_id, version_id, begin_ts, coalesce(end_ts, 0),"
+                          " coalesce(caller, '') FROM requests WHERE request_id = ?1",
+                          &rd->request_by_id, err, errlen) != 0 ||
         lt_sqlite_prepare(rd->db,
-                "SELECT runner_id, app_id, version_id, ts FROM logs"
-                " WHERE request_id = ?1 ORDER BY id LIMIT 1",
-                &rd->request_from_lines, err, errlen) != 0 ||
+                          "SELECT runner_id, app_id, version_id, ts FROM logs"
+                          " WHERE request_id = ?1 ORDER BY id LIMIT 1",
+                          &rd->request_from_lines, err, errlen) != 0 ||
         lt_sqlite_prepare(rd->db,
-                "SELECT EXISTS(SELECT 1 FROM runners WHERE runner_id = ?1)"
-                "    OR EXISTS(SELECT 1 FROM logs WHERE runner_id = ?1)",
-                &rd->runner_known, err, errlen) != 0 ||
+                          "SELECT EXISTS(SELECT 1 FROM runners WHERE runner_id = ?1)"
+                          "    OR EXISTS(SELECT 1 FROM logs WHERE runner_id = ?1)",
+                          &rd->runner_known, err, errlen) != 0 ||
         /* A runner's app: from its row, or from its lines if no row was
          * written (a store from before runner rows were kept). */
         lt_sqlite_prepare(rd->db,
-                "SELECT app_id FROM runners WHERE runner_id = ?1"
-                " UNION ALL SELECT app_id FROM (SELECT app_id FROM logs WHERE runner_id = ?1"
-                " ORDER BY id LIMIT 1) LIMIT 1",
-                &rd->runner_app, err, errlen) != 0 ||
+                          "SELECT app_id FROM runners WHERE runner_id = ?1"
+                          " UNION ALL SELECT app_id FROM (SELECT app_id FROM logs WHERE runner_id = ?1"
+                          " ORDER BY id LIMIT 1) LIMIT 1",
+                          &rd->runner_app, err, errlen) != 0 ||
         lt_sqlite_prepare(rd->db,
-                "SELECT EXISTS(SELECT 1 FROM runners WHERE app_id = ?1)"
-                "    OR EXISTS(SELECT 1 FROM logs WHERE app_id = ?1)",
-                &rd->app_known, err, errlen) != 0)
+                          "SELECT EXISTS(SELECT 1 FROM runners WHERE app_id = ?1)"
+                          "    OR EXISTS(SELECT 1 FROM logs WHERE app_id = ?1)",
+                          &rd->app_known, err, errlen) != 0)
         goto fail;
     return rd;
 
@@ -110,32 +112,48 @@ fail:
     return NULL;
 }
 
-void lt_sqlite_reader_close(lt_backend_reader *rd) {
-    if (rd == NULL) return;
+void lt_sqlite_reader_close(lt_backend_reader *rd)
+{
+    if (rd == NULL)
+        return;
     sqlite3_finalize(rd->request_by_id);
     sqlite3_finalize(rd->request_from_lines);
     sqlite3_finalize(rd->runner_known);
     sqlite3_finalize(rd->runner_app);
     sqlite3_finalize(rd->app_known);
-    for (int shape = 0; shape < QUERY_SHAPES; shape++) sqlite3_finalize(rd->queries[shape]);
+    for (int shape = 0; shape < QUERY_SHAPES; shape++)
+        sqlite3_finalize(rd->queries[shape]);
     sqlite3_close(rd->db);
     free(rd);
 }
 
-static int shape_of(const lt_query *q) {
+static int shape_of(const lt_query *q)
+{
     int shape = 0;
-    if (q->runner_id != NULL) shape |= FILTER_RUNNER;
-    if (q->request_id != NULL) shape |= FILTER_REQUEST;
-    if (q->app_id != NULL) shape |= FILTER_APP;
-    if (q->version_id != NULL) shape |= FILTER_VERSION;
-    if (q->source != NULL) shape |= FILTER_SOURCE;
-    if (q->search != NULL) shape |= FILTER_SEARCH;
-    if (q->min_level >= 0) shape |= FILTER_MIN_LEVEL;
-    if (q->since_ns != 0) shape |= FILTER_SINCE;
-    if (q->until_ns != 0) shape |= FILTER_UNTIL;
-    if (q->owner != NULL) shape |= FILTER_OWNER;
-    if (q->before_id > 0) shape |= FILTER_BEFORE;
-    if (q->newest && q->limit > 0) shape |= QUERY_NEWEST;
+    if (q->runner_id != NULL)
+        shape |= FILTER_RUNNER;
+    if (q->request_id != NULL)
+        shape |= FILTER_REQUEST;
+    if (q->app_id != NULL)
+        shape |= FILTER_APP;
+    if (q->version_id != NULL)
+        shape |= FILTER_VERSION;
+    if (q->source != NULL)
+        shape |= FILTER_SOURCE;
+    if (q->search != NULL)
+        shape |= FILTER_SEARCH;
+    if (q->min_level >= 0)
+        shape |= FILTER_MIN_LEVEL;
+    if (q->since_ns != 0)
+        shape |= FILTER_SINCE;
+    if (q->until_ns != 0)
+        shape |= FILTER_UNTIL;
+    if (q->owner != NULL)
+        shape |= FILTER_OWNER;
+    if (q->before_id > 0)
+        shape |= FILTER_BEFORE;
+    if (q->newest && q->limit > 0)
+        shape |= QUERY_NEWEST;
     return shape;
 }
 
@@ -143,15 +161,20 @@ static int shape_of(const lt_query *q) {
  * order and re-sorts them, so callers always see ascending IDs. Search uses
  * instr() on the BLOB with a BLOB needle: a byte-exact, case-sensitive
  * substring test that never reinterprets invalid UTF-8. */
-static void build_query_sql(int shape, char *sql, size_t size) {
+static void build_query_sql(int shape, char *sql, size_t size)
+{
     static const struct {
         int filter;
         const char *condition;
     } conditions[] = {
-        {FILTER_RUNNER, " AND runner_id = ?3"},   {FILTER_REQUEST, " AND request_id = ?4"},
-        {FILTER_APP, " AND app_id = ?5"},         {FILTER_VERSION, " AND version_id = ?6"},
-        {FILTER_SOURCE, " AND source = ?7"},      {FILTER_SEARCH, " AND instr(message, ?8) > 0"},
-        {FILTER_MIN_LEVEL, " AND level >= ?9"},   {FILTER_SINCE, " AND ts >= ?10"},
+        {FILTER_RUNNER, " AND runner_id = ?3"},
+        {FILTER_REQUEST, " AND request_id = ?4"},
+        {FILTER_APP, " AND app_id = ?5"},
+        {FILTER_VERSION, " AND version_id = ?6"},
+        {FILTER_SOURCE, " AND source = ?7"},
+        {FILTER_SEARCH, " AND instr(message, ?8) > 0"},
+        {FILTER_MIN_LEVEL, " AND level >= ?9"},
+        {FILTER_SINCE, " AND ts >= ?10"},
         {FILTER_UNTIL, " AND ts < ?11"},
         {FILTER_OWNER, " AND app_id IN (SELECT app_id FROM apps WHERE owner = ?12)"},
         {FILTER_BEFORE, " AND id < ?13"},
@@ -166,7 +189,8 @@ static void build_query_sql(int shape, char *sql, size_t size) {
     assert(strlen(sql) + 1 < size); /* never truncated: the buffer fits all filters */
 }
 
-static sqlite3_stmt *query_statement(lt_backend_reader *rd, int shape) {
+static sqlite3_stmt *query_statement(lt_backend_reader *rd, int shape)
+{
     assert(shape >= 0 && shape < QUERY_SHAPES);
     if (rd->queries[shape] == NULL) {
         char sql[1280];
@@ -177,30 +201,43 @@ static sqlite3_stmt *query_statement(lt_backend_reader *rd, int shape) {
     return rd->queries[shape];
 }
 
-static void bind_query(sqlite3_stmt *s, int shape, const lt_query *q) {
+static void bind_query(sqlite3_stmt *s, int shape, const lt_query *q)
+{
     sqlite3_bind_int64(s, PARAM_AFTER, q->after_id);
     sqlite3_bind_int64(s, PARAM_LIMIT, q->limit > 0 ? q->limit : -1); /* -1: no limit */
-    if (shape & FILTER_RUNNER) sqlite3_bind_text(s, PARAM_RUNNER, q->runner_id, -1, SQLITE_STATIC);
-    if (shape & FILTER_REQUEST) sqlite3_bind_text(s, PARAM_REQUEST, q->request_id, -1, SQLITE_STATIC);
-    if (shape & FILTER_APP) sqlite3_bind_text(s, PARAM_APP, q->app_id, -1, SQLITE_STATIC);
-    if (shape & FILTER_VERSION) sqlite3_bind_text(s, PARAM_VERSION, q->version_id, -1, SQLITE_STATIC);
-    if (shape & FILTER_SOURCE) sqlite3_bind_text(s, PARAM_SOURCE, q->source, -1, SQLITE_STATIC);
+    if (shape & FILTER_RUNNER)
+        sqlite3_bind_text(s, PARAM_RUNNER, q->runner_id, -1, SQLITE_STATIC);
+    if (shape & FILTER_REQUEST)
+        sqlite3_bind_text(s, PARAM_REQUEST, q->request_id, -1, SQLITE_STATIC);
+    if (shape & FILTER_APP)
+        sqlite3_bind_text(s, PARAM_APP, q->app_id, -1, SQLITE_STATIC);
+    if (shape & FILTER_VERSION)
+        sqlite3_bind_text(s, PARAM_VERSION, q->version_id, -1, SQLITE_STATIC);
+    if (shape & FILTER_SOURCE)
+        sqlite3_bind_text(s, PARAM_SOURCE, q->source, -1, SQLITE_STATIC);
     if (shape & FILTER_SEARCH)
         sqlite3_bind_blob(s, PARAM_SEARCH, q->search, (int)strlen(q->search), SQLITE_STATIC);
-    if (shape & FILTER_MIN_LEVEL) sqlite3_bind_int(s, PARAM_MIN_LEVEL, q->min_level);
-    if (shape & FILTER_SINCE) sqlite3_bind_int64(s, PARAM_SINCE, q->since_ns);
-    if (shape & FILTER_UNTIL) sqlite3_bind_int64(s, PARAM_UNTIL, q->until_ns);
-    if (shape & FILTER_OWNER) sqlite3_bind_text(s, PARAM_OWNER, q->owner, -1, SQLITE_STATIC);
-    if (shape & FILTER_BEFORE) sqlite3_bind_int64(s, PARAM_BEFORE, q->before_id);
+    if (shape & FILTER_MIN_LEVEL)
+        sqlite3_bind_int(s, PARAM_MIN_LEVEL, q->min_level);
+    if (shape & FILTER_SINCE)
+        sqlite3_bind_int64(s, PARAM_SINCE, q->since_ns);
+    if (shape & FILTER_UNTIL)
+        sqlite3_bind_int64(s, PARAM_UNTIL, q->until_ns);
+    if (shape & FILTER_OWNER)
+        sqlite3_bind_text(s, PARAM_OWNER, q->owner, -1, SQLITE_STATIC);
+    if (shape & FILTER_BEFORE)
+        sqlite3_bind_int64(s, PARAM_BEFORE, q->before_id);
 }
 
-static const char *column_text_or_empty(sqlite3_stmt *s, int column) {
+static const char *column_text_or_empty(sqlite3_stmt *s, int column)
+{
     const unsigned char *text = sqlite3_column_text(s, column);
     return text != NULL ? (const char *)text : "";
 }
 
 /* Borrow the current row as an lt_line; valid until the next step. */
-static void line_from_row(sqlite3_stmt *s, lt_line *line) {
+static void line_from_row(sqlite3_stmt *s, lt_line *line)
+{
     line->id = sqlite3_column_int64(s, 0);
     line->ts_ns = sqlite3_column_int64(s, 1);
     line->runner_id = column_text_or_empty(s, 2);
@@ -219,11 +256,14 @@ static void line_from_row(sqlite3_stmt *s, lt_line *line) {
     line->unattributed = sqlite3_column_int(s, 12) != 0;
 }
 
-long lt_sqlite_query(lt_backend_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx) {
-    if (q->search != NULL && strlen(q->search) > INT_MAX) return -1;
+long lt_sqlite_query(lt_backend_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx)
+{
+    if (q->search != NULL && strlen(q->search) > INT_MAX)
+        return -1;
     int shape = shape_of(q);
     sqlite3_stmt *s = query_statement(rd, shape);
-    if (s == NULL) return -1;
+    if (s == NULL)
+        return -1;
     bind_query(s, shape, q);
 
     long delivered = 0;
@@ -246,11 +286,13 @@ long lt_sqlite_query(lt_backend_reader *rd, const lt_query *q, lt_line_cb cb, vo
     return rc == SQLITE_DONE ? delivered : -1;
 }
 
-static void copy_column(sqlite3_stmt *s, int column, char *out, size_t size) {
+static void copy_column(sqlite3_stmt *s, int column, char *out, size_t size)
+{
     snprintf(out, size, "%s", column_text_or_empty(s, column));
 }
 
-int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_request_info *out) {
+int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_request_info *out)
+{
     memset(out, 0, sizeof *out);
 
     sqlite3_stmt *s = rd->request_by_id;
@@ -266,8 +308,10 @@ int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_requ
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc == SQLITE_ROW) return 1;
-    if (rc != SQLITE_DONE) goto error;
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc != SQLITE_DONE)
+        goto error;
 
     /* Lines can name a request whose BEGIN never arrived (a child process
      * that inherited the marker, a lost record). Such a request exists for
@@ -284,8 +328,10 @@ int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_requ
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc == SQLITE_ROW) return 1;
-    if (rc == SQLITE_DONE) return 0;
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
 
 error:
     lt_store_errorf(rd->error, sizeof rd->error, "request look-up: %s", sqlite3_errmsg(rd->db));
@@ -293,34 +339,42 @@ error:
 }
 
 /* Run a one-key EXISTS statement: 1, 0, or -1 with `what` in the error. */
-static int key_exists(lt_backend_reader *rd, sqlite3_stmt *s, const char *key, const char *what) {
+static int key_exists(lt_backend_reader *rd, sqlite3_stmt *s, const char *key, const char *what)
+{
     sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     int known = rc == SQLITE_ROW ? sqlite3_column_int(s, 0) != 0 : -1;
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (known < 0) lt_store_errorf(rd->error, sizeof rd->error, "%s: %s", what, sqlite3_errmsg(rd->db));
+    if (known < 0)
+        lt_store_errorf(rd->error, sizeof rd->error, "%s: %s", what, sqlite3_errmsg(rd->db));
     return known;
 }
 
-int lt_sqlite_runner_known(lt_backend_reader *rd, const char *runner_id) {
+int lt_sqlite_runner_known(lt_backend_reader *rd, const char *runner_id)
+{
     return key_exists(rd, rd->runner_known, runner_id, "runner look-up");
 }
 
-int lt_sqlite_runner_app(lt_backend_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]) {
+int lt_sqlite_runner_app(lt_backend_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1])
+{
     app_id[0] = '\0';
     sqlite3_stmt *s = rd->runner_app;
     sqlite3_bind_text(s, 1, runner_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) copy_column(s, 0, app_id, LT_WIRE_MAX_ID + 1);
+    if (rc == SQLITE_ROW)
+        copy_column(s, 0, app_id, LT_WIRE_MAX_ID + 1);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
-    if (rc == SQLITE_ROW) return 1;
-    if (rc == SQLITE_DONE) return 0;
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == SQLITE_DONE)
+        return 0;
     lt_store_errorf(rd->error, sizeof rd->error, "runner look-up: %s", sqlite3_errmsg(rd->db));
     return -1;
 }
 
-int lt_sqlite_app_known(lt_backend_reader *rd, const char *app_id) {
+int lt_sqlite_app_known(lt_backend_reader *rd, const char *app_id)
+{
     return key_exists(rd, rd->app_known, app_id, "app look-up");
 }

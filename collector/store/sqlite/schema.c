@@ -44,7 +44,7 @@ static const char *const migrations[] = {
     "  id         INTEGER PRIMARY KEY AUTOINCREMENT,"
     "  ts         INTEGER NOT NULL," /* ns since the epoch, first byte written */
     "  runner_id  TEXT NOT NULL,"
-    "  request_id TEXT,"             /* NULL outside requests */
+    "  request_id TEXT," /* NULL outside requests */
     "  app_id     TEXT NOT NULL,"
     "  version_id TEXT NOT NULL,"
     "  source     TEXT NOT NULL,"
@@ -52,7 +52,7 @@ static const char *const migrations[] = {
     "  level      INTEGER NOT NULL," /* enum lt_level */
     "  pid        INTEGER NOT NULL,"
     "  tid        INTEGER NOT NULL,"
-    "  message    BLOB NOT NULL"     /* raw bytes, no trailing newline */
+    "  message    BLOB NOT NULL" /* raw bytes, no trailing newline */
     ");"
     "CREATE INDEX logs_by_runner ON logs(runner_id, id);"
     "CREATE INDEX logs_by_request ON logs(request_id, id) WHERE request_id IS NOT NULL;"
@@ -68,11 +68,11 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;"
     "CREATE TABLE requests ("
     "  request_id TEXT PRIMARY KEY,"
-    "  runner_id  TEXT NOT NULL,"    /* the runner that first began it */
+    "  runner_id  TEXT NOT NULL," /* the runner that first began it */
     "  app_id     TEXT NOT NULL,"
     "  version_id TEXT NOT NULL,"
     "  begin_ts   INTEGER NOT NULL,"
-    "  end_ts     INTEGER"           /* NULL while in progress */
+    "  end_ts     INTEGER" /* NULL while in progress */
     ") WITHOUT ROWID;",
 
     /* 1 -> 2: who called a request. Until the registry versioned its own
@@ -96,14 +96,14 @@ static const char *const migrations[] = {
     "  last_pos    INTEGER NOT NULL,"    /* records at or below it are applied */
     "  dropped     INTEGER NOT NULL,"    /* dropped bytes already shown */
     "  updated_ts  INTEGER NOT NULL,"
-    "  finished_ts INTEGER"              /* its ring is gone: nothing more comes */
+    "  finished_ts INTEGER" /* its ring is gone: nothing more comes */
     ");"
     "CREATE TABLE delivery_streams ("
     "  instance INTEGER NOT NULL,"
     "  tid      INTEGER NOT NULL,"
     "  fd       INTEGER NOT NULL,"
-    "  pos      INTEGER NOT NULL,"       /* every byte of the thread's stream */
-    "  off      INTEGER NOT NULL,"       /* before (pos, off) is stored */
+    "  pos      INTEGER NOT NULL," /* every byte of the thread's stream */
+    "  off      INTEGER NOT NULL," /* before (pos, off) is stored */
     "  PRIMARY KEY (instance, tid, fd)"
     ") WITHOUT ROWID;",
 
@@ -113,7 +113,8 @@ static const char *const migrations[] = {
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
 
-static int read_user_version(sqlite3 *db, int64_t *version) {
+static int read_user_version(sqlite3 *db, int64_t *version)
+{
     return lt_sqlite_query_int64(db, "PRAGMA user_version", version);
 }
 
@@ -125,7 +126,8 @@ static const lt_sqlite_schema store_schema = {
     .write_version = "PRAGMA user_version = %d",
 };
 
-static int store_path(const char *dir, char *path, size_t size, char *err, size_t errlen) {
+static int store_path(const char *dir, char *path, size_t size, char *err, size_t errlen)
+{
     if (dir == NULL || dir[0] == '\0') {
         lt_store_errorf(err, errlen, "no data directory given");
         return -1;
@@ -137,16 +139,20 @@ static int store_path(const char *dir, char *path, size_t size, char *err, size_
     return 0;
 }
 
-int lt_sqlite_query_int64(sqlite3 *db, const char *sql, int64_t *out) {
+int lt_sqlite_query_int64(sqlite3 *db, const char *sql, int64_t *out)
+{
     sqlite3_stmt *stmt;
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) return -1;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
     int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) *out = sqlite3_column_int64(stmt, 0);
+    if (rc == SQLITE_ROW)
+        *out = sqlite3_column_int64(stmt, 0);
     sqlite3_finalize(stmt);
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-int lt_sqlite_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, char *err, size_t errlen) {
+int lt_sqlite_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, char *err, size_t errlen)
+{
     if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL) != SQLITE_OK) {
         lt_store_errorf(err, errlen, "cannot prepare \"%s\": %s", sql, sqlite3_errmsg(db));
         return -1;
@@ -155,14 +161,17 @@ int lt_sqlite_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **stmt, char *e
 }
 
 /* Settings both kinds of connection need. */
-static void configure_connection(sqlite3 *db) {
+static void configure_connection(sqlite3 *db)
+{
     sqlite3_extended_result_codes(db, 1);
     sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 }
 
-sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen) {
+sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen)
+{
     char path[PATH_MAX];
-    if (store_path(dir, path, sizeof path, err, errlen) != 0) return NULL;
+    if (store_path(dir, path, sizeof path, err, errlen) != 0)
+        return NULL;
     if (lt_mkdir_p(dir, 0755) != 0) {
         lt_store_errorf(err, errlen, "cannot create the data directory %s: %s", dir, strerror(errno));
         return NULL;
@@ -170,8 +179,8 @@ sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen) {
     /* The writer connection is used by one thread at a time (store.h), so
      * SQLite's own per-connection mutex would be pure overhead. */
     sqlite3 *db = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc =
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         lt_store_errorf(err, errlen, "cannot open %s: %s", path,
                         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -184,7 +193,8 @@ sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen) {
     sqlite3_exec(db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
 
     sqlite3_stmt *journal_mode;
-    if (lt_sqlite_prepare(db, "PRAGMA journal_mode = WAL", &journal_mode, err, errlen) != 0) goto fail;
+    if (lt_sqlite_prepare(db, "PRAGMA journal_mode = WAL", &journal_mode, err, errlen) != 0)
+        goto fail;
     bool wal = sqlite3_step(journal_mode) == SQLITE_ROW &&
                sqlite3_stricmp((const char *)sqlite3_column_text(journal_mode, 0), "wal") == 0;
     sqlite3_finalize(journal_mode);
@@ -201,7 +211,8 @@ sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen) {
         sqlite3_free(message);
         goto fail;
     }
-    if (lt_sqlite_schema_migrate(db, &store_schema, err, errlen) != 0) goto fail;
+    if (lt_sqlite_schema_migrate(db, &store_schema, err, errlen) != 0)
+        goto fail;
     return db;
 
 fail:
@@ -209,9 +220,11 @@ fail:
     return NULL;
 }
 
-sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen) {
+sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen)
+{
     char path[PATH_MAX];
-    if (store_path(dir, path, sizeof path, err, errlen) != 0) return NULL;
+    if (store_path(dir, path, sizeof path, err, errlen) != 0)
+        return NULL;
     /* Read-write without CREATE: the collector creates the store, and a WAL
      * reader needs write access to the shared-memory index. query_only makes
      * sure this connection never writes anyway. */
@@ -228,7 +241,8 @@ sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen) {
         goto fail;
     }
     int version;
-    if (lt_sqlite_schema_version(db, &store_schema, &version, err, errlen) != 0) goto fail;
+    if (lt_sqlite_schema_version(db, &store_schema, &version, err, errlen) != 0)
+        goto fail;
     if (version != SCHEMA_VERSION) {
         lt_store_errorf(err, errlen, "%s has schema version %d, expected %d (is the collector running?)",
                         path, version, SCHEMA_VERSION);

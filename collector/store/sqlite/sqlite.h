@@ -40,7 +40,7 @@ struct lt_backend_writer {
     sqlite3_stmt *begin_transaction;
     sqlite3_stmt *commit_transaction;
     sqlite3_stmt *rollback_transaction;
-    sqlite3_stmt *retain_by_age;     /* prepared on first use */
+    sqlite3_stmt *retain_by_age; /* prepared on first use */
     sqlite3_stmt *retain_by_size;
     sqlite3_stmt *retain_requests;
     sqlite3_stmt *expired_exist;
@@ -48,10 +48,10 @@ struct lt_backend_writer {
 
     /* Writer-thread state. */
     bool in_transaction;
-    bool transaction_lost;         /* a write failed and rolled back since the
+    bool transaction_lost;       /* a write failed and rolled back since the
                                       last commit; the next commit reports it */
-    size_t pending;                /* lines appended in the open transaction */
-    int64_t transaction_last_id;   /* highest line ID in the open transaction */
+    size_t pending;              /* lines appended in the open transaction */
+    int64_t transaction_last_id; /* highest line ID in the open transaction */
     char error[ERROR_SIZE];
 };
 
@@ -80,7 +80,7 @@ int lt_sqlite_step_write(lt_backend_writer *w, sqlite3_stmt *stmt, const char *w
  * compiler holds every definition to the contract's signature. write.c:
  * open to delivery_expire; retention.c: retain, live_bytes; read.c: the
  * reader's. */
-#define LT_SQLITE_FUNCTION(member) \
+#define LT_SQLITE_FUNCTION(member)                                                                           \
     extern __typeof__(*((const lt_store_backend *)0)->member) lt_sqlite_##member
 
 LT_SQLITE_FUNCTION(open);

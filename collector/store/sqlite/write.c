@@ -33,9 +33,13 @@
 
 #include "clock.h"
 
-static const char *or_empty(const char *s) { return s != NULL ? s : ""; }
+static const char *or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
 
-static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t errlen) {
+static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t errlen)
+{
     /* A later BEGIN of a request reopens it only if it happened after the
      * recorded END: BEGIN records of other processes can arrive late, and a
      * late one must not resurrect a request that has finished. */
@@ -67,24 +71,29 @@ static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t er
         "UPDATE requests SET end_ts = max(?2, begin_ts, coalesce(end_ts, ?2))"
         " WHERE request_id = ?1";
 
-    if (lt_sqlite_prepare(st->db, insert_line, &st->insert_line, err, errlen) != 0) return -1;
-    if (lt_sqlite_prepare(st->db, upsert_runner, &st->upsert_runner, err, errlen) != 0) return -1;
+    if (lt_sqlite_prepare(st->db, insert_line, &st->insert_line, err, errlen) != 0)
+        return -1;
+    if (lt_sqlite_prepare(st->db, upsert_runner, &st->upsert_runner, err, errlen) != 0)
+        return -1;
     if (lt_sqlite_prepare(st->db, upsert_request_begin, &st->upsert_request_begin, err, errlen) != 0)
         return -1;
-    if (lt_sqlite_prepare(st->db, update_request_end, &st->update_request_end, err, errlen) != 0) return -1;
-    if (lt_sqlite_prepare(st->db, "BEGIN IMMEDIATE", &st->begin_transaction, err, errlen) != 0) return -1;
-    if (lt_sqlite_prepare(st->db, "COMMIT", &st->commit_transaction, err, errlen) != 0) return -1;
-    if (lt_sqlite_prepare(st->db, "ROLLBACK", &st->rollback_transaction, err, errlen) != 0) return -1;
+    if (lt_sqlite_prepare(st->db, update_request_end, &st->update_request_end, err, errlen) != 0)
+        return -1;
+    if (lt_sqlite_prepare(st->db, "BEGIN IMMEDIATE", &st->begin_transaction, err, errlen) != 0)
+        return -1;
+    if (lt_sqlite_prepare(st->db, "COMMIT", &st->commit_transaction, err, errlen) != 0)
+        return -1;
+    if (lt_sqlite_prepare(st->db, "ROLLBACK", &st->rollback_transaction, err, errlen) != 0)
+        return -1;
 
     static const char *const delivery_sql[DELIVERY_STATEMENTS] = {
         [DELIVERY_LOAD_INSTANCE] = "SELECT last_pos, dropped, finished_ts IS NOT NULL"
                                    " FROM delivery_instances WHERE instance = ?1",
         [DELIVERY_LOAD_STREAMS] = "SELECT tid, fd, pos, off FROM delivery_streams WHERE instance = ?1",
-        [DELIVERY_SAVE_INSTANCE] =
-            "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts)"
-            " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(instance) DO UPDATE SET"
-            "  last_pos = excluded.last_pos, dropped = excluded.dropped,"
-            "  updated_ts = excluded.updated_ts",
+        [DELIVERY_SAVE_INSTANCE] = "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts)"
+                                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(instance) DO UPDATE SET"
+                                   "  last_pos = excluded.last_pos, dropped = excluded.dropped,"
+                                   "  updated_ts = excluded.updated_ts",
         [DELIVERY_SAVE_STREAM] = "INSERT INTO delivery_streams(instance, tid, fd, pos, off)"
                                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(instance, tid, fd)"
                                  " DO UPDATE SET pos = excluded.pos, off = excluded.off",
@@ -96,11 +105,13 @@ static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t er
         [DELIVERY_EXPIRE] = "DELETE FROM delivery_instances WHERE finished_ts < ?1",
     };
     for (int i = 0; i < DELIVERY_STATEMENTS; i++)
-        if (lt_sqlite_prepare(st->db, delivery_sql[i], &st->delivery[i], err, errlen) != 0) return -1;
+        if (lt_sqlite_prepare(st->db, delivery_sql[i], &st->delivery[i], err, errlen) != 0)
+            return -1;
     return 0;
 }
 
-static void finalize_writer_statements(lt_backend_writer *st) {
+static void finalize_writer_statements(lt_backend_writer *st)
+{
     sqlite3_finalize(st->insert_line);
     sqlite3_finalize(st->upsert_runner);
     sqlite3_finalize(st->upsert_request_begin);
@@ -108,26 +119,31 @@ static void finalize_writer_statements(lt_backend_writer *st) {
     sqlite3_finalize(st->begin_transaction);
     sqlite3_finalize(st->commit_transaction);
     sqlite3_finalize(st->rollback_transaction);
-    for (int i = 0; i < DELIVERY_STATEMENTS; i++) sqlite3_finalize(st->delivery[i]);
+    for (int i = 0; i < DELIVERY_STATEMENTS; i++)
+        sqlite3_finalize(st->delivery[i]);
     sqlite3_finalize(st->retain_by_age);
     sqlite3_finalize(st->retain_by_size);
     sqlite3_finalize(st->retain_requests);
     sqlite3_finalize(st->expired_exist);
 }
 
-lt_backend_writer *lt_sqlite_open(const char *dir, int64_t *last_id, char *err, size_t errlen) {
+lt_backend_writer *lt_sqlite_open(const char *dir, int64_t *last_id, char *err, size_t errlen)
+{
     lt_backend_writer *st = calloc(1, sizeof *st);
     if (st == NULL) {
         lt_store_errorf(err, errlen, "out of memory");
         return NULL;
     }
     st->db = lt_sqlite_open_writer_db(dir, err, errlen);
-    if (st->db == NULL) goto fail;
-    if (prepare_writer_statements(st, err, errlen) != 0) goto fail;
+    if (st->db == NULL)
+        goto fail;
+    if (prepare_writer_statements(st, err, errlen) != 0)
+        goto fail;
 
     /* The AUTOINCREMENT counter, not max(id): it also covers deleted rows. */
     *last_id = 0;
-    if (lt_sqlite_query_int64(st->db, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0)",
+    if (lt_sqlite_query_int64(st->db,
+                              "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0)",
                               last_id) != 0) {
         lt_store_errorf(err, errlen, "cannot read last line ID: %s", sqlite3_errmsg(st->db));
         goto fail;
@@ -141,7 +157,8 @@ fail:
     return NULL;
 }
 
-void lt_sqlite_close(lt_backend_writer *st) {
+void lt_sqlite_close(lt_backend_writer *st)
+{
     finalize_writer_statements(st);
     /* Let SQLite refresh its planner statistics where they have drifted;
      * cheap, and only on a clean shutdown. */
@@ -150,12 +167,19 @@ void lt_sqlite_close(lt_backend_writer *st) {
     free(st);
 }
 
-const char *lt_sqlite_error(const lt_backend_writer *st) { return st->error; }
+const char *lt_sqlite_error(const lt_backend_writer *st)
+{
+    return st->error;
+}
 
-size_t lt_sqlite_pending(const lt_backend_writer *st) { return st->pending; }
+size_t lt_sqlite_pending(const lt_backend_writer *st)
+{
+    return st->pending;
+}
 
 /* Roll back whatever is open; see "A failed write" in the header comment. */
-static void abort_transaction(lt_backend_writer *st) {
+static void abort_transaction(lt_backend_writer *st)
+{
     if (!sqlite3_get_autocommit(st->db)) {
         sqlite3_step(st->rollback_transaction);
         sqlite3_reset(st->rollback_transaction);
@@ -166,7 +190,8 @@ static void abort_transaction(lt_backend_writer *st) {
 }
 
 /* Callers count store_errors themselves; counting here too would double it. */
-static int write_failed(lt_backend_writer *st, const char *what) {
+static int write_failed(lt_backend_writer *st, const char *what)
+{
     lt_store_errorf(st->error, sizeof st->error, "%s: %s", what, sqlite3_errmsg(st->db));
     abort_transaction(st);
     st->transaction_lost = true;
@@ -174,28 +199,34 @@ static int write_failed(lt_backend_writer *st, const char *what) {
 }
 
 /* Step a bound write statement to completion and make it reusable. */
-int lt_sqlite_step_write(lt_backend_writer *st, sqlite3_stmt *stmt, const char *what) {
+int lt_sqlite_step_write(lt_backend_writer *st, sqlite3_stmt *stmt, const char *what)
+{
     int rc = sqlite3_step(stmt);
     sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE) return write_failed(st, what);
+    if (rc != SQLITE_DONE)
+        return write_failed(st, what);
     return 0;
 }
 
-int lt_sqlite_ensure_transaction(lt_backend_writer *st) {
-    if (st->in_transaction) return 0;
+int lt_sqlite_ensure_transaction(lt_backend_writer *st)
+{
+    if (st->in_transaction)
+        return 0;
     assert(st->pending == 0 && st->transaction_last_id == 0);
-    if (lt_sqlite_step_write(st, st->begin_transaction, "begin transaction") != 0) return -1;
+    if (lt_sqlite_step_write(st, st->begin_transaction, "begin transaction") != 0)
+        return -1;
     st->in_transaction = true;
     return 0;
 }
 
-int lt_sqlite_append(lt_backend_writer *st, const lt_line *line) {
+int lt_sqlite_append(lt_backend_writer *st, const lt_line *line)
+{
     if (line->message_len > INT_MAX) {
-        lt_store_errorf(st->error, sizeof st->error, "line of %zu bytes is too long",
-                     line->message_len);
+        lt_store_errorf(st->error, sizeof st->error, "line of %zu bytes is too long", line->message_len);
         return -1; /* nothing was written: the open transaction stays good */
     }
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
 
     /* SQLITE_STATIC is safe: the statement is stepped and reset before we
      * return, while the caller's strings are still alive. A zero-length
@@ -217,7 +248,8 @@ int lt_sqlite_append(lt_backend_writer *st, const lt_line *line) {
     sqlite3_bind_blob(s, 11, line->message_len > 0 ? line->message : "", (int)line->message_len,
                       SQLITE_STATIC);
     sqlite3_bind_int(s, 12, line->unattributed);
-    if (lt_sqlite_step_write(st, s, "append line") != 0) return -1;
+    if (lt_sqlite_step_write(st, s, "append line") != 0)
+        return -1;
 
     int64_t id = sqlite3_last_insert_rowid(st->db);
     assert(id > st->transaction_last_id);
@@ -227,8 +259,10 @@ int lt_sqlite_append(lt_backend_writer *st, const lt_line *line) {
 }
 
 int lt_sqlite_runner_seen(lt_backend_writer *st, const char *runner_id, const char *app_id,
-                         const char *version_id, const char *source, int64_t ts_ns) {
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+                          const char *version_id, const char *source, int64_t ts_ns)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
     sqlite3_stmt *s = st->upsert_runner;
     sqlite3_bind_text(s, 1, runner_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, or_empty(app_id), -1, SQLITE_STATIC);
@@ -239,9 +273,10 @@ int lt_sqlite_runner_seen(lt_backend_writer *st, const char *runner_id, const ch
 }
 
 int lt_sqlite_request_begin(lt_backend_writer *st, const char *request_id, const char *runner_id,
-                           const char *app_id, const char *version_id, const char *caller,
-                           int64_t ts_ns) {
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+                            const char *app_id, const char *version_id, const char *caller, int64_t ts_ns)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
     sqlite3_stmt *s = st->upsert_request_begin;
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, runner_id, -1, SQLITE_STATIC);
@@ -255,8 +290,10 @@ int lt_sqlite_request_begin(lt_backend_writer *st, const char *request_id, const
     return lt_sqlite_step_write(st, s, "record request begin");
 }
 
-int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, int64_t ts_ns) {
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, int64_t ts_ns)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
     sqlite3_stmt *s = st->update_request_end;
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, ts_ns);
@@ -266,7 +303,8 @@ int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, int64_t
 /* ---- delivery state ---- */
 
 int lt_sqlite_delivery_load(lt_backend_writer *st, uint64_t instance, lt_delivery_state *out,
-                           lt_delivery_stream_cb on_stream, void *ctx) {
+                            lt_delivery_stream_cb on_stream, void *ctx)
+{
     memset(out, 0, sizeof *out);
     sqlite3_stmt *s = st->delivery[DELIVERY_LOAD_INSTANCE];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
@@ -277,8 +315,10 @@ int lt_sqlite_delivery_load(lt_backend_writer *st, uint64_t instance, lt_deliver
         out->finished = sqlite3_column_int(s, 2) != 0;
     }
     sqlite3_reset(s);
-    if (rc == SQLITE_DONE) return 0;
-    if (rc != SQLITE_ROW) goto error;
+    if (rc == SQLITE_DONE)
+        return 0;
+    if (rc != SQLITE_ROW)
+        goto error;
 
     s = st->delivery[DELIVERY_LOAD_STREAMS];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
@@ -286,7 +326,8 @@ int lt_sqlite_delivery_load(lt_backend_writer *st, uint64_t instance, lt_deliver
         on_stream(ctx, (uint32_t)sqlite3_column_int64(s, 0), sqlite3_column_int(s, 1),
                   (uint64_t)sqlite3_column_int64(s, 2), (uint32_t)sqlite3_column_int64(s, 3));
     sqlite3_reset(s);
-    if (rc == SQLITE_DONE) return 1;
+    if (rc == SQLITE_DONE)
+        return 1;
 error:
     /* What is stored next depends on this state: failing to read it fails
      * the transaction, as a failed write does, so that nothing is
@@ -296,59 +337,72 @@ error:
 
 /* Bind ?1 = instance and the given integers as ?2, ?3, ..., then step. */
 static int delivery_write(lt_backend_writer *st, enum delivery_statement which, uint64_t instance, int count,
-                          const int64_t *values, const char *what) {
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+                          const int64_t *values, const char *what)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
     sqlite3_stmt *s = st->delivery[which];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)instance);
-    for (int i = 0; i < count; i++) sqlite3_bind_int64(s, 2 + i, values[i]);
+    for (int i = 0; i < count; i++)
+        sqlite3_bind_int64(s, 2 + i, values[i]);
     return lt_sqlite_step_write(st, s, what);
 }
 
 int lt_sqlite_delivery_save(lt_backend_writer *st, uint64_t instance, const lt_delivery_state *state,
-                           int64_t now_ns) {
+                            int64_t now_ns)
+{
     int64_t values[] = {(int64_t)state->last_pos, (int64_t)state->dropped, now_ns};
     return delivery_write(st, DELIVERY_SAVE_INSTANCE, instance, 3, values, "save delivery state");
 }
 
 int lt_sqlite_delivery_save_stream(lt_backend_writer *st, uint64_t instance, uint32_t tid, int fd,
-                                  uint64_t pos, uint32_t off) {
+                                   uint64_t pos, uint32_t off)
+{
     int64_t values[] = {tid, fd, (int64_t)pos, off};
     return delivery_write(st, DELIVERY_SAVE_STREAM, instance, 4, values, "save delivery point");
 }
 
-int lt_sqlite_delivery_prune(lt_backend_writer *st, uint64_t instance, uint64_t below) {
+int lt_sqlite_delivery_prune(lt_backend_writer *st, uint64_t instance, uint64_t below)
+{
     int64_t values[] = {(int64_t)below};
     return delivery_write(st, DELIVERY_PRUNE_STREAMS, instance, 1, values, "prune delivery points");
 }
 
-int lt_sqlite_delivery_finish(lt_backend_writer *st, uint64_t instance, int64_t now_ns) {
+int lt_sqlite_delivery_finish(lt_backend_writer *st, uint64_t instance, int64_t now_ns)
+{
     int64_t all[] = {INT64_MAX}, when[] = {now_ns};
     if (delivery_write(st, DELIVERY_PRUNE_STREAMS, instance, 1, all, "prune delivery points") != 0)
         return -1;
     return delivery_write(st, DELIVERY_FINISH, instance, 1, when, "finish delivery state");
 }
 
-int lt_sqlite_delivery_expire(lt_backend_writer *st, int64_t before_ns) {
-    if (lt_sqlite_ensure_transaction(st) != 0) return -1;
+int lt_sqlite_delivery_expire(lt_backend_writer *st, int64_t before_ns)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
     sqlite3_bind_int64(st->delivery[DELIVERY_EXPIRE], 1, before_ns);
     return lt_sqlite_step_write(st, st->delivery[DELIVERY_EXPIRE], "expire delivery state");
 }
 
-int lt_sqlite_commit(lt_backend_writer *st, lt_store_commit_hook hook, void *hook_ctx, int64_t *last_id) {
+int lt_sqlite_commit(lt_backend_writer *st, lt_store_commit_hook hook, void *hook_ctx, int64_t *last_id)
+{
     *last_id = 0;
     /* The caller may not have looked at a failed write's result; the
      * commit is where it decides what to acknowledge, so say it here (the
      * failed write's message is still in st->error). */
-    if (st->transaction_lost) goto failed;
+    if (st->transaction_lost)
+        goto failed;
     /* State that describes the lines (the assembler's delivery state) goes
      * into the same transaction, last: both are durable, or neither. */
-    if (hook != NULL && hook(hook_ctx) != 0) goto failed;
+    if (hook != NULL && hook(hook_ctx) != 0)
+        goto failed;
     if (!st->in_transaction) {
         assert(st->pending == 0);
         return 0;
     }
     int64_t started = lt_mono_ns();
-    if (lt_sqlite_step_write(st, st->commit_transaction, "commit") != 0) goto failed;
+    if (lt_sqlite_step_write(st, st->commit_transaction, "commit") != 0)
+        goto failed;
     lt_store_note_commit(lt_mono_ns() - started);
 
     *last_id = st->transaction_last_id;
@@ -359,7 +413,8 @@ int lt_sqlite_commit(lt_backend_writer *st, lt_store_commit_hook hook, void *hoo
 
 failed:
     /* Said now, by this -1: the next transaction starts clean. */
-    if (st->in_transaction) abort_transaction(st);
+    if (st->in_transaction)
+        abort_transaction(st);
     st->transaction_lost = false;
     return -1;
 }
