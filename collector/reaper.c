@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "logtap_wire.h"
+#include "log.h"
 #include "metrics.h"
 #include "ring_file.h"
 #include "timefmt.h"
@@ -121,6 +122,17 @@ static int feed(lt_reaper *r, const lt_proc_meta *meta, size_t n)
     return lt_assembler_feed(r->assembler, meta, r->batch, n, &acked, &have) < 0 ? -1 : 0;
 }
 
+/* A file name chosen by whoever wrote into the ring directory, made fit
+ * for a log line: bytes outside printable ASCII become '?'. */
+static const char *printable(char *out, size_t size, const char *name)
+{
+    size_t i = 0;
+    for (; name[i] && i + 1 < size; i++)
+        out[i] = name[i] >= 0x20 && name[i] < 0x7f ? name[i] : '?';
+    out[i] = '\0';
+    return out;
+}
+
 /* Replay [acked_pos, reserve_pos) and then an EXIT: the process is gone,
  * so its partial lines are final. `h` is a private copy of the header. */
 static int replay(lt_reaper *r, const lt_ring_file *ring, const lt_ring_header *h)
@@ -139,11 +151,12 @@ static int replay(lt_reaper *r, const lt_ring_file *ring, const lt_ring_header *
     if (end < start || end - start > h->capacity)
         end = start; /* a header no writer of ours leaves: replay nothing */
     size_t n = 0, used = 0;
-    bool cut = false; /* the file ended before the ring did */
+    bool cut = false; /* the rest cannot be read: the file ended, or a record overran `end` */
     while (pos < end) {
         lt_ring_record rec; /* a private copy */
         lt_slot_kind kind;
-        if (!lt_ring_file_slot(ring, pos, &rec, &kind)) {
+        if (!lt_ring_file_slot(ring, pos, &rec, &kind) ||
+            (kind != LT_SLOT_UNSTAMPED && rec.size > end - pos)) {
             cut = true;
             break;
         }
@@ -208,13 +221,15 @@ static int replay(lt_reaper *r, const lt_ring_file *ring, const lt_ring_header *
         }
     }
     if (cut) {
-        /* Cut, shrunk or resized under us: what is left cannot be read now
-         * and the process that wrote it is gone, so it is lost -- counted
-         * as an unstamped slot's bytes are. */
+        /* Cut, shrunk or resized under us, or a record claiming more than
+         * the ring holds: what is left cannot be read, and the process that
+         * wrote it is gone, so it is lost -- counted as an unstamped slot's
+         * bytes are. */
         struct stat st;
-        fprintf(stderr, "logtap-collector: %s ended while replayed (%lld bytes now): %llu bytes dropped\n",
-                ring->path, fstat(ring->fd, &st) == 0 ? (long long)st.st_size : -1LL,
-                (unsigned long long)(end - pos));
+        char name[sizeof ring->path];
+        lt_log("cannot read %s past position %llu (%lld bytes in the file now): %llu bytes dropped",
+               printable(name, sizeof name, ring->path), (unsigned long long)pos,
+               fstat(ring->fd, &st) == 0 ? (long long)st.st_size : -1LL, (unsigned long long)(end - pos));
         LT_COUNT(records_torn, 1);
         meta.dropped += end - pos;
         pos = end;
@@ -253,7 +268,7 @@ int lt_reaper_scan(lt_reaper *r)
                 LT_COUNT(rings_invalid, 1);
             continue;
         }
-        if (!header_ids_ok(&head)) {
+        if (!header_ids_ok(&head) || head.reserve_pos >= LT_RING_COMMIT_FLAG) {
             LT_COUNT(rings_invalid, 1);
             lt_ring_file_close(ring, false);
             continue;
@@ -266,7 +281,8 @@ int lt_reaper_scan(lt_reaper *r)
         if (replay(r, ring, &head) != 0) {
             /* Kept for the next scan, whatever the commit does: what was fed
              * before the failure is stored once (the delivery state). */
-            fprintf(stderr, "logtap-collector: cannot replay %s now; will try again\n", path);
+            char name[sizeof path];
+            lt_log("cannot replay %s now; will try again", printable(name, sizeof name, path));
             lt_ring_file_close(ring, false);
             continue;
         }

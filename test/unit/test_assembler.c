@@ -738,6 +738,53 @@ static void test_reaper_passes_torn_records(void)
               1);
 }
 
+/* A dead runner's ring is untrusted: a header whose positions reach the
+ * commit-word flag is refused whole, and a record that claims to run past
+ * the reserve position ends the replay there, its bytes counted as lost. */
+static void test_reaper_refuses_forged_positions(void)
+{
+    char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-forged";
+    snprintf(rings, sizeof rings, "%s/rings-forged", dir);
+    REQUIRE(mkdir(rings, 0700) == 0);
+    lt_ring_meta meta = {.runner_id = "r-forged",
+                         .app_id = "",
+                         .version_id = "",
+                         .source = "",
+                         .endpoint = endpoint,
+                         .pid = 4343};
+    struct iovec iov;
+    lt_ring ring;
+
+    meta.instance = 1950; /* positions past the flag */
+    REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
+    iov = (struct iovec){(void *)"never\n", 6};
+    CHECK(lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, 6));
+    atomic_store(&ring.hdr->acked_pos, LT_RING_COMMIT_FLAG);
+    atomic_store(&ring.hdr->reserve_pos, LT_RING_COMMIT_FLAG + 64);
+    lt_ring_close(&ring, false);
+
+    meta.instance = 1951; /* a record longer than what was reserved */
+    REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
+    iov = (struct iovec){(void *)"kept\n", 5};
+    CHECK(lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, 5));
+    uint64_t second = atomic_load(&ring.hdr->reserve_pos);
+    iov = (struct iovec){(void *)"overrun\n", 8};
+    CHECK(lt_ring_append(&ring, LT_REC_DATA, 1, 7, 1, NULL, 0, &iov, 1, 8));
+    atomic_store(&ring.hdr->reserve_pos, second + 16);
+    lt_ring_close(&ring, false);
+
+    uint64_t invalid = atomic_load(&lt_metrics_global.rings_invalid);
+    lt_reaper *reaper = lt_reaper_new(rings, endpoint, assembler);
+    REQUIRE(reaper != NULL);
+    CHECK_INT(lt_reaper_scan(reaper), 1);
+    CHECK(lt_store_commit(store) == 0);
+    lt_reaper_release(reaper, true);
+    CHECK(lt_store_commit(store) == 0);
+    lt_reaper_free(reaper);
+    CHECK_INT(atomic_load(&lt_metrics_global.rings_invalid) - invalid, 1);
+    CHECK_RUNNER_LINES("r-forged", "-|kept\n-|[logtap: 16 bytes dropped]\n");
+}
+
 static int count_unattributed(const lt_line *line, void *ctx)
 {
     int *counts = ctx;
@@ -834,6 +881,7 @@ int main(void)
     test_prune_and_finish();
     test_range_with_start();
     test_reaper_passes_torn_records();
+    test_reaper_refuses_forged_positions();
     test_unattributed_mark();
 
     lt_ingest_close(ingest);
