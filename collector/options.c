@@ -148,13 +148,7 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
             return -1;
         }
         return 0;
-    case OPT_BOOL:
-        if (text && strcmp(text, "true") != 0 && strcmp(text, "false") != 0) {
-            fprintf(stderr, "logtap-collector: --%s takes true or false, not '%s'\n", m->name, text);
-            return -1;
-        }
-        *(bool *)field = !text || strcmp(text, "true") == 0;
-        return 0;
+    case OPT_BOOL: /* getopt passes no value: the flag was given */ *(bool *)field = true; return 0;
     case OPT_HELP:
     case OPT_VERSION: break;
     }

@@ -19,4 +19,13 @@ static inline int64_t lt_mono_ms(void)
     return lt_mono_ns() / 1000000;
 }
 
+/* The monotonic time `ms` from now, as the timespec that waits with a
+ * deadline take (pthread_cond_timedwait on a CLOCK_MONOTONIC condition,
+ * sem_clockwait). */
+static inline struct timespec lt_mono_deadline(int64_t ms)
+{
+    int64_t at = lt_mono_ns() + ms * 1000000;
+    return (struct timespec){.tv_sec = at / 1000000000, .tv_nsec = at % 1000000000};
+}
+
 #endif

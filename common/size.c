@@ -1,6 +1,5 @@
-/* size.c -- see size.h. Used by the collector's --retain-size and the
- * preload's LOGTAP_RING_SIZE, so it allocates nothing and calls only
- * async-signal-safe functions (the preload may read its settings early). */
+/* size.c -- see size.h. Used by the collector's --retain-size and by the
+ * preload's constructor (LOGTAP_RING_SIZE), so it allocates nothing. */
 #include "size.h"
 
 #include <errno.h>

@@ -483,15 +483,7 @@ void lt_sender_stop(int timeout_ms)
     sender *s = &the_sender;
     uint64_t one = 1;
     (void)!write(s->ring->wake_fd, &one, sizeof one);
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    long total_ms = timeout_ms + 100;
-    deadline.tv_sec += total_ms / 1000;
-    deadline.tv_nsec += (total_ms % 1000) * 1000000;
-    if (deadline.tv_nsec >= 1000000000) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000;
-    }
+    struct timespec deadline = lt_mono_deadline(timeout_ms + 100);
     while (sem_clockwait(&s->done, CLOCK_MONOTONIC, &deadline) != 0 && errno == EINTR) {
     }
 }

@@ -21,6 +21,8 @@
  */
 #include "store.h"
 
+#include "clock.h"
+
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
@@ -191,16 +193,7 @@ int64_t lt_store_last_id(lt_store *st)
 
 int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms)
 {
-    struct timespec deadline;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    if (timeout_ms > 0) {
-        deadline.tv_sec += timeout_ms / 1000;
-        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-        if (deadline.tv_nsec >= 1000000000L) {
-            deadline.tv_sec++;
-            deadline.tv_nsec -= 1000000000L;
-        }
-    }
+    struct timespec deadline = lt_mono_deadline(timeout_ms > 0 ? timeout_ms : 0);
     pthread_mutex_lock(&st->lock);
     while (timeout_ms > 0 && st->committed_last_id <= after_id) {
         if (pthread_cond_timedwait(&st->committed, &st->lock, &deadline) == ETIMEDOUT)
