@@ -14,8 +14,8 @@
  * - --user and --owner default to the token's own user (one extra request
  *   to /v1/whoami), so a user managing their own things names nobody.
  * - Names are checked before any request (exit 2), by the rules the
- *   collector applies: a user is 1..128 printable ASCII characters other
- *   than '/', an app ID is a wire ID (include/logtap_wire.h).
+ *   collector applies: user names and app IDs are wire IDs
+ *   (include/logtap_wire.h).
  * - Every string from the collector is shown through terminal_safe_copy:
  *   labels and names are typed by other users.
  */
@@ -222,26 +222,15 @@ static const char whoami_usage[] =
 /* Options                                                                  */
 /* ------------------------------------------------------------------------ */
 
-static bool user_name_ok(const char *name)
-{
-    size_t len = strlen(name);
-    if (len == 0 || len > LT_USER_MAX)
-        return false;
-    for (const unsigned char *s = (const unsigned char *)name; *s; s++)
-        if (*s < 0x20 || *s > 0x7e || *s == '/')
-            return false;
-    return true;
-}
-
 static int check_user(const struct admin_command *cmd, const char *option, const char *name)
 {
-    if (user_name_ok(name))
+    if (lt_wire_id_ok(name, strlen(name)))
         return LT_EXIT_OK;
     char *shown = terminal_safe_copy(name);
     int code = usage_error(cmd->name,
                            "invalid %s '%s': a user name is 1 to %d "
                            "printable ASCII characters other than '/'",
-                           option, shown, LT_USER_MAX);
+                           option, shown, LT_WIRE_MAX_ID);
     free(shown);
     return code;
 }

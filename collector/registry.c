@@ -156,7 +156,7 @@ const char *lt_registry_error(const lt_registry *reg)
 
 bool lt_user_name_ok(const char *name)
 {
-    return name != NULL && lt_wire_id_ok(name, strnlen(name, LT_USER_MAX + 1));
+    return name != NULL && lt_wire_id_ok(name, strnlen(name, LT_WIRE_MAX_ID + 1));
 }
 
 lt_registry *lt_registry_open(const char *dir, char *err, size_t errlen)

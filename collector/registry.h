@@ -34,7 +34,7 @@ typedef struct lt_registry lt_registry;
 
 /* The authenticated caller of an HTTP request. */
 typedef struct lt_principal {
-    char user[LT_USER_MAX + 1];
+    char user[LT_WIRE_MAX_ID + 1];
     bool admin;
 } lt_principal;
 
@@ -42,8 +42,8 @@ typedef struct lt_principal {
  * one has deployed: it has no owner, and only admin sees its logs. */
 typedef struct lt_app_info {
     bool deployed;
-    char app_id[LT_USER_MAX + 1];
-    char owner[LT_USER_MAX + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char owner[LT_WIRE_MAX_ID + 1];
     bool private_logs;
     bool private_from_default; /* private_logs was snapshotted from the
                                   owner's account default at deploy */
@@ -52,7 +52,7 @@ typedef struct lt_app_info {
 
 typedef struct lt_token_info {
     char id[LT_TOKEN_ID_LEN + 1];
-    char user[LT_USER_MAX + 1];
+    char user[LT_WIRE_MAX_ID + 1];
     char label[LT_LABEL_MAX + 1];
     int64_t created_ns;
 } lt_token_info;

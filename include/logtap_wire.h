@@ -72,10 +72,6 @@ enum lt_record_kind {
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
 #define LT_WIRE_MAX_NOTICE 1024
 
-/* The HTTP API between the logtap CLI and the collector: a user name is
- * 1..LT_USER_MAX printable ASCII characters. */
-#define LT_USER_MAX 128
-
 /* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
  * printable ASCII other than '/' (IDs are path segments in the HTTP API).
  * App and version IDs may also be empty. The preload refuses request IDs that
