@@ -190,7 +190,7 @@ enum MHD_Result http_reply_store_error(http_call *c)
 lt_store_reader *http_open_reader(http_call *c, enum MHD_Result *queued)
 {
     char err[256];
-    lt_store_reader *rd = lt_store_reader_open(c->http->data_dir, err, sizeof err);
+    lt_store_reader *rd = lt_store_reader_open_for(c->http->store, err, sizeof err);
     if (rd == NULL)
         *queued = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "store unavailable: %s", err);
     return rd;

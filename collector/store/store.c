@@ -40,6 +40,7 @@ static const lt_store_backend *const backends[] = {&lt_store_sqlite};
 
 struct lt_store {
     const lt_store_backend *backend;
+    char *location; /* what the backend was opened on, for readers */
     lt_backend_writer *writer;
     lt_store_commit_hook commit_hook; /* writes into each commit unit last */
     void *commit_hook_ctx;
@@ -95,8 +96,12 @@ lt_store *lt_store_open_backend(const char *backend, const char *dir, char *err,
         return NULL;
     }
     st->backend = chosen;
-    st->writer = chosen->open(dir, &st->committed_last_id, err, errlen);
+    st->location = strdup(dir);
+    st->writer = st->location ? chosen->open(dir, &st->committed_last_id, err, errlen) : NULL;
     if (st->writer == NULL) {
+        if (!st->location)
+            lt_store_errorf(err, errlen, "out of memory");
+        free(st->location);
         free(st);
         return NULL;
     }
@@ -213,6 +218,7 @@ void lt_store_close(lt_store *st)
     st->backend->close(st->writer);
     pthread_cond_destroy(&st->committed);
     pthread_mutex_destroy(&st->lock);
+    free(st->location);
     free(st);
 }
 
@@ -266,20 +272,31 @@ int64_t lt_store_live_bytes(lt_store *st)
 
 /* ---- readers ---- */
 
-lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
+static lt_store_reader *reader_open(const lt_store_backend *backend, const char *location, char *err,
+                                    size_t errlen)
 {
     lt_store_reader *rd = calloc(1, sizeof *rd);
     if (rd == NULL) {
         lt_store_errorf(err, errlen, "out of memory");
         return NULL;
     }
-    rd->backend = DEFAULT_BACKEND;
-    rd->reader = rd->backend->reader_open(dir, err, errlen);
+    rd->backend = backend;
+    rd->reader = rd->backend->reader_open(location, err, errlen);
     if (rd->reader == NULL) {
         free(rd);
         return NULL;
     }
     return rd;
+}
+
+lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen)
+{
+    return reader_open(DEFAULT_BACKEND, dir, err, errlen);
+}
+
+lt_store_reader *lt_store_reader_open_for(const lt_store *st, char *err, size_t errlen)
+{
+    return reader_open(st->backend, st->location, err, errlen);
 }
 
 void lt_store_reader_close(lt_store_reader *rd)

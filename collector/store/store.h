@@ -136,7 +136,12 @@ int64_t lt_store_wait(lt_store *st, int64_t after_id, int timeout_ms);
 
 /* ---- readers (any thread, one reader per thread) ---- */
 
-/* A reader of the default backend's store in `dir`. */
+/* A reader of the store the writer `st` writes: the same backend and
+ * location. What the collector's HTTP threads use, so that they read
+ * whichever backend the collector was started with. */
+lt_store_reader *lt_store_reader_open_for(const lt_store *st, char *err, size_t errlen);
+/* A reader of the default backend's store in `dir`, for a process without
+ * the writer (tests, tools). */
 lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen);
 void lt_store_reader_close(lt_store_reader *rd);
 

@@ -6,7 +6,9 @@
  *   followers that run the same shape over and over.
  * - The owner filter reads the registry's apps table (registry.c owns it;
  *   it lives in the same file), so that an owner's lines are one indexed
- *   query.
+ *   query. The table exists once the registry has been opened: the
+ *   collector opens it (bootstrap) before it serves, so no reader runs
+ *   before it.
  * - Resetting a statement after each query ends its read transaction, so a
  *   long-lived reader does not pin old WAL frames.
  */
