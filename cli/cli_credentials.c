@@ -171,8 +171,7 @@ static bool split_line(const char *s, const char *end, const char **url, size_t 
     return *url_len > 0 && *token_len > 0 && p == end;
 }
 
-/* The last line whose URL is `server_url`; NULL if none. Caller frees. */
-static char *token_for_server_new(const char *path, const lt_buf *text, const char *server_url)
+char *cli_token_for_server_new(const char *path, const lt_buf *text, const char *server_url)
 {
     size_t server_len = strlen(server_url);
     char *found = NULL;
@@ -242,7 +241,7 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
     bool exists = false;
     int code = read_credentials(out->credentials_path, &text, &exists);
     if (code == LT_EXIT_OK && exists) {
-        char *token = token_for_server_new(out->credentials_path, &text, server_url);
+        char *token = cli_token_for_server_new(out->credentials_path, &text, server_url);
         if (token && !cli_token_ok(token)) {
             fprintf(stderr,
                     "logtap: %s: the token for %s is not a token (printable "

@@ -5,6 +5,8 @@
 
 #include <stdbool.h>
 
+#include "buf.h"
+
 /* Owns its strings (cli_token_release). */
 struct cli_token {
     char *value;            /* NULL: send no Authorization header */
@@ -20,6 +22,12 @@ struct cli_token {
 int cli_token_find(const char *flag, const char *server_url, struct cli_token *out);
 
 void cli_token_release(struct cli_token *t);
+
+/* The token of the last line of the credentials file `text` whose URL is
+ * `server_url`; NULL if none. Malformed lines are reported (naming `path`)
+ * and skipped. Caller frees. (Used by cli_token_find; here for the
+ * fuzzer.) */
+char *cli_token_for_server_new(const char *path, const lt_buf *text, const char *server_url);
 
 /* A token goes into a header: 1..CLI_TOKEN_MAX printable ASCII bytes, no
  * spaces. */

@@ -45,8 +45,6 @@
 #include "ui.h"
 #include "utf8.h"
 
-#define MAX_PATH_BYTES 1024 /* longer paths cannot name anything we serve */
-#define MAX_PATH_SEGMENTS 4
 #define MAX_BODY_BYTES (64 * 1024)
 #define CONNECTION_TIMEOUT_S 60 /* idle connections; a follow is never idle that long */
 
@@ -209,13 +207,8 @@ static int hex_value(char c)
     return -1;
 }
 
-enum path_result { PATH_OK, PATH_NOT_FOUND, PATH_BAD_ESCAPE };
-
-/* Split the path of a raw request target into percent-decoded segments.
- * The decoded text lives in `storage`; `segments` point into it. A decoded
- * segment containing '/' or NUL cannot be an ID we store: PATH_NOT_FOUND. */
-static enum path_result split_path(const char *target, char *storage, size_t storage_size,
-                                   const char *segments[], int *count)
+enum path_result http_split_path(const char *target, char *storage, size_t storage_size,
+                                 const char *segments[], int *count)
 {
     size_t path_len = strcspn(target, "?#");
     if (path_len == 0 || target[0] != '/' || path_len >= storage_size)
@@ -480,7 +473,7 @@ static enum MHD_Result route(http_call *c, const char *target)
     char storage[MAX_PATH_BYTES];
     const char *seg[MAX_PATH_SEGMENTS];
     int n = 0;
-    switch (split_path(target, storage, sizeof storage, seg, &n)) {
+    switch (http_split_path(target, storage, sizeof storage, seg, &n)) {
     case PATH_OK: break;
     case PATH_BAD_ESCAPE:
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad path: invalid percent-escape");

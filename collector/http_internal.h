@@ -67,6 +67,20 @@ enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, js
 enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- the request target ---- */
+
+#define MAX_PATH_BYTES 1024 /* longer paths cannot name anything we serve */
+#define MAX_PATH_SEGMENTS 4
+
+enum path_result { PATH_OK, PATH_NOT_FOUND, PATH_BAD_ESCAPE };
+
+/* Split the path of a raw request target into percent-decoded segments.
+ * The decoded text lives in `storage`; `segments` point into it. A decoded
+ * segment containing '/' or NUL cannot be an ID we store: PATH_NOT_FOUND.
+ * (Used by route(); here for the fuzzer.) */
+enum path_result http_split_path(const char *target, char *storage, size_t storage_size,
+                                 const char *segments[], int *count);
+
 /* ---- parameters ---- */
 
 /* The value of query parameter `name`, or NULL if absent ("?name" reads

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # install-deps.sh -- install the Debian 12 packages logtap builds, runs and
 # tests with. Idempotent: does nothing when everything is already installed.
-# Needs root (or sudo) only when something is missing. chromium and nodejs
+# Needs root (or sudo) only when something is missing. clang-14 and its
+# runtimes build the fuzz harnesses (scripts/fuzz.sh). chromium and nodejs
 # are for the dashboard's browser tests (scripts/test.sh then installs
 # playwright-core into test/browser with npm ci).
 set -euo pipefail
@@ -11,6 +12,7 @@ packages=(
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev libssl-dev
   python3 procps clang-format
+  clang-14 libclang-rt-14-dev
   chromium nodejs
 )
 

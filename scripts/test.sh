@@ -3,13 +3,16 @@
 #
 #   scripts/test.sh [--quick]
 #
-# Builds three trees and runs the suites in each:
+# Builds four trees and runs the suites in each:
 #   build-ci    warnings are errors; every test
 #   build-asan  AddressSanitizer + UndefinedBehaviorSanitizer; every test (the
 #               preload runs inside Python with the ASan runtime preloaded)
 #   build-tsan  ThreadSanitizer; the threaded parts: unit tests, and the
 #               end-to-end tests against a TSan collector (the CLI suite,
 #               which execs uninstrumented programs, is left to the others)
+#   build-fuzz  clang-14, libFuzzer + ASan + UBSan; the 'fuzz' suite: each
+#               harness of test/fuzz/ for a short smoke run (scripts/fuzz.sh
+#               runs them longer)
 # --quick runs build-ci only.
 # Ends with one line "N passed, N failed[, N skipped]" counted from meson's
 # test logs, and exits non-zero if anything failed.
@@ -18,7 +21,7 @@ cd "$(dirname "$0")/.."
 quick=0
 case "${1:-}" in
   --quick) quick=1 ;;
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   "") ;;
   *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
@@ -71,6 +74,12 @@ if [ "$quick" = 0 ]; then
       run build-tsan --timeout-multiplier 3 --no-suite cli
   else
     echo "test.sh: build-tsan failed to build"; setup_failures=$((setup_failures + 1))
+  fi
+  if CC=clang-14 build build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false; then
+    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+      run build-fuzz --suite fuzz
+  else
+    echo "test.sh: build-fuzz failed to build"; setup_failures=$((setup_failures + 1))
   fi
 fi
 
