@@ -139,7 +139,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: out of memory\n");
         goto out;
     }
-    http = lt_http_start(opt.http, opt.data, parts.store, err, sizeof err);
+    const lt_http_limits limits = {
+        .max_connections = opt.http_max_connections,
+        .max_per_ip = opt.http_max_per_ip,
+        .read_timeout_ms = (int)(opt.http_read_timeout_ns / 1000000),
+        .streams_per_token = opt.http_streams_per_token,
+        .streams_per_user = opt.http_streams_per_user,
+        .page_bytes = opt.http_page_bytes,
+    };
+    http = lt_http_start(opt.http, opt.data, parts.store, &limits, err, sizeof err);
     if (!http) {
         fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", opt.http, err);
         goto out;

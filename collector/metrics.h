@@ -35,6 +35,10 @@
     X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")                             \
     X(http_requests, "HTTP requests served")                                                                 \
     X(http_unauthorized, "HTTP requests refused for want of a valid token")                                  \
+    X(http_connections_evicted, "HTTP connections without a valid token closed to admit new ones")           \
+    X(http_read_deadline_closed, "HTTP connections closed for taking too long to send a request")            \
+    X(http_streams_refused, "follow streams refused (429): their token or user had too many")                \
+    X(http_pages_truncated, "log pages ended early at the byte budget (--http-page-bytes)")                  \
     X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")
 
 /* Upper bounds of the commit-latency histogram's buckets, in seconds. */

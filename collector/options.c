@@ -92,6 +92,28 @@ static const config_map options[] = {
      "how long an unfinished line (no newline yet) is\n"
      "held before it is stored as it is (default {default}); the\n"
      "runner keeps its records until then"},
+    {"http-max-connections", 0, OPT_INT, "1000", 8, 100000, STORED_IN(http_max_connections, int), "N",
+     "open HTTP connections in all (default {default}); a 1/8\n"
+     "share is kept for clients that have shown a valid\n"
+     "token: at the rest, the oldest connection without one\n"
+     "is closed to admit a new one"},
+    {"http-max-per-ip", 0, OPT_INT, "256", 8, 100000, STORED_IN(http_max_per_ip, int), "N",
+     "open HTTP connections from one address (default\n"
+     "{default}; the same 1/8 share is kept)"},
+    {"http-read-timeout", 0, OPT_DURATION, "15s", 0, 0, STORED_IN(http_read_timeout_ns, int64_t), "T",
+     "longest time to receive a request, headers and body\n"
+     "in total, however slowly bytes trickle in; also how\n"
+     "long an idle keep-alive connection stays (default\n"
+     "{default}; 0: no deadline)"},
+    {"http-streams-per-token", 0, OPT_INT, "16", 1, 100000, STORED_IN(http_streams_per_token, int), "N",
+     "open follow streams of one token (default {default});\n"
+     "more are refused with 429"},
+    {"http-streams-per-user", 0, OPT_INT, "64", 1, 100000, STORED_IN(http_streams_per_user, int), "N",
+     "open follow streams of one user's tokens (default\n"
+     "{default}); more are refused with 429"},
+    {"http-page-bytes", 0, OPT_SIZE, "8M", 0, 0, STORED_IN(http_page_bytes, int64_t), "SIZE",
+     "bytes of log entries in one page (default {default}; 0: no\n"
+     "limit): a fuller page ends early with a cursor"},
     {"help", 'h', OPT_HELP, NULL, 0, 0, 0, NULL, "show this help"},
     {"version", 0, OPT_VERSION, NULL, 0, 0, 0, NULL, "show the version"},
 };

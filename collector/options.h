@@ -23,6 +23,13 @@ typedef struct lt_collector_options {
     int64_t retain_bytes;    /* delete the oldest lines above this; 0: no limit */
     const char *credentials; /* the CLI's credentials file; NULL: the default path */
     bool new_admin_token;    /* mint another admin token */
+    /* What HTTP clients may hold (http.h, lt_http_limits). */
+    int http_max_connections;
+    int http_max_per_ip;
+    int64_t http_read_timeout_ns; /* 0: the default */
+    int http_streams_per_token;
+    int http_streams_per_user;
+    int64_t http_page_bytes; /* 0: no budget */
 } lt_collector_options;
 
 /* Fill `o` with the defaults, then apply argv. Returns -1 when the collector
