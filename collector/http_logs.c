@@ -42,16 +42,15 @@
 
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 100000
-#define FOLLOW_WAIT_SLICE_MS 200 /* bound on how long lt_http_stop waits per stream */
-#define FOLLOW_CHUNK_LINES 1000  /* lines queried per round while following */
-#define FOLLOW_BLOCK_SIZE (32 * 1024)
+#define FOLLOW_WAIT_SLICE_MS 200    /* bound on how long lt_http_stop waits per stream */
+#define FOLLOW_CHUNK_LINES 1000     /* lines queried per round while following */
+#define PULL_BLOCK_SIZE (32 * 1024) /* what MHD asks a page or a stream for at a time */
 /* A follow round stops adding events at this many bytes (the rest comes in
  * the next round), and a page fills this much at a time: what one response
  * holds, whatever the lines' sizes (plus one entry, at most ~1.5 MB). */
 #define FOLLOW_OUT_HIGH (256 * 1024)
 #define PAGE_OUT_HIGH (256 * 1024)
 #define PAGE_CHUNK_LINES 1000 /* lines asked of the store per page chunk */
-#define PAGE_BLOCK_SIZE (32 * 1024)
 /* A tail page's budget is measured on message bytes plus this much per
  * entry (its other fields), before the entries are made. */
 #define TAIL_ENTRY_OVERHEAD 256
@@ -299,6 +298,28 @@ static void owned_query_free(struct owned_query *oq)
     free(oq->owner);
 }
 
+/* ---- responses MHD pulls ---- */
+
+/* Queue a 200 whose body MHD pulls through `read` from `cls`, in blocks of
+ * PULL_BLOCK_SIZE; `done` frees `cls` when MHD is finished with it (at once
+ * if the response cannot be made). */
+static enum MHD_Result queue_pulled(struct MHD_Connection *conn, const char *content_type,
+                                    MHD_ContentReaderCallback read, void *cls,
+                                    MHD_ContentReaderFreeCallback done)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PULL_BLOCK_SIZE, read, cls, done);
+    if (response == NULL) {
+        done(cls);
+        return MHD_NO;
+    }
+    http_add_common_headers(response, content_type);
+    MHD_add_response_header(response, "X-Accel-Buffering", "no"); /* proxies: do not buffer */
+    enum MHD_Result result = MHD_queue_response(conn, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
 /* ---- one-shot log pages, streamed ---- */
 
 enum page_phase { PAGE_PREFIX, PAGE_LINES, PAGE_SUFFIX, PAGE_DONE };
@@ -396,19 +417,27 @@ static int page_fill(struct page_stream *ps)
     return 0;
 }
 
+/* Copy up to `max` bytes of `out` not yet sent (*sent of them are) to
+ * `buf`; returns how many (0 when all of it has gone). */
+static size_t take_pending(const lt_buf *out, size_t *sent, char *buf, size_t max)
+{
+    size_t n = out->len - *sent;
+    if (n > max)
+        n = max;
+    if (n > 0)
+        memcpy(buf, out->data + *sent, n);
+    *sent += n;
+    return n;
+}
+
 static ssize_t page_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
     struct page_stream *ps = cls;
     (void)pos;
     for (;;) {
-        if (ps->out_sent < ps->out.len) {
-            size_t n = ps->out.len - ps->out_sent;
-            if (n > max)
-                n = max;
-            memcpy(buf, ps->out.data + ps->out_sent, n);
-            ps->out_sent += n;
+        size_t n = take_pending(&ps->out, &ps->out_sent, buf, max);
+        if (n > 0)
             return (ssize_t)n;
-        }
         if (lt_buf_failed(&ps->out))
             return MHD_CONTENT_READER_END_WITH_ERROR;
         lt_buf_clear(&ps->out);
@@ -514,16 +543,7 @@ static enum MHD_Result serve_page(http_call *c, lt_store_reader *rd, const lt_qu
         page_free(ps);
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
-    struct MHD_Response *response =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PAGE_BLOCK_SIZE, page_read, ps, page_free);
-    if (response == NULL) {
-        page_free(ps);
-        return MHD_NO;
-    }
-    http_add_common_headers(response, JSON_TYPE);
-    enum MHD_Result result = MHD_queue_response(c->conn, MHD_HTTP_OK, response);
-    MHD_destroy_response(response);
-    return result;
+    return queue_pulled(c->conn, JSON_TYPE, page_read, ps, page_free);
 }
 
 /* ---- follow stream state (server-sent events) ---- */
@@ -769,12 +789,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct follow_stream *fs = cls;
     (void)pos;
     for (;;) {
-        if (fs->out_sent < fs->out.len) {
-            size_t n = fs->out.len - fs->out_sent;
-            if (n > max)
-                n = max;
-            memcpy(buf, fs->out.data + fs->out_sent, n);
-            fs->out_sent += n;
+        size_t n = take_pending(&fs->out, &fs->out_sent, buf, max);
+        if (n > 0) {
             fs->last_write_ns = lt_mono_ns();
             if (fs->out_sent == fs->out.len) {
                 /* All sent: empty it for the next round. A failed one is
@@ -900,17 +916,7 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     }
     fs->counted = true;
 
-    struct MHD_Response *response =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FOLLOW_BLOCK_SIZE, follow_read, fs, follow_free);
-    if (response == NULL) {
-        follow_free(fs);
-        return MHD_NO;
-    }
-    http_add_common_headers(response, EVENT_STREAM_TYPE);
-    MHD_add_response_header(response, "X-Accel-Buffering", "no"); /* proxies: do not buffer */
-    enum MHD_Result result = MHD_queue_response(c->conn, MHD_HTTP_OK, response);
-    MHD_destroy_response(response); /* follow_free runs when MHD is done */
-    return result;
+    return queue_pulled(c->conn, EVENT_STREAM_TYPE, follow_read, fs, follow_free);
 }
 
 /* Queue the answer to a failed judge_access. */

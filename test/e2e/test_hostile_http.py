@@ -269,7 +269,9 @@ for i in range(n):
 
 def fill_store(c, runner_id):
     proc = subprocess.run([PYTHON, "-c", WRITER, str(LINES), str(LINE_BYTES)],
-                          env=runner_env(c, runner_id=runner_id), stdout=subprocess.DEVNULL, timeout=180)
+                          env=runner_env(c, runner_id=runner_id, LOGTAP_ON_FULL="block",
+                                         LOGTAP_BLOCK_TIMEOUT_MS="60000", LOGTAP_RING_SIZE="64M"),
+                          stdout=subprocess.DEVNULL, timeout=180)
     check_eq(proc.returncode, 0, "writer exit status")
 
     def stored():
