@@ -340,7 +340,8 @@ struct page_stream {
     long count;
     int64_t first_id, last_id;
     bool chunk_stopped; /* the last chunk's callback stopped the query */
-    bool truncated;     /* ended early by the budget */
+    bool budget_hit;    /* a line did not fit: the page ends here */
+    bool truncated;     /* the page holds fewer lines than asked for, for the budget */
     lt_buf out;
     size_t out_sent;
 };
@@ -359,7 +360,7 @@ static int page_entry(const lt_line *line, void *ctx)
      * the budget; any later one that would pass it ends the page. */
     if (ps->budget > 0 && ps->count > 0 && ps->spent + (int64_t)size > ps->budget) {
         ps->out.len = mark;
-        ps->truncated = true;
+        ps->truncated = ps->budget_hit = true;
         ps->chunk_stopped = true;
         return 1;
     }
@@ -396,7 +397,7 @@ static int page_fill(struct page_stream *ps)
         if (lt_store_query(ps->reader, &q, page_entry, ps) < 0)
             return -1;
         bool short_chunk = !ps->chunk_stopped && ps->count - before < q.limit;
-        if (ps->truncated || short_chunk || ps->remaining <= 0 || lt_buf_failed(&ps->out))
+        if (ps->budget_hit || short_chunk || ps->remaining <= 0 || lt_buf_failed(&ps->out))
             ps->phase = PAGE_SUFFIX;
         return 0;
     }
