@@ -938,13 +938,6 @@ static bool scope_filter_agrees(const char **filter, const char *id)
     return true;
 }
 
-static int stop_at_first_app(const lt_app_info *app, void *ctx)
-{
-    (void)app;
-    (void)ctx;
-    return 1;
-}
-
 /* ---- endpoints ---- */
 
 enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id)
@@ -962,16 +955,6 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
     if (p.follow && p.before > 0)
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST,
                                 "bad before: a follow stream only goes forward");
-    if (p.follow && !c->is_head && scope == HTTP_SCOPE_SEARCH && !c->who.admin) {
-        /* No stream without a need: a search stream shows the lines of the
-         * caller's apps, and one who owns none would hold a thread and a
-         * reader to watch nothing. */
-        long owned = lt_registry_app_list(c->registry, c->who.user, stop_at_first_app, NULL);
-        if (owned < 0)
-            return judge_failed(c, JUDGE_REGISTRY_FAILED);
-        if (owned == 0)
-            return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "nothing to follow: you own no app");
-    }
 
     enum MHD_Result queued = MHD_NO;
     lt_store_reader *rd = http_open_reader(c, &queued);

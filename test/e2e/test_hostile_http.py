@@ -8,7 +8,8 @@ A real collector on 127.0.0.1 and real sockets from this process:
 - sockets trickling a request one byte at a time: closed at the read
   deadline, however often a byte arrives;
 - follow streams of one token, then of one user, up to their caps: the next
-  is 429 with Retry-After; a token that owns nothing gets no stream;
+  is 429 with Retry-After; a token gets no stream of a runner it may not
+  see;
 - a page of `limit=100000` over lines of 8 KiB: streamed (the collector's
   RSS grows by a bounded amount, also for four pages at once), cut at the
   byte budget with `"truncated": true`, and the cursor pages through every
@@ -194,6 +195,9 @@ def test_trickle_cut_at_deadline():
 def test_follow_stream_caps():
     with Collector(args=collector_args()) as c:
         check_eq(c.call_json("PUT", "/v1/apps/bobapp", {"owner": "bob"})[0], 200, "deploy bob's app")
+        subprocess.run([PYTHON, "-c", "print('bob was here')"], timeout=60, stdout=subprocess.DEVNULL,
+                       env=runner_env(c, runner_id="bob-runner", LOGTAP_APP_ID="bobapp"))
+        wait_until(lambda: c.get_json("/v1/runners/bob-runner/logs")[1].get("logs"), 20, "bob's runner")
         tokens = [make_token(c, "bob") for _ in range(5)]
         nobody = make_token(c, "carol")  # owns nothing
         pid = c.proc.pid
@@ -217,11 +221,12 @@ def test_follow_stream_caps():
             else:
                 user_cap.conn.close()
             rss_streams = status_kb(pid, "VmRSS")
-            # A token that owns nothing: no stream, for the search or for
-            # anyone's runner.
-            none_search = Follower(c, "/v1/logs", token=nobody, read=False)
-            none_runner = Follower(c, "/v1/runners/some-runner/logs", token=nobody, read=False)
-            for f in (none_search, none_runner):
+            # A token that owns nothing gets no stream of anyone's runner
+            # (refused before a reader is opened for it): none of bob's,
+            # none of an unknown one.
+            none_runner = Follower(c, "/v1/runners/bob-runner/logs", token=nobody, read=False)
+            none_unknown = Follower(c, "/v1/runners/some-runner/logs", token=nobody, read=False)
+            for f in (none_runner, none_unknown):
                 if f.status == 200:
                     streams.append(f)
                 else:
@@ -229,10 +234,10 @@ def test_follow_stream_caps():
             followers = c.metrics().get("logtap_followers", -1)
             opened = sum(1 for x in codes if x == 200)
             print("follow caps: %d of %d streams on 4 tokens of one user opened (%s); 5th token: %s; "
-                  "owner of nothing: search %s, runner %s; collector VmRSS %d -> %d kB with %d streams "
+                  "owner of nothing: bob's runner %s, unknown runner %s; collector VmRSS %d -> %d kB with %d streams "
                   "(%.0f kB each)"
                   % (opened, len(codes), ",".join(str(x) for x in sorted(set(codes))), user_refusal[0],
-                     none_search.status, none_runner.status, rss_before, rss_streams, len(streams),
+                     none_runner.status, none_unknown.status, rss_before, rss_streams, len(streams),
                      (rss_streams - rss_before) / max(1, len(streams))), flush=True)
             if not MEASURE_ONLY:
                 check_eq(opened, 64, "streams opened within the caps")
@@ -241,8 +246,8 @@ def test_follow_stream_caps():
                 check("per token" in json.loads(token_refusal[1])["error"], "429 names the cap")
                 check_eq(user_refusal[0], 429, "65th stream of a user")
                 check("per user" in json.loads(user_refusal[1])["error"], "429 names the user cap")
-                check_eq(none_search.status, 404, "search stream of a token that owns nothing")
-                check_eq(none_runner.status, 404, "runner stream of a token that may not see it")
+                check_eq(none_runner.status, 404, "stream of another's runner")
+                check_eq(none_unknown.status, 404, "stream of an unknown runner")
                 if followers >= 0:
                     check_eq(int(followers), 64, "open followers")
         finally:
