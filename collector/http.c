@@ -20,6 +20,10 @@
  *   controlled; browsers must not sniff it into HTML). The dashboard's files
  *   add a Content-Security-Policy that allows no inline script at all, so a
  *   log line that slipped into the DOM as markup still could not run.
+ * - Hostile clients: the connection limits, the total read deadline and
+ *   the slots kept for clients with a valid token are http_guard.c's; this
+ *   file tells it when a connection starts and stops reading a request and
+ *   when a token was valid (authenticate()).
  * - Request bodies (small JSON objects) are read whole, up to
  *   MAX_BODY_BYTES, before the endpoint runs. A larger declared length is
  *   refused with 413 before a byte is read; an undeclared one that grows

@@ -7,13 +7,24 @@
  * pages, and the follow loop.
  *
  * Why it looks the way it does:
- * - JSON bodies are assembled entry by entry (each entry dumped by jansson)
- *   into one growing buffer, so a 100000-line page costs its text size, not
- *   a tree of 100000 jansson objects.
+ * - Pages are streamed, not built: MHD pulls the body through page_read,
+ *   which asks the store for the next chunk of lines (PAGE_CHUNK_LINES,
+ *   going forward from the last one sent) only when the previous one has
+ *   gone out, and stops a chunk at PAGE_OUT_HIGH bytes. A page of 100000
+ *   lines of 8 KiB costs a quarter MiB, not its size. Each entry is dumped
+ *   by jansson on its own, never as a tree of the whole page.
+ * - A page has a byte budget besides its line count (--http-page-bytes):
+ *   the first line that would pass it ends the page, which says
+ *   "truncated" and whose next_after continues exactly there. A newest-N
+ *   (tail) page is first measured (IDs and message sizes only) so that
+ *   the newest lines are the ones kept; it is then sent forward like any
+ *   other, pinned between its first and last ID.
  * - A follow stream reads from the store, never from the ingest path: the
  *   store is the buffer, so a slow reader costs only its own connection
- *   thread and at most one chunk of memory (FOLLOW_CHUNK_LINES lines), and
- *   ingestion never waits for it. With max_lag, a reader too far behind is
+ *   thread and at most one chunk of memory (FOLLOW_CHUNK_LINES lines, at
+ *   most FOLLOW_OUT_HIGH bytes), and ingestion never waits for it. Streams
+ *   are counted per token and per user (http_guard.c); past either cap a
+ *   new one is 429, before a reader is opened for it. With max_lag, a reader too far behind is
  *   told so and skips ahead (the dashboard wants now, not everything).
  * - Waits are sliced (FOLLOW_WAIT_SLICE_MS) so lt_http_stop ends every
  *   stream promptly, and between slices the stream checks whether its
