@@ -142,7 +142,9 @@ int main(int argc, char **argv)
     const lt_http_limits limits = {
         .max_connections = opt.http_max_connections,
         .max_per_ip = opt.http_max_per_ip,
-        .read_timeout_ms = (int)(opt.http_read_timeout_ns / 1000000),
+        .read_timeout_ms = opt.http_read_timeout_ns / 1000000 > INT_MAX
+                               ? INT_MAX
+                               : (int)(opt.http_read_timeout_ns / 1000000),
         .streams_per_token = opt.http_streams_per_token,
         .streams_per_user = opt.http_streams_per_user,
         .page_bytes = opt.http_page_bytes,
