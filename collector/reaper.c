@@ -28,13 +28,14 @@
  * of ring data, or once it has looked at STEP_ENTRIES (1024) directory
  * entries. A piece of work is one directory entry (an fstatat; for a file
  * that may be a ring, open, flock, fstat, a 4 KiB pread, maybe close), one
- * record (its header and at most LT_RING_RECORD_MAX bytes), or one window
- * of an unstamped stretch (no more than the read budget left, searched in
- * 32 KiB chunks); then what the step read goes to the assembler in one
- * feed (at most REPLAY_BATCH records, about the bytes read). So a step ends
- * within 5 ms plus one piece of work plus one feed of at most 1 MiB: about
- * 10 ms on a loaded 2-core machine (logtap_reaper_step_seconds_max says
- * what it was), and between two steps the loop polls its socket.
+ * record (its header and at most LT_RING_RECORD_MAX bytes), one window of
+ * an unstamped stretch (no more than the read budget left, searched in 32
+ * KiB chunks), or one feed: records go to the assembler REPLAY_BATCH (256)
+ * at a time, and what is left at the step's end. So a step ends within
+ * 5 ms plus one piece of work plus one feed of at most 256 records: at
+ * most 11 ms measured on a loaded 2-core machine (e2e-hostile-scan;
+ * logtap_reaper_step_seconds_max says what it was), and between two steps
+ * the loop polls its socket.
  *
  * State between steps: the directory pass under way (its DIR*: a pass goes
  * on where the last step stopped and sees each entry once; the loop starts
@@ -85,7 +86,7 @@
 #include "ring_file.h"
 #include "timefmt.h"
 
-#define REPLAY_BATCH 1024
+#define REPLAY_BATCH 256 /* records a feed takes: a few ms of the store's time */
 /* Payload bytes a batch holds before it is fed: what a reaper keeps in
  * memory, whatever the capacity of the rings it replays. */
 #define REPLAY_BYTES (4 * 1024 * 1024)

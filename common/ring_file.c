@@ -20,8 +20,11 @@ int lt_ring_file_adopt(lt_ring_file *ring, const char *path, lt_ring_header *hea
     if (snprintf(ring->path, sizeof ring->path, "%s", path) >= (int)sizeof ring->path)
         return -ENAMETOOLONG;
     /* Read-only: we never write a ring we adopt. O_NONBLOCK: a FIFO planted
-     * under a ring's name must not hang the open (S_ISREG refuses it). */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+     * under a ring's name must not hang the open (S_ISREG refuses it).
+     * O_NOATIME: reading a file must not cost an inode write (a journal
+     * handle, on ext4, that can wait for a commit); it is refused for
+     * another user's file, which we refuse as well. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
     if (fd < 0)
         return -errno;
     struct stat st;

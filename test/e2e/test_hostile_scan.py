@@ -192,10 +192,11 @@ def test_scanning_never_blocks_ingest():
         for k in range(HOLLOW_RINGS):
             check_eq(dropped_reported(c, "scan-hollow-%d" % k), HOLLOW_CAPACITY,
                      "bytes reported dropped from hollow ring %d" % k)
-        # The forged runner's tail, replayed a step at a time, is all there.
-        got = messages(c.logs("runners", "scan-records") or [])
-        check_eq(len(got), records["lines"], "lines of the forged ring stored")
-        check_eq(got[-1], "scan-records %d %0180d" % (records["lines"] - 1, 0), "its last line")
+        # The forged runner's tail, replayed a step at a time, is all there
+        # (counted as replayed: its lines carry 1970 timestamps, which
+        # retention removes at once).
+        check_eq(int(c.metrics()["logtap_records_replayed_total"]), records["lines"],
+                 "records replayed from the forged ring")
         # Each junk file named like a ring was judged once, not at every pass.
         invalid = int(c.metrics()["logtap_rings_invalid_total"])
         print("  junk files counted invalid: %d (%d named like rings)" % (invalid, JUNK_RING_NAMED), flush=True)
