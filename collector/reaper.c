@@ -30,12 +30,13 @@
  * that may be a ring, open, flock, fstat, a 4 KiB pread, maybe close), one
  * record (its header and at most LT_RING_RECORD_MAX bytes), one window of
  * an unstamped stretch (no more than the read budget left, searched in 32
- * KiB chunks), or one feed: records go to the assembler REPLAY_BATCH (256)
+ * KiB chunks), or one feed: records go to the assembler REPLAY_BATCH (64)
  * at a time, and what is left at the step's end. So a step ends within
- * 5 ms plus one piece of work plus one feed of at most 256 records: at
- * most 11 ms measured on a loaded 2-core machine (e2e-hostile-scan;
- * logtap_reaper_step_seconds_max says what it was), and between two steps
- * the loop polls its socket.
+ * 5 ms plus one piece of work plus one feed of at most 64 records. Measured
+ * (e2e-hostile-scan, 2 cores): at most 8 to 11 ms; up to about 40 ms when
+ * other test runs shared the cores and the collector waited for one of
+ * them (logtap_reaper_step_seconds_max says what it was). Between two
+ * steps the loop polls its socket.
  *
  * State between steps: the directory pass under way (its DIR*: a pass goes
  * on where the last step stopped and sees each entry once; the loop starts
@@ -86,7 +87,7 @@
 #include "ring_file.h"
 #include "timefmt.h"
 
-#define REPLAY_BATCH 256 /* records a feed takes: a few ms of the store's time */
+#define REPLAY_BATCH 64 /* records a feed takes: about 1 ms of the store's time */
 /* Payload bytes a batch holds before it is fed: what a reaper keeps in
  * memory, whatever the capacity of the rings it replays. */
 #define REPLAY_BYTES (4 * 1024 * 1024)

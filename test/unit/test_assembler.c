@@ -692,21 +692,25 @@ static void test_range_with_start(void)
     CHECK_RUNNER_LINES("r-start", "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
 }
 
+/* A ring directory of the test's own, `sub` under the scratch directory,
+ * and the metadata of a runner whose rings go there. */
+static lt_ring_meta reaper_rings(char *rings, size_t size, const char *sub, const char *runner,
+                                 const char *endpoint, int64_t pid)
+{
+    snprintf(rings, size, "%s/%s", dir, sub);
+    REQUIRE(mkdir(rings, 0700) == 0);
+    return (lt_ring_meta){
+        .runner_id = runner, .app_id = "", .version_id = "", .source = "", .endpoint = endpoint, .pid = pid};
+}
+
 /* The ring of a process that died with records half written: the reaper
  * replays past them and shows their bytes as dropped. */
 static void test_reaper_passes_torn_records(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper";
-    snprintf(rings, sizeof rings, "%s/rings", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = "r-torn",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4242,
-                         .instance = 1900};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings", "r-torn", endpoint, 4242);
+    meta.instance = 1900;
     REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
     struct iovec iov;
 #define RING_WRITE(text)                                                                                     \
@@ -744,14 +748,7 @@ static void test_reaper_passes_torn_records(void)
 static void test_reaper_refuses_forged_positions(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-forged";
-    snprintf(rings, sizeof rings, "%s/rings-forged", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
-    lt_ring_meta meta = {.runner_id = "r-forged",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4343};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-forged", "r-forged", endpoint, 4343);
     struct iovec iov;
     lt_ring ring;
 
@@ -793,15 +790,8 @@ static void test_reaper_refuses_forged_positions(void)
 static void test_reaper_steps_are_bounded(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-steps";
-    snprintf(rings, sizeof rings, "%s/rings-steps", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
-    lt_ring_meta meta = {.runner_id = "r-hollow",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4545,
-                         .instance = 2000};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-steps", "r-hollow", endpoint, 4545);
+    meta.instance = 2000;
     const uint64_t capacity = 64 << 20;
     lt_ring ring;
     REQUIRE(lt_ring_create(&ring, rings, capacity, &meta) == 0);
