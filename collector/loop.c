@@ -19,8 +19,14 @@
  *   bite of RETAIN_BITE_ROWS lines at a time, so a backlog of expired lines
  *   never holds ingestion up.
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are
- *   stored as they are, what came over zmq is committed, and then the rings
- *   of runners that are gone are replayed (fewer replays that way).
+ *   stored as they are, what came over zmq is committed (fewer replays that
+ *   way), and a reaper pass over the ring directory begins.
+ * - The reaper (rings of runners that are gone) never holds ingestion up
+ *   for long: while it has work it gets one bounded step per turn (about
+ *   5 ms; reaper.c states the bound), and the socket is polled between two
+ *   steps (waiting at most REAP_POLL_MS then). Its replays are committed
+ *   with everything else, and a replayed ring's file is removed after the
+ *   commit that stored its tail.
  * - SIGTERM/SIGINT: stop taking new work, drain what zmq already holds, end
  *   every partial line, commit, acknowledge, and return.
  */
@@ -37,6 +43,7 @@
 #include "timefmt.h"
 
 #define REAP_INTERVAL_MS 1000
+#define REAP_POLL_MS 1 /* the poll's wait between two reaper steps */
 #define COMMIT_LINES 20000
 #define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
 
@@ -141,8 +148,7 @@ static bool every_second(loop *l)
     atomic_store_explicit(&lt_metrics_global.partial_lines, lt_assembler_partial_lines(p->assembler),
                           memory_order_relaxed);
     commit(l); /* what came over zmq first: fewer replays */
-    if (lt_reaper_scan(p->reaper) > 0)
-        commit(l);
+    lt_reaper_start_pass(p->reaper);
     bool behind = retain_bite(l);
     int64_t live = lt_store_live_bytes(p->store);
     if (live >= 0)
@@ -168,9 +174,8 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
     loop l = {.p = parts, .opt = opt};
     const int commit_ms = opt->commit_ms;
 
-    /* Rings orphaned while no collector was running. */
-    if (lt_reaper_scan(parts->reaper) > 0)
-        commit(&l);
+    /* Rings orphaned while no collector was running: from the first turn. */
+    lt_reaper_start_pass(parts->reaper);
     int64_t first_pending_ms = 0, next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
     bool retention_behind = false;
     while (!stop_requested) {
@@ -183,11 +188,15 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
             commit(&l); /* request/runner rows, if any */
             retention_behind = retain_bite(&l);
         }
+        if (lt_reaper_busy(parts->reaper))
+            lt_reaper_step(parts->reaper);
         int wait = commit_ms;
         if (first_pending_ms) {
             int64_t left = first_pending_ms + commit_ms - lt_mono_ms();
             wait = left < 0 ? 0 : (int)left;
         }
+        if (wait > REAP_POLL_MS && lt_reaper_busy(parts->reaper))
+            wait = REAP_POLL_MS;
         lt_ingest_poll(parts->ingest, wait, 256);
         atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(parts->store),
                               memory_order_relaxed);

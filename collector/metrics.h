@@ -55,6 +55,7 @@ typedef struct lt_metrics {
     _Atomic uint64_t followers;           /* gauge: open follow streams */
     _Atomic uint64_t store_faulted;       /* gauge: 1 while commits fail */
     _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
+    _Atomic uint64_t reaper_step_ns_max;  /* gauge: longest reaper step so far */
     /* Queue depths, sampled by the ingest thread after each poll. */
     _Atomic uint64_t store_pending_lines; /* appended, not yet committed */
     _Atomic uint64_t acks_pending;        /* process instances owed an ack */

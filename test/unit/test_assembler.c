@@ -692,21 +692,25 @@ static void test_range_with_start(void)
     CHECK_RUNNER_LINES("r-start", "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
 }
 
+/* A ring directory of the test's own, `sub` under the scratch directory,
+ * and the metadata of a runner whose rings go there. */
+static lt_ring_meta reaper_rings(char *rings, size_t size, const char *sub, const char *runner,
+                                 const char *endpoint, int64_t pid)
+{
+    snprintf(rings, size, "%s/%s", dir, sub);
+    REQUIRE(mkdir(rings, 0700) == 0);
+    return (lt_ring_meta){
+        .runner_id = runner, .app_id = "", .version_id = "", .source = "", .endpoint = endpoint, .pid = pid};
+}
+
 /* The ring of a process that died with records half written: the reaper
  * replays past them and shows their bytes as dropped. */
 static void test_reaper_passes_torn_records(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper";
-    snprintf(rings, sizeof rings, "%s/rings", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = "r-torn",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4242,
-                         .instance = 1900};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings", "r-torn", endpoint, 4242);
+    meta.instance = 1900;
     REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
     struct iovec iov;
 #define RING_WRITE(text)                                                                                     \
@@ -744,14 +748,7 @@ static void test_reaper_passes_torn_records(void)
 static void test_reaper_refuses_forged_positions(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-forged";
-    snprintf(rings, sizeof rings, "%s/rings-forged", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
-    lt_ring_meta meta = {.runner_id = "r-forged",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4343};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-forged", "r-forged", endpoint, 4343);
     struct iovec iov;
     lt_ring ring;
 
@@ -783,6 +780,51 @@ static void test_reaper_refuses_forged_positions(void)
     lt_reaper_free(reaper);
     CHECK_INT(atomic_load(&lt_metrics_global.rings_invalid) - invalid, 1);
     CHECK_RUNNER_LINES("r-forged", "-|kept\n-|[logtap: 16 bytes dropped]\n");
+}
+
+/* A hostile ring directory, worked through in bounded steps: a ring whose
+ * header claims 64 MiB written over a hole (nothing stamped) takes several
+ * steps, is passed after the reaper's limit of unstamped bytes with all of
+ * it reported dropped, and junk named like rings is judged once, not at
+ * every pass. */
+static void test_reaper_steps_are_bounded(void)
+{
+    char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-steps";
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-steps", "r-hollow", endpoint, 4545);
+    meta.instance = 2000;
+    const uint64_t capacity = 64 << 20;
+    lt_ring ring;
+    REQUIRE(lt_ring_create(&ring, rings, capacity, &meta) == 0);
+    atomic_store(&ring.hdr->reserve_pos, capacity);
+    lt_ring_close(&ring, false);
+    for (int i = 0; i < 3; i++) {
+        char junk[400];
+        snprintf(junk, sizeof junk, "%s/logtap-junk%d.ring", rings, i);
+        FILE *f = fopen(junk, "w");
+        REQUIRE(f != NULL);
+        fclose(f);
+        REQUIRE(truncate(junk, LT_RING_HEADER_SIZE + LT_RING_MIN_CAPACITY) == 0);
+    }
+
+    uint64_t invalid = atomic_load(&lt_metrics_global.rings_invalid);
+    lt_reaper *reaper = lt_reaper_new(rings, endpoint, assembler);
+    REQUIRE(reaper != NULL);
+    int steps = 0, replayed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        lt_reaper_start_pass(reaper);
+        while (lt_reaper_busy(reaper) && steps < 1000) {
+            replayed += lt_reaper_step(reaper);
+            steps++;
+            CHECK(lt_store_commit(store) == 0);
+            lt_reaper_release(reaper, true);
+        }
+    }
+    CHECK(lt_store_commit(store) == 0);
+    lt_reaper_free(reaper);
+    CHECK_INT(replayed, 1);
+    CHECK(steps >= 4); /* 4 MiB of search, 1 MiB a step at most */
+    CHECK_INT(atomic_load(&lt_metrics_global.rings_invalid) - invalid, 3);
+    CHECK_RUNNER_LINES("r-hollow", "-|[logtap: 67108864 bytes dropped]\n");
 }
 
 static int count_unattributed(const lt_line *line, void *ctx)
@@ -882,6 +924,7 @@ int main(void)
     test_range_with_start();
     test_reaper_passes_torn_records();
     test_reaper_refuses_forged_positions();
+    test_reaper_steps_are_bounded();
     test_unattributed_mark();
 
     lt_ingest_close(ingest);
