@@ -15,9 +15,15 @@
  * - A store fault is logged once when it starts and once when it ends (a
  *   commit that stored lines), not at every failed commit; retention waits
  *   while the store is failing.
- * - Retention runs only right after a commit (no transaction open), one
- *   bite of RETAIN_BITE_ROWS lines at a time, so a backlog of expired lines
- *   never holds ingestion up.
+ * - Retention runs only right after a commit (no transaction open): after
+ *   every commit that stored lines, while it is behind, and once a second.
+ *   It runs in slices of bites (RETAIN_BITE_ROWS rows each, a transaction
+ *   each): a slice ends when nothing more is due or when it has taken as
+ *   long as the rest of the loop took since the previous slice (at least
+ *   one bite, at most RETAIN_SLICE_MAX_NS). Under a flood retention gets up
+ *   to half of this thread, enough to delete as fast as lines come in
+ *   (the store stays near its limit), and ingestion keeps the other half;
+ *   a backlog of expired lines never holds ingestion up.
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are
  *   stored as they are, what came over zmq is committed, and then the rings
  *   of runners that are gone are replayed (fewer replays that way).
@@ -38,7 +44,8 @@
 
 #define REAP_INTERVAL_MS 1000
 #define COMMIT_LINES 20000
-#define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
+#define RETAIN_BITE_ROWS 2000 /* rows deleted per retention transaction */
+#define RETAIN_SLICE_MAX_NS (INT64_C(100) * 1000000)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -65,12 +72,14 @@ typedef struct loop {
         int64_t since_ms;
     } store_fault;
     bool retention_failing;
+    bool retention_behind;      /* the last bite was full: more is due */
+    int64_t retention_slice_ns; /* when the last retention slice ended */
 } loop;
 
 /* Commit whatever the transaction holds (lines, request and runner updates;
  * a no-op when nothing is open), then acknowledge it and remove the ring
- * files whose tails it contains. */
-static void commit(loop *l)
+ * files whose tails it contains. Returns whether it stored lines. */
+static bool commit(loop *l)
 {
     const lt_loop_parts *p = l->p;
     bool stores_lines = lt_store_pending(p->store) > 0;
@@ -91,7 +100,7 @@ static void commit(loop *l)
         lt_ingest_forget_acks(p->ingest);
         lt_reaper_release(p->reaper, false);
         lt_assembler_reset(p->assembler);
-        return;
+        return false;
     }
     if (l->store_fault.failing && stores_lines) { /* an empty commit proves nothing */
         lt_log("store recovered after %llu failed commits in %.1f s",
@@ -103,6 +112,7 @@ static void commit(loop *l)
     }
     lt_ingest_send_acks(p->ingest);
     lt_reaper_release(p->reaper, true);
+    return stores_lines;
 }
 
 /* Retention: one bite of deletions, right after a commit (no transaction
@@ -112,12 +122,13 @@ static bool retain_bite(loop *l)
 {
     if (l->store_fault.failing)
         return false;
-    lt_retention policy = {.max_bytes = l->opt->retain_bytes};
+    lt_retention policy = {.max_bytes = l->opt->retain_bytes, .max_tenant_bytes = l->opt->retain_app_bytes};
     if (l->opt->retain_age_ns > 0)
         policy.min_ts_ns = lt_time_now_ns() - l->opt->retain_age_ns;
-    if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0)
+    if (policy.min_ts_ns <= 0 && policy.max_bytes <= 0 && policy.max_tenant_bytes <= 0)
         return false;
-    long deleted = lt_store_retain(l->p->store, &policy, RETAIN_BITE_ROWS);
+    long lines = 0;
+    long deleted = lt_store_retain(l->p->store, &policy, RETAIN_BITE_ROWS, &lines);
     if (deleted < 0) {
         LT_COUNT(store_errors, 1);
         if (!l->retention_failing) /* said once when it starts failing, once when it recovers */
@@ -128,13 +139,28 @@ static bool retain_bite(loop *l)
     if (l->retention_failing)
         lt_log("retention: working again");
     l->retention_failing = false;
-    LT_COUNT(lines_expired, (uint64_t)deleted);
+    LT_COUNT(lines_expired, (uint64_t)lines);
     return deleted == RETAIN_BITE_ROWS;
 }
 
+/* Retention's share of the thread (see the invariants above): bites until
+ * nothing more is due, or for as long as the rest of the loop has run
+ * since the previous slice. */
+static void retain_slice(loop *l)
+{
+    int64_t start = lt_mono_ns();
+    int64_t budget = start - l->retention_slice_ns;
+    if (budget > RETAIN_SLICE_MAX_NS)
+        budget = RETAIN_SLICE_MAX_NS;
+    do
+        l->retention_behind = retain_bite(l);
+    while (l->retention_behind && lt_mono_ns() - start < budget);
+    l->retention_slice_ns = lt_mono_ns();
+}
+
 /* Once a second: idle partial lines, the rings of runners that are gone,
- * retention, the store's size. Returns whether retention is behind. */
-static bool every_second(loop *l)
+ * retention (lines age even when none arrive), the store's size. */
+static void every_second(loop *l)
 {
     const lt_loop_parts *p = l->p;
     lt_assembler_flush_idle(p->assembler, lt_mono_ms(), l->opt->partial_line_ms);
@@ -143,11 +169,10 @@ static bool every_second(loop *l)
     commit(l); /* what came over zmq first: fewer replays */
     if (lt_reaper_scan(p->reaper) > 0)
         commit(l);
-    bool behind = retain_bite(l);
+    retain_slice(l);
     int64_t live = lt_store_live_bytes(p->store);
     if (live >= 0)
         atomic_store_explicit(&lt_metrics_global.store_live_bytes, (uint64_t)live, memory_order_relaxed);
-    return behind;
 }
 
 /* Stop taking new work: whatever zmq already received is stored, every
@@ -165,23 +190,17 @@ static void drain(loop *l)
 
 void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
 {
-    loop l = {.p = parts, .opt = opt};
+    loop l = {.p = parts, .opt = opt, .retention_slice_ns = lt_mono_ns()};
     const int commit_ms = opt->commit_ms;
 
     /* Rings orphaned while no collector was running. */
     if (lt_reaper_scan(parts->reaper) > 0)
         commit(&l);
     int64_t first_pending_ms = 0, next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-    bool retention_behind = false;
     while (!stop_requested) {
         if (lt_mono_ms() >= next_reap_ms) {
-            retention_behind = every_second(&l);
+            every_second(&l);
             next_reap_ms = lt_mono_ms() + REAP_INTERVAL_MS;
-        } else if (retention_behind && !first_pending_ms) {
-            /* A backlog of expired lines goes one bite per loop, between
-             * ingest commits, so ingestion never waits for all of it. */
-            commit(&l); /* request/runner rows, if any */
-            retention_behind = retain_bite(&l);
         }
         int wait = commit_ms;
         if (first_pending_ms) {
@@ -197,7 +216,10 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
             first_pending_ms = lt_mono_ms();
         bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
         if (due || lt_store_pending(parts->store) >= COMMIT_LINES || !first_pending_ms) {
-            commit(&l);
+            /* New lines may have taken the store over its limit; a
+             * backlog goes on between ingest commits. */
+            if (commit(&l) || l.retention_behind)
+                retain_slice(&l);
             first_pending_ms = 0;
         }
     }
