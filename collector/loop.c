@@ -6,7 +6,8 @@
  *   need no locking on their way in; HTTP threads read through their own
  *   store readers.
  * - A line waits at most commit_ms before its transaction commits (sooner
- *   when COMMIT_LINES are pending).
+ *   when COMMIT_LINES are pending: frames are taken one at a time until
+ *   then, so a transaction holds at most COMMIT_LINES and one frame).
  * - Runners are acknowledged, and adopted ring files removed, only after the
  *   commit that made their records durable. A failed commit acknowledges
  *   nothing: the acks owed are forgotten, the ring files kept, and the
@@ -18,12 +19,18 @@
  * - Retention runs only right after a commit (no transaction open): after
  *   every commit that stored lines, while it is behind, and once a second.
  *   It runs in slices of bites (RETAIN_BITE_ROWS rows each, a transaction
- *   each): a slice ends when nothing more is due or when it has taken as
- *   long as the rest of the loop took since the previous slice (at least
- *   one bite, at most RETAIN_SLICE_MAX_NS). Under a flood retention gets up
- *   to half of this thread, enough to delete as fast as lines come in
- *   (the store stays near its limit), and ingestion keeps the other half;
- *   a backlog of expired lines never holds ingestion up.
+ *   each). A slice ends when nothing more is due, or when both
+ *   - the store is no larger than the size limit, or than it was at the
+ *     end of the previous slice (over the limit, the store never grows
+ *     from one slice to the next: each deletes at least what came in
+ *     since; at most RETAIN_KEEP_UP_MAX_NS for that), and
+ *   - it has taken as long as the rest of the loop took since the previous
+ *     slice (at most RETAIN_SLICE_MAX_NS): a backlog (a lower limit at
+ *     start, lines expiring by age) shares the thread with ingestion
+ *     instead of holding it up.
+ *   Under a flood at the limit, then, the store stays within one commit's
+ *   lines of the limit, and ingestion slows to what retention can delete:
+ *   the flooding runner's ring fills and drops its own bytes.
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are
  *   stored as they are, what came over zmq is committed, and then the rings
  *   of runners that are gone are replayed (fewer replays that way).
@@ -44,8 +51,10 @@
 
 #define REAP_INTERVAL_MS 1000
 #define COMMIT_LINES 20000
+#define POLL_FRAMES 256       /* frames taken between two looks at the clock */
 #define RETAIN_BITE_ROWS 2000 /* rows deleted per retention transaction */
 #define RETAIN_SLICE_MAX_NS (INT64_C(100) * 1000000)
+#define RETAIN_KEEP_UP_MAX_NS (INT64_C(1000) * 1000000)
 
 static volatile sig_atomic_t stop_requested;
 
@@ -74,6 +83,7 @@ typedef struct loop {
     bool retention_failing;
     bool retention_behind;      /* the last bite was full: more is due */
     int64_t retention_slice_ns; /* when the last retention slice ended */
+    int64_t retention_live;     /* the store's live bytes then (0: unknown) */
 } loop;
 
 /* Commit whatever the transaction holds (lines, request and runner updates;
@@ -144,17 +154,29 @@ static bool retain_bite(loop *l)
 }
 
 /* Retention's share of the thread (see the invariants above): bites until
- * nothing more is due, or for as long as the rest of the loop has run
- * since the previous slice. */
+ * nothing more is due, or until the store is back where the previous
+ * slice left it and the slice has run as long as the rest of the loop
+ * since then. */
 static void retain_slice(loop *l)
 {
     int64_t start = lt_mono_ns();
     int64_t budget = start - l->retention_slice_ns;
     if (budget > RETAIN_SLICE_MAX_NS)
         budget = RETAIN_SLICE_MAX_NS;
-    do
+    int64_t limit = l->opt->retain_bytes, floor = l->retention_live > limit ? l->retention_live : limit;
+    int64_t live = 0;
+    for (;;) {
         l->retention_behind = retain_bite(l);
-    while (l->retention_behind && lt_mono_ns() - start < budget);
+        if (limit > 0)
+            live = lt_store_live_bytes(l->p->store);
+        if (!l->retention_behind)
+            break;
+        int64_t spent = lt_mono_ns() - start;
+        bool grown = limit > 0 && live > floor; /* keep up first */
+        if (spent >= (grown ? RETAIN_KEEP_UP_MAX_NS : budget))
+            break;
+    }
+    l->retention_live = live;
     l->retention_slice_ns = lt_mono_ns();
 }
 
@@ -188,6 +210,19 @@ static void drain(loop *l)
     commit(l);
 }
 
+/* Wait up to wait_ms for frames, then take up to POLL_FRAMES of them, but
+ * no more once COMMIT_LINES lines are pending: one frame may hold tens of
+ * thousands of lines, and a flood must not keep the commit (and the acks
+ * and retention after it) waiting for hundreds of frames. */
+static void take_frames(const lt_loop_parts *p, int wait_ms)
+{
+    if (lt_ingest_poll(p->ingest, wait_ms, 1) <= 0)
+        return;
+    for (int taken = 1; taken < POLL_FRAMES && lt_store_pending(p->store) < COMMIT_LINES; taken++)
+        if (lt_ingest_poll(p->ingest, 0, 1) <= 0)
+            return;
+}
+
 void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
 {
     loop l = {.p = parts, .opt = opt, .retention_slice_ns = lt_mono_ns()};
@@ -207,7 +242,7 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
             int64_t left = first_pending_ms + commit_ms - lt_mono_ms();
             wait = left < 0 ? 0 : (int)left;
         }
-        lt_ingest_poll(parts->ingest, wait, 256);
+        take_frames(parts, wait);
         atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(parts->store),
                               memory_order_relaxed);
         atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(parts->ingest),
