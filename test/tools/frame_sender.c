@@ -83,6 +83,26 @@ static void pack_str(msgpack_packer *pk, const char *s)
     msgpack_pack_str_with_body(pk, s, strlen(s));
 }
 
+/* One record; `request` and `data` (a bin payload) may be NULL (nil). */
+static void pack_record(msgpack_packer *pk, uint64_t pos, uint64_t ts_ns, int kind, int fd,
+                        const char *request, const char *data)
+{
+    msgpack_pack_array(pk, LT_WIRE_RECORD_FIELDS);
+    msgpack_pack_uint64(pk, pos);
+    msgpack_pack_uint64(pk, ts_ns);
+    msgpack_pack_uint32(pk, 4243);
+    msgpack_pack_uint8(pk, (uint8_t)kind);
+    msgpack_pack_uint8(pk, (uint8_t)fd);
+    if (request)
+        pack_str(pk, request);
+    else
+        msgpack_pack_nil(pk);
+    if (data)
+        msgpack_pack_bin_with_body(pk, data, strlen(data));
+    else
+        msgpack_pack_nil(pk);
+}
+
 /* --stamp: one BATCH of a new instance, every record stamped ts_ns. */
 static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, const char *message,
                         const char *request)
@@ -107,31 +127,11 @@ static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, con
     pack_str(&pk, "instance");
     msgpack_pack_uint64(&pk, instance);
     msgpack_pack_array(&pk, request ? 2 : 1);
-    uint64_t pos = 0;
-    if (request) { /* BEGIN, and no END ever */
-        msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
-        msgpack_pack_uint64(&pk, pos);
-        msgpack_pack_uint64(&pk, ts_ns);
-        msgpack_pack_uint32(&pk, 4243);
-        msgpack_pack_uint8(&pk, LT_REC_BEGIN);
-        msgpack_pack_uint8(&pk, 0);
-        pack_str(&pk, request);
-        msgpack_pack_nil(&pk);
-        pos += 64;
-    }
     char line[1024];
     snprintf(line, sizeof line, "%s\n", message);
-    msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
-    msgpack_pack_uint64(&pk, pos);
-    msgpack_pack_uint64(&pk, ts_ns);
-    msgpack_pack_uint32(&pk, 4243);
-    msgpack_pack_uint8(&pk, LT_REC_DATA);
-    msgpack_pack_uint8(&pk, 1);
-    if (request)
-        pack_str(&pk, request);
-    else
-        msgpack_pack_nil(&pk);
-    msgpack_pack_bin_with_body(&pk, line, strlen(line));
+    if (request) /* BEGIN, and no END ever */
+        pack_record(&pk, 0, ts_ns, LT_REC_BEGIN, 0, request, NULL);
+    pack_record(&pk, request ? 64 : 0, ts_ns, LT_REC_DATA, 1, request, line);
     send_frame(sb.data, sb.size);
     msgpack_sbuffer_destroy(&sb);
 
