@@ -29,8 +29,10 @@
  *     start, lines expiring by age) shares the thread with ingestion
  *     instead of holding it up.
  *   Under a flood at the limit, then, the store stays within one commit's
- *   lines of the limit, and ingestion slows to what retention can delete:
- *   the flooding runner's ring fills and drops its own bytes.
+ *   lines of the limit (and a dead runner's replayed tail: the reaper
+ *   replays a ring in one transaction), and ingestion slows to what
+ *   retention can delete: the flooding runner's ring fills and drops its
+ *   own bytes.
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are
  *   stored as they are, what came over zmq is committed, and then the rings
  *   of runners that are gone are replayed (fewer replays that way).
