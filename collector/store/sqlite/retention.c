@@ -55,14 +55,20 @@ static int pragma_int64(sqlite3_stmt *s, int64_t *out)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+static int prepare_pragmas(lt_backend_writer *st)
+{
+    return prepare_once(st, &st->page_count, "PRAGMA page_count") != 0 ||
+                   prepare_once(st, &st->freelist_count, "PRAGMA freelist_count") != 0 ||
+                   prepare_once(st, &st->page_size, "PRAGMA page_size") != 0
+               ? -1
+               : 0;
+}
+
 int64_t lt_sqlite_live_bytes(lt_backend_writer *st)
 {
     int64_t pages, free_pages, page_size;
-    if (prepare_once(st, &st->page_count, "PRAGMA page_count") != 0 ||
-        prepare_once(st, &st->freelist_count, "PRAGMA freelist_count") != 0 ||
-        prepare_once(st, &st->page_size, "PRAGMA page_size") != 0 ||
-        pragma_int64(st->page_count, &pages) != 0 || pragma_int64(st->freelist_count, &free_pages) != 0 ||
-        pragma_int64(st->page_size, &page_size) != 0)
+    if (prepare_pragmas(st) != 0 || pragma_int64(st->page_count, &pages) != 0 ||
+        pragma_int64(st->freelist_count, &free_pages) != 0 || pragma_int64(st->page_size, &page_size) != 0)
         return -1;
     return (pages - free_pages) * page_size;
 }
@@ -201,7 +207,7 @@ long lt_sqlite_retain(lt_backend_writer *st, const lt_retention *policy, long ma
         return 0;
     if (policy->min_ts_ns <= 0 && policy->max_bytes <= 0 && policy->max_tenant_bytes <= 0)
         return 0;
-    if (prepare_statements(st) != 0)
+    if (prepare_statements(st) != 0 || prepare_pragmas(st) != 0)
         return -1;
 
     /* Look before taking the write lock. */
