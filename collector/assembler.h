@@ -51,6 +51,10 @@ typedef struct lt_record_in {
  * hook); after a commit fails, call lt_assembler_reset. */
 lt_assembler *lt_assembler_new(lt_store *store);
 void lt_assembler_free(lt_assembler *a);
+/* Runner stamps later than the collector's clock plus `skew_ns` are taken
+ * as that bound (lines, request BEGIN/END, runner rows); 0 (the default)
+ * takes them as sent. */
+void lt_assembler_set_clock_skew(lt_assembler *a, int64_t skew_ns);
 
 /* Feed one batch (already validated). A batch that starts beyond what this
  * instance has sent so far (meta->has_range: the position after the last

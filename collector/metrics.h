@@ -32,7 +32,8 @@
     X(records_torn, "records in ring files whose writer died before completing them")                        \
     X(store_commits, "store transactions committed")                                                         \
     X(store_errors, "store operations that failed")                                                          \
-    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")                             \
+    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size, --retain-size-per-app)")      \
+    X(timestamps_clamped, "runner records stamped later than the collector's clock plus --clock-skew")       \
     X(http_requests, "HTTP requests served")                                                                 \
     X(http_unauthorized, "HTTP requests refused for want of a valid token")                                  \
     X(http_connections_evicted, "HTTP connections without a valid token closed to admit new ones")           \

@@ -19,6 +19,7 @@
 #include "reaper.h"
 #include "ring.h"
 #include "store.h"
+#include "timefmt.h"
 #include "tools/ring_forge.h"
 #include "unit.h"
 #include <sqlite3.h>
@@ -28,6 +29,7 @@ static lt_store *store;
 static lt_assembler *assembler;
 static lt_ingest *ingest;
 static uint64_t next_pos;
+static uint64_t stamp_base = 1700000000000000000ull; /* record i of a frame: stamp_base + i */
 
 typedef struct rec {
     uint32_t tid;
@@ -61,7 +63,7 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, uint64_t instanc
         msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
         msgpack_pack_uint64(&pk, next_pos);
         next_pos += 64;
-        msgpack_pack_uint64(&pk, 1700000000000000000ull + i);
+        msgpack_pack_uint64(&pk, stamp_base + i);
         msgpack_pack_uint32(&pk, recs[i].tid);
         msgpack_pack_uint8(&pk, (uint8_t)recs[i].kind);
         msgpack_pack_uint8(&pk, (uint8_t)recs[i].fd);
@@ -893,6 +895,59 @@ static void test_unattributed_mark(void)
     lt_store_reader_close(rd);
 }
 
+static int last_ts(const lt_line *line, void *ctx)
+{
+    *(int64_t *)ctx = line->ts_ns;
+    return 0;
+}
+
+static int64_t stored_ts(const char *runner)
+{
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = runner;
+    int64_t ts = -1;
+    CHECK(lt_store_query(rd, &q, last_ts, &ts) == 1);
+    lt_store_reader_close(rd);
+    return ts;
+}
+
+/* A runner stamping the year 2100 is taken at the collector's clock plus
+ * the skew (lines, BEGIN and END), and counted; an old stamp stands. */
+static void test_future_stamps_are_clamped(void)
+{
+    const int64_t skew = INT64_C(300) * 1000000000;
+    lt_assembler_set_clock_skew(assembler, skew);
+    stamp_base = UINT64_C(4102444800) * 1000000000; /* 2100-01-01 */
+    uint64_t clamped = atomic_load(&lt_metrics_global.timestamps_clamped);
+    rec r[] = {{8, LT_REC_BEGIN, 0, "req-2100", NULL},
+               D(8, 1, "req-2100", "from the future\n"),
+               {8, LT_REC_END, 0, "req-2100", NULL}};
+    int64_t before = lt_time_now_ns() + skew;
+    feed("r-2100", 9001, 0, r, 3);
+    int64_t after = lt_time_now_ns() + skew;
+    CHECK_INT(atomic_load(&lt_metrics_global.timestamps_clamped) - clamped, 3);
+    int64_t ts = stored_ts("r-2100");
+    CHECK(ts >= before && ts <= after);
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_request_info info;
+    CHECK(lt_store_request_get(rd, "req-2100", &info) == 1);
+    CHECK(info.begin_ns >= before && info.begin_ns <= after);
+    CHECK(info.end_ns >= info.begin_ns && info.end_ns <= after);
+    lt_store_reader_close(rd);
+
+    stamp_base = 1700000000000000000ull;
+    rec old[] = {D(8, 1, NULL, "from 2023\n")};
+    feed("r-2023", 9002, 0, old, 1);
+    CHECK_INT(stored_ts("r-2023"), 1700000000000000000ll);
+    CHECK_INT(atomic_load(&lt_metrics_global.timestamps_clamped) - clamped, 3);
+    lt_assembler_set_clock_skew(assembler, 0);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir) != NULL);
@@ -926,6 +981,7 @@ int main(void)
     test_reaper_refuses_forged_positions();
     test_reaper_steps_are_bounded();
     test_unattributed_mark();
+    test_future_stamps_are_clamped();
 
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);
