@@ -482,7 +482,10 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, int64_t
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
                        uint64_t *acked_pos, int *have_acked)
 {
-    a->latest_ns = a->clock_skew_ns > 0 ? lt_time_now_ns() + a->clock_skew_ns : INT64_MAX;
+    int64_t latest;
+    if (a->clock_skew_ns <= 0 || __builtin_add_overflow(lt_time_now_ns(), a->clock_skew_ns, &latest))
+        latest = INT64_MAX; /* no skew limit, or one beyond every stamp */
+    a->latest_ns = latest;
     proc *p = proc_get(a, meta);
     *have_acked = 0;
     if (!p)

@@ -24,7 +24,7 @@
  *   thread and at most one chunk of memory (FOLLOW_CHUNK_LINES lines, at
  *   most FOLLOW_OUT_HIGH bytes), and ingestion never waits for it. Streams
  *   are counted per token and per user (http_guard.c); past either cap a
- *   new one is 429, before a reader is opened for it. With max_lag, a reader too far behind is
+ *   new one is 429, before anything is sent on it. With max_lag, a reader too far behind is
  *   told so and skips ahead (the dashboard wants now, not everything).
  * - Waits are sliced (FOLLOW_WAIT_SLICE_MS) so lt_http_stop ends every
  *   stream promptly, and between slices the stream checks whether its

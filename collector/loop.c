@@ -7,7 +7,8 @@
  *   store readers.
  * - A line waits at most commit_ms before its transaction commits (sooner
  *   when COMMIT_LINES are pending: frames are taken one at a time until
- *   then, so a transaction holds at most COMMIT_LINES and one frame).
+ *   then, so a transaction holds at most COMMIT_LINES, one frame and one
+ *   reaper step's records; the drain at SIGTERM takes more at once).
  * - Runners are acknowledged, and adopted ring files removed, only after the
  *   commit that made their records durable. A failed commit acknowledges
  *   nothing: the acks owed are forgotten, the ring files kept, and the
@@ -29,8 +30,7 @@
  *     start, lines expiring by age) shares the thread with ingestion
  *     instead of holding it up.
  *   Under a flood at the limit, then, the store stays within one commit's
- *   lines of the limit (and a dead runner's replayed tail: the reaper
- *   replays a ring in one transaction), and ingestion slows to what
+ *   lines of the limit (and one reaper step's replayed records), and ingestion slows to what
  *   retention can delete: the flooding runner's ring fills and drops its
  *   own bytes.
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are

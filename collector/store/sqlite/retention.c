@@ -38,6 +38,7 @@
 /* Free pages are given back to the file system once they are more than
  * 1/VACUUM_SHARE of the file. */
 #define VACUUM_SHARE 8
+#define VACUUM_PAGES_PER_BITE "1024" /* 4 MiB of 4 KiB pages moved per retention bite, at most */
 
 static int prepare_once(lt_backend_writer *st, sqlite3_stmt **stmt, const char *sql)
 {
@@ -309,11 +310,13 @@ long lt_sqlite_retain(lt_backend_writer *st, const lt_retention *policy, long ma
     /* Only a store created with auto_vacuum shrinks; elsewhere the freed
      * pages are reused by new lines, which stops the growth all the same.
      * Vacuuming moves pages: under a flood, new lines reuse the freed ones
-     * at once, so give them back only once they are an eighth of the file. */
+     * at once, so give them back only once they are an eighth of the file,
+     * and a bounded number per bite (each moved page goes through the WAL,
+     * on the ingest thread): the next bites go on with the rest. */
     int64_t pages, free_pages;
     if (lines > 0 && pragma_int64(st->page_count, &pages) == 0 &&
         pragma_int64(st->freelist_count, &free_pages) == 0 && free_pages * VACUUM_SHARE > pages)
-        sqlite3_exec(st->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+        sqlite3_exec(st->db, "PRAGMA incremental_vacuum(" VACUUM_PAGES_PER_BITE ")", NULL, NULL, NULL);
     *lines_deleted = lines;
     return deleted;
 
