@@ -21,6 +21,10 @@
  * - Every REAP_INTERVAL_MS: unfinished lines older than partial_line_ms are
  *   stored as they are, what came over zmq is committed, and then the rings
  *   of runners that are gone are replayed (fewer replays that way).
+ * - Fair under a flood: an ingest turn ends at COMMIT_LINES uncommitted
+ *   lines or TURN_BYTES of frames (lt_ingest_set_turn), and such a turn is
+ *   committed and acknowledged at once, so one runner's flood delays
+ *   another's ack by one turn and one commit, not by its backlog.
  * - SIGTERM/SIGINT: stop taking new work, drain what zmq already holds, end
  *   every partial line, commit, acknowledge, and return.
  */
@@ -38,7 +42,8 @@
 
 #define REAP_INTERVAL_MS 1000
 #define COMMIT_LINES 20000
-#define RETAIN_BITE_ROWS 2000 /* lines deleted per retention transaction */
+#define RETAIN_BITE_ROWS 2000  /* lines deleted per retention transaction */
+#define TURN_BYTES (32u << 20) /* frame bytes read before a commit under a flood */
 
 static volatile sig_atomic_t stop_requested;
 
@@ -140,6 +145,10 @@ static bool every_second(loop *l)
     lt_assembler_flush_idle(p->assembler, lt_mono_ms(), l->opt->partial_line_ms);
     atomic_store_explicit(&lt_metrics_global.partial_lines, lt_assembler_partial_lines(p->assembler),
                           memory_order_relaxed);
+    size_t instances, partial_bytes;
+    lt_assembler_usage(p->assembler, &instances, &partial_bytes);
+    atomic_store_explicit(&lt_metrics_global.instances_cached, instances, memory_order_relaxed);
+    atomic_store_explicit(&lt_metrics_global.partial_bytes, partial_bytes, memory_order_relaxed);
     commit(l); /* what came over zmq first: fewer replays */
     if (lt_reaper_scan(p->reaper) > 0)
         commit(l);
@@ -167,6 +176,7 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
 {
     loop l = {.p = parts, .opt = opt};
     const int commit_ms = opt->commit_ms;
+    lt_ingest_set_turn(parts->ingest, parts->store, COMMIT_LINES, TURN_BYTES);
 
     /* Rings orphaned while no collector was running. */
     if (lt_reaper_scan(parts->reaper) > 0)
@@ -196,7 +206,8 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
         if (lt_store_pending(parts->store) && !first_pending_ms)
             first_pending_ms = lt_mono_ms();
         bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
-        if (due || lt_store_pending(parts->store) >= COMMIT_LINES || !first_pending_ms) {
+        if (due || lt_store_pending(parts->store) >= COMMIT_LINES || !first_pending_ms ||
+            lt_ingest_turn_cut(parts->ingest)) {
             commit(&l);
             first_pending_ms = 0;
         }

@@ -23,6 +23,14 @@ typedef struct lt_collector_options {
     int64_t retain_bytes;    /* delete the oldest lines above this; 0: no limit */
     const char *credentials; /* the CLI's credentials file; NULL: the default path */
     bool new_admin_token;    /* mint another admin token */
+    /* Memory bounds (README.md, "Limits"; assembler.h, ingest.h) */
+    int max_instances;               /* process instances cached, all runners */
+    int max_runner_instances;        /* ... per runner ID */
+    int max_instance_streams;        /* (thread, stream) entries per instance */
+    int64_t max_instance_partial;    /* bytes of unfinished lines per instance */
+    int64_t max_partial;             /* ... all instances */
+    int request_rate, request_burst; /* request rows per runner ID */
+    int ingest_queue;                /* messages queued per connection */
 } lt_collector_options;
 
 /* Fill `o` with the defaults, then apply argv. Returns -1 when the collector

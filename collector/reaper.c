@@ -146,6 +146,7 @@ static int replay(lt_reaper *r, const lt_ring_file *ring, const lt_ring_header *
         .instance = h->instance,
         .dropped = h->dropped_bytes,
         .unattributed = (h->flags & LT_RING_FLAG_UNATTRIBUTED) != 0,
+        .replay = true,
     };
     uint64_t start = h->acked_pos, pos = start, end = h->reserve_pos;
     if (end < start || end - start > h->capacity)
