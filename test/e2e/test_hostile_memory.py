@@ -67,12 +67,12 @@ def finish(proc, timeout=120):
 
 
 def test_partial_lines_are_bounded():
-    """Each record a new thread with 2 KiB and no newline, never
+    """Each record a new thread with 32 KiB and no newline, never
     acknowledged: the bytes held for unfinished lines stay under the
     per-instance bound, and every line is stored once."""
     with Collector() as c:
         base = rss_mb(c)
-        sent = sender("partial", c, "hostile-partial", 8)
+        sent = sender("partial", c, "hostile-partial", 8, 32768)
         peak = hwm_mb(c)
         held = metric(c, "partial_bytes")
         # Idle lines (5 s) are stored as they are: every record is a line.

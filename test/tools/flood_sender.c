@@ -5,8 +5,8 @@
  *
  * Usage: flood_sender MODE ENDPOINT RUNNER_ID SECONDS [N]
  *   partial    one instance; each record a new thread whose N bytes
- *              (default 2048) never end in a newline; it never
- *              acknowledges (its "acked" stays 0)
+ *              (default 2048, at most 64 KiB) never end in a newline; it
+ *              never acknowledges (its "acked" stays 0)
  *   instances  a new process instance in every frame (one line each), N
  *              frames (default 20000); then frames without an ack are sent
  *              again until every one is acknowledged (at most SECONDS)
@@ -133,7 +133,7 @@ static int run_partial(const char *runner, double secs, size_t line_len)
     msgpack_sbuffer_init(&sb);
     uint64_t pos = 0, frames = 0;
     uint32_t tid = 1000;
-    size_t per_frame = (2u << 20) / (line_len + 64);
+    size_t per_frame = (256u << 10) / (line_len + 64) + 1;
     double end = now_s() + secs;
     while (now_s() < end) {
         msgpack_sbuffer_clear(&sb);
