@@ -28,11 +28,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "logtap_wire.h"
 
 static void *sock;
+/* This run's process instance: a runner's is random, so is ours. */
+static uint64_t instance_id;
 
 static double now_s(void)
 {
@@ -139,7 +142,7 @@ static int run_partial(const char *runner, double secs, size_t line_len)
         msgpack_sbuffer_clear(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, 0x9a57, 0, pos + per_frame, per_frame);
+        pack_head(&pk, runner, instance_id, 0, pos + per_frame, per_frame);
         for (size_t i = 0; i < per_frame; i++)
             pack_record(&pk, pos + i, tid++, LT_REC_DATA, 1, NULL, data, line_len);
         if (!send_frame(&sb))
@@ -219,7 +222,7 @@ static int run_flood(const char *runner, double secs, size_t lines)
         msgpack_sbuffer_clear(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, 0xf100d, 0, pos + lines, lines);
+        pack_head(&pk, runner, instance_id, 0, pos + lines, lines);
         for (size_t i = 0; i < lines; i++)
             pack_record(&pk, pos + i, 7, LT_REC_DATA, 1, NULL, line, sizeof line);
         if (!send_frame(&sb))
@@ -243,7 +246,7 @@ static int run_requests(const char *runner, double secs)
         msgpack_sbuffer_clear(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, 0x4e9, 0, pos + 2 * PAIRS, 2 * PAIRS);
+        pack_head(&pk, runner, instance_id, 0, pos + 2 * PAIRS, 2 * PAIRS);
         for (size_t i = 0; i < PAIRS; i++) {
             char req[32];
             snprintf(req, sizeof req, "rq-%llu", (unsigned long long)(begins + i));
@@ -281,13 +284,13 @@ static int run_innocent(const char *runner, double secs)
         msgpack_sbuffer_clear(&sb);
         msgpack_packer pk;
         msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, 0x1dea, acked, pos + 1, 1);
+        pack_head(&pk, runner, instance_id, acked, pos + 1, 1);
         pack_record(&pk, pos, 1, LT_REC_DATA, 1, NULL, line, (size_t)len);
         double t0 = now_s(), last = t0;
         send_frame(&sb);
         for (;;) {
             uint64_t inst, at;
-            if (recv_ack(50, &inst, &at) && inst == 0x1dea && at > pos)
+            if (recv_ack(50, &inst, &at) && inst == instance_id && at > pos)
                 break;
             if (now_s() - last > 2.0) { /* lost on the way: as a runner would */
                 send_frame(&sb);
@@ -323,6 +326,7 @@ int main(int argc, char **argv)
     const char *mode = argv[1], *runner = argv[3];
     double secs = atof(argv[4]);
     size_t n = argc > 5 ? (size_t)strtoull(argv[5], NULL, 10) : 0;
+    instance_id = wall_ns() ^ ((uint64_t)getpid() << 40);
     void *ctx = zmq_ctx_new();
     sock = zmq_socket(ctx, ZMQ_DEALER);
     /* A hostile sender queues as much as it likes on its own side; the
