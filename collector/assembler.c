@@ -165,6 +165,7 @@ struct lt_assembler {
     size_t ninstances;
     proc *lru_head, *lru_tail; /* every cached instance, most recent first */
     size_t held;               /* bytes held for partial lines, all instances */
+    bool commit_wanted;        /* an instance was refused: a commit makes busy ones idle */
 };
 
 static int checkpoint(void *ctx);
@@ -441,6 +442,7 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
             break;
     if (!make_room_for_instance(a, r) && !m->replay) {
         LT_COUNT(instances_refused, 1);
+        a->commit_wanted = true;
         return &refused_instance;
     }
     proc *p = calloc(1, sizeof *p);
@@ -994,6 +996,13 @@ void lt_assembler_flush_all(lt_assembler *a)
     for (size_t b = 0; b < PROC_BUCKETS; b++)
         for (proc *p = a->buckets[b]; p; p = p->next)
             finish_proc(a, p);
+}
+
+bool lt_assembler_commit_wanted(lt_assembler *a)
+{
+    bool wanted = a->commit_wanted;
+    a->commit_wanted = false;
+    return wanted;
 }
 
 void lt_assembler_usage(const lt_assembler *a, size_t *instances, size_t *partial_bytes)

@@ -122,6 +122,11 @@ void lt_assembler_flush_idle(lt_assembler *a, int64_t now_ms, int64_t idle_ms);
  * it now and then, not per frame). */
 size_t lt_assembler_partial_lines(const lt_assembler *a);
 
+/* Whether a new instance was refused since the last call (cleared): the
+ * instances at the bound were busy, and a commit makes them idle, so the
+ * caller should commit before it reads on. */
+bool lt_assembler_commit_wanted(lt_assembler *a);
+
 /* Instances cached in memory, and bytes held for their unfinished lines
  * (the quantities the limits bound), for the metrics. */
 void lt_assembler_usage(const lt_assembler *a, size_t *instances, size_t *partial_bytes);

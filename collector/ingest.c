@@ -14,8 +14,9 @@
  * ROUTER socket fair-queues: it takes one message from each connection in
  * turn, so a flooding connection gets one frame in per frame of each other
  * connection. A turn (lt_ingest_poll) also ends once the store holds
- * `turn_lines` uncommitted lines or `turn_bytes` of frames have come in,
- * so the commit -- and with it every runner's ack -- waits for at most one
+ * `turn_lines` uncommitted lines or `turn_bytes` of frames have come in
+ * (or the assembler refused an instance because the others were busy until
+ * a commit), so the commit -- and with it every runner's ack -- waits for at most one
  * such turn of a flood, not for its backlog.
  */
 #include "ingest.h"
@@ -522,7 +523,8 @@ int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames)
             return r < 0 && handled == 0 ? -1 : handled;
         handled++;
         if (in->turn_store &&
-            (lt_store_pending(in->turn_store) >= in->turn_lines || in->bytes_this_turn >= in->turn_bytes)) {
+            (lt_store_pending(in->turn_store) >= in->turn_lines || in->bytes_this_turn >= in->turn_bytes ||
+             lt_assembler_commit_wanted(in->assembler))) {
             LT_COUNT(ingest_turns_cut, 1);
             in->turn_cut = true;
             break;
