@@ -70,9 +70,10 @@ int main(void)
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         type_lines++;
     /* + followers, store_faulted, commit time max, 3 queue depths, the
-     * commit histogram, 2 drop families, live bytes */
-    CHECK_INT(help_lines, counters + 10);
-    CHECK_INT(type_lines, counters + 10);
+     * commit histogram, 2 drop families, live bytes, instances cached,
+     * partial bytes */
+    CHECK_INT(help_lines, counters + 12);
+    CHECK_INT(type_lines, counters + 12);
     CHECK(text[len - 1] == '\n');
     free(text);
     return unit_done("unit-metrics");
