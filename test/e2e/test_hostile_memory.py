@@ -181,9 +181,10 @@ def test_request_rows_are_bounded():
 
 
 if __name__ == "__main__":
-    run_tests([
+    only = os.environ.get("LOGTAP_TEST_ONLY")
+    run_tests([t for t in [
         test_partial_lines_are_bounded,
         test_new_instance_per_frame_is_bounded,
         test_line_flood_is_fair,
         test_request_rows_are_bounded,
-    ])
+    ] if not only or only in t.__name__])
