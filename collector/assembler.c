@@ -402,21 +402,25 @@ static void evict(lt_assembler *a, proc *p)
 /* Room for one more instance of runner `r` (NULL: not seen yet): evict the
  * least recently used idle instance where a bound is reached. false when
  * every instance at the bound is busy. */
+/* The first idle instance from p on towards the most recently used, along
+ * the runner's list or the list of all runners'. */
+static proc *idle_from(proc *p, bool of_runner)
+{
+    while (p && !proc_idle(p))
+        p = of_runner ? p->rlru_prev : p->lru_prev;
+    return p;
+}
+
 static bool make_room_for_instance(lt_assembler *a, runner *r)
 {
+    proc *victim;
     if (r && r->ninstances >= a->lim.runner_instances) {
-        proc *victim = r->lru_tail;
-        while (victim && !proc_idle(victim))
-            victim = victim->rlru_prev;
-        if (!victim)
+        if (!(victim = idle_from(r->lru_tail, true)))
             return false;
         evict(a, victim);
     }
     if (a->ninstances >= a->lim.instances) {
-        proc *victim = a->lru_tail;
-        while (victim && !proc_idle(victim))
-            victim = victim->lru_prev;
-        if (!victim)
+        if (!(victim = idle_from(a->lru_tail, false)))
             return false;
         evict(a, victim);
     }

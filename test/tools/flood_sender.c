@@ -128,6 +128,20 @@ static bool recv_ack(int timeout_ms, uint64_t *instance, uint64_t *pos)
     return ok;
 }
 
+/* A frame of n DATA records from `pos` on, thread first_tid + i * tid_step
+ * for the i-th, each holding `data`; false if the socket did not take it. */
+static bool send_data_batch(msgpack_sbuffer *sb, const char *runner, uint64_t pos, size_t n,
+                            uint32_t first_tid, uint32_t tid_step, const void *data, size_t len)
+{
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    pack_head(&pk, runner, instance_id, 0, pos + n, n);
+    for (size_t i = 0; i < n; i++)
+        pack_record(&pk, pos + i, first_tid + (uint32_t)i * tid_step, LT_REC_DATA, 1, NULL, data, len);
+    return send_frame(sb);
+}
+
 static int run_partial(const char *runner, double secs, size_t line_len)
 {
     char *data = malloc(line_len);
@@ -139,14 +153,9 @@ static int run_partial(const char *runner, double secs, size_t line_len)
     size_t per_frame = (256u << 10) / (line_len + 64) + 1;
     double end = now_s() + secs;
     while (now_s() < end) {
-        msgpack_sbuffer_clear(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, instance_id, 0, pos + per_frame, per_frame);
-        for (size_t i = 0; i < per_frame; i++)
-            pack_record(&pk, pos + i, tid++, LT_REC_DATA, 1, NULL, data, line_len);
-        if (!send_frame(&sb))
+        if (!send_data_batch(&sb, runner, pos, per_frame, tid, 1, data, line_len))
             continue; /* the collector is behind: the same frame again */
+        tid += (uint32_t)per_frame;
         pos += per_frame;
         frames++;
     }
@@ -219,13 +228,7 @@ static int run_flood(const char *runner, double secs, size_t lines)
     uint64_t pos = 0, frames = 0;
     double end = now_s() + secs;
     while (now_s() < end) {
-        msgpack_sbuffer_clear(&sb);
-        msgpack_packer pk;
-        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-        pack_head(&pk, runner, instance_id, 0, pos + lines, lines);
-        for (size_t i = 0; i < lines; i++)
-            pack_record(&pk, pos + i, 7, LT_REC_DATA, 1, NULL, line, sizeof line);
-        if (!send_frame(&sb))
+        if (!send_data_batch(&sb, runner, pos, lines, 7, 0, line, sizeof line))
             continue;
         pos += lines;
         frames++;
