@@ -16,6 +16,9 @@
  * - -n N above the server's cap on one answer walks back with `before`
  *   cursors and prints the pages oldest first; those lines are held in
  *   memory until then.
+ * - A page may hold fewer lines than asked for and still not be the last:
+ *   the server ends a page early at its byte budget and says so
+ *   ("truncated": true); paging then goes on from the page's cursor.
  * - --since/--until are checked with the collector's own parser
  *   (common/timefmt.c) so mistakes are caught before any network traffic,
  *   but the original text is sent: the server stays the one authority.
@@ -321,6 +324,13 @@ static bool page_cursor(json_t *page, json_t *logs, bool forward, long long *out
     return count > 0 && json_integer_field(json_array_get(logs, forward ? count - 1 : 0), "id", out);
 }
 
+/* True when the server ended the page early at its byte budget: fewer
+ * lines than asked for do not mean there are no more. */
+static bool page_truncated(json_t *page)
+{
+    return json_is_true(json_object_get(page, "truncated"));
+}
+
 /* Returns an exit code, or -1 when stdout failed. */
 static int print_entries(struct printer *p, json_t *logs)
 {
@@ -383,6 +393,7 @@ static int print_forward(struct collector *c, const struct logs_query *q, struct
             return code;
         long long count = (long long)json_array_size(logs);
         long long next_after = after;
+        bool truncated = page_truncated(page);
         code = print_entries(p, logs);
         if (code == LT_EXIT_OK && count > 0 && !page_cursor(page, logs, true, &next_after))
             code = report_unexpected_answer(c, "no \"next_after\" cursor");
@@ -393,7 +404,7 @@ static int print_forward(struct collector *c, const struct logs_query *q, struct
             return code;
 
         remaining -= count;
-        if (count < limit || (q->lines_mode == LINES_OLDEST && remaining <= 0))
+        if ((count < limit && !truncated) || count == 0 || (q->lines_mode == LINES_OLDEST && remaining <= 0))
             return LT_EXIT_OK;
         if (next_after <= after)
             return report_unexpected_answer(c, "the paging cursor did not advance");
@@ -427,7 +438,7 @@ static int print_newest(struct collector *c, const struct logs_query *q, struct 
         json_array_append_new(pages, page);
         long long count = (long long)json_array_size(logs);
         remaining -= count;
-        if (count < tail || remaining <= 0)
+        if ((count < tail && !page_truncated(page)) || count == 0 || remaining <= 0)
             break;
         long long prev_before = before;
         if (!page_cursor(page, logs, false, &prev_before))

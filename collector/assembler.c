@@ -10,6 +10,12 @@
  *     redrawn in place keeps only its final state.
  *   A line belongs to the request that was current when its first byte was
  *     written (the record's marker), and takes that record's timestamp.
+ *   Timestamps are the runner's word: one later than the collector's clock
+ *     plus the allowed skew (lt_assembler_set_clock_skew) is taken as that
+ *     bound, for lines, request BEGIN/END and runner rows alike, so a
+ *     runner cannot date lines beyond retention's reach (the stamp sent is
+ *     not kept; timestamps_clamped counts such records). Earlier stamps
+ *     stand: a ring replayed after the collector was down is rightly old.
  *   BEGIN and END of a thread's request, and EXIT of its process, end the
  *     thread's partial lines first, so a request never absorbs bytes written
  *     before it began or after it ended.
@@ -157,6 +163,8 @@ static proc refused_instance;
 
 struct lt_assembler {
     lt_store *store;
+    int64_t clock_skew_ns; /* 0: stamps are taken as sent */
+    int64_t latest_ns;     /* the latest stamp allowed in the batch being fed */
     proc *buckets[PROC_BUCKETS];
     proc *dirty;
     int64_t next_expire_ms;
@@ -263,6 +271,17 @@ static void held_add(lt_assembler *a, proc *p, size_t add, size_t sub)
 {
     p->held = p->held + add - sub;
     a->held = a->held + add - sub;
+}
+
+void lt_assembler_set_clock_skew(lt_assembler *a, int64_t skew_ns)
+{
+    a->clock_skew_ns = skew_ns > 0 ? skew_ns : 0;
+}
+
+/* A runner's stamp as the store takes it (see "Timestamps" above). */
+static int64_t stamp(const lt_assembler *a, uint64_t ts_ns)
+{
+    return ts_ns > (uint64_t)a->latest_ns ? a->latest_ns : (int64_t)ts_ns;
 }
 
 static void proc_free(proc *p)
@@ -565,12 +584,12 @@ static int partial_append(lt_assembler *a, proc *p, partial *pl, const char *byt
     return 0;
 }
 
-static void partial_start(partial *pl, const lt_record_in *r)
+static void partial_start(const lt_assembler *a, partial *pl, const lt_record_in *r)
 {
     pl->active = true;
     pl->pending_cr = false;
     pl->len = 0;
-    pl->ts_ns = (int64_t)r->ts_ns;
+    pl->ts_ns = stamp(a, r->ts_ns);
     pl->first_pos = r->pos;
     pl->held_since_ms = lt_mono_ms();
     pl->has_request = r->request != NULL;
@@ -695,7 +714,7 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
         return 0;
     while (i < n) {
         if (!pl->active)
-            partial_start(pl, r);
+            partial_start(a, pl, r);
         if (pl->pending_cr) {
             pl->pending_cr = false;
             if (s[i] != '\n') {
@@ -712,7 +731,7 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
         size_t run = j - i;
         while (run) {
             if (!pl->active) /* the rest of a cut line */
-                partial_start(pl, r);
+                partial_start(a, pl, r);
             size_t room = LT_LINE_MAX - pl->len;
             size_t take = run < room ? run : room;
             if (partial_append(a, p, pl, s + i, take) != 0)
@@ -730,7 +749,7 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
         /* A line cut just before its '\n' or '\r' continues as an empty
          * line: the same whether that byte comes in this record or the next. */
         if (!pl->active)
-            partial_start(pl, r);
+            partial_start(a, pl, r);
         if (s[j] == '\n') {
             if (partial_finish_at(a, p, pl, r->pos, (uint32_t)(j + 1)) != 0)
                 return -1;
@@ -761,7 +780,7 @@ static int finish_proc(lt_assembler *a, proc *p)
     return 0;
 }
 
-static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, uint64_t ts_ns)
+static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, int64_t ts_ns)
 {
     if (m->dropped <= p->dropped_seen)
         return 0;
@@ -771,12 +790,13 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, uint64_
     LT_COUNT(bytes_gap_reported, lost);
     char msg[96];
     int len = snprintf(msg, sizeof msg, "[logtap: %llu bytes dropped]", (unsigned long long)lost);
-    return emit(a, p, (int64_t)ts_ns, 0, 2, NULL, msg, (size_t)len);
+    return emit(a, p, ts_ns, 0, 2, NULL, msg, (size_t)len);
 }
 
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
                        uint64_t *acked_pos, int *have_acked)
 {
+    a->latest_ns = a->clock_skew_ns > 0 ? lt_time_now_ns() + a->clock_skew_ns : INT64_MAX;
     proc *p = proc_get(a, meta);
     *have_acked = 0;
     if (!p)
@@ -810,6 +830,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         p->have_pos = true;
         p->last_pos = r->pos;
         fresh++;
+        if (r->ts_ns > (uint64_t)a->latest_ns)
+            LT_COUNT(timestamps_clamped, 1);
         /* BEGIN, END and NOTICE records the store already has the effect of
          * (sent again after a collector restart) are not applied again. */
         bool applied = p->have_applied && r->pos <= p->applied_pos;
@@ -838,7 +860,7 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                     caller[r->data_len] = '\0';
                 }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id, caller,
-                                            (int64_t)r->ts_ns);
+                                            stamp(a, r->ts_ns));
                 mark_dirty(a, p);
             }
             break;
@@ -846,14 +868,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             LT_COUNT(requests_ended, 1);
             rc = finish_thread(a, p, r->tid);
             if (rc == 0 && r->request && !applied) {
-                rc = lt_store_request_end(a->store, request, (int64_t)r->ts_ns);
+                rc = lt_store_request_end(a->store, request, stamp(a, r->ts_ns));
                 mark_dirty(a, p);
             }
             break;
         case LT_REC_EXIT: rc = finish_proc(a, p); break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             if (!applied) {
-                rc = emit(a, p, (int64_t)r->ts_ns, r->tid, 2, NULL, (const char *)r->data, r->data_len);
+                rc = emit(a, p, stamp(a, r->ts_ns), r->tid, 2, NULL, (const char *)r->data, r->data_len);
                 mark_dirty(a, p);
             }
             break;
@@ -868,10 +890,10 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         p->next_pos = meta->end;
         p->have_next = true;
     }
-    uint64_t ts = n ? recs[n - 1].ts_ns : (uint64_t)lt_time_now_ns();
+    int64_t ts = n ? stamp(a, recs[n - 1].ts_ns) : lt_time_now_ns();
     if (first_sight && p->have_pos)
         lt_store_runner_seen(a->store, p->runner_id, p->app_id, p->version_id, p->source,
-                             (int64_t)(n ? recs[0].ts_ns : 0));
+                             n ? stamp(a, recs[0].ts_ns) : 0);
     if (report_drops(a, p, meta, ts) != 0)
         return -1;
     /* What may be acknowledged: every record up to the last one seen, except

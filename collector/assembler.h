@@ -93,6 +93,10 @@ lt_assembler *lt_assembler_new(lt_store *store);
 void lt_assembler_free(lt_assembler *a);
 /* Replace the limits (lt_assembler_new starts with the defaults). */
 void lt_assembler_set_limits(lt_assembler *a, const lt_assembler_limits *lim);
+/* Runner stamps later than the collector's clock plus `skew_ns` are taken
+ * as that bound (lines, request BEGIN/END, runner rows); 0 (the default)
+ * takes them as sent. */
+void lt_assembler_set_clock_skew(lt_assembler *a, int64_t skew_ns);
 
 /* Feed one batch (already validated). A batch that starts beyond what this
  * instance has sent so far (meta->has_range: the position after the last

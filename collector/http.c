@@ -20,6 +20,10 @@
  *   controlled; browsers must not sniff it into HTML). The dashboard's files
  *   add a Content-Security-Policy that allows no inline script at all, so a
  *   log line that slipped into the DOM as markup still could not run.
+ * - Hostile clients: the connection limits, the total read deadline and
+ *   the slots kept for clients with a valid token are http_guard.c's; this
+ *   file tells it when a connection starts and stops reading a request and
+ *   when a token was valid (authenticate()).
  * - Request bodies (small JSON objects) are read whole, up to
  *   MAX_BODY_BYTES, before the endpoint runs. A larger declared length is
  *   refused with 413 before a byte is read; an undeclared one that grows
@@ -46,7 +50,10 @@
 #include "utf8.h"
 
 #define MAX_BODY_BYTES (64 * 1024)
-#define CONNECTION_TIMEOUT_S 60 /* idle connections; a follow is never idle that long */
+/* MHD's idle timeout: no byte either way for this long ends a connection (a
+ * follow stream sends a keepalive every 15 s). Reading a request has a
+ * total deadline besides (http_guard.c). */
+#define CONNECTION_TIMEOUT_S 60
 
 #define METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 #define UI_POLICY                                                                                            \
@@ -160,12 +167,8 @@ enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, c
     return result;
 }
 
-static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
-                                          const char *value, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
-                                          const char *value, const char *fmt, ...)
+enum MHD_Result http_reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
+                                        const char *value, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -176,8 +179,8 @@ static enum MHD_Result reply_error_header(struct MHD_Connection *conn, unsigned 
 
 enum MHD_Result http_reply_method_not_allowed(http_call *c, const char *allow)
 {
-    return reply_error_header(c->conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
-                              "method %s not allowed here (allowed: %s)", c->method, allow);
+    return http_reply_error_header(c->conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
+                                   "method %s not allowed here (allowed: %s)", c->method, allow);
 }
 
 enum MHD_Result http_reply_store_error(http_call *c)
@@ -361,6 +364,7 @@ static bool authenticate(http_call *c, enum MHD_Result *queued)
         *queued = http_reply_error(c->conn, MHD_HTTP_UNAUTHORIZED, "invalid token");
         return false;
     }
+    http_guard_proven(c->http->guard, c->conn);
     return true;
 }
 
@@ -528,9 +532,11 @@ static void *remember_target(void *cls, const char *uri, struct MHD_Connection *
 static void forget_request(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode why)
 {
-    (void)cls;
-    (void)conn;
+    lt_http *h = cls;
     (void)why;
+    /* The next request's read deadline starts now (an idle keep-alive
+     * connection is reading too). */
+    http_guard_reading(h->guard, conn, true);
     struct http_request *req = *con_cls;
     if (req == NULL)
         return;
@@ -571,8 +577,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         LT_COUNT(http_requests, 1);
         if (!method_known(method)) {
             req->answered = true;
-            return reply_error_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
-                                      "GET, HEAD, POST, PUT, DELETE", "method %s not allowed", method);
+            return http_reply_error_header(conn, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW,
+                                           "GET, HEAD, POST, PUT, DELETE", "method %s not allowed", method);
         }
         /* A declared length can be refused before a byte of it is read
          * (MHD takes a response only before or after the body). */
@@ -600,6 +606,8 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *conn, co
         lt_buf_append(&req->body, upload_data, piece);
         return MHD_YES;
     }
+    /* The request is in: its read deadline no longer runs. */
+    http_guard_reading(h->guard, conn, false);
     if (req->answered)
         return MHD_YES;
     req->answered = true;
@@ -692,9 +700,11 @@ static int open_listener(const char *host_port, int *family, char *err, size_t e
     return fd;
 }
 
-lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st, char *err, size_t errlen)
+lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st,
+                       const lt_http_limits *limits, char *err, size_t errlen)
 {
     assert(host_port != NULL && data_dir != NULL && st != NULL);
+    static const lt_http_limits defaults = LT_HTTP_LIMITS_DEFAULT;
     lt_http *h = calloc(1, sizeof *h);
     if (h == NULL || (h->data_dir = strdup(data_dir)) == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -702,11 +712,20 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
         return NULL;
     }
     h->store = st;
+    h->limits = limits != NULL ? *limits : defaults;
+    h->guard = http_guard_new(&h->limits);
+    if (h->guard == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(h->data_dir);
+        free(h);
+        return NULL;
+    }
     atomic_init(&h->stopping, false);
 
     int family = AF_INET;
     int fd = open_listener(host_port, &family, err, errlen);
     if (fd < 0) {
+        http_guard_free(h->guard);
         free(h->data_dir);
         free(h);
         return NULL;
@@ -716,12 +735,16 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
     if (family == AF_INET6)
         flags |= MHD_USE_IPv6;
     h->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, handle_request, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
+        flags, 0, http_guard_accept, h->guard, handle_request, h, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
         MHD_OPTION_URI_LOG_CALLBACK, remember_target, (void *)h, MHD_OPTION_NOTIFY_COMPLETED, forget_request,
-        (void *)h, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+        (void *)h, MHD_OPTION_NOTIFY_CONNECTION, http_guard_notify, (void *)h->guard,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)CONNECTION_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT,
+        (unsigned int)h->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        (unsigned int)h->limits.max_per_ip, MHD_OPTION_END);
     if (h->daemon == NULL) {
         snprintf(err, errlen, "cannot start the HTTP server on %s", host_port);
         close(fd);
+        http_guard_free(h->guard);
         free(h->data_dir);
         free(h);
         return NULL;
@@ -751,6 +774,7 @@ void lt_http_stop(lt_http *h)
     /* Closes the listener and joins every connection thread; follow streams
      * notice `stopping` within one wait slice. */
     MHD_stop_daemon(h->daemon);
+    http_guard_free(h->guard);
     free(h->data_dir);
     free(h);
 }

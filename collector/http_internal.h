@@ -5,6 +5,7 @@
  *                 routing, authentication, /metrics, /healthz, /ui
  *   http_logs.c   log pages, request status, follow streams
  *   http_admin.c  whoami, tokens, apps, accounts
+ *   http_guard.c  connection limits, the read deadline, stream caps
  *
  * Not part of the collector's interface (http.h is).
  */
@@ -15,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <microhttpd.h>
@@ -26,8 +28,12 @@
 
 #define JSON_TYPE "application/json; charset=utf-8"
 
+typedef struct http_guard http_guard;
+
 struct lt_http {
     struct MHD_Daemon *daemon;
+    http_guard *guard;
+    lt_http_limits limits;
     lt_store *store;
     char *data_dir; /* owned copy */
     int port;
@@ -66,6 +72,10 @@ enum MHD_Result http_reply_json(struct MHD_Connection *conn, unsigned status, js
 /* {"error": "..."}; the message is sanitised (it may quote client input). */
 enum MHD_Result http_reply_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same with one more header (`name`: `value`). */
+enum MHD_Result http_reply_error_header(struct MHD_Connection *conn, unsigned status, const char *name,
+                                        const char *value, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 
 /* ---- the request target ---- */
 
@@ -116,6 +126,28 @@ enum MHD_Result http_serve_tokens(http_call *c, const char *id);
 enum MHD_Result http_serve_apps(http_call *c, const char *app_id);
 /* /v1/accounts/{user} */
 enum MHD_Result http_serve_account(http_call *c, const char *user);
+
+/* ---- connections and streams (http_guard.c) ---- */
+
+/* Starts the read-deadline watcher; NULL when out of memory. */
+http_guard *http_guard_new(const lt_http_limits *limits);
+/* After MHD_stop_daemon. NULL is accepted. */
+void http_guard_free(http_guard *g);
+/* MHD_OPTION_ACCEPT_POLICY_CALLBACK and MHD_OPTION_NOTIFY_CONNECTION, with
+ * the guard as their closure. */
+enum MHD_Result http_guard_accept(void *cls, const struct sockaddr *addr, socklen_t addr_len);
+void http_guard_notify(void *cls, struct MHD_Connection *connection, void **socket_context,
+                       enum MHD_ConnectionNotificationCode code);
+/* The connection starts (true) or has finished (false) reading a request:
+ * the read deadline runs while it reads. */
+void http_guard_reading(http_guard *g, struct MHD_Connection *connection, bool reading);
+/* A request on the connection presented a valid token. */
+void http_guard_proven(http_guard *g, struct MHD_Connection *connection);
+
+enum { STREAM_OPENED = 0, STREAM_TOKEN_FULL = 1, STREAM_USER_FULL = 2, STREAM_NO_MEMORY = -1 };
+/* Count a follow stream of `token` and `user`, unless either is at its cap. */
+int http_guard_stream_open(http_guard *g, const char *token, const char *user);
+void http_guard_stream_close(http_guard *g, const char *token, const char *user);
 
 /* 405 with an Allow header naming what the resource takes. */
 enum MHD_Result http_reply_method_not_allowed(http_call *c, const char *allow);

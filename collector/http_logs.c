@@ -7,13 +7,24 @@
  * pages, and the follow loop.
  *
  * Why it looks the way it does:
- * - JSON bodies are assembled entry by entry (each entry dumped by jansson)
- *   into one growing buffer, so a 100000-line page costs its text size, not
- *   a tree of 100000 jansson objects.
+ * - Pages are streamed, not built: MHD pulls the body through page_read,
+ *   which asks the store for the next chunk of lines (PAGE_CHUNK_LINES,
+ *   going forward from the last one sent) only when the previous one has
+ *   gone out, and stops a chunk at PAGE_OUT_HIGH bytes. A page of 100000
+ *   lines of 8 KiB costs a quarter MiB, not its size. Each entry is dumped
+ *   by jansson on its own, never as a tree of the whole page.
+ * - A page has a byte budget besides its line count (--http-page-bytes):
+ *   the first line that would pass it ends the page, which says
+ *   "truncated" and whose next_after continues exactly there. A newest-N
+ *   (tail) page is first measured (IDs and message sizes only) so that
+ *   the newest lines are the ones kept; it is then sent forward like any
+ *   other, pinned between its first and last ID.
  * - A follow stream reads from the store, never from the ingest path: the
  *   store is the buffer, so a slow reader costs only its own connection
- *   thread and at most one chunk of memory (FOLLOW_CHUNK_LINES lines), and
- *   ingestion never waits for it. With max_lag, a reader too far behind is
+ *   thread and at most one chunk of memory (FOLLOW_CHUNK_LINES lines, at
+ *   most FOLLOW_OUT_HIGH bytes), and ingestion never waits for it. Streams
+ *   are counted per token and per user (http_guard.c); past either cap a
+ *   new one is 429, before a reader is opened for it. With max_lag, a reader too far behind is
  *   told so and skips ahead (the dashboard wants now, not everything).
  * - Waits are sliced (FOLLOW_WAIT_SLICE_MS) so lt_http_stop ends every
  *   stream promptly, and between slices the stream checks whether its
@@ -42,9 +53,18 @@
 
 #define DEFAULT_LIMIT 1000
 #define MAX_LIMIT 100000
-#define FOLLOW_WAIT_SLICE_MS 200 /* bound on how long lt_http_stop waits per stream */
-#define FOLLOW_CHUNK_LINES 1000  /* lines queried per round while following */
-#define FOLLOW_BLOCK_SIZE (32 * 1024)
+#define FOLLOW_WAIT_SLICE_MS 200    /* bound on how long lt_http_stop waits per stream */
+#define FOLLOW_CHUNK_LINES 1000     /* lines queried per round while following */
+#define PULL_BLOCK_SIZE (32 * 1024) /* what MHD asks a page or a stream for at a time */
+/* A follow round stops adding events at this many bytes (the rest comes in
+ * the next round), and a page fills this much at a time: what one response
+ * holds, whatever the lines' sizes (plus one entry, at most ~1.5 MB). */
+#define FOLLOW_OUT_HIGH (256 * 1024)
+#define PAGE_OUT_HIGH (256 * 1024)
+#define PAGE_CHUNK_LINES 1000 /* lines asked of the store per page chunk */
+/* A tail page's budget is measured on message bytes plus this much per
+ * entry (its other fields), before the entries are made. */
+#define TAIL_ENTRY_OVERHEAD 256
 #define KEEPALIVE_NS (INT64_C(15) * 1000000000)
 /* Lines reach the store a little after they are written; a follow with
  * `until` stays open this long past it so the last of them still arrive. */
@@ -56,6 +76,7 @@
  * it a slow reader, whom max_lag may skip ahead. */
 #define SLOW_CLIENT_NS (INT64_C(1) * 1000000000)
 #define EVENT_STREAM_TYPE "text/event-stream"
+#define STREAM_RETRY_AFTER "10" /* seconds, with 429 at a stream cap */
 
 /* ---- parameters ---- */
 
@@ -243,52 +264,298 @@ static lt_query query_from_params(const struct log_params *p)
     return q;
 }
 
-/* ---- one-shot log pages ---- */
+/* ---- owned copies of a query's strings ---- */
 
-struct page {
-    lt_buf body;
-    bool status_shape; /* lt_entry_json_status instead of the full entry */
-    long count;
-    int64_t first_id, last_id;
+/* A query whose strings are owned: a page or a stream outlives the handler
+ * whose stack and parameters the original points into. */
+struct owned_query {
+    lt_query q;
+    char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
 };
 
-static int append_page_entry(const lt_line *line, void *ctx)
+static char *strdup_or_null(const char *s, bool *failed)
 {
-    struct page *page = ctx;
-    if (page->count > 0)
-        lt_buf_append(&page->body, ",", 1);
-    http_append_json(&page->body, page->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
-    if (page->count == 0)
-        page->first_id = line->id;
-    page->count++;
-    page->last_id = line->id;
-    return lt_buf_failed(&page->body) ? 1 : 0;
+    if (s == NULL)
+        return NULL;
+    char *copy = strdup(s);
+    if (copy == NULL)
+        *failed = true;
+    return copy;
 }
 
-/* Appends `"logs":[...]` for `q` (nothing in it when `skip`). Returns 0, or
- * -1 if the store failed. */
-static int append_logs_array(lt_store_reader *rd, const lt_query *q, bool skip, struct page *page)
+/* Returns false if a copy failed (free it with owned_query_free anyway). */
+static bool owned_query_init(struct owned_query *oq, const lt_query *q)
 {
-    lt_buf_append_str(&page->body, "\"logs\":[");
-    page->first_id = q->before_id;
-    page->last_id = q->after_id;
-    if (!skip && lt_store_query(rd, q, append_page_entry, page) < 0)
-        return -1;
-    lt_buf_append_str(&page->body, "]");
+    bool failed = false;
+    oq->q = *q;
+    oq->q.runner_id = oq->runner_id = strdup_or_null(q->runner_id, &failed);
+    oq->q.request_id = oq->request_id = strdup_or_null(q->request_id, &failed);
+    oq->q.app_id = oq->app_id = strdup_or_null(q->app_id, &failed);
+    oq->q.version_id = oq->version_id = strdup_or_null(q->version_id, &failed);
+    oq->q.source = oq->source = strdup_or_null(q->source, &failed);
+    oq->q.search = oq->search = strdup_or_null(q->search, &failed);
+    oq->q.owner = oq->owner = strdup_or_null(q->owner, &failed);
+    return !failed;
+}
+
+static void owned_query_free(struct owned_query *oq)
+{
+    free(oq->runner_id);
+    free(oq->request_id);
+    free(oq->app_id);
+    free(oq->version_id);
+    free(oq->source);
+    free(oq->search);
+    free(oq->owner);
+}
+
+/* ---- responses MHD pulls ---- */
+
+/* Queue a 200 whose body MHD pulls through `read` from `cls`, in blocks of
+ * PULL_BLOCK_SIZE; `done` frees `cls` when MHD is finished with it (at once
+ * if the response cannot be made). */
+static enum MHD_Result queue_pulled(struct MHD_Connection *conn, const char *content_type,
+                                    MHD_ContentReaderCallback read, void *cls,
+                                    MHD_ContentReaderFreeCallback done)
+{
+    struct MHD_Response *response =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, PULL_BLOCK_SIZE, read, cls, done);
+    if (response == NULL) {
+        done(cls);
+        return MHD_NO;
+    }
+    http_add_common_headers(response, content_type);
+    MHD_add_response_header(response, "X-Accel-Buffering", "no"); /* proxies: do not buffer */
+    enum MHD_Result result = MHD_queue_response(conn, MHD_HTTP_OK, response);
+    MHD_destroy_response(response);
+    return result;
+}
+
+/* ---- one-shot log pages, streamed ---- */
+
+enum page_phase { PAGE_PREFIX, PAGE_LINES, PAGE_SUFFIX, PAGE_DONE };
+
+/* A page being sent: MHD pulls it through page_read, which fills `out` with
+ * at most about PAGE_OUT_HIGH bytes at a time from a chunk of the store
+ * query, so a page's memory does not grow with its size. */
+struct page_stream {
+    lt_store_reader *reader; /* owned */
+    struct owned_query oq;   /* the page's query; after_id moves as lines go out */
+    char *prefix;            /* owned: the text before "logs" */
+    bool status_shape;       /* lt_entry_json_status, and no cursors (fal's shape) */
+    bool skip;               /* an empty array */
+    enum page_phase phase;
+    int64_t budget;    /* bytes of entries allowed; 0 = no budget */
+    int64_t spent;     /* bytes of entries sent */
+    int64_t remaining; /* lines still allowed */
+    long count;
+    int64_t first_id, last_id;
+    bool chunk_stopped; /* the last chunk's callback stopped the query */
+    bool budget_hit;    /* a line did not fit: the page ends here */
+    bool truncated;     /* the page holds fewer lines than asked for, for the budget */
+    lt_buf out;
+    size_t out_sent;
+};
+
+static int page_entry(const lt_line *line, void *ctx)
+{
+    struct page_stream *ps = ctx;
+    size_t mark = ps->out.len;
+    if (ps->count > 0)
+        lt_buf_append(&ps->out, ",", 1);
+    http_append_json(&ps->out, ps->status_shape ? lt_entry_json_status(line) : lt_entry_json(line));
+    if (lt_buf_failed(&ps->out))
+        return 1;
+    size_t size = ps->out.len - mark;
+    /* The first line always goes out, so a page makes progress whatever
+     * the budget; any later one that would pass it ends the page. */
+    if (ps->budget > 0 && ps->count > 0 && ps->spent + (int64_t)size > ps->budget) {
+        ps->out.len = mark;
+        ps->truncated = ps->budget_hit = true;
+        ps->chunk_stopped = true;
+        return 1;
+    }
+    ps->spent += (int64_t)size;
+    if (ps->count == 0)
+        ps->first_id = line->id;
+    ps->count++;
+    ps->remaining--;
+    ps->last_id = line->id;
+    if (ps->out.len >= PAGE_OUT_HIGH) {
+        ps->chunk_stopped = true;
+        return 1;
+    }
     return 0;
 }
 
-static enum MHD_Result serve_log_page(http_call *c, lt_store_reader *rd, const lt_query *q, bool skip)
+/* Produce the next piece of the page into ps->out. Returns 0, or -1 on a
+ * store failure. */
+static int page_fill(struct page_stream *ps)
 {
-    struct page page = {0};
-    lt_buf_append_str(&page.body, "{");
-    if (append_logs_array(rd, q, skip, &page) < 0) {
-        lt_buf_release(&page.body);
+    switch (ps->phase) {
+    case PAGE_PREFIX:
+        lt_buf_append_str(&ps->out, ps->prefix);
+        lt_buf_append_str(&ps->out, "\"logs\":[");
+        ps->phase = ps->skip || ps->remaining <= 0 ? PAGE_SUFFIX : PAGE_LINES;
+        return 0;
+    case PAGE_LINES: {
+        lt_query q = ps->oq.q;
+        q.after_id = ps->count > 0 ? ps->last_id : ps->oq.q.after_id;
+        q.newest = false;
+        q.limit = (int)(ps->remaining < PAGE_CHUNK_LINES ? ps->remaining : PAGE_CHUNK_LINES);
+        ps->chunk_stopped = false;
+        long before = ps->count;
+        if (lt_store_query(ps->reader, &q, page_entry, ps) < 0)
+            return -1;
+        bool short_chunk = !ps->chunk_stopped && ps->count - before < q.limit;
+        if (ps->budget_hit || short_chunk || ps->remaining <= 0 || lt_buf_failed(&ps->out))
+            ps->phase = PAGE_SUFFIX;
+        return 0;
+    }
+    case PAGE_SUFFIX:
+        if (ps->status_shape) {
+            lt_buf_append_str(&ps->out, "]}\n");
+        } else {
+            lt_buf_appendf(&ps->out, "],\"next_after\":%lld,\"prev_before\":%lld%s}\n",
+                           (long long)ps->last_id, (long long)ps->first_id,
+                           ps->truncated ? ",\"truncated\":true" : "");
+            if (ps->truncated)
+                LT_COUNT(http_pages_truncated, 1);
+        }
+        ps->phase = PAGE_DONE;
+        return 0;
+    case PAGE_DONE: break;
+    }
+    return 0;
+}
+
+/* Copy up to `max` bytes of `out` not yet sent (*sent of them are) to
+ * `buf`; returns how many (0 when all of it has gone). */
+static size_t take_pending(const lt_buf *out, size_t *sent, char *buf, size_t max)
+{
+    size_t n = out->len - *sent;
+    if (n > max)
+        n = max;
+    if (n > 0)
+        memcpy(buf, out->data + *sent, n);
+    *sent += n;
+    return n;
+}
+
+static ssize_t page_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct page_stream *ps = cls;
+    (void)pos;
+    for (;;) {
+        size_t n = take_pending(&ps->out, &ps->out_sent, buf, max);
+        if (n > 0)
+            return (ssize_t)n;
+        if (lt_buf_failed(&ps->out))
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        lt_buf_clear(&ps->out);
+        ps->out_sent = 0;
+        if (ps->phase == PAGE_DONE)
+            return MHD_CONTENT_READER_END_OF_STREAM;
+        /* The status line has gone out: a store failure now can only cut
+         * the body short, which the client sees as invalid JSON. */
+        if (page_fill(ps) != 0)
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+    }
+}
+
+static void page_free(void *cls)
+{
+    struct page_stream *ps = cls;
+    lt_store_reader_close(ps->reader);
+    owned_query_free(&ps->oq);
+    free(ps->prefix);
+    lt_buf_release(&ps->out);
+    free(ps);
+}
+
+struct tail_measure {
+    int64_t *ids;
+    int64_t *sizes;
+    long n;
+};
+
+static int measure_entry(const lt_line *line, void *ctx)
+{
+    struct tail_measure *m = ctx;
+    m->ids[m->n] = line->id;
+    m->sizes[m->n] = (int64_t)line->message_len + TAIL_ENTRY_OVERHEAD;
+    m->n++;
+    return 0;
+}
+
+/* A newest-N page is sent in forward chunks like any other: first the N
+ * lines are measured (their IDs and message sizes only are kept), then the
+ * newest of them that fit the budget (all N without one) are sent as a
+ * forward page pinned between its first and last ID. Returns 0, or -1 on a
+ * store failure or when out of memory. */
+static int tail_to_forward(struct page_stream *ps)
+{
+    lt_query *q = &ps->oq.q;
+    struct tail_measure m = {
+        .ids = malloc(sizeof(int64_t) * (size_t)q->limit),
+        .sizes = malloc(sizeof(int64_t) * (size_t)q->limit),
+    };
+    int rc = -1;
+    if (m.ids != NULL && m.sizes != NULL && lt_store_query(ps->reader, q, measure_entry, &m) >= 0) {
+        rc = 0;
+        long start = m.n;
+        int64_t sum = 0;
+        int64_t budget = ps->budget > 0 ? ps->budget : INT64_MAX;
+        while (start > 0 && (start == m.n || m.sizes[start - 1] <= budget - sum)) {
+            sum += m.sizes[start - 1];
+            start--;
+        }
+        q->newest = false;
+        if (m.n == 0) {
+            ps->skip = true;
+        } else {
+            ps->truncated = start > 0;
+            q->after_id = m.ids[start] - 1;
+            q->before_id = m.ids[m.n - 1] + 1;
+            q->limit = (int)(m.n - start);
+        }
+        ps->budget = 0; /* measured: the page is what fits */
+    }
+    free(m.ids);
+    free(m.sizes);
+    return rc;
+}
+
+/* Queue page `q` (nothing in it when `skip`) behind `prefix` (owned, "{" or
+ * the status document's opening). Takes `rd`. With a budget the page may end
+ * early (`"truncated": true`), its cursors continuing exactly where it did. */
+static enum MHD_Result serve_page(http_call *c, lt_store_reader *rd, const lt_query *q, bool skip,
+                                  char *prefix, bool status_shape, int64_t budget)
+{
+    struct page_stream *ps = calloc(1, sizeof *ps);
+    if (ps == NULL) {
+        lt_store_reader_close(rd);
+        free(prefix);
+        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    ps->reader = rd;
+    ps->prefix = prefix;
+    ps->status_shape = status_shape;
+    ps->skip = skip;
+    ps->budget = budget;
+    bool ok = prefix != NULL && owned_query_init(&ps->oq, q);
+    ps->first_id = q->before_id;
+    ps->last_id = q->after_id;
+    if (ok && !skip && q->newest && q->limit > 0 && tail_to_forward(ps) != 0) {
+        page_free(ps);
         return http_reply_store_error(c);
     }
-    lt_buf_appendf(&page.body, ",\"next_after\":%lld,\"prev_before\":%lld}\n", (long long)page.last_id,
-                   (long long)page.first_id);
-    return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
+    ps->remaining = ps->oq.q.limit > 0 ? ps->oq.q.limit : INT64_MAX;
+    if (!ok) {
+        page_free(ps);
+        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    }
+    return queue_pulled(c->conn, JSON_TYPE, page_read, ps, page_free);
 }
 
 /* ---- follow stream state (server-sent events) ---- */
@@ -301,19 +568,19 @@ struct follow_stream {
     int client_fd;           /* for hang-up checks; -1 if unknown */
     /* What access was judged on, to judge it again (owned copies). */
     char *token;
+    char user[LT_WIRE_MAX_ID + 1];
+    bool counted; /* in the guard's stream counts (token, user) */
     enum http_log_scope scope;
-    char *scope_id;     /* runner or request ID; NULL for the search */
-    int64_t checked_ns; /* monotonic, when access was last judged */
-    /* Owned copies the query points into. */
-    char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
-    lt_query query;
-    bool no_lines;        /* status only: a private app's caller, or filtered_out */
-    bool filtered_out;    /* the filters name another app than the one judged */
-    bool ended;           /* access ended: the stream closes once `out` is sent */
-    char *status_of;      /* request whose status events this stream sends, or NULL */
-    int status_sent;      /* STATUS_* last sent */
-    int64_t cursor;       /* every matching line <= cursor was sent */
-    bool backlog_pending; /* the first round honours tail */
+    char *scope_id;        /* runner or request ID; NULL for the search */
+    int64_t checked_ns;    /* monotonic, when access was last judged */
+    struct owned_query oq; /* the stream's query */
+    bool no_lines;         /* status only: a private app's caller, or filtered_out */
+    bool filtered_out;     /* the filters name another app than the one judged */
+    bool ended;            /* access ended: the stream closes once `out` is sent */
+    char *status_of;       /* request whose status events this stream sends, or NULL */
+    int status_sent;       /* STATUS_* last sent */
+    int64_t cursor;        /* every matching line <= cursor was sent */
+    bool backlog_pending;  /* the first round honours tail */
     bool has_tail;
     int64_t tail;
     int64_t max_lag;  /* 0 = never skip ahead */
@@ -323,6 +590,7 @@ struct follow_stream {
     int64_t last_write_ns; /* monotonic, for keepalives */
     int64_t round_last_id; /* last line ID appended this round */
     long round_count;
+    bool round_stopped;  /* the round ended at FOLLOW_OUT_HIGH bytes */
     int64_t produced_ns; /* monotonic, when `out` was filled */
     bool slow;           /* the last round took > SLOW_CLIENT_NS to drain */
 };
@@ -335,6 +603,10 @@ static int append_event(const lt_line *line, void *ctx)
     lt_buf_append(&fs->out, "\n\n", 2);
     fs->round_last_id = line->id;
     fs->round_count++;
+    if (fs->out.len >= FOLLOW_OUT_HIGH) {
+        fs->round_stopped = true; /* the rest next round: the buffer stays bounded */
+        return 1;
+    }
     return lt_buf_failed(&fs->out) ? 1 : 0;
 }
 
@@ -473,7 +745,7 @@ static int follow_fill(struct follow_stream *fs)
         fs->cursor = visible;
     }
     fs->slow = false;
-    lt_query q = fs->query;
+    lt_query q = fs->oq.q;
     q.after_id = fs->cursor;
     q.newest = false;
     q.limit = FOLLOW_CHUNK_LINES;
@@ -487,6 +759,7 @@ static int follow_fill(struct follow_stream *fs)
     }
     fs->round_last_id = 0;
     fs->round_count = 0;
+    fs->round_stopped = false;
     if (!fs->no_lines && lt_store_query(fs->reader, &q, append_event, fs) < 0)
         return -1;
     if (fs->round_count > 0) {
@@ -495,7 +768,7 @@ static int follow_fill(struct follow_stream *fs)
     }
     /* A full forward chunk may have more behind it: keep the cursor exact. A
      * newest-N round deliberately skips older lines, a short round saw all. */
-    bool complete = q.newest || fs->round_count < q.limit;
+    bool complete = !fs->round_stopped && (q.newest || fs->round_count < q.limit);
     if (complete && visible > fs->cursor)
         fs->cursor = visible;
     if (complete && status != STATUS_UNSENT && status != fs->status_sent) {
@@ -528,12 +801,8 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
     struct follow_stream *fs = cls;
     (void)pos;
     for (;;) {
-        if (fs->out_sent < fs->out.len) {
-            size_t n = fs->out.len - fs->out_sent;
-            if (n > max)
-                n = max;
-            memcpy(buf, fs->out.data + fs->out_sent, n);
-            fs->out_sent += n;
+        size_t n = take_pending(&fs->out, &fs->out_sent, buf, max);
+        if (n > 0) {
             fs->last_write_ns = lt_mono_ns();
             if (fs->out_sent == fs->out.len) {
                 /* All sent: empty it for the next round. A failed one is
@@ -578,30 +847,16 @@ static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void follow_free(void *cls)
 {
     struct follow_stream *fs = cls;
+    if (fs->counted)
+        http_guard_stream_close(fs->http->guard, fs->token, fs->user);
     lt_store_reader_close(fs->reader);
     free(fs->token);
     free(fs->scope_id);
-    free(fs->runner_id);
-    free(fs->request_id);
-    free(fs->app_id);
-    free(fs->version_id);
-    free(fs->source);
-    free(fs->search);
-    free(fs->owner);
+    owned_query_free(&fs->oq);
     free(fs->status_of);
     lt_buf_release(&fs->out);
     free(fs);
     atomic_fetch_sub_explicit(&lt_metrics_global.followers, 1, memory_order_relaxed);
-}
-
-static char *strdup_or_null(const char *s, bool *failed)
-{
-    if (s == NULL)
-        return NULL;
-    char *copy = strdup(s);
-    if (copy == NULL)
-        *failed = true;
-    return copy;
 }
 
 /* Takes ownership of `rd`. A stream has no `limit`: it reads in chunks of
@@ -612,12 +867,26 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
                                     const char *scope_id, bool private_to_caller, bool filtered_out)
 {
     lt_http *h = c->http;
+    int slot = http_guard_stream_open(h->guard, c->token, c->who.user);
+    if (slot != STREAM_OPENED) {
+        lt_store_reader_close(rd);
+        if (slot == STREAM_NO_MEMORY)
+            return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        LT_COUNT(http_streams_refused, 1);
+        return http_reply_error_header(c->conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER,
+                                       STREAM_RETRY_AFTER, "too many follow streams: at most %d per %s",
+                                       slot == STREAM_TOKEN_FULL ? h->limits.streams_per_token
+                                                                 : h->limits.streams_per_user,
+                                       slot == STREAM_TOKEN_FULL ? "token" : "user");
+    }
     struct follow_stream *fs = calloc(1, sizeof *fs);
     if (fs == NULL) {
+        http_guard_stream_close(h->guard, c->token, c->who.user);
         lt_store_reader_close(rd);
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
     atomic_fetch_add_explicit(&lt_metrics_global.followers, 1, memory_order_relaxed);
+    memcpy(fs->user, c->who.user, sizeof fs->user);
     fs->http = h;
     fs->reader = rd;
     bool failed = false;
@@ -625,14 +894,8 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->scope = scope;
     fs->scope_id = strdup_or_null(scope_id, &failed);
     fs->checked_ns = lt_mono_ns();
-    fs->query = *q;
-    fs->query.runner_id = fs->runner_id = strdup_or_null(q->runner_id, &failed);
-    fs->query.request_id = fs->request_id = strdup_or_null(q->request_id, &failed);
-    fs->query.app_id = fs->app_id = strdup_or_null(q->app_id, &failed);
-    fs->query.version_id = fs->version_id = strdup_or_null(q->version_id, &failed);
-    fs->query.source = fs->source = strdup_or_null(q->source, &failed);
-    fs->query.search = fs->search = strdup_or_null(q->search, &failed);
-    fs->query.owner = fs->owner = strdup_or_null(q->owner, &failed);
+    if (!owned_query_init(&fs->oq, q))
+        failed = true;
     fs->status_of = scope == HTTP_SCOPE_REQUEST ? strdup_or_null(scope_id, &failed) : NULL;
     fs->status_sent = STATUS_UNSENT;
     fs->filtered_out = filtered_out;
@@ -659,21 +922,13 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
         MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     fs->client_fd = info != NULL ? info->connect_fd : -1;
     if (failed) {
+        http_guard_stream_close(h->guard, c->token, c->who.user);
         follow_free(fs);
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
     }
+    fs->counted = true;
 
-    struct MHD_Response *response =
-        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FOLLOW_BLOCK_SIZE, follow_read, fs, follow_free);
-    if (response == NULL) {
-        follow_free(fs);
-        return MHD_NO;
-    }
-    http_add_common_headers(response, EVENT_STREAM_TYPE);
-    MHD_add_response_header(response, "X-Accel-Buffering", "no"); /* proxies: do not buffer */
-    enum MHD_Result result = MHD_queue_response(c->conn, MHD_HTTP_OK, response);
-    MHD_destroy_response(response); /* follow_free runs when MHD is done */
-    return result;
+    return queue_pulled(c->conn, EVENT_STREAM_TYPE, follow_read, fs, follow_free);
 }
 
 /* Queue the answer to a failed judge_access. */
@@ -745,9 +1000,9 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
         lt_buf_append(&empty, "", 0);
         return http_reply_buffer(c->conn, MHD_HTTP_OK, EVENT_STREAM_TYPE, &empty);
     }
-    enum MHD_Result result = serve_log_page(c, rd, &q, no_lines || (p.has_tail && p.tail == 0));
-    lt_store_reader_close(rd);
-    return result;
+    char *prefix = strdup("{");
+    return serve_page(c, rd, &q, no_lines || (p.has_tail && p.tail == 0), prefix, false,
+                      c->http->limits.page_bytes);
 }
 
 enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
@@ -787,28 +1042,28 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
         return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "unknown request %s", request_id);
     }
 
-    struct page page = {.status_shape = true};
-    lt_buf_append_str(&page.body, "{\"request_id\":");
+    lt_buf head = {0};
+    lt_buf_append_str(&head, "{\"request_id\":");
     size_t clean_len;
     char *clean_id = lt_utf8_sanitize(request_id, strlen(request_id), &clean_len);
-    http_append_json(&page.body, clean_id ? json_stringn(clean_id, clean_len) : NULL);
+    http_append_json(&head, clean_id ? json_stringn(clean_id, clean_len) : NULL);
     free(clean_id);
-    lt_buf_appendf(&page.body, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
-    if (with_logs) {
-        lt_query q = query_from_params(&p);
-        bool narrowed = narrow_query(&q, &c->who, HTTP_SCOPE_REQUEST, as_owner, &info);
-        lt_buf_append_str(&page.body, ",");
-        /* fal's shape exactly: request_id, status, logs. (Paging a request's
-         * logs is /v1/requests/{id}/logs.) A caller of a private app's
-         * request gets the empty array fal gives. */
-        bool skip = vis == LT_SEE_EMPTY || !narrowed || (p.has_tail && p.tail == 0);
-        if (append_logs_array(rd, &q, skip, &page) < 0) {
-            lt_store_reader_close(rd);
-            lt_buf_release(&page.body);
-            return http_reply_store_error(c);
-        }
+    lt_buf_appendf(&head, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
+    if (!with_logs) {
+        lt_store_reader_close(rd);
+        lt_buf_append_str(&head, "}\n");
+        return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &head);
     }
-    lt_store_reader_close(rd);
-    lt_buf_append_str(&page.body, "}\n");
-    return http_reply_buffer(c->conn, MHD_HTTP_OK, JSON_TYPE, &page.body);
+    lt_query q = query_from_params(&p);
+    bool narrowed = narrow_query(&q, &c->who, HTTP_SCOPE_REQUEST, as_owner, &info);
+    lt_buf_append_str(&head, ",");
+    /* fal's shape exactly: request_id, status, logs. (Paging a request's
+     * logs is /v1/requests/{id}/logs.) A caller of a private app's request
+     * gets the empty array fal gives. The page is streamed like any other,
+     * but has no budget: fal's clients expect every line (up to the line
+     * cap) and have no cursor to continue with. */
+    bool skip = vis == LT_SEE_EMPTY || !narrowed || (p.has_tail && p.tail == 0);
+    char *prefix = lt_buf_failed(&head) ? NULL : lt_buf_detach(&head);
+    lt_buf_release(&head);
+    return serve_page(c, rd, &q, skip, prefix, true, 0);
 }

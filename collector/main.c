@@ -1,8 +1,9 @@
 /* main.c -- logtap-collector: read the flags (options.c), set up the parts
- * in order -- the data directory and its lock, the store, the admin user,
- * the assembler, ingest, the reaper, HTTP -- announce the collector, run
- * the loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse.
- * Every exit after set-up began goes through one teardown.
+ * in order -- the data directory and its lock, the store (and the size
+ * limit that --retain-size auto stands for), the admin user, the
+ * assembler, ingest, the reaper, HTTP -- announce the collector, run the
+ * loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse. Every
+ * exit after set-up began goes through one teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,6 +119,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: cannot open the store in %s: %s\n", opt.data, err);
         goto out;
     }
+    if (opt.retain_bytes == LT_RETAIN_SIZE_AUTO) {
+        int64_t holds = lt_store_live_bytes(parts.store);
+        opt.retain_bytes = lt_options_auto_retain_size(opt.data, holds);
+        if (opt.retain_bytes < 0) {
+            lt_log("retention: cannot measure the file system of %s (%s): no size limit", opt.data,
+                   strerror(errno));
+            opt.retain_bytes = 0;
+        } else {
+            lt_log("retention: size limit %.1f MiB (--retain-size auto: half of the free space of %s's "
+                   "file system and of the %.1f MiB the store holds)",
+                   (double)opt.retain_bytes / (1 << 20), opt.data,
+                   (double)(holds > 0 ? holds : 0) / (1 << 20));
+        }
+    }
     if (lt_bootstrap_admin(opt.data, opt.new_admin_token, said, sizeof said, err, sizeof err) != 0) {
         fprintf(stderr, "logtap-collector: cannot set up the admin user: %s\n", err);
         goto out;
@@ -129,6 +144,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: out of memory\n");
         goto out;
     }
+    lt_assembler_set_clock_skew(parts.assembler, opt.clock_skew_ns);
     lt_assembler_limits lim = {
         .instances = (size_t)opt.max_instances,
         .runner_instances = (size_t)opt.max_runner_instances,
@@ -149,7 +165,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: out of memory\n");
         goto out;
     }
-    http = lt_http_start(opt.http, opt.data, parts.store, err, sizeof err);
+    const lt_http_limits limits = {
+        .max_connections = opt.http_max_connections,
+        .max_per_ip = opt.http_max_per_ip,
+        .read_timeout_ms = opt.http_read_timeout_ns / 1000000 > INT_MAX
+                               ? INT_MAX
+                               : (int)(opt.http_read_timeout_ns / 1000000),
+        .streams_per_token = opt.http_streams_per_token,
+        .streams_per_user = opt.http_streams_per_user,
+        .page_bytes = opt.http_page_bytes,
+    };
+    http = lt_http_start(opt.http, opt.data, parts.store, &limits, err, sizeof err);
     if (!http) {
         fprintf(stderr, "logtap-collector: cannot serve HTTP on %s: %s\n", opt.http, err);
         goto out;

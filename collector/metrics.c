@@ -113,6 +113,12 @@ void lt_metrics_render(char **out, size_t *len)
             "# TYPE logtap_store_commit_seconds_max gauge\n"
             "logtap_store_commit_seconds_max %.9f\n",
             (double)load_relaxed(&lt_metrics_global.store_commit_ns_max) / 1e9);
+    fprintf(f,
+            "# HELP logtap_reaper_step_seconds_max longest step of the ring reaper since start "
+            "(time the ingest loop gave to orphan rings at once)\n"
+            "# TYPE logtap_reaper_step_seconds_max gauge\n"
+            "logtap_reaper_step_seconds_max %.9f\n",
+            (double)load_relaxed(&lt_metrics_global.reaper_step_ns_max) / 1e9);
 
     render_gauge(f, "store_pending_lines", "lines appended to the store, not yet committed",
                  load_relaxed(&lt_metrics_global.store_pending_lines));

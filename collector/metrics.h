@@ -32,9 +32,14 @@
     X(records_torn, "records in ring files whose writer died before completing them")                        \
     X(store_commits, "store transactions committed")                                                         \
     X(store_errors, "store operations that failed")                                                          \
-    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size)")                             \
+    X(lines_expired, "lines deleted by retention (--retain-age, --retain-size, --retain-size-per-app)")      \
+    X(timestamps_clamped, "runner records stamped later than the collector's clock plus --clock-skew")       \
     X(http_requests, "HTTP requests served")                                                                 \
     X(http_unauthorized, "HTTP requests refused for want of a valid token")                                  \
+    X(http_connections_evicted, "HTTP connections without a valid token closed to admit new ones")           \
+    X(http_read_deadline_closed, "HTTP connections closed for taking too long to send a request")            \
+    X(http_streams_refused, "follow streams refused (429): their token or user had too many")                \
+    X(http_pages_truncated, "log pages ended early at the byte budget (--http-page-bytes)")                  \
     X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")            \
     X(partial_lines_forced, "unfinished lines stored early: a partial-line memory bound was reached")        \
     X(streams_dropped, "idle (thread, stream) entries dropped from memory at the per-instance bound")        \
@@ -57,6 +62,7 @@ typedef struct lt_metrics {
     _Atomic uint64_t followers;           /* gauge: open follow streams */
     _Atomic uint64_t store_faulted;       /* gauge: 1 while commits fail */
     _Atomic uint64_t store_commit_ns_max; /* gauge: slowest commit so far */
+    _Atomic uint64_t reaper_step_ns_max;  /* gauge: longest reaper step so far */
     /* Queue depths, sampled by the ingest thread after each poll. */
     _Atomic uint64_t store_pending_lines; /* appended, not yet committed */
     _Atomic uint64_t acks_pending;        /* process instances owed an ack */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "logtap_wire.h"
 #include "ring.h"
@@ -25,14 +26,16 @@
 #include "version.h"
 
 typedef enum {
-    OPT_STRING,   /* any text */
-    OPT_ADDRESS,  /* text without quotes or backslashes: it is written into
+    OPT_STRING,    /* any text */
+    OPT_ADDRESS,   /* text without quotes or backslashes: it is written into
                      DATA/collector.json as it is */
-    OPT_INT,      /* a decimal integer in min..max */
-    OPT_DURATION, /* 0 (none) or a duration ("30m", "12h", "30d", "2w") in ns */
-    OPT_SIZE,     /* bytes: "0", "500M", "10G" (size.h) */
-    OPT_BOOL,     /* a flag without a value: true when given */
-    OPT_HELP,     /* actions: nothing stored */
+    OPT_INT,       /* a decimal integer in min..max */
+    OPT_DURATION,  /* 0 (none) or a duration ("30m", "12h", "30d", "2w") in ns */
+    OPT_SIZE,      /* bytes: "0", "500M", "10G" (size.h) */
+    OPT_SIZE_AUTO, /* the same, or "auto": LT_RETAIN_SIZE_AUTO, resolved at
+                      start (lt_options_auto_retain_size) */
+    OPT_BOOL,      /* a flag without a value: true when given */
+    OPT_HELP,      /* actions: nothing stored */
     OPT_VERSION,
 } opt_type;
 
@@ -77,10 +80,24 @@ static const config_map options[] = {
     {"retain-age", 0, OPT_DURATION, "30d", 0, 0, STORED_IN(retain_age_ns, int64_t), "AGE",
      "delete lines older than AGE (30m, 12h, 30d, 2w;\n"
      "default {default}; 0 keeps lines forever)"},
-    {"retain-size", 0, OPT_SIZE, "0", 0, 0, STORED_IN(retain_bytes, int64_t), "SIZE",
-     "delete the oldest lines while the store holds more\n"
-     "than SIZE bytes (K, M, G suffixes; default {default}: no\n"
-     "limit)"},
+    {"retain-size", 0, OPT_SIZE_AUTO, "auto", 0, 0, STORED_IN(retain_bytes, int64_t), "SIZE",
+     "while the store holds more than SIZE bytes (K, M, G\n"
+     "suffixes), delete the oldest lines of the app (or of\n"
+     "the runner, for lines without app) that holds the\n"
+     "most; 0: no limit; default {default}: half of the free\n"
+     "space of DATA's file system plus what the store\n"
+     "holds, measured at start (at least 16M)"},
+    {"retain-size-per-app", 0, OPT_SIZE, "0", 0, 0, STORED_IN(retain_app_bytes, int64_t), "SIZE",
+     "delete the oldest lines of an app (or an app-less\n"
+     "runner) while it holds more than SIZE bytes (its\n"
+     "messages, IDs and 64 bytes a line; default {default}:\n"
+     "no limit)"},
+    {"clock-skew", 0, OPT_DURATION, "5m", 0, 0, STORED_IN(clock_skew_ns, int64_t), "SKEW",
+     "runner timestamps later than the collector's clock\n"
+     "plus SKEW are stored as now + SKEW, so that a runner\n"
+     "cannot date its lines out of retention's reach\n"
+     "(default {default}; 0 stores them as sent); earlier\n"
+     "ones are kept (a replayed ring is old)"},
     {"credentials", 0, OPT_STRING, NULL, 0, 0, STORED_IN(credentials, const char *), "FILE",
      "where to record the admin token for the local CLI\n"
      "(default $XDG_CONFIG_HOME/logtap/credentials, else\n"
@@ -119,6 +136,28 @@ static const config_map options[] = {
     {"ingest-queue", 0, OPT_INT, "64", 1, 100000, STORED_IN(ingest_queue, int), "N",
      "frames queued per ZeroMQ connection before the\n"
      "sender waits (default {default})"},
+    {"http-max-connections", 0, OPT_INT, "1000", 8, 100000, STORED_IN(http_max_connections, int), "N",
+     "open HTTP connections in all (default {default}); a 1/8\n"
+     "share is kept for clients that have shown a valid\n"
+     "token: at the rest, the oldest connection without one\n"
+     "is closed to admit a new one"},
+    {"http-max-per-ip", 0, OPT_INT, "256", 8, 100000, STORED_IN(http_max_per_ip, int), "N",
+     "open HTTP connections from one address (default\n"
+     "{default}; the same 1/8 share is kept)"},
+    {"http-read-timeout", 0, OPT_DURATION, "15s", 0, 0, STORED_IN(http_read_timeout_ns, int64_t), "T",
+     "longest time to receive a request, headers and body\n"
+     "in total, however slowly bytes trickle in; also how\n"
+     "long an idle keep-alive connection stays (default\n"
+     "{default}; 0: no deadline)"},
+    {"http-streams-per-token", 0, OPT_INT, "16", 1, 100000, STORED_IN(http_streams_per_token, int), "N",
+     "open follow streams of one token (default {default});\n"
+     "more are refused with 429"},
+    {"http-streams-per-user", 0, OPT_INT, "64", 1, 100000, STORED_IN(http_streams_per_user, int), "N",
+     "open follow streams of one user's tokens (default\n"
+     "{default}); more are refused with 429"},
+    {"http-page-bytes", 0, OPT_SIZE, "8M", 0, 0, STORED_IN(http_page_bytes, int64_t), "SIZE",
+     "bytes of log entries in one page (default {default}; 0: no\n"
+     "limit): a fuller page ends early with a cursor"},
     {"help", 'h', OPT_HELP, NULL, 0, 0, 0, NULL, "show this help"},
     {"version", 0, OPT_VERSION, NULL, 0, 0, 0, NULL, "show the version"},
 };
@@ -168,6 +207,17 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
         *(int64_t *)field = ns;
         return 0;
     }
+    case OPT_SIZE_AUTO:
+        if (strcmp(text, "auto") == 0) {
+            *(int64_t *)field = LT_RETAIN_SIZE_AUTO;
+            return 0;
+        }
+        if (lt_parse_size(text, (int64_t *)field) != 0) {
+            fprintf(stderr, "logtap-collector: --%s takes auto or a size like 0, 500M, 10G, not '%s'\n",
+                    m->name, text);
+            return -1;
+        }
+        return 0;
     case OPT_SIZE:
         if (lt_parse_size(text, (int64_t *)field) != 0) {
             fprintf(stderr, "logtap-collector: --%s takes a size like 0, 500M, 10G, not '%s'\n", m->name,
@@ -183,7 +233,8 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
 }
 
 /* One option's entry in --help: the flag, then its explanation from
- * HELP_COLUMN on, continuation lines too, "{default}" replaced. */
+ * HELP_COLUMN on (on the next line after a long flag), continuation lines
+ * too, "{default}" replaced. */
 static void print_option(FILE *out, const config_map *m)
 {
     static const char mark[] = "{default}";
@@ -191,7 +242,10 @@ static void print_option(FILE *out, const config_map *m)
     if (m->short_name)
         snprintf(short_flag, sizeof short_flag, "-%c, ", m->short_name);
     snprintf(flag, sizeof flag, "%s--%s%s%s", short_flag, m->name, m->arg ? " " : "", m->arg ? m->arg : "");
-    fprintf(out, "  %-*s ", HELP_COLUMN - 3, flag);
+    if (strlen(flag) > HELP_COLUMN - 3) /* too long: the explanation starts below */
+        fprintf(out, "  %s\n%*s", flag, HELP_COLUMN, "");
+    else
+        fprintf(out, "  %-*s ", HELP_COLUMN - 3, flag);
     for (const char *p = m->help; *p; p++) {
         if (strncmp(p, mark, sizeof mark - 1) == 0) {
             fputs(m->def ? m->def : "", out);
@@ -222,6 +276,16 @@ static void usage(FILE *out)
           "SIGTERM or SIGINT stops the collector after everything received has been\n"
           "stored. Only one collector may use a data directory at a time.\n",
           out);
+}
+
+int64_t lt_options_auto_retain_size(const char *data_dir, int64_t store_bytes)
+{
+    struct statvfs fs;
+    if (statvfs(data_dir, &fs) != 0)
+        return -1;
+    int64_t room = (int64_t)fs.f_bavail * (int64_t)fs.f_frsize + (store_bytes > 0 ? store_bytes : 0);
+    int64_t size = room / 2;
+    return size < LT_RETAIN_SIZE_AUTO_MIN ? LT_RETAIN_SIZE_AUTO_MIN : size;
 }
 
 int lt_options_parse(int argc, char **argv, lt_collector_options *o)

@@ -13,16 +13,27 @@
 #include <stdint.h>
 
 typedef struct lt_collector_options {
-    const char *listen;      /* ZeroMQ endpoint runners send to */
-    const char *http;        /* HTTP API address, HOST:PORT */
-    const char *data;        /* directory of the embedded store */
-    const char *rings;       /* where runners keep their ring files */
-    int commit_ms;           /* longest wait of a line before its commit */
-    int partial_line_ms;     /* how long an unfinished line is held */
-    int64_t retain_age_ns;   /* delete lines older than this; 0: never */
-    int64_t retain_bytes;    /* delete the oldest lines above this; 0: no limit */
-    const char *credentials; /* the CLI's credentials file; NULL: the default path */
-    bool new_admin_token;    /* mint another admin token */
+    const char *listen;       /* ZeroMQ endpoint runners send to */
+    const char *http;         /* HTTP API address, HOST:PORT */
+    const char *data;         /* directory of the embedded store */
+    const char *rings;        /* where runners keep their ring files */
+    int commit_ms;            /* longest wait of a line before its commit */
+    int partial_line_ms;      /* how long an unfinished line is held */
+    int64_t retain_age_ns;    /* delete lines older than this; 0: never */
+    int64_t retain_bytes;     /* the store's size limit; 0: no limit;
+                                 LT_RETAIN_SIZE_AUTO until main resolves it */
+    int64_t retain_app_bytes; /* one tenant's share; 0: no limit */
+    int64_t clock_skew_ns;    /* runner stamps later than now + this are
+                                 clamped; 0: trusted as sent */
+    const char *credentials;  /* the CLI's credentials file; NULL: the default path */
+    bool new_admin_token;     /* mint another admin token */
+    /* What HTTP clients may hold (http.h, lt_http_limits). */
+    int http_max_connections;
+    int http_max_per_ip;
+    int64_t http_read_timeout_ns; /* 0: the default */
+    int http_streams_per_token;
+    int http_streams_per_user;
+    int64_t http_page_bytes; /* 0: no budget */
     /* Memory bounds (README.md, "Limits"; assembler.h, ingest.h) */
     int max_instances;               /* process instances cached, all runners */
     int max_runner_instances;        /* ... per runner ID */
@@ -38,5 +49,15 @@ typedef struct lt_collector_options {
  * a usage error (said on stderr). Strings in `o` point into argv or into
  * static storage. */
 int lt_options_parse(int argc, char **argv, lt_collector_options *o);
+
+/* --retain-size auto, until resolved. */
+#define LT_RETAIN_SIZE_AUTO (-1)
+/* What --retain-size auto means for a store in `data_dir` that holds
+ * `store_bytes`: half of the space the store could take, that is of the
+ * file system's space available to the collector plus what the store
+ * holds already, and at least LT_RETAIN_SIZE_AUTO_MIN. Returns -1 if the
+ * file system cannot be asked (statvfs). */
+#define LT_RETAIN_SIZE_AUTO_MIN (INT64_C(16) << 20)
+int64_t lt_options_auto_retain_size(const char *data_dir, int64_t store_bytes);
 
 #endif

@@ -21,11 +21,23 @@ typedef struct lt_reaper lt_reaper;
 lt_reaper *lt_reaper_new(const char *ring_dir, const char *endpoint, lt_assembler *assembler);
 void lt_reaper_free(lt_reaper *r);
 
-/* Adopt and replay every ring of a dead process. Returns how many. */
+/* The ingest loop drives the reaper in bounded steps (reaper.c says the
+ * bound): lt_reaper_start_pass now and then (a pass looks at every file in
+ * the directory once), then lt_reaper_step once a turn while
+ * lt_reaper_busy. Returns of lt_reaper_step: how many rings' replays ended
+ * in it. */
+void lt_reaper_start_pass(lt_reaper *r);
+bool lt_reaper_busy(const lt_reaper *r);
+int lt_reaper_step(lt_reaper *r);
+
+/* A pass in one go, without a budget (tests): adopt and replay every ring
+ * of a dead process, up to the number that may wait for a commit. Returns
+ * how many were replayed. */
 int lt_reaper_scan(lt_reaper *r);
 
-/* After the commit that follows a scan: with `committed`, remove the adopted
- * files; without, just let go of them (the next scan tries again). */
+/* After a commit: with `committed`, remove the files of the rings replayed
+ * before it (a ring still being replayed stays adopted); without, let go of
+ * every adopted ring (the next pass adopts them again). */
 void lt_reaper_release(lt_reaper *r, bool committed);
 
 #endif

@@ -20,8 +20,11 @@ int lt_ring_file_adopt(lt_ring_file *ring, const char *path, lt_ring_header *hea
     if (snprintf(ring->path, sizeof ring->path, "%s", path) >= (int)sizeof ring->path)
         return -ENAMETOOLONG;
     /* Read-only: we never write a ring we adopt. O_NONBLOCK: a FIFO planted
-     * under a ring's name must not hang the open (S_ISREG refuses it). */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW);
+     * under a ring's name must not hang the open (S_ISREG refuses it).
+     * O_NOATIME: reading a file must not cost an inode write (a journal
+     * handle, on ext4, that can wait for a commit); it is refused for
+     * another user's file, which we refuse as well. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW | O_NOATIME);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -104,6 +107,8 @@ bool lt_ring_file_slot(const lt_ring_file *ring, uint64_t pos, lt_ring_record *h
 typedef struct scan_chunk {
     const lt_ring_file *ring;
     uint64_t limit;      /* of the scan: nothing past it is needed */
+    uint64_t stop;       /* no position at or past it is looked at */
+    bool stopped;        /* the scan reached `stop` */
     uint64_t start, len; /* ring positions held in buf */
     unsigned char buf[SCAN_CHUNK];
 } scan_chunk;
@@ -111,10 +116,15 @@ typedef struct scan_chunk {
 static bool copy_from_chunk(void *ctx, uint64_t pos, lt_ring_record *out)
 {
     scan_chunk *c = ctx;
+    if (pos >= c->stop) {
+        c->stopped = true;
+        return false;
+    }
     if (pos < c->start || pos - c->start + sizeof *out > c->len) {
         /* Headers are copied whole, so a header that straddles the chunk's
          * end starts the next chunk. */
-        uint64_t want = c->limit - pos + sizeof *out; /* the last header may end past limit */
+        uint64_t to = c->stop < c->limit ? c->stop : c->limit;
+        uint64_t want = to - pos + sizeof *out; /* the last header may end past limit */
         c->start = pos;
         c->len = sizeof c->buf < c->ring->mask + 1 ? sizeof c->buf : c->ring->mask + 1;
         if (c->len > want)
@@ -128,13 +138,20 @@ static bool copy_from_chunk(void *ctx, uint64_t pos, lt_ring_record *out)
     return true;
 }
 
-bool lt_ring_file_resync(const lt_ring_file *ring, uint64_t pos, uint64_t limit, uint64_t *next)
+bool lt_ring_file_resync_until(const lt_ring_file *ring, uint64_t pos, uint64_t stop, uint64_t limit,
+                               uint64_t *next)
 {
-    scan_chunk chunk = {.ring = ring, .limit = limit};
+    scan_chunk chunk = {.ring = ring, .limit = limit, .stop = stop};
     uint64_t q = lt_ring_scan(pos, limit, ring->mask + 1, copy_from_chunk, &chunk);
-    /* The scan ended at q without a hit only if q's header was unreadable. */
-    if (q < limit && chunk.len == 0)
+    /* The scan ended at q without a hit only if q's header was unreadable
+     * or q is where the window ends. */
+    if (q < limit && chunk.len == 0 && !chunk.stopped)
         return false;
     *next = q;
     return true;
+}
+
+bool lt_ring_file_resync(const lt_ring_file *ring, uint64_t pos, uint64_t limit, uint64_t *next)
+{
+    return lt_ring_file_resync_until(ring, pos, limit, limit, next);
 }

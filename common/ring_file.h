@@ -55,5 +55,12 @@ bool lt_ring_file_slot(const lt_ring_file *ring, uint64_t pos, lt_ring_record *h
  * first recognisable slot after `pos`, or `limit`. False if the file ended
  * before that was settled. */
 bool lt_ring_file_resync(const lt_ring_file *ring, uint64_t pos, uint64_t limit, uint64_t *next);
+/* The same search, looking at no position at or past `stop` (pos + 8 <=
+ * stop <= limit): a long unstamped stretch is searched a window at a time
+ * (the reaper's budget). *next is the first recognisable slot in (pos, stop)
+ * -- one ending by `limit`, as ever -- or else the first position at or past
+ * `stop` not looked at (the next window starts there), or `limit`. */
+bool lt_ring_file_resync_until(const lt_ring_file *ring, uint64_t pos, uint64_t stop, uint64_t limit,
+                               uint64_t *next);
 
 #endif

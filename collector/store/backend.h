@@ -59,7 +59,7 @@ typedef struct lt_store_backend {
     int (*delivery_expire)(lt_backend_writer *w, int64_t before_ns);
 
     /* ---- retention (writer thread) ---- */
-    long (*retain)(lt_backend_writer *w, const lt_retention *policy, long max_rows);
+    long (*retain)(lt_backend_writer *w, const lt_retention *policy, long max_rows, long *lines_deleted);
     int64_t (*live_bytes)(lt_backend_writer *w);
 
     /* ---- readers (one per thread) ---- */

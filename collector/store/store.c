@@ -259,10 +259,12 @@ int lt_store_delivery_expire(lt_store *st, int64_t before_ns)
 
 /* ---- retention ---- */
 
-long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows)
+long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows, long *lines_deleted)
 {
-    assert(policy != NULL && max_rows > 0);
-    return st->backend->retain(st->writer, policy, max_rows);
+    assert(policy != NULL && max_rows > 0 && lines_deleted != NULL);
+    long deleted = st->backend->retain(st->writer, policy, max_rows, lines_deleted);
+    assert(deleted < 0 || (deleted <= max_rows && *lines_deleted <= deleted));
+    return deleted;
 }
 
 int64_t lt_store_live_bytes(lt_store *st)

@@ -40,9 +40,14 @@
  * - Followers wait, they do not poll. After each commit that added lines,
  *   lt_store_wait wakes every waiter (store/store.c does this for every
  *   backend, from the IDs the backend reports).
- * - Retention deletes only whole lines, oldest first by the policy, in a
- *   unit of its own between commits; its failure never fails the next
- *   commit.
+ * - Retention deletes only whole lines, in a unit of its own between
+ *   commits; its failure never fails the next commit. Lines go by tenant
+ *   (a line's app; its runner when it has no app), each tenant's oldest
+ *   first (ID order). The size limit takes from the tenant holding the
+ *   most accounted bytes at that moment: a tenant loses lines to it only
+ *   while no other tenant holds more, so one tenant's flood evicts its own
+ *   lines before anyone else's. Request rows go by age: ended before the
+ *   age limit, or begun before it and never ended.
  */
 #ifndef LT_STORE_H
 #define LT_STORE_H
@@ -197,19 +202,28 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
 /* ---- retention (writer thread) ---- */
 
 typedef struct lt_retention {
-    int64_t min_ts_ns; /* delete lines written before this; 0 = no age limit */
-    int64_t max_bytes; /* delete the oldest lines while the store's live
-                          pages exceed this; 0 = no size limit */
+    int64_t min_ts_ns;        /* delete lines written before this, requests
+                                 that ended before it and requests begun
+                                 before it that never ended; 0 = no age
+                                 limit */
+    int64_t max_bytes;        /* while the store's live pages exceed this,
+                                 delete the oldest lines of the tenant that
+                                 holds the most; 0 = no size limit */
+    int64_t max_tenant_bytes; /* delete a tenant's oldest lines while it
+                                 holds more than this (accounted bytes: its
+                                 messages and IDs, and a fixed overhead a
+                                 line); 0 = no share limit */
 } lt_retention;
 
-/* Delete at most `max_rows` of the oldest lines the policy no longer keeps,
- * and requests that ended before the age limit, in a transaction of its
- * own, and give freed pages back to the file system where the store allows
- * it. Call it right after a commit (no transaction open). Small bites keep
- * ingestion flowing: call it again while it returns max_rows. Returns the
- * number of lines deleted, or -1 (the message in lt_store_error; a failure
+/* Delete at most `max_rows` rows (lines and request rows) that the policy
+ * no longer keeps, in the order of store.h's retention guarantee, in a
+ * transaction of its own, and give freed pages back to the file system
+ * where the store allows it. Call it right after a commit (no transaction
+ * open). Small bites keep ingestion flowing: call it again while it
+ * returns max_rows. Returns the number of rows deleted, the lines among
+ * them in *lines_deleted, or -1 (the message in lt_store_error; a failure
  * here never makes the next commit fail). */
-long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows);
+long lt_store_retain(lt_store *st, const lt_retention *policy, long max_rows, long *lines_deleted);
 /* Bytes of live pages (file size minus free pages), or -1. */
 int64_t lt_store_live_bytes(lt_store *st);
 

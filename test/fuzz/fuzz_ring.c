@@ -107,9 +107,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!ring_dir[0]) {
         snprintf(ring_dir, sizeof ring_dir, "/tmp/logtap-fuzz-rings-XXXXXX");
         FUZZ_REQUIRE(mkdtemp(ring_dir) != NULL);
-        snprintf(ring_path, sizeof ring_path, "%s/logtap-1-1.ring", ring_dir);
         atexit(remove_ring_dir);
     }
+    /* A name of its own: the reaper does not look again into a file it
+     * judged malformed while that file stays as it was (by inode, change
+     * time and name), and a rewrite within a clock tick may look the same. */
+    snprintf(ring_path, sizeof ring_path, "%s/logtap-%lx-1.ring", ring_dir, fuzz_serial);
     if (!reaper) {
         reaper = lt_reaper_new(ring_dir, FUZZ_ENDPOINT, fuzz_asm);
         FUZZ_REQUIRE(reaper != NULL);

@@ -7,8 +7,15 @@
  * size limit, a multipart message, and finally one valid frame whose single
  * line is "valid after garbage". Prints a JSON summary of how many frames of
  * each kind it sent, which the test compares with the collector's counters.
+ *
+ * Usage: frame_sender ENDPOINT RUNNER_ID --stamp TS_NS APP MESSAGE [REQUEST]
+ * Sends one valid frame whose records carry the timestamp TS_NS, whatever
+ * the clock says (a runner lying about the time): the line MESSAGE of app
+ * APP ("" for none), written inside REQUEST when given (a BEGIN that never
+ * ENDs). Waits up to 10 s for the collector's ACK; prints "acked" or exits 1.
  */
 #include <msgpack.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,10 +78,79 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, const char *msg,
     }
 }
 
+static void pack_str(msgpack_packer *pk, const char *s)
+{
+    msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+/* One record; `request` and `data` (a bin payload) may be NULL (nil). */
+static void pack_record(msgpack_packer *pk, uint64_t pos, uint64_t ts_ns, int kind, int fd,
+                        const char *request, const char *data)
+{
+    msgpack_pack_array(pk, LT_WIRE_RECORD_FIELDS);
+    msgpack_pack_uint64(pk, pos);
+    msgpack_pack_uint64(pk, ts_ns);
+    msgpack_pack_uint32(pk, 4243);
+    msgpack_pack_uint8(pk, (uint8_t)kind);
+    msgpack_pack_uint8(pk, (uint8_t)fd);
+    if (request)
+        pack_str(pk, request);
+    else
+        msgpack_pack_nil(pk);
+    if (data)
+        msgpack_pack_bin_with_body(pk, data, strlen(data));
+    else
+        msgpack_pack_nil(pk);
+}
+
+/* --stamp: one BATCH of a new instance, every record stamped ts_ns. */
+static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, const char *message,
+                        const char *request)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t instance = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)getpid() ^ (uint64_t)now.tv_sec << 40;
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
+    msgpack_pack_map(&pk, 4);
+    pack_str(&pk, "runner");
+    pack_str(&pk, runner);
+    pack_str(&pk, "app");
+    pack_str(&pk, app);
+    pack_str(&pk, "pid");
+    msgpack_pack_uint32(&pk, (uint32_t)getpid());
+    pack_str(&pk, "instance");
+    msgpack_pack_uint64(&pk, instance);
+    msgpack_pack_array(&pk, request ? 2 : 1);
+    char line[1024];
+    snprintf(line, sizeof line, "%s\n", message);
+    if (request) /* BEGIN, and no END ever */
+        pack_record(&pk, 0, ts_ns, LT_REC_BEGIN, 0, request, NULL);
+    pack_record(&pk, request ? 64 : 0, ts_ns, LT_REC_DATA, 1, request, line);
+    send_frame(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+
+    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, 10000) != 1) {
+        fprintf(stderr, "frame_sender: no ACK within 10 s\n");
+        return 1;
+    }
+    char ack[256];
+    zmq_recv(sock, ack, sizeof ack, 0);
+    printf("acked\n");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: frame_sender ENDPOINT RUNNER_ID\n");
+    bool stamp = argc >= 7 && argc <= 8 && strcmp(argv[3], "--stamp") == 0;
+    if (argc != 3 && !stamp) {
+        fprintf(stderr, "usage: frame_sender ENDPOINT RUNNER_ID [--stamp TS_NS APP MESSAGE [REQUEST]]\n");
         return 2;
     }
     void *ctx = zmq_ctx_new();
@@ -84,6 +160,13 @@ int main(int argc, char **argv)
     if (zmq_connect(sock, argv[1]) != 0) {
         fprintf(stderr, "frame_sender: connect %s: %s\n", argv[1], zmq_strerror(zmq_errno()));
         return 1;
+    }
+    if (stamp) {
+        int rc =
+            send_stamped(argv[2], strtoull(argv[4], NULL, 10), argv[5], argv[6], argc == 8 ? argv[7] : NULL);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        return rc;
     }
     srand(12345);
     unsigned char junk[4096];

@@ -16,9 +16,16 @@
  *       prints {"path", "lines", "reserve"} and holds the ring's lock until
  *       its stdin ends, so the caller can open the file before the
  *       collector may adopt it (hostile-ring tests).
+ *   ring_tool hollow DIR ENDPOINT RUNNER CAPACITY
+ *       the same ring, but its header claims CAPACITY bytes written and
+ *       none acknowledged, and the data area is left a hole (a sparse
+ *       file: nothing in it stamped): the most a header can make a reaper
+ *       search for records for the least memory (hostile-scan tests);
+ *       prints {"path", "reserve"} and holds the lock until stdin ends.
  */
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +69,8 @@ static void map_ring(lt_ring *ring, const char *path)
 
 /* A ring made by the ring's own code, as a runner's is, so the collector
  * sees exactly what a dead runner leaves; only the "process" is this tool. */
-static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity, uint64_t lines)
+static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity, uint64_t lines,
+                 bool hollow)
 {
     lt_ring ring;
     lt_ring_meta meta = {.runner_id = runner,
@@ -76,6 +84,16 @@ static int forge(const char *dir, const char *endpoint, const char *runner, uint
     if (rc != 0) {
         fprintf(stderr, "ring_tool: cannot create a ring in %s: %s\n", dir, strerror(-rc));
         return 1;
+    }
+    if (hollow) {
+        /* Claimed, never written: the data area stays a hole. */
+        atomic_store(&ring.hdr->reserve_pos, capacity);
+        printf("{\"path\": \"%s\", \"reserve\": %" PRIu64 "}\n", ring.path, capacity);
+        fflush(stdout);
+        while (getchar() != EOF) {
+        }
+        lt_ring_close(&ring, false);
+        return 0;
     }
     char line[256];
     uint64_t n = 0;
@@ -119,8 +137,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc == 7 && strcmp(argv[1], "forge") == 0)
-        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0));
+        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0),
+                     false);
+    if (argc == 6 && strcmp(argv[1], "hollow") == 0)
+        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), 0, true);
     fprintf(stderr, "usage: ring_tool state FILE | ring_tool tear FILE BYTES stamped|unstamped |\n"
-                    "       ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES\n");
+                    "       ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES |\n"
+                    "       ring_tool hollow DIR ENDPOINT RUNNER CAPACITY\n");
     return 2;
 }

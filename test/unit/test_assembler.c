@@ -20,6 +20,7 @@
 #include "reaper.h"
 #include "ring.h"
 #include "store.h"
+#include "timefmt.h"
 #include "tools/ring_forge.h"
 #include "unit.h"
 #include <sqlite3.h>
@@ -29,6 +30,7 @@ static lt_store *store;
 static lt_assembler *assembler;
 static lt_ingest *ingest;
 static uint64_t next_pos;
+static uint64_t stamp_base = 1700000000000000000ull; /* record i of a frame: stamp_base + i */
 
 typedef struct rec {
     uint32_t tid;
@@ -62,7 +64,7 @@ static void pack_frame(msgpack_sbuffer *sb, const char *runner, uint64_t instanc
         msgpack_pack_array(&pk, LT_WIRE_RECORD_FIELDS);
         msgpack_pack_uint64(&pk, next_pos);
         next_pos += 64;
-        msgpack_pack_uint64(&pk, 1700000000000000000ull + i);
+        msgpack_pack_uint64(&pk, stamp_base + i);
         msgpack_pack_uint32(&pk, recs[i].tid);
         msgpack_pack_uint8(&pk, (uint8_t)recs[i].kind);
         msgpack_pack_uint8(&pk, (uint8_t)recs[i].fd);
@@ -693,21 +695,25 @@ static void test_range_with_start(void)
     CHECK_RUNNER_LINES("r-start", "-|before\n-|[logtap: 20 bytes dropped]\n-|after\n");
 }
 
+/* A ring directory of the test's own, `sub` under the scratch directory,
+ * and the metadata of a runner whose rings go there. */
+static lt_ring_meta reaper_rings(char *rings, size_t size, const char *sub, const char *runner,
+                                 const char *endpoint, int64_t pid)
+{
+    snprintf(rings, size, "%s/%s", dir, sub);
+    REQUIRE(mkdir(rings, 0700) == 0);
+    return (lt_ring_meta){
+        .runner_id = runner, .app_id = "", .version_id = "", .source = "", .endpoint = endpoint, .pid = pid};
+}
+
 /* The ring of a process that died with records half written: the reaper
  * replays past them and shows their bytes as dropped. */
 static void test_reaper_passes_torn_records(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper";
-    snprintf(rings, sizeof rings, "%s/rings", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
     lt_ring ring;
-    lt_ring_meta meta = {.runner_id = "r-torn",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4242,
-                         .instance = 1900};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings", "r-torn", endpoint, 4242);
+    meta.instance = 1900;
     REQUIRE(lt_ring_create(&ring, rings, LT_RING_MIN_CAPACITY, &meta) == 0);
     struct iovec iov;
 #define RING_WRITE(text)                                                                                     \
@@ -745,14 +751,7 @@ static void test_reaper_passes_torn_records(void)
 static void test_reaper_refuses_forged_positions(void)
 {
     char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-forged";
-    snprintf(rings, sizeof rings, "%s/rings-forged", dir);
-    REQUIRE(mkdir(rings, 0700) == 0);
-    lt_ring_meta meta = {.runner_id = "r-forged",
-                         .app_id = "",
-                         .version_id = "",
-                         .source = "",
-                         .endpoint = endpoint,
-                         .pid = 4343};
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-forged", "r-forged", endpoint, 4343);
     struct iovec iov;
     lt_ring ring;
 
@@ -784,6 +783,51 @@ static void test_reaper_refuses_forged_positions(void)
     lt_reaper_free(reaper);
     CHECK_INT(atomic_load(&lt_metrics_global.rings_invalid) - invalid, 1);
     CHECK_RUNNER_LINES("r-forged", "-|kept\n-|[logtap: 16 bytes dropped]\n");
+}
+
+/* A hostile ring directory, worked through in bounded steps: a ring whose
+ * header claims 64 MiB written over a hole (nothing stamped) takes several
+ * steps, is passed after the reaper's limit of unstamped bytes with all of
+ * it reported dropped, and junk named like rings is judged once, not at
+ * every pass. */
+static void test_reaper_steps_are_bounded(void)
+{
+    char rings[300], endpoint[] = "ipc:///logtap-unit-reaper-steps";
+    lt_ring_meta meta = reaper_rings(rings, sizeof rings, "rings-steps", "r-hollow", endpoint, 4545);
+    meta.instance = 2000;
+    const uint64_t capacity = 64 << 20;
+    lt_ring ring;
+    REQUIRE(lt_ring_create(&ring, rings, capacity, &meta) == 0);
+    atomic_store(&ring.hdr->reserve_pos, capacity);
+    lt_ring_close(&ring, false);
+    for (int i = 0; i < 3; i++) {
+        char junk[400];
+        snprintf(junk, sizeof junk, "%s/logtap-junk%d.ring", rings, i);
+        FILE *f = fopen(junk, "w");
+        REQUIRE(f != NULL);
+        fclose(f);
+        REQUIRE(truncate(junk, LT_RING_HEADER_SIZE + LT_RING_MIN_CAPACITY) == 0);
+    }
+
+    uint64_t invalid = atomic_load(&lt_metrics_global.rings_invalid);
+    lt_reaper *reaper = lt_reaper_new(rings, endpoint, assembler);
+    REQUIRE(reaper != NULL);
+    int steps = 0, replayed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        lt_reaper_start_pass(reaper);
+        while (lt_reaper_busy(reaper) && steps < 1000) {
+            replayed += lt_reaper_step(reaper);
+            steps++;
+            CHECK(lt_store_commit(store) == 0);
+            lt_reaper_release(reaper, true);
+        }
+    }
+    CHECK(lt_store_commit(store) == 0);
+    lt_reaper_free(reaper);
+    CHECK_INT(replayed, 1);
+    CHECK(steps >= 4); /* 4 MiB of search, 1 MiB a step at most */
+    CHECK_INT(atomic_load(&lt_metrics_global.rings_invalid) - invalid, 3);
+    CHECK_RUNNER_LINES("r-hollow", "-|[logtap: 67108864 bytes dropped]\n");
 }
 
 static int count_unattributed(const lt_line *line, void *ctx)
@@ -962,6 +1006,59 @@ static void test_bounds(void)
     lt_assembler_set_limits(assembler, &lim);
 }
 
+static int last_ts(const lt_line *line, void *ctx)
+{
+    *(int64_t *)ctx = line->ts_ns;
+    return 0;
+}
+
+static int64_t stored_ts(const char *runner)
+{
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_query q = LT_QUERY_INIT;
+    q.runner_id = runner;
+    int64_t ts = -1;
+    CHECK(lt_store_query(rd, &q, last_ts, &ts) == 1);
+    lt_store_reader_close(rd);
+    return ts;
+}
+
+/* A runner stamping the year 2100 is taken at the collector's clock plus
+ * the skew (lines, BEGIN and END), and counted; an old stamp stands. */
+static void test_future_stamps_are_clamped(void)
+{
+    const int64_t skew = INT64_C(300) * 1000000000;
+    lt_assembler_set_clock_skew(assembler, skew);
+    stamp_base = UINT64_C(4102444800) * 1000000000; /* 2100-01-01 */
+    uint64_t clamped = atomic_load(&lt_metrics_global.timestamps_clamped);
+    rec r[] = {{8, LT_REC_BEGIN, 0, "req-2100", NULL},
+               D(8, 1, "req-2100", "from the future\n"),
+               {8, LT_REC_END, 0, "req-2100", NULL}};
+    int64_t before = lt_time_now_ns() + skew;
+    feed("r-2100", 9001, 0, r, 3);
+    int64_t after = lt_time_now_ns() + skew;
+    CHECK_INT(atomic_load(&lt_metrics_global.timestamps_clamped) - clamped, 3);
+    int64_t ts = stored_ts("r-2100");
+    CHECK(ts >= before && ts <= after);
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_request_info info;
+    CHECK(lt_store_request_get(rd, "req-2100", &info) == 1);
+    CHECK(info.begin_ns >= before && info.begin_ns <= after);
+    CHECK(info.end_ns >= info.begin_ns && info.end_ns <= after);
+    lt_store_reader_close(rd);
+
+    stamp_base = 1700000000000000000ull;
+    rec old[] = {D(8, 1, NULL, "from 2023\n")};
+    feed("r-2023", 9002, 0, old, 1);
+    CHECK_INT(stored_ts("r-2023"), 1700000000000000000ll);
+    CHECK_INT(atomic_load(&lt_metrics_global.timestamps_clamped) - clamped, 3);
+    lt_assembler_set_clock_skew(assembler, 0);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir) != NULL);
@@ -993,8 +1090,10 @@ int main(void)
     test_range_with_start();
     test_reaper_passes_torn_records();
     test_reaper_refuses_forged_positions();
+    test_reaper_steps_are_bounded();
     test_unattributed_mark();
     test_bounds();
+    test_future_stamps_are_clamped();
 
     lt_ingest_close(ingest);
     lt_assembler_free(assembler);

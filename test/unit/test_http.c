@@ -725,6 +725,86 @@ static void test_large_runner(void)
     reply_free(&r);
 }
 
+/* A server with small limits over the same store (the "bulk" runner of
+ * test_large_runner): pages cut by bytes continue exactly, and follow
+ * streams stop at the token's cap. */
+static void test_limits(void)
+{
+    lt_http_limits limits = LT_HTTP_LIMITS_DEFAULT;
+    limits.page_bytes = 4000; /* about 20 bulk entries */
+    limits.streams_per_token = 2;
+    char err[256];
+    lt_http *small = lt_http_start("127.0.0.1:0", data_dir, store, &limits, err, sizeof err);
+    CHECK(small != NULL);
+    if (small == NULL)
+        return;
+    int saved_port = port;
+    port = lt_http_port(small);
+
+    /* Forward: every line once, in order, in pages cut by bytes. */
+    int64_t after = 0, previous = 0;
+    int lines = 0, pages = 0, cut = 0;
+    bool ordered = true;
+    for (; pages < 1000; pages++) {
+        char path[128];
+        snprintf(path, sizeof path, "/v1/runners/bulk/logs?limit=1000&after=%lld", (long long)after);
+        struct reply r = get(path);
+        CHECK_INT(r.status, 200);
+        json_t *logs = json_object_get(r.json, "logs");
+        size_t i;
+        json_t *entry;
+        json_array_foreach(logs, i, entry)
+        {
+            int64_t id = json_integer_value(json_object_get(entry, "id"));
+            ordered = ordered && id > previous;
+            previous = id;
+            lines++;
+        }
+        bool truncated = json_is_true(json_object_get(r.json, "truncated"));
+        cut += truncated;
+        CHECK(r.body.len <= 4000 + 512);
+        after = json_integer_value(json_object_get(r.json, "next_after"));
+        size_t n = json_array_size(logs);
+        reply_free(&r);
+        if (n == 0)
+            break;
+    }
+    CHECK(ordered);
+    CHECK_INT(lines, 1200);
+    CHECK(cut >= 10);
+
+    /* Backward: a cut tail page keeps the newest lines. */
+    struct reply r = get("/v1/runners/bulk/logs?tail=1100");
+    json_t *logs = json_object_get(r.json, "logs");
+    CHECK(json_is_true(json_object_get(r.json, "truncated")));
+    CHECK(json_array_size(logs) > 0 && json_array_size(logs) < 1100);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(logs, json_array_size(logs) - 1), "id")),
+              previous);
+    CHECK_INT(json_integer_value(json_object_get(r.json, "prev_before")),
+              json_integer_value(json_object_get(json_array_get(logs, 0), "id")));
+    reply_free(&r);
+
+    /* A page within the budget says nothing of it. */
+    r = get("/v1/runners/bulk/logs?limit=1");
+    CHECK(json_object_get(r.json, "truncated") == NULL);
+    reply_free(&r);
+
+    /* Two streams per token; the third is 429 with Retry-After. */
+    struct follower *a = follow_start("/v1/runners/bulk/logs?follow=1&tail=0", NULL);
+    struct follower *b = follow_start("/v1/runners/bulk/logs?follow=1&tail=0", NULL);
+    CHECK(follow_headers_arrive(a, 5000) && follow_headers_arrive(b, 5000));
+    r = get("/v1/runners/bulk/logs?follow=1&tail=0");
+    CHECK_INT(r.status, 429);
+    CHECK(has_header(&r, "Retry-After: "));
+    CHECK(strstr(r.body.data, "per token") != NULL);
+    reply_free(&r);
+    follow_finish(a);
+    follow_finish(b);
+
+    port = saved_port;
+    lt_http_stop(small);
+}
+
 /* lt_http_stop ends open follow streams promptly. */
 static void test_stop_with_follower(void)
 {
@@ -749,15 +829,15 @@ static void test_stop_with_follower(void)
 static void test_start_failures(void)
 {
     char err[256] = "";
-    CHECK(lt_http_start("no-port", data_dir, store, err, sizeof err) == NULL);
+    CHECK(lt_http_start("no-port", data_dir, store, NULL, err, sizeof err) == NULL);
     CHECK(strstr(err, "no-port") != NULL);
-    CHECK(lt_http_start("127.0.0.1:99999", data_dir, store, err, sizeof err) == NULL);
-    CHECK(lt_http_start("[::1:0", data_dir, store, err, sizeof err) == NULL);
+    CHECK(lt_http_start("127.0.0.1:99999", data_dir, store, NULL, err, sizeof err) == NULL);
+    CHECK(lt_http_start("[::1:0", data_dir, store, NULL, err, sizeof err) == NULL);
     /* The port is taken. */
     char taken[64];
     snprintf(taken, sizeof taken, "127.0.0.1:%d", port);
     err[0] = '\0';
-    CHECK(lt_http_start(taken, data_dir, store, err, sizeof err) == NULL);
+    CHECK(lt_http_start(taken, data_dir, store, NULL, err, sizeof err) == NULL);
     CHECK(strstr(err, "in use") != NULL);
 }
 
@@ -783,7 +863,7 @@ int main(void)
     lt_registry_close(reg);
     snprintf(auth_header, sizeof auth_header, "Authorization: Bearer %s", token);
 
-    server = lt_http_start("127.0.0.1:0", data_dir, store, err, sizeof err);
+    server = lt_http_start("127.0.0.1:0", data_dir, store, NULL, err, sizeof err);
     if (server == NULL)
         fprintf(stderr, "lt_http_start: %s\n", err);
     CHECK(server != NULL);
@@ -799,11 +879,12 @@ int main(void)
     test_auth_and_params();
     test_follow();
     test_large_runner();
+    test_limits();
     test_start_failures();
     test_stop_with_follower();
 
     /* IPv6 loopback, where the machine has it. */
-    lt_http *v6 = lt_http_start("[::1]:0", data_dir, store, err, sizeof err);
+    lt_http *v6 = lt_http_start("[::1]:0", data_dir, store, NULL, err, sizeof err);
     if (v6 != NULL) {
         CHECK(lt_http_port(v6) > 0);
         lt_http_stop(v6);

@@ -20,6 +20,7 @@ int main(void)
     LT_COUNT(http_requests, 3);
     atomic_store(&lt_metrics_global.followers, 2);
     atomic_store(&lt_metrics_global.store_commit_ns_max, 1500000); /* 1.5 ms */
+    atomic_store(&lt_metrics_global.reaper_step_ns_max, 2000000);  /* 2 ms */
     lt_metrics_commit_time(1500000);                               /* 1.5 ms: buckets from 0.0025 up */
     lt_metrics_commit_time(300000000);                             /* 0.3 s: buckets from 0.5 up */
     LT_COUNT(frames_malformed, 5);
@@ -43,6 +44,8 @@ int main(void)
     CHECK(has_line(text, "logtap_followers 2"));
     CHECK(has_line(text, "# TYPE logtap_store_commit_seconds_max gauge"));
     CHECK(has_line(text, "logtap_store_commit_seconds_max 0.001500000"));
+    CHECK(has_line(text, "# TYPE logtap_reaper_step_seconds_max gauge"));
+    CHECK(has_line(text, "logtap_reaper_step_seconds_max 0.002000000"));
     CHECK(has_line(text, "# TYPE logtap_store_faulted gauge"));
     CHECK(has_line(text, "logtap_store_faulted 0"));
     CHECK(has_line(text, "# TYPE logtap_store_commit_seconds histogram"));
@@ -69,11 +72,11 @@ int main(void)
         help_lines++;
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         type_lines++;
-    /* + followers, store_faulted, commit time max, 3 queue depths, the
-     * commit histogram, 2 drop families, live bytes, instances cached,
-     * partial bytes */
-    CHECK_INT(help_lines, counters + 12);
-    CHECK_INT(type_lines, counters + 12);
+    /* + followers, store_faulted, commit time max, reaper step max, 3
+     * queue depths, the commit histogram, 2 drop families, live bytes,
+     * instances cached, partial bytes */
+    CHECK_INT(help_lines, counters + 13);
+    CHECK_INT(type_lines, counters + 13);
     CHECK(text[len - 1] == '\n');
     free(text);
     return unit_done("unit-metrics");

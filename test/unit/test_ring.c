@@ -214,6 +214,24 @@ static void test_file_reader(void)
             differ += next != resynced[i];
             resyncs++;
         }
+        /* The same search a window at a time, as the reaper's steps do it:
+         * each window ends at a position the next one starts from, unless
+         * the slot there is the one found. */
+        for (uint64_t w = 8; kinds[i] == LT_SLOT_UNSTAMPED && w <= 8192; w *= 32) {
+            uint64_t p = q, found = end;
+            while (lt_ring_file_resync_until(&file, p, p + w < end ? p + w : end, end, &next) && next < end) {
+                lt_ring_record at;
+                lt_slot_kind at_kind;
+                if (!lt_ring_file_slot(&file, next, &at, &at_kind) ||
+                    (at_kind != LT_SLOT_UNSTAMPED && at.size <= end - next)) {
+                    found = next;
+                    break;
+                }
+                differ += next < p + w || next >= p + w + 8; /* where the window ended */
+                p = next;
+            }
+            differ += found != resynced[i];
+        }
         if (kinds[i] == LT_SLOT_COMPLETE) {
             unsigned char body[LT_RING_RECORD_MAX];
             size_t len = mapped[i].request_len + mapped[i].data_len;

@@ -137,7 +137,7 @@ static void test_open_creates_wal_store(void)
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 4); /* 2 registry, 3 delivery state, 4 unattributed */
+    CHECK_INT(sqlite3_column_int(s, 0), 5); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -551,9 +551,12 @@ static void test_unattributed_mark_and_migration(void)
     snprintf(path, sizeof path, "%s/logtap.db", dir);
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
-    /* Back to the schema before the mark (step 3 -> 4 adds it). */
-    CHECK(sqlite3_exec(db, "ALTER TABLE logs DROP COLUMN unattributed; PRAGMA user_version = 3", NULL, NULL,
-                       NULL) == SQLITE_OK);
+    /* Back to the schema before the mark (step 3 -> 4 adds it; 4 -> 5 the
+     * tenants' accounting). */
+    CHECK(sqlite3_exec(db,
+                       "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
+                       " DROP INDEX requests_open_by_begin; PRAGMA user_version = 3",
+                       NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
     st = lt_store_open(dir, err, sizeof err);
@@ -803,6 +806,208 @@ static void test_open_failures(void)
     CHECK(lt_store_open("", err, sizeof err) == NULL);
 }
 
+/* ---- retention ---- */
+
+static sqlite3 *open_raw(const char *dir)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/logtap.db", dir);
+    sqlite3 *db;
+    REQUIRE(sqlite3_open(path, &db) == SQLITE_OK);
+    return db;
+}
+
+static int64_t raw_int(const char *dir, const char *sql)
+{
+    sqlite3 *db = open_raw(dir);
+    sqlite3_stmt *s;
+    REQUIRE(sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK);
+    int64_t value = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : -1;
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return value;
+}
+
+/* What each tenant holds, counted from the lines (as schema step 4 -> 5). */
+#define RECOUNT                                                                                              \
+    "SELECT app_id, CASE WHEN app_id = '' THEN runner_id ELSE '' END,"                                       \
+    " sum(64 + length(message) + length(CAST(runner_id AS BLOB)) + length(CAST(app_id AS BLOB))"             \
+    "     + length(CAST(version_id AS BLOB)) + length(CAST(source AS BLOB))"                                 \
+    "     + coalesce(length(CAST(request_id AS BLOB)), 0)), count(*) FROM logs GROUP BY 1, 2"
+#define ACCOUNT "SELECT app_id, runner_id, bytes, lines FROM tenant_usage"
+
+/* tenant_usage is exact: the same rows as a recount of the lines. */
+static void check_accounting(const char *dir, int line)
+{
+    int64_t differ = raw_int(dir, "SELECT (SELECT count(*) FROM (" RECOUNT " EXCEPT " ACCOUNT "))"
+                                  " + (SELECT count(*) FROM (" ACCOUNT " EXCEPT " RECOUNT "))");
+    if (differ != 0)
+        fprintf(stderr, "  accounting differs from the lines (check at line %d)\n", line);
+    CHECK_INT(differ, 0);
+}
+
+static int64_t tenant_bytes(const char *dir, const char *app, const char *runner)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql,
+             "SELECT coalesce((SELECT bytes FROM tenant_usage WHERE app_id = '%s' AND runner_id = '%s'), 0)",
+             app, runner);
+    return raw_int(dir, sql);
+}
+
+static int64_t lines_where(const char *dir, const char *where)
+{
+    char sql[300];
+    snprintf(sql, sizeof sql, "SELECT count(*) FROM logs WHERE %s", where);
+    return raw_int(dir, sql);
+}
+
+static void append_lines(lt_store *st, const char *app, const char *runner, const char *request, int count,
+                         size_t size, int64_t ts)
+{
+    static char text[2048];
+    REQUIRE(size < sizeof text);
+    for (int i = 0; i < count; i++) {
+        int n = snprintf(text, sizeof text, "%s %06d ", runner, i);
+        memset(text + n, 'x', size > (size_t)n ? size - (size_t)n : 0);
+        lt_line line = {.ts_ns = ts + i,
+                        .runner_id = runner,
+                        .request_id = request,
+                        .app_id = app,
+                        .version_id = "v",
+                        .source = "gateway",
+                        .message = text,
+                        .message_len = size > (size_t)n ? size : (size_t)n,
+                        .stream = 1,
+                        .level = LT_LEVEL_STDOUT};
+        CHECK_INT(lt_store_append(st, &line), 0);
+    }
+}
+
+/* Bites until nothing more is due; returns the lines deleted. */
+static long retain_all(lt_store *st, const lt_retention *policy)
+{
+    long total = 0, rows, lines;
+    do {
+        rows = lt_store_retain(st, policy, 2000, &lines);
+        CHECK(rows >= 0);
+        total += lines;
+    } while (rows == 2000);
+    return total;
+}
+
+/* Retention's order: by size, the tenant holding the most loses its oldest
+ * lines first, and tenants at the top come down evenly; by share, only
+ * tenants above it; by age, old lines and old request rows, ended or not.
+ * The accounting stays exact through appends, deletions and rollbacks. */
+static void test_retention_order(void)
+{
+    char *dir;
+    if (asprintf(&dir, "%s-retention", data_dir) < 0)
+        abort();
+    char err[256] = "";
+    lt_store *st = lt_store_open(dir, err, sizeof err);
+    REQUIRE(st != NULL);
+    const int64_t t1 = T0 + 1000 * SEC;
+    /* B (app "b") is small and oldest; C has no app (its runner is the
+     * tenant); A (app "a", two runners) floods. */
+    append_lines(st, "b", "rb", NULL, 20, 100, t1);
+    append_lines(st, "", "rc", NULL, 20, 100, t1);
+    append_lines(st, "a", "ra1", NULL, 300, 1000, t1);
+    append_lines(st, "a", "ra2", "qa", 300, 1000, t1);
+    CHECK_INT(lt_store_commit(st), 0);
+    check_accounting(dir, __LINE__);
+    CHECK_INT(raw_int(dir, "SELECT lines FROM tenant_usage WHERE app_id = 'a' AND runner_id = ''"), 600);
+    CHECK_INT(raw_int(dir, "SELECT lines FROM tenant_usage WHERE app_id = '' AND runner_id = 'rc'"), 20);
+
+    /* A rolled-back transaction leaves the accounting as it was. */
+    sqlite3 *db = open_raw(dir);
+    CHECK(sqlite3_exec(db,
+                       "CREATE TRIGGER poison BEFORE INSERT ON logs WHEN NEW.runner_id = 'poison'"
+                       " BEGIN SELECT RAISE(ABORT, 'poisoned'); END",
+                       NULL, NULL, NULL) == SQLITE_OK);
+    append_lines(st, "b", "rb", NULL, 5, 100, t1);
+    lt_line bad = {.ts_ns = t1, .runner_id = "poison", .message = "x", .message_len = 1, .stream = 1};
+    CHECK_INT(lt_store_append(st, &bad), -1);
+    CHECK_INT(lt_store_commit(st), -1);
+    CHECK(sqlite3_exec(db, "DROP TRIGGER poison", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    check_accounting(dir, __LINE__);
+
+    /* Size: only A's oldest go, and what A keeps is its newest. */
+    int64_t live = lt_store_live_bytes(st);
+    REQUIRE(live > 0);
+    lt_retention size = {.max_bytes = live - 200 * 1024};
+    long gone = retain_all(st, &size);
+    CHECK(lt_store_live_bytes(st) <= size.max_bytes);
+    int64_t kept_a = lines_where(dir, "app_id = 'a'");
+    CHECK_INT(gone + kept_a, 600);
+    CHECK(gone >= 150 && kept_a > 0);
+    CHECK_INT(lines_where(dir, "app_id = 'b'"), 20);
+    CHECK_INT(lines_where(dir, "runner_id = 'rc'"), 20);
+    CHECK_INT(raw_int(dir, "SELECT min(id) FROM logs WHERE app_id = 'a'"), 40 + 600 - kept_a + 1);
+    check_accounting(dir, __LINE__);
+    CHECK_INT(retain_all(st, &size), 0); /* nothing more is due */
+
+    /* C grows past A; cutting deeper takes from both, evenly, never B. */
+    append_lines(st, "", "rc", NULL, 600, 1000, t1 + 100 * SEC);
+    CHECK_INT(lt_store_commit(st), 0);
+    size.max_bytes = lt_store_live_bytes(st) - 400 * 1024;
+    retain_all(st, &size);
+    CHECK(lt_store_live_bytes(st) <= size.max_bytes);
+    int64_t a = tenant_bytes(dir, "a", ""), c = tenant_bytes(dir, "", "rc");
+    CHECK(a > 0 && c > 0);
+    CHECK(llabs(a - c) <= 10 * 1100);
+    CHECK_INT(lines_where(dir, "app_id = 'b'"), 20);
+    check_accounting(dir, __LINE__);
+
+    /* Share: tenants above it come down to it, the others keep all. */
+    lt_retention share = {.max_tenant_bytes = 50 * 1100};
+    CHECK(retain_all(st, &share) > 0);
+    a = tenant_bytes(dir, "a", ""), c = tenant_bytes(dir, "", "rc");
+    CHECK(a <= share.max_tenant_bytes && a > share.max_tenant_bytes - 2200);
+    CHECK(c <= share.max_tenant_bytes && c > share.max_tenant_bytes - 2200);
+    CHECK_INT(lines_where(dir, "app_id = 'b'"), 20);
+    check_accounting(dir, __LINE__);
+
+    /* Age: old lines, requests ended before the limit, and requests begun
+     * before it that never ended; newer ones stay. */
+    append_lines(st, "b", "rold", "q-open", 3, 100, T0);
+    CHECK_INT(lt_store_request_begin(st, "q-open", "rold", "b", "v", NULL, T0), 0);
+    CHECK_INT(lt_store_request_begin(st, "q-done", "rold", "b", "v", NULL, T0), 0);
+    CHECK_INT(lt_store_request_end(st, "q-done", T0 + SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "q-new", "rb", "b", "v", NULL, t1), 0);
+    CHECK_INT(lt_store_request_begin(st, "q-new-done", "rb", "b", "v", NULL, t1), 0);
+    CHECK_INT(lt_store_request_end(st, "q-new-done", t1 + SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    lt_retention age = {.min_ts_ns = T0 + 100 * SEC};
+    CHECK_INT(retain_all(st, &age), 3);
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_request_info info;
+    CHECK_INT(lt_store_request_get(rd, "q-open", &info), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-done", &info), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-new", &info), 1);
+    CHECK_INT(lt_store_request_get(rd, "q-new-done", &info), 1);
+    lt_store_reader_close(rd);
+    CHECK_INT(lines_where(dir, "app_id = 'b'"), 20);
+    check_accounting(dir, __LINE__);
+
+    /* Everything gone: no account is left behind. A writer that never
+     * had a size limit (reopened) gives the freed pages back as well. */
+    lt_store_close(st);
+    st = lt_store_open(dir, err, sizeof err);
+    REQUIRE(st != NULL);
+    age.min_ts_ns = T0 + 100000 * SEC;
+    retain_all(st, &age);
+    CHECK_INT(raw_int(dir, "SELECT count(*) FROM logs"), 0);
+    CHECK_INT(raw_int(dir, "SELECT count(*) FROM tenant_usage"), 0);
+    CHECK(raw_int(dir, "PRAGMA freelist_count") * 8 <= raw_int(dir, "PRAGMA page_count"));
+    lt_store_close(st);
+    unit_remove_tree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     char *root = unit_make_temp_dir();
@@ -820,6 +1025,7 @@ int main(void)
     test_delivery_state();
     test_failed_delivery_load_fails_the_commit();
     test_unattributed_mark_and_migration();
+    test_retention_order();
     test_open_failures();
 
     unit_remove_tree(root);

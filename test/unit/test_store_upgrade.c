@@ -3,7 +3,8 @@
  *
  * The fixture (data/logtap-v4.sql) is a logtap.db made by logtap at
  * a1979c9, whose store schema step 1 -> 2 also made the registry's tables.
- * Opened by this code it keeps its store version (4), the registry adopts
+ * Opened by this code it migrates its store to version 5 (the tenants'
+ * accounting, its two lines counted), the registry adopts
  * its tables as registry version 1, its lines, token and app still work,
  * and it ends with exactly the schema a new data directory gets.
  * Takes the source root as argv[1].
@@ -104,9 +105,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "lt_registry_open: %s\n", err);
     REQUIRE(reg != NULL);
 
-    /* The store's version means what it meant; the registry's starts at 1. */
+    /* The store's versions mean what they meant; the registry's starts at 1. */
     db = open_db(old_dir);
-    CHECK_INT(query_int(db, "PRAGMA user_version"), 4);
+    CHECK_INT(query_int(db, "PRAGMA user_version"), 5);
+    CHECK_INT(query_int(db, "SELECT sum(lines) FROM tenant_usage"), 2);
     CHECK_INT(query_int(db, "SELECT version FROM registry_version"), 1);
     CHECK_INT(query_int(db, "SELECT count(*) FROM registry_version"), 1);
     sqlite3_close(db);

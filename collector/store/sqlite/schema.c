@@ -109,6 +109,30 @@ static const char *const migrations[] = {
 
     /* 3 -> 4: lines caught by logtap run --catch-all, writer unknown. */
     "ALTER TABLE logs ADD COLUMN unattributed INTEGER NOT NULL DEFAULT 0;",
+
+    /* 4 -> 5: what each tenant holds, so that size retention takes from
+     * the largest first (retention.c); the tenant of a line is its app,
+     * or its runner when it has no app (runner_id '' for an app's row).
+     * bytes is the accounted size (usage.c, LT_SQLITE_LINE_OVERHEAD: the
+     * message, its IDs and 64 bytes of row and index overhead); the
+     * writer keeps it exact in every transaction that adds or deletes
+     * lines. Existing lines are counted once, here. Requests that never
+     * end are found by begin time. */
+    "CREATE TABLE tenant_usage ("
+    "  app_id    TEXT NOT NULL,"
+    "  runner_id TEXT NOT NULL,"
+    "  bytes     INTEGER NOT NULL,"
+    "  lines     INTEGER NOT NULL,"
+    "  PRIMARY KEY (app_id, runner_id)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX tenant_usage_by_bytes ON tenant_usage(bytes);"
+    "INSERT INTO tenant_usage(app_id, runner_id, bytes, lines)"
+    " SELECT app_id, CASE WHEN app_id = '' THEN runner_id ELSE '' END,"
+    "  sum(64 + length(message) + length(CAST(runner_id AS BLOB)) + length(CAST(app_id AS BLOB))"
+    "      + length(CAST(version_id AS BLOB)) + length(CAST(source AS BLOB))"
+    "      + coalesce(length(CAST(request_id AS BLOB)), 0)),"
+    "  count(*) FROM logs GROUP BY 1, 2;"
+    "CREATE INDEX requests_open_by_begin ON requests(begin_ts) WHERE end_ts IS NULL;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))

@@ -3,8 +3,9 @@
  *
  * The files split by concern: schema.c (the file, its connections and
  * migrations), write.c (lines, runner and request rows, delivery state and
- * the commit unit), read.c (readers and queries), retention.c, backend.c
- * (the registration the front picks).
+ * the commit unit), read.c (readers and queries), retention.c, usage.c
+ * (what each tenant holds, for retention), backend.c (the registration the
+ * front picks).
  */
 #ifndef LT_STORE_SQLITE_H
 #define LT_STORE_SQLITE_H
@@ -31,6 +32,23 @@ enum delivery_statement {
     DELIVERY_STATEMENTS
 };
 
+/* usage.c: per-tenant deltas of the open transaction, by (app, runner). */
+typedef struct lt_sqlite_usage_delta {
+    char *key; /* app, NUL, runner ("" when the app is set); NULL: free slot */
+    uint64_t hash;
+    int64_t bytes, lines;
+} lt_sqlite_usage_delta;
+
+typedef struct lt_sqlite_usage {
+    lt_sqlite_usage_delta *slots; /* open addressing, cap a power of two */
+    size_t cap, used;
+} lt_sqlite_usage;
+
+/* Row and index bytes a line costs beyond its message and IDs, in the
+ * accounting (usage.c). Schema step 4 -> 5 wrote 64 into its SQL: change
+ * both only with a step that recounts tenant_usage. */
+#define LT_SQLITE_LINE_OVERHEAD 64
+
 struct lt_backend_writer {
     sqlite3 *db;
     sqlite3_stmt *insert_line;
@@ -41,9 +59,16 @@ struct lt_backend_writer {
     sqlite3_stmt *commit_transaction;
     sqlite3_stmt *rollback_transaction;
     sqlite3_stmt *retain_by_age; /* prepared on first use */
-    sqlite3_stmt *retain_by_size;
     sqlite3_stmt *retain_requests;
     sqlite3_stmt *expired_exist;
+    sqlite3_stmt *retain_open_requests;
+    sqlite3_stmt *retain_app;    /* one tenant's oldest lines */
+    sqlite3_stmt *retain_runner; /* one app-less runner's oldest lines */
+    sqlite3_stmt *largest_tenant;
+    sqlite3_stmt *tenant_over;
+    sqlite3_stmt *page_count, *freelist_count, *page_size;
+    sqlite3_stmt *usage_add; /* usage.c, prepared on first use */
+    sqlite3_stmt *usage_drop;
     sqlite3_stmt *delivery[DELIVERY_STATEMENTS];
 
     /* Writer-thread state. */
@@ -52,6 +77,7 @@ struct lt_backend_writer {
                                       last commit; the next commit reports it */
     size_t pending;              /* lines appended in the open transaction */
     int64_t transaction_last_id; /* highest line ID in the open transaction */
+    lt_sqlite_usage usage;       /* tenant accounting not yet written */
     char error[ERROR_SIZE];
 };
 
@@ -74,6 +100,26 @@ int lt_sqlite_ensure_transaction(lt_backend_writer *w);
 /* Step a bound write statement to completion and make it reusable; on
  * failure roll the transaction back and remember it (0 or -1). */
 int lt_sqlite_step_write(lt_backend_writer *w, sqlite3_stmt *stmt, const char *what);
+/* Roll back whatever is open and remember that the transaction was lost
+ * (the message is already in w->error). */
+void lt_sqlite_transaction_lost(lt_backend_writer *w);
+
+/* ---- usage.c: per-tenant accounting ---- */
+
+/* A line's accounted size: message, IDs (NULL counts 0) and overhead. */
+int64_t lt_sqlite_line_bytes(const char *runner_id, const char *app_id, const char *version_id,
+                             const char *source, const char *request_id, size_t message_len);
+/* Add a delta for the tenant of (app, runner). 0, or -1 (out of memory,
+ * said in w->error): the caller must then lose the transaction
+ * (lt_sqlite_transaction_lost), as after a failed write. */
+int lt_sqlite_usage_note(lt_backend_writer *w, const char *app_id, const char *runner_id, int64_t bytes,
+                         int64_t lines);
+/* Write the deltas into the open transaction (a transaction is begun if
+ * there are deltas and none is open) and forget them. 0 or -1 (lost). */
+int lt_sqlite_usage_flush(lt_backend_writer *w);
+/* Forget the deltas: their transaction was rolled back. */
+void lt_sqlite_usage_clear(lt_backend_writer *w);
+void lt_sqlite_usage_free(lt_backend_writer *w);
 
 /* ---- the backend's functions (backend.c registers them) ----
  * Each is declared with the type of its lt_store_backend member, so the

@@ -22,6 +22,9 @@
  * - The commit hook runs inside the transaction, just before COMMIT: the
  *   assembler's delivery state (what its lines cover) and the lines are
  *   durable together or not at all; a failing hook fails the commit.
+ * - What each tenant holds (usage.c) is written into the unit after the
+ *   hook, from the deltas of the lines appended; a rolled-back unit drops
+ *   its deltas, so tenant_usage always sums the committed lines.
  */
 #include "sqlite.h"
 
@@ -122,9 +125,19 @@ static void finalize_writer_statements(lt_backend_writer *st)
     for (int i = 0; i < DELIVERY_STATEMENTS; i++)
         sqlite3_finalize(st->delivery[i]);
     sqlite3_finalize(st->retain_by_age);
-    sqlite3_finalize(st->retain_by_size);
     sqlite3_finalize(st->retain_requests);
     sqlite3_finalize(st->expired_exist);
+    sqlite3_finalize(st->retain_open_requests);
+    sqlite3_finalize(st->retain_app);
+    sqlite3_finalize(st->retain_runner);
+    sqlite3_finalize(st->largest_tenant);
+    sqlite3_finalize(st->tenant_over);
+    sqlite3_finalize(st->page_count);
+    sqlite3_finalize(st->freelist_count);
+    sqlite3_finalize(st->page_size);
+    sqlite3_finalize(st->usage_add);
+    sqlite3_finalize(st->usage_drop);
+    lt_sqlite_usage_free(st);
 }
 
 lt_backend_writer *lt_sqlite_open(const char *dir, int64_t *last_id, char *err, size_t errlen)
@@ -187,14 +200,20 @@ static void abort_transaction(lt_backend_writer *st)
     st->in_transaction = false;
     st->pending = 0;
     st->transaction_last_id = 0;
+    lt_sqlite_usage_clear(st); /* its accounting went with it */
+}
+
+void lt_sqlite_transaction_lost(lt_backend_writer *st)
+{
+    abort_transaction(st);
+    st->transaction_lost = true;
 }
 
 /* Callers count store_errors themselves; counting here too would double it. */
 static int write_failed(lt_backend_writer *st, const char *what)
 {
     lt_store_errorf(st->error, sizeof st->error, "%s: %s", what, sqlite3_errmsg(st->db));
-    abort_transaction(st);
-    st->transaction_lost = true;
+    lt_sqlite_transaction_lost(st);
     return -1;
 }
 
@@ -250,6 +269,12 @@ int lt_sqlite_append(lt_backend_writer *st, const lt_line *line)
     sqlite3_bind_int(s, 12, line->unattributed);
     if (lt_sqlite_step_write(st, s, "append line") != 0)
         return -1;
+    int64_t bytes = lt_sqlite_line_bytes(line->runner_id, line->app_id, line->version_id, line->source,
+                                         line->request_id, line->message_len);
+    if (lt_sqlite_usage_note(st, line->app_id, line->runner_id, bytes, 1) != 0) {
+        lt_sqlite_transaction_lost(st);
+        return -1;
+    }
 
     int64_t id = sqlite3_last_insert_rowid(st->db);
     assert(id > st->transaction_last_id);
@@ -395,6 +420,9 @@ int lt_sqlite_commit(lt_backend_writer *st, lt_store_commit_hook hook, void *hoo
     /* State that describes the lines (the assembler's delivery state) goes
      * into the same transaction, last: both are durable, or neither. */
     if (hook != NULL && hook(hook_ctx) != 0)
+        goto failed;
+    /* What each tenant holds changes with the lines, in the same unit. */
+    if (lt_sqlite_usage_flush(st) != 0)
         goto failed;
     if (!st->in_transaction) {
         assert(st->pending == 0);
