@@ -22,18 +22,10 @@ import sys
 import time
 
 from harness import (BUILD, PYTHON, Collector, check, check_eq, messages, run_tests, runner_env,
-                     wait_until)
+                     status_kb, wait_until)
 
 SENDER = os.environ.get("LOGTAP_TEST_FLOOD_SENDER") or os.path.join(BUILD, "test", "flood_sender")
 MiB = 1024 * 1024
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 def rss_mb(c):
