@@ -61,6 +61,21 @@
  * "finished" (for a day) so that frames still queued for it are ignored.
  * The store is the truth: the in-memory state is a cache, loaded at an
  * instance's first frame and dropped after a failed commit.
+ *
+ * Bounds (lt_assembler_limits): runner code is hostile, so the cache is
+ * bounded, and each bound is met the way the delivery state already allows.
+ *   - Instances: an idle instance (not dirty, no unfinished line) holds
+ *     nothing the store lacks, so evicting it is a collector restart for
+ *     that instance alone: its next frame loads it again. An LRU list, all
+ *     runners and per runner ID, picks whom to evict.
+ *   - (thread, stream) entries: one holding no line, whose done point is at
+ *     or below the last record taken, is needed by no record to come
+ *     (records at or below last_pos are replays and skipped), so it can go
+ *     once its done point is in the transaction.
+ *   - Bytes of unfinished lines: the oldest is stored as it is, exactly as
+ *     an idle flush would, so its runner can free its records too.
+ *   - Request rows: a token bucket per runner ID; a refused BEGIN is still
+ *     a BEGIN for the lines (they end, and carry the request ID).
  */
 #include "assembler.h"
 
@@ -98,6 +113,17 @@ typedef struct partial {
     size_t len, cap;
 } partial;
 
+/* A runner ID's share of the bounds: its cached instances (an LRU list) and
+ * its request-row bucket. Kept while it has instances in memory. */
+typedef struct runner {
+    char *id;
+    size_t ninstances;
+    struct proc *lru_head, *lru_tail; /* most recently used first */
+    double tokens;                    /* request rows it may open now */
+    int64_t refilled_ms;
+    struct runner *next; /* hash chain */
+} runner;
+
 typedef struct proc {
     uint64_t instance;
     char *runner_id, *app_id, *version_id, *source;
@@ -116,17 +142,24 @@ typedef struct proc {
     bool finished;         /* its ring is gone: write that, then forget it */
     partial *partials;
     size_t npartials, cap_partials;
-    struct proc *next;       /* hash chain */
-    struct proc *next_dirty; /* the dirty list */
+    size_t held;                        /* bytes of buffers of lines in progress */
+    runner *owner;                      /* its runner ID's share of the bounds */
+    struct proc *lru_prev, *lru_next;   /* all instances, most recent first */
+    struct proc *rlru_prev, *rlru_next; /* the runner's instances */
+    struct proc *next;                  /* hash chain */
+    struct proc *next_dirty;            /* the dirty list */
 } proc;
 
 #define PROC_BUCKETS 1024
+#define RUNNER_BUCKETS 256
 #define FINISHED_KEEP_NS (INT64_C(24) * 3600 * 1000000000) /* late frames of a finished instance */
 #define EXPIRE_EVERY_MS (10 * 60 * 1000)
 
 /* What proc_get returns for an instance that is over: its frames are late
  * copies of what the reaper replayed, and are ignored. */
 static proc finished_instance;
+/* What proc_get returns for a new instance no bound has room for. */
+static proc refused_instance;
 
 struct lt_assembler {
     lt_store *store;
@@ -135,6 +168,12 @@ struct lt_assembler {
     proc *buckets[PROC_BUCKETS];
     proc *dirty;
     int64_t next_expire_ms;
+    lt_assembler_limits lim;
+    runner *runners[RUNNER_BUCKETS];
+    size_t ninstances;
+    proc *lru_head, *lru_tail; /* every cached instance, most recent first */
+    size_t held;               /* bytes held for partial lines, all instances */
+    bool commit_wanted;        /* an instance was refused: a commit makes busy ones idle */
 };
 
 static int checkpoint(void *ctx);
@@ -145,8 +184,93 @@ lt_assembler *lt_assembler_new(lt_store *store)
     if (!a)
         return NULL;
     a->store = store;
+    a->lim = (lt_assembler_limits)LT_ASSEMBLER_LIMITS_DEFAULT;
     lt_store_set_commit_hook(store, checkpoint, a);
     return a;
+}
+
+void lt_assembler_set_limits(lt_assembler *a, const lt_assembler_limits *lim)
+{
+    a->lim = *lim;
+}
+
+static size_t hash_str(const char *s)
+{
+    size_t h = 5381;
+    for (; *s; s++)
+        h = h * 33 + (unsigned char)*s;
+    return h % RUNNER_BUCKETS;
+}
+
+/* The runner's entry, made on first sight (NULL: out of memory). */
+static runner *runner_get(lt_assembler *a, const char *id)
+{
+    size_t b = hash_str(id);
+    for (runner *r = a->runners[b]; r; r = r->next)
+        if (strcmp(r->id, id) == 0)
+            return r;
+    runner *r = calloc(1, sizeof *r);
+    if (!r || !(r->id = strdup(id))) {
+        free(r);
+        return NULL;
+    }
+    r->tokens = a->lim.request_burst;
+    r->refilled_ms = lt_mono_ms();
+    r->next = a->runners[b];
+    a->runners[b] = r;
+    return r;
+}
+
+static void runner_drop(lt_assembler *a, runner *gone)
+{
+    for (runner **at = &a->runners[hash_str(gone->id)]; *at; at = &(*at)->next)
+        if (*at == gone) {
+            *at = gone->next;
+            break;
+        }
+    free(gone->id);
+    free(gone);
+}
+
+/* One request row for the runner, if its bucket allows. */
+static bool runner_take_request(lt_assembler *a, runner *r)
+{
+    int64_t now = lt_mono_ms();
+    r->tokens += (double)(now - r->refilled_ms) * a->lim.request_rate / 1000.0;
+    r->refilled_ms = now;
+    if (r->tokens > a->lim.request_burst)
+        r->tokens = a->lim.request_burst;
+    if (r->tokens < 1)
+        return false;
+    r->tokens -= 1;
+    return true;
+}
+
+static void lru_unlink(lt_assembler *a, proc *p)
+{
+    runner *r = p->owner;
+    *(p->lru_prev ? &p->lru_prev->lru_next : &a->lru_head) = p->lru_next;
+    *(p->lru_next ? &p->lru_next->lru_prev : &a->lru_tail) = p->lru_prev;
+    *(p->rlru_prev ? &p->rlru_prev->rlru_next : &r->lru_head) = p->rlru_next;
+    *(p->rlru_next ? &p->rlru_next->rlru_prev : &r->lru_tail) = p->rlru_prev;
+    p->lru_prev = p->lru_next = p->rlru_prev = p->rlru_next = NULL;
+}
+
+static void lru_push(lt_assembler *a, proc *p)
+{
+    runner *r = p->owner;
+    p->lru_next = a->lru_head;
+    *(a->lru_head ? &a->lru_head->lru_prev : &a->lru_tail) = p;
+    a->lru_head = p;
+    p->rlru_next = r->lru_head;
+    *(r->lru_head ? &r->lru_head->rlru_prev : &r->lru_tail) = p;
+    r->lru_head = p;
+}
+
+static void held_add(lt_assembler *a, proc *p, size_t add, size_t sub)
+{
+    p->held = p->held + add - sub;
+    a->held = a->held + add - sub;
 }
 
 void lt_assembler_set_clock_skew(lt_assembler *a, int64_t skew_ns)
@@ -172,12 +296,23 @@ static void proc_free(proc *p)
     free(p);
 }
 
+/* Free a cached instance that is already out of its hash chain. */
+static void proc_forget(lt_assembler *a, proc *p)
+{
+    held_add(a, p, 0, p->held);
+    lru_unlink(a, p);
+    a->ninstances--;
+    if (--p->owner->ninstances == 0)
+        runner_drop(a, p->owner);
+    proc_free(p);
+}
+
 static void forget_all(lt_assembler *a)
 {
     for (size_t b = 0; b < PROC_BUCKETS; b++) {
         for (proc *p = a->buckets[b], *next; p; p = next) {
             next = p->next;
-            proc_free(p);
+            proc_forget(a, p);
         }
         a->buckets[b] = NULL;
     }
@@ -224,22 +359,35 @@ static partial *partial_add(proc *p, uint32_t tid, int fd)
     return pl;
 }
 
-static partial *partial_get(proc *p, uint32_t tid, int fd)
+static int partial_finish(lt_assembler *a, proc *p, partial *pl);
+static int make_room_for_stream(lt_assembler *a, proc *p);
+
+static partial *partial_get(lt_assembler *a, proc *p, uint32_t tid, int fd)
 {
     for (size_t i = 0; i < p->npartials; i++)
         if (p->partials[i].tid == tid && p->partials[i].fd == fd)
             return &p->partials[i];
+    if (p->npartials >= a->lim.instance_streams && make_room_for_stream(a, p) != 0)
+        return NULL;
     return partial_add(p, tid, fd);
 }
 
 typedef struct load_ctx {
     proc *p;
+    size_t max, skipped; /* (thread, stream) points loaded at most, left out */
     bool failed;
 } load_ctx;
 
 static void load_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t off)
 {
     load_ctx *lc = ctx;
+    if (lc->p->npartials >= lc->max) {
+        /* Only an instance that made that many (thread, stream) entries,
+         * far above what it may hold, gets here: a replay of its records
+         * may store its own lines twice. */
+        lc->skipped++;
+        return;
+    }
     partial *pl = partial_add(lc->p, tid, fd);
     if (!pl) {
         lc->failed = true;
@@ -250,14 +398,76 @@ static void load_stream(void *ctx, uint32_t tid, int fd, uint64_t pos, uint32_t 
     pl->done_off = pl->seen_off = off;
 }
 
+static void proc_unlink(lt_assembler *a, proc *gone);
+
+/* Nothing of it is in memory only: the store has all its state. */
+static bool proc_idle(const proc *p)
+{
+    if (p->dirty || p->finished)
+        return false;
+    for (size_t i = 0; i < p->npartials; i++)
+        if (p->partials[i].active || p->partials[i].done_dirty)
+            return false;
+    return true;
+}
+
+static void evict(lt_assembler *a, proc *p)
+{
+    proc_unlink(a, p);
+    proc_forget(a, p);
+    LT_COUNT(instances_evicted, 1);
+}
+
+/* Room for one more instance of runner `r` (NULL: not seen yet): evict the
+ * least recently used idle instance where a bound is reached. false when
+ * every instance at the bound is busy. */
+/* The first idle instance from p on towards the most recently used, along
+ * the runner's list or the list of all runners'. */
+static proc *idle_from(proc *p, bool of_runner)
+{
+    while (p && !proc_idle(p))
+        p = of_runner ? p->rlru_prev : p->lru_prev;
+    return p;
+}
+
+static bool make_room_for_instance(lt_assembler *a, runner *r)
+{
+    proc *victim;
+    if (r && r->ninstances >= a->lim.runner_instances) {
+        if (!(victim = idle_from(r->lru_tail, true)))
+            return false;
+        evict(a, victim);
+    }
+    if (a->ninstances >= a->lim.instances) {
+        if (!(victim = idle_from(a->lru_tail, false)))
+            return false;
+        evict(a, victim);
+    }
+    return true;
+}
+
 /* The instance's state: in memory, or else from the store (its first frame
- * in this collector run). NULL on error; &finished_instance if it is over. */
+ * in this collector run, or since it was evicted). NULL on error;
+ * &finished_instance if it is over; &refused_instance if a bound leaves no
+ * room for it now. */
 static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
 {
     size_t b = bucket_of(m->instance);
     for (proc *p = a->buckets[b]; p; p = p->next)
-        if (p->instance == m->instance)
+        if (p->instance == m->instance) {
+            lru_unlink(a, p);
+            lru_push(a, p);
             return p;
+        }
+    runner *r = NULL;
+    for (r = a->runners[hash_str(m->runner_id)]; r; r = r->next)
+        if (strcmp(r->id, m->runner_id) == 0)
+            break;
+    if (!make_room_for_instance(a, r) && !m->replay) {
+        LT_COUNT(instances_refused, 1);
+        a->commit_wanted = true;
+        return &refused_instance;
+    }
     proc *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
@@ -269,7 +479,7 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
     p->version_id = strdup(m->version_id);
     p->source = strdup(m->source);
     lt_delivery_state state;
-    load_ctx lc = {.p = p};
+    load_ctx lc = {.p = p, .max = 4 * a->lim.instance_streams};
     int known = p->runner_id && p->app_id && p->version_id && p->source
                     ? lt_store_delivery_load(a->store, m->instance, &state, load_stream, &lc)
                     : -1;
@@ -277,11 +487,20 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
         proc_free(p);
         return known > 0 && !lc.failed ? &finished_instance : NULL;
     }
+    LT_COUNT(streams_dropped, lc.skipped);
     if (known) {
         p->have_applied = true;
         p->applied_pos = state.last_pos;
         p->dropped_seen = state.dropped;
     }
+    p->owner = runner_get(a, m->runner_id);
+    if (!p->owner) {
+        proc_free(p);
+        return NULL;
+    }
+    p->owner->ninstances++;
+    a->ninstances++;
+    lru_push(a, p);
     p->next = a->buckets[b];
     a->buckets[b] = p;
     return p;
@@ -326,6 +545,12 @@ static int partial_finish_at(lt_assembler *a, proc *p, partial *pl, uint64_t pos
     pl->active = false;
     pl->pending_cr = false;
     pl->len = 0;
+    /* An idle (thread, stream) keeps no buffer: what the bound counts is
+     * then exactly the lines in progress, each of which it can end. */
+    held_add(a, p, 0, pl->cap);
+    free(pl->buf);
+    pl->buf = NULL;
+    pl->cap = 0;
     pl->have_done = true;
     pl->done_pos = pos;
     pl->done_off = off;
@@ -341,7 +566,7 @@ static int partial_finish(lt_assembler *a, proc *p, partial *pl)
     return partial_finish_at(a, p, pl, pl->seen_pos, pl->seen_off);
 }
 
-static int partial_append(partial *pl, const char *bytes, size_t n)
+static int partial_append(lt_assembler *a, proc *p, partial *pl, const char *bytes, size_t n)
 {
     if (pl->len + n > pl->cap) {
         size_t cap = pl->cap ? pl->cap : 256;
@@ -350,6 +575,7 @@ static int partial_append(partial *pl, const char *bytes, size_t n)
         char *grown = realloc(pl->buf, cap);
         if (!grown)
             return -1;
+        held_add(a, p, cap, pl->cap);
         pl->buf = grown;
         pl->cap = cap;
     }
@@ -387,11 +613,99 @@ static size_t first_unstored(const partial *pl, const lt_record_in *r)
     return skip;
 }
 
+/* The oldest unfinished line of the instance, or NULL. */
+static partial *oldest_active(proc *p)
+{
+    partial *old = NULL;
+    for (size_t i = 0; i < p->npartials; i++) {
+        partial *pl = &p->partials[i];
+        if (pl->active && (!old || pl->held_since_ms < old->held_since_ms ||
+                           (pl->held_since_ms == old->held_since_ms && pl->first_pos < old->first_pos)))
+            old = pl;
+    }
+    return old;
+}
+
+/* Store an unfinished line early because a bound is reached: as an idle
+ * flush would, so nothing is lost and the line goes on as a new one. */
+static int force_finish(lt_assembler *a, proc *p, partial *pl)
+{
+    LT_COUNT(partial_lines_forced, 1);
+    return partial_finish(a, p, pl);
+}
+
+static int finish_all_forced(lt_assembler *a, proc *p)
+{
+    for (size_t i = 0; i < p->npartials; i++)
+        if (p->partials[i].active && force_finish(a, p, &p->partials[i]) != 0)
+            return -1;
+    return 0;
+}
+
+/* Before `more` bytes come in for the instance: store its oldest unfinished
+ * lines while it is at its bound; at the bound for all instances, those of
+ * the instance holding the most (this one first). Called between records,
+ * where every line's end point (seen_pos, seen_off) is exact. */
+static int keep_partial_bounds(lt_assembler *a, proc *p, size_t more)
+{
+    partial *pl;
+    while (p->held + more > a->lim.instance_partial_bytes && (pl = oldest_active(p)))
+        if (force_finish(a, p, pl) != 0)
+            return -1;
+    while (a->held + more > a->lim.partial_bytes && (pl = oldest_active(p)))
+        if (force_finish(a, p, pl) != 0)
+            return -1;
+    if (a->held + more <= a->lim.partial_bytes)
+        return 0;
+    /* This instance holds no line: the largest holder's lines all go, once,
+     * so a flood of small instances does not cost a scan per record. */
+    proc *big = NULL;
+    for (proc *q = a->lru_head; q; q = q->lru_next)
+        if (q != p && q->held > 0 && (!big || q->held > big->held))
+            big = q;
+    return big ? finish_all_forced(a, big) : 0;
+}
+
+/* The instance is at its bound of (thread, stream) entries: drop the ones
+ * nothing to come needs (see "Bounds"), their done points written now;
+ * with none such, end every unfinished line first. */
+static int make_room_for_stream(lt_assembler *a, proc *p)
+{
+    for (int round = 0; round < 2; round++) {
+        size_t kept = 0;
+        for (size_t i = 0; i < p->npartials; i++) {
+            partial *pl = &p->partials[i];
+            bool needed = pl->active || (pl->have_done && (!p->have_pos || pl->done_pos > p->last_pos));
+            if (!needed && pl->done_dirty) {
+                if (lt_store_delivery_save_stream(a->store, p->instance, pl->tid, pl->fd, pl->done_pos,
+                                                  pl->done_off) != 0)
+                    return -1;
+                pl->done_dirty = false;
+            }
+            if (!needed) {
+                held_add(a, p, 0, pl->cap);
+                free(pl->buf);
+                LT_COUNT(streams_dropped, 1);
+                continue;
+            }
+            p->partials[kept++] = *pl;
+        }
+        p->npartials = kept;
+        if (kept < a->lim.instance_streams)
+            return 0;
+        if (round == 0 && finish_all_forced(a, p) != 0)
+            return -1;
+    }
+    return 0; /* every entry holds a done point a replay needs: grow */
+}
+
 static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
 {
     if (r->data_len == 0)
         return 0;
-    partial *pl = partial_get(p, r->tid, r->fd);
+    if (keep_partial_bounds(a, p, r->data_len) != 0)
+        return -1;
+    partial *pl = partial_get(a, p, r->tid, r->fd);
     if (!pl)
         return -1;
     const char *s = (const char *)r->data;
@@ -420,7 +734,7 @@ static int feed_data(lt_assembler *a, proc *p, const lt_record_in *r)
                 partial_start(a, pl, r);
             size_t room = LT_LINE_MAX - pl->len;
             size_t take = run < room ? run : room;
-            if (partial_append(pl, s + i, take) != 0)
+            if (partial_append(a, p, pl, s + i, take) != 0)
                 return -1;
             i += take;
             run -= take;
@@ -494,6 +808,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         LT_COUNT(records_duplicate, n);
         return 0;
     }
+    if (p == &refused_instance) /* counted; sent again once there is room */
+        return 0;
     /* The ring range the batch covers: records, and torn records the
      * sender passed ("start" names where it continues from). */
     bool covers = meta->has_range && (n > 0 || meta->has_start);
@@ -536,7 +852,9 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
             rc = finish_thread(a, p, r->tid);
-            if (rc == 0 && r->request && !applied) {
+            if (rc == 0 && r->request && !applied && !runner_take_request(a, p->owner)) {
+                LT_COUNT(requests_refused, 1);
+            } else if (rc == 0 && r->request && !applied) {
                 /* Ingest validated the caller; a replayed ring was not
                  * decoded by it, so check again rather than trust. */
                 char caller[LT_WIRE_MAX_ID + 1] = "";
@@ -643,6 +961,7 @@ static int prune(lt_assembler *a, proc *p)
         partial *pl = &p->partials[i];
         bool stale = !pl->have_done || pl->done_pos < p->runner_acked;
         if (stale && !pl->active) {
+            held_add(a, p, 0, pl->cap);
             free(pl->buf);
             continue;
         }
@@ -668,7 +987,7 @@ static int checkpoint(void *ctx)
                 return -1;
             a->dirty = p->next_dirty;
             proc_unlink(a, p);
-            proc_free(p);
+            proc_forget(a, p);
             continue;
         }
         /* Every record up to last_pos has been applied in this run; a
@@ -706,6 +1025,19 @@ void lt_assembler_flush_all(lt_assembler *a)
     for (size_t b = 0; b < PROC_BUCKETS; b++)
         for (proc *p = a->buckets[b]; p; p = p->next)
             finish_proc(a, p);
+}
+
+bool lt_assembler_commit_wanted(lt_assembler *a)
+{
+    bool wanted = a->commit_wanted;
+    a->commit_wanted = false;
+    return wanted;
+}
+
+void lt_assembler_usage(const lt_assembler *a, size_t *instances, size_t *partial_bytes)
+{
+    *instances = a->ninstances;
+    *partial_bytes = a->held;
 }
 
 size_t lt_assembler_partial_lines(const lt_assembler *a)

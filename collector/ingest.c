@@ -7,6 +7,17 @@
  * with msgpack_unpack_next into a zone, then every field is type- and
  * range-checked before the assembler sees any of it. Rejections are counted
  * in the metrics; nothing a sender does can stop the collector.
+ *
+ * Memory and fairness (README.md, "Limits"): each connection's receive
+ * queue holds at most `queue_frames` messages (ZMQ_RCVHWM; a runner's own
+ * queue is 64), so a flood waits in the flooder's socket, not in ours. The
+ * ROUTER socket fair-queues: it takes one message from each connection in
+ * turn, so a flooding connection gets one frame in per frame of each other
+ * connection. A turn (lt_ingest_poll) also ends once the store holds
+ * `turn_lines` uncommitted lines or `turn_bytes` of frames have come in
+ * (or the assembler refused an instance because the others were busy until
+ * a commit), so the commit -- and with it every runner's ack -- waits for at most one
+ * such turn of a flood, not for its backlog.
  */
 #include "ingest.h"
 
@@ -39,6 +50,9 @@ struct lt_ingest {
     size_t cap_recs;
     pending_ack *acks;
     size_t nacks, cap_acks;
+    lt_store *turn_store; /* NULL: turns end only at max_frames */
+    size_t turn_lines, turn_bytes, bytes_this_turn;
+    bool turn_cut;
 };
 
 /* ---- structural pre-check ---- */
@@ -412,6 +426,12 @@ out:
 
 lt_ingest *lt_ingest_open(const char *endpoint, lt_assembler *assembler, char *err, size_t errlen)
 {
+    return lt_ingest_open_queue(endpoint, assembler, LT_INGEST_QUEUE_DEFAULT, err, errlen);
+}
+
+lt_ingest *lt_ingest_open_queue(const char *endpoint, lt_assembler *assembler, int queue_frames, char *err,
+                                size_t errlen)
+{
     lt_ingest *in = calloc(1, sizeof *in);
     if (!in) {
         snprintf(err, errlen, "out of memory");
@@ -430,7 +450,7 @@ lt_ingest *lt_ingest_open(const char *endpoint, lt_assembler *assembler, char *e
     int64_t max = 2 * (int64_t)LT_WIRE_MAX_FRAME;
     int hwm = 10000, linger = 0;
     zmq_setsockopt(in->sock, ZMQ_MAXMSGSIZE, &max, sizeof max);
-    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(in->sock, ZMQ_RCVHWM, &queue_frames, sizeof queue_frames);
     zmq_setsockopt(in->sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(in->sock, ZMQ_LINGER, &linger, sizeof linger);
     if (zmq_bind(in->sock, endpoint) != 0) {
@@ -481,6 +501,7 @@ static int receive_one(lt_ingest *in)
             if (zmq_msg_recv(&body, in->sock, 0) < 0 && zmq_errno() != EINTR)
                 break;
     } else {
+        in->bytes_this_turn += zmq_msg_size(&body);
         lt_ingest_frame(in, zmq_msg_data(&body), zmq_msg_size(&body), zmq_msg_data(&id), zmq_msg_size(&id));
     }
     zmq_msg_close(&body);
@@ -494,13 +515,34 @@ int lt_ingest_poll(lt_ingest *in, int timeout_ms, int max_frames)
     if (zmq_poll(&item, 1, timeout_ms) < 0)
         return zmq_errno() == EINTR ? -1 : 0;
     int handled = 0;
+    in->bytes_this_turn = 0;
+    in->turn_cut = false;
     while (handled < max_frames) {
         int r = receive_one(in);
         if (r <= 0)
             return r < 0 && handled == 0 ? -1 : handled;
         handled++;
+        if (in->turn_store &&
+            (lt_store_pending(in->turn_store) >= in->turn_lines || in->bytes_this_turn >= in->turn_bytes ||
+             lt_assembler_commit_wanted(in->assembler))) {
+            LT_COUNT(ingest_turns_cut, 1);
+            in->turn_cut = true;
+            break;
+        }
     }
     return handled;
+}
+
+void lt_ingest_set_turn(lt_ingest *in, lt_store *store, size_t lines, size_t bytes)
+{
+    in->turn_store = store;
+    in->turn_lines = lines;
+    in->turn_bytes = bytes;
+}
+
+bool lt_ingest_turn_cut(const lt_ingest *in)
+{
+    return in->turn_cut;
 }
 
 void lt_ingest_forget_acks(lt_ingest *in)

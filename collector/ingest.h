@@ -4,6 +4,7 @@
 #ifndef LT_INGEST_H
 #define LT_INGEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -14,6 +15,23 @@ typedef struct lt_ingest lt_ingest;
 /* Bind a ROUTER socket on `endpoint`. `asm_` is borrowed. NULL + err on
  * failure. */
 lt_ingest *lt_ingest_open(const char *endpoint, lt_assembler *asm_, char *err, size_t errlen);
+
+/* Messages each connection's receive queue holds (ZMQ_RCVHWM) by default. */
+#define LT_INGEST_QUEUE_DEFAULT 64
+
+/* lt_ingest_open with each connection's receive queue bounded to
+ * queue_frames messages (a bound on memory: frames are up to twice
+ * LT_WIRE_MAX_FRAME). */
+lt_ingest *lt_ingest_open_queue(const char *endpoint, lt_assembler *asm_, int queue_frames, char *err,
+                                size_t errlen);
+
+/* End each lt_ingest_poll turn early once `store` holds `lines` uncommitted
+ * lines or `bytes` of frames came in (counted in ingest_turns_cut), so the
+ * caller commits and acknowledges every runner before reading on. */
+void lt_ingest_set_turn(lt_ingest *in, lt_store *store, size_t lines, size_t bytes);
+
+/* Whether the last lt_ingest_poll turn ended at that bound. */
+bool lt_ingest_turn_cut(const lt_ingest *in);
 void lt_ingest_close(lt_ingest *in);
 
 /* Wait up to timeout_ms for frames, then process up to max_frames of them.

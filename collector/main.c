@@ -145,7 +145,17 @@ int main(int argc, char **argv)
         goto out;
     }
     lt_assembler_set_clock_skew(parts.assembler, opt.clock_skew_ns);
-    parts.ingest = lt_ingest_open(opt.listen, parts.assembler, err, sizeof err);
+    lt_assembler_limits lim = {
+        .instances = (size_t)opt.max_instances,
+        .runner_instances = (size_t)opt.max_runner_instances,
+        .instance_streams = (size_t)opt.max_instance_streams,
+        .instance_partial_bytes = (size_t)opt.max_instance_partial,
+        .partial_bytes = (size_t)opt.max_partial,
+        .request_rate = (uint32_t)opt.request_rate,
+        .request_burst = (uint32_t)opt.request_burst,
+    };
+    lt_assembler_set_limits(parts.assembler, &lim);
+    parts.ingest = lt_ingest_open_queue(opt.listen, parts.assembler, opt.ingest_queue, err, sizeof err);
     if (!parts.ingest) {
         fprintf(stderr, "logtap-collector: %s\n", err);
         goto out;

@@ -128,6 +128,10 @@ void lt_metrics_render(char **out, size_t *len)
                  load_relaxed(&lt_metrics_global.partial_lines));
     render_gauge(f, "store_live_bytes", "bytes the store holds (its pages less free ones)",
                  load_relaxed(&lt_metrics_global.store_live_bytes));
+    render_gauge(f, "instances_cached", "process instances cached in the collector's memory",
+                 load_relaxed(&lt_metrics_global.instances_cached));
+    render_gauge(f, "partial_bytes", "bytes held in memory for unfinished lines",
+                 load_relaxed(&lt_metrics_global.partial_bytes));
     render_commit_histogram(f);
     render_drops(f);
 

@@ -40,7 +40,13 @@
     X(http_read_deadline_closed, "HTTP connections closed for taking too long to send a request")            \
     X(http_streams_refused, "follow streams refused (429): their token or user had too many")                \
     X(http_pages_truncated, "log pages ended early at the byte budget (--http-page-bytes)")                  \
-    X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")
+    X(followers_behind, "times a follower fell more than max_lag lines behind and skipped ahead")            \
+    X(partial_lines_forced, "unfinished lines stored early: a partial-line memory bound was reached")        \
+    X(streams_dropped, "idle (thread, stream) entries dropped from memory at the per-instance bound")        \
+    X(instances_evicted, "idle process instances evicted from memory at an instance bound")                  \
+    X(instances_refused, "frames refused: a new instance found every instance at its bound busy")            \
+    X(requests_refused, "BEGIN records that opened no request row: the runner's request rate bound")         \
+    X(ingest_turns_cut, "ingest turns ended early to commit and acknowledge (a flood of lines)")
 
 /* Upper bounds of the commit-latency histogram's buckets, in seconds. */
 #define LT_COMMIT_BUCKET_BOUNDS                                                                              \
@@ -62,6 +68,8 @@ typedef struct lt_metrics {
     _Atomic uint64_t acks_pending;        /* process instances owed an ack */
     _Atomic uint64_t partial_lines;       /* lines still being assembled */
     _Atomic uint64_t store_live_bytes;    /* the store's size less free pages */
+    _Atomic uint64_t instances_cached;    /* process instances cached in memory */
+    _Atomic uint64_t partial_bytes;       /* bytes held for unfinished lines */
     /* Store commit latency histogram (cumulative buckets, as Prometheus). */
     _Atomic uint64_t commit_buckets[LT_COMMIT_BUCKETS];
     _Atomic uint64_t commit_count;

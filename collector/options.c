@@ -109,6 +109,33 @@ static const config_map options[] = {
      "how long an unfinished line (no newline yet) is\n"
      "held before it is stored as it is (default {default}); the\n"
      "runner keeps its records until then"},
+    /* Memory bounds: README.md, "Limits", says what happens at each. */
+    {"max-instances", 0, OPT_INT, "4096", 16, 1000000, STORED_IN(max_instances, int), "N",
+     "process instances cached in memory, all runners\n"
+     "(default {default}); at the bound the least recently\n"
+     "used idle one is evicted (its state is in the store)"},
+    {"max-runner-instances", 0, OPT_INT, "512", 1, 1000000, STORED_IN(max_runner_instances, int), "N",
+     "the same, per runner ID (default {default}); with none\n"
+     "idle, a new instance's frame waits (it is resent)"},
+    {"max-instance-streams", 0, OPT_INT, "1024", 4, 1000000, STORED_IN(max_instance_streams, int), "N",
+     "(thread, stream) entries per instance (default\n"
+     "{default}); at the bound idle ones are dropped, else the\n"
+     "instance's unfinished lines are stored as they are"},
+    {"max-instance-partial", 0, OPT_SIZE, "16M", 0, 0, STORED_IN(max_instance_partial, int64_t), "SIZE",
+     "bytes of unfinished lines held per instance (default\n"
+     "{default}); at the bound the oldest is stored as it is"},
+    {"max-partial", 0, OPT_SIZE, "256M", 0, 0, STORED_IN(max_partial, int64_t), "SIZE",
+     "the same, all instances (default {default})"},
+    {"request-rate", 0, OPT_INT, "2000", 1, 100000000, STORED_IN(request_rate, int), "N",
+     "request rows a runner ID may open per second, on\n"
+     "average (default {default}); beyond, a request's lines\n"
+     "are stored but it gets no row"},
+    {"request-burst", 0, OPT_INT, "20000", 1, 100000000, STORED_IN(request_burst, int), "N",
+     "request rows a runner ID may open at once (default\n"
+     "{default})"},
+    {"ingest-queue", 0, OPT_INT, "64", 1, 100000, STORED_IN(ingest_queue, int), "N",
+     "frames queued per ZeroMQ connection before the\n"
+     "sender waits (default {default})"},
     {"http-max-connections", 0, OPT_INT, "1000", 8, 100000, STORED_IN(http_max_connections, int), "N",
      "open HTTP connections in all (default {default}); a 1/8\n"
      "share is kept for clients that have shown a valid\n"

@@ -34,6 +34,14 @@ typedef struct lt_collector_options {
     int http_streams_per_token;
     int http_streams_per_user;
     int64_t http_page_bytes; /* 0: no budget */
+    /* Memory bounds (README.md, "Limits"; assembler.h, ingest.h) */
+    int max_instances;               /* process instances cached, all runners */
+    int max_runner_instances;        /* ... per runner ID */
+    int max_instance_streams;        /* (thread, stream) entries per instance */
+    int64_t max_instance_partial;    /* bytes of unfinished lines per instance */
+    int64_t max_partial;             /* ... all instances */
+    int request_rate, request_burst; /* request rows per runner ID */
+    int ingest_queue;                /* messages queued per connection */
 } lt_collector_options;
 
 /* Fill `o` with the defaults, then apply argv. Returns -1 when the collector

@@ -253,6 +253,7 @@ static int replay_some(lt_reaper *r, adopted *a, budget *b)
         .instance = h->instance,
         .dropped = a->dropped,
         .unattributed = (h->flags & LT_RING_FLAG_UNATTRIBUTED) != 0,
+        .replay = true,
     };
     const uint64_t end = a->end;
     size_t n = 0, used = 0;

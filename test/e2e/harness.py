@@ -355,6 +355,15 @@ def plain_env(**extra):
     return env
 
 
+def status_kb(pid, field):
+    """A field of /proc/PID/status in kB (VmRSS, VmHWM); 0 if absent."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def messages(entries):
     return [e["message"] for e in entries]
 

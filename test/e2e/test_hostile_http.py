@@ -29,7 +29,8 @@ import threading
 import time
 import urllib.parse
 
-from harness import PYTHON, Collector, Follower, check, check_eq, run_tests, runner_env, wait_until
+from harness import (PYTHON, Collector, Follower, check, check_eq, run_tests, runner_env, status_kb,
+                     wait_until)
 
 MEASURE_ONLY = os.environ.get("LOGTAP_HOSTILE_MEASURE_ONLY") == "1"
 # Sanitizer runs keep freed memory in quarantine: RSS bounds scale.
@@ -44,14 +45,6 @@ def collector_args():
     if MEASURE_ONLY:
         return []
     return ["--http-read-timeout", "%ds" % READ_TIMEOUT_S]
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
 
 
 class RssSampler:

@@ -5,6 +5,7 @@
  * store in a temp directory, and the stored lines are read back.
  */
 #include <msgpack.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -895,6 +896,116 @@ static void test_unattributed_mark(void)
     lt_store_reader_close(rd);
 }
 
+static uint64_t counter(_Atomic uint64_t *c)
+{
+    return atomic_load(c);
+}
+
+/* The memory bounds (lt_assembler_limits), tiny here: what each does at
+ * its bound, and that nothing is lost or stored twice for it. */
+static void test_bounds(void)
+{
+    lt_assembler_limits lim = LT_ASSEMBLER_LIMITS_DEFAULT;
+    lim.runner_instances = 2;
+    lim.instance_streams = 4;
+    lim.instance_partial_bytes = 1000;
+    lim.request_rate = 1;
+    lim.request_burst = 2;
+    lt_assembler_set_limits(assembler, &lim);
+    int have;
+    long fresh;
+    collected col;
+
+    /* Ten threads' unfinished 300-byte lines: the byte bound stores the
+     * oldest early, the entry bound drops idle entries; each line once. */
+    uint64_t forced = counter(&lt_metrics_global.partial_lines_forced);
+    lt_proc_meta m = {
+        .runner_id = "r-bnd", .app_id = "", .version_id = "", .source = "", .pid = 12, .instance = 5001};
+    lt_record_in recs[10];
+    char text[10][301];
+    for (int i = 0; i < 10; i++) {
+        memset(text[i], 'a' + i, 300);
+        text[i][300] = '\0';
+        recs[i] = (lt_record_in){.pos = (uint64_t)i * 512,
+                                 .ts_ns = 1,
+                                 .tid = (uint32_t)i + 1,
+                                 .kind = LT_REC_DATA,
+                                 .fd = 1,
+                                 .data = (const unsigned char *)text[i],
+                                 .data_len = 300};
+    }
+    feed_direct(&m, recs, 10, &have, &fresh);
+    CHECK(fresh == 10);
+    CHECK(counter(&lt_metrics_global.partial_lines_forced) > forced);
+    lt_assembler_flush_all(assembler);
+    CHECK(lt_store_commit(store) == 0);
+    query("r-bnd", NULL, &col);
+    CHECK_INT(col.count, 10);
+    for (int i = 0; i < 10; i++) {
+        char want[310];
+        snprintf(want, sizeof want, "-|%.300s\n", text[i]);
+        CHECK(strstr(col.text, want) != NULL);
+    }
+
+    /* Two instances a runner at most: an idle one is evicted and comes
+     * back from the store; with none idle a new one is refused. */
+    uint64_t evicted = counter(&lt_metrics_global.instances_evicted);
+    uint64_t refused = counter(&lt_metrics_global.instances_refused);
+    lt_proc_meta e = {.runner_id = "r-evict", .app_id = "", .version_id = "", .source = "", .pid = 13};
+    lt_record_in one[] = {IN(0, "first\n")}, two[] = {IN(64, "second\n")}, held[] = {IN(128, "held")};
+    for (uint64_t inst = 6001; inst <= 6003; inst++) {
+        e.instance = inst;
+        feed_direct(&e, one, 1, &have, &fresh);
+        CHECK(fresh == 1);
+    }
+    CHECK(counter(&lt_metrics_global.instances_evicted) == evicted + 1);
+    e.instance = 6001; /* evicted: loaded again, its record taken once */
+    feed_direct(&e, one, 1, &have, &fresh);
+    feed_direct(&e, two, 1, &have, &fresh);
+    CHECK(fresh == 1);
+    feed_direct(&e, held, 1, &have, &fresh); /* 6001 holds a line */
+    e.instance = 6003;
+    feed_direct(&e, held, 1, &have, &fresh); /* and 6003 */
+    e.instance = 6004;
+    feed_direct(&e, one, 1, &have, &fresh);
+    CHECK(fresh == 0 && !have);
+    CHECK(counter(&lt_metrics_global.instances_refused) == refused + 1);
+    lt_assembler_flush_all(assembler);
+    CHECK(lt_store_commit(store) == 0);
+    feed_direct(&e, one, 1, &have, &fresh); /* room again: sent again, taken */
+    CHECK(fresh == 1);
+    query("r-evict", NULL, &col);
+    CHECK_INT(col.count, 7); /* first x4 (6001..6004), second, held x2 */
+
+    /* Request rows: a bucket of two. */
+    uint64_t req_refused = counter(&lt_metrics_global.requests_refused);
+    lt_proc_meta q = {
+        .runner_id = "r-req", .app_id = "", .version_id = "", .source = "", .pid = 14, .instance = 7001};
+    lt_record_in rq[] = {
+        {.pos = 0, .ts_ns = 1, .tid = 1, .kind = LT_REC_BEGIN, .request = "q1", .request_len = 2},
+        {.pos = 64, .ts_ns = 2, .tid = 1, .kind = LT_REC_END, .request = "q1", .request_len = 2},
+        {.pos = 128, .ts_ns = 3, .tid = 1, .kind = LT_REC_BEGIN, .request = "q2", .request_len = 2},
+        {.pos = 192, .ts_ns = 4, .tid = 1, .kind = LT_REC_END, .request = "q2", .request_len = 2},
+        {.pos = 256, .ts_ns = 5, .tid = 1, .kind = LT_REC_BEGIN, .request = "q3", .request_len = 2},
+        {.pos = 320,
+         .ts_ns = 6,
+         .tid = 1,
+         .kind = LT_REC_DATA,
+         .fd = 1,
+         .request = "q3",
+         .request_len = 2,
+         .data = (const unsigned char *)"in q3\n",
+         .data_len = 6},
+    };
+    feed_direct(&q, rq, 6, &have, &fresh);
+    CHECK(counter(&lt_metrics_global.requests_refused) == req_refused + 1);
+    query("r-req", "q3", &col);
+    CHECK_STR(col.text, "q3|in q3\n"); /* its lines are stored all the same */
+
+    lim = (lt_assembler_limits)LT_ASSEMBLER_LIMITS_DEFAULT;
+    lt_assembler_set_limits(assembler, &lim);
+}
+
 static int last_ts(const lt_line *line, void *ctx)
 {
     *(int64_t *)ctx = line->ts_ns;
@@ -981,6 +1092,7 @@ int main(void)
     test_reaper_refuses_forged_positions();
     test_reaper_steps_are_bounded();
     test_unattributed_mark();
+    test_bounds();
     test_future_stamps_are_clamped();
 
     lt_ingest_close(ingest);

@@ -73,9 +73,10 @@ int main(void)
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         type_lines++;
     /* + followers, store_faulted, commit time max, reaper step max, 3
-     * queue depths, the commit histogram, 2 drop families, live bytes */
-    CHECK_INT(help_lines, counters + 11);
-    CHECK_INT(type_lines, counters + 11);
+     * queue depths, the commit histogram, 2 drop families, live bytes,
+     * instances cached, partial bytes */
+    CHECK_INT(help_lines, counters + 13);
+    CHECK_INT(type_lines, counters + 13);
     CHECK(text[len - 1] == '\n');
     free(text);
     return unit_done("unit-metrics");
