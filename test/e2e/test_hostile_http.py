@@ -326,8 +326,13 @@ def test_huge_page_streamed_with_budget():
               % (len(doc["logs"]), len(body) / 1e6, base, peak, peak - base), flush=True)
         check_eq(len(doc["logs"]), LINES, "unbudgeted page lines")
         check("truncated" not in doc, "an unbudgeted page is never cut")
-        check(peak - base < PAGE_GROWTH_BOUND_MB * 1024,
-              "RSS grew %d kB for an unbudgeted %d-byte page" % (peak - base, len(body)))
+        if SANITIZED:
+            # ASan keeps freed memory in quarantine (256 MB by default), so
+            # RSS no longer shows what a streamed page holds at once.
+            print("unbudgeted page: RSS not judged under a sanitizer (quarantine)", flush=True)
+        else:
+            check(peak - base < PAGE_GROWTH_BOUND_MB * 1024,
+                  "RSS grew %d kB for an unbudgeted %d-byte page" % (peak - base, len(body)))
 
 
 def budgeted_pages(c):
