@@ -243,6 +243,14 @@ class Follower:
         self._stopped = False
         host, port = collector.url[len("http://"):].rsplit(":", 1)
         self.conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        if not read:
+            # A stalled client holds little in its socket: left at the
+            # default, Linux may take megabytes of the stream into kernel
+            # buffers (tcp_rmem here reaches 32 MB), and the server would
+            # never see it stall.
+            import socket
+            self.conn.connect()
+            self.conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         hdrs = dict(headers or {})
         if token is Collector.ADMIN:
             token = collector.token
