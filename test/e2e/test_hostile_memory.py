@@ -26,6 +26,15 @@ from harness import (BUILD, PYTHON, Collector, check, check_eq, messages, run_te
 
 SENDER = os.environ.get("LOGTAP_TEST_FLOOD_SENDER") or os.path.join(BUILD, "test", "flood_sender")
 MiB = 1024 * 1024
+# Under a sanitizer RSS also holds ASan's quarantine of freed memory (256 MB)
+# or TSan's shadow: the bounds get this much more room. The code before the
+# bounds grew by 3 to 4.5 GB here, far past either.
+SANITIZED = bool(os.environ.get("LOGTAP_TEST_PRELOAD"))
+RSS_SLACK_MB = 768 if SANITIZED else 0
+# The stated fairness bound (README, "Limits"): a flood raises another
+# runner's worst ack latency by less than 1 s; a sanitized collector runs
+# several times slower.
+ACK_RISE_BOUND_MS = 3000 if SANITIZED else 1000
 
 
 def rss_mb(c):
@@ -82,8 +91,8 @@ def test_partial_lines_are_bounded():
         check_eq(stored, sent["records"], "lines stored (one per record: none lost, none twice)")
         check(metric(c, "partial_lines_forced") > 0, "the bound was reached and counted")
         check(held <= 16 * MiB + 64 * 1024, "bytes held for partial lines within the bound: %d" % held)
-        check(peak - base < 400, "peak RSS grew by %.0f MB" % (peak - base))
-        check(after - base < 250, "RSS after the lines were stored grew by %.0f MB" % (after - base))
+        check(peak - base < 400 + RSS_SLACK_MB, "peak RSS grew by %.0f MB" % (peak - base))
+        check(after - base < 250 + RSS_SLACK_MB, "RSS after the lines were stored grew by %.0f MB" % (after - base))
 
 
 def test_new_instance_per_frame_is_bounded():
@@ -109,7 +118,7 @@ def test_new_instance_per_frame_is_bounded():
         check_eq(stored, n, "lines stored (none lost, none twice)")
         check(cached <= 512, "instances cached within the per-runner bound: %d" % cached)
         check(metric(c, "instances_evicted") >= n - 512, "evictions counted")
-        check(after - base < 150, "RSS after grew by %.0f MB" % (after - base))
+        check(after - base < 150 + RSS_SLACK_MB, "RSS after grew by %.0f MB" % (after - base))
 
 
 INNOCENT_APP = r"""
@@ -149,10 +158,10 @@ def test_line_flood_is_fair():
                 turns_cut=metric(c, "ingest_turns_cut"))
         check_eq(messages(got), ["real runner line %d" % i for i in range(lines)],
                  "the real runner's lines (none lost, none twice)")
-        check(meanwhile["max_ms"] - alone["max_ms"] < 1000,
+        check(meanwhile["max_ms"] - alone["max_ms"] < ACK_RISE_BOUND_MS,
               "the flood raised the innocent's worst ack latency by %.0f ms" %
               (meanwhile["max_ms"] - alone["max_ms"]))
-        check(peak - base < 600, "peak RSS grew by %.0f MB" % (peak - base))
+        check(peak - base < 600 + RSS_SLACK_MB, "peak RSS grew by %.0f MB" % (peak - base))
 
 
 def test_request_rows_are_bounded():
