@@ -9,7 +9,9 @@
 #               preload runs inside Python with the ASan runtime preloaded)
 #   build-tsan  ThreadSanitizer; the threaded parts: unit tests, and the
 #               end-to-end tests against a TSan collector (the CLI suite,
-#               which execs uninstrumented programs, is left to the others)
+#               which execs uninstrumented programs, and the volume suite,
+#               gigabytes a TSan collector cannot take in time, are left to
+#               the others)
 #   build-fuzz  clang-14, libFuzzer + ASan + UBSan; the 'fuzz' suite: each
 #               harness of test/fuzz/ for a short smoke run (scripts/fuzz.sh
 #               runs them longer)
@@ -71,7 +73,7 @@ if [ "$quick" = 0 ]; then
     LOGTAP_TEST_PRELOAD="$PWD/build-ci/liblogtap.so" \
     LOGTAP_TEST_NATIVE_PRELOAD="$PWD/build-tsan/liblogtap.so" \
     TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/test/tsan.supp" \
-      run build-tsan --timeout-multiplier 3 --no-suite cli
+      run build-tsan --timeout-multiplier 3 --no-suite cli --no-suite volume
   else
     echo "test.sh: build-tsan failed to build"; setup_failures=$((setup_failures + 1))
   fi
