@@ -235,7 +235,8 @@ static void feed(runner *r, size_t from, size_t to)
     int have = 0;
     if (getenv("FUZZ_TRACE"))
         fprintf(stderr, "  feed [%zu, %zu) pos %llu..%llu acked %llu\n", from, to,
-                (unsigned long long)r->recs[from].pos, (unsigned long long)m.end, (unsigned long long)r->acked);
+                (unsigned long long)r->recs[from].pos, (unsigned long long)m.end,
+                (unsigned long long)r->acked);
     long fresh = lt_assembler_feed(fuzz_asm, &m, &r->recs[from], to - from, &bound, &have);
     FUZZ_REQUIRE(fresh >= 0);
     if (to > r->sent_most) /* whether or not this batch gave a bound */
