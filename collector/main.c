@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,34 @@ static void record_credentials(const char *file, const char *data, const char *h
     }
 }
 
+/* Every HTTP connection, ingest connection and open ring is a descriptor,
+ * and the soft limit many systems start a service with (1024) is about
+ * --http-max-connections alone: the hostile-input issue found 1,020 idle
+ * sockets locking everyone out. So the collector takes what its hard limit
+ * allows (it polls, never select()s, so high descriptors are safe), and
+ * says so when even that leaves no room beside the HTTP limit. */
+static void raise_fd_limit(int http_max_connections)
+{
+    enum { FD_LIMIT_CAP = 1 << 20, FD_HEADROOM = 256 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_LIMIT_CAP ? FD_LIMIT_CAP : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            lt_log("open files: soft limit raised from %llu to %llu", (unsigned long long)was,
+                   (unsigned long long)want);
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_connections + FD_HEADROOM)
+        lt_log("warning: open files limited to %llu: fewer than --http-max-connections %d plus %d for "
+               "runners and the store; raise the hard limit (LimitNOFILE= in a systemd unit)",
+               (unsigned long long)rl.rlim_cur, http_max_connections, FD_HEADROOM);
+}
+
 int main(int argc, char **argv)
 {
     lt_collector_options opt;
@@ -101,6 +130,8 @@ int main(int argc, char **argv)
      * whoever saw collector.json may send SIGTERM at once. */
     lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
+
+    raise_fd_limit(opt.http_max_connections);
 
     lt_loop_parts parts = {0};
     lt_http *http = NULL;
