@@ -1,4 +1,5 @@
-/* main.c -- logtap-collector: read the flags (options.c), set up the parts
+/* main.c -- logtap-collector: read the settings (options.c: the config
+ * file, then the flags), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
  * assembler, ingest, the reaper, HTTP -- announce the collector, run the
@@ -101,6 +102,9 @@ int main(int argc, char **argv)
      * whoever saw collector.json may send SIGTERM at once. */
     lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
+
+    if (opt.config_file != NULL)
+        lt_log("settings from %s (flags override them)", opt.config_file);
 
     lt_loop_parts parts = {0};
     lt_http *http = NULL;
