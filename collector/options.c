@@ -257,8 +257,7 @@ static int set(const config_map *m, const char *text, lt_collector_options *o, c
         }
         return 0;
     case OPT_BOOL:
-        if (text == NULL || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 ||
-            strcmp(text, "1") == 0) {
+        if (text == NULL || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "1") == 0) {
             *(bool *)field = true;
             return 0;
         }
@@ -381,7 +380,8 @@ static int apply_config_line(char *line, int number, lt_collector_options *o, in
     const config_map *m = find_option(bare);
     if (m == NULL || bare != key) {
         snprintf(why, why_len, "unknown key '%.80s'%s", key,
-                 m != NULL ? ": write the flag's name without '--'" : " (logtap-collector --help lists them)");
+                 m != NULL ? ": write the flag's name without '--'"
+                           : " (logtap-collector --help lists them)");
         return -1;
     }
     if (!is_setting(m)) {
