@@ -15,8 +15,8 @@ import os
 import subprocess
 import time
 
-from harness import (PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
-                     wait_until)
+from harness import (COLLECTOR, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
+                     status_kb, wait_until)
 
 RUNNER = r'''
 import os, sys, time
@@ -461,6 +461,39 @@ def test_scoped_tokens_matrix():
         check_eq(w.get("owner-read", "/v1/whoami")[0], 401, "a revoked read token")
 
 
+def test_metrics_describe_the_collector():
+    """/metrics, read with a metrics token: the build's version and the
+    collector process's own RSS, CPU, descriptors and start time, as the
+    kernel sees that process."""
+    version = subprocess.run([COLLECTOR, "--version"], stdout=subprocess.PIPE, check=True).stdout.decode()
+    version = version.split()[1]  # "logtap-collector 0.1.0 (wire format 1)"
+    started_before = time.time()
+    with Collector() as c:
+        started_after = time.time()
+        token = make_scoped(c, "prometheus", "metrics")
+        status, body, headers = c.get("/metrics", token=token)
+        check_eq(status, 200, "/metrics with a metrics token")
+        values = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        check_eq(values.get('logtap_build_info{version="%s",wire_format="1"}' % version), 1.0, "build info")
+        pid = c.proc.pid
+        rss = status_kb(pid, "VmRSS") * 1024
+        check(0.5 * rss <= values["process_resident_memory_bytes"] <= 2 * rss,
+              "RSS %d, the kernel's VmRSS %d" % (values["process_resident_memory_bytes"], rss))
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        check(abs(values["process_open_fds"] - fds) <= 4, "open fds %d, /proc says %d"
+              % (values["process_open_fds"], fds))
+        check(started_before - 1 <= values["process_start_time_seconds"] <= started_after + 1,
+              "start time %f within [%f, %f]" % (values["process_start_time_seconds"], started_before,
+                                                 started_after))
+        check(0 <= values["process_cpu_seconds_total"] <= time.time() - started_before + 1,
+              "CPU seconds %f" % values["process_cpu_seconds_total"])
+        check(values["process_max_fds"] >= fds, "max fds")
+
+
 def test_admin_token_bootstrap_and_credentials():
     with Collector() as c:
         token_path = os.path.join(c.data, "admin.token")
@@ -482,4 +515,5 @@ if __name__ == "__main__":
     run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
                test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
                test_who_may_change_what, test_shared_ids_do_not_leak_across_apps,
-               test_follow_rechecks_access, test_scoped_tokens_matrix, test_admin_token_bootstrap_and_credentials])
+               test_follow_rechecks_access, test_scoped_tokens_matrix,
+               test_metrics_describe_the_collector, test_admin_token_bootstrap_and_credentials])
