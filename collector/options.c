@@ -1,14 +1,22 @@
-/* options.c -- logtap-collector's flags, declared once.
+/* options.c -- logtap-collector's settings, declared once, and the two
+ * places they come from: the config file and the command line.
  *
  * `config_map` below is the only list of the collector's settings: each
  * entry gives the flag's name, its type (string, address, int with a range,
- * duration, size, bool; or an action: --help, --version), its default as
- * it would be written on the command line, the help text and the field of
- * lt_collector_options it is stored in. From it come getopt_long's option
- * array, the --help text, the defaults (parsed by the same code as the
- * flags, so a default cannot be a value the flag would refuse) and every
- * value's check and error message. A config file can go through set()
- * with the same table.
+ * duration, size, bool; or an action: --help, --version, --config,
+ * --check-config, --print-config), its default as it would be written on
+ * the command line, the help text and the field of lt_collector_options it
+ * is stored in. From it come getopt_long's option array, the --help text,
+ * the defaults (parsed by the same code as the flags, so a default cannot
+ * be a value the flag would refuse), the config file's keys (a setting's
+ * key is its flag's name), --print-config's lines, and every value's check
+ * and error message: set() is the one parser, for defaults, file and flags
+ * alike, so a new flag is a new line of the table and nothing else.
+ *
+ * Order: defaults, then the file, then the flags. The flags are collected
+ * first and applied last, so that they override the file wherever they
+ * stand. A file is read whole and every bad line reported (FILE:LINE:
+ * message) before anything starts: an operator fixes a file in one pass.
  */
 #include "options.h"
 

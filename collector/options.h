@@ -1,10 +1,10 @@
 /* options.h -- logtap-collector's settings: what they are, their defaults,
- * and reading them from the command line.
+ * and reading them from the config file and the command line.
  *
  * Every setting is declared once, in options.c's table (name, type, default,
- * help text, where it is stored); the getopt_long options, the --help text
- * and the checks of each value are derived from that table, so a later
- * source of settings (a config file) can reuse it unchanged.
+ * help text, where it is stored); the getopt_long options, the --help text,
+ * the config file's keys and the checks of each value are derived from
+ * that table.
  */
 #ifndef LT_OPTIONS_H
 #define LT_OPTIONS_H
