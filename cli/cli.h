@@ -63,6 +63,7 @@ enum cli_option {
     OPT_PRIVATE_LOGS,
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
+    OPT_SCOPE,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \

@@ -1,4 +1,5 @@
-/* main.c -- logtap-collector: read the flags (options.c), set up the parts
+/* main.c -- logtap-collector: read the settings (options.c: the config
+ * file, then the flags), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
  * assembler, ingest, the reaper, HTTP -- announce the collector, run the
@@ -131,6 +132,8 @@ int main(int argc, char **argv)
     lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
 
+    if (opt.config_file != NULL)
+        lt_log("settings from %s (flags override them)", opt.config_file);
     raise_fd_limit(opt.http_max_connections);
 
     lt_loop_parts parts = {0};

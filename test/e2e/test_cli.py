@@ -642,7 +642,7 @@ HELP = [
     (["tokens"], ["Usage: logtap tokens COMMAND", "create [--user U] [--label L]", "list", "revoke TOKEN_ID"]),
     (["tokens", "create"], ["Usage: logtap tokens create [--user U] [--label L]", "--user U", "--label L",
                             "--output FORMAT", "$(logtap tokens create --user alice)"]),
-    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL CREATED"]),
+    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL SCOPE CREATED"]),
     (["tokens", "revoke"], ["Usage: logtap tokens revoke TOKEN_ID", "--output FORMAT", "401"]),
     (["apps"], ["Usage: logtap apps COMMAND", "deploy APP [--owner U] [--private-logs | --public-logs]", "list",
                 "show APP"]),
