@@ -138,6 +138,7 @@ def test_status_stream_and_follow():
         check_eq(sorted(runner_lines), sorted(["preloaded True", "request line 1", "request line 2",
                                                "request line 3 on stderr", "runner done"]), "runner_logs")
         check_eq([e["message"] for e in client.runner_logs(RUNNER, tail=1)], ["runner done"], "runner_logs tail=1")
+        check_eq([e["message"] for e in client.runner_logs(RUNNER, limit=2)], runner_lines[:2], "runner_logs limit=2")
         check_eq([e["message"] for e in client.request_logs(REQUEST, search="line 2")], ["request line 2"],
                  "request_logs with a filter")
 

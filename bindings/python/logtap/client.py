@@ -391,11 +391,17 @@ class Client:
                                                  before=page["prev_before"]))
                 out[:0] = page["logs"]
             return out
+        # Forward from `after`: every page until an empty one, or, with a
+        # limit, until that many lines (a page the byte budget cut is
+        # continued).
+        limit = int(params["limit"]) if params.get("limit") else None
         out = []
         while True:
+            if limit is not None:
+                params["limit"] = limit - len(out)
             page = self._get_json(path, params)
             out.extend(page["logs"])
-            if not page["logs"] or ("limit" in params and not page.get("truncated")):
+            if not page["logs"] or (limit is not None and (len(out) >= limit or not page.get("truncated"))):
                 return out
             params["after"] = page["next_after"]
 
