@@ -156,7 +156,7 @@ def test_collector_on_a_terminal_says_how_to_reach_it():
             env["LD_PRELOAD"] = os.environ["LOGTAP_TEST_PRELOAD"]
         if os.environ.get("LOGTAP_TEST_RUNNER_ASAN_OPTIONS"):
             env["ASAN_OPTIONS"] = os.environ["LOGTAP_TEST_RUNNER_ASAN_OPTIONS"]
-        p = subprocess.run([CLI, "run", "--runner", "hinted", "--", "sh", "-c", "echo as hinted"], stdout=PIPE,
+        p = subprocess.run([CLI, "run", "-q", "--runner", "hinted", "--", "sh", "-c", "echo as hinted"], stdout=PIPE,
                            stderr=PIPE, env=env, timeout=30)
         check_eq((p.returncode, p.stdout, p.stderr), (0, b"as hinted\n", b""), "logtap run as hinted")
 
