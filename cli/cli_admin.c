@@ -324,7 +324,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
         case OPT_DEFAULT_PRIVATE_LOGS: code = parse_on_off(cmd, optarg, &a->default_private_logs); break;
         case OPT_OUTPUT: code = parse_output_format(cmd->name, optarg, &a->output); break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, cmd->name); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, cmd->name); break;
         case 'h': fputs(cmd->usage, stdout); return -1;
         default: return option_error(cmd->name);
         }
