@@ -107,6 +107,12 @@ typedef struct lt_delivery_state {
     uint64_t last_pos; /* every record at or below it has been applied */
     uint64_t dropped;  /* dropped bytes already shown in a marker line */
     bool finished;     /* the instance's ring is gone: nothing more will come */
+    /* Who the instance belongs to: the runner and app of the first frame
+     * the collector took from it (assembler.c, "Instances belong to their
+     * first identity"). Saved once: a later save never changes it. Loaded
+     * "" for an instance saved before owners were kept. */
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
 } lt_delivery_state;
 
 /* Called once per stored (thread, stream) point of an instance. */

@@ -133,6 +133,13 @@ static const char *const migrations[] = {
     "      + coalesce(length(CAST(request_id AS BLOB)), 0)),"
     "  count(*) FROM logs GROUP BY 1, 2;"
     "CREATE INDEX requests_open_by_begin ON requests(begin_ts) WHERE end_ts IS NULL;",
+
+    /* 5 -> 6: who each instance belongs to (assembler.c, "Instances belong
+     * to their first identity"), kept across restarts so that nobody can
+     * claim an instance by naming it first after one. NULL: saved before
+     * this version; the next save fills it in. */
+    "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
+    "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
