@@ -51,6 +51,7 @@
 #include "fdmap.h"
 #include "handover.h"
 #include "hook.h"
+#include "env.h"
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100    /* longest a redirected write waits for the pipe */
@@ -74,7 +75,7 @@ static _Atomic int64_t order_paused_until; /* lt_mono_ns() */
 
 void lt_catchall_init(void)
 {
-    const char *value = getenv(LT_HANDOVER_ENV);
+    const char *value = lt_env_get(LT_HANDOVER_ENV);
     if (!value || !*value)
         return;
     /* From here on this process is in catch-all mode whatever happens: a

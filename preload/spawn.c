@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "hook.h"
 #include "runtime.h"
 
@@ -67,7 +68,7 @@ static bool list_has_file(const char *list, const char *path);
 void lt_spawn_snapshot(void)
 {
     for (size_t k = 0; k < CARRIED; k++) {
-        const char *v = getenv(carried[k]);
+        const char *v = lt_env_get(carried[k]);
         if (v && strlen(v) < VALUE_MAX)
             strcpy(carried_value[k], v);
     }
@@ -83,7 +84,7 @@ void lt_spawn_init(void)
     Dl_info info;
     if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
         self_path[0] = '\0';
-    const char *started_with = getenv("LD_PRELOAD");
+    const char *started_with = lt_env_get("LD_PRELOAD");
     if (started_with && strlen(started_with) < sizeof preload_list && list_has_file(started_with, self_path))
         strcpy(preload_list, started_with);
     else if (strlen(self_path) < sizeof preload_list)
