@@ -28,6 +28,7 @@
 #include "size.h"
 #include "spawn.h"
 #include "stdio_hook.h"
+#include "system_popen.h"
 
 lt_runtime lt_rt;
 LT_TLS uint32_t lt_cached_tid;
@@ -202,6 +203,7 @@ __attribute__((constructor)) static void logtap_init(int argc, char **argv, char
      * resolves its real calls first. */
     lt_hook_init();
     lt_spawn_init();
+    lt_system_popen_init();
     const char *disable = lt_env_get("LOGTAP_DISABLE");
     bool disabled = disable && strcmp(disable, "1") == 0;
     lt_fdmap_init(!disabled); /* disabled: leave the app's descriptors alone */

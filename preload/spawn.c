@@ -14,9 +14,10 @@
  * glibc's execv, execvp and execl* reach execve internally, past the PLT, so
  * each public entry point is hooked on its own. The rewritten environment
  * lives on the stack: an exec hook may run in a vfork()ed child, where
- * malloc is off limits. Entry points glibc uses internally (system(), popen)
- * pass the process's own environ, which already carries everything but the
- * request.
+ * malloc is off limits. system() and popen() spawn through glibc's
+ * internal posix_spawn, past these hooks, with the process's own environ:
+ * system_popen.c rebuilds them on lt_spawn_shell below, so their children
+ * get the calling thread's request like any other.
  */
 #include "spawn.h"
 
@@ -312,4 +313,17 @@ LT_EXPORT int execle(const char *path, const char *arg, ...)
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
     return execve(path, argv, envp);
+}
+
+bool lt_spawn_passes_on(void)
+{
+    return self_path[0] && atomic_load(&lt_rt.ring_state) != LT_RING_FAILED;
+}
+
+int lt_spawn_shell(pid_t *pid, const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                   const char *command)
+{
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    CHILD_ENV(env, environ);
+    return real_posix_spawn ? real_posix_spawn(pid, "/bin/sh", actions, attr, argv, env) : ENOSYS;
 }
