@@ -48,10 +48,10 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "env.h"
 #include "fdmap.h"
 #include "handover.h"
 #include "hook.h"
-#include "env.h"
 #include "runtime.h"
 
 #define ORDER_WAIT_MS 100    /* longest a redirected write waits for the pipe */

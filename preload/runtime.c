@@ -1,7 +1,7 @@
 /* runtime.c -- the life of liblogtap.so inside a process: configuration from
- * the initial environment (env.c), the ring and sender on the first capture, a fresh ring
- * and sender in a forked child, and the final flush at exit. What goes into
- * the ring, and how, is hook.c's write path.
+ * the initial environment (env.c), the ring and sender on the first
+ * capture, a fresh ring and sender in a forked child, and the final flush
+ * at exit. What goes into the ring, and how, is hook.c's write path.
  *
  * Start-up order matters: libzmq and libstdc++ are constructed before us (they
  * are our dependencies), so the sender may use zmq from our constructor on.
