@@ -1,5 +1,6 @@
 /* read.c -- the SQLite backend's readers: a query-only connection per
- * reader, the line queries and the request, runner and app look-ups.
+ * reader, the line queries, the request, runner and app look-ups, and the
+ * lists of runners and requests.
  *
  * Why it looks the way it does:
  * - Each query shape has its own SQL text and prepared statement, reused by
@@ -379,4 +380,230 @@ int lt_sqlite_runner_app(lt_backend_reader *rd, const char *runner_id, char app_
 int lt_sqlite_app_known(lt_backend_reader *rd, const char *app_id)
 {
     return key_exists(rd, rd->app_known, app_id, "app look-up");
+}
+
+/* ---- lists of runners and requests ----
+ *
+ * A list's SQL is built for each call from the filters it has (an "any of"
+ * filter is an IN list of as many parameters as values) and prepared once
+ * for that call: lists are pages a person or a dashboard asks for, not
+ * rounds a follower repeats, and the shapes are too many to keep. The
+ * parameters are bound in the order the text names them. Both lists walk
+ * an index on the start time (runners_by_first, requests_by_begin)
+ * backwards from the cursor, so a page costs its rows, not the table. */
+
+#define LIST_SQL_SIZE 4096
+#define LIST_PARAMS_MAX 96 /* five sets of LT_ANY_OF_MAX, and the rest */
+
+struct list_sql {
+    char text[LIST_SQL_SIZE];
+    size_t used;
+    /* What to bind, in order: a text (int64 unused) or an integer. */
+    struct {
+        const char *text;
+        int64_t number;
+    } params[LIST_PARAMS_MAX];
+    int param_count;
+};
+
+static void list_append(struct list_sql *ls, const char *text)
+{
+    size_t n = strlen(text);
+    assert(ls->used + n < sizeof ls->text); /* the buffer fits every filter */
+    memcpy(ls->text + ls->used, text, n + 1);
+    ls->used += n;
+}
+
+static void list_param_text(struct list_sql *ls, const char *text)
+{
+    assert(ls->param_count < LIST_PARAMS_MAX && text != NULL);
+    ls->params[ls->param_count].text = text;
+    ls->params[ls->param_count].number = 0;
+    ls->param_count++;
+    list_append(ls, "?");
+}
+
+static void list_param_number(struct list_sql *ls, int64_t number)
+{
+    assert(ls->param_count < LIST_PARAMS_MAX);
+    ls->params[ls->param_count].text = NULL;
+    ls->params[ls->param_count].number = number;
+    ls->param_count++;
+    list_append(ls, "?");
+}
+
+/* " AND column IN (?, ?, ...)" for a non-empty set. */
+static void list_any_of(struct list_sql *ls, const char *column, const lt_any_of *set)
+{
+    if (set->count == 0)
+        return;
+    list_append(ls, " AND ");
+    list_append(ls, column);
+    list_append(ls, " IN (");
+    for (int i = 0; i < set->count; i++) {
+        if (i > 0)
+            list_append(ls, ", ");
+        list_param_text(ls, set->values[i]);
+    }
+    list_append(ls, ")");
+}
+
+/* The conditions every list has: its start bounds, the cursor and the
+ * order. `start` and `id` are the row's columns. */
+static void list_tail(struct list_sql *ls, const lt_list_query *q, const char *start, const char *id)
+{
+    char part[160];
+    if (q->since_ns != 0) {
+        snprintf(part, sizeof part, " AND %s >= ", start);
+        list_append(ls, part);
+        list_param_number(ls, q->since_ns);
+    }
+    if (q->until_ns != 0) {
+        snprintf(part, sizeof part, " AND %s < ", start);
+        list_append(ls, part);
+        list_param_number(ls, q->until_ns);
+    }
+    if (q->has_cursor) {
+        snprintf(part, sizeof part, " AND (%s, %s) < (", start, id);
+        list_append(ls, part);
+        list_param_number(ls, q->cursor_start_ns);
+        list_append(ls, ", ");
+        list_param_text(ls, q->cursor_id);
+        list_append(ls, ")");
+    }
+    snprintf(part, sizeof part, " ORDER BY %s DESC, %s DESC LIMIT ", start, id);
+    list_append(ls, part);
+    list_param_number(ls, q->limit);
+}
+
+/* Prepare and bind `ls`; NULL on failure (the message in rd->error). */
+static sqlite3_stmt *list_prepare(lt_backend_reader *rd, const struct list_sql *ls)
+{
+    sqlite3_stmt *s = NULL;
+    if (sqlite3_prepare_v2(rd->db, ls->text, -1, &s, NULL) != SQLITE_OK) {
+        lt_store_errorf(rd->error, sizeof rd->error, "list: %s", sqlite3_errmsg(rd->db));
+        sqlite3_finalize(s);
+        return NULL;
+    }
+    for (int i = 0; i < ls->param_count; i++) {
+        if (ls->params[i].text != NULL)
+            sqlite3_bind_text(s, i + 1, ls->params[i].text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(s, i + 1, ls->params[i].number);
+    }
+    return s;
+}
+
+/* Finish a list's statement: the count delivered, or -1 after a failure. */
+static long list_finish(lt_backend_reader *rd, sqlite3_stmt *s, int rc, long delivered)
+{
+    if (rc != SQLITE_DONE)
+        lt_store_errorf(rd->error, sizeof rd->error, "list: %s", sqlite3_errmsg(rd->db));
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? delivered : -1;
+}
+
+long lt_sqlite_list_runners(lt_backend_reader *rd, const lt_list_query *q, lt_runner_row_cb cb, void *ctx)
+{
+    struct list_sql *ls = calloc(1, sizeof *ls);
+    if (ls == NULL) {
+        lt_store_errorf(rd->error, sizeof rd->error, "list: out of memory");
+        return -1;
+    }
+    /* The line count reads logs_by_runner alone (a covering index). */
+    list_append(ls, "SELECT r.runner_id, r.app_id, r.version_id, r.source, r.first_ts, r.last_ts,"
+                    " (SELECT count(*) FROM logs WHERE logs.runner_id = r.runner_id)"
+                    " FROM runners r WHERE 1");
+    list_any_of(ls, "r.app_id", &q->apps);
+    list_any_of(ls, "r.version_id", &q->versions);
+    list_any_of(ls, "r.source", &q->sources);
+    if (q->viewer != NULL) {
+        list_append(ls, " AND r.app_id IN (SELECT app_id FROM apps WHERE owner = ");
+        list_param_text(ls, q->viewer);
+        list_append(ls, ")");
+    }
+    list_tail(ls, q, "r.first_ts", "r.runner_id");
+    sqlite3_stmt *s = list_prepare(rd, ls);
+    free(ls);
+    if (s == NULL)
+        return -1;
+    long delivered = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        lt_runner_row row;
+        copy_column(s, 0, row.runner_id, sizeof row.runner_id);
+        copy_column(s, 1, row.app_id, sizeof row.app_id);
+        copy_column(s, 2, row.version_id, sizeof row.version_id);
+        copy_column(s, 3, row.source, sizeof row.source);
+        row.first_ns = sqlite3_column_int64(s, 4);
+        row.last_ns = sqlite3_column_int64(s, 5);
+        row.lines = sqlite3_column_int64(s, 6);
+        delivered++;
+        if (cb(&row, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return list_finish(rd, s, rc, delivered);
+}
+
+long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_request_row_cb cb, void *ctx)
+{
+    struct list_sql *ls = calloc(1, sizeof *ls);
+    if (ls == NULL) {
+        lt_store_errorf(rd->error, sizeof rd->error, "list: out of memory");
+        return -1;
+    }
+    /* A request's source is its runner's (requests have no column of
+     * their own); its lines are counted in its app, as a caller sees them. */
+    list_append(ls, "SELECT q.request_id, q.runner_id, q.app_id, q.version_id,"
+                    " coalesce((SELECT source FROM runners WHERE runner_id = q.runner_id), ''),"
+                    " coalesce(q.caller, ''), q.begin_ts, coalesce(q.end_ts, 0),"
+                    " (SELECT count(*) FROM logs WHERE logs.request_id = q.request_id"
+                    "  AND logs.app_id = q.app_id)"
+                    " FROM requests q WHERE 1");
+    list_any_of(ls, "q.app_id", &q->apps);
+    list_any_of(ls, "q.version_id", &q->versions);
+    list_any_of(ls, "coalesce((SELECT source FROM runners WHERE runner_id = q.runner_id), '')", &q->sources);
+    list_any_of(ls, "q.runner_id", &q->runners);
+    list_any_of(ls, "q.caller", &q->callers);
+    unsigned states = q->states & (LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED);
+    if (states == LT_LIST_IN_PROGRESS)
+        list_append(ls, " AND q.end_ts IS NULL");
+    else if (states == LT_LIST_COMPLETED)
+        list_append(ls, " AND q.end_ts IS NOT NULL");
+    if (q->viewer != NULL) {
+        /* The owner sees its apps' requests; a caller its own requests, in
+         * an app someone deployed (an undeployed app's are admin's). */
+        list_append(ls, " AND (q.app_id IN (SELECT app_id FROM apps WHERE owner = ");
+        list_param_text(ls, q->viewer);
+        list_append(ls, ") OR (q.caller = ");
+        list_param_text(ls, q->viewer);
+        list_append(ls, " AND q.app_id IN (SELECT app_id FROM apps)))");
+    }
+    list_tail(ls, q, "q.begin_ts", "q.request_id");
+    sqlite3_stmt *s = list_prepare(rd, ls);
+    free(ls);
+    if (s == NULL)
+        return -1;
+    long delivered = 0;
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        lt_request_row row;
+        copy_column(s, 0, row.request_id, sizeof row.request_id);
+        copy_column(s, 1, row.runner_id, sizeof row.runner_id);
+        copy_column(s, 2, row.app_id, sizeof row.app_id);
+        copy_column(s, 3, row.version_id, sizeof row.version_id);
+        copy_column(s, 4, row.source, sizeof row.source);
+        copy_column(s, 5, row.caller, sizeof row.caller);
+        row.begin_ns = sqlite3_column_int64(s, 6);
+        row.end_ns = sqlite3_column_int64(s, 7);
+        row.lines = sqlite3_column_int64(s, 8);
+        delivered++;
+        if (cb(&row, ctx) != 0) {
+            rc = SQLITE_DONE;
+            break;
+        }
+    }
+    return list_finish(rd, s, rc, delivered);
 }

@@ -133,6 +133,13 @@ static const char *const migrations[] = {
     "      + coalesce(length(CAST(request_id AS BLOB)), 0)),"
     "  count(*) FROM logs GROUP BY 1, 2;"
     "CREATE INDEX requests_open_by_begin ON requests(begin_ts) WHERE end_ts IS NULL;",
+
+    /* 5 -> 6: the lists of runners and requests (GET /v1/runners,
+     * /v1/requests) page newest first by start time; without these a page
+     * would read and sort the whole table. (A WITHOUT ROWID table's index
+     * carries the primary key, the order's second column.) */
+    "CREATE INDEX runners_by_first ON runners(first_ts);"
+    "CREATE INDEX requests_by_begin ON requests(begin_ts);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
