@@ -55,8 +55,9 @@ static void print_run_usage(FILE *out)
             "  -q, --quiet        do not print the 'logtap: runner ID' line\n"
             "  -h, --help         show this help\n"
             "\n"
-            "When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
-            "never otherwise, so piped output stays byte-identical. liblogtap.so is\n"
+            "'logtap: runner ID' is printed to stderr first (also when stderr is not a\n"
+            "terminal: a script or a log file learns the generated ID), unless -q;\n"
+            "with -q, CMD's output is byte for byte its own. liblogtap.so is\n"
             "taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
             "executable, else from %s, and put first in LD_PRELOAD.\n"
             "\n"
@@ -324,8 +325,12 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
     if (!ok)
         return LT_EXIT_FAILED;
 
-    if (!o.quiet && isatty(STDERR_FILENO))
+    /* Always, unless -q: whoever reads stderr (a terminal, a CI log, a
+     * file) is the one who will look the runner's logs up by this ID. */
+    if (!o.quiet) {
         fprintf(stderr, "logtap: runner %s\n", runner_id);
+        fflush(stderr);
+    }
     char **command = argv + optind;
     if (o.catch_all)
         return lt_catchall_run(command);

@@ -268,13 +268,13 @@ static int add_request(const lt_request_row *row, void *ctx)
     }
     /* error, error_type and queue_position: not recorded by this store
      * yet; null, as they will be for a request that has none. */
-    json_t *item = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:n, s:n, s:n}", "request_id", row->request_id,
-        "runner_id", row->runner_id, "app_id", row->app_id, "version_id", row->version_id, "source",
-        row->source, "caller", text_or_null(row->caller), "state",
-        row->end_ns == 0 ? "IN_PROGRESS" : "COMPLETED", "started", time_or_null(row->begin_ns), "ended",
-        time_or_null(row->end_ns), "lines", visible ? json_integer(row->lines) : json_null(), "error",
-        "error_type", "queue_position");
+    json_t *item =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:n, s:n, s:n}", "request_id",
+                  row->request_id, "runner_id", row->runner_id, "app_id", row->app_id, "version_id",
+                  row->version_id, "source", row->source, "caller", text_or_null(row->caller), "state",
+                  row->end_ns == 0 ? "IN_PROGRESS" : "COMPLETED", "started", time_or_null(row->begin_ns),
+                  "ended", time_or_null(row->end_ns), "lines",
+                  visible ? json_integer(row->lines) : json_null(), "error", "error_type", "queue_position");
     if (item == NULL || json_array_append_new(page->items, item) != 0) {
         page->failed = true;
         return 1;
@@ -307,7 +307,8 @@ static enum MHD_Result serve_list(http_call *c, bool requests)
     lt_store_reader_close(rd);
     if (page.failed) {
         json_decref(page.items);
-        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory or registry unavailable");
+        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                                "out of memory or registry unavailable");
     }
     if (n < 0) {
         json_decref(page.items);
@@ -316,9 +317,9 @@ static enum MHD_Result serve_list(http_call *c, bool requests)
     assert(n == page.count && n <= lp.q.limit);
     /* A full page may have more behind it; a short one was the last. */
     json_t *next = page.count == lp.q.limit ? encode_cursor(page.last_start_ns, page.last_id) : json_null();
-    return http_reply_json(c->conn, MHD_HTTP_OK,
-                           json_pack("{s:o, s:o}", requests ? "requests" : "runners", page.items, "next_cursor",
-                                     next));
+    return http_reply_json(
+        c->conn, MHD_HTTP_OK,
+        json_pack("{s:o, s:o}", requests ? "requests" : "runners", page.items, "next_cursor", next));
 }
 
 enum MHD_Result http_serve_runner_list(http_call *c)

@@ -82,10 +82,12 @@ class Run:
         self.end = end
 
 
-def logtap_run(c, runner, cmd, app=None, version=None, extra=(), env=None, input=None, timeout=120):
-    """`logtap run [--runner R] [--app A] [--version V] -- CMD...`, recording the
-    wall-clock window it ran in."""
-    args = [CLI, "run"]
+def logtap_run(c, runner, cmd, app=None, version=None, extra=(), env=None, input=None, timeout=120,
+               quiet=True):
+    """`logtap run [-q] [--runner R] [--app A] [--version V] -- CMD...`, recording
+    the wall-clock window it ran in. -q unless quiet=False, so that stderr is
+    CMD's own."""
+    args = [CLI, "run"] + (["-q"] if quiet else [])
     if runner is not None:
         args += ["--runner", runner]
     if app is not None:
@@ -262,7 +264,7 @@ class Follower:
 
 def gated_runner(c, runner, script, gate, **kw):
     """A `logtap run` runner that waits for the file `gate`; Popen."""
-    args = [CLI, "run", "--runner", runner, "--", PYTHON, "-c", script, gate]
+    args = [CLI, "run", "-q", "--runner", runner, "--", PYTHON, "-c", script, gate]
     return subprocess.Popen(args, stdout=DEVNULL, stderr=PIPE, stdin=DEVNULL, env=run_env(c, **kw))
 
 

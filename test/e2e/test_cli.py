@@ -750,8 +750,10 @@ def test_run_output_unchanged():
         r = logtap_run(c, "runner-unchanged", cmd, input=b"from stdin\n")
         check_eq(r.rc, plain.returncode, "exit code with and without logtap run")
         check_eq(r.out, plain.stdout, "stdout bytes with and without logtap run")
-        check_eq(r.err, plain.stderr, "stderr bytes with and without logtap run (no 'logtap: runner' line "
-                                      "when stderr is not a terminal)")
+        check_eq(r.err, plain.stderr, "stderr bytes with and without logtap run -q")
+        loud = logtap_run(c, "runner-unchanged", cmd, input=b"from stdin\n", quiet=False)
+        check_eq(loud.err, b"logtap: runner runner-unchanged\n" + plain.stderr,
+                 "stderr without -q: the runner ID line first, also when stderr is not a terminal")
         check(r.out.startswith(b"out 1\nstdin was: from stdin\nbulk 000 "), "stdout start: %r" % r.out[:80])
 
         want_out = [l.decode("utf-8") for l in r.out.split(b"\n")]
@@ -765,11 +767,13 @@ def test_run_generated_runner_id():
     with Collector() as c:
         ids = []
         for _ in range(2):
-            r = logtap_run(c, None, ["env"])
-            check_eq((r.rc, r.err), (0, b""), "logtap run -- env: exit code and stderr")
+            r = logtap_run(c, None, ["env"], quiet=False)
             env = dict(l.split("=", 1) for l in r.out.decode().splitlines() if "=" in l)
             rid = env.get("LOGTAP_RUNNER_ID", "")
             check(re.fullmatch(r"run-[0-9a-f]{16}", rid) is not None, "generated runner ID %r" % rid)
+            # stderr is a pipe here: the generated ID is announced anyway.
+            check_eq((r.rc, r.err), (0, ("logtap: runner %s\n" % rid).encode()),
+                     "logtap run -- env: exit code and stderr")
             check_eq(env.get("LOGTAP_SOURCE"), "run", "LOGTAP_SOURCE set by logtap run")
             check_eq(env.get("LOGTAP_ENDPOINT"), c.endpoint, "LOGTAP_ENDPOINT passed through")
             preload = env.get("LD_PRELOAD", "")

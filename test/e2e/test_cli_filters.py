@@ -226,7 +226,7 @@ def test_newest_beyond_one_answer():
     total = 100400
     want = ["big %06d" % i for i in range(total)] + ["big end"]
     with Collector() as c:
-        r = subprocess.run([CLI, "run", "--runner", "r-big", "--app", "app-big", "--", PYTHON, "-c", BIG_SCRIPT,
+        r = subprocess.run([CLI, "run", "-q", "--runner", "r-big", "--app", "app-big", "--", PYTHON, "-c", BIG_SCRIPT,
                             str(total)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            stdin=subprocess.DEVNULL, env=run_env(c), timeout=300)
         check_eq((r.returncode, r.stderr), (0, b""), "the big runner's exit code and stderr")
