@@ -31,8 +31,8 @@
 enum list_filter { LF_APP, LF_VERSION, LF_SOURCE, LF_STATE, LF_CALLER, LF_RUNNER, LF_COUNT };
 
 static const char *const list_filter_params[LF_COUNT] = {
-    [LF_APP] = "app",       [LF_VERSION] = "version", [LF_SOURCE] = "source",
-    [LF_STATE] = "state",   [LF_CALLER] = "caller",   [LF_RUNNER] = "runner",
+    [LF_APP] = "app",     [LF_VERSION] = "version", [LF_SOURCE] = "source",
+    [LF_STATE] = "state", [LF_CALLER] = "caller",   [LF_RUNNER] = "runner",
 };
 
 struct list_kind {
@@ -119,7 +119,7 @@ static const char requests_list_usage[] =
 
 static void runner_row(json_t *item, char **cells)
 {
-    static const char *const keys[] = {"runner_id", "app_id", "version_id", "source",
+    static const char *const keys[] = {"runner_id", "app_id",    "version_id", "source",
                                        "started",   "last_seen", "lines"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cells[i] = field_text_new(item, keys[i]);
@@ -127,14 +127,14 @@ static void runner_row(json_t *item, char **cells)
 
 static void request_row(json_t *item, char **cells)
 {
-    static const char *const keys[] = {"request_id", "state", "app_id", "version_id", "runner_id",
-                                       "caller",     "started", "ended", "lines"};
+    static const char *const keys[] = {"request_id", "state",   "app_id", "version_id", "runner_id",
+                                       "caller",     "started", "ended",  "lines"};
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         cells[i] = field_text_new(item, keys[i]);
 }
 
-static const char *const runner_header[] = {"RUNNER", "APP", "VERSION", "SOURCE", "STARTED", "LAST-SEEN",
-                                            "LINES"};
+static const char *const runner_header[] = {"RUNNER",  "APP",       "VERSION", "SOURCE",
+                                            "STARTED", "LAST-SEEN", "LINES"};
 static const char *const request_header[] = {"REQUEST", "STATE",   "APP",   "VERSION", "RUNNER",
                                              "CALLER",  "STARTED", "ENDED", "LINES"};
 
@@ -199,7 +199,9 @@ static int parse_list_args(const struct list_kind *k, struct cli_globals *g, str
         bool requests_only = opt == OPT_STATE || opt == OPT_CALLER || opt == OPT_RUNNER;
         if (requests_only && !k->requests)
             return usage_error(k->command, "--%s applies to 'logtap requests list' only",
-                               opt == OPT_STATE ? "state" : opt == OPT_CALLER ? "caller" : "runner");
+                               opt == OPT_STATE    ? "state"
+                               : opt == OPT_CALLER ? "caller"
+                                                   : "runner");
         switch (opt) {
         case OPT_APP: code = add_value(k, a, LF_APP, "app", optarg); break;
         case OPT_VERSION: code = add_value(k, a, LF_VERSION, "version", optarg); break;
@@ -252,7 +254,7 @@ static char *list_url_new(const struct collector *c, const struct list_kind *k, 
                           long long limit, const char *cursor)
 {
     lt_buf url = {0};
-    lt_buf_appendf(&url, "%s/v1/%s?", c->server, k->collection);
+    lt_buf_appendf(&url, "%s/v1/%s", c->server, k->collection);
     for (int f = 0; f < LF_COUNT; f++)
         for (int i = 0; i < a->counts[f]; i++)
             append_query_param(&url, list_filter_params[f], a->values[f][i]);
@@ -283,7 +285,8 @@ static int run_list_command(const struct list_kind *k, struct cli_globals *g, in
     char *cursor = NULL;
     long long printed = 0;
     while (code == LT_EXIT_OK && (a.rows < 0 || printed < a.rows)) {
-        long long want = a.rows < 0 || a.rows - printed > SERVER_PAGE_MAX ? SERVER_PAGE_MAX : a.rows - printed;
+        long long want =
+            a.rows < 0 || a.rows - printed > SERVER_PAGE_MAX ? SERVER_PAGE_MAX : a.rows - printed;
         char *url = list_url_new(&c, k, &a, want, cursor);
         json_t *answer = NULL;
         code = fetch_json(&c, NULL, url, &answer);
