@@ -64,6 +64,11 @@ enum cli_option {
     OPT_PRIVATE_LOGS,
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
+    OPT_JSON,
+    OPT_EXCLUDE,
+    OPT_ALL,
+    OPT_STATE,
+    OPT_CALLER,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \

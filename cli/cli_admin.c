@@ -49,9 +49,11 @@ struct admin_command {
     int (*run)(struct collector *c, const struct admin_args *a);
 };
 
+/* -o and --json: the spellings people bring from kubectl and fal. */
 #define OUTPUT_OPTION                                                                                        \
+    {"output", required_argument, NULL, 'o'},                                                                \
     {                                                                                                        \
-        "output", required_argument, NULL, OPT_OUTPUT                                                        \
+        "json", no_argument, NULL, OPT_JSON                                                                  \
     }
 #define HELP_OPTION                                                                                          \
     {                                                                                                        \
@@ -72,7 +74,9 @@ static const struct option output_options[] = {
     END_OPTIONS,
 };
 
-#define OUTPUT_HELP "      --output FORMAT  text (default) or json: one JSON object a line\n"
+#define OUTPUT_HELP                                                                                          \
+    "  -o, --output FORMAT  text (default) or json: one JSON object a line\n"                                \
+    "      --json           the same as --output json\n"
 #define TAIL_HELP                                                                                            \
     CLI_GLOBAL_OPTIONS_HELP                                                                                  \
     "  -h, --help           show this help\n"                                                                \
@@ -290,7 +294,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
     *a = (struct admin_args){.private_logs = -1, .default_private_logs = -1};
 
     prepare_subcommand_argv(argv);
-    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "h", cmd->options, NULL)) != -1) {
+    const char *short_options = takes_option(cmd, 'o') ? "ho:" : "h";
+    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, short_options, cmd->options, NULL)) != -1) {
         switch (opt) {
         case OPT_USER:
         case OPT_OWNER:
@@ -308,7 +313,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
             break;
         }
         case OPT_DEFAULT_PRIVATE_LOGS: code = parse_on_off(cmd, optarg, &a->default_private_logs); break;
-        case OPT_OUTPUT: code = parse_output_format(cmd->name, optarg, &a->output); break;
+        case 'o': code = parse_output_format(cmd->name, optarg, &a->output); break;
+        case OPT_JSON: a->output = OUTPUT_JSON; break;
         case OPT_SERVER:
         case OPT_TOKEN: code = cli_global_option(opt, optarg, g, cmd->name); break;
         case 'h': fputs(cmd->usage, stdout); return -1;

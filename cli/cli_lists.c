@@ -145,8 +145,6 @@ static const struct list_kind requests_kind = {
     "logtap requests list", "requests", requests_list_usage, true, request_header, 9, request_row,
 };
 
-enum { OPT_ALL = 1000, OPT_JSON, OPT_STATE, OPT_CALLER };
-
 static int add_value(const struct list_kind *k, struct list_args *a, int filter, const char *option,
                      const char *value)
 {

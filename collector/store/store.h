@@ -150,6 +150,13 @@ lt_store_reader *lt_store_reader_open_for(const lt_store *st, char *err, size_t 
 lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen);
 void lt_store_reader_close(lt_store_reader *rd);
 
+/* "Any of": a filter given several values (empty: no filter). */
+#define LT_ANY_OF_MAX 16
+typedef struct lt_any_of {
+    const char *values[LT_ANY_OF_MAX];
+    int count;
+} lt_any_of;
+
 typedef struct lt_query {
     const char *runner_id;  /* NULL = any */
     const char *request_id; /* NULL = any (lines outside requests included) */
@@ -169,6 +176,13 @@ typedef struct lt_query {
     int limit;          /* 0 = no limit */
     bool newest;        /* true: the newest `limit` rows (still delivered
                                oldest first); false: the oldest `limit` rows */
+    /* "Any of" forms of the ID filters, for a filter given several values:
+     * the line's ID must be one of them (and equal the single field above
+     * too, when that is also set: the single fields carry the scope and
+     * the access narrowing, the sets what the client asked for). */
+    lt_any_of runners, requests, apps, versions;
+    bool ignore_case;    /* search and exclude fold ASCII letters */
+    const char *exclude; /* only lines NOT containing this; NULL = none */
 } lt_query;
 
 #define LT_QUERY_INIT                                                                                        \
@@ -209,13 +223,6 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
  * so no row is skipped or repeated -- unless a row's start moves earlier
  * while paging (a late record older than the first one seen), which may
  * show that row once more. */
-
-/* "Any of": a filter given several values (empty: no filter). */
-#define LT_ANY_OF_MAX 16
-typedef struct lt_any_of {
-    const char *values[LT_ANY_OF_MAX];
-    int count;
-} lt_any_of;
 
 /* Request states a list may ask for (bits). */
 enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1 };

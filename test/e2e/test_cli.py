@@ -625,11 +625,11 @@ HELP = [
     (["requests"], ["Usage: logtap requests", "logs REQUEST_ID", "status REQUEST_ID"]),
     (["runners", "logs"], ["Usage: logtap runners logs RUNNER_ID", "-f, --follow", "--since T", "--until T",
                            "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                           "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "--request Q",
+                           "--server URL", "-h, --help", "TIMESTAMP STREAM LEVEL REQUEST MESSAGE", "--request Q",
                            "--app A", "--version V", "--source S", "--level L"]),
     (["requests", "logs"], ["Usage: logtap requests logs REQUEST_ID", "-f, --follow", "--since T", "--until T",
                             "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                            "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "COMPLETED",
+                            "--server URL", "-h, --help", "TIMESTAMP STREAM LEVEL REQUEST MESSAGE", "COMPLETED",
                             "--runner R", "--app A", "--version V", "--source S", "--level L"]),
     (["requests", "status"], ["Usage: logtap requests status REQUEST_ID", "--logs", "--server URL", "-h, --help",
                               "IN_PROGRESS", "COMPLETED"]),
@@ -638,7 +638,7 @@ HELP = [
     (["logs"], ["Usage: logtap logs [OPTIONS]", "--runner R", "--request Q", "--app A", "--version V",
                 "--source S", "--level L", "-f, --follow", "--since T", "--until T", "-n, --lines N",
                 "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                "TIMESTAMP RUNNER STREAM REQUEST"]),
+                "TIMESTAMP RUNNER STREAM LEVEL REQUEST"]),
     (["tokens"], ["Usage: logtap tokens COMMAND", "create [--user U] [--label L]", "list", "revoke TOKEN_ID"]),
     (["tokens", "create"], ["Usage: logtap tokens create [--user U] [--label L]", "--user U", "--label L",
                             "--output FORMAT", "$(logtap tokens create --user alice)"]),
@@ -939,7 +939,7 @@ def test_hostile_text_is_escaped():
                  "text output of hostile lines")
         check_eq([row[0] for row in rows], [e["timestamp"] for e in entries], "timestamps")
         check_eq(cli_ok(c, "requests", "logs", HOSTILE_REQUEST),
-                 "".join("%s stderr %s %s\n" % (e["timestamp"], HOSTILE_REQUEST, t)
+                 "".join("%s stderr %s %s %s\n" % (e["timestamp"], e["level"], HOSTILE_REQUEST, t)
                          for e, t in zip(entries[2:], HOSTILE_TEXT[2:])).encode(),
                  "requests logs of a request ID with HTML characters")
 
@@ -954,7 +954,7 @@ def test_hostile_text_is_escaped():
         rc, tty, err = run_on_pty([CLI, "--server", c.url, "runners", "logs", "runner-hostile", "-n", "+1"],
                                   plain_env(), "stdout")
         check_eq((rc, err), (0, b""), "runners logs on a terminal: exit code and stderr")
-        check_eq(tty, ("%s stdout - ansi \x1b[31mred\x1b[0m title \\x1b]0;pwned\\x07 "
+        check_eq(tty, ("%s stdout STDOUT - ansi \x1b[31mred\x1b[0m title \\x1b]0;pwned\\x07 "
                        "<img src=x onerror=alert(1)>\n" % entries[0]["timestamp"]).encode(),
                  "text output on a terminal keeps SGR colours only")
 

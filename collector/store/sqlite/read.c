@@ -160,11 +160,73 @@ static int shape_of(const lt_query *q)
     return shape;
 }
 
+/* Extended queries: the "any of" ID sets, case-folded search, exclusion.
+ * Their SQL depends on how many values each set holds, so it is built and
+ * prepared for each call instead of cached by shape; the cached shapes
+ * (every other query, and every follow round of one) stay as they were.
+ * Their parameters come after the fixed ones: PARAM_EXCLUDE, then the
+ * sets' values from PARAM_SET_FIRST on, in the order below. */
+enum { PARAM_EXCLUDE = PARAM_BEFORE + 1, PARAM_SET_FIRST = 20 };
+
+static bool query_is_extended(const lt_query *q)
+{
+    return q->runners.count > 0 || q->requests.count > 0 || q->apps.count > 0 || q->versions.count > 0 ||
+           q->ignore_case || q->exclude != NULL;
+}
+
+/* The sets of q in parameter order, with their columns. */
+static const lt_any_of *query_set(const lt_query *q, int i, const char **column)
+{
+    static const char *const columns[] = {"runner_id", "request_id", "app_id", "version_id"};
+    const lt_any_of *sets[] = {&q->runners, &q->requests, &q->apps, &q->versions};
+    *column = columns[i];
+    return sets[i];
+}
+#define QUERY_SETS 4
+
+static size_t extended_conditions(const lt_query *q, char *sql, size_t size)
+{
+    size_t used = 0;
+    if (q->exclude != NULL)
+        used += (size_t)snprintf(sql + used, size - used, "%s",
+                                 q->ignore_case ? " AND instr(lower(message), lower(?14)) = 0"
+                                                : " AND instr(message, ?14) = 0");
+    int param = PARAM_SET_FIRST;
+    for (int i = 0; i < QUERY_SETS; i++) {
+        const char *column;
+        const lt_any_of *set = query_set(q, i, &column);
+        if (set->count == 0)
+            continue;
+        used += (size_t)snprintf(sql + used, size - used, " AND %s IN (", column);
+        for (int v = 0; v < set->count; v++)
+            used += (size_t)snprintf(sql + used, size - used, "%s?%d", v > 0 ? ", " : "", param++);
+        used += (size_t)snprintf(sql + used, size - used, ")");
+    }
+    return used;
+}
+
+static void bind_extended(sqlite3_stmt *s, const lt_query *q)
+{
+    if (q->exclude != NULL) {
+        if (q->ignore_case)
+            sqlite3_bind_text(s, PARAM_EXCLUDE, q->exclude, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_blob(s, PARAM_EXCLUDE, q->exclude, (int)strlen(q->exclude), SQLITE_STATIC);
+    }
+    int param = PARAM_SET_FIRST;
+    for (int i = 0; i < QUERY_SETS; i++) {
+        const char *column;
+        const lt_any_of *set = query_set(q, i, &column);
+        for (int v = 0; v < set->count; v++)
+            sqlite3_bind_text(s, param++, set->values[v], -1, SQLITE_STATIC);
+    }
+}
+
 /* The SQL for a shape. The newest-N form selects the last N in descending
  * order and re-sorts them, so callers always see ascending IDs. Search uses
  * instr() on the BLOB with a BLOB needle: a byte-exact, case-sensitive
  * substring test that never reinterprets invalid UTF-8. */
-static void build_query_sql(int shape, char *sql, size_t size)
+static void build_query_sql(int shape, const lt_query *extended, char *sql, size_t size)
 {
     static const struct {
         int filter;
@@ -184,9 +246,16 @@ static void build_query_sql(int shape, char *sql, size_t size)
     };
     size_t used = (size_t)snprintf(sql, size, "%sSELECT " LINE_COLUMNS " FROM logs WHERE id > ?1",
                                    shape & QUERY_NEWEST ? "SELECT * FROM (" : "");
-    for (size_t i = 0; i < sizeof conditions / sizeof conditions[0]; i++)
-        if (shape & conditions[i].filter)
-            used += (size_t)snprintf(sql + used, size - used, "%s", conditions[i].condition);
+    for (size_t i = 0; i < sizeof conditions / sizeof conditions[0]; i++) {
+        if (!(shape & conditions[i].filter))
+            continue;
+        const char *condition = conditions[i].condition;
+        if (conditions[i].filter == FILTER_SEARCH && extended != NULL && extended->ignore_case)
+            condition = " AND instr(lower(message), lower(?8)) > 0";
+        used += (size_t)snprintf(sql + used, size - used, "%s", condition);
+    }
+    if (extended != NULL)
+        used += extended_conditions(extended, sql + used, size - used);
     snprintf(sql + used, size - used, "%s",
              shape & QUERY_NEWEST ? " ORDER BY id DESC LIMIT ?2) ORDER BY id" : " ORDER BY id LIMIT ?2");
     assert(strlen(sql) + 1 < size); /* never truncated: the buffer fits all filters */
@@ -197,7 +266,7 @@ static sqlite3_stmt *query_statement(lt_backend_reader *rd, int shape)
     assert(shape >= 0 && shape < QUERY_SHAPES);
     if (rd->queries[shape] == NULL) {
         char sql[1280];
-        build_query_sql(shape, sql, sizeof sql);
+        build_query_sql(shape, NULL, sql, sizeof sql);
         if (lt_sqlite_prepare(rd->db, sql, &rd->queries[shape], rd->error, sizeof rd->error) != 0)
             return NULL;
     }
@@ -218,7 +287,9 @@ static void bind_query(sqlite3_stmt *s, int shape, const lt_query *q)
         sqlite3_bind_text(s, PARAM_VERSION, q->version_id, -1, SQLITE_STATIC);
     if (shape & FILTER_SOURCE)
         sqlite3_bind_text(s, PARAM_SOURCE, q->source, -1, SQLITE_STATIC);
-    if (shape & FILTER_SEARCH)
+    if ((shape & FILTER_SEARCH) && q->ignore_case)
+        sqlite3_bind_text(s, PARAM_SEARCH, q->search, -1, SQLITE_STATIC);
+    else if (shape & FILTER_SEARCH)
         sqlite3_bind_blob(s, PARAM_SEARCH, q->search, (int)strlen(q->search), SQLITE_STATIC);
     if (shape & FILTER_MIN_LEVEL)
         sqlite3_bind_int(s, PARAM_MIN_LEVEL, q->min_level);
@@ -261,12 +332,24 @@ static void line_from_row(sqlite3_stmt *s, lt_line *line)
 
 long lt_sqlite_query(lt_backend_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx)
 {
-    if (q->search != NULL && strlen(q->search) > INT_MAX)
+    if ((q->search != NULL && strlen(q->search) > INT_MAX) ||
+        (q->exclude != NULL && strlen(q->exclude) > INT_MAX))
         return -1;
     int shape = shape_of(q);
-    sqlite3_stmt *s = query_statement(rd, shape);
-    if (s == NULL)
+    bool extended = query_is_extended(q);
+    sqlite3_stmt *s;
+    if (extended) {
+        char sql[4096];
+        build_query_sql(shape, q, sql, sizeof sql);
+        if (sqlite3_prepare_v2(rd->db, sql, -1, &s, NULL) != SQLITE_OK) {
+            lt_store_errorf(rd->error, sizeof rd->error, "query: %s", sqlite3_errmsg(rd->db));
+            sqlite3_finalize(s);
+            return -1;
+        }
+        bind_extended(s, q);
+    } else if ((s = query_statement(rd, shape)) == NULL) {
         return -1;
+    }
     bind_query(s, shape, q);
 
     long delivered = 0;
@@ -284,8 +367,12 @@ long lt_sqlite_query(lt_backend_reader *rd, const lt_query *q, lt_line_cb cb, vo
         lt_store_errorf(rd->error, sizeof rd->error, "query: %s", sqlite3_errmsg(rd->db));
     /* Reset ends the read transaction, so a long-lived reader does not pin
      * old WAL frames; clearing drops the borrowed pointers. */
-    sqlite3_reset(s);
-    sqlite3_clear_bindings(s);
+    if (extended) {
+        sqlite3_finalize(s);
+    } else {
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
     return rc == SQLITE_DONE ? delivered : -1;
 }
 
