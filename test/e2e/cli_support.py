@@ -190,8 +190,8 @@ def json_lines(stdout):
 def expected_text(entries, runner_column=False):
     """What `logtap ... logs` must print for API entries whose messages hold
     no control characters (runner_column: as `logtap logs` prints them)."""
-    return "".join("%s %s%s %s %s\n" % (e["timestamp"], e["runner_id"] + " " if runner_column else "",
-                                          e["stream"], e["request_id"] or "-", e["message"])
+    return "".join("%s %s%s %s %s %s\n" % (e["timestamp"], e["runner_id"] + " " if runner_column else "",
+                                             e["stream"], e["level"], e["request_id"] or "-", e["message"])
                    for e in entries).encode()
 
 
