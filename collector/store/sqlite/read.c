@@ -651,7 +651,12 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
                     " FROM requests q WHERE 1");
     list_any_of(ls, "q.app_id", &q->apps);
     list_any_of(ls, "q.version_id", &q->versions);
-    list_any_of(ls, "coalesce((SELECT source FROM runners WHERE runner_id = q.runner_id), '')", &q->sources);
+    if (q->sources.count > 0) {
+        /* One look at the runners of those sources, not one per request. */
+        list_append(ls, " AND q.runner_id IN (SELECT runner_id FROM runners WHERE 1");
+        list_any_of(ls, "source", &q->sources);
+        list_append(ls, ")");
+    }
     list_any_of(ls, "q.runner_id", &q->runners);
     list_any_of(ls, "q.caller", &q->callers);
     unsigned states = q->states & (LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED);
