@@ -637,7 +637,8 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
         case OPT_JSON: p->format = OUTPUT_JSON; break;
         case OPT_RAW: p->raw = true; break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, command); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
         case 'h': fputs(scope_usage(q->scope), stdout); return -1;
         default: return option_error(command);
         }
@@ -727,7 +728,8 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
         switch (opt) {
         case OPT_LOGS: with_logs = true; break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, command); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
         case 'h': fputs(status_usage, stdout); return LT_EXIT_OK;
         default: return option_error(command);
         }
