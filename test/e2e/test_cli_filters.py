@@ -394,7 +394,8 @@ def test_conventions_from_other_tools():
         check_eq(json_lines(cli_ok(c, "requests", "logs", "q-b1", "--json", "--tail", "1")), b[2:3],
                  "requests logs --json --tail 1")
         check_eq([o["app_id"] for o in json_lines(cli_ok(c, "apps", "list", "--json"))], [], "apps list --json")
-        check_eq(json_lines(cli_ok(c, "whoami", "-o", "json")), [{"user": "admin", "admin": True}], "whoami -o json")
+        check_eq(json_lines(cli_ok(c, "whoami", "-o", "json")), [{"user": "admin", "admin": True, "scope": "full"}],
+                 "whoami -o json")
 
         # A reversed --since/--until: a usage error before any request.
         p = cli(c, "logs", "--since", b[0]["timestamp"], "--until", a[0]["timestamp"])
