@@ -140,6 +140,13 @@ static const char *const migrations[] = {
      * this version; the next save fills it in. */
     "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
     "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
+
+    /* 6 -> 7: the lists of runners and requests (GET /v1/runners,
+     * /v1/requests) page newest first by start time; without these a page
+     * would read and sort the whole table. (A WITHOUT ROWID table's index
+     * carries the primary key, the order's second column.) */
+    "CREATE INDEX runners_by_first ON runners(first_ts);"
+    "CREATE INDEX requests_by_begin ON requests(begin_ts);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
