@@ -1,9 +1,10 @@
 /* main.c -- logtap-collector: read the flags (options.c), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
- * assembler, ingest, the reaper, HTTP -- announce the collector, run the
- * loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse. Every
- * exit after set-up began goes through one teardown.
+ * assembler, ingest, the reaper, HTTP -- announce the collector (and tell
+ * systemd it is ready, readiness.c), run the loop (loop.c) until SIGTERM
+ * or SIGINT, and tear down in reverse. Every exit after set-up began goes
+ * through one teardown.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "readiness.h"
 #include "reaper.h"
 #include "store.h"
 
@@ -190,6 +192,9 @@ int main(int argc, char **argv)
     /* Last: whoever waits for this file may use the collector at once. */
     write_status_file(opt.data, opt.listen, host, lt_http_port(http));
     lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
+    snprintf(said, sizeof said, "listening on %s, serving http://%s:%d", opt.listen, host,
+             lt_http_port(http));
+    lt_readiness_ready(said);
 
     lt_loop_run(&parts, &opt);
     rc = 0;
