@@ -4,7 +4,10 @@
 # Needs root (or sudo) only when something is missing. clang-14 and its
 # runtimes build the fuzz harnesses (scripts/fuzz.sh). chromium and nodejs
 # are for the dashboard's browser tests (scripts/test.sh then installs
-# playwright-core into test/browser with npm ci).
+# playwright-core into test/browser with npm ci). libsystemd-dev lets the
+# collector tell systemd it is ready (optional at build time); dpkg-dev,
+# debootstrap, groff-base and man-db are for scripts/build-deb.sh and the
+# package's test (test/e2e/test_package.py).
 set -euo pipefail
 
 packages=(
@@ -14,6 +17,7 @@ packages=(
   python3 procps clang-format
   clang-14 libclang-rt-14-dev
   chromium nodejs
+  libsystemd-dev dpkg-dev debootstrap groff-base man-db
 )
 
 missing=()
