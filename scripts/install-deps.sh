@@ -7,7 +7,8 @@
 # playwright-core into test/browser with npm ci). libsystemd-dev lets the
 # collector tell systemd it is ready (optional at build time); dpkg-dev,
 # debootstrap, groff-base and man-db are for scripts/build-deb.sh and the
-# package's test (test/e2e/test_package.py).
+# package's test (test/e2e/test_package.py), which enters its Debian root
+# with iproute2's ip and util-linux's unshare, nsenter and setpriv.
 set -euo pipefail
 
 packages=(
@@ -17,7 +18,7 @@ packages=(
   python3 procps clang-format
   clang-14 libclang-rt-14-dev
   chromium nodejs
-  libsystemd-dev dpkg-dev debootstrap groff-base man-db
+  libsystemd-dev dpkg-dev debootstrap groff-base man-db iproute2 util-linux
 )
 
 missing=()
