@@ -8,7 +8,8 @@
 # collector tell systemd it is ready (optional at build time); dpkg-dev,
 # debootstrap, groff-base and man-db are for scripts/build-deb.sh and the
 # package's test (test/e2e/test_package.py), which enters its Debian root
-# with iproute2's ip and util-linux's unshare, nsenter and setpriv.
+# with iproute2's ip and util-linux's unshare, nsenter and setpriv, and
+# judges the unit with systemd-analyze.
 set -euo pipefail
 
 packages=(
@@ -18,7 +19,7 @@ packages=(
   python3 procps clang-format
   clang-14 libclang-rt-14-dev
   chromium nodejs
-  libsystemd-dev dpkg-dev debootstrap groff-base man-db iproute2 util-linux
+  libsystemd-dev dpkg-dev debootstrap groff-base man-db iproute2 util-linux systemd
 )
 
 missing=()
