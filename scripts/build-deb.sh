@@ -43,8 +43,12 @@ install -D -m 0644 "$pkgdir/logtap-collector.service" "$stage/lib/systemd/system
 install -D -m 0644 "$pkgdir/collector.conf" "$stage/etc/logtap/collector.conf"
 # Debian's man pages are compressed; -n keeps the package reproducible.
 find "$stage/usr/share/man" -type f -name '*.[0-9]' -exec gzip -9n {} +
-install -D -m 0644 "$src/README.md" "$stage/usr/share/doc/logtap/README.md"
-gzip -9n "$stage/usr/share/doc/logtap/README.md"
+# A preload is loaded, not executed.
+find "$stage/usr/lib" -name 'liblogtap.so*' -type f -exec chmod 0644 {} +
+doc=$stage/usr/share/doc/logtap
+install -D -m 0644 "$src/README.md" "$doc/README.md"
+gzip -9n "$doc/README.md"
+install -m 0644 "$pkgdir/copyright" "$doc/copyright"
 
 # dpkg-shlibdeps reads debian/control from the directory it runs in.
 version=$(meson introspect --projectinfo "$build" | python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
@@ -57,11 +61,17 @@ mapfile -t elves < <(find "$stage" -type f \( -name '*.so*' -o -perm -u+x \) -ex
 shlibs=$(cd "$shlib_work" && dpkg-shlibdeps -O "${elves[@]}" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$shlibs" ] || { echo "build-deb: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 
+# A native package's changelog: one entry, dated by the tree's last commit.
+when=$(git -C "$src" log -1 --format=%cD 2>/dev/null || date -R)
+printf 'logtap (%s) unstable; urgency=medium\n\n  * Built from the tree by scripts/build-deb.sh.\n\n -- %s  %s\n' \
+  "$version" "$(sed -n 's/^Maintainer: //p' "$pkgdir/control.in")" "$when" | gzip -9n > "$doc/changelog.gz"
+
 mkdir -p "$stage/DEBIAN"
 installed_size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@INSTALLED_SIZE@/$installed_size/" \
   -e "s/@SHLIBS@/$shlibs/" "$pkgdir/control.in" > "$stage/DEBIAN/control"
 install -m 0644 "$pkgdir/conffiles" "$stage/DEBIAN/conffiles"
+install -m 0644 "$pkgdir/triggers" "$stage/DEBIAN/triggers"
 for script in postinst prerm postrm; do
   install -m 0755 "$pkgdir/$script" "$stage/DEBIAN/$script"
 done
