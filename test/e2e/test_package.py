@@ -18,8 +18,9 @@ says which it used):
   installed `logtap` module and marks a request; its lines are read back
   with the CLI (runner and request logs) and with Python over the HTTP API
   (with logtap.client when the package ships one);
-- the collector stops on SIGTERM with status 0; the package is purged,
-  and no file of the package (dpkg -L before), no byte code, no state
+- the collector stops on SIGTERM with status 0; the package is installed
+  again (an upgrade: the user is kept) and removed (the store, the user and
+  the conffile stay), then purged, and no file of the package (dpkg -L before), no byte code, no state
   directory, socket, ring or user remains. In debootstrap mode, the whole
   file tree is compared with the listing taken before the install.
 
@@ -400,6 +401,19 @@ def test_install_run_purge():
         proc = None
         listener.close()
         os.unlink(root.host_path(NOTIFY))
+
+        # Installed again (an upgrade) and then removed: the user, the store
+        # and the conffile stay; only a purge takes them.
+        shutil.copy(DEB, root.host_path("/tmp/logtap.deb"))
+        root.run(["dpkg", "-i", "/tmp/logtap.deb"])
+        os.unlink(root.host_path("/tmp/logtap.deb"))
+        check_eq(root.run(["getent", "passwd", "logtap"]).stdout.decode().strip().split(":"), passwd,
+                 "the logtap user after an upgrade")
+        root.run(["dpkg", "--remove", "logtap"])
+        check(not os.path.lexists(root.host_path("/usr/bin/logtap-collector")), "remove left the collector")
+        for path in [state + "/logtap.db", state + "/admin.token", "/etc/logtap/collector.conf"]:
+            check(os.path.exists(root.host_path(path)), "remove took %s, which only purge may take" % path)
+        root.run(["getent", "passwd", "logtap"])
 
         start = time.monotonic()
         root.run(["dpkg", "--purge", "logtap"])
