@@ -13,6 +13,10 @@
 # (scripts/install-deps.sh); not root: dpkg-deb --root-owner-group makes
 # every file root's.
 set -euo pipefail
+case "${1:-}" in
+  -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -*) echo "build-deb: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
 
 src=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "${1:-$src/build-deb}" && cd "${1:-$src/build-deb}" && pwd)
