@@ -314,8 +314,9 @@ static int run_list_command(const struct list_kind *k, struct cli_globals *g, in
         cursor = next ? strdup(next) : NULL;
         if (next && !cursor)
             die_out_of_memory();
+        size_t got = json_array_size(items); /* items belongs to answer */
         json_decref(answer);
-        if (!cursor || json_array_size(items) == 0)
+        if (!cursor || got == 0)
             break;
     }
     free(cursor);

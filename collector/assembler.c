@@ -844,7 +844,9 @@ static bool beyond_horizon(const proc *p, const lt_proc_meta *meta, const lt_rec
     uint64_t furthest = n ? recs[n - 1].pos : 0;
     if (meta->has_range && meta->end > furthest)
         furthest = meta->end;
-    return furthest > known && furthest - known > LT_RING_MAX_CAPACITY;
+    /* known may be the start of the last record applied, the runner's
+     * acknowledged point its end: a whole ring past that is one record more. */
+    return furthest > known && furthest - known > LT_RING_MAX_CAPACITY + LT_RING_RECORD_MAX;
 }
 
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
