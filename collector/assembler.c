@@ -78,11 +78,12 @@
  *     a BEGIN for the lines (they end, and carry the request ID).
  *
  * Instances belong to their first identity. An instance's 64-bit ID is in
- * its ring file's name, which anyone on the machine can list, so a frame or
- * a planted ring naming a victim's instance under another runner or app
- * must not take the victim's lines (stored under the wrong runner) or erase
- * them (a position far ahead, after which the victim's records look like
- * duplicates). The runner and app of the first frame taken from an
+ * its frames and its ring's header (no longer in its file's name, which
+ * anyone can list: ring.c), so whoever can read a ring or watch frames may
+ * learn it; a frame or a planted ring naming a victim's instance under
+ * another runner or app must not take the victim's lines (stored under the
+ * wrong runner) or erase them (a position far ahead, after which the
+ * victim's records look like duplicates). The runner and app of the first frame taken from an
  * instance own it, in memory and in the store's delivery state (so a
  * collector restart is no window): frames and replays naming another are
  * refused (instance_claims_refused) and do not finish it. And a record may
