@@ -889,7 +889,12 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     long fresh = 0;
     for (size_t k = 0; k < n; k++) {
         const lt_record_in *r = &recs[k];
-        if (p->have_pos && r->pos <= p->last_pos) {
+        /* Below what the runner says is acknowledged, a record is stored:
+         * only a stale copy can bring it again (one that ingest's range
+         * check did not stop: packed before that ack, and delivered after a
+         * frame that told it), and the done points that would have
+         * recognised its bytes are pruned (prune()). */
+        if ((p->have_pos && r->pos <= p->last_pos) || r->pos < p->runner_acked) {
             LT_COUNT(records_duplicate, 1);
             continue;
         }

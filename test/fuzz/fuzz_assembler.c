@@ -215,6 +215,15 @@ static void add_record(input *in, runner *r, enum op op)
         break;
     }
     r->next_pos += 64 + ((rec->data_len + 7) & ~(size_t)7);
+    if (getenv("FUZZ_TRACE")) {
+        size_t nl = 0, shown = rec->data_len < 24 ? rec->data_len : 24;
+        for (size_t i = 0; i < rec->data_len; i++)
+            nl += rec->data && rec->data[i] == '\n';
+        fprintf(stderr,
+                "  record %zu: kind %d tid %u fd %d pos %llu len %zu (%zu newlines) request %s data '%.*s'\n",
+                r->n - 1, rec->kind, rec->tid, rec->fd, (unsigned long long)rec->pos, rec->data_len, nl,
+                rec->request ? rec->request : "-", (int)shown, rec->data ? (const char *)rec->data : "");
+    }
 }
 
 /* Feed records [from, to) of r as one batch, as its sender packs them. */
