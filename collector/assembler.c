@@ -793,6 +793,26 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, int64_t
     return emit(a, p, ts_ns, 0, 2, NULL, msg, (size_t)len);
 }
 
+/* END, with the handler's error when its payload names one (ingest and
+ * the reaper checked the payload; checked again, as the caller is). Only
+ * the runner's own app's request is ended. */
+static int end_request(lt_assembler *a, proc *p, const char *request, const lt_record_in *r)
+{
+    unsigned long type_len;
+    if (r->data_len == 0 || !lt_wire_end_error_ok(r->data, r->data_len, &type_len))
+        return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), NULL, NULL);
+    char error_type[LT_WIRE_MAX_ID + 1];
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1];
+    memcpy(error_type, r->data, type_len);
+    error_type[type_len] = '\0';
+    size_t message_len = r->data_len - type_len - 1;
+    memcpy(error, r->data + type_len + 1, message_len);
+    error[message_len] = '\0';
+    /* A NUL inside the message would cut it: the text before it stands. */
+    LT_COUNT(requests_failed, 1);
+    return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), error_type, error);
+}
+
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
                        uint64_t *acked_pos, int *have_acked)
 {
@@ -864,6 +884,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id, caller,
                                             stamp(a, r->ts_ns));
+                if (rc == LT_BEGIN_OTHER_APP)
+                    LT_COUNT(requests_claims_refused, 1);
+                else if (rc == LT_BEGIN_COMPLETED)
+                    LT_COUNT(requests_reopens_refused, 1);
+                else if (rc == 0)
+                    rc = lt_store_request_hold(a->store, request, p->instance);
+                if (rc > 0)
+                    rc = 0; /* refused: its lines still carry the request ID */
                 mark_dirty(a, p);
             }
             break;
@@ -871,11 +899,22 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             LT_COUNT(requests_ended, 1);
             rc = finish_thread(a, p, r->tid);
             if (rc == 0 && r->request && !applied) {
-                rc = lt_store_request_end(a->store, request, stamp(a, r->ts_ns));
+                rc = end_request(a, p, request, r);
                 mark_dirty(a, p);
             }
             break;
-        case LT_REC_EXIT: rc = finish_proc(a, p); break;
+        case LT_REC_EXIT:
+            rc = finish_proc(a, p);
+            if (rc == 0 && !applied) {
+                /* Gone: the requests it alone was inside are over, after
+                 * every line it wrote (they are in this transaction). */
+                long died = lt_store_instance_gone(a->store, p->instance, stamp(a, r->ts_ns));
+                rc = died < 0 ? -1 : 0;
+                if (died > 0)
+                    LT_COUNT(requests_runner_died, (uint64_t)died);
+                mark_dirty(a, p);
+            }
+            break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             if (!applied) {
                 rc = emit(a, p, stamp(a, r->ts_ns), r->tid, 2, NULL, (const char *)r->data, r->data_len);

@@ -5,6 +5,10 @@
   {"op": "end"}                                              ends the request
   {"op": "burst", "count": N, "prefix": P}   N lines "P 000000".. as fast as
                                              Python prints them, flushed once
+  {"op": "fail", "id": REQUEST_ID, "text": T, "message": M}   a whole request
+                                             whose handler prints T, then
+                                             raises ValueError(M) out of
+                                             logtap.request()
 
 Commands run in order on the main thread, so a test knows what the runner
 has written by the time it sends the next command. EOF on stdin ends it.
@@ -33,5 +37,12 @@ for raw in sys.stdin:
         for i in range(cmd["count"]):
             print("%s %06d" % (cmd["prefix"], i))
         sys.stdout.flush()
+    elif op == "fail":
+        try:
+            with logtap.request(cmd["id"]):
+                print(cmd["text"], flush=True)
+                raise ValueError(cmd["message"])
+        except ValueError:
+            pass
     else:
         sys.exit("driven_app: unknown op %r" % op)
