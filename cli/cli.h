@@ -63,6 +63,9 @@ enum cli_option {
     OPT_PRIVATE_LOGS,
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
+    OPT_WAIT,
+    OPT_STREAM,
+    OPT_CALLER,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \
@@ -107,6 +110,7 @@ int take_one_operand(const char *command, const char *name, int argc, char **arg
 int take_no_operands(const char *command, int argc, char **argv);
 
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
+command_fn cmd_requests_enqueue; /* cli_requests.c */
 command_fn cmd_run;
 
 /* `logtap run`'s exit code when exec failed with `error` (cli_run.c, also

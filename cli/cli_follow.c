@@ -346,7 +346,11 @@ static void follow_configure(struct follow_state *f)
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, FOLLOW_STALL_S);
+    /* A request's follow may first wait (wait=) for the request to appear,
+     * sending nothing. */
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     FOLLOW_STALL_S +
+                         (logs_query_is_one_request(f->query) ? (long)logs_query_wait_s(f->query) : 0));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, follow_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_follow_socket);

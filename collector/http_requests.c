@@ -70,7 +70,8 @@ enum MHD_Result http_serve_request_announce(http_call *c, const char *request_id
     const char *caller = optional_string(doc, "caller", &bad_caller);
     if (app_id == NULL || bad_app || bad_caller) {
         json_decref(doc);
-        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad %s: expected an ID (1..%d printable ASCII characters, no '/')",
+        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                                "bad %s: expected an ID (1..%d printable ASCII characters, no '/')",
                                 bad_caller ? "caller" : "app", LT_WIRE_MAX_ID);
     }
     char app[LT_WIRE_MAX_ID + 1], who_calls[LT_WIRE_MAX_ID + 1];

@@ -20,8 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (PYTHON, SRC, Collector, Follower, check, check_eq, messages, run_tests,  # noqa: E402
-                     runner_env, wait_until)
+from harness import (CLI, PYTHON, SRC, Collector, Follower, check, check_eq, messages, plain_env,  # noqa: E402
+                     run_tests, runner_env, wait_until)
 
 APP = os.path.join(SRC, "test", "e2e", "apps", "driven_app.py")
 STATUS_KEYS = {"IN_QUEUE": {"request_id", "status", "queue_position"},
@@ -270,6 +270,65 @@ def test_claim_by_another_app_refused():
         check_eq(status, 200, "the announced caller stays the caller")
 
 
+def logtap(c, *args):
+    """`logtap --server URL ARGS...` started, not waited for."""
+    return subprocess.Popen([CLI, "--server", c.url] + list(args), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=plain_env())
+
+
+def finished(proc, what, timeout=30):
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out.decode(), err.decode()
+
+
+def test_cli():
+    with Collector() as c:
+        code, out, err = finished(logtap(c, "requests", "enqueue", "lc-cli", "--app", "lc-app", "--caller",
+                                         "carol"), "enqueue")
+        check_eq((code, json.loads(out), err),
+                 (0, {"request_id": "lc-cli", "status": "IN_QUEUE", "queue_position": 0}, ""), "enqueue")
+        code, out, err = finished(logtap(c, "requests", "enqueue", "lc-cli", "--app", "lc-else"), "again")
+        check_eq((code, err), (1, "logtap: request lc-cli belongs to another app or caller (HTTP 409)\n"), "a conflict")
+        check_eq(finished(logtap(c, "requests", "enqueue", "lc-cli"), "no app")[0], 2, "--app is required")
+        stream = logtap(c, "requests", "status", "lc-cli", "--stream", "--logs")
+        follow = logtap(c, "requests", "logs", "lc-cli", "-f")
+        later = logtap(c, "requests", "status", "lc-cli-later", "--wait", "30")
+        later_follow = logtap(c, "requests", "logs", "lc-cli-later", "-f", "--wait", "30")
+        time.sleep(0.5)
+        r = Runner(c, "lc-cli-runner", "lc-app")
+        r.send("begin", id="lc-cli")
+        r.send("print", text="hello from the cli request")
+        r.send("end")
+        r.send("begin", id="lc-cli-later")
+        r.send("print", text="later")
+        r.send("end")
+        r.close()
+        code, out, err = finished(stream, "status --stream")
+        docs = [json.loads(line) for line in out.splitlines()]
+        check_eq((code, err), (0, ""), "status --stream ends with the request")
+        check_eq((docs[0]["status"], docs[-1]["status"]), ("IN_QUEUE", "COMPLETED"), "first and last")
+        check_eq([m["message"] for d in docs for m in d["logs"]], ["hello from the cli request"], "its lines")
+        code, out, err = finished(follow, "logs -f")
+        check_eq((code, err), (0, ""), "logs -f ends with the request")
+        check("hello from the cli request" in out, "logs -f printed the line: %r" % out)
+        code, out, err = finished(later, "status --wait")
+        check_eq((code, err), (0, ""), "status --wait: answered once begun")
+        check(json.loads(out)["status"] in ("IN_PROGRESS", "COMPLETED"), "begun: %r" % out)
+        code, out, err = finished(later_follow, "logs -f --wait")
+        check_eq((code, err), (0, ""), "logs -f --wait")
+        check("later" in out, "logs -f --wait printed the line")
+        start = time.monotonic()
+        code, out, err = finished(logtap(c, "requests", "status", "lc-never", "--wait", "1"), "unknown")
+        check_eq((code, err), (1, "logtap: unknown request 'lc-never'\n"), "an unknown request after --wait")
+        check(1 <= time.monotonic() - start < 5, "after the wait")
+        code, out, err = finished(logtap(c, "requests", "status", "lc-never", "--wait", "x"), "bad wait")
+        check_eq(code, 2, "a bad --wait")
+        check_eq(finished(logtap(c, "requests", "logs", "lc-never", "--wait", "1"), "no -f")[0], 2,
+                 "--wait without -f")
+        code, out, err = finished(logtap(c, "requests", "enqueue", "--help"), "help")
+        check(code == 0 and out.startswith("Usage: logtap requests enqueue REQUEST_ID --app APP"), "enqueue --help")
+
+
 if __name__ == "__main__":
     run_tests([test_enqueued_followed_begun_completed, test_runner_killed_inside_request, test_handler_exception,
-               test_wait_for_unknown_and_invisible, test_claim_by_another_app_refused])
+               test_wait_for_unknown_and_invisible, test_claim_by_another_app_refused, test_cli])

@@ -75,7 +75,8 @@ static const char *const request_sql[REQ_STATEMENTS] = {
 static sqlite3_stmt *statement(lt_backend_writer *st, enum request_statement which)
 {
     sqlite3_stmt **slot = &st->request_stmts[which];
-    if (*slot == NULL && lt_sqlite_prepare(st->db, request_sql[which], slot, st->error, sizeof st->error) != 0)
+    if (*slot == NULL &&
+        lt_sqlite_prepare(st->db, request_sql[which], slot, st->error, sizeof st->error) != 0)
         return NULL;
     return *slot;
 }
@@ -124,8 +125,9 @@ static int look_up(lt_backend_writer *st, const char *request_id, struct request
     return -1;
 }
 
-static int insert_row(lt_backend_writer *st, const char *request_id, const char *runner_id, const char *app_id,
-                      const char *version_id, const char *caller, int64_t ts_ns, bool queued)
+static int insert_row(lt_backend_writer *st, const char *request_id, const char *runner_id,
+                      const char *app_id, const char *version_id, const char *caller, int64_t ts_ns,
+                      bool queued)
 {
     sqlite3_stmt *s = statement(st, REQ_INSERT_BEGUN);
     if (s == NULL) {
@@ -261,7 +263,8 @@ int lt_sqlite_request_enqueue(lt_backend_writer *st, const char *request_id, con
     if (known == 0)
         return insert_row(st, request_id, "", app_id, "", caller, ts_ns, true) != 0 ? -1 : LT_ENQUEUE_CREATED;
     bool has_caller = caller != NULL && caller[0] != '\0';
-    if (strcmp(row.app_id, app_id) != 0 || (has_caller && row.caller[0] != '\0' && strcmp(row.caller, caller) != 0))
+    if (strcmp(row.app_id, app_id) != 0 ||
+        (has_caller && row.caller[0] != '\0' && strcmp(row.caller, caller) != 0))
         return LT_ENQUEUE_CONFLICT;
     if (has_caller && row.caller[0] == '\0') {
         sqlite3_stmt *s = statement(st, REQ_BIND_CALLER);
