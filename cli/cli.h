@@ -6,6 +6,7 @@
  * (strings, terminal safety), cli_credentials.c (which token to send),
  * cli_http.c (requests to the collector and their errors), cli_sse.c (the
  * event-stream parser), cli_logs.c and cli_follow.c (the log commands),
+ * cli_requests.c (requests enqueue, requests status --stream),
  * cli_admin.c (tokens, apps, accounts, whoami), cli_run.c (`logtap run`).
  */
 #ifndef LT_CLI_H

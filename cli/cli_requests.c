@@ -80,7 +80,8 @@ int cmd_requests_enqueue(struct cli_globals *g, int argc, char **argv)
         return usage_error(command, "--app: expected an ID (1..%d printable ASCII characters, no '/')",
                            LT_WIRE_MAX_ID);
     if (caller != NULL && !lt_wire_id_ok(caller, strlen(caller)))
-        return usage_error(command, "--caller: expected a user name (1..%d printable ASCII characters, no '/')",
+        return usage_error(command,
+                           "--caller: expected a user name (1..%d printable ASCII characters, no '/')",
                            LT_WIRE_MAX_ID);
 
     struct collector c;
@@ -185,7 +186,8 @@ int requests_status_stream(struct collector *c, const char *id, bool with_logs, 
     int code = LT_EXIT_OK;
     const struct target t = {"request", id};
     if (s.bad_event) {
-        fprintf(stderr, "logtap: the collector at %s sent an event that is not a status document\n", c->server);
+        fprintf(stderr, "logtap: the collector at %s sent an event that is not a status document\n",
+                c->server);
         code = LT_EXIT_FAILED;
     } else if (s.http_status != 0 && s.http_status != 200) {
         code = report_http_error(c, &t, s.http_status, &s.error);

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "metrics.h"
 #include "timefmt.h"
 
 #define MAX_WAITING 1024
@@ -149,6 +150,8 @@ void lt_announce_apply(lt_announce *an, lt_store *st)
     for (announcement *a = list; a != NULL; a = a->next) {
         int rc = lt_store_request_enqueue(st, a->request_id, a->app_id, a->caller, lt_time_now_ns());
         a->result = rc < 0 ? LT_ANNOUNCE_FAILED : rc;
+        if (rc == LT_ENQUEUE_CREATED)
+            LT_COUNT(requests_announced, 1);
     }
     if (list == NULL)
         return;

@@ -124,6 +124,8 @@ typedef struct runner {
     struct runner *next; /* hash chain */
 } runner;
 
+#define JOINED_SLOTS 8
+
 typedef struct proc {
     uint64_t instance;
     char *runner_id, *app_id, *version_id, *source;
@@ -140,6 +142,10 @@ typedef struct proc {
     uint64_t pruned_below; /* done points below this are gone from the store */
     bool dirty;            /* state to write at the next commit */
     bool finished;         /* its ring is gone: write that, then forget it */
+    /* Hashes of the requests it has begun or written inside lately, so
+     * that a line does not cost a store write to say it holds one. */
+    uint64_t joined[JOINED_SLOTS];
+    unsigned joined_next;
     partial *partials;
     size_t npartials, cap_partials;
     size_t held;                        /* bytes of buffers of lines in progress */
@@ -793,6 +799,35 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, int64_t
     return emit(a, p, ts_ns, 0, 2, NULL, msg, (size_t)len);
 }
 
+static uint64_t request_hash(const char *request)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)request; *c; c++)
+        h = (h ^ *c) * UINT64_C(1099511628211);
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* The instance is inside `request` (it began it, or wrote with its marker:
+ * a child spawned inside it). It holds the request, so the request is
+ * over only when every process inside it is gone (lt_store_instance_gone).
+ * Said to the store once per request while the instance stays cached (a
+ * hash that collides with a recent one skips a join: the request then
+ * ends with the processes that did join it). */
+static int join_request(lt_assembler *a, proc *p, const char *request, bool began)
+{
+    uint64_t h = request_hash(request);
+    for (unsigned i = 0; i < JOINED_SLOTS; i++)
+        if (p->joined[i] == h) {
+            if (!began)
+                return 0;
+            p->joined[i] = 0; /* a BEGIN holds it whatever a line did before */
+        }
+    p->joined[p->joined_next] = h;
+    p->joined_next = (p->joined_next + 1) % JOINED_SLOTS;
+    return began ? lt_store_request_hold(a->store, request, p->instance)
+                 : lt_store_request_join(a->store, request, p->app_id, p->instance);
+}
+
 /* END, with the handler's error when its payload names one (ingest and
  * the reaper checked the payload; checked again, as the caller is). Only
  * the runner's own app's request is ended. */
@@ -868,6 +903,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_DATA:
             LT_COUNT(bytes_received, r->data_len);
             rc = feed_data(a, p, r);
+            if (rc == 0 && r->request)
+                rc = join_request(a, p, request, false);
             break;
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
@@ -889,7 +926,7 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 else if (rc == LT_BEGIN_COMPLETED)
                     LT_COUNT(requests_reopens_refused, 1);
                 else if (rc == 0)
-                    rc = lt_store_request_hold(a->store, request, p->instance);
+                    rc = join_request(a, p, request, true);
                 if (rc > 0)
                     rc = 0; /* refused: its lines still carry the request ID */
                 mark_dirty(a, p);

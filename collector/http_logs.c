@@ -1,6 +1,7 @@
 /* http_logs.c -- the log endpoints of doc/http-api.md: runner logs,
- * request logs, the search across runners, request status, and follow
- * streams (server-sent events) for all three.
+ * request logs, the search across runners, request status, follow
+ * streams (server-sent events) for all three, and a request's status
+ * stream (fal's status documents as events).
  *
  * Owns: the log parameters and their validation, the access decision for
  * each scope (through access.h, so pages, status and streams agree), JSON
@@ -31,7 +32,13 @@
  *   client hung up.
  * - A request's status is read before the round's line query, and every
  *   line committed by then is sent before the status event: an END's own
- *   lines are committed with it, so "COMPLETED" never overtakes them.
+ *   lines are committed with it, so "COMPLETED" never overtakes them. A
+ *   request's streams close once COMPLETED has gone out.
+ * - A request not known yet is waited for (wait=) in the handler, before
+ *   any answer: the server has a thread per connection already, and the
+ *   status code is what the wait decides. The wait takes a stream slot
+ *   and treats a request the principal may not see exactly as a missing
+ *   one, so that the 404 after it tells nothing by its timing.
  */
 #include <assert.h>
 #include <poll.h>

@@ -371,7 +371,7 @@ class RequestPanel {
     this.pollTimer = null;
     let doc;
     try {
-      doc = await apiGet(`v1/requests/${seg(this.id)}/status`);
+      doc = await apiGet(`v1/requests/${seg(this.id)}/status`, { wait: 0 });
     } catch (err) {
       if (generation !== this.generation || handleAuthFailure(err)) return;
       if (err.status === 404) {

@@ -47,6 +47,7 @@ typedef struct lt_store_backend {
     int (*request_end)(lt_backend_writer *w, const char *request_id, const char *app_id, int64_t ts_ns,
                        const char *error_type, const char *error);
     int (*request_hold)(lt_backend_writer *w, const char *request_id, uint64_t instance);
+    int (*request_join)(lt_backend_writer *w, const char *request_id, const char *app_id, uint64_t instance);
     long (*instance_gone)(lt_backend_writer *w, uint64_t instance, int64_t ts_ns);
     int (*request_enqueue)(lt_backend_writer *w, const char *request_id, const char *app_id,
                            const char *caller, int64_t ts_ns);

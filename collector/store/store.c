@@ -177,6 +177,12 @@ int lt_store_request_hold(lt_store *st, const char *request_id, uint64_t instanc
     return st->backend->request_hold(st->writer, request_id, instance);
 }
 
+int lt_store_request_join(lt_store *st, const char *request_id, const char *app_id, uint64_t instance)
+{
+    assert(request_id != NULL && app_id != NULL);
+    return st->backend->request_join(st->writer, request_id, app_id, instance);
+}
+
 long lt_store_instance_gone(lt_store *st, uint64_t instance, int64_t ts_ns)
 {
     return st->backend->instance_gone(st->writer, instance, ts_ns);

@@ -112,6 +112,10 @@ int lt_store_request_end_error(lt_store *st, const char *request_id, const char 
 /* Process instance `instance` is inside `request_id` (it began it): the
  * request's runner is alive while some instance holding it is. 0 or -1. */
 int lt_store_request_hold(lt_store *st, const char *request_id, uint64_t instance);
+/* Instance `instance` wrote inside `request_id` (a child process that
+ * inherited the marker): it holds the request too if the request is in
+ * progress and of `app_id`; otherwise nothing changes. 0 or -1. */
+int lt_store_request_join(lt_store *st, const char *request_id, const char *app_id, uint64_t instance);
 /* Instance `instance` is gone (its EXIT, or its ring replayed after its
  * death). Every request it held that no other instance holds and that has
  * not ended is COMPLETED at `ts_ns` with error_type LT_ERROR_RUNNER_DIED.

@@ -4,7 +4,8 @@ IN_PROGRESS from its BEGIN, COMPLETED at its END, at a handler's error END
 (error, error_type) or at the death of its runner (error_type
 runner_disconnected, within 2 s, after the replayed tail); followers and
 status streams opened before it exists wait for it, see every state and
-every line once, and end after COMPLETED; an ID that never appears is 404
+every line once, and end after COMPLETED; a child spawned inside the
+request keeps it alive after its runner's death; an ID that never appears is 404
 after wait= seconds, exactly as an invisible one is.
 
 Real collector, real runners under the preload (apps/driven_app.py), real
@@ -100,6 +101,11 @@ def test_enqueued_followed_begun_completed():
         check_eq(announce(c, "lc-other-app", "lc-other")[1]["queue_position"], 0, "another app's queue")
         check_eq(announce(c, "lc-first", "lc-app", caller="carol")[0], 200, "announced again: the same")
         check_eq(announce(c, "lc-first", "lc-other")[0], 409, "announced for another app")
+        check_eq(announce(c, "lc-first", "lc-app", caller="mallory")[0], 409, "announced for another caller")
+        for body, word in (({"caller": "bob"}, "app"), ({"app": "a/b"}, "app"), ({"app": "a", "caller": 7}, "caller"),
+                           ({"app": "a", "x": 1}, "x")):
+            status, doc = c.call_json("PUT", "/v1/requests/lc-bad", body)
+            check(status == 400 and word in doc["error"], "bad body %r: %s %r" % (body, status, doc))
         check_eq(c.get_json("/v1/requests/lc-second/status")[1],
                  {"request_id": "lc-second", "status": "IN_QUEUE", "queue_position": 1}, "status while queued")
 
@@ -179,6 +185,31 @@ def test_runner_killed_inside_request():
         check_eq(c.get_json("/v1/requests/lc-killed/status")[1]["error_type"], "runner_disconnected",
                  "status")
         check_eq(c.metrics().get("logtap_requests_runner_died_total"), 1.0, "counted")
+
+
+def test_child_outlives_killed_runner():
+    """A child spawned inside the request holds it: the request completes
+    (runner_disconnected) only when the runner and the child are gone."""
+    with Collector() as c:
+        gate = os.path.join(c.workdir, "child-may-finish")
+        r = Runner(c, "lc-parent", "lc-app")
+        r.send("begin", id="lc-family")
+        r.send("print", text="parent line")
+        r.send("spawn", text="child line", gate=gate)
+        wait_until(lambda: "child line" in messages(c.logs("requests", "lc-family") or []), 30, "the child's line")
+        r.proc.send_signal(signal.SIGKILL)
+        r.proc.wait()
+        time.sleep(3)  # the parent's ring is replayed by now
+        check_eq(c.get_json("/v1/requests/lc-family/status", wait=0)[1]["status"], "IN_PROGRESS",
+                 "the child still runs inside the request")
+        logs = Follower(c, "/v1/requests/lc-family/logs")
+        with open(gate, "w"):
+            pass
+        opened = time.monotonic()
+        ended_at(logs, 10)
+        print("  the request completed %.2f s after the child was let go" % (time.monotonic() - opened))
+        check_eq(messages(logs.logs()), ["parent line", "child line", "child line done"], "every line")
+        check_eq(status_events(logs)[-1]["error_type"], "runner_disconnected", "completed: the runner died")
 
 
 def test_handler_exception():
@@ -330,5 +361,6 @@ def test_cli():
 
 
 if __name__ == "__main__":
-    run_tests([test_enqueued_followed_begun_completed, test_runner_killed_inside_request, test_handler_exception,
+    run_tests([test_enqueued_followed_begun_completed, test_runner_killed_inside_request,
+               test_child_outlives_killed_runner, test_handler_exception,
                test_wait_for_unknown_and_invisible, test_claim_by_another_app_refused, test_cli])

@@ -15,6 +15,7 @@ const lt_store_backend lt_store_sqlite = {
     .request_begin = lt_sqlite_request_begin,
     .request_end = lt_sqlite_request_end,
     .request_hold = lt_sqlite_request_hold,
+    .request_join = lt_sqlite_request_join,
     .instance_gone = lt_sqlite_instance_gone,
     .request_enqueue = lt_sqlite_request_enqueue,
     .commit = lt_sqlite_commit,

@@ -17,9 +17,10 @@
  * - BEGIN and the announcement decide in C from one look-up of the row,
  *   not in one clever UPSERT: who may claim a request (an announced one
  *   belongs to its app) has to be said as a result, for the metrics.
- * - A request is held by the instances that began it; it dies with the
- *   last of them. Children that inherit the marker without a BEGIN do not
- *   hold it (README, "Request states").
+ * - A request is held by the instances that began it or wrote inside it
+ *   (children that inherited the marker); it dies with the last of them.
+ *   A child joins only a request already begun (README, "Request
+ *   states").
  */
 #include "sqlite.h"
 
@@ -37,6 +38,7 @@ enum request_statement {
     REQ_GONE_END,
     REQ_GONE_RELEASE,
     REQ_BIND_CALLER,
+    REQ_JOIN,
     REQ_STATEMENTS
 };
 
@@ -70,6 +72,9 @@ static const char *const request_sql[REQ_STATEMENTS] = {
                      "   AND o.instance <> ?1))",
     [REQ_GONE_RELEASE] = "DELETE FROM request_holders WHERE instance = ?1",
     [REQ_BIND_CALLER] = "UPDATE requests SET caller = coalesce(caller, ?2) WHERE request_id = ?1",
+    [REQ_JOIN] = "INSERT OR IGNORE INTO request_holders(request_id, instance)"
+                 " SELECT ?1, ?2 FROM requests"
+                 " WHERE request_id = ?1 AND end_ts IS NULL AND begun = 1 AND app_id = ?3",
 };
 
 static sqlite3_stmt *statement(lt_backend_writer *st, enum request_statement which)
@@ -222,6 +227,22 @@ int lt_sqlite_request_hold(lt_backend_writer *st, const char *request_id, uint64
     }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)instance);
+    return lt_sqlite_step_write(st, s, "record a request's holder");
+}
+
+int lt_sqlite_request_join(lt_backend_writer *st, const char *request_id, const char *app_id,
+                           uint64_t instance)
+{
+    if (lt_sqlite_ensure_transaction(st) != 0)
+        return -1;
+    sqlite3_stmt *s = statement(st, REQ_JOIN);
+    if (s == NULL) {
+        lt_sqlite_transaction_lost(st);
+        return -1;
+    }
+    sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, (int64_t)instance);
+    sqlite3_bind_text(s, 3, app_id, -1, SQLITE_STATIC);
     return lt_sqlite_step_write(st, s, "record a request's holder");
 }
 

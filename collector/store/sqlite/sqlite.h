@@ -138,6 +138,7 @@ LT_SQLITE_FUNCTION(runner_seen);
 LT_SQLITE_FUNCTION(request_begin);
 LT_SQLITE_FUNCTION(request_end);
 LT_SQLITE_FUNCTION(request_hold);
+LT_SQLITE_FUNCTION(request_join);
 LT_SQLITE_FUNCTION(instance_gone);
 LT_SQLITE_FUNCTION(request_enqueue);
 LT_SQLITE_FUNCTION(commit);
