@@ -1122,8 +1122,8 @@ static enum MHD_Result judge_failed(http_call *c, int rc, int slot)
 {
     if (rc == JUDGE_STORE_FAILED)
         return http_reply_store_error(c);
-    if (rc == JUDGE_CLIENT_LEFT)
-        return MHD_NO; /* hang up: nobody is there to answer */
+    if (rc == JUDGE_CLIENT_LEFT) /* the client hung up, or the server stops: an answer nobody reads */
+        return http_reply_error(c->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the wait was cut short");
     if (rc == JUDGE_STREAMS_FULL)
         return refuse_stream(c, slot);
     return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
