@@ -2,7 +2,7 @@
  * and dispatch to the commands (see cli.h for which file owns which).
  *
  * Why it looks the way it does:
- * - Global options (--server, --token) come before the command; every
+ * - Global options (--server, --token, --credentials) come before the command; every
  *   command accepts them after its name too, since that is where people
  *   type them.
  * - Usage errors exit 2 and are found before any network traffic, with the
@@ -22,7 +22,8 @@
 #include "cli_text.h"
 
 static const char main_usage[] =
-    "Usage: logtap [--server URL] [--token TOKEN] COMMAND [ARGS...]\n"
+    "Usage: logtap [--server URL] [--token TOKEN] [--credentials FILE] COMMAND\n"
+    "              [ARGS...]\n"
     "\n"
     "Read the stdout/stderr lines that logtap-collector captured from runners,\n"
     "run a command with its output captured, and manage who may read what.\n"
@@ -44,13 +45,17 @@ static const char main_usage[] =
     "                 set, else " DEFAULT_SERVER "); also accepted after\n"
     "                 a command\n"
     "  --token TOKEN  the API token to send; also accepted after a command\n"
+    "  --credentials FILE\n"
+    "                 the credentials file to read (default: $LOGTAP_CREDENTIALS\n"
+    "                 if set, else the one below); also accepted after a command\n"
     "  -h, --help     show this help; 'logtap COMMAND --help' documents a command\n"
     "  --version      print logtap's version\n"
     "\n"
     "Tokens: every request carries 'Authorization: Bearer TOKEN'. The token is\n"
     "--token TOKEN if given, else $LOGTAP_TOKEN if set, else the token on the\n"
-    "server's line in the credentials file, $XDG_CONFIG_HOME/logtap/credentials\n"
-    "or else ~/.config/logtap/credentials (lines 'URL TOKEN'; URLs compared\n"
+    "server's line in the credentials file: --credentials FILE, else\n"
+    "$LOGTAP_CREDENTIALS, else $XDG_CONFIG_HOME/logtap/credentials or else\n"
+    "~/.config/logtap/credentials (lines 'URL TOKEN'; URLs compared\n"
     "after removing a trailing '/'; the last matching line wins). A collector\n"
     "writes its admin token there when it starts, so on the collector's machine\n"
     "there is nothing to configure. The file is used only if it is yours and\n"
@@ -75,6 +80,7 @@ static const char main_usage[] =
     "  logtap logs --app demo --level error --since 1h\n"
     "  logtap --server http://10.0.0.5:8765 runners logs r-1 --since 1h --search oom\n"
     "  LOGTAP_TOKEN=$(logtap tokens create --user alice) logtap whoami\n"
+    "  LOGTAP_CREDENTIALS=/srv/demo/credentials logtap runners logs r-1\n"
     "  logtap apps deploy demo --owner alice --private-logs\n";
 
 static const char runners_usage[] = "Usage: logtap runners logs RUNNER_ID [OPTIONS]\n"
@@ -202,6 +208,12 @@ int cli_global_option(int opt, const char *arg, struct cli_globals *g, const cha
         g->server = arg;
         return LT_EXIT_OK;
     }
+    if (opt == OPT_CREDENTIALS) {
+        if (!*arg)
+            return usage_error(command, "--credentials needs a file");
+        g->credentials = arg;
+        return LT_EXIT_OK;
+    }
     /* Not echoed: it is a secret, even a mistyped one. */
     if (!cli_token_ok(arg))
         return usage_error(command,
@@ -316,6 +328,7 @@ int main(int argc, char **argv)
         switch (opt) {
         case OPT_SERVER:
         case OPT_TOKEN:
+        case OPT_CREDENTIALS:
             if ((code = cli_global_option(opt, optarg, &g, "logtap")) != LT_EXIT_OK)
                 return code;
             break;

@@ -33,10 +33,12 @@ enum lt_exit {
     LT_EXIT_NOT_FOUND = 127,
 };
 
-/* --server and --token: accepted before the command and after it. */
+/* --server, --token and --credentials: accepted before the command and
+ * after it. */
 struct cli_globals {
-    const char *server; /* NULL: $LOGTAP_SERVER, else DEFAULT_SERVER */
-    const char *token;  /* NULL: $LOGTAP_TOKEN, else the credentials file */
+    const char *server;      /* NULL: $LOGTAP_SERVER, else DEFAULT_SERVER */
+    const char *token;       /* NULL: $LOGTAP_TOKEN, else the credentials file */
+    const char *credentials; /* NULL: $LOGTAP_CREDENTIALS, else the default file */
 };
 
 /* getopt_long values of long options without a short form. One list for
@@ -44,6 +46,7 @@ struct cli_globals {
 enum cli_option {
     OPT_SERVER = 256,
     OPT_TOKEN,
+    OPT_CREDENTIALS,
     OPT_SINCE,
     OPT_UNTIL,
     OPT_SEARCH,
@@ -64,15 +67,16 @@ enum cli_option {
     OPT_PRIVATE_LOGS,
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
+    OPT_SCOPE,
     OPT_WAIT,
     OPT_STREAM,
     OPT_CALLER,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \
-    {"server", required_argument, NULL, OPT_SERVER},                                                         \
+    {"server", required_argument, NULL, OPT_SERVER}, {"token", required_argument, NULL, OPT_TOKEN},          \
     {                                                                                                        \
-        "token", required_argument, NULL, OPT_TOKEN                                                          \
+        "credentials", required_argument, NULL, OPT_CREDENTIALS                                              \
     }
 
 /* The help lines for CLI_GLOBAL_OPTIONS, in the 23-column layout every
@@ -82,14 +86,18 @@ enum cli_option {
     "                       $LOGTAP_SERVER if set, else " DEFAULT_SERVER ")\n"                               \
     "      --token TOKEN    the API token (default: $LOGTAP_TOKEN if set,\n"                                 \
     "                       else the server's line in the credentials file;\n"                               \
-    "                       see 'logtap --help')\n"
+    "                       see 'logtap --help')\n"                                                          \
+    "      --credentials FILE\n"                                                                             \
+    "                       the credentials file to read (default:\n"                                        \
+    "                       $LOGTAP_CREDENTIALS if set, else\n"                                              \
+    "                       ~/.config/logtap/credentials)\n"
 
 typedef int command_fn(struct cli_globals *g, int argc, char **argv);
 
 /* --output FORMAT, which the log and admin commands take. */
 enum output_format { OUTPUT_TEXT, OUTPUT_JSON };
 
-/* Records --server/--token into *g. Returns LT_EXIT_OK or a usage error. */
+/* Records --server/--token/--credentials into *g. Returns LT_EXIT_OK or a usage error. */
 int cli_global_option(int opt, const char *arg, struct cli_globals *g, const char *command);
 
 __attribute__((format(printf, 2, 3))) int usage_error(const char *command, const char *fmt, ...);

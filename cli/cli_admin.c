@@ -33,6 +33,7 @@ struct admin_args {
     const char *user; /* --user or --owner; once the command runs,
                                 * the token's own user if neither was given */
     const char *label;
+    const char *scope;        /* --scope full|read|metrics, else NULL */
     int private_logs;         /* --private-logs 1, --public-logs 0, else -1 */
     int default_private_logs; /* --default-private-logs on 1, off 0, else -1 */
     const char *operand;      /* APP or TOKEN_ID */
@@ -85,7 +86,7 @@ static const struct option output_options[] = {
 /* ------------------------------------------------------------------------ */
 
 static const char tokens_create_usage[] =
-    "Usage: logtap tokens create [--user U] [--label L] [OPTIONS]\n"
+    "Usage: logtap tokens create [--user U] [--label L] [--scope S] [OPTIONS]\n"
     "\n"
     "Make an API token for user U and print it on stdout, alone, so that\n"
     "TOKEN=$(logtap tokens create --user alice) keeps it. The collector shows\n"
@@ -95,17 +96,25 @@ static const char tokens_create_usage[] =
     "Options:\n"
     "      --user U         the token's user (default: the user of the token\n"
     "                       this command runs with)\n"
-    "      --label L        a note to tell tokens apart in 'logtap tokens list'\n" OUTPUT_HELP
-    "                       (id, token, user, label, created)\n" TAIL_HELP "\n"
+    "      --label L        a note to tell tokens apart in 'logtap tokens list'\n"
+    "      --scope S        what the token may do (default full):\n"
+    "                         full     everything its user may do\n"
+    "                         read     read what its user may read; change\n"
+    "                                  nothing (no tokens, deploys, accounts)\n"
+    "                         metrics  read /metrics and nothing else; only\n"
+    "                                  admin makes these (for Prometheus)\n" OUTPUT_HELP
+    "                       (id, token, user, label, scope, created)\n" TAIL_HELP "\n"
     "Examples:\n"
     "  logtap tokens create --user alice --label ci\n"
+    "  logtap tokens create --user prometheus --scope metrics\n"
+    "  logtap tokens create --scope read --label dashboard\n"
     "  LOGTAP_TOKEN=$(logtap tokens create --user alice) logtap whoami\n";
 
 static const char tokens_list_usage[] =
     "Usage: logtap tokens list [OPTIONS]\n"
     "\n"
     "List API tokens, without their values: every token for admin, your own\n"
-    "for anyone else. Text output is a table: ID USER LABEL CREATED.\n"
+    "for anyone else. Text output is a table: ID USER LABEL SCOPE CREATED.\n"
     "\n"
     "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
     "Examples:\n"
@@ -204,19 +213,19 @@ static const char account_show_usage[] =
     "Examples:\n"
     "  logtap account show --user alice\n";
 
-static const char whoami_usage[] =
-    "Usage: logtap whoami [OPTIONS]\n"
-    "\n"
-    "Show which user the token belongs to, and whether that user is admin\n"
-    "(the collector's operator, who may read every log). A quick way to check\n"
-    "which token the CLI finds and that the collector accepts it.\n"
-    "\n"
-    "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
-    "Text output: 'user  NAME' and 'admin  yes' or 'admin  no'.\n"
-    "\n"
-    "Examples:\n"
-    "  logtap whoami\n"
-    "  logtap --token \"$TOKEN\" whoami --output json\n";
+static const char whoami_usage[] = "Usage: logtap whoami [OPTIONS]\n"
+                                   "\n"
+                                   "Show which user the token belongs to, whether that user is admin (the\n"
+                                   "collector's operator, who may read every log), and the token's scope\n"
+                                   "(full, read; a metrics token may not ask). A quick way to check which\n"
+                                   "token the CLI finds and that the collector accepts it.\n"
+                                   "\n"
+                                   "Options:\n" OUTPUT_HELP TAIL_HELP "\n"
+                                   "Text output: 'user  NAME', 'admin  yes' or 'admin  no', 'scope  SCOPE'.\n"
+                                   "\n"
+                                   "Examples:\n"
+                                   "  logtap whoami\n"
+                                   "  logtap --token \"$TOKEN\" whoami --output json\n";
 
 /* ------------------------------------------------------------------------ */
 /* Options                                                                  */
@@ -298,6 +307,11 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
             code = check_user(cmd, opt == OPT_USER ? "--user" : "--owner", optarg);
             break;
         case OPT_LABEL: a->label = optarg; break;
+        case OPT_SCOPE:
+            a->scope = optarg;
+            if (strcmp(optarg, "full") != 0 && strcmp(optarg, "read") != 0 && strcmp(optarg, "metrics") != 0)
+                code = usage_error(cmd->name, "invalid --scope '%s': use full, read or metrics", optarg);
+            break;
         case OPT_PRIVATE_LOGS:
         case OPT_PUBLIC_LOGS: {
             int wanted = opt == OPT_PRIVATE_LOGS;
@@ -310,7 +324,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
         case OPT_DEFAULT_PRIVATE_LOGS: code = parse_on_off(cmd, optarg, &a->default_private_logs); break;
         case OPT_OUTPUT: code = parse_output_format(cmd->name, optarg, &a->output); break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, cmd->name); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, cmd->name); break;
         case 'h': fputs(cmd->usage, stdout); return -1;
         default: return option_error(cmd->name);
         }
@@ -574,6 +589,8 @@ static int tokens_create(struct collector *c, const struct admin_args *a)
         die_out_of_memory();
     if (a->label)
         json_object_set_new(body, "label", json_string(a->label));
+    if (a->scope)
+        json_object_set_new(body, "scope", json_string(a->scope));
     lt_buf url = {0};
     lt_buf_appendf(&url, "%s/v1/tokens", c->server);
     json_t *created = NULL;
@@ -599,13 +616,14 @@ static void token_row(json_t *token, char **cells)
     cells[0] = field_text_new(token, "id");
     cells[1] = field_text_new(token, "user");
     cells[2] = field_text_new(token, "label");
-    cells[3] = field_text_new(token, "created");
+    cells[3] = field_text_new(token, "scope");
+    cells[4] = field_text_new(token, "created");
 }
 
 static int tokens_list(struct collector *c, const struct admin_args *a)
 {
-    static const char *const header[] = {"ID", "USER", "LABEL", "CREATED"};
-    static const struct list_spec tokens = {"tokens", header, 4, token_row};
+    static const char *const header[] = {"ID", "USER", "LABEL", "SCOPE", "CREATED"};
+    static const struct list_spec tokens = {"tokens", header, 5, token_row};
     return run_list(c, a, &tokens);
 }
 
@@ -693,9 +711,10 @@ static int whoami(struct collector *c, const struct admin_args *a)
     if (code == LT_EXIT_OK && a->output == OUTPUT_JSON) {
         print_json_line(answer, JSON_COMPACT);
     } else if (code == LT_EXIT_OK) {
-        static const char *const keys[] = {"user", "admin"};
-        char *values[] = {field_text_new(answer, "user"), field_text_new(answer, "admin")};
-        print_fields(keys, values, 2);
+        static const char *const keys[] = {"user", "admin", "scope"};
+        char *values[] = {field_text_new(answer, "user"), field_text_new(answer, "admin"),
+                          field_text_new(answer, "scope")};
+        print_fields(keys, values, 3);
     }
     json_decref(answer);
     lt_buf_release(&url);
@@ -709,6 +728,7 @@ static int whoami(struct collector *c, const struct admin_args *a)
 static const struct option tokens_create_options[] = {
     {"user", required_argument, NULL, OPT_USER},
     {"label", required_argument, NULL, OPT_LABEL},
+    {"scope", required_argument, NULL, OPT_SCOPE},
     OUTPUT_OPTION,
     CLI_GLOBAL_OPTIONS,
     HELP_OPTION,

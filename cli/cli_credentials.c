@@ -1,9 +1,11 @@
 /* cli_credentials.c -- choosing the API token the CLI sends.
  *
  * In order: --token, then $LOGTAP_TOKEN, then the line for the server's URL
- * in ${XDG_CONFIG_HOME:-$HOME/.config}/logtap/credentials. The collector
+ * in the credentials file: --credentials FILE, else $LOGTAP_CREDENTIALS,
+ * else ${XDG_CONFIG_HOME:-$HOME/.config}/logtap/credentials. The collector
  * writes that file (one `URL TOKEN` line per address it serves) when it
- * starts, so a local user has nothing to configure.
+ * starts, so a local user has nothing to configure; a collector started
+ * with --credentials FILE is reached with the same FILE.
  *
  * Why it looks the way it does:
  * - The file holds secrets, so it is used only when it is a regular file
@@ -18,6 +20,9 @@
  *   for one URL the last wins, as a later start appends the newer token.
  * - A line that is not `URL TOKEN` is reported and skipped, never guessed
  *   at; blank lines and '#' comments are allowed.
+ * - A file named explicitly (flag or environment) must exist: a typo there
+ * would otherwise turn into a puzzling 401. The default file may be
+ * absent (a user with no local collector passes tokens otherwise).
  * - Tokens go into an HTTP header, so anything but printable ASCII without
  *   spaces is refused before it could split or corrupt the header.
  */
@@ -211,10 +216,21 @@ static char *checked_strdup(const char *s)
     return copy;
 }
 
-int cli_token_find(const char *flag, const char *server_url, struct cli_token *out)
+int cli_token_find(const char *flag, const char *credentials_flag, const char *server_url,
+                   struct cli_token *out)
 {
     memset(out, 0, sizeof *out);
-    out->credentials_path = credentials_path_new();
+    const char *named_by = NULL;
+    const char *credentials_env = getenv("LOGTAP_CREDENTIALS");
+    if (credentials_flag) {
+        out->credentials_path = checked_strdup(credentials_flag);
+        named_by = "--credentials";
+    } else if (credentials_env && *credentials_env) {
+        out->credentials_path = checked_strdup(credentials_env);
+        named_by = "LOGTAP_CREDENTIALS";
+    } else {
+        out->credentials_path = credentials_path_new();
+    }
     if (flag) {
         /* Checked as a usage error where the flag was parsed. */
         out->value = checked_strdup(flag);
@@ -240,6 +256,11 @@ int cli_token_find(const char *flag, const char *server_url, struct cli_token *o
     lt_buf text = {0};
     bool exists = false;
     int code = read_credentials(out->credentials_path, &text, &exists);
+    if (code == LT_EXIT_OK && !exists && named_by) {
+        fprintf(stderr, "logtap: the credentials file %s (from %s) does not exist\n", out->credentials_path,
+                named_by);
+        code = LT_EXIT_DENIED;
+    }
     if (code == LT_EXIT_OK && exists) {
         char *token = cli_token_for_server_new(out->credentials_path, &text, server_url);
         if (token && !cli_token_ok(token)) {

@@ -15,11 +15,14 @@ struct cli_token {
 };
 
 /* The token for `server_url` (no trailing '/'): `flag`, else
- * $LOGTAP_TOKEN, else the server's line in the credentials file. Finding
+ * $LOGTAP_TOKEN, else the server's line in the credentials file
+ * (`credentials_flag`, else $LOGTAP_CREDENTIALS, else the default path;
+ * a file named by either must exist). Finding
  * none is not an error (the collector will say 401). Returns LT_EXIT_OK, or
  * an exit code after saying what is wrong (a bad $LOGTAP_TOKEN, a
  * credentials file that others may read or that cannot be read). */
-int cli_token_find(const char *flag, const char *server_url, struct cli_token *out);
+int cli_token_find(const char *flag, const char *credentials_flag, const char *server_url,
+                   struct cli_token *out);
 
 void cli_token_release(struct cli_token *t);
 

@@ -48,7 +48,7 @@ int collector_open(struct collector *c, const struct cli_globals *g)
 {
     memset(c, 0, sizeof *c);
     c->server = server_url_new(g->server);
-    int code = cli_token_find(g->token, c->server, &c->token);
+    int code = cli_token_find(g->token, g->credentials, c->server, &c->token);
     if (code != LT_EXIT_OK) {
         collector_close(c);
         return code;

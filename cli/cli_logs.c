@@ -638,7 +638,8 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
             code = parse_wait(command, optarg, &q->wait_s);
             break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, command); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
         case 'h': fputs(scope_usage(q->scope), stdout); return -1;
         default: return option_error(command);
         }
@@ -744,7 +745,8 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
         case OPT_STREAM: stream = true; break;
         case OPT_WAIT: code = parse_wait(command, optarg, &wait_s); break;
         case OPT_SERVER:
-        case OPT_TOKEN: code = cli_global_option(opt, optarg, g, command); break;
+        case OPT_TOKEN:
+        case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
         case 'h': fputs(status_usage, stdout); return LT_EXIT_OK;
         default: return option_error(command);
         }

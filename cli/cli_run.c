@@ -5,6 +5,11 @@
  * environment (every variable liblogtap.so reads, DESIGN.md). It touches
  * nothing else (no curl, no signal dispositions) because the command would
  * inherit it. `run --catch-all` has to stay and supervise (catchall_run.c).
+ *
+ * Two things make it honest for a newcomer: the Python binding is put on
+ * PYTHONPATH, so `import logtap` works in the command as it does in the
+ * README; and a watcher warns when no collector answers at the endpoint
+ * (run_probe.c), instead of the lines waiting silently in a ring.
  */
 #include <errno.h>
 #include <limits.h>
@@ -21,9 +26,15 @@
 #include "cli_text.h"
 #include "level.h"
 #include "logtap_wire.h"
+#include "ring.h"
+#include "run_probe.h"
 
 #ifndef LT_LIBDIR
 #define LT_LIBDIR "/usr/local/lib"
+#endif
+
+#ifndef LT_PYTHONDIR
+#define LT_PYTHONDIR "/usr/local/share/logtap/python"
 #endif
 
 #define PRELOAD_NAME "liblogtap.so"
@@ -56,9 +67,22 @@ static void print_run_usage(FILE *out)
             "  -h, --help         show this help\n"
             "\n"
             "When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
-            "never otherwise, so piped output stays byte-identical. liblogtap.so is\n"
-            "taken from $LOGTAP_PRELOAD, else from the directory of the logtap\n"
-            "executable, else from %s, and put first in LD_PRELOAD.\n"
+            "never otherwise, so piped output stays byte-identical (but for the\n"
+            "warning below). liblogtap.so is taken from $LOGTAP_PRELOAD, else from\n"
+            "the directory of the logtap executable, else from\n"
+            "%s, and put first in LD_PRELOAD.\n"
+            "\n"
+            "The Python binding ('import logtap') is made importable for CMD: its\n"
+            "directory (%s, or the source tree's\n"
+            "bindings/python when logtap runs from its build directory) is put\n"
+            "first in PYTHONPATH.\n"
+            "\n"
+            "When no collector answers at the endpoint within 2 s (or by the time\n"
+            "CMD ends), logtap warns on stderr, naming the endpoint and the ring\n"
+            "directory ($LOGTAP_RING_DIR, default " LT_DEFAULT_RING_DIR ") where the lines\n"
+            "wait: a collector listening at the endpoint takes them while CMD runs;\n"
+            "after it ends, one started with the same --rings replays them. CMD\n"
+            "still runs, and its exit status is still its own.\n"
             "\n"
             "With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
             "pipes); logtap waits until nothing holds them open any more (a\n"
@@ -74,7 +98,7 @@ static void print_run_usage(FILE *out)
             "  logtap run -q -- sh -c 'echo hi; echo oops >&2'\n"
             "  logtap run --catch-all -- ./build.sh      # static tools in it too\n"
             "  logtap runners logs dev-1 -f     # meanwhile, in another terminal\n",
-            LT_LIBDIR);
+            LT_LIBDIR, LT_PYTHONDIR);
 }
 
 struct run_options {
@@ -267,6 +291,59 @@ static bool set_env(const char *name, const char *value)
     return false;
 }
 
+static bool has_python_package(const char *dir)
+{
+    lt_buf path = {0};
+    lt_buf_appendf(&path, "%s/logtap/__init__.py", dir);
+    bool found = readable_file(path.data);
+    lt_buf_release(&path);
+    return found;
+}
+
+/* Where `import logtap` should find the binding: the source tree's when
+ * this logtap is the one in the build directory (so a change to the
+ * binding is seen without installing), else the installed one; NULL if
+ * neither is there (then a package installed into Python's own path, as
+ * a distribution does, is what the command gets). */
+static const char *python_binding_dir(void)
+{
+#ifdef LT_BUILD_ROOT
+    char exe[PATH_MAX], build_root[PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (len > 0 && realpath(LT_BUILD_ROOT, build_root)) {
+        exe[len] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        if (strcmp(exe, build_root) == 0 && has_python_package(LT_SOURCE_PYTHONDIR))
+            return LT_SOURCE_PYTHONDIR;
+    }
+#endif
+    return has_python_package(LT_PYTHONDIR) ? LT_PYTHONDIR : NULL;
+}
+
+/* `dir` first in PYTHONPATH, unless it is there already. */
+static bool put_python_binding_on_path(const char *dir)
+{
+    const char *existing = getenv("PYTHONPATH");
+    if (!existing || !*existing)
+        return set_env("PYTHONPATH", dir);
+    size_t dir_len = strlen(dir);
+    for (const char *s = existing; *s;) {
+        size_t len = strcspn(s, ":");
+        if (len == dir_len && memcmp(s, dir, len) == 0)
+            return true;
+        s += len;
+        if (*s)
+            s++;
+    }
+    lt_buf path = {0};
+    lt_buf_appendf(&path, "%s:%s", dir, existing);
+    bool ok = set_env("PYTHONPATH", path.data);
+    lt_buf_release(&path);
+    return ok;
+}
+
 /* Every variable liblogtap.so reads (see DESIGN.md, runner environment). */
 static bool prepare_run_environment(const struct run_options *o, const char *preload, const char *runner_id)
 {
@@ -276,6 +353,9 @@ static bool prepare_run_environment(const struct run_options *o, const char *pre
               (!o->version_id || set_env("LOGTAP_VERSION_ID", o->version_id)) &&
               (!o->endpoint || set_env("LOGTAP_ENDPOINT", o->endpoint));
     free(ld_preload);
+    const char *python_dir = python_binding_dir();
+    if (ok && python_dir)
+        ok = put_python_binding_on_path(python_dir);
     return ok;
 }
 
@@ -289,6 +369,21 @@ static bool preload_path_is_listable(const char *path)
             "space or colon, which LD_PRELOAD cannot express\n",
             path);
     return false;
+}
+
+/* The endpoint and ring directory the preload will use: the same
+ * variables and defaults as preload/runtime.c. A disabled preload sends
+ * nothing, so there is nothing to warn about. */
+static void start_collector_probe(void)
+{
+    const char *disable = getenv("LOGTAP_DISABLE");
+    if (disable && strcmp(disable, "1") == 0)
+        return;
+    const char *endpoint = getenv("LOGTAP_ENDPOINT");
+    const char *ring_dir = getenv("LOGTAP_RING_DIR");
+    fflush(stderr);
+    lt_run_probe_start(endpoint && *endpoint ? endpoint : LT_DEFAULT_ENDPOINT,
+                       ring_dir && *ring_dir ? ring_dir : LT_DEFAULT_RING_DIR);
 }
 
 int exec_failure_code(int error)
@@ -326,6 +421,7 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
 
     if (!o.quiet && isatty(STDERR_FILENO))
         fprintf(stderr, "logtap: runner %s\n", runner_id);
+    start_collector_probe();
     char **command = argv + optind;
     if (o.catch_all)
         return lt_catchall_run(command);

@@ -1,10 +1,26 @@
-/* access.c -- the access rules; see access.h. Kept free of I/O so that the
+/* access.c -- the access rules (a token's scope, then who sees which
+ * logs); see access.h. Kept free of I/O so that the
  * unit test can walk the whole matrix and the HTTP layer cannot disagree
  * with it. */
 #include "access.h"
 
 #include <assert.h>
 #include <string.h>
+
+bool lt_access_call_allowed(const lt_principal *who, lt_call_kind kind)
+{
+    assert(who != NULL);
+    switch (kind) {
+    case LT_CALL_METRICS:
+        /* The counters are the whole collector's: admin's, or a token made
+         * for reading them alone. */
+        return who->scope == LT_SCOPE_METRICS || who->admin;
+    case LT_CALL_READ: return who->scope == LT_SCOPE_FULL || who->scope == LT_SCOPE_READ;
+    case LT_CALL_CHANGE: return who->scope == LT_SCOPE_FULL;
+    }
+    assert(!"unknown call kind");
+    return false;
+}
 
 bool lt_access_owns(const lt_principal *who, const lt_app_info *app)
 {

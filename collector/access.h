@@ -8,6 +8,17 @@
  *                  are private; anybody else: nothing (404)
  *
  * An app nobody has deployed has no owner: only admin sees its lines.
+ *
+ * Before any of that, the token's scope (registry.h) says which kind of
+ * call it may make at all:
+ *
+ *   scope     reads (GET, HEAD)   changes (POST, PUT, DELETE)   /metrics
+ *   full      yes                 yes                           admin only
+ *   read      yes                 no                            admin only
+ *   metrics   no                  no                            yes
+ *
+ * A metrics token is what Prometheus is given: it reads /metrics and
+ * nothing else, so only admin makes one (for any user).
  */
 #ifndef LT_ACCESS_H
 #define LT_ACCESS_H
@@ -19,6 +30,16 @@ typedef enum lt_visibility {
     LT_SEE_EMPTY,   /* it exists for you, its logs do not: [] */
     LT_SEE_ALL,
 } lt_visibility;
+
+typedef enum lt_call_kind {
+    LT_CALL_READ,    /* GET or HEAD of anything under /v1 */
+    LT_CALL_CHANGE,  /* POST, PUT, DELETE under /v1 */
+    LT_CALL_METRICS, /* GET or HEAD of /metrics */
+} lt_call_kind;
+
+/* True if `who`'s token may make a call of this kind; what it then sees is
+ * the functions' below. */
+bool lt_access_call_allowed(const lt_principal *who, lt_call_kind kind);
 
 /* True if `who` owns the app (admin owns everything). */
 bool lt_access_owns(const lt_principal *who, const lt_app_info *app);

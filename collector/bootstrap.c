@@ -70,7 +70,7 @@ int lt_bootstrap_admin(const char *data_dir, bool renew, char *said, size_t said
     bool created = false;
     int rc = lt_registry_bootstrap(reg, token, &created);
     if (rc == 0 && !created && renew)
-        rc = lt_registry_token_create(reg, LT_ADMIN_USER, "renewed", token, NULL);
+        rc = lt_registry_token_create(reg, LT_ADMIN_USER, "renewed", LT_SCOPE_FULL, token, NULL);
     if (rc != 0)
         snprintf(err, errlen, "registry: %s", lt_registry_error(reg));
     lt_registry_close(reg);

@@ -13,7 +13,9 @@
  *   "/v1/runners/x%2Flogs" mean runner "x". Decoding segment by segment makes
  *   an ID containing '/' impossible (404) and every other %xx exact.
  * - Authentication happens once, in route(), before any endpoint runs: an
- *   endpoint cannot forget it. Everything but /healthz and the dashboard's
+ *   endpoint cannot forget it. So does the token's scope (access.h): a
+ *   read token's change or a metrics token's call under /v1 is refused
+ *   there, whatever endpoint it names. Everything but /healthz and the dashboard's
  *   static files needs a token; the static files hold no data.
  * - Every response carries Cache-Control: no-store (logs change and may be
  *   private) and X-Content-Type-Options: nosniff (log text is attacker
@@ -43,6 +45,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "access.h"
 #include "http_internal.h"
 #include "logtap_wire.h"
 #include "metrics.h"
@@ -379,8 +382,10 @@ static enum MHD_Result serve_metrics(http_call *c)
 {
     if (!is_read(c))
         return http_reply_method_not_allowed(c, "GET, HEAD");
-    if (!c->who.admin)
-        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN, "/metrics is for admin");
+    if (!lt_access_call_allowed(&c->who, LT_CALL_METRICS))
+        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                "/metrics is for admin and for metrics tokens (logtap tokens create "
+                                "--scope metrics)");
     char *text;
     size_t len;
     lt_metrics_render(&text, &len);
@@ -505,6 +510,15 @@ static enum MHD_Result route(http_call *c, const char *target)
         return queued;
     if (n == 1)
         return serve_metrics(c);
+    /* The token's scope, once for every endpoint under /v1 (access.h). */
+    if (!lt_access_call_allowed(&c->who, is_read(c) ? LT_CALL_READ : LT_CALL_CHANGE)) {
+        if (c->who.scope == LT_SCOPE_METRICS)
+            return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                    "this token's scope is metrics: it may read /metrics only");
+        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                "this token's scope is %s: it may not change anything",
+                                lt_token_scope_name(c->who.scope));
+    }
     return route_v1(c, seg, n);
 }
 

@@ -6,7 +6,9 @@
  * see (as the log endpoints do); writes it may not make are 403, since
  * the principal named the target itself.
  *
- *   tokens    admin: any user's; others: their own
+ *   tokens    admin: any user's; others: their own. A token's scope
+ *             (full, read, metrics) is chosen at creation; metrics
+ *             tokens are admin's to make, since /metrics is admin's.
  *   apps      admin: deploys any app for any owner; others: only as the
  *             owner, and not an app someone else owns
  *   accounts  admin: anyone's default; others: their own
@@ -103,15 +105,16 @@ enum MHD_Result http_serve_whoami(http_call *c)
     if (!is_read(c))
         return http_reply_method_not_allowed(c, "GET, HEAD");
     return http_reply_json(c->conn, MHD_HTTP_OK,
-                           json_pack("{s:s, s:b}", "user", c->who.user, "admin", c->who.admin));
+                           json_pack("{s:s, s:b, s:s}", "user", c->who.user, "admin", c->who.admin, "scope",
+                                     lt_token_scope_name(c->who.scope)));
 }
 
 /* ---- tokens ---- */
 
 static json_t *token_json(const lt_token_info *info)
 {
-    return json_pack("{s:s, s:s, s:s, s:o}", "id", info->id, "user", info->user, "label", info->label,
-                     "created", time_json(info->created_ns));
+    return json_pack("{s:s, s:s, s:s, s:s, s:o}", "id", info->id, "user", info->user, "label", info->label,
+                     "scope", lt_token_scope_name(info->scope), "created", time_json(info->created_ns));
 }
 
 static int add_token(const lt_token_info *info, void *ctx)
@@ -126,11 +129,18 @@ static bool may_manage(const http_call *c, const char *user)
 
 static enum MHD_Result create_token(http_call *c)
 {
-    static const char *const keys[] = {"user", "label", NULL};
+    static const char *const keys[] = {"user", "label", "scope", NULL};
     enum MHD_Result queued = MHD_NO;
     json_t *doc = http_body_object(c, keys, &queued);
     if (doc == NULL)
         return queued;
+    lt_token_scope scope = LT_SCOPE_FULL;
+    json_t *scope_value = json_object_get(doc, "scope");
+    if (scope_value != NULL && !json_is_null(scope_value) &&
+        (!json_is_string(scope_value) || lt_token_scope_parse(json_string_value(scope_value), &scope) != 0)) {
+        json_decref(doc);
+        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad scope: expected full, read or metrics");
+    }
     const char *user, *label = "";
     json_t *label_value = json_object_get(doc, "label");
     if (!user_field(doc, "user", c->who.user, &user)) {
@@ -153,9 +163,14 @@ static enum MHD_Result create_token(http_call *c)
         json_decref(doc);
         return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN, "only admin may create tokens for other users");
     }
+    if (scope == LT_SCOPE_METRICS && !c->who.admin) {
+        json_decref(doc);
+        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                "only admin may create metrics tokens (/metrics is admin's)");
+    }
     char token[LT_TOKEN_LEN + 1];
     lt_token_info info;
-    int rc = lt_registry_token_create(c->registry, user, label, token, &info);
+    int rc = lt_registry_token_create(c->registry, user, label, scope, token, &info);
     json_decref(doc);
     if (rc != 0)
         return registry_failed(c);

@@ -1,22 +1,31 @@
-/* main.c -- logtap-collector: read the flags (options.c), set up the parts
+/* main.c -- logtap-collector: read the settings (options.c: the config
+ * file, then the flags), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
  * assembler, ingest, the reaper, HTTP -- announce the collector, run the
  * loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse. Every
  * exit after set-up began goes through one teardown.
+ *
+ * On a terminal the announcement ends with how to point `logtap` (and
+ * `logtap run`) at this collector: a person started it and reaches for the
+ * CLI next, and a collector on another port or credentials file is
+ * otherwise a puzzle of 'connection refused' and 401s.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "assembler.h"
 #include "bootstrap.h"
+#include "buf.h"
 #include "dirs.h"
 #include "http.h"
 #include "ingest.h"
@@ -24,6 +33,7 @@
 #include "loop.h"
 #include "options.h"
 #include "reaper.h"
+#include "ring.h"
 #include "store.h"
 
 /* One collector per data directory: a second one would share the store's
@@ -58,18 +68,20 @@ static void write_status_file(const char *dir, const char *listen, const char *h
 }
 
 /* Record the admin token for the local CLI under the URL it will use: the
- * address served, and for a wildcard address the loopback one too. */
-static void record_credentials(const char *file, const char *data, const char *host, int port)
+ * address served, and for a wildcard address the loopback one too.
+ * Returns whether every line was recorded. */
+static bool record_credentials(const char *file, const char *data, const char *host, int port)
 {
     char default_path[PATH_MAX];
     if (file == NULL && lt_credentials_default_path(default_path, sizeof default_path) == 0)
         file = default_path;
     if (file == NULL) {
         lt_log("neither XDG_CONFIG_HOME nor HOME is set: the admin token is only in %s/admin.token", data);
-        return;
+        return false;
     }
     if (strcmp(file, "none") == 0)
-        return;
+        return false;
+    bool recorded = true;
     const char *loopback = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
                            : strcmp(host, "[::]") == 0  ? "[::1]"
                                                         : NULL;
@@ -82,7 +94,93 @@ static void record_credentials(const char *file, const char *data, const char *h
             lt_log("cannot record the admin token for the CLI: %s", err);
         else if (rc == 0)
             lt_log("admin token recorded for %s in %s", url, file);
+        recorded = recorded && rc == 0;
     }
+    return recorded;
+}
+
+/* `text` as one shell word. */
+static void append_shell_word(lt_buf *out, const char *text)
+{
+    if (*text && strspn(text, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@%+=,-[]") ==
+                     strlen(text)) {
+        lt_buf_append_str(out, text);
+        return;
+    }
+    lt_buf_append_byte(out, '\'');
+    for (const char *c = text; *c; c++) {
+        if (*c == '\'')
+            lt_buf_append_str(out, "'\\''");
+        else
+            lt_buf_append_byte(out, *c);
+    }
+    lt_buf_append_byte(out, '\'');
+}
+
+/* What a person at this terminal types to use this collector: the
+ * settings the CLI's and the preload's defaults do not already give. */
+static void tell_how_to_reach(const lt_collector_options *opt, bool recorded, const char *host, int port)
+{
+    const char *url_host = strcmp(host, "0.0.0.0") == 0 ? "127.0.0.1"
+                           : strcmp(host, "[::]") == 0  ? "[::1]"
+                                                        : host;
+    char url[300];
+    snprintf(url, sizeof url, "http://%s:%d", url_host, port);
+    lt_buf env = {0};
+    if (strcmp(url, "http://" LT_DEFAULT_HTTP) != 0) {
+        lt_buf_append_str(&env, " LOGTAP_SERVER=");
+        append_shell_word(&env, url);
+    }
+    if (!recorded) {
+        lt_buf_append_str(&env, " LOGTAP_TOKEN=\"$(cat ");
+        append_shell_word(&env, opt->data);
+        lt_buf_append_str(&env, "/admin.token)\"");
+    } else if (opt->credentials) {
+        lt_buf_append_str(&env, " LOGTAP_CREDENTIALS=");
+        append_shell_word(&env, opt->credentials);
+    }
+    /* The preload reads these (logtap run passes them on). */
+    if (strcmp(opt->listen, LT_DEFAULT_ENDPOINT) != 0) {
+        lt_buf_append_str(&env, " LOGTAP_ENDPOINT=");
+        append_shell_word(&env, opt->listen);
+    }
+    if (strcmp(opt->rings, LT_DEFAULT_RING_DIR) != 0) {
+        lt_buf_append_str(&env, " LOGTAP_RING_DIR=");
+        append_shell_word(&env, opt->rings);
+    }
+    if (env.len)
+        lt_log("to use this collector from this machine: export%s", env.data);
+    lt_log("%s: logtap run -- CMD; logtap runners logs RUNNER_ID (see logtap --help)",
+           env.len ? "then" : "to use it");
+    lt_buf_release(&env);
+}
+
+/* Every HTTP connection, ingest connection and open ring is a descriptor,
+ * and the soft limit many systems start a service with (1024) is about
+ * --http-max-connections alone: the hostile-input issue found 1,020 idle
+ * sockets locking everyone out. So the collector takes what its hard limit
+ * allows (it polls, never select()s, so high descriptors are safe), and
+ * says so when even that leaves no room beside the HTTP limit. */
+static void raise_fd_limit(int http_max_connections)
+{
+    enum { FD_LIMIT_CAP = 1 << 20, FD_HEADROOM = 256 };
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > FD_LIMIT_CAP ? FD_LIMIT_CAP : rl.rlim_max;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rlim_t was = rl.rlim_cur;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            lt_log("open files: soft limit raised from %llu to %llu", (unsigned long long)was,
+                   (unsigned long long)want);
+        else
+            rl.rlim_cur = was;
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)http_max_connections + FD_HEADROOM)
+        lt_log("warning: open files limited to %llu: fewer than --http-max-connections %d plus %d for "
+               "runners and the store; raise the hard limit (LimitNOFILE= in a systemd unit)",
+               (unsigned long long)rl.rlim_cur, http_max_connections, FD_HEADROOM);
 }
 
 int main(int argc, char **argv)
@@ -101,6 +199,10 @@ int main(int argc, char **argv)
      * whoever saw collector.json may send SIGTERM at once. */
     lt_loop_catch_stop_signals();
     signal(SIGPIPE, SIG_IGN);
+
+    if (opt.config_file != NULL)
+        lt_log("settings from %s (flags override them)", opt.config_file);
+    raise_fd_limit(opt.http_max_connections);
 
     lt_loop_parts parts = {0};
     lt_http *http = NULL;
@@ -193,10 +295,12 @@ int main(int argc, char **argv)
     }
     lt_http_set_announce(http, parts.announce);
 
-    record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
+    bool recorded = record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
     write_status_file(opt.data, opt.listen, host, lt_http_port(http));
     lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
+    if (isatty(STDERR_FILENO))
+        tell_how_to_reach(&opt, recorded, host, lt_http_port(http));
 
     lt_loop_run(&parts, &opt);
     rc = 0;

@@ -4,11 +4,23 @@
  * atomics). Rendering walks the same X-macro list that declares the fields,
  * so a counter added to metrics.h shows up on /metrics with no other edit.
  * Prometheus text format 0.0.4: counters get the conventional _total suffix.
+ *
+ * The process metrics (process_*) carry the names Prometheus' own client
+ * libraries give them, so that dashboards and alerts written for any
+ * process work unchanged; they are read from /proc/self when /metrics is
+ * asked, not kept. logtap_build_info says which version is running, as a
+ * label on a constant 1 (the Prometheus convention for build facts).
  */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
+#include "logtap_wire.h"
 #include "metrics.h"
+#include "version.h"
 
 lt_metrics lt_metrics_global;
 
@@ -79,6 +91,130 @@ static void render_commit_histogram(FILE *f)
             (unsigned long long)count);
 }
 
+/* ---- the process, from /proc/self ---- */
+
+int lt_metrics_parse_proc_stat(const char *text, double ticks_per_second, double *cpu_seconds,
+                               double *start_after_boot_seconds)
+{
+    /* "PID (COMM) STATE ..." where COMM may hold anything: the fields
+     * resume after its last ')'. */
+    const char *p = strrchr(text, ')');
+    if (p == NULL || ticks_per_second <= 0)
+        return -1;
+    unsigned long long utime, stime, starttime;
+    /* Fields 3 (state) to 22 (starttime); utime and stime are 14 and 15. */
+    int got = sscanf(p + 1,
+                     " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d"
+                     " %llu",
+                     &utime, &stime, &starttime);
+    if (got != 3)
+        return -1;
+    *cpu_seconds = (double)(utime + stime) / ticks_per_second;
+    *start_after_boot_seconds = (double)starttime / ticks_per_second;
+    return 0;
+}
+
+/* The whole of a small /proc file, NUL-terminated, into buf. */
+static int read_small_file(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return -1;
+    size_t n = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return n > 0 ? 0 : -1;
+}
+
+/* The system's boot time, in seconds since the epoch (/proc/stat's btime). */
+static int boot_time(double *out)
+{
+    FILE *f = fopen("/proc/stat", "re");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    int rc = -1;
+    unsigned long long btime;
+    while (rc != 0 && fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "btime %llu", &btime) == 1) {
+            *out = (double)btime;
+            rc = 0;
+        }
+    fclose(f);
+    return rc;
+}
+
+static long count_open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return -1;
+    long count = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL)
+        if (e->d_name[0] != '.')
+            count++;
+    closedir(dir);
+    return count - 1; /* the directory's own descriptor, open while counting */
+}
+
+static void render_process(FILE *f)
+{
+    char text[1024];
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned long long size_pages, resident_pages;
+    if (page > 0 && read_small_file("/proc/self/statm", text, sizeof text) == 0 &&
+        sscanf(text, "%llu %llu", &size_pages, &resident_pages) == 2)
+        fprintf(f,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                "# TYPE process_resident_memory_bytes gauge\n"
+                "process_resident_memory_bytes %llu\n"
+                "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                "# TYPE process_virtual_memory_bytes gauge\n"
+                "process_virtual_memory_bytes %llu\n",
+                resident_pages * (unsigned long long)page, size_pages * (unsigned long long)page);
+    double cpu, started, boot;
+    long ticks = sysconf(_SC_CLK_TCK);
+    if (read_small_file("/proc/self/stat", text, sizeof text) == 0 &&
+        lt_metrics_parse_proc_stat(text, (double)ticks, &cpu, &started) == 0) {
+        fprintf(f,
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+                "# TYPE process_cpu_seconds_total counter\n"
+                "process_cpu_seconds_total %.2f\n",
+                cpu);
+        if (boot_time(&boot) == 0)
+            fprintf(f,
+                    "# HELP process_start_time_seconds Start time of the process since unix epoch in "
+                    "seconds.\n"
+                    "# TYPE process_start_time_seconds gauge\n"
+                    "process_start_time_seconds %.2f\n",
+                    boot + started);
+    }
+    long fds = count_open_fds();
+    if (fds >= 0)
+        fprintf(f,
+                "# HELP process_open_fds Number of open file descriptors.\n"
+                "# TYPE process_open_fds gauge\n"
+                "process_open_fds %ld\n",
+                fds);
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY)
+        fprintf(f,
+                "# HELP process_max_fds Maximum number of open file descriptors.\n"
+                "# TYPE process_max_fds gauge\n"
+                "process_max_fds %llu\n",
+                (unsigned long long)limit.rlim_cur);
+}
+
+static void render_build_info(FILE *f)
+{
+    fprintf(f,
+            "# HELP logtap_build_info the running collector's version (the value is always 1)\n"
+            "# TYPE logtap_build_info gauge\n"
+            "logtap_build_info{version=\"%s\",wire_format=\"%d\"} 1\n",
+            LT_VERSION, LT_WIRE_VERSION);
+}
+
 void lt_metrics_render(char **out, size_t *len)
 {
     *out = NULL;
@@ -134,6 +270,8 @@ void lt_metrics_render(char **out, size_t *len)
                  load_relaxed(&lt_metrics_global.partial_bytes));
     render_commit_histogram(f);
     render_drops(f);
+    render_build_info(f);
+    render_process(f);
 
     /* open_memstream reports allocation failures at close. */
     if (ferror(f)) {

@@ -92,7 +92,16 @@ extern lt_metrics lt_metrics_global;
 
 /* Render every counter and gauge in Prometheus text format 0.0.4 into a new
  * malloc'd buffer; the caller frees *out. On allocation failure *out is NULL
- * and *len is 0. */
+ * and *len is 0. Besides the collector's own: logtap_build_info and the
+ * process metrics Prometheus' client libraries name (process_*), read from
+ * /proc/self at each call; one that cannot be read is left out. */
 void lt_metrics_render(char **out, size_t *len);
+
+/* From the text of /proc/PID/stat: the CPU time used (user + system) and
+ * the start time after boot, both in seconds, given the clock ticks per
+ * second. The command name may hold spaces and parentheses. Returns 0, or
+ * -1 for text of another shape. */
+int lt_metrics_parse_proc_stat(const char *text, double ticks_per_second, double *cpu_seconds,
+                               double *start_after_boot_seconds);
 
 #endif

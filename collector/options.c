@@ -1,23 +1,35 @@
-/* options.c -- logtap-collector's flags, declared once.
+/* options.c -- logtap-collector's settings, declared once, and the two
+ * places they come from: the config file and the command line.
  *
  * `config_map` below is the only list of the collector's settings: each
  * entry gives the flag's name, its type (string, address, int with a range,
- * duration, size, bool; or an action: --help, --version), its default as
- * it would be written on the command line, the help text and the field of
- * lt_collector_options it is stored in. From it come getopt_long's option
- * array, the --help text, the defaults (parsed by the same code as the
- * flags, so a default cannot be a value the flag would refuse) and every
- * value's check and error message. A config file can go through set()
- * with the same table.
+ * duration, size, bool; or an action: --help, --version, --config,
+ * --check-config, --print-config), its default as it would be written on
+ * the command line, the help text and the field of lt_collector_options it
+ * is stored in. From it come getopt_long's option array, the --help text,
+ * the defaults (parsed by the same code as the flags, so a default cannot
+ * be a value the flag would refuse), the config file's keys (a setting's
+ * key is its flag's name), --print-config's lines, and every value's check
+ * and error message: set() is the one parser, for defaults, file and flags
+ * alike, so a new flag is a new line of the table and nothing else.
+ *
+ * Order: defaults, then the file, then the flags. The flags are collected
+ * first and applied last, so that they override the file wherever they
+ * stand. A file is read whole and every bad line reported (FILE:LINE:
+ * message) before anything starts: an operator fixes a file in one pass.
  */
 #include "options.h"
 
+#include <assert.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "logtap_wire.h"
 #include "ring.h"
@@ -35,8 +47,11 @@ typedef enum {
     OPT_SIZE_AUTO, /* the same, or "auto": LT_RETAIN_SIZE_AUTO, resolved at
                       start (lt_options_auto_retain_size) */
     OPT_BOOL,      /* a flag without a value: true when given */
-    OPT_HELP,      /* actions: nothing stored */
+    OPT_HELP,      /* actions: nothing stored, never in a config file */
     OPT_VERSION,
+    OPT_CONFIG,       /* --config FILE */
+    OPT_CHECK_CONFIG, /* --check-config FILE */
+    OPT_PRINT_CONFIG, /* --print-config */
 } opt_type;
 
 typedef struct config_map {
@@ -158,6 +173,17 @@ static const config_map options[] = {
     {"http-page-bytes", 0, OPT_SIZE, "8M", 0, 0, STORED_IN(http_page_bytes, int64_t), "SIZE",
      "bytes of log entries in one page (default {default}; 0: no\n"
      "limit): a fuller page ends early with a cursor"},
+    {"config", 0, OPT_CONFIG, NULL, 0, 0, 0, "FILE",
+     "read settings from FILE first (key = value lines,\n"
+     "README.md, \"Configuration file\"); flags given here\n"
+     "override it. Default: " LT_DEFAULT_CONFIG_FILE "\n"
+     "if it exists; 'none' reads no file"},
+    {"check-config", 0, OPT_CHECK_CONFIG, NULL, 0, 0, 0, "FILE",
+     "check FILE, print each error as FILE:LINE: message,\n"
+     "and exit (0: it is valid, 1: it is not)"},
+    {"print-config", 0, OPT_PRINT_CONFIG, NULL, 0, 0, 0, NULL,
+     "print the settings in effect (defaults, then the\n"
+     "file, then flags) as a config file, and exit"},
     {"help", 'h', OPT_HELP, NULL, 0, 0, 0, NULL, "show this help"},
     {"version", 0, OPT_VERSION, NULL, 0, 0, 0, NULL, "show the version"},
 };
@@ -166,30 +192,48 @@ static const config_map options[] = {
 #define HELP_COLUMN 22 /* where the explanations start in --help */
 #define LONG_ONLY 1000 /* getopt_long's value for option i: LONG_ONLY + i */
 
-static bool takes_value(const config_map *m)
+/* Settings are stored; actions (--help, --config...) are done. Only
+ * settings may appear in a config file. */
+static bool is_setting(const config_map *m)
 {
-    return m->type != OPT_BOOL && m->type != OPT_HELP && m->type != OPT_VERSION;
+    return m->type <= OPT_BOOL;
 }
 
-/* Store `text` as option m's value (NULL: a bool flag given without a
- * value). Returns 0, or -1 after saying on stderr what the option takes. */
-static int set(const config_map *m, const char *text, lt_collector_options *o)
+static bool takes_value(const config_map *m)
 {
+    return m->type == OPT_CONFIG || m->type == OPT_CHECK_CONFIG || (is_setting(m) && m->type != OPT_BOOL);
+}
+
+/* Store `text` as setting m's value. `text` is NULL for a bool flag given
+ * on the command line (true); a config file writes true or false. Returns
+ * 0, or -1 with "takes ..." in `why`: what the setting accepts, for the
+ * caller to prefix with "--NAME" or "FILE:LINE: NAME". One parser for flags
+ * and file, so both accept exactly the same values. */
+static int set(const config_map *m, const char *text, lt_collector_options *o, char *why, size_t why_len)
+{
+    assert(is_setting(m));
+    assert(text != NULL || m->type == OPT_BOOL);
     void *field = (char *)o + m->offset;
     char *end;
     switch (m->type) {
     case OPT_ADDRESS:
         if (strpbrk(text, "\"\\")) {
-            fprintf(stderr, "logtap-collector: quotes and backslashes are not allowed in addresses\n");
+            snprintf(why, why_len, "takes an address without quotes or backslashes, not '%s'", text);
             return -1;
         }
         /* fall through */
-    case OPT_STRING: *(const char **)field = text; return 0;
+    case OPT_STRING:
+        if (text[0] == '\0') {
+            snprintf(why, why_len, "takes a non-empty value");
+            return -1;
+        }
+        *(const char **)field = text;
+        return 0;
     case OPT_INT: {
+        errno = 0;
         long v = strtol(text, &end, 10);
-        if (*end || end == text || v < m->min || v > m->max) {
-            fprintf(stderr, "logtap-collector: --%s takes %ld..%ld, not '%s'\n", m->name, m->min, m->max,
-                    text);
+        if (*end || end == text || errno != 0 || v < m->min || v > m->max) {
+            snprintf(why, why_len, "takes %ld..%ld, not '%s'", m->min, m->max, text);
             return -1;
         }
         *(int *)field = (int)v;
@@ -198,10 +242,7 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
     case OPT_DURATION: {
         int64_t ns = 0;
         if (strcmp(text, "0") != 0 && (lt_duration_parse(text, &ns) != 0 || ns <= 0)) {
-            fprintf(stderr,
-                    "logtap-collector: --%s takes 0 or a duration like 30m, 12h, 30d, 2w, "
-                    "not '%s'\n",
-                    m->name, text);
+            snprintf(why, why_len, "takes 0 or a duration like 30m, 12h, 30d, 2w, not '%s'", text);
             return -1;
         }
         *(int64_t *)field = ns;
@@ -213,23 +254,31 @@ static int set(const config_map *m, const char *text, lt_collector_options *o)
             return 0;
         }
         if (lt_parse_size(text, (int64_t *)field) != 0) {
-            fprintf(stderr, "logtap-collector: --%s takes auto or a size like 0, 500M, 10G, not '%s'\n",
-                    m->name, text);
+            snprintf(why, why_len, "takes auto or a size like 0, 500M, 10G, not '%s'", text);
             return -1;
         }
         return 0;
     case OPT_SIZE:
         if (lt_parse_size(text, (int64_t *)field) != 0) {
-            fprintf(stderr, "logtap-collector: --%s takes a size like 0, 500M, 10G, not '%s'\n", m->name,
-                    text);
+            snprintf(why, why_len, "takes a size like 0, 500M, 10G, not '%s'", text);
             return -1;
         }
         return 0;
-    case OPT_BOOL: /* getopt passes no value: the flag was given */ *(bool *)field = true; return 0;
-    case OPT_HELP:
-    case OPT_VERSION: break;
+    case OPT_BOOL:
+        if (text == NULL || strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "1") == 0) {
+            *(bool *)field = true;
+            return 0;
+        }
+        if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 || strcmp(text, "0") == 0) {
+            *(bool *)field = false;
+            return 0;
+        }
+        snprintf(why, why_len, "takes true or false (yes, no, 1, 0), not '%s'", text);
+        return -1;
+    default: break;
     }
-    return 0;
+    assert(!"not a setting");
+    return -1;
 }
 
 /* One option's entry in --help: the flag, then its explanation from
@@ -288,12 +337,236 @@ int64_t lt_options_auto_retain_size(const char *data_dir, int64_t store_bytes)
     return size < LT_RETAIN_SIZE_AUTO_MIN ? LT_RETAIN_SIZE_AUTO_MIN : size;
 }
 
-int lt_options_parse(int argc, char **argv, lt_collector_options *o)
+/* ---- the config file ---- */
+
+#define CONFIG_MAX_BYTES (1 << 20) /* a settings file, not a data file */
+#define CONFIG_MAX_LINE 4096
+
+/* The file's values, kept for the process's life (the options point into
+ * them); static, so that they stay reachable. One slot per setting: a key
+ * set twice in a file is an error, and one file is read per process. */
+static char *file_values[N_OPTIONS];
+
+static const config_map *find_option(const char *name)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        if (strcmp(options[i].name, name) == 0)
+            return &options[i];
+    return NULL;
+}
+
+static char *trim(char *text)
+{
+    while (*text == ' ' || *text == '\t')
+        text++;
+    char *end = text + strlen(text);
+    while (end > text && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+        *--end = '\0';
+    return text;
+}
+
+/* One line of a config file (without its newline) into `o`. Returns 0, or
+ * -1 with the message in `why`. first_line[i]: where setting i was set. */
+static int apply_config_line(char *line, int number, lt_collector_options *o, int first_line[N_OPTIONS],
+                             char *why, size_t why_len)
+{
+    char *text = trim(line);
+    if (text[0] == '\0' || text[0] == '#')
+        return 0;
+    char *equals = strchr(text, '=');
+    if (equals == NULL) {
+        snprintf(why, why_len, "expected 'key = value' or a # comment, not '%.80s'", text);
+        return -1;
+    }
+    *equals = '\0';
+    char *key = trim(text), *value = trim(equals + 1);
+    if (key[0] == '\0') {
+        snprintf(why, why_len, "no key before '='");
+        return -1;
+    }
+    const char *bare = strncmp(key, "--", 2) == 0 ? key + 2 : key;
+    const config_map *m = find_option(bare);
+    if (m == NULL || bare != key) {
+        snprintf(why, why_len, "unknown key '%.80s'%s", key,
+                 m != NULL ? ": write the flag's name without '--'"
+                           : " (logtap-collector --help lists them)");
+        return -1;
+    }
+    if (!is_setting(m)) {
+        snprintf(why, why_len, "'%s' is not a setting: it is an action of the command line", key);
+        return -1;
+    }
+    size_t index = (size_t)(m - options);
+    if (first_line[index] != 0) {
+        snprintf(why, why_len, "duplicate key '%s' (first set on line %d)", key, first_line[index]);
+        return -1;
+    }
+    char *kept = strdup(value);
+    if (kept == NULL) {
+        snprintf(why, why_len, "out of memory");
+        return -1;
+    }
+    char said[256];
+    if (set(m, kept, o, said, sizeof said) != 0) {
+        free(kept);
+        snprintf(why, why_len, "%s %s", key, said);
+        return -1;
+    }
+    free(file_values[index]);
+    file_values[index] = kept;
+    first_line[index] = number;
+    return 0;
+}
+
+/* Read `path` into `o`, saying every error as "PATH:LINE: message" (or
+ * "PATH: message") on stderr. Returns the number of errors. */
+static int load_config(const char *path, lt_collector_options *o)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "%s: cannot read: %s\n", path, strerror(errno));
+        return 1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > CONFIG_MAX_BYTES) {
+        fprintf(stderr, "%s: not a config file (a regular file of at most %d bytes)\n", path,
+                CONFIG_MAX_BYTES);
+        fclose(f);
+        return 1;
+    }
+    int first_line[N_OPTIONS] = {0};
+    int errors = 0, number = 0;
+    char *line = NULL;
+    size_t capacity = 0;
+    ssize_t len;
+    while ((len = getline(&line, &capacity, f)) >= 0) {
+        number++;
+        if (len > 0 && line[len - 1] == '\n')
+            line[--len] = '\0';
+        char why[512];
+        if ((size_t)len != strlen(line))
+            snprintf(why, sizeof why, "a NUL byte in the line");
+        else if (len > CONFIG_MAX_LINE)
+            snprintf(why, sizeof why, "line longer than %d bytes", CONFIG_MAX_LINE);
+        else if (apply_config_line(line, number, o, first_line, why, sizeof why) == 0)
+            continue;
+        fprintf(stderr, "%s:%d: %s\n", path, number, why);
+        errors++;
+    }
+    if (ferror(f)) {
+        fprintf(stderr, "%s: read error: %s\n", path, strerror(errno));
+        errors++;
+    }
+    free(line);
+    fclose(f);
+    return errors;
+}
+
+/* A duration as the largest unit that states it exactly. */
+static void format_duration(char *out, size_t size, int64_t ns)
+{
+    static const struct {
+        char unit;
+        int64_t ns;
+    } units[] = {{'w', INT64_C(604800000000000)},
+                 {'d', INT64_C(86400000000000)},
+                 {'h', INT64_C(3600000000000)},
+                 {'m', INT64_C(60000000000)},
+                 {'s', INT64_C(1000000000)}};
+    if (ns == 0) {
+        snprintf(out, size, "0");
+        return;
+    }
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ns % units[i].ns == 0) {
+            snprintf(out, size, "%lld%c", (long long)(ns / units[i].ns), units[i].unit);
+            return;
+        }
+    assert(!"durations are whole seconds");
+    snprintf(out, size, "%llds", (long long)(ns / 1000000000));
+}
+
+static void format_size(char *out, size_t size, int64_t bytes)
+{
+    static const char units[] = "TGMK";
+    for (int i = 0; units[i]; i++) {
+        int64_t unit = INT64_C(1) << (10 * (4 - i));
+        if (bytes != 0 && bytes % unit == 0) {
+            snprintf(out, size, "%lld%c", (long long)(bytes / unit), units[i]);
+            return;
+        }
+    }
+    snprintf(out, size, "%lld", (long long)bytes);
+}
+
+/* The settings in effect, one "key = value" line each: itself a valid
+ * config file that gives the same settings. */
+static void print_config(FILE *out, const lt_collector_options *o, const char *file)
+{
+    fprintf(out, "# logtap-collector %s: defaults, then %s, then flags\n", LT_VERSION,
+            file != NULL ? file : "no config file");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const config_map *m = &options[i];
+        if (!is_setting(m))
+            continue;
+        const void *field = (const char *)o + m->offset;
+        char value[64];
+        switch (m->type) {
+        case OPT_ADDRESS:
+        case OPT_STRING: {
+            const char *text = *(const char *const *)field;
+            if (text == NULL)
+                fprintf(out, "# %s is not set\n", m->name);
+            else
+                fprintf(out, "%s = %s\n", m->name, text);
+            continue;
+        }
+        case OPT_INT: snprintf(value, sizeof value, "%d", *(const int *)field); break;
+        case OPT_DURATION: format_duration(value, sizeof value, *(const int64_t *)field); break;
+        case OPT_SIZE_AUTO:
+            if (*(const int64_t *)field == LT_RETAIN_SIZE_AUTO) {
+                snprintf(value, sizeof value, "auto");
+                break;
+            }
+            /* fall through */
+        case OPT_SIZE: format_size(value, sizeof value, *(const int64_t *)field); break;
+        case OPT_BOOL: snprintf(value, sizeof value, "%s", *(const bool *)field ? "true" : "false"); break;
+        default: assert(!"not a setting"); continue;
+        }
+        fprintf(out, "%s = %s\n", m->name, value);
+    }
+}
+
+static void set_defaults(lt_collector_options *o)
 {
     memset(o, 0, sizeof *o);
-    for (size_t i = 0; i < N_OPTIONS; i++)
-        if (options[i].def && set(&options[i], options[i].def, o) != 0)
-            return 2;
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char why[256];
+        /* A default the setting's own parser refuses is a bug of the table. */
+        if (options[i].def && set(&options[i], options[i].def, o, why, sizeof why) != 0) {
+            fprintf(stderr, "logtap-collector: bad default of --%s: %s\n", options[i].name, why);
+            abort();
+        }
+    }
+}
+
+/* --check-config FILE: 0 if it is valid, 1 if not. */
+static int check_config(const char *path)
+{
+    lt_collector_options scratch;
+    set_defaults(&scratch);
+    int errors = load_config(path, &scratch);
+    if (errors == 0) {
+        printf("%s: OK\n", path);
+        return 0;
+    }
+    fprintf(stderr, "%s: %d error%s\n", path, errors, errors == 1 ? "" : "s");
+    return 1;
+}
+
+int lt_options_parse(int argc, char **argv, lt_collector_options *o)
+{
+    set_defaults(o);
 
     struct option longopts[N_OPTIONS + 1];
     char shortopts[2 * N_OPTIONS + 1];
@@ -311,8 +584,22 @@ int lt_options_parse(int argc, char **argv, lt_collector_options *o)
     longopts[N_OPTIONS] = (struct option){0};
     shortopts[ns] = '\0';
 
+    /* Flags are applied after the file, so that they override it: until
+     * then they are only collected. */
+    struct given {
+        const config_map *option;
+        const char *value;
+    } *given = calloc((size_t)argc + 1, sizeof *given);
+    if (given == NULL) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        return 2;
+    }
+    size_t n_given = 0;
+    const char *config = NULL, *check = NULL;
+    bool print = false;
+    int rc = -1;
     int c;
-    while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+    while (rc < 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
         const config_map *m = NULL;
         if (c >= LONG_ONLY && c < LONG_ONLY + (int)N_OPTIONS)
             m = &options[c - LONG_ONLY];
@@ -321,23 +608,56 @@ int lt_options_parse(int argc, char **argv, lt_collector_options *o)
                 m = &options[i];
         if (!m) { /* getopt_long has said what is wrong */
             fprintf(stderr, "Try 'logtap-collector --help'.\n");
-            return 2;
+            rc = 2;
+            break;
         }
-        if (m->type == OPT_HELP) {
+        switch (m->type) {
+        case OPT_HELP:
             usage(stdout);
-            return 0;
-        }
-        if (m->type == OPT_VERSION) {
+            rc = 0;
+            break;
+        case OPT_VERSION:
             printf("logtap-collector " LT_VERSION " (wire format %d)\n", LT_WIRE_VERSION);
-            return 0;
+            rc = 0;
+            break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_CHECK_CONFIG: check = optarg; break;
+        case OPT_PRINT_CONFIG: print = true; break;
+        default:
+            assert(n_given < (size_t)argc);
+            given[n_given++] = (struct given){m, takes_value(m) ? optarg : NULL};
         }
-        if (set(m, takes_value(m) ? optarg : NULL, o) != 0)
-            return 2;
     }
-    if (optind < argc) {
+    if (rc < 0 && optind < argc) {
         fprintf(stderr, "logtap-collector: unexpected argument '%s'\nTry 'logtap-collector --help'.\n",
                 argv[optind]);
-        return 2;
+        rc = 2;
     }
-    return -1;
+    if (rc < 0 && check != NULL)
+        rc = check_config(check);
+    if (rc < 0 && config == NULL && access(LT_DEFAULT_CONFIG_FILE, F_OK) == 0)
+        config = LT_DEFAULT_CONFIG_FILE; /* the default file is read only if it exists */
+    if (rc < 0 && config != NULL && strcmp(config, "none") != 0) {
+        int errors = load_config(config, o);
+        if (errors > 0) {
+            fprintf(stderr, "logtap-collector: %d error%s in %s (check it with --check-config)\n", errors,
+                    errors == 1 ? "" : "s", config);
+            rc = 2;
+        } else {
+            o->config_file = config;
+        }
+    }
+    for (size_t i = 0; rc < 0 && i < n_given; i++) {
+        char why[512];
+        if (set(given[i].option, given[i].value, o, why, sizeof why) != 0) {
+            fprintf(stderr, "logtap-collector: --%s %s\n", given[i].option->name, why);
+            rc = 2;
+        }
+    }
+    free(given);
+    if (rc < 0 && print) {
+        print_config(stdout, o, o->config_file);
+        rc = 0;
+    }
+    return rc;
 }

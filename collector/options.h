@@ -1,10 +1,10 @@
 /* options.h -- logtap-collector's settings: what they are, their defaults,
- * and reading them from the command line.
+ * and reading them from the config file and the command line.
  *
  * Every setting is declared once, in options.c's table (name, type, default,
- * help text, where it is stored); the getopt_long options, the --help text
- * and the checks of each value are derived from that table, so a later
- * source of settings (a config file) can reuse it unchanged.
+ * help text, where it is stored); the getopt_long options, the --help text,
+ * the config file's keys and the checks of each value are derived from
+ * that table.
  */
 #ifndef LT_OPTIONS_H
 #define LT_OPTIONS_H
@@ -26,6 +26,7 @@ typedef struct lt_collector_options {
     int64_t clock_skew_ns;    /* runner stamps later than now + this are
                                  clamped; 0: trusted as sent */
     const char *credentials;  /* the CLI's credentials file; NULL: the default path */
+    const char *config_file;  /* the config file read; NULL: none (not a setting) */
     bool new_admin_token;     /* mint another admin token */
     /* What HTTP clients may hold (http.h, lt_http_limits). */
     int http_max_connections;
@@ -44,10 +45,16 @@ typedef struct lt_collector_options {
     int ingest_queue;                /* messages queued per connection */
 } lt_collector_options;
 
-/* Fill `o` with the defaults, then apply argv. Returns -1 when the collector
- * is to run, otherwise the exit status: 0 after --help or --version, 2 after
- * a usage error (said on stderr). Strings in `o` point into argv or into
- * static storage. */
+/* The config file read when --config does not name one, if it exists. */
+#define LT_DEFAULT_CONFIG_FILE "/etc/logtap/collector.conf"
+
+/* Fill `o` with the defaults, then the config file's settings (--config,
+ * else LT_DEFAULT_CONFIG_FILE if it exists), then argv's flags. Returns -1
+ * when the collector is to run, otherwise the exit status: 0 after --help,
+ * --version, --print-config or a valid --check-config file, 1 after an
+ * invalid one, 2 after a usage error or an error in the config file (each
+ * said on stderr, a file's as FILE:LINE: message). Strings in `o` point
+ * into argv or into storage kept for the process's life. */
 int lt_options_parse(int argc, char **argv, lt_collector_options *o);
 
 /* --retain-size auto, until resolved. */

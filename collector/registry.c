@@ -88,6 +88,10 @@ static const char *const registry_steps[] = {
     "CREATE INDEX IF NOT EXISTS apps_by_owner ON apps(owner, app_id);"
     "CREATE TABLE registry_version (version INTEGER NOT NULL);"
     "INSERT INTO registry_version VALUES(0);",
+    /* 1 -> 2: a token's scope. Tokens made before scopes existed keep
+     * doing what they did: full. */
+    "ALTER TABLE tokens ADD COLUMN scope TEXT NOT NULL DEFAULT 'full'"
+    "  CHECK (scope IN ('full', 'read', 'metrics'));",
 };
 
 /* The registry's version: 0 before its first step made registry_version. */
@@ -264,6 +268,37 @@ static int ensure_user(lt_registry *reg, const char *user)
 
 /* ---- tokens ---- */
 
+static const char *const scope_names[] = {
+    [LT_SCOPE_FULL] = "full",
+    [LT_SCOPE_READ] = "read",
+    [LT_SCOPE_METRICS] = "metrics",
+};
+#define N_SCOPES (sizeof scope_names / sizeof scope_names[0])
+
+const char *lt_token_scope_name(lt_token_scope scope)
+{
+    assert((size_t)scope < N_SCOPES);
+    return scope_names[scope];
+}
+
+int lt_token_scope_parse(const char *name, lt_token_scope *out)
+{
+    for (size_t i = 0; name != NULL && i < N_SCOPES; i++)
+        if (strcmp(name, scope_names[i]) == 0) {
+            *out = (lt_token_scope)i;
+            return 0;
+        }
+    return -1;
+}
+
+/* A scope column as stored. The table's CHECK admits only known names;
+ * anything else is a file this code did not write, and -1: such a token
+ * authenticates nobody. */
+static int scope_from_column(sqlite3_stmt *s, int column, lt_token_scope *scope)
+{
+    return lt_token_scope_parse((const char *)sqlite3_column_text(s, column), scope);
+}
+
 static bool token_well_formed(const char *token)
 {
     if (token == NULL || strncmp(token, TOKEN_PREFIX, strlen(TOKEN_PREFIX)) != 0)
@@ -287,17 +322,23 @@ int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *
         snprintf(reg->error, sizeof reg->error, "SHA-256 failed");
         return -1;
     }
-    sqlite3_stmt *s = prepare(reg, "SELECT users.name, users.admin FROM tokens"
+    sqlite3_stmt *s = prepare(reg, "SELECT users.name, users.admin, tokens.scope FROM tokens"
                                    " JOIN users ON users.name = tokens.user WHERE tokens.hash = ?1");
     if (s == NULL)
         return -1;
     sqlite3_bind_blob(s, 1, hash, sizeof hash, SQLITE_STATIC);
     int rc = sqlite3_step(s);
+    bool scope_known = false;
     if (rc == SQLITE_ROW) {
         copy_text(s, 0, who->user, sizeof who->user);
         who->admin = sqlite3_column_int(s, 1) != 0;
+        scope_known = scope_from_column(s, 2, &who->scope) == 0;
     }
     sqlite3_finalize(s);
+    if (rc == SQLITE_ROW && !scope_known) {
+        memset(who, 0, sizeof *who);
+        return 0;
+    }
     if (rc == SQLITE_ROW)
         return 1;
     if (rc == SQLITE_DONE)
@@ -306,8 +347,8 @@ int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *
 }
 
 /* Insert a fresh token for an existing user. */
-static int insert_token(lt_registry *reg, const char *user, const char *label, char token[LT_TOKEN_LEN + 1],
-                        lt_token_info *info)
+static int insert_token(lt_registry *reg, const char *user, const char *label, lt_token_scope scope,
+                        char token[LT_TOKEN_LEN + 1], lt_token_info *info)
 {
     unsigned char random[TOKEN_RANDOM_BYTES];
     size_t got = 0;
@@ -333,13 +374,13 @@ static int insert_token(lt_registry *reg, const char *user, const char *label, c
     }
     to_hex(hash, sizeof hash, hash_hex);
 
-    lt_token_info made = {.created_ns = lt_time_now_ns()};
+    lt_token_info made = {.created_ns = lt_time_now_ns(), .scope = scope};
     snprintf(made.id, sizeof made.id, TOKEN_ID_PREFIX "%.12s", hash_hex);
     snprintf(made.user, sizeof made.user, "%s", user);
     snprintf(made.label, sizeof made.label, "%s", label != NULL ? label : "");
 
-    sqlite3_stmt *s = prepare(reg, "INSERT INTO tokens(token_id, hash, user, label, created_ts)"
-                                   " VALUES(?1, ?2, ?3, ?4, ?5)");
+    sqlite3_stmt *s = prepare(reg, "INSERT INTO tokens(token_id, hash, user, label, created_ts, scope)"
+                                   " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
     if (s == NULL)
         return -1;
     bind_text(s, 1, made.id);
@@ -347,6 +388,7 @@ static int insert_token(lt_registry *reg, const char *user, const char *label, c
     bind_text(s, 3, made.user);
     bind_text(s, 4, made.label);
     sqlite3_bind_int64(s, 5, made.created_ns);
+    bind_text(s, 6, lt_token_scope_name(scope));
     if (exec_stmt(reg, s, "create token") != 0)
         return -1;
     if (info != NULL)
@@ -354,14 +396,14 @@ static int insert_token(lt_registry *reg, const char *user, const char *label, c
     return 0;
 }
 
-int lt_registry_token_create(lt_registry *reg, const char *user, const char *label,
+int lt_registry_token_create(lt_registry *reg, const char *user, const char *label, lt_token_scope scope,
                              char token[LT_TOKEN_LEN + 1], lt_token_info *info)
 {
     assert(lt_user_name_ok(user));
     assert(label == NULL || strlen(label) <= LT_LABEL_MAX);
     if (exec_sql(reg, "BEGIN IMMEDIATE", "begin") != 0)
         return -1;
-    if (ensure_user(reg, user) != 0 || insert_token(reg, user, label, token, info) != 0 ||
+    if (ensure_user(reg, user) != 0 || insert_token(reg, user, label, scope, token, info) != 0 ||
         exec_sql(reg, "COMMIT", "commit") != 0) {
         rollback(reg);
         return -1;
@@ -375,11 +417,13 @@ static void token_from_row(sqlite3_stmt *s, lt_token_info *info)
     copy_text(s, 1, info->user, sizeof info->user);
     copy_text(s, 2, info->label, sizeof info->label);
     info->created_ns = sqlite3_column_int64(s, 3);
+    if (scope_from_column(s, 4, &info->scope) != 0)
+        info->scope = LT_SCOPE_METRICS; /* listed as the narrowest; it authenticates nobody */
 }
 
 long lt_registry_token_list(lt_registry *reg, const char *user, lt_token_cb cb, void *ctx)
 {
-    sqlite3_stmt *s = prepare(reg, "SELECT token_id, user, label, created_ts FROM tokens"
+    sqlite3_stmt *s = prepare(reg, "SELECT token_id, user, label, created_ts, scope FROM tokens"
                                    " WHERE ?1 IS NULL OR user = ?1 ORDER BY created_ts, token_id");
     if (s == NULL)
         return -1;
@@ -403,7 +447,7 @@ long lt_registry_token_list(lt_registry *reg, const char *user, lt_token_cb cb, 
 int lt_registry_token_get(lt_registry *reg, const char *id, lt_token_info *info)
 {
     sqlite3_stmt *s =
-        prepare(reg, "SELECT token_id, user, label, created_ts FROM tokens WHERE token_id = ?1");
+        prepare(reg, "SELECT token_id, user, label, created_ts, scope FROM tokens WHERE token_id = ?1");
     if (s == NULL)
         return -1;
     bind_text(s, 1, id);
@@ -445,7 +489,7 @@ int lt_registry_bootstrap(lt_registry *reg, char token[LT_TOKEN_LEN + 1], bool *
     if (!has_admin) {
         if (ensure_user(reg, LT_ADMIN_USER) != 0 ||
             exec_sql(reg, "UPDATE users SET admin = 1 WHERE name = '" LT_ADMIN_USER "'", "make admin") != 0 ||
-            insert_token(reg, LT_ADMIN_USER, "bootstrap", token, NULL) != 0)
+            insert_token(reg, LT_ADMIN_USER, "bootstrap", LT_SCOPE_FULL, token, NULL) != 0)
             goto fail;
     }
     if (exec_sql(reg, "COMMIT", "commit") != 0)

@@ -32,10 +32,26 @@
 
 typedef struct lt_registry lt_registry;
 
+/* What a token may do, within what its user may (access.h,
+ * lt_access_scope_allows): a scope narrows a user's rights, never widens
+ * them -- except that a metrics token, which only admin makes, reads
+ * /metrics whoever its user is. */
+typedef enum lt_token_scope {
+    LT_SCOPE_FULL = 0, /* everything its user may do */
+    LT_SCOPE_READ,     /* what its user may read; changes nothing */
+    LT_SCOPE_METRICS,  /* /metrics and nothing else */
+} lt_token_scope;
+
+/* "full", "read", "metrics". */
+const char *lt_token_scope_name(lt_token_scope scope);
+/* Returns 0 and sets *out, or -1 for anything else. */
+int lt_token_scope_parse(const char *name, lt_token_scope *out);
+
 /* The authenticated caller of an HTTP request. */
 typedef struct lt_principal {
     char user[LT_WIRE_MAX_ID + 1];
-    bool admin;
+    bool admin;           /* the user is admin (whatever the token's scope) */
+    lt_token_scope scope; /* of the token presented */
 } lt_principal;
 
 /* What the registry knows of an app. `deployed` is false for an app no
@@ -54,6 +70,7 @@ typedef struct lt_token_info {
     char id[LT_TOKEN_ID_LEN + 1];
     char user[LT_WIRE_MAX_ID + 1];
     char label[LT_LABEL_MAX + 1];
+    lt_token_scope scope;
     int64_t created_ns;
 } lt_token_info;
 
@@ -72,10 +89,10 @@ bool lt_user_name_ok(const char *name);
  * contents: it is hashed before any comparison. */
 int lt_registry_authenticate(lt_registry *reg, const char *token, lt_principal *who);
 
-/* Mint a token for `user` (created if new, as a non-admin; `admin` is made
- * by lt_registry_bootstrap). Writes the token (LT_TOKEN_LEN + 1 bytes) and
- * fills `info`. Returns 0 or -1. */
-int lt_registry_token_create(lt_registry *reg, const char *user, const char *label,
+/* Mint a token of `scope` for `user` (created if new, as a non-admin;
+ * `admin` is made by lt_registry_bootstrap). Writes the token
+ * (LT_TOKEN_LEN + 1 bytes) and fills `info`. Returns 0 or -1. */
+int lt_registry_token_create(lt_registry *reg, const char *user, const char *label, lt_token_scope scope,
                              char token[LT_TOKEN_LEN + 1], lt_token_info *info);
 /* Tokens of `user` (NULL: everyone's), oldest first, through `cb` (return
  * non-zero to stop). Returns the count, or -1. */

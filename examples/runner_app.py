@@ -4,7 +4,8 @@ setup() "loads a model" and prints as it goes; then requests are served
 concurrently by a thread pool. Each request prints through print() and
 logging; one request fails and its traceback is logged. Run it under
 logtap (``logtap run -- python3 examples/runner_app.py``) and look at the
-runner's logs and each request's logs.
+runner's logs and each request's logs. ``logtap run`` makes ``import
+logtap`` work; run without it, put bindings/python on PYTHONPATH.
 
 Options: --requests N (default 6), --workers N (default 3),
 --ids-file PATH (write the request IDs there, one a line), --caller NAME
@@ -18,8 +19,7 @@ import os
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bindings", "python"))
-import logtap  # noqa: E402
+import logtap
 
 
 def get_logger():

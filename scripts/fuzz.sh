@@ -48,7 +48,11 @@ for h in "${harnesses[@]}"; do
   run="$build/fuzz-runs/$h"
   rm -rf "$run" && mkdir -p "$run/corpus" "$run/artifacts"
   cp test/fuzz/corpus/"$h"/* "$run/corpus/" 2>/dev/null
-  "$exe" -max_total_time="$seconds" -print_final_stats=1 -artifact_prefix="$run/artifacts/" \
+  # Harnesses on a real store keep its caches between inputs: libFuzzer's
+  # leak check would run most inputs twice to look (test/fuzz/meson.build).
+  leaks=()
+  case "$h" in frame|assembler|ring) leaks=(-detect_leaks=0) ;; esac
+  "$exe" -max_total_time="$seconds" -print_final_stats=1 "${leaks[@]}" -artifact_prefix="$run/artifacts/" \
     "$run/corpus" >"$run/log" 2>&1
   rc=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$run/log" | tail -1)

@@ -6,15 +6,17 @@ The matrix of doc/http-api.md ("Who sees what"):
   app        private / public
   scope      runner logs / request logs / status / follow (runner, request)
 plus the account-wide default before and after a redeploy, the search
-(/v1/logs), and who may make tokens, deploys and account changes.
+(/v1/logs), and who may make tokens, deploys and account changes; and the
+rows of the scoped tokens (read: what its user may read, no change;
+metrics: /metrics and nothing else).
 """
 
 import os
 import subprocess
 import time
 
-from harness import (PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
-                     wait_until)
+from harness import (COLLECTOR, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
+                     status_kb, wait_until)
 
 RUNNER = r'''
 import os, sys, time
@@ -256,7 +258,7 @@ def test_who_may_change_what():
     with Collector() as c:
         alice, bob = make_token(c, "alice"), make_token(c, "bob")
         status, doc = c.call_json("GET", "/v1/whoami", token=bob)
-        check_eq((status, doc), (200, {"user": "bob", "admin": False}), "whoami")
+        check_eq((status, doc), (200, {"user": "bob", "admin": False, "scope": "full"}), "whoami")
         # Tokens: only admin makes them for others; users list and revoke their own.
         status, _ = c.call_json("POST", "/v1/tokens", {"user": "alice"}, token=bob)
         check_eq(status, 403, "bob makes a token for alice")
@@ -374,6 +376,125 @@ def test_follow_rechecks_access():
         caller_stream.stop()
 
 
+def make_scoped(c, user, scope, token=Collector.ADMIN):
+    status, doc = c.call_json("POST", "/v1/tokens", {"user": user, "label": scope, "scope": scope}, token=token)
+    check_eq((status, doc.get("scope")), (201, scope), "create a %s token for %s" % (scope, user))
+    return doc["token"]
+
+
+def test_scoped_tokens_matrix():
+    with Collector() as c:
+        w = World(c)
+        w.tokens.update({"owner-read": make_scoped(c, "alice", "read", token=w.tokens["owner"]),
+                         "caller-read": make_scoped(c, "bob", "read"),
+                         "admin-read": make_scoped(c, "admin", "read"),
+                         "metrics": make_scoped(c, "prometheus", "metrics"),
+                         "admin-metrics": make_scoped(c, "admin", "metrics")})
+        metrics_only = ("metrics", "admin-metrics")
+        # Reads: a read token sees exactly what its user's full token sees.
+        # (who, path) -> status; the read rows compare their bodies too.
+        reads = ["/v1/whoami", "/v1/runners/r-priv/logs", "/v1/runners/r-pub/logs", "/v1/requests/req-priv/logs",
+                 "/v1/requests/req-pub/logs", "/v1/requests/req-priv/status", "/v1/logs", "/v1/tokens", "/v1/apps",
+                 "/v1/apps/priv-app", "/v1/accounts/alice", "/v1/nothing-here"]
+        for read_token, full_token in (("owner-read", "owner"), ("caller-read", "caller"),
+                                       ("admin-read", "admin")):
+            for path in reads:
+                want = w.get(full_token, path)
+                got = w.get(read_token, path)
+                if path == "/v1/whoami":
+                    want[1]["scope"] = "read"
+                check_eq(got, want, "%s reads %s as %s does" % (read_token, path, full_token))
+        for who in metrics_only:
+            for path in reads:
+                status, doc = w.get(who, path)
+                check_eq((status, doc["error"]), (403, "this token's scope is metrics: it may read /metrics only"),
+                         "%s reads %s" % (who, path))
+        # Follow streams: the same rule.
+        for who, want in (("owner-read", 200), ("caller-read", 404), ("metrics", 403), ("admin-metrics", 403)):
+            f = Follower(c, "/v1/runners/r-pub/logs", token=w.tokens[who])
+            check_eq(f.status, want, "%s follows r-pub's runner logs" % who)
+            if want == 200:
+                f.wait_for(lambda ev: "setup of pub-app" in messages([d for t, _, d in ev if t == "log"]), 20,
+                           "the read token's stream carries lines")
+            f.stop()
+        # Changes: refused to read and metrics tokens, whatever they name;
+        # nothing changes.
+        status, doc = c.call_json("GET", "/v1/tokens", token=w.tokens["owner"])
+        alice_full_id = next(t["id"] for t in doc["tokens"] if t["scope"] == "full")
+        changes = [("POST", "/v1/tokens", {"label": "more"}), ("DELETE", "/v1/tokens/" + alice_full_id, None),
+                   ("PUT", "/v1/apps/priv-app", {"private_logs": False}), ("PUT", "/v1/apps/new-app", {}),
+                   ("PUT", "/v1/accounts/alice", {"default_private_logs": True}),
+                   ("POST", "/v1/whoami", {})]
+        for who in ("owner-read", "caller-read", "admin-read") + metrics_only:
+            scope = "metrics" if who in metrics_only else "read"
+            message = ("this token's scope is metrics: it may read /metrics only" if scope == "metrics"
+                       else "this token's scope is read: it may not change anything")
+            for method, path, body in changes:
+                status, doc = c.call_json(method, path, body, token=w.tokens[who])
+                check_eq((status, doc["error"]), (403, message), "%s: %s %s" % (who, method, path))
+        check_eq(w.get("owner", "/v1/whoami")[0], 200, "alice's full token survived")
+        check_eq(w.get("owner", "/v1/apps/priv-app")[1]["private_logs"], True, "priv-app unchanged")
+        check_eq(w.get("admin", "/v1/apps/new-app")[0], 404, "new-app not deployed")
+        check_eq(w.get("owner", "/v1/accounts/alice")[1]["default_private_logs"], False, "alice's default")
+        check_eq(len(w.get("admin", "/v1/tokens")[1]["tokens"]), 9, "no token made (admin, alice x2, bob x2, "
+                 "carol, admin-read, prometheus, admin-metrics)")
+        # /metrics: admin's full and read tokens and metrics tokens; nobody else.
+        for who, want in (("admin", 200), ("admin-read", 200), ("metrics", 200), ("admin-metrics", 200),
+                          ("owner", 403), ("owner-read", 403), ("caller-read", 403), ("none", 401)):
+            status, body, _ = c.get("/metrics", token=w.tokens[who])
+            check_eq(status, want, "%s reads /metrics" % who)
+            if want == 200:
+                check(b"logtap_lines_stored_total" in body, "%s gets the metrics" % who)
+        # Who makes which scope: metrics tokens are admin's to make; a user
+        # makes read tokens for themselves; a scope must be known.
+        status, doc = c.call_json("POST", "/v1/tokens", {"scope": "metrics"}, token=w.tokens["owner"])
+        check_eq((status, doc["error"]), (403, "only admin may create metrics tokens (/metrics is admin's)"),
+                 "alice makes a metrics token")
+        for scope in ("admin", "", 1, "FULL"):
+            status, doc = c.call_json("POST", "/v1/tokens", {"scope": scope}, token=w.tokens["owner"])
+            check_eq((status, doc["error"]), (400, "bad scope: expected full, read or metrics"), "scope %r" % scope)
+        status, doc = c.call_json("POST", "/v1/tokens", {"scope": None, "label": "default"}, token=w.tokens["owner"])
+        check_eq((status, doc["scope"]), (201, "full"), "no scope: full")
+        # A read token is revoked like any other, by its user's full token.
+        status, doc = c.call_json("GET", "/v1/tokens", token=w.tokens["owner-read"])
+        read_id = next(t["id"] for t in doc["tokens"] if t["scope"] == "read")
+        check_eq(c.call_json("DELETE", "/v1/tokens/" + read_id, token=w.tokens["owner"])[0], 200, "revoke")
+        check_eq(w.get("owner-read", "/v1/whoami")[0], 401, "a revoked read token")
+
+
+def test_metrics_describe_the_collector():
+    """/metrics, read with a metrics token: the build's version and the
+    collector process's own RSS, CPU, descriptors and start time, as the
+    kernel sees that process."""
+    version = subprocess.run([COLLECTOR, "--version"], stdout=subprocess.PIPE, check=True).stdout.decode()
+    version = version.split()[1]  # "logtap-collector 0.1.0 (wire format 1)"
+    started_before = time.time()
+    with Collector() as c:
+        started_after = time.time()
+        token = make_scoped(c, "prometheus", "metrics")
+        status, body, headers = c.get("/metrics", token=token)
+        check_eq(status, 200, "/metrics with a metrics token")
+        values = {}
+        for line in body.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        check_eq(values.get('logtap_build_info{version="%s",wire_format="1"}' % version), 1.0, "build info")
+        pid = c.proc.pid
+        rss = status_kb(pid, "VmRSS") * 1024
+        check(0.5 * rss <= values["process_resident_memory_bytes"] <= 2 * rss,
+              "RSS %d, the kernel's VmRSS %d" % (values["process_resident_memory_bytes"], rss))
+        fds = len(os.listdir("/proc/%d/fd" % pid))
+        check(abs(values["process_open_fds"] - fds) <= 4, "open fds %d, /proc says %d"
+              % (values["process_open_fds"], fds))
+        check(started_before - 1 <= values["process_start_time_seconds"] <= started_after + 1,
+              "start time %f within [%f, %f]" % (values["process_start_time_seconds"], started_before,
+                                                 started_after))
+        check(0 <= values["process_cpu_seconds_total"] <= time.time() - started_before + 1,
+              "CPU seconds %f" % values["process_cpu_seconds_total"])
+        check(values["process_max_fds"] >= fds, "max fds")
+
+
 def test_admin_token_bootstrap_and_credentials():
     with Collector() as c:
         token_path = os.path.join(c.data, "admin.token")
@@ -395,4 +516,5 @@ if __name__ == "__main__":
     run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
                test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
                test_who_may_change_what, test_shared_ids_do_not_leak_across_apps,
-               test_follow_rechecks_access, test_admin_token_bootstrap_and_credentials])
+               test_follow_rechecks_access, test_scoped_tokens_matrix,
+               test_metrics_describe_the_collector, test_admin_token_bootstrap_and_credentials])

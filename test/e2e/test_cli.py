@@ -619,7 +619,7 @@ def test_error_usage():
 
 
 HELP = [
-    ([], ["Usage: logtap [--server URL] [--token TOKEN] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
+    ([], ["Usage: logtap [--server URL] [--token TOKEN] [--credentials FILE] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
           "requests status REQUEST_ID", "run [OPTIONS] -- CMD", "--server URL", "-h, --help", "--version",
           "LOGTAP_SERVER", "Exit status:"]),
     (["runners"], ["Usage: logtap runners", "logs RUNNER_ID"]),
@@ -638,7 +638,8 @@ HELP = [
     (["requests", "enqueue"], ["Usage: logtap requests enqueue REQUEST_ID --app APP", "--app APP",
                                "--caller USER", "--server URL", "-h, --help", "IN_QUEUE"]),
     (["run"], ["Usage: logtap run [OPTIONS] [--] CMD", "--runner ID", "--app A", "--version V", "--source S",
-               "--endpoint E", "-q, --quiet", "-h, --help", "run-<16 hex>", "LOGTAP_PRELOAD"]),
+               "--endpoint E", "-q, --quiet", "-h, --help", "run-<16 hex>", "LOGTAP_PRELOAD", "PYTHONPATH",
+               "no collector answers", "--rings"]),
     (["logs"], ["Usage: logtap logs [OPTIONS]", "--runner R", "--request Q", "--app A", "--version V",
                 "--source S", "--level L", "-f, --follow", "--since T", "--until T", "-n, --lines N",
                 "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
@@ -646,7 +647,7 @@ HELP = [
     (["tokens"], ["Usage: logtap tokens COMMAND", "create [--user U] [--label L]", "list", "revoke TOKEN_ID"]),
     (["tokens", "create"], ["Usage: logtap tokens create [--user U] [--label L]", "--user U", "--label L",
                             "--output FORMAT", "$(logtap tokens create --user alice)"]),
-    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL CREATED"]),
+    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL SCOPE CREATED"]),
     (["tokens", "revoke"], ["Usage: logtap tokens revoke TOKEN_ID", "--output FORMAT", "401"]),
     (["apps"], ["Usage: logtap apps COMMAND", "deploy APP [--owner U] [--private-logs | --public-logs]", "list",
                 "show APP"]),
@@ -665,9 +666,11 @@ HELP = [
 # Every command takes the global options too, and documents them.
 for _words, _mentions in HELP[3:]:
     if _words[-1] not in ("runners", "requests", "tokens", "apps", "account"):
-        _mentions += [] if _words == ["run"] else ["--server URL", "--token TOKEN", "-h, --help"]
+        _mentions += [] if _words == ["run"] else ["--server URL", "--token TOKEN", "--credentials FILE",
+                                                   "LOGTAP_CREDENTIALS", "-h, --help"]
 HELP[0][1].extend(["logs [FILTERS]", "tokens create|list|revoke", "apps deploy|list|show", "account set|show",
                    "whoami", "--token TOKEN", "LOGTAP_TOKEN", "logtap/credentials", "chmod 600",
+                   "--credentials FILE", "LOGTAP_CREDENTIALS",
                    "4  not authorised"])
 
 

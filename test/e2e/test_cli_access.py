@@ -77,7 +77,7 @@ def test_token_discovery_and_precedence():
         check_eq(stat.S_IMODE(st.st_mode), 0o600, "mode of the credentials file the collector wrote")
         with open(path) as f:
             check("%s %s\n" % (c.url, c.token) in f.read(), "the collector's line in %s" % path)
-        admin = fields([("user", "admin"), ("admin", "yes")])
+        admin = fields([("user", "admin"), ("admin", "yes"), ("scope", "full")])
 
         # Found by itself, for the URL however it is spelt.
         check_eq(cli_ok(c, "whoami"), admin, "whoami with the token from the credentials file")
@@ -87,8 +87,8 @@ def test_token_discovery_and_precedence():
 
         alice = new_token(c, "alice")
         bob = new_token(c, "bob")
-        as_alice = fields([("user", "alice"), ("admin", "no")])
-        as_bob = fields([("user", "bob"), ("admin", "no")])
+        as_alice = fields([("user", "alice"), ("admin", "no"), ("scope", "full")])
+        as_bob = fields([("user", "bob"), ("admin", "no"), ("scope", "full")])
         # LOGTAP_TOKEN beats the file; --token (before or after the command) beats both.
         check_eq(cli_ok(c, "whoami", env=as_user(alice)), as_alice, "LOGTAP_TOKEN over the credentials file")
         check_eq(cli_ok(c, "--token", bob, "whoami", env=as_user(alice)), as_bob, "--token over LOGTAP_TOKEN")
@@ -96,7 +96,7 @@ def test_token_discovery_and_precedence():
         check_eq(cli_ok(c, "whoami", "--token", bob), as_bob, "--token over the credentials file")
         check_eq(cli_ok(c, "whoami", env=as_user("")), admin, "an empty LOGTAP_TOKEN counts as unset")
         check_eq(json.loads(cli_ok(c, "whoami", "--output", "json", env=as_user(alice))),
-                 {"user": "alice", "admin": False}, "whoami --output json")
+                 {"user": "alice", "admin": False, "scope": "full"}, "whoami --output json")
 
         # A credentials file of one's own: the last line for the URL wins,
         # comments and other servers' lines are skipped, bad lines reported.
@@ -168,18 +168,19 @@ def test_tokens_create_list_revoke():
     with Collector() as c:
         alice = new_token(c, "alice", "--label", "ci")
         made = json.loads(cli_ok(c, "tokens", "create", "--user", "bob", "--output", "json"))
-        check_eq(sorted(made), ["created", "id", "label", "token", "user"], "tokens create --output json fields")
+        check_eq(sorted(made), ["created", "id", "label", "scope", "token", "user"],
+                 "tokens create --output json fields")
         check_eq(made["user"], "bob", "tokens create --output json: user")
         check(made["token"].startswith("lt_"), "tokens create --output json: token %r" % made["token"])
 
         listed = json_lines(cli_ok(c, "tokens", "list", "--output", "json"))
         check_eq(sorted(t["user"] for t in listed), ["admin", "alice", "bob"], "users of every token (admin)")
         for t in listed:
-            check_eq(sorted(t), ["created", "id", "label", "user"], "fields of a listed token (no value)")
+            check_eq(sorted(t), ["created", "id", "label", "scope", "user"], "fields of a listed token (no value)")
         out = cli_ok(c, "tokens", "list")
         check(alice.encode() not in out and made["token"].encode() not in out, "token values in tokens list")
-        rows = [["ID", "USER", "LABEL", "CREATED"]] + [[t["id"], t["user"], t["label"] or "-", t["created"]]
-                                                       for t in listed]
+        rows = [["ID", "USER", "LABEL", "SCOPE", "CREATED"]] + [
+            [t["id"], t["user"], t["label"] or "-", t["scope"], t["created"]] for t in listed]
         check_eq(out, table(rows), "tokens list: the table")
         alice_id = next(t["id"] for t in listed if t["user"] == "alice")
         check_eq(next(t["label"] for t in listed if t["user"] == "alice"), "ci", "alice's token's label")
@@ -187,7 +188,7 @@ def test_tokens_create_list_revoke():
         # Alice manages her own tokens: --user defaults to her.
         out = cli_ok(c, "tokens", "create", "--label", "laptop", env=as_user(alice))
         laptop = out.decode().strip()
-        check_eq(cli_ok(c, "whoami", "--token", laptop), fields([("user", "alice"), ("admin", "no")]),
+        check_eq(cli_ok(c, "whoami", "--token", laptop), fields([("user", "alice"), ("admin", "no"), ("scope", "full")]),
                  "the token alice made for herself")
         mine = json_lines(cli_ok(c, "tokens", "list", "--output", "json", env=as_user(alice)))
         check_eq(sorted((t["user"], t["label"]) for t in mine), [("alice", "ci"), ("alice", "laptop")],
@@ -340,6 +341,47 @@ def test_access_through_the_cli():
                  "owner: request logs of her private app")
         check_eq([r[4] for r in logs_rows(cli_ok(c, "logs", "--request", "q-acc", env=as_user(alice)))],
                  ["acc for bob"], "owner: logs --request")
+
+        # Scoped tokens. A read token reads what its user reads, changes nothing.
+        alice_read = new_token(c, "alice", "--scope", "read", env=as_user(alice))
+        bob_read = new_token(c, "bob", "--scope", "read")
+        check_eq(cli_ok(c, "whoami", env=as_user(alice_read)),
+                 fields([("user", "alice"), ("admin", "no"), ("scope", "read")]), "whoami with a read token")
+        for args in (["runners", "logs", "r-acc"], ["logs", "--app", "app-acc"], ["requests", "logs", "q-acc"],
+                     ["apps", "list"], ["account", "show"]):
+            check_eq(cli(c, *args, env=as_user(alice_read)).stdout, cli_ok(c, *args, env=as_user(alice)),
+                     "alice's read token: logtap %s" % " ".join(args))
+        p = cli(c, "runners", "logs", "r-acc", env=as_user(bob_read))
+        check_eq((p.returncode, p.stderr), (1, b"logtap: unknown runner 'r-acc'\n"), "bob's read token: runner logs")
+        read_refusal = ("logtap: not allowed: this token's scope is read: it may not change anything (HTTP 403; "
+                        "the token from LOGTAP_TOKEN may not do this)\n")
+        for args in (["apps", "deploy", "app-acc", "--public-logs"], ["tokens", "create", "--label", "more"],
+                     ["account", "set", "--default-private-logs", "on"]):
+            p = cli(c, *args, env=as_user(alice_read))
+            check_eq((p.returncode, p.stdout, p.stderr.decode()), (DENIED, b"", read_refusal),
+                     "alice's read token: logtap %s" % " ".join(args))
+        check_eq(json.loads(cli_ok(c, "apps", "show", "app-acc", "--output", "json"))["private_logs"], True,
+                 "app-acc still private")
+        # A metrics token is admin's to make, and reads /metrics only.
+        p = cli(c, "tokens", "create", "--scope", "metrics", env=as_user(alice))
+        check_eq((p.returncode, p.stdout, p.stderr.decode()),
+                 (DENIED, b"", "logtap: not allowed: only admin may create metrics tokens (/metrics is admin's) "
+                               "(HTTP 403; the token from LOGTAP_TOKEN may not do this)\n"), "alice: --scope metrics")
+        prometheus = new_token(c, "prometheus", "--scope", "metrics", "--label", "scraper")
+        listed = json_lines(cli_ok(c, "tokens", "list", "--output", "json"))
+        check_eq(sorted((t["user"], t["scope"]) for t in listed if t["user"] in ("alice", "prometheus")),
+                 [("alice", "full"), ("alice", "read"), ("prometheus", "metrics")], "scopes listed")
+        for args in (["whoami"], ["logs"], ["apps", "list"], ["tokens", "create", "--label", "x"]):
+            p = cli(c, *args, env=as_user(prometheus))
+            check_eq((p.returncode, p.stdout, p.stderr.decode()),
+                     (DENIED, b"", "logtap: not allowed: this token's scope is metrics: it may read /metrics only "
+                                   "(HTTP 403; the token from LOGTAP_TOKEN may not do this)\n"),
+                     "metrics token: logtap %s" % " ".join(args))
+        check_eq(c.get("/metrics", token=prometheus)[0], 200, "the metrics token reads /metrics")
+        p = cli(c, "tokens", "create", "--scope", "admin")
+        check_eq((p.returncode, p.stdout, p.stderr.decode()),
+                 (2, b"", "logtap: invalid --scope 'admin': use full, read or metrics\n"
+                          "Try 'logtap tokens create --help'.\n"), "an unknown scope")
 
 
 def test_follow_ends_when_the_token_is_revoked():

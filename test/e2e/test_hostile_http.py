@@ -23,6 +23,7 @@ figures of a build without these limits are taken.
 
 import json
 import os
+import resource
 import socket
 import subprocess
 import threading
@@ -102,10 +103,34 @@ def make_token(c, user):
 # ---- item 6: connections ----
 
 
+def open_files_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return soft, hard
+    raise TestFailure("no open-files line in /proc/%d/limits" % pid)
+
+
 def test_idle_flood_no_lockout():
     # The default read deadline (15 s) outlasts the flood: what keeps the
     # door open here is the eviction of the oldest sockets without a token.
-    with Collector() as c:
+    # The collector starts with the soft open-files limit many services get
+    # (1024, about the HTTP limit alone) and must raise it to its hard one.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+    collector = Collector()
+    try:
+        collector.start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    collector.start = lambda: collector  # started: `with` only stops it
+    with collector as c:
+        got_soft, got_hard = open_files_limit(c.proc.pid)
+        want = 1 << 20 if hard == resource.RLIM_INFINITY else min(hard, 1 << 20)
+        print("collector started with an open-files soft limit of %d: now %s (hard %s)"
+              % (min(1024, hard), got_soft, got_hard), flush=True)
+        check_eq(got_soft, str(want), "the collector's soft open-files limit")
         sockets, refused = [], 0
         sources = ["127.0.0.%d" % i for i in range(1, 9)]
         start = time.monotonic()

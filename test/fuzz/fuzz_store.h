@@ -34,7 +34,8 @@ const char *__asan_default_options(void)
 static char fuzz_dir[64];
 static lt_store *fuzz_st;
 static lt_assembler *fuzz_asm;
-static unsigned long fuzz_serial; /* inputs run in this process */
+static unsigned long fuzz_serial;     /* inputs run in this process */
+static unsigned long fuzz_generation; /* stores opened in this process */
 
 static int fuzz_remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -72,6 +73,7 @@ static void fuzz_store_open(void)
     FUZZ_REQUIRE(fuzz_st != NULL);
     fuzz_asm = lt_assembler_new(fuzz_st);
     FUZZ_REQUIRE(fuzz_asm != NULL);
+    fuzz_generation++;
 }
 
 /* Called at the start of every input: the store, started over every

@@ -22,10 +22,11 @@ static void test_tokens(lt_registry *reg)
     CHECK_INT(lt_registry_authenticate(reg, admin_token, &who), 1);
     CHECK_STR(who.user, "admin");
     CHECK(who.admin);
+    CHECK_INT(who.scope, LT_SCOPE_FULL);
 
     char token[LT_TOKEN_LEN + 1];
     lt_token_info info;
-    CHECK_INT(lt_registry_token_create(reg, "alice", "laptop", token, &info), 0);
+    CHECK_INT(lt_registry_token_create(reg, "alice", "laptop", LT_SCOPE_FULL, token, &info), 0);
     CHECK(strncmp(info.id, "tok_", 4) == 0 && strlen(info.id) == LT_TOKEN_ID_LEN);
     CHECK_STR(info.user, "alice");
     CHECK_STR(info.label, "laptop");
@@ -33,6 +34,29 @@ static void test_tokens(lt_registry *reg)
     CHECK_INT(lt_registry_authenticate(reg, token, &who), 1);
     CHECK_STR(who.user, "alice");
     CHECK(!who.admin);
+    CHECK_INT(who.scope, LT_SCOPE_FULL);
+    CHECK_INT(info.scope, LT_SCOPE_FULL);
+
+    /* Scoped tokens: the scope is stored, listed and authenticated. */
+    char scoped[LT_TOKEN_LEN + 1];
+    lt_token_info scoped_info, scoped_got;
+    for (lt_token_scope scope = LT_SCOPE_FULL; scope <= LT_SCOPE_METRICS; scope++) {
+        CHECK_INT(lt_registry_token_create(reg, "dora", "scoped", scope, scoped, &scoped_info), 0);
+        CHECK_INT(scoped_info.scope, scope);
+        CHECK_INT(lt_registry_authenticate(reg, scoped, &who), 1);
+        CHECK_STR(who.user, "dora");
+        CHECK_INT(who.scope, scope);
+        CHECK_INT(lt_registry_token_get(reg, scoped_info.id, &scoped_got), 1);
+        CHECK_INT(scoped_got.scope, scope);
+        lt_token_scope parsed = LT_SCOPE_METRICS;
+        CHECK_INT(lt_token_scope_parse(lt_token_scope_name(scope), &parsed), 0);
+        CHECK_INT(parsed, scope);
+    }
+    lt_token_scope unchanged = LT_SCOPE_READ;
+    CHECK_INT(lt_token_scope_parse("admin", &unchanged), -1);
+    CHECK_INT(lt_token_scope_parse("", &unchanged), -1);
+    CHECK_INT(lt_token_scope_parse(NULL, &unchanged), -1);
+    CHECK_INT(unchanged, LT_SCOPE_READ);
 
     /* Malformed and unknown tokens are simply not found. */
     const char *bad[] = {"",
@@ -132,6 +156,23 @@ static void test_access_matrix(void)
     /* The owner of another app is nobody here. */
     lt_app_info carols = {.deployed = true, .owner = "carol"};
     CHECK_INT(lt_access_request_logs(&owner, &carols, "bob"), LT_SEE_NOTHING);
+
+    /* A token's scope: the rows of access.h's table, for admin and not. */
+    static const struct {
+        bool admin;
+        lt_token_scope scope;
+        bool read, change, metrics;
+    } scopes[] = {
+        {true, LT_SCOPE_FULL, true, true, true},      {false, LT_SCOPE_FULL, true, true, false},
+        {true, LT_SCOPE_READ, true, false, true},     {false, LT_SCOPE_READ, true, false, false},
+        {true, LT_SCOPE_METRICS, false, false, true}, {false, LT_SCOPE_METRICS, false, false, true},
+    };
+    for (size_t i = 0; i < sizeof scopes / sizeof scopes[0]; i++) {
+        lt_principal who = {.user = "u", .admin = scopes[i].admin, .scope = scopes[i].scope};
+        CHECK_INT(lt_access_call_allowed(&who, LT_CALL_READ), scopes[i].read);
+        CHECK_INT(lt_access_call_allowed(&who, LT_CALL_CHANGE), scopes[i].change);
+        CHECK_INT(lt_access_call_allowed(&who, LT_CALL_METRICS), scopes[i].metrics);
+    }
 }
 
 int main(void)

@@ -5,7 +5,8 @@
  * a1979c9, whose store schema step 1 -> 2 also made the registry's tables.
  * Opened by this code it migrates its store to version 5 (the tenants'
  * accounting, its two lines counted), the registry adopts
- * its tables as registry version 1, its lines, token and app still work,
+ * its tables as registry version 1 and steps to 2 (token scopes: its old
+ * token is a full one), its lines, token and app still work,
  * and it ends with exactly the schema a new data directory gets.
  * Takes the source root as argv[1].
  */
@@ -116,7 +117,7 @@ int main(int argc, char **argv)
     db = open_db(old_dir);
     CHECK_INT(query_int(db, "PRAGMA user_version"), 6);
     CHECK_INT(query_int(db, "SELECT sum(lines) FROM tenant_usage"), 2);
-    CHECK_INT(query_int(db, "SELECT version FROM registry_version"), 1);
+    CHECK_INT(query_int(db, "SELECT version FROM registry_version"), 2);
     CHECK_INT(query_int(db, "SELECT count(*) FROM registry_version"), 1);
     sqlite3_close(db);
 
@@ -125,6 +126,7 @@ int main(int argc, char **argv)
     CHECK_INT(lt_registry_authenticate(reg, BOB_TOKEN, &who), 1);
     CHECK_STR(who.user, "bob");
     CHECK(!who.admin);
+    CHECK_INT(who.scope, LT_SCOPE_FULL); /* tokens older than scopes keep doing everything */
     lt_app_info app;
     CHECK_INT(lt_registry_app_get(reg, "app-old", &app), 1);
     CHECK_STR(app.owner, "bob");
