@@ -25,6 +25,11 @@ from harness import (CLI, PYTHON, SRC, Collector, Follower, check, check_eq, mes
                      run_tests, runner_env, wait_until)
 
 APP = os.path.join(SRC, "test", "e2e", "apps", "driven_app.py")
+# The stated bound on ending a dead runner's request is 2 s; a sanitized
+# collector (ASan, TSan trees) gets more room, as in e2e-hostile-scan.
+SANITIZED = bool(os.environ.get("LOGTAP_TEST_PRELOAD"))
+DEATH_BOUND_S = 4.0 if SANITIZED else 2.0
+WAIT_SLACK_S = 4.0 if SANITIZED else 1.5
 STATUS_KEYS = {"IN_QUEUE": {"request_id", "status", "queue_position"},
                "IN_PROGRESS": {"request_id", "status"},
                "COMPLETED": {"request_id", "status"}}
@@ -173,7 +178,7 @@ def test_runner_killed_inside_request():
         ended_at(stream, 30)
         took = done - killed
         print("  stream ended %.2f s after the SIGKILL" % took)
-        check(took <= 2.0, "the follow ended within 2 s of the death (%.2f s)" % took)
+        check(took <= DEATH_BOUND_S, "the follow ended within %.0f s of the death (%.2f s)" % (DEATH_BOUND_S, took))
         check_eq(messages(logs.logs()), ["tail %06d" % i for i in range(2000)], "every line, the tail too")
         last = status_events(logs)[-1]
         check_eq(last["status"], "COMPLETED", "completed")
@@ -256,7 +261,7 @@ def test_wait_for_unknown_and_invisible():
                      "%s: the same answer for an invisible request" % what)
             check_eq(hidden[2], unknown[2], "%s: the same headers" % what)
             for took in (unknown[3], hidden[3]):
-                check(1.9 <= took <= 3.5, "%s: 404 after the wait (%.2f s)" % (what, took))
+                check(1.9 <= took <= 2 + WAIT_SLACK_S, "%s: 404 after the wait (%.2f s)" % (what, took))
         start = time.monotonic()
         check_eq(c.get_json("/v1/requests/lc-absent1/status", wait=0)[0], 404, "wait=0")
         check(time.monotonic() - start < 1, "wait=0 answers at once")
