@@ -47,6 +47,7 @@ struct lt_announce {
     announcement *waiting, **waiting_tail; /* posted, not applied */
     announcement *applied;                 /* applied, waiting for a commit (ingest thread only) */
     atomic_size_t count;                   /* waiting + applied */
+    bool shut;                             /* lt_announce_shut: answer at once */
 };
 
 lt_announce *lt_announce_new(void)
@@ -76,21 +77,31 @@ static void answer(lt_announce *an, announcement *a, int result)
     a->answered = true;
 }
 
-void lt_announce_free(lt_announce *an)
+void lt_announce_shut(lt_announce *an)
 {
     if (an == NULL)
         return;
     pthread_mutex_lock(&an->lock);
+    an->shut = true;
     announcement *lists[] = {an->waiting, an->applied};
     for (size_t i = 0; i < 2; i++)
         for (announcement *a = lists[i], *next; a != NULL; a = next) {
             next = a->next;
             answer(an, a, LT_ANNOUNCE_UNAVAILABLE);
         }
+    an->waiting = an->applied = NULL;
+    an->waiting_tail = &an->waiting;
     pthread_cond_broadcast(&an->answered);
     pthread_mutex_unlock(&an->lock);
-    /* Posters still waiting would now use freed memory: lt_http_stop runs
-     * first (main.c's teardown), so none is. */
+}
+
+void lt_announce_free(lt_announce *an)
+{
+    if (an == NULL)
+        return;
+    lt_announce_shut(an);
+    /* A poster still waiting would now use freed memory: main.c stops the
+     * HTTP server first, so none is. */
     pthread_cond_destroy(&an->answered);
     pthread_mutex_destroy(&an->lock);
     free(an);
@@ -118,6 +129,11 @@ int lt_announce_post(lt_announce *an, const char *request_id, const char *app_id
         deadline.tv_nsec -= 1000000000L;
     }
     pthread_mutex_lock(&an->lock);
+    if (an->shut) {
+        pthread_mutex_unlock(&an->lock);
+        free(a);
+        return LT_ANNOUNCE_UNAVAILABLE;
+    }
     *an->waiting_tail = a;
     an->waiting_tail = &a->next;
     atomic_fetch_add(&an->count, 1);

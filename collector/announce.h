@@ -12,7 +12,11 @@
 typedef struct lt_announce lt_announce;
 
 lt_announce *lt_announce_new(void);
-/* Answers every announcement still waiting with LT_ANNOUNCE_UNAVAILABLE. */
+/* The ingest thread has stopped: every announcement still waiting, and
+ * every later one, is answered LT_ANNOUNCE_UNAVAILABLE at once (so that
+ * stopping the HTTP server does not wait for them). NULL is accepted. */
+void lt_announce_shut(lt_announce *an);
+/* After lt_http_stop: no poster is left. NULL is accepted. */
 void lt_announce_free(lt_announce *an);
 
 /* What lt_announce_post answers besides store.h's LT_ENQUEUE_* results. */

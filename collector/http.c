@@ -782,7 +782,7 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
 
 void lt_http_set_announce(lt_http *h, struct lt_announce *announce)
 {
-    h->announce = announce;
+    atomic_store(&h->announce, announce);
 }
 
 int lt_http_port(const lt_http *h)

@@ -35,8 +35,10 @@ struct lt_http {
     http_guard *guard;
     lt_http_limits limits;
     lt_store *store;
-    char *data_dir;               /* owned copy */
-    struct lt_announce *announce; /* to the ingest thread; NULL: not taken */
+    char *data_dir; /* owned copy */
+    /* To the ingest thread; NULL: not taken yet. Set once, after the
+     * server started, while HTTP threads may already read it. */
+    struct lt_announce *_Atomic announce;
     int port;
     atomic_bool stopping;
 };

@@ -88,10 +88,11 @@ enum MHD_Result http_serve_request_announce(http_call *c, const char *request_id
     if (!c->who.admin && (known == 0 || !info.deployed || strcmp(info.owner, c->who.user) != 0))
         return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
                                 "only the owner of app %s or admin may announce its requests", app);
-    if (c->http->announce == NULL)
+    struct lt_announce *announce = atomic_load(&c->http->announce);
+    if (announce == NULL)
         return http_reply_error(c->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "announcements are not taken yet");
 
-    int rc = lt_announce_post(c->http->announce, request_id, app, who_calls, ANNOUNCE_TIMEOUT_MS);
+    int rc = lt_announce_post(announce, request_id, app, who_calls, ANNOUNCE_TIMEOUT_MS);
     switch (rc) {
     case LT_ENQUEUE_CREATED: return reply_status(c, MHD_HTTP_CREATED, request_id);
     case LT_ENQUEUE_EXISTS: return reply_status(c, MHD_HTTP_OK, request_id);

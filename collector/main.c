@@ -305,7 +305,8 @@ int main(int argc, char **argv)
     lt_loop_run(&parts, &opt);
     rc = 0;
 
-out: /* the one teardown: in reverse order of set-up; each accepts NULL */
+out:                                  /* the one teardown: in reverse order of set-up; each accepts NULL */
+    lt_announce_shut(parts.announce); /* a PUT waiting for the loop is answered now */
     lt_http_stop(http);
     lt_announce_free(parts.announce);
     lt_reaper_free(parts.reaper);
