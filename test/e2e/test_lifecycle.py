@@ -21,7 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import (CLI, PYTHON, SRC, Collector, Follower, check, check_eq, messages, plain_env,  # noqa: E402
+from harness import (BINDINGS, CLI, PYTHON, SRC, Collector, Follower, check, check_eq, messages, plain_env,  # noqa: E402
                      run_tests, runner_env, wait_until)
 
 APP = os.path.join(SRC, "test", "e2e", "apps", "driven_app.py")
@@ -235,6 +235,15 @@ def test_handler_exception():
                  ("COMPLETED", "ValueError", "no such model: big", ["about to fail"]), "status with logs")
         check_eq(c.get_json("/v1/requests/lc-fine/status")[1], {"request_id": "lc-fine", "status": "COMPLETED"},
                  "a request that ended well has no error")
+        # logtap.client says it too.
+        sys.path.insert(0, BINDINGS)
+        import logtap.client as lc
+        client = lc.Client(server=c.url, token=c.token)
+        st = client.status("lc-raises")
+        check_eq((type(st).__name__, st.error_type, st.error), ("Completed", "ValueError", "no such model: big"),
+                 "logtap.client's status")
+        final = client.stream_status("lc-raises")
+        check_eq((final.error_type, final.error), ("ValueError", "no such model: big"), "stream_status's end")
 
 
 def test_wait_for_unknown_and_invisible():

@@ -148,21 +148,27 @@ def _api_error(status, body, url, sent_token):
 
 class Status:
     """A request's status in fal's queue-status shape: ``status`` is
-    ``"IN_PROGRESS"`` or ``"COMPLETED"``; ``logs`` a list of
+    ``"IN_QUEUE"``, ``"IN_PROGRESS"`` or ``"COMPLETED"``; ``logs`` a list of
     ``{"message", "level", "source", "timestamp"}`` dicts, or None when
-    logs were not asked for. Check with isinstance(s, Completed)."""
+    logs were not asked for; ``queue_position`` while queued, ``error`` and
+    ``error_type`` when the request failed (else None). Check with
+    isinstance(s, Completed)."""
 
-    __slots__ = ("request_id", "status", "logs")
+    __slots__ = ("request_id", "status", "logs", "queue_position", "error", "error_type")
 
-    def __init__(self, request_id, status, logs=None):
+    def __init__(self, request_id, status, logs=None, queue_position=None, error=None, error_type=None):
         self.request_id = request_id
         self.status = status
         self.logs = logs
+        self.queue_position = queue_position
+        self.error = error
+        self.error_type = error_type
 
     @staticmethod
     def from_json(doc):
         kind = Completed if doc.get("status") == "COMPLETED" else InProgress
-        return kind(doc.get("request_id"), doc.get("status"), doc.get("logs"))
+        return kind(doc.get("request_id"), doc.get("status"), doc.get("logs"), doc.get("queue_position"),
+                    doc.get("error"), doc.get("error_type"))
 
     def __eq__(self, other):
         return (type(self) is type(other) and self.request_id == other.request_id
@@ -174,11 +180,11 @@ class Status:
 
 
 class InProgress(Status):
-    """Between the request's BEGIN and END markers."""
+    """Before the request's END: announced (IN_QUEUE) or begun."""
 
 
 class Completed(Status):
-    """After the request's END marker."""
+    """After the request's END marker (or its runner's death)."""
 
 
 def _status_line(entry):
@@ -498,14 +504,16 @@ class Client:
                 done = state == "COMPLETED"
                 if not done and state != current:  # IN_QUEUE, then IN_PROGRESS
                     current = state
-                    notify(InProgress(request_id, state, list(lines) if with_logs else None))
+                    notify(InProgress(request_id, state, list(lines) if with_logs else None,
+                                      data.get("queue_position")))
                 if done:
+                    failure = (data.get("error"), data.get("error_type"))
                     break
             elif kind == "end":
                 raise StreamEnded(data.get("reason") if isinstance(data, dict) else data)
         else:
             raise CollectorUnreachable(self.server, "the follow stream ended before the request completed")
-        final = Completed(request_id, "COMPLETED", lines if with_logs else None)
+        final = Completed(request_id, "COMPLETED", lines if with_logs else None, None, *failure)
         notify(final)
         return final
 
