@@ -76,6 +76,21 @@
  *     an idle flush would, so its runner can free its records too.
  *   - Request rows: a token bucket per runner ID; a refused BEGIN is still
  *     a BEGIN for the lines (they end, and carry the request ID).
+ *
+ * Instances belong to their first identity. An instance's 64-bit ID is in
+ * its ring file's name, which anyone on the machine can list, so a frame or
+ * a planted ring naming a victim's instance under another runner or app
+ * must not take the victim's lines (stored under the wrong runner) or erase
+ * them (a position far ahead, after which the victim's records look like
+ * duplicates). The runner and app of the first frame taken from an
+ * instance own it, in memory and in the store's delivery state (so a
+ * collector restart is no window): frames and replays naming another are
+ * refused (instance_claims_refused) and do not finish it. And a record may
+ * lie at most LT_RING_MAX_CAPACITY past the highest position the instance
+ * is known to have reached, as no ring holds more unacknowledged bytes than
+ * that; one further is refused (positions_refused), never a new high-water
+ * mark. What this cannot tell apart is two processes that declare the same
+ * runner and app: that takes ingest credentials (README, "Tenants").
  */
 #include "assembler.h"
 
@@ -89,6 +104,7 @@
 #include "clock.h"
 #include "logtap_wire.h"
 #include "metrics.h"
+#include "ring.h"
 #include "timefmt.h"
 
 typedef struct partial {
@@ -166,6 +182,8 @@ typedef struct proc {
 static proc finished_instance;
 /* What proc_get returns for a new instance no bound has room for. */
 static proc refused_instance;
+/* What proc_get returns for a frame naming another identity's instance. */
+static proc claimed_instance;
 
 struct lt_assembler {
     lt_store *store;
@@ -456,11 +474,21 @@ static bool make_room_for_instance(lt_assembler *a, runner *r)
  * in this collector run, or since it was evicted). NULL on error;
  * &finished_instance if it is over; &refused_instance if a bound leaves no
  * room for it now. */
+/* Whether a frame's meta names the identity that owns an instance. */
+static bool owned_by(const char *runner_id, const char *app_id, const lt_proc_meta *m)
+{
+    return strcmp(runner_id, m->runner_id) == 0 && strcmp(app_id, m->app_id) == 0;
+}
+
 static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
 {
     size_t b = bucket_of(m->instance);
     for (proc *p = a->buckets[b]; p; p = p->next)
         if (p->instance == m->instance) {
+            if (!owned_by(p->runner_id, p->app_id, m)) {
+                LT_COUNT(instance_claims_refused, 1);
+                return &claimed_instance;
+            }
             lru_unlink(a, p);
             lru_push(a, p);
             return p;
@@ -492,6 +520,11 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
     if (known < 0 || lc.failed || (known && state.finished)) {
         proc_free(p);
         return known > 0 && !lc.failed ? &finished_instance : NULL;
+    }
+    if (known && state.runner_id[0] && !owned_by(state.runner_id, state.app_id, m)) {
+        proc_free(p);
+        LT_COUNT(instance_claims_refused, 1);
+        return &claimed_instance;
     }
     LT_COUNT(streams_dropped, lc.skipped);
     if (known) {
@@ -799,6 +832,27 @@ static int report_drops(lt_assembler *a, proc *p, const lt_proc_meta *m, int64_t
     return emit(a, p, ts_ns, 0, 2, NULL, msg, (size_t)len);
 }
 
+/* Whether a batch reaches further past what the instance is known to
+ * have reached than any ring can hold unacknowledged (see "Instances
+ * belong to their first identity"). An instance known nowhere has no
+ * horizon yet: its first batch sets one. */
+static bool beyond_horizon(const proc *p, const lt_proc_meta *meta, const lt_record_in *recs, size_t n)
+{
+    if (!p->have_pos && !p->have_next && !p->have_applied)
+        return false;
+    uint64_t known = 0;
+    if (p->have_pos && p->last_pos > known)
+        known = p->last_pos;
+    if (p->have_next && p->next_pos > known)
+        known = p->next_pos;
+    if (p->have_applied && p->applied_pos > known)
+        known = p->applied_pos;
+    uint64_t furthest = n ? recs[n - 1].pos : 0;
+    if (meta->has_range && meta->end > furthest)
+        furthest = meta->end;
+    return furthest > known && furthest - known > LT_RING_MAX_CAPACITY;
+}
+
 static uint64_t request_hash(const char *request)
 {
     uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
@@ -865,6 +919,12 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     }
     if (p == &refused_instance) /* counted; sent again once there is room */
         return 0;
+    if (p == &claimed_instance) /* counted; never acknowledged */
+        return 0;
+    if (beyond_horizon(p, meta, recs, n)) {
+        LT_COUNT(positions_refused, 1);
+        return 0;
+    }
     /* The ring range the batch covers: records, and torn records the
      * sender passed ("start" names where it continues from). */
     bool covers = meta->has_range && (n > 0 || meta->has_start);
@@ -1003,10 +1063,12 @@ void lt_assembler_reset(lt_assembler *a)
     forget_all(a);
 }
 
-void lt_assembler_finish(lt_assembler *a, uint64_t instance)
+void lt_assembler_finish(lt_assembler *a, const lt_proc_meta *replayed)
 {
-    for (proc *p = a->buckets[bucket_of(instance)]; p; p = p->next)
-        if (p->instance == instance) {
+    for (proc *p = a->buckets[bucket_of(replayed->instance)]; p; p = p->next)
+        if (p->instance == replayed->instance) {
+            if (!owned_by(p->runner_id, p->app_id, replayed))
+                return; /* a ring naming someone else's instance: refused */
             p->finished = true;
             mark_dirty(a, p);
             return;
@@ -1071,6 +1133,8 @@ static int checkpoint(void *ctx)
         uint64_t applied =
             p->have_pos && (!p->have_applied || p->last_pos > p->applied_pos) ? p->last_pos : p->applied_pos;
         lt_delivery_state state = {.last_pos = applied, .dropped = p->dropped_seen};
+        snprintf(state.runner_id, sizeof state.runner_id, "%s", p->runner_id);
+        snprintf(state.app_id, sizeof state.app_id, "%s", p->app_id);
         if (lt_store_delivery_save(a->store, p->instance, &state, now_ns) != 0)
             return -1;
         for (size_t i = 0; i < p->npartials; i++) {

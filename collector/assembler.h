@@ -142,8 +142,10 @@ void lt_assembler_reset(lt_assembler *a);
 
 /* The instance's ring is replayed, committed and removed: nothing more of
  * it will come (the caller fed its records, EXIT last, before the commit).
+ * `replayed` is the meta the ring was fed under: a ring naming an instance
+ * another identity owns finishes nothing.
  * Its state shrinks to that fact at the next commit; frames still queued for
  * it are ignored. */
-void lt_assembler_finish(lt_assembler *a, uint64_t instance);
+void lt_assembler_finish(lt_assembler *a, const lt_proc_meta *replayed);
 
 #endif

@@ -45,6 +45,9 @@
     X(streams_dropped, "idle (thread, stream) entries dropped from memory at the per-instance bound")        \
     X(instances_evicted, "idle process instances evicted from memory at an instance bound")                  \
     X(instances_refused, "frames refused: a new instance found every instance at its bound busy")            \
+    X(instance_claims_refused,                                                                               \
+      "frames and replays refused: they name an instance another runner or app owns")                        \
+    X(positions_refused, "frames refused: a position further ahead of the instance than any ring holds")     \
     X(requests_refused, "BEGIN records that opened no request row: the runner's request rate bound")         \
     X(requests_claims_refused, "BEGIN records refused: the request was announced for another app")           \
     X(requests_reopens_refused, "BEGIN records of a request already completed (it stays completed)")         \

@@ -596,8 +596,11 @@ void lt_reaper_release(lt_reaper *r, bool committed)
             continue;
         }
         lt_ring_file_close(&a->file, committed);
-        if (committed)
-            lt_assembler_finish(r->assembler, a->head.instance);
+        if (committed) {
+            lt_proc_meta replayed = {
+                .runner_id = a->head.runner_id, .app_id = a->head.app_id, .instance = a->head.instance};
+            lt_assembler_finish(r->assembler, &replayed);
+        }
     }
     r->nrings = kept;
 }

@@ -13,6 +13,13 @@
  * the clock says (a runner lying about the time): the line MESSAGE of app
  * APP ("" for none), written inside REQUEST when given (a BEGIN that never
  * ENDs). Waits up to 10 s for the collector's ACK; prints "acked" or exits 1.
+ *
+ * Usage: frame_sender ENDPOINT RUNNER_ID --claim INSTANCE APP POS MESSAGE
+ * Sends one batch for someone else's process INSTANCE (from its ring file's
+ * name) naming RUNNER_ID and APP: its one DATA record, the line MESSAGE, at
+ * ring position POS, the batch claiming the range from POS (acked) to just
+ * past the record. Waits up to 3 s for an ACK; prints "acked" or "refused"
+ * (exit 0 either way: the test judges by what the collector stored).
  */
 #include <msgpack.h>
 #include <stdbool.h>
@@ -146,11 +153,60 @@ static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, con
     return 0;
 }
 
+/* --claim: one BATCH for an instance the tool does not own. */
+static int send_claim(const char *runner, uint64_t instance, const char *app, uint64_t pos,
+                      const char *message)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    char line[1024];
+    int len = snprintf(line, sizeof line, "%s\n", message);
+    uint64_t end = pos + 64 + (((uint64_t)len + 7) & ~(uint64_t)7);
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    msgpack_pack_array(&pk, 4);
+    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
+    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
+    msgpack_pack_map(&pk, 7);
+    pack_str(&pk, "runner");
+    pack_str(&pk, runner);
+    pack_str(&pk, "app");
+    pack_str(&pk, app);
+    pack_str(&pk, "pid");
+    msgpack_pack_uint32(&pk, (uint32_t)getpid());
+    pack_str(&pk, "instance");
+    msgpack_pack_uint64(&pk, instance);
+    pack_str(&pk, "acked");
+    msgpack_pack_uint64(&pk, pos);
+    pack_str(&pk, "start");
+    msgpack_pack_uint64(&pk, pos);
+    pack_str(&pk, "end");
+    msgpack_pack_uint64(&pk, end);
+    msgpack_pack_array(&pk, 1);
+    pack_record(&pk, pos, (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, LT_REC_DATA, 1, NULL,
+                line);
+    send_frame(sb.data, sb.size);
+    msgpack_sbuffer_destroy(&sb);
+    zmq_pollitem_t item = {.socket = sock, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, 3000) == 1) {
+        char ack[256];
+        zmq_recv(sock, ack, sizeof ack, 0);
+        printf("acked\n");
+    } else {
+        printf("refused\n");
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     bool stamp = argc >= 7 && argc <= 8 && strcmp(argv[3], "--stamp") == 0;
-    if (argc != 3 && !stamp) {
-        fprintf(stderr, "usage: frame_sender ENDPOINT RUNNER_ID [--stamp TS_NS APP MESSAGE [REQUEST]]\n");
+    bool claim = argc == 8 && strcmp(argv[3], "--claim") == 0;
+    if (argc != 3 && !stamp && !claim) {
+        fprintf(stderr, "usage: frame_sender ENDPOINT RUNNER_ID [--stamp TS_NS APP MESSAGE [REQUEST]]\n"
+                        "       frame_sender ENDPOINT RUNNER_ID --claim INSTANCE APP POS MESSAGE\n");
         return 2;
     }
     void *ctx = zmq_ctx_new();
@@ -160,6 +216,13 @@ int main(int argc, char **argv)
     if (zmq_connect(sock, argv[1]) != 0) {
         fprintf(stderr, "frame_sender: connect %s: %s\n", argv[1], zmq_strerror(zmq_errno()));
         return 1;
+    }
+    if (claim) {
+        int rc =
+            send_claim(argv[2], strtoull(argv[4], NULL, 0), argv[5], strtoull(argv[6], NULL, 0), argv[7]);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        return rc;
     }
     if (stamp) {
         int rc =

@@ -9,9 +9,11 @@
  *       that dies mid-append (test/tools/ring_forge.h); prints {"pos"}. With
  *       "stamped" the record names this tool's thread as its writer, which is
  *       gone once the tool has exited.
- *   ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES
+ *   ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES [INSTANCE APP]
  *       makes a well-formed ring in DIR for the collector at ENDPOINT, as
- *       runner RUNNER's would be, and fills it with up to LINES DATA records
+ *       runner RUNNER's would be (of app APP, under the process instance
+ *       INSTANCE: someone else's, in the tenant tests; by default app "" and
+ *       an instance of this tool's own), and fills it with up to LINES DATA records
  *       "RUNNER n xxx...\n" (fewer if the ring of CAPACITY bytes fills up);
  *       prints {"path", "lines", "reserve"} and holds the ring's lock until
  *       its stdin ends, so the caller can open the file before the
@@ -70,16 +72,16 @@ static void map_ring(lt_ring *ring, const char *path)
 /* A ring made by the ring's own code, as a runner's is, so the collector
  * sees exactly what a dead runner leaves; only the "process" is this tool. */
 static int forge(const char *dir, const char *endpoint, const char *runner, uint64_t capacity, uint64_t lines,
-                 bool hollow)
+                 bool hollow, uint64_t instance, const char *app)
 {
     lt_ring ring;
     lt_ring_meta meta = {.runner_id = runner,
-                         .app_id = "",
+                         .app_id = app,
                          .version_id = "",
                          .source = "run",
                          .endpoint = endpoint,
                          .pid = getpid(),
-                         .instance = (uint64_t)getpid() << 20};
+                         .instance = instance ? instance : (uint64_t)getpid() << 20};
     int rc = lt_ring_create(&ring, dir, capacity, &meta);
     if (rc != 0) {
         fprintf(stderr, "ring_tool: cannot create a ring in %s: %s\n", dir, strerror(-rc));
@@ -136,13 +138,13 @@ int main(int argc, char **argv)
         printf("{\"pos\": %llu}\n", (unsigned long long)pos);
         return 0;
     }
-    if (argc == 7 && strcmp(argv[1], "forge") == 0)
-        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0),
-                     false);
+    if ((argc == 7 || argc == 9) && strcmp(argv[1], "forge") == 0)
+        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), strtoull(argv[6], NULL, 0), false,
+                     argc == 9 ? strtoull(argv[7], NULL, 0) : 0, argc == 9 ? argv[8] : "");
     if (argc == 6 && strcmp(argv[1], "hollow") == 0)
-        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), 0, true);
+        return forge(argv[2], argv[3], argv[4], strtoull(argv[5], NULL, 0), 0, true, 0, "");
     fprintf(stderr, "usage: ring_tool state FILE | ring_tool tear FILE BYTES stamped|unstamped |\n"
-                    "       ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES |\n"
+                    "       ring_tool forge DIR ENDPOINT RUNNER CAPACITY LINES [INSTANCE APP] |\n"
                     "       ring_tool hollow DIR ENDPOINT RUNNER CAPACITY\n");
     return 2;
 }

@@ -738,7 +738,7 @@ static void test_prune_and_finish(void)
     feed_direct(&m, b, 1, &have, &fresh);
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 1);
 
-    lt_assembler_finish(assembler, 1700);
+    lt_assembler_finish(assembler, &m);
     CHECK(lt_store_commit(store) == 0);
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_streams WHERE instance = 1700"), 0);
     CHECK_INT(count_rows("SELECT count(*) FROM delivery_instances WHERE instance = 1700"

@@ -34,4 +34,6 @@ const lt_store_backend lt_store_sqlite = {
     .runner_known = lt_sqlite_runner_known,
     .app_known = lt_sqlite_app_known,
     .runner_app = lt_sqlite_runner_app,
+    .list_runners = lt_sqlite_list_runners,
+    .list_requests = lt_sqlite_list_requests,
 };

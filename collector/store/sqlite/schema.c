@@ -134,7 +134,21 @@ static const char *const migrations[] = {
     "  count(*) FROM logs GROUP BY 1, 2;"
     "CREATE INDEX requests_open_by_begin ON requests(begin_ts) WHERE end_ts IS NULL;",
 
-    /* 5 -> 6: request states (requests.c). A request the gateway announced
+    /* 5 -> 6: who each instance belongs to (assembler.c, "Instances belong
+     * to their first identity"), kept across restarts so that nobody can
+     * claim an instance by naming it first after one. NULL: saved before
+     * this version; the next save fills it in. */
+    "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
+    "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
+
+    /* 6 -> 7: the lists of runners and requests (GET /v1/runners,
+     * /v1/requests) page newest first by start time; without these a page
+     * would read and sort the whole table. (A WITHOUT ROWID table's index
+     * carries the primary key, the order's second column.) */
+    "CREATE INDEX runners_by_first ON runners(first_ts);"
+    "CREATE INDEX requests_by_begin ON requests(begin_ts);",
+
+    /* 7 -> 8: request states (requests.c). A request the gateway announced
      * is queued (begun = 0; runner_id and version_id '' and begin_ts the
      * announcement's time until its first BEGIN); queued_ts is NULL for a
      * request never announced. error_type and error say why a completed

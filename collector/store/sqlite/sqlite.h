@@ -157,5 +157,7 @@ LT_SQLITE_FUNCTION(request_get);
 LT_SQLITE_FUNCTION(runner_known);
 LT_SQLITE_FUNCTION(app_known);
 LT_SQLITE_FUNCTION(runner_app);
+LT_SQLITE_FUNCTION(list_runners);
+LT_SQLITE_FUNCTION(list_requests);
 
 #endif

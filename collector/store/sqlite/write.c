@@ -69,13 +69,16 @@ static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t er
         return -1;
 
     static const char *const delivery_sql[DELIVERY_STATEMENTS] = {
-        [DELIVERY_LOAD_INSTANCE] = "SELECT last_pos, dropped, finished_ts IS NOT NULL"
+        [DELIVERY_LOAD_INSTANCE] = "SELECT last_pos, dropped, finished_ts IS NOT NULL, runner_id, app_id"
                                    " FROM delivery_instances WHERE instance = ?1",
         [DELIVERY_LOAD_STREAMS] = "SELECT tid, fd, pos, off FROM delivery_streams WHERE instance = ?1",
-        [DELIVERY_SAVE_INSTANCE] = "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts)"
-                                   " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(instance) DO UPDATE SET"
-                                   "  last_pos = excluded.last_pos, dropped = excluded.dropped,"
-                                   "  updated_ts = excluded.updated_ts",
+        [DELIVERY_SAVE_INSTANCE] =
+            "INSERT INTO delivery_instances(instance, last_pos, dropped, updated_ts, runner_id, app_id)"
+            " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(instance) DO UPDATE SET"
+            "  last_pos = excluded.last_pos, dropped = excluded.dropped,"
+            "  updated_ts = excluded.updated_ts,"
+            "  runner_id = coalesce(delivery_instances.runner_id, excluded.runner_id),"
+            "  app_id = coalesce(delivery_instances.app_id, excluded.app_id)",
         [DELIVERY_SAVE_STREAM] = "INSERT INTO delivery_streams(instance, tid, fd, pos, off)"
                                  " VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(instance, tid, fd)"
                                  " DO UPDATE SET pos = excluded.pos, off = excluded.off",
@@ -278,6 +281,19 @@ int lt_sqlite_runner_seen(lt_backend_writer *st, const char *runner_id, const ch
 
 /* ---- delivery state ---- */
 
+/* An owner column into its lt_delivery_state field ("" for NULL). The
+ * writer only ever stores IDs that passed lt_wire_id_ok, so a longer value
+ * is a damaged store: cut, it can only fail to match. */
+static void copy_id(char dst[LT_WIRE_MAX_ID + 1], const unsigned char *text, int len)
+{
+    size_t n = text && len > 0 ? (size_t)len : 0;
+    if (n > LT_WIRE_MAX_ID)
+        n = LT_WIRE_MAX_ID;
+    if (n)
+        memcpy(dst, text, n);
+    dst[n] = '\0';
+}
+
 int lt_sqlite_delivery_load(lt_backend_writer *st, uint64_t instance, lt_delivery_state *out,
                             lt_delivery_stream_cb on_stream, void *ctx)
 {
@@ -289,6 +305,8 @@ int lt_sqlite_delivery_load(lt_backend_writer *st, uint64_t instance, lt_deliver
         out->last_pos = (uint64_t)sqlite3_column_int64(s, 0);
         out->dropped = (uint64_t)sqlite3_column_int64(s, 1);
         out->finished = sqlite3_column_int(s, 2) != 0;
+        copy_id(out->runner_id, sqlite3_column_text(s, 3), sqlite3_column_bytes(s, 3));
+        copy_id(out->app_id, sqlite3_column_text(s, 4), sqlite3_column_bytes(s, 4));
     }
     sqlite3_reset(s);
     if (rc == SQLITE_DONE)
@@ -327,8 +345,13 @@ static int delivery_write(lt_backend_writer *st, enum delivery_statement which, 
 int lt_sqlite_delivery_save(lt_backend_writer *st, uint64_t instance, const lt_delivery_state *state,
                             int64_t now_ns)
 {
+    sqlite3_stmt *s = st->delivery[DELIVERY_SAVE_INSTANCE];
+    sqlite3_bind_text(s, 5, state->runner_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 6, state->app_id, -1, SQLITE_STATIC);
     int64_t values[] = {(int64_t)state->last_pos, (int64_t)state->dropped, now_ns};
-    return delivery_write(st, DELIVERY_SAVE_INSTANCE, instance, 3, values, "save delivery state");
+    int rc = delivery_write(st, DELIVERY_SAVE_INSTANCE, instance, 3, values, "save delivery state");
+    sqlite3_clear_bindings(s); /* the IDs were the caller's */
+    return rc;
 }
 
 int lt_sqlite_delivery_save_stream(lt_backend_writer *st, uint64_t instance, uint32_t tid, int fd,
