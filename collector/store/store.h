@@ -282,7 +282,7 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
  * show that row once more. */
 
 /* Request states a list may ask for (bits). */
-enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1 };
+enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1, LT_LIST_IN_QUEUE = 1 << 2 };
 
 #define LT_LIST_MAX_LIMIT 1000
 
@@ -323,6 +323,9 @@ typedef struct lt_request_row {
     int64_t begin_ns;
     int64_t end_ns; /* 0 while in progress */
     int64_t lines;  /* the request's lines in its app */
+    enum lt_request_state state;
+    char error_type[LT_WIRE_MAX_ID + 1];       /* "" unless it failed */
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1]; /* "" unless it failed */
 } lt_request_row;
 
 /* Call `cb` for each matching row, newest first; `cb` returns non-zero to

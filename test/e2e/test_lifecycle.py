@@ -113,6 +113,9 @@ def test_enqueued_followed_begun_completed():
             check(status == 400 and word in doc["error"], "bad body %r: %s %r" % (body, status, doc))
         check_eq(c.get_json("/v1/requests/lc-second/status")[1],
                  {"request_id": "lc-second", "status": "IN_QUEUE", "queue_position": 1}, "status while queued")
+        listed = c.get_json("/v1/requests", state="IN_QUEUE", app="lc-app")[1]["requests"]
+        check_eq(sorted((r["request_id"], r["state"]) for r in listed),
+                 [("lc-first", "IN_QUEUE"), ("lc-second", "IN_QUEUE")], "the list of queued requests")
 
         logs = Opening(c, "/v1/requests/lc-first/logs").get()
         stream = Opening(c, "/v1/requests/lc-first/status/stream", logs=1).get()
@@ -235,6 +238,10 @@ def test_handler_exception():
                  ("COMPLETED", "ValueError", "no such model: big", ["about to fail"]), "status with logs")
         check_eq(c.get_json("/v1/requests/lc-fine/status")[1], {"request_id": "lc-fine", "status": "COMPLETED"},
                  "a request that ended well has no error")
+        row = [r for r in c.get_json("/v1/requests", state="COMPLETED")[1]["requests"]
+               if r["request_id"] == "lc-raises"]
+        check_eq([(r["error_type"], r["error"]) for r in row], [("ValueError", "no such model: big")],
+                 "the list's row of the failed request")
         # logtap.client says it too.
         sys.path.insert(0, BINDINGS)
         import logtap.client as lc

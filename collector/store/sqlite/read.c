@@ -675,7 +675,8 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
                     " coalesce((SELECT source FROM runners WHERE runner_id = q.runner_id), ''),"
                     " coalesce(q.caller, ''), q.begin_ts, coalesce(q.end_ts, 0),"
                     " (SELECT count(*) FROM logs WHERE logs.request_id = q.request_id"
-                    "  AND logs.app_id = q.app_id)"
+                    "  AND logs.app_id = q.app_id),"
+                    " q.begun, coalesce(q.error_type, ''), coalesce(q.error, '')"
                     " FROM requests q WHERE 1");
     list_any_of(ls, "q.app_id", &q->apps);
     list_any_of(ls, "q.version_id", &q->versions);
@@ -687,11 +688,18 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
     }
     list_any_of(ls, "q.runner_id", &q->runners);
     list_any_of(ls, "q.caller", &q->callers);
-    unsigned states = q->states & (LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED);
-    if (states == LT_LIST_IN_PROGRESS)
-        list_append(ls, " AND q.end_ts IS NULL");
-    else if (states == LT_LIST_COMPLETED)
-        list_append(ls, " AND q.end_ts IS NOT NULL");
+    unsigned all = LT_LIST_IN_QUEUE | LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED;
+    unsigned states = q->states & all;
+    if (states != 0 && states != all) { /* any of the states asked for */
+        list_append(ls, " AND (0");
+        if (states & LT_LIST_IN_QUEUE)
+            list_append(ls, " OR (q.begun = 0 AND q.end_ts IS NULL)");
+        if (states & LT_LIST_IN_PROGRESS)
+            list_append(ls, " OR (q.begun = 1 AND q.end_ts IS NULL)");
+        if (states & LT_LIST_COMPLETED)
+            list_append(ls, " OR q.end_ts IS NOT NULL");
+        list_append(ls, ")");
+    }
     if (q->viewer != NULL) {
         /* The owner sees its apps' requests; a caller its own requests, in
          * an app someone deployed (an undeployed app's are admin's). */
@@ -719,6 +727,11 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
         row.begin_ns = sqlite3_column_int64(s, 6);
         row.end_ns = sqlite3_column_int64(s, 7);
         row.lines = sqlite3_column_int64(s, 8);
+        row.state = row.end_ns != 0                 ? LT_REQUEST_COMPLETED
+                    : sqlite3_column_int(s, 9) != 0 ? LT_REQUEST_IN_PROGRESS
+                                                    : LT_REQUEST_IN_QUEUE;
+        copy_column(s, 10, row.error_type, sizeof row.error_type);
+        copy_column(s, 11, row.error, sizeof row.error);
         delivered++;
         if (cb(&row, ctx) != 0) {
             rc = SQLITE_DONE;
