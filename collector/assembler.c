@@ -141,6 +141,8 @@ typedef struct runner {
     struct runner *next; /* hash chain */
 } runner;
 
+#define JOINED_SLOTS 8
+
 typedef struct proc {
     uint64_t instance;
     char *runner_id, *app_id, *version_id, *source;
@@ -157,6 +159,10 @@ typedef struct proc {
     uint64_t pruned_below; /* done points below this are gone from the store */
     bool dirty;            /* state to write at the next commit */
     bool finished;         /* its ring is gone: write that, then forget it */
+    /* Hashes of the requests it has begun or written inside lately, so
+     * that a line does not cost a store write to say it holds one. */
+    uint64_t joined[JOINED_SLOTS];
+    unsigned joined_next;
     partial *partials;
     size_t npartials, cap_partials;
     size_t held;                        /* bytes of buffers of lines in progress */
@@ -850,6 +856,55 @@ static bool beyond_horizon(const proc *p, const lt_proc_meta *meta, const lt_rec
     return furthest > known && furthest - known > LT_RING_MAX_CAPACITY + LT_RING_RECORD_MAX;
 }
 
+static uint64_t request_hash(const char *request)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)request; *c; c++)
+        h = (h ^ *c) * UINT64_C(1099511628211);
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* The instance is inside `request` (it began it, or wrote with its marker:
+ * a child spawned inside it). It holds the request, so the request is
+ * over only when every process inside it is gone (lt_store_instance_gone).
+ * Said to the store once per request while the instance stays cached (a
+ * hash that collides with a recent one skips a join: the request then
+ * ends with the processes that did join it). */
+static int join_request(lt_assembler *a, proc *p, const char *request, bool began)
+{
+    uint64_t h = request_hash(request);
+    for (unsigned i = 0; i < JOINED_SLOTS; i++)
+        if (p->joined[i] == h) {
+            if (!began)
+                return 0;
+            p->joined[i] = 0; /* a BEGIN holds it whatever a line did before */
+        }
+    p->joined[p->joined_next] = h;
+    p->joined_next = (p->joined_next + 1) % JOINED_SLOTS;
+    return began ? lt_store_request_hold(a->store, request, p->instance)
+                 : lt_store_request_join(a->store, request, p->app_id, p->instance);
+}
+
+/* END, with the handler's error when its payload names one (ingest and
+ * the reaper checked the payload; checked again, as the caller is). Only
+ * the runner's own app's request is ended. */
+static int end_request(lt_assembler *a, proc *p, const char *request, const lt_record_in *r)
+{
+    unsigned long type_len;
+    if (r->data_len == 0 || !lt_wire_end_error_ok(r->data, r->data_len, &type_len))
+        return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), NULL, NULL);
+    char error_type[LT_WIRE_MAX_ID + 1];
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1];
+    memcpy(error_type, r->data, type_len);
+    error_type[type_len] = '\0';
+    size_t message_len = r->data_len - type_len - 1;
+    memcpy(error, r->data + type_len + 1, message_len);
+    error[message_len] = '\0';
+    /* A NUL inside the message would cut it: the text before it stands. */
+    LT_COUNT(requests_failed, 1);
+    return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), error_type, error);
+}
+
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
                        uint64_t *acked_pos, int *have_acked)
 {
@@ -916,6 +971,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_DATA:
             LT_COUNT(bytes_received, r->data_len);
             rc = feed_data(a, p, r);
+            if (rc == 0 && r->request)
+                rc = join_request(a, p, request, false);
             break;
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
@@ -932,6 +989,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id, caller,
                                             stamp(a, r->ts_ns));
+                if (rc == LT_BEGIN_OTHER_APP)
+                    LT_COUNT(requests_claims_refused, 1);
+                else if (rc == LT_BEGIN_COMPLETED)
+                    LT_COUNT(requests_reopens_refused, 1);
+                else if (rc == 0)
+                    rc = join_request(a, p, request, true);
+                if (rc > 0)
+                    rc = 0; /* refused: its lines still carry the request ID */
                 mark_dirty(a, p);
             }
             break;
@@ -939,11 +1004,22 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             LT_COUNT(requests_ended, 1);
             rc = finish_thread(a, p, r->tid);
             if (rc == 0 && r->request && !applied) {
-                rc = lt_store_request_end(a->store, request, stamp(a, r->ts_ns));
+                rc = end_request(a, p, request, r);
                 mark_dirty(a, p);
             }
             break;
-        case LT_REC_EXIT: rc = finish_proc(a, p); break;
+        case LT_REC_EXIT:
+            rc = finish_proc(a, p);
+            if (rc == 0 && !applied) {
+                /* Gone: the requests it alone was inside are over, after
+                 * every line it wrote (they are in this transaction). */
+                long died = lt_store_instance_gone(a->store, p->instance, stamp(a, r->ts_ns));
+                rc = died < 0 ? -1 : 0;
+                if (died > 0)
+                    LT_COUNT(requests_runner_died, (uint64_t)died);
+                mark_dirty(a, p);
+            }
+            break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             if (!applied) {
                 rc = emit(a, p, stamp(a, r->ts_ns), r->tid, 2, NULL, (const char *)r->data, r->data_len);

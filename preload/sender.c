@@ -232,7 +232,7 @@ static size_t pack_batch(sender *s)
             msgpack_pack_nil(&pk);
         /* DATA and NOTICE carry bytes; a BEGIN may carry its caller. */
         if (rec->kind == LT_REC_DATA || rec->kind == LT_REC_NOTICE ||
-            (rec->kind == LT_REC_BEGIN && rec->data_len > 0)) {
+            ((rec->kind == LT_REC_BEGIN || rec->kind == LT_REC_END) && rec->data_len > 0)) {
             msgpack_pack_bin(&pk, rec->data_len);
             msgpack_pack_bin_body(&pk, lt_record_data(rec), rec->data_len);
         } else {

@@ -11,7 +11,8 @@
  *            times (a 16-bit length, or a power-of-two share of the
  *            maximum) with up to 15 literal bytes after, so a short input can write
  *            lines of LT_LINE_MAX and cut them anywhere
- *   BEGIN, END (of request a|b), NOTICE, EXIT
+ *   BEGIN, END (of request a|b; an END may carry an error, well formed or
+ *            not), NOTICE, EXIT
  *   SEND     the runner sends its next 1..8 unsent records as one batch
  *   DUP      a late duplicate of a batch already sent
  *   RESEND   the runner times out and sends again from its acknowledged
@@ -199,6 +200,11 @@ static void add_record(input *in, runner *r, enum op op)
         if (op == OP_BEGIN && (which & 4)) {
             rec->data = (const unsigned char *)"caller";
             rec->data_len = 6;
+        }
+        if (op == OP_END && (which & 4)) { /* a failed request's error, or a malformed one */
+            static const char error[] = "Boom\0it failed";
+            rec->data = (const unsigned char *)((which & 8) ? error : "no-nul");
+            rec->data_len = (which & 8) ? sizeof error - 1 : 6;
         }
         break;
     case OP_NOTICE:
