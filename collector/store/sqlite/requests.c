@@ -77,13 +77,24 @@ static const char *const request_sql[REQ_STATEMENTS] = {
                  " WHERE request_id = ?1 AND end_ts IS NULL AND begun = 1 AND app_id = ?3",
 };
 
+/* The statement, prepared on first use. NULL if it cannot be: the
+ * transaction is then lost, as after a failed write (the caller is inside
+ * one, and what it was to write is missing from it). */
 static sqlite3_stmt *statement(lt_backend_writer *st, enum request_statement which)
 {
     sqlite3_stmt **slot = &st->request_stmts[which];
     if (*slot == NULL &&
-        lt_sqlite_prepare(st->db, request_sql[which], slot, st->error, sizeof st->error) != 0)
+        lt_sqlite_prepare(st->db, request_sql[which], slot, st->error, sizeof st->error) != 0) {
+        lt_sqlite_transaction_lost(st);
         return NULL;
+    }
     return *slot;
+}
+
+/* A write of its own: the transaction open, then the statement. */
+static sqlite3_stmt *writing(lt_backend_writer *st, enum request_statement which)
+{
+    return lt_sqlite_ensure_transaction(st) == 0 ? statement(st, which) : NULL;
 }
 
 static void bind_text_or_null(sqlite3_stmt *s, int column, const char *text)
@@ -105,10 +116,8 @@ struct request_row {
 static int look_up(lt_backend_writer *st, const char *request_id, struct request_row *row)
 {
     sqlite3_stmt *s = statement(st, REQ_LOOK);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
+    if (s == NULL)
         return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     int rc = sqlite3_step(s);
     if (rc == SQLITE_ROW) {
@@ -135,10 +144,8 @@ static int insert_row(lt_backend_writer *st, const char *request_id, const char 
                       bool queued)
 {
     sqlite3_stmt *s = statement(st, REQ_INSERT_BEGUN);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
+    if (s == NULL)
         return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, runner_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 3, app_id != NULL ? app_id : "", -1, SQLITE_STATIC);
@@ -169,10 +176,8 @@ int lt_sqlite_request_begin(lt_backend_writer *st, const char *request_id, const
     if (row.announced && strcmp(row.app_id, app_id != NULL ? app_id : "") != 0)
         return LT_BEGIN_OTHER_APP;
     sqlite3_stmt *s = statement(st, REQ_UPDATE_BEGUN);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
+    if (s == NULL)
         return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 2, runner_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(s, 4, version_id != NULL ? version_id : "", -1, SQLITE_STATIC);
@@ -184,13 +189,9 @@ int lt_sqlite_request_begin(lt_backend_writer *st, const char *request_id, const
 int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, const char *app_id, int64_t ts_ns,
                           const char *error_type, const char *error)
 {
-    if (lt_sqlite_ensure_transaction(st) != 0)
+    sqlite3_stmt *s = writing(st, REQ_END);
+    if (s == NULL)
         return -1;
-    sqlite3_stmt *s = statement(st, REQ_END);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
-        return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, ts_ns);
     bind_text_or_null(s, 3, error_type);
@@ -208,23 +209,17 @@ int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, const c
     if (sqlite3_changes(st->db) == 0)
         return 0; /* unknown, or another app's: nothing held changes */
     /* Ended: nobody holds it any more, so no death can end it again. */
-    if ((s = statement(st, REQ_RELEASE_ENDED)) == NULL) {
-        lt_sqlite_transaction_lost(st);
+    if ((s = statement(st, REQ_RELEASE_ENDED)) == NULL)
         return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     return lt_sqlite_step_write(st, s, "release an ended request");
 }
 
 int lt_sqlite_request_hold(lt_backend_writer *st, const char *request_id, uint64_t instance)
 {
-    if (lt_sqlite_ensure_transaction(st) != 0)
+    sqlite3_stmt *s = writing(st, REQ_HOLD);
+    if (s == NULL)
         return -1;
-    sqlite3_stmt *s = statement(st, REQ_HOLD);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
-        return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)instance);
     return lt_sqlite_step_write(st, s, "record a request's holder");
@@ -233,13 +228,9 @@ int lt_sqlite_request_hold(lt_backend_writer *st, const char *request_id, uint64
 int lt_sqlite_request_join(lt_backend_writer *st, const char *request_id, const char *app_id,
                            uint64_t instance)
 {
-    if (lt_sqlite_ensure_transaction(st) != 0)
+    sqlite3_stmt *s = writing(st, REQ_JOIN);
+    if (s == NULL)
         return -1;
-    sqlite3_stmt *s = statement(st, REQ_JOIN);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
-        return -1;
-    }
     sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 2, (int64_t)instance);
     sqlite3_bind_text(s, 3, app_id, -1, SQLITE_STATIC);
@@ -248,13 +239,9 @@ int lt_sqlite_request_join(lt_backend_writer *st, const char *request_id, const 
 
 long lt_sqlite_instance_gone(lt_backend_writer *st, uint64_t instance, int64_t ts_ns)
 {
-    if (lt_sqlite_ensure_transaction(st) != 0)
+    sqlite3_stmt *s = writing(st, REQ_GONE_END);
+    if (s == NULL)
         return -1;
-    sqlite3_stmt *s = statement(st, REQ_GONE_END);
-    if (s == NULL) {
-        lt_sqlite_transaction_lost(st);
-        return -1;
-    }
     sqlite3_bind_int64(s, 1, (int64_t)instance);
     sqlite3_bind_int64(s, 2, ts_ns);
     sqlite3_bind_text(s, 3, LT_ERROR_RUNNER_DIED, -1, SQLITE_STATIC);
@@ -262,10 +249,8 @@ long lt_sqlite_instance_gone(lt_backend_writer *st, uint64_t instance, int64_t t
     if (lt_sqlite_step_write(st, s, "end the requests of a dead runner") != 0)
         return -1;
     long ended = sqlite3_changes(st->db);
-    if ((s = statement(st, REQ_GONE_RELEASE)) == NULL) {
-        lt_sqlite_transaction_lost(st);
+    if ((s = statement(st, REQ_GONE_RELEASE)) == NULL)
         return -1;
-    }
     sqlite3_bind_int64(s, 1, (int64_t)instance);
     if (lt_sqlite_step_write(st, s, "release a dead runner's requests") != 0)
         return -1;
@@ -289,10 +274,8 @@ int lt_sqlite_request_enqueue(lt_backend_writer *st, const char *request_id, con
         return LT_ENQUEUE_CONFLICT;
     if (has_caller && row.caller[0] == '\0') {
         sqlite3_stmt *s = statement(st, REQ_BIND_CALLER);
-        if (s == NULL) {
-            lt_sqlite_transaction_lost(st);
+        if (s == NULL)
             return -1;
-        }
         sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
         sqlite3_bind_text(s, 2, caller, -1, SQLITE_STATIC);
         if (lt_sqlite_step_write(st, s, "bind a request's caller") != 0)
