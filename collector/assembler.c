@@ -145,6 +145,8 @@ typedef struct proc {
     char *runner_id, *app_id, *version_id, *source;
     int64_t pid;
     bool unattributed;
+    bool has_uid; /* its first frame here came over ipc from uid */
+    uint32_t uid;
     bool have_pos;
     uint64_t last_pos; /* last record taken in this collector run */
     bool have_next;
@@ -502,6 +504,8 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
     p->instance = m->instance;
     p->pid = m->pid;
     p->unattributed = m->unattributed;
+    p->has_uid = m->has_peer_uid && !m->replay;
+    p->uid = m->peer_uid;
     p->runner_id = strdup(m->runner_id);
     p->app_id = strdup(m->app_id);
     p->version_id = strdup(m->version_id);
@@ -845,6 +849,16 @@ static bool beyond_horizon(const proc *p, const lt_proc_meta *meta, const lt_rec
     if (meta->has_range && meta->end > furthest)
         furthest = meta->end;
     return furthest > known && furthest - known > LT_RING_MAX_CAPACITY;
+}
+
+int lt_assembler_instance_uid(const lt_assembler *a, uint64_t instance, uint32_t *uid)
+{
+    for (const proc *p = a->buckets[bucket_of(instance)]; p; p = p->next)
+        if (p->instance == instance) {
+            *uid = p->uid;
+            return p->has_uid ? 1 : 0;
+        }
+    return 0;
 }
 
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,

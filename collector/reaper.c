@@ -67,6 +67,17 @@
  * it was: up to JUDGED_MAX files, the set rebuilt at every pass so that it
  * holds only files still there. (Rings are linked into place whole, so a
  * runner's ring is never seen half made.)
+ *
+ * Whose ring (--ingest-auth, README "Tenants and ingest authentication").
+ * A ring header carries no credential: anyone who can write into the ring
+ * directory can plant one naming any runner, app and instance. So a ring
+ * that must be proven -- every ring with --ingest-auth required, and one
+ * owned by another uid than the collector's in the local mode -- is
+ * replayed only for an instance whose first frame in this run came from
+ * the file's owner over ipc (and, under required, was authenticated, as
+ * every frame then is), and under the identity that frame bound
+ * (assembler.c refuses a header naming another). Anything else is not
+ * replayed (rings_unproven), and is judged like junk.
  */
 #include "reaper.h"
 
@@ -129,6 +140,7 @@ struct lt_reaper {
     char *dir;
     char *endpoint;
     lt_assembler *assembler;
+    lt_ingest_auth auth;
     DIR *pass; /* the pass under way, or NULL */
     /* At most the last one is still being replayed. */
     adopted rings[MAX_ADOPTED];
@@ -455,6 +467,20 @@ static uint64_t name_hash(const char *name)
     return h;
 }
 
+/* See "Whose ring" above. */
+static bool ring_proven(const lt_reaper *r, uint64_t instance, const struct stat *st)
+{
+    if (r->auth == LT_INGEST_AUTH_OFF || (r->auth == LT_INGEST_AUTH_LOCAL && st->st_uid == geteuid()))
+        return true;
+    uint32_t uid;
+    return lt_assembler_instance_uid(r->assembler, instance, &uid) == 1 && uid == (uint32_t)st->st_uid;
+}
+
+void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode)
+{
+    r->auth = mode;
+}
+
 /* Look at the pass's next directory entry, and adopt the ring it names if
  * it is one of ours whose process is gone. */
 static void examine_next(lt_reaper *r, budget *b)
@@ -503,6 +529,12 @@ static void examine_next(lt_reaper *r, budget *b)
     if (strcmp(h->endpoint, r->endpoint) != 0) {
         lt_ring_file_close(&a->file, false);
         judge(r, &k, false); /* another collector's runner */
+        return;
+    }
+    if (!ring_proven(r, h->instance, &st)) {
+        lt_ring_file_close(&a->file, false);
+        judge(r, &k, false);
+        LT_COUNT(rings_unproven, 1);
         return;
     }
     LT_COUNT(rings_adopted, 1);
