@@ -30,6 +30,8 @@ static const char main_usage[] =
     "\n"
     "Commands:\n"
     "  runners logs RUNNER_ID      every line a runner wrote, over its lifetime\n"
+    "  runners credential RUNNER_ID --app A\n"
+    "                              a runner credential, for LOGTAP_CREDENTIAL\n"
     "  requests logs REQUEST_ID    the lines written while a request was served\n"
     "  requests status REQUEST_ID  a request's status (fal's queue-status shape)\n"
     "  logs [FILTERS]              lines across runners: by app, version,\n"
@@ -83,12 +85,14 @@ static const char main_usage[] =
     "  LOGTAP_CREDENTIALS=/srv/demo/credentials logtap runners logs r-1\n"
     "  logtap apps deploy demo --owner alice --private-logs\n";
 
-static const char runners_usage[] = "Usage: logtap runners logs RUNNER_ID [OPTIONS]\n"
-                                    "\n"
-                                    "Commands:\n"
-                                    "  logs RUNNER_ID  print or follow every line a runner wrote\n"
-                                    "\n"
-                                    "Run 'logtap runners logs --help' for its options.\n";
+static const char runners_usage[] =
+    "Usage: logtap runners COMMAND RUNNER_ID [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  logs RUNNER_ID        print or follow every line a runner wrote\n"
+    "  credential RUNNER_ID  mint the runner's credential (LOGTAP_CREDENTIAL)\n"
+    "\n"
+    "Run 'logtap runners COMMAND --help' for its options.\n";
 
 static const char requests_usage[] =
     "Usage: logtap requests COMMAND REQUEST_ID [OPTIONS]\n"
@@ -238,6 +242,7 @@ struct group {
 
 static const struct subcommand runners_subcommands[] = {
     {"logs", cmd_runners_logs},
+    {"credential", cmd_runners_credential},
     {NULL, NULL},
 };
 

@@ -67,6 +67,7 @@ enum cli_option {
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
     OPT_SCOPE,
+    OPT_TTL,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \
@@ -116,6 +117,12 @@ int take_no_operands(const char *command, int argc, char **argv);
 
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
 command_fn cmd_run;
+command_fn cmd_runners_credential;
+
+/* A runner credential for `logtap run`'s command (cli_credential.c), minted
+ * in a child process so that nothing but the answer reaches the command;
+ * NULL if none could be had (no token, refused, no answer). Free it. */
+char *cli_run_credential_new(const char *runner, const char *app, const char *version, const char *source);
 
 /* `logtap run`'s exit code when exec failed with `error` (cli_run.c, also
  * for run --catch-all): 126 or 127, as a shell. */

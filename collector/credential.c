@@ -104,8 +104,8 @@ int lt_credential_key_load(const char *data_dir, const char *key_file, lt_creden
         return -1;
     }
     unsigned char fresh[32];
-    bool ok = RAND_bytes(fresh, sizeof fresh) == 1 && write(fd, fresh, sizeof fresh) == (ssize_t)sizeof fresh &&
-              fsync(fd) == 0;
+    bool ok = RAND_bytes(fresh, sizeof fresh) == 1 &&
+              write(fd, fresh, sizeof fresh) == (ssize_t)sizeof fresh && fsync(fd) == 0;
     close(fd);
     if (!ok) {
         unlink(path);
@@ -173,8 +173,9 @@ int lt_credential_mint(const lt_credential_key *key, const lt_credential_claims 
     if (!lt_wire_id_ok(claims->runner, strlen(claims->runner)) || !id_or_empty(claims->app) ||
         !id_or_empty(claims->version) || !id_or_empty(claims->source))
         return -1;
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:s, s:I}", "runner", claims->runner, "app", claims->app, "version",
-                            claims->version, "source", claims->source, "exp", (json_int_t)claims->expires_s);
+    json_t *doc =
+        json_pack("{s:s, s:s, s:s, s:s, s:I}", "runner", claims->runner, "app", claims->app, "version",
+                  claims->version, "source", claims->source, "exp", (json_int_t)claims->expires_s);
     char *payload = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
     if (payload == NULL)

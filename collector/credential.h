@@ -20,7 +20,7 @@
 
 /* The longest credential we mint or accept: four IDs at their limit,
  * JSON-quoted and base64url-encoded, fit. */
-#define LT_CREDENTIAL_MAX 1536
+#define LT_CREDENTIAL_MAX LT_WIRE_MAX_CREDENTIAL
 #define LT_INGEST_KEY_FILE "ingest.key"
 #define LT_INGEST_KEY_MIN 32
 #define LT_INGEST_KEY_MAX 256

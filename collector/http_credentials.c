@@ -3,7 +3,7 @@
  * doc/http-api.md).
  *
  * Who may mint one: admin, or the owner of the app it names (an app no one
- * has deployed: admin only), since a credential lets its holder store lines
+ * has deployed, or none: admin only), since a credential lets its holder store lines
  * as that app's runner, and the app's owner is who reads them. Minting needs
  * no state: the key signs it, and any collector holding the key accepts it.
  */
@@ -95,7 +95,7 @@ enum MHD_Result http_serve_runner_credentials(http_call *c, const char *runner_i
     int64_t ttl_s = 0;
     snprintf(claims.runner, sizeof claims.runner, "%s", runner_id);
     const char *problem = NULL;
-    if (!id_field(doc, "app", true, claims.app, sizeof claims.app))
+    if (!id_field(doc, "app", false, claims.app, sizeof claims.app))
         problem = "app: expected an app ID (1..128 printable ASCII characters, no '/')";
     else if (!id_field(doc, "version", false, claims.version, sizeof claims.version))
         problem = "version: expected a version ID";
@@ -107,8 +107,11 @@ enum MHD_Result http_serve_runner_credentials(http_call *c, const char *runner_i
     if (problem != NULL)
         return bad(c, problem);
 
+    if (claims.app[0] == '\0' && !c->who.admin) /* an app-less runner's lines are admin's */
+        return http_reply_error(c->conn, MHD_HTTP_FORBIDDEN,
+                                "only admin may mint credentials without an app");
     lt_app_info app;
-    int deployed = lt_registry_app_get(c->registry, claims.app, &app);
+    int deployed = claims.app[0] ? lt_registry_app_get(c->registry, claims.app, &app) : 0;
     if (deployed < 0)
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry failure: %s",
                                 lt_registry_error(c->registry));
@@ -127,10 +130,10 @@ enum MHD_Result http_serve_runner_credentials(http_call *c, const char *runner_i
     if (lt_credential_mint(ingest_key, &claims, credential) < 0)
         return bad(c, "identity: it does not fit a credential");
     char expires[40];
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "credential", credential, "runner_id",
-                            claims.runner, "app_id", claims.app, "version_id", claims.version, "source",
-                            claims.source, "expires_at",
-                            lt_time_format(claims.expires_s * 1000000000, expires, sizeof expires),
-                            "ingest_auth", lt_ingest_auth_name(ingest_auth));
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "credential", credential, "runner_id", claims.runner,
+                  "app_id", claims.app, "version_id", claims.version, "source", claims.source, "expires_at",
+                  lt_time_format(claims.expires_s * 1000000000, expires, sizeof expires), "ingest_auth",
+                  lt_ingest_auth_name(ingest_auth));
     return http_reply_json(c->conn, MHD_HTTP_OK, out);
 }

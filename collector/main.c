@@ -279,7 +279,7 @@ int main(int argc, char **argv)
         goto out;
     }
     lt_ingest_set_auth(parts.ingest, auth, &ingest_key);
-    lt_reaper_set_auth(parts.reaper, auth);
+    lt_reaper_set_auth(parts.reaper, auth, &ingest_key);
     lt_http_set_ingest_key(&ingest_key, auth);
     if (auth == LT_INGEST_AUTH_LOCAL && strncmp(opt.listen, "ipc://", 6) != 0)
         lt_log("--ingest-auth local on %s: no peer has a uid there, so every runner needs a credential",

@@ -54,7 +54,7 @@
     X(frames_refused_identity_mismatch,                                                                      \
       "frames refused: runner, app, version or source other than their credential's")                        \
     X(rings_unproven,                                                                                        \
-      "rings not replayed: no authenticated frame of their user bound their instance (--ingest-auth)")       \
+      "rings removed unreplayed: neither their credential nor their uid proves them (--ingest-auth)")        \
     X(positions_refused, "frames refused: a position further ahead of the instance than any ring holds")     \
     X(requests_refused, "BEGIN records that opened no request row: the runner's request rate bound")         \
     X(ingest_turns_cut, "ingest turns ended early to commit and acknowledge (a flood of lines)")

@@ -73,14 +73,20 @@
  * directory can plant one naming any runner, app and instance. So a ring
  * that must be proven -- every ring with --ingest-auth required, and one
  * owned by another uid than the collector's in the local mode -- is
- * replayed only for an instance whose first frame in this run came from
- * the file's owner over ipc (and, under required, was authenticated, as
- * every frame then is), and under the identity that frame bound
- * (assembler.c refuses a header naming another). Anything else is not
- * replayed (rings_unproven), and is judged like junk.
+ * replayed only if its header holds a valid credential (the preload writes
+ * its LOGTAP_CREDENTIAL there) for exactly the identity the header names,
+ * or else for an instance whose first frame in this run came from the
+ * file's owner over ipc (and, under required, was authenticated, as every
+ * frame then is), and under the identity that frame bound (assembler.c
+ * refuses a header naming another). Anything else is not replayed but
+ * removed (rings_unproven): its process is gone, and nothing can prove it
+ * later. A credential is a bearer
+ * secret: a tenant of another uid cannot read it (the ring is 0600, the
+ * environment is the runner's), which is why rings are separated by uid.
  */
 #include "reaper.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -141,6 +147,7 @@ struct lt_reaper {
     char *endpoint;
     lt_assembler *assembler;
     lt_ingest_auth auth;
+    const lt_credential_key *key;
     DIR *pass; /* the pass under way, or NULL */
     /* At most the last one is still being replayed. */
     adopted rings[MAX_ADOPTED];
@@ -468,17 +475,27 @@ static uint64_t name_hash(const char *name)
 }
 
 /* See "Whose ring" above. */
-static bool ring_proven(const lt_reaper *r, uint64_t instance, const struct stat *st)
+static bool ring_proven(const lt_reaper *r, const lt_ring_header *h, const struct stat *st)
 {
     if (r->auth == LT_INGEST_AUTH_OFF || (r->auth == LT_INGEST_AUTH_LOCAL && st->st_uid == geteuid()))
         return true;
+    lt_credential_claims claims;
+    size_t len = strnlen(h->credential, sizeof h->credential);
+    if (len > 0 && len < sizeof h->credential &&
+        lt_credential_verify(r->key, h->credential, len, lt_time_now_ns() / 1000000000, &claims) ==
+            LT_CREDENTIAL_VALID &&
+        strcmp(claims.runner, h->runner_id) == 0 && strcmp(claims.app, h->app_id) == 0 &&
+        strcmp(claims.version, h->version_id) == 0 && strcmp(claims.source, h->source) == 0)
+        return true;
     uint32_t uid;
-    return lt_assembler_instance_uid(r->assembler, instance, &uid) == 1 && uid == (uint32_t)st->st_uid;
+    return lt_assembler_instance_uid(r->assembler, h->instance, &uid) == 1 && uid == (uint32_t)st->st_uid;
 }
 
-void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode)
+void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode, const lt_credential_key *key)
 {
+    assert(mode == LT_INGEST_AUTH_OFF || key != NULL);
     r->auth = mode;
+    r->key = key;
 }
 
 /* Look at the pass's next directory entry, and adopt the ring it names if
@@ -531,9 +548,10 @@ static void examine_next(lt_reaper *r, budget *b)
         judge(r, &k, false); /* another collector's runner */
         return;
     }
-    if (!ring_proven(r, h->instance, &st)) {
-        lt_ring_file_close(&a->file, false);
-        judge(r, &k, false);
+    if (!ring_proven(r, h, &st)) {
+        /* Its process is gone (its lock was free): nothing will ever prove
+         * it, so it is removed rather than left to fill the directory. */
+        lt_ring_file_close(&a->file, true);
         LT_COUNT(rings_unproven, 1);
         return;
     }

@@ -24,7 +24,7 @@ void lt_reaper_free(lt_reaper *r);
 
 /* Which rings to believe (reaper.c, "Whose ring"); until this is called,
  * every ring of ours (LT_INGEST_AUTH_OFF). */
-void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode);
+void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode, const lt_credential_key *key);
 
 /* The ingest loop drives the reaper in bounded steps (reaper.c says the
  * bound): lt_reaper_start_pass now and then (a pass looks at every file in

@@ -71,6 +71,8 @@ enum lt_record_kind {
 #define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
 #define LT_WIRE_MAX_NOTICE 1024
+/* The longest runner credential ("auth" in a BATCH's meta). */
+#define LT_WIRE_MAX_CREDENTIAL 1536
 
 /* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
  * printable ASCII other than '/' (IDs are path segments in the HTTP API).
