@@ -20,6 +20,8 @@
  * ring position POS, the batch claiming the range from POS (acked) to just
  * past the record. Waits up to 3 s for an ACK; prints "acked" or "refused"
  * (exit 0 either way: the test judges by what the collector stored).
+ * With LOGTAP_CREDENTIAL set, the batch presents it ("auth"), as a runner
+ * holding that credential would.
  */
 #include <msgpack.h>
 #include <stdbool.h>
@@ -169,7 +171,12 @@ static int send_claim(const char *runner, uint64_t instance, const char *app, ui
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 7);
+    const char *auth = getenv("LOGTAP_CREDENTIAL");
+    msgpack_pack_map(&pk, auth && *auth ? 8 : 7);
+    if (auth && *auth) {
+        pack_str(&pk, "auth");
+        pack_str(&pk, auth);
+    }
     pack_str(&pk, "runner");
     pack_str(&pk, runner);
     pack_str(&pk, "app");
