@@ -210,8 +210,8 @@ char *cli_run_credential_new(const char *runner, const char *app, const char *ve
         char buf[CREDENTIAL_TEXT_MAX + 1];
         size_t got = 0;
         ssize_t n;
-        while (got < sizeof buf && ((n = read(pipefd[0], buf + got, sizeof buf - got)) > 0 ||
-                                    (n < 0 && errno == EINTR)))
+        while (got < sizeof buf &&
+               ((n = read(pipefd[0], buf + got, sizeof buf - got)) > 0 || (n < 0 && errno == EINTR)))
             if (n > 0)
                 got += (size_t)n;
         int status;

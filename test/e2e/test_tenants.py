@@ -43,8 +43,8 @@ import signal
 import subprocess
 import time
 
-from harness import (BUILD, CLI, PYTHON, Collector, check, check_eq, messages, plain_env, run_tests,
-                     runner_env, wait_until)
+from harness import (BUILD, CLI, INGEST_AUTH, PYTHON, Collector, check, check_eq, messages, mint_credential,
+                     plain_env, run_tests, runner_env, wait_until)
 
 FRAME_SENDER = os.path.join(BUILD, "test", "frame_sender")
 RING_TOOL = os.path.join(BUILD, "test", "ring_tool")
@@ -97,8 +97,11 @@ class Victim:
 
 
 def claim(c, runner, app, instance, pos, message):
+    env = plain_env()
+    if INGEST_AUTH:  # a credential of its own, so that the claim is what is refused
+        env["LOGTAP_CREDENTIAL"] = mint_credential(c, {"LOGTAP_RUNNER_ID": runner, "LOGTAP_APP_ID": app})
     out = subprocess.run([FRAME_SENDER, c.endpoint, runner, "--claim", str(instance), app, str(pos), message],
-                         capture_output=True, timeout=30)
+                         capture_output=True, timeout=30, env=env)
     check_eq(out.returncode, 0, "frame_sender --claim: %s" % out.stderr[-300:])
     return out.stdout.decode().strip()
 
@@ -397,7 +400,8 @@ def test_local_mode_other_uid():
         before = refused(c)
         # The system's python: the test's own may live where nobody cannot read.
         forger = subprocess.run(["/usr/bin/python3", "-c", ATTACKER], capture_output=True, timeout=60, preexec_fn=as_nobody,
-                                env=runner_env(c, runner_id="rB", LOGTAP_APP_ID="appB"), cwd="/")
+                                env=runner_env(c, runner_id="rB", LOGTAP_APP_ID="appB", LOGTAP_CREDENTIAL=""),
+                                cwd="/")
         check_eq(forger.returncode, 0, "the attacker as nobody: %s" % forger.stderr[-300:])
         raw = start_frame(c, "rB", "appB", 0xC0001, "raw frame from nobody", preexec_fn=as_nobody)
         claim = start_frame(c, "rB", "appB", instance, "claims B's instance from nobody", preexec_fn=as_nobody)
