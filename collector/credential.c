@@ -218,7 +218,12 @@ lt_credential_verdict lt_credential_verify(const lt_credential_key *key, const c
         return LT_CREDENTIAL_BAD;
     size_t signed_len = (size_t)(dot - text);
     unsigned char mac[MAC_LEN], given[LT_CREDENTIAL_MAX];
-    if (b64url_decode(dot + 1, len - signed_len - 1, given) != MAC_LEN)
+    char canonical[64];
+    /* Only the canonical encoding: one credential has one spelling, so the
+     * per-string cache (ingest.c) cannot be filled with variants of it. */
+    if (b64url_decode(dot + 1, len - signed_len - 1, given) != MAC_LEN ||
+        b64url_encode(given, MAC_LEN, canonical) != len - signed_len - 1 ||
+        memcmp(canonical, dot + 1, len - signed_len - 1) != 0)
         return LT_CREDENTIAL_BAD;
     sign(key, text, signed_len, mac);
     if (CRYPTO_memcmp(mac, given, MAC_LEN) != 0)
