@@ -49,8 +49,8 @@ static void test_mint_and_verify(const char *dir)
     other.len = key.len;
     other.bytes[0] ^= 1;
 
-    lt_credential_claims c = {.runner = "r-1", .app = "demo", .version = "v3", .source = "gateway",
-                              .expires_s = 2000000000};
+    lt_credential_claims c = {
+        .runner = "r-1", .app = "demo", .version = "v3", .source = "gateway", .expires_s = 2000000000};
     char text[LT_CREDENTIAL_MAX + 1];
     int len = lt_credential_mint(&key, &c, text);
     REQUIRE(len > 0);
