@@ -368,6 +368,22 @@ def test_required_mode_through_logtap_run():
         check_eq(stored(c, "rNoToken"), [], "lines of a run without a credential")
         print("--ingest-auth required through logtap run: with alice's token 2 of 2 lines stored; without a "
               "token 0 stored, refused %s" % grew(before, refused(c)), flush=True)
+        # The launcher's command: the credential alone on stdout.
+        minted = subprocess.run([CLI, "runners", "credential", "rCli", "--app", "appB", "--ttl", "1h"],
+                                env=plain_env(LOGTAP_TOKEN=tokens["alice"], **base), capture_output=True,
+                                timeout=30)
+        check_eq((minted.returncode, minted.stderr), (0, b""), "logtap runners credential as alice")
+        check(minted.stdout.startswith(b"lt1.") and minted.stdout.count(b"\n") == 1,
+              "the credential alone on stdout: %r" % minted.stdout)
+        runner = subprocess.run([PYTHON, "-c", "print('cli minted')"], capture_output=True, timeout=60,
+                                env=runner_env(c, runner_id="rCli", LOGTAP_APP_ID="appB",
+                                               LOGTAP_CREDENTIAL=minted.stdout.decode().strip()))
+        check_eq(runner.returncode, 0, "the runner with the CLI's credential")
+        wait_until(lambda: stored(c, "rCli") == ["cli minted"], 20, "the runner's line stored")
+        denied = subprocess.run([CLI, "runners", "credential", "rCli", "--app", "appB"],
+                                env=plain_env(LOGTAP_TOKEN=tokens["mallory"], **base), capture_output=True,
+                                timeout=30)
+        check_eq((denied.returncode, denied.stdout), (4, b""), "logtap runners credential as mallory for appB")
 
 
 def as_nobody():
