@@ -438,6 +438,36 @@ def test_local_mode_other_uid():
         check(counts.get("rings_unproven", 0) >= 2, "nobody's rings not counted as unproven")
 
 
+def test_fleet_shares_the_ingest_key():
+    """A credential minted by one collector is valid on every collector
+    given the same --ingest-key, and on no other."""
+    import tempfile
+    keydir = tempfile.mkdtemp(prefix="logtap-fleet-key-")
+    key = os.path.join(keydir, "ingest.key")
+    with open(os.open(key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
+        f.write(os.urandom(32))
+    fleet = ["--ingest-auth", "required", "--ingest-key", key]
+    with Collector(args=fleet) as minting, Collector(args=fleet) as storing, \
+            Collector(args=["--ingest-auth", "required"]) as stranger:
+        before = refused(storing)
+        for name, c in (("the fleet's", minting), ("another key's", stranger)):
+            credential = mint(c, c.token, "rFleet", "appF")
+            out = subprocess.run([PYTHON, "-c", "print(%r)" % ("minted by " + name)], capture_output=True,
+                                 timeout=60, env=runner_env(storing, runner_id="rFleet", LOGTAP_APP_ID="appF",
+                                                            LOGTAP_CREDENTIAL=credential))
+            check_eq(out.returncode, 0, "the runner")
+        wait_until(lambda: stored(storing, "rFleet") == ["minted by the fleet's"], 20,
+                   "the line of the fleet's credential stored")
+        wait_until(lambda: grew(before, refused(storing)).get("bad_credential", 0) >= 1, 20,
+                   "another key's credential refused")
+        time.sleep(0.5)
+        check_eq(stored(storing, "rFleet"), ["minted by the fleet's"], "rFleet's lines on the storing collector")
+        print("fleet: a credential minted by collector A stored on collector B (same --ingest-key); one "
+              "minted with another key refused %s" % grew(before, refused(storing)), flush=True)
+    import shutil
+    shutil.rmtree(keydir, ignore_errors=True)
+
+
 if __name__ == "__main__":
     run_tests([
         test_frame_claiming_a_live_instance,
@@ -446,4 +476,5 @@ if __name__ == "__main__":
         test_required_mode_forgeries,
         test_required_mode_through_logtap_run,
         test_local_mode_other_uid,
+        test_fleet_shares_the_ingest_key,
     ])
