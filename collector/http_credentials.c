@@ -87,8 +87,10 @@ enum MHD_Result http_serve_runner_credentials(http_call *c, const char *runner_i
     {
         if (strcmp(key, "app") != 0 && strcmp(key, "version") != 0 && strcmp(key, "source") != 0 &&
             strcmp(key, "ttl") != 0) {
+            enum MHD_Result queued = http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST,
+                                                      "bad body: unknown key %s", key); /* key lives in doc */
             json_decref(doc);
-            return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad body: unknown key %s", key);
+            return queued;
         }
     }
     lt_credential_claims claims;

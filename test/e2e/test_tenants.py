@@ -39,6 +39,8 @@ ownership (issue 14, item 4), not covered here.
 
 import json
 import os
+
+import cli_support
 import signal
 import subprocess
 import time
@@ -348,19 +350,24 @@ def test_required_mode_through_logtap_run():
     without a token its command's lines are refused."""
     with Collector(args=["--ingest-auth", "required"]) as c:
         tokens = three_users(c)
-        base = dict(LOGTAP_SERVER=c.url, LOGTAP_CREDENTIALS="/nonexistent", LOGTAP_ENDPOINT=c.endpoint,
-                    LOGTAP_RING_DIR=c.ring_dir())
+        base = dict(LOGTAP_SERVER=c.url, LOGTAP_CREDENTIALS="/nonexistent")
+
+        def run_env(**extra):  # as cli_support's: no runner identity, the sanitizers' preload kept
+            env = cli_support.run_env(c, **base)
+            env.pop("LOGTAP_TOKEN", None)
+            env.update(extra)
+            return env
         code = "import sys; print('run line 1'); print('run line 2', file=sys.stderr)"
         before = refused(c)
         ok = subprocess.run([CLI, "run", "-q", "--runner", "rRun", "--app", "appB", "--", PYTHON, "-c", code],
-                            env=plain_env(LOGTAP_TOKEN=tokens["alice"], **base), capture_output=True, timeout=60)
+                            env=run_env(LOGTAP_TOKEN=tokens["alice"]), capture_output=True, timeout=60)
         check_eq(ok.returncode, 0, "logtap run with alice's token: %s" % ok.stderr[-300:])
         # A short command may end before its first frame: then its ring,
         # which holds the credential, is what is replayed.
         wait_until(lambda: len(stored(c, "rRun")) >= 2, 20, "the command's lines stored")
         check_eq(sorted(stored(c, "rRun")), ["run line 1", "run line 2"], "the command's lines")
         denied = subprocess.run([CLI, "run", "-q", "--runner", "rNoToken", "--app", "appB", "--", PYTHON, "-c",
-                                 code], env=plain_env(**base), capture_output=True, timeout=60)
+                                 code], env=run_env(), capture_output=True, timeout=60)
         check_eq(denied.returncode, 0, "logtap run without a token still runs its command")
         check_eq(denied.stdout, b"run line 1\n", "the command's output, unchanged")
         wait_until(lambda: grew(before, refused(c)).get("rings_unproven", 0) +
