@@ -29,9 +29,11 @@ static const char main_usage[] =
     "run a command with its output captured, and manage who may read what.\n"
     "\n"
     "Commands:\n"
+    "  runners list [FILTERS]      the runners you may see, newest first\n"
     "  runners logs RUNNER_ID      every line a runner wrote, over its lifetime\n"
     "  runners credential RUNNER_ID --app A\n"
     "                              a runner credential, for LOGTAP_CREDENTIAL\n"
+    "  requests list [FILTERS]     the requests you may see, newest first\n"
     "  requests logs REQUEST_ID    the lines written while a request was served\n"
     "  requests status REQUEST_ID  a request's status (fal's queue-status shape)\n"
     "  logs [FILTERS]              lines across runners: by app, version,\n"
@@ -86,21 +88,26 @@ static const char main_usage[] =
     "  logtap apps deploy demo --owner alice --private-logs\n";
 
 static const char runners_usage[] =
-    "Usage: logtap runners COMMAND RUNNER_ID [OPTIONS]\n"
+    "Usage: logtap runners COMMAND [RUNNER_ID] [OPTIONS]\n"
     "\n"
     "Commands:\n"
+    "  list                  list the runners you may see, newest first\n"
     "  logs RUNNER_ID        print or follow every line a runner wrote\n"
     "  credential RUNNER_ID  mint the runner's credential (LOGTAP_CREDENTIAL)\n"
     "\n"
-    "Run 'logtap runners COMMAND --help' for its options.\n";
+    "Run 'logtap runners COMMAND --help' for a command's options.\n";
 
 static const char requests_usage[] =
-    "Usage: logtap requests COMMAND REQUEST_ID [OPTIONS]\n"
+    "Usage: logtap requests COMMAND [REQUEST_ID] [OPTIONS]\n"
     "\n"
     "Commands:\n"
+    "  list               list the requests you may see, newest first\n"
     "  logs REQUEST_ID    print or follow the lines written while serving a\n"
     "                     request\n"
-    "  status REQUEST_ID  print a request's status (and its logs, with --logs)\n"
+    "  status REQUEST_ID  print a request's status (and its logs, with --logs;\n"
+    "                     each change as it happens, with --stream)\n"
+    "  enqueue REQUEST_ID --app APP  announce a request (IN_QUEUE), as the\n"
+    "                     gateway that queued it\n"
     "\n"
     "Run 'logtap requests COMMAND --help' for a command's options.\n";
 
@@ -241,14 +248,17 @@ struct group {
 };
 
 static const struct subcommand runners_subcommands[] = {
+    {"list", cmd_runners_list},
     {"logs", cmd_runners_logs},
     {"credential", cmd_runners_credential},
     {NULL, NULL},
 };
 
 static const struct subcommand requests_subcommands[] = {
+    {"list", cmd_requests_list},
     {"logs", cmd_requests_logs},
     {"status", cmd_requests_status},
+    {"enqueue", cmd_requests_enqueue},
     {NULL, NULL},
 };
 

@@ -24,6 +24,7 @@
  *   but the original text is sent: the server stays the one authority.
  */
 #include "cli_logs.h"
+#include "cli_requests.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,9 +35,11 @@
 #include "level.h"
 #include "timefmt.h"
 
-#define PAGE_LINES 10000        /* lines per page when fetching everything */
-#define SERVER_MAX_LINES 100000 /* the server's cap on `limit` and `tail` */
-#define LINES_MAX 1000000000LL  /* anything larger in -n is a typo */
+#define PAGE_LINES 10000         /* lines per page when fetching everything */
+#define SERVER_MAX_LINES 100000  /* the server's cap on `limit` and `tail` */
+#define SERVER_DEFAULT_WAIT_S 60 /* how long the server waits for an unknown request */
+#define SERVER_MAX_WAIT_S 3600
+#define LINES_MAX 1000000000LL /* anything larger in -n is a typo */
 
 static const char *const filter_names[FILTER_COUNT] = {
     [FILTER_RUNNER] = "runner",   [FILTER_REQUEST] = "request", [FILTER_APP] = "app",
@@ -52,22 +55,32 @@ static const char *const filter_names[FILTER_COUNT] = {
     "      --version V      only lines of app version V\n"                                                   \
     "      --source S       only lines from source S: run, gateway or deploy\n"                              \
     "      --level L        only lines at level L or above: TRACE < DEBUG <\n"                               \
-    "                       INFO = STDOUT < WARN < STDERR < ERROR\n"                                         \
+    "                       INFO = STDOUT < WARN < STDERR < ERROR; also\n"                                   \
+    "                       WARNING (= WARN), CRITICAL and FATAL (= ERROR),\n"                               \
+    "                       NOTSET (= TRACE: every line)\n"                                                  \
     "      --since T        only lines written at or after T\n"                                              \
-    "      --until T        only lines written before T\n"                                                   \
-    "      --search TEXT    only lines containing TEXT (case-sensitive)\n"
+    "      --until T        only lines written before T (after --since)\n"                                   \
+    "      --search TEXT    only lines containing TEXT (case-sensitive)\n"                                   \
+    "      --exclude TEXT   only lines NOT containing TEXT (case-sensitive)\n"                               \
+    "  -i, --ignore-case    --search and --exclude ignore the case of ASCII\n"                               \
+    "                       letters\n"                                                                       \
+    "\n"                                                                                                     \
+    "--runner, --request, --app and --version may be given more than once: a\n"                              \
+    "line matches any of their values.\n"
 
 #define SELECTION_HELP                                                                                       \
     "\n"                                                                                                     \
     "Selection and output:\n"                                                                                \
     "  -n, --lines N        only the newest N lines (with -f: then the new\n"                                \
-    "                       ones; with -f, N is at most 100000)\n"                                           \
+    "                       ones; with -f, N is at most 100000); --tail N\n"                                 \
+    "                       is the same\n"                                                                   \
     "  -n, --lines +N       only the oldest N lines (not with -f)\n"                                         \
     "  -f, --follow         after the existing lines, print new ones as they\n"                              \
     "                       are written, until interrupted (Ctrl-C); if the\n"                               \
     "                       connection drops it reconnects by itself, without\n"                             \
     "                       gaps or repeats\n"                                                               \
-    "      --output FORMAT  text (default) or json\n"                                                        \
+    "  -o, --output FORMAT  text (default) or json\n"                                                        \
+    "      --json           the same as --output json\n"                                                     \
     "      --raw            print only each message, byte for byte as the\n"                                 \
     "                       program wrote it: no columns, no escaping\n" CLI_GLOBAL_OPTIONS_HELP             \
     "  -h, --help           show this help\n"                                                                \
@@ -88,8 +101,8 @@ static const char *const filter_names[FILTER_COUNT] = {
 
 #define ONE_RUNNER_TEXT_HELP                                                                                 \
     "\n"                                                                                                     \
-    "Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"                                 \
-    "  2026-11-25T14:38:06.123456Z stdout req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"                          \
+    "Text output is one line per entry, TIMESTAMP STREAM LEVEL REQUEST MESSAGE:\n"                           \
+    "  2026-11-25T14:38:06.123456Z stdout INFO req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"                     \
     "Examples:\n"
 
 #define EXIT_HELP                                                                                            \
@@ -121,8 +134,15 @@ static const char requests_logs_usage[] =
     "owner sees them all; the request's caller sees them unless the app's\n"
     "logs are private.\n"
     "\n"
+    "With -f, a request the collector does not know yet is waited for (60 s\n"
+    "unless --wait says otherwise), and the command ends once the request is\n"
+    "COMPLETED and its last line printed.\n"
+    "\n"
     "Filters (a line must match all given):\n"
-    "      --runner R       only lines of runner R\n" FILTERS_HELP SELECTION_HELP "\n"
+    "      --runner R       only lines of runner R\n" FILTERS_HELP SELECTION_HELP
+    "      --wait SECONDS   with -f: how long to wait for a request not known\n"
+    "                       yet (default 60; 0: at once)\n"
+    "\n"
     "With -f, following ends by itself (exit 0) one second after the\n"
     "collector reports the request COMPLETED, so that lines still on their\n"
     "way are printed too.\n" ONE_RUNNER_TEXT_HELP "  logtap requests logs req-7\n"
@@ -141,9 +161,9 @@ static const char logs_usage[] =
     "Filters (a line must match all given; none: every line you may read):\n"
     "      --runner R       only lines of runner R\n"
     "      --request Q      only lines written while serving request Q\n" FILTERS_HELP SELECTION_HELP "\n"
-    "Text output is one line per entry, TIMESTAMP RUNNER STREAM REQUEST\n"
+    "Text output is one line per entry, TIMESTAMP RUNNER STREAM LEVEL REQUEST\n"
     "MESSAGE:\n"
-    "  2026-11-25T14:38:06.123456Z r-1 stdout req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"
+    "  2026-11-25T14:38:06.123456Z r-1 stdout INFO req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"
     "Examples:\n"
     "  logtap logs --app demo -f\n"
     "  logtap logs --app demo --version v3 --level error --since 1h\n"
@@ -183,14 +203,18 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
     else
         lt_buf_appendf(&url, "%s/v1/logs", c->server);
     for (int i = 0; i < FILTER_COUNT; i++)
-        if (q->filters[i])
-            append_query_param(&url, filter_names[i], q->filters[i]);
+        for (int v = 0; v < q->filter_counts[i]; v++)
+            append_query_param(&url, filter_names[i], q->filters[i][v]);
     if (pp->since)
         append_query_param(&url, "since", pp->since);
     if (q->until)
         append_query_param(&url, "until", q->until);
     if (q->search && *q->search)
         append_query_param(&url, "search", q->search);
+    if (q->exclude && *q->exclude)
+        append_query_param(&url, "exclude", q->exclude);
+    if (q->ignore_case)
+        append_query_param(&url, "ignore_case", "1");
     if (pp->tail >= 0)
         append_query_number(&url, "tail", pp->tail);
     if (pp->limit >= 0)
@@ -201,6 +225,8 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
         append_query_number(&url, "before", pp->before);
     if (pp->follow)
         append_query_param(&url, "follow", "1");
+    if (pp->follow && q->wait_s >= 0)
+        append_query_number(&url, "wait", q->wait_s);
     return lt_buf_detach(&url);
 }
 
@@ -261,6 +287,7 @@ static void format_text_entry(struct printer *p, json_t *entry)
         if (p->show_runner)
             append_column(&p->line, entry, "runner_id");
         append_column(&p->line, entry, "stream");
+        append_column(&p->line, entry, "level");
         if (json_is_true(json_object_get(entry, "unattributed")))
             lt_buf_append_str(&p->line, "? "); /* caught by --catch-all: writer unknown */
         else
@@ -498,24 +525,43 @@ static int check_filters(const struct logs_query *q)
 {
     const char *command = q->scope->command;
     for (int i = 0; i < FILTER_COUNT; i++) {
-        if (!q->filters[i])
+        if (q->filter_counts[i] == 0)
             continue;
         if (i == q->scope->own_filter)
             return usage_error(command, "--%s is not an option here: the %s is %s", filter_names[i],
                                q->scope->noun, q->scope->id_name);
-        if (!q->filters[i][0])
-            return usage_error(command, "--%s must not be empty", filter_names[i]);
+        for (int v = 0; v < q->filter_counts[i]; v++)
+            if (!q->filters[i][v][0])
+                return usage_error(command, "--%s must not be empty", filter_names[i]);
     }
-    const char *source = q->filters[FILTER_SOURCE];
+    const char *source = q->filter_counts[FILTER_SOURCE] ? q->filters[FILTER_SOURCE][0] : NULL;
     if (source && !lt_source_name_ok(source))
         return usage_error(command, "invalid --source '%s': use run, gateway or deploy", source);
-    const char *level = q->filters[FILTER_LEVEL];
+    const char *level = q->filter_counts[FILTER_LEVEL] ? q->filters[FILTER_LEVEL][0] : NULL;
     if (level && lt_level_parse(level) < 0)
         return usage_error(command,
                            "invalid --level '%s': use TRACE, DEBUG, INFO, "
-                           "STDOUT, WARN, STDERR or ERROR",
+                           "STDOUT, WARN, STDERR or ERROR (or WARNING, "
+                           "CRITICAL, FATAL, NOTSET)",
                            level);
     return LT_EXIT_OK;
+}
+
+/* --wait SECONDS: what the server accepts as wait=. */
+static int parse_wait(const char *command, const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value > SERVER_MAX_WAIT_S)
+        return usage_error(command, "invalid --wait '%s': seconds from 0 to %d", text, SERVER_MAX_WAIT_S);
+    *out = value;
+    return LT_EXIT_OK;
+}
+
+long long logs_query_wait_s(const struct logs_query *q)
+{
+    return q->wait_s >= 0 ? q->wait_s : SERVER_DEFAULT_WAIT_S;
 }
 
 static int check_logs_query(struct logs_query *q, const struct printer *p)
@@ -529,6 +575,10 @@ static int check_logs_query(struct logs_query *q, const struct printer *p)
         return code;
     if (q->until && (code = check_time_option(command, "--until", q->until, now_ns, &q->until_ns)))
         return code;
+    if (q->since && q->until && q->since_ns >= q->until_ns)
+        return usage_error(command, "--since '%s' is not before --until '%s'", q->since, q->until);
+    if (q->ignore_case && !q->search && !q->exclude)
+        return usage_error(command, "--ignore-case applies to --search and --exclude: give one");
     if (q->follow && q->lines_mode == LINES_OLDEST)
         return usage_error(command, "-n +N (the oldest lines) cannot be combined "
                                     "with --follow");
@@ -538,6 +588,8 @@ static int check_logs_query(struct logs_query *q, const struct printer *p)
         return usage_error(command, "-n +N needs N of at least 1");
     if (p->raw && p->format == OUTPUT_JSON)
         return usage_error(command, "--raw applies to text output only");
+    if (q->wait_s >= 0 && !q->follow)
+        return usage_error(command, "--wait applies to -f only");
     return LT_EXIT_OK;
 }
 
@@ -561,17 +613,22 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
     static const struct option options[] = {
         {"follow", no_argument, NULL, 'f'},
         {"lines", required_argument, NULL, 'n'},
+        {"tail", required_argument, NULL, 'n'},
         {"since", required_argument, NULL, OPT_SINCE},
         {"until", required_argument, NULL, OPT_UNTIL},
         {"search", required_argument, NULL, OPT_SEARCH},
+        {"ignore-case", no_argument, NULL, 'i'},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"runner", required_argument, NULL, OPT_RUNNER},
         {"request", required_argument, NULL, OPT_REQUEST},
         {"app", required_argument, NULL, OPT_APP},
         {"version", required_argument, NULL, OPT_VERSION},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"level", required_argument, NULL, OPT_LEVEL},
-        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"raw", no_argument, NULL, OPT_RAW},
+        {"wait", required_argument, NULL, OPT_WAIT},
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -580,10 +637,18 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
     int opt, code = LT_EXIT_OK;
 
     prepare_subcommand_argv(argv);
-    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "fn:h", options, NULL)) != -1) {
+    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "fn:io:h", options, NULL)) != -1) {
         int filter = filter_of_option(opt);
+        if (filter == FILTER_SOURCE || filter == FILTER_LEVEL) {
+            q->filters[filter][0] = optarg; /* one value: the last given */
+            q->filter_counts[filter] = 1;
+            continue;
+        }
         if (filter >= 0) {
-            q->filters[filter] = optarg;
+            if (q->filter_counts[filter] == FILTER_VALUES_MAX)
+                return usage_error(command, "--%s: at most %d values", filter_names[filter],
+                                   FILTER_VALUES_MAX);
+            q->filters[filter][q->filter_counts[filter]++] = optarg;
             continue;
         }
         switch (opt) {
@@ -598,8 +663,16 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
         case OPT_SINCE: q->since = optarg; break;
         case OPT_UNTIL: q->until = optarg; break;
         case OPT_SEARCH: q->search = optarg; break;
-        case OPT_OUTPUT: code = parse_output_format(command, optarg, &p->format); break;
+        case OPT_EXCLUDE: q->exclude = optarg; break;
+        case 'i': q->ignore_case = true; break;
+        case 'o': code = parse_output_format(command, optarg, &p->format); break;
+        case OPT_JSON: p->format = OUTPUT_JSON; break;
         case OPT_RAW: p->raw = true; break;
+        case OPT_WAIT:
+            if (q->scope != &request_scope)
+                return option_error(command); /* only a request is waited for */
+            code = parse_wait(command, optarg, &q->wait_s);
+            break;
         case OPT_SERVER:
         case OPT_TOKEN:
         case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
@@ -618,7 +691,7 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
 
 static int run_logs_command(struct cli_globals *g, const struct log_scope *scope, int argc, char **argv)
 {
-    struct logs_query q = {.scope = scope, .lines_mode = LINES_ALL};
+    struct logs_query q = {.scope = scope, .lines_mode = LINES_ALL, .wait_s = -1};
     struct printer p = {.format = OUTPUT_TEXT, .show_runner = scope == &search_scope};
     int code = parse_logs_options(g, &q, &p, argc, argv);
     if (code < 0)
@@ -663,27 +736,41 @@ static const char status_usage[] =
     "Usage: logtap requests status REQUEST_ID [OPTIONS]\n"
     "\n"
     "Print request REQUEST_ID's status as JSON, in fal's queue-status shape:\n"
-    "{\"request_id\": ..., \"status\": \"IN_PROGRESS\" or \"COMPLETED\", \"logs\": [...]}\n"
+    "{\"request_id\": ..., \"status\": \"IN_QUEUE\", \"IN_PROGRESS\" or \"COMPLETED\",\n"
+    "\"logs\": [...]}, with \"queue_position\" while IN_QUEUE, and \"error\" and\n"
+    "\"error_type\" when it failed (its handler's error, or runner_disconnected\n"
+    "when its runner died inside it).\n"
+    "A request the collector does not know yet is waited for (60 s unless\n"
+    "--wait says otherwise): a caller may ask right after submitting it.\n"
     "\n"
     "Options:\n"
     "      --logs           include the request's log lines (message, level,\n"
     "                       source, timestamp of each; empty for the caller of\n"
-    "                       an app whose logs are private)\n" CLI_GLOBAL_OPTIONS_HELP
+    "                       an app whose logs are private)\n"
+    "      --stream         print each change of status as it happens, one\n"
+    "                       JSON document a line (with --logs, the lines since\n"
+    "                       the previous one), until the request is COMPLETED\n"
+    "      --wait SECONDS   how long to wait for a request not known yet\n"
+    "                       (default 60; 0: answer at once)\n" CLI_GLOBAL_OPTIONS_HELP
     "  -h, --help           show this help\n" EXIT_HELP "\n"
     "Examples:\n"
     "  logtap requests status req-7\n"
-    "  logtap requests status req-7 --logs | jq -r '.logs[].message'\n";
+    "  logtap requests status req-7 --logs | jq -r '.logs[].message'\n"
+    "  logtap requests status req-7 --stream --logs\n";
 
 int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
 {
     static const char command[] = "logtap requests status";
     static const struct option options[] = {
         {"logs", no_argument, NULL, OPT_LOGS},
+        {"stream", no_argument, NULL, OPT_STREAM},
+        {"wait", required_argument, NULL, OPT_WAIT},
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool with_logs = false;
+    bool with_logs = false, stream = false;
+    long long wait_s = -1;
     const char *id = NULL;
     int opt, code = LT_EXIT_OK;
 
@@ -691,6 +778,8 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
     while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case OPT_LOGS: with_logs = true; break;
+        case OPT_STREAM: stream = true; break;
+        case OPT_WAIT: code = parse_wait(command, optarg, &wait_s); break;
         case OPT_SERVER:
         case OPT_TOKEN:
         case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
@@ -706,10 +795,18 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
     struct collector c;
     if ((code = collector_open(&c, g)) != LT_EXIT_OK)
         return code;
+    if (stream) {
+        code = requests_status_stream(&c, id, with_logs, wait_s);
+        collector_close(&c);
+        return code;
+    }
+    c.wait_s = wait_s >= 0 ? (long)wait_s : SERVER_DEFAULT_WAIT_S;
     lt_buf url = {0};
     append_resource_url(&url, &c, "requests", id, "status");
     if (with_logs)
         append_query_param(&url, "logs", "1");
+    if (wait_s >= 0)
+        append_query_number(&url, "wait", wait_s);
 
     const struct target t = {"request", id};
     json_t *status = NULL;

@@ -37,18 +37,26 @@ enum lines_mode { LINES_ALL, LINES_NEWEST, LINES_OLDEST };
 
 /* As typed: the server parses everything again and stays the authority;
  * the CLI checks only to catch mistakes before any traffic. */
+#define FILTER_VALUES_MAX 16 /* values of a repeated filter, as the collector takes */
+
 struct logs_query {
     const struct log_scope *scope;
-    const char *id;                    /* the scope's ID; NULL for logs */
-    const char *filters[FILTER_COUNT]; /* NULL: not filtered */
+    const char *id; /* the scope's ID; NULL for logs */
+    /* Each filter's values (--app a --app b: any of them); --source and
+     * --level take one, the last given. */
+    const char *filters[FILTER_COUNT][FILTER_VALUES_MAX];
+    int filter_counts[FILTER_COUNT];
     const char *since;
     const char *until;
     const char *search;
+    const char *exclude;
+    bool ignore_case;
     int64_t since_ns; /* as the CLI evaluated them */
     int64_t until_ns;
     enum lines_mode lines_mode;
     long long lines;
     bool follow;
+    long long wait_s; /* requests logs -f --wait; -1: the server's default */
 };
 
 /* Per-request parameters on top of the query; -1 (NULL) means not sent. */
@@ -67,6 +75,10 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
 /* `requests logs`: its follow stream reports the request's status, and
  * follow mode ends when it completes. */
 bool logs_query_is_one_request(const struct logs_query *q);
+
+/* How long the collector may wait for the request before answering a
+ * follow of it (--wait, else the server's default). */
+long long logs_query_wait_s(const struct logs_query *q);
 
 /* The target whose 404 means "unknown runner 'r-1'" (NULL noun for logs). */
 struct target logs_query_target(const struct logs_query *q);

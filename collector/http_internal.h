@@ -4,6 +4,7 @@
  *   http.c        the server: listening, MHD callbacks, request bodies,
  *                 routing, authentication, /metrics, /healthz, /ui
  *   http_logs.c   log pages, request status, follow streams
+ *   http_lists.c  the lists of runners and requests
  *   http_admin.c  whoami, tokens, apps, accounts
  *   http_guard.c  connection limits, the read deadline, stream caps
  *
@@ -36,6 +37,9 @@ struct lt_http {
     lt_http_limits limits;
     lt_store *store;
     char *data_dir; /* owned copy */
+    /* To the ingest thread; NULL: not taken yet. Set once, after the
+     * server started, while HTTP threads may already read it. */
+    struct lt_announce *_Atomic announce;
     int port;
     atomic_bool stopping;
 };
@@ -80,7 +84,7 @@ enum MHD_Result http_reply_error_header(struct MHD_Connection *conn, unsigned st
 /* ---- the request target ---- */
 
 #define MAX_PATH_BYTES 1024 /* longer paths cannot name anything we serve */
-#define MAX_PATH_SEGMENTS 4
+#define MAX_PATH_SEGMENTS 5
 
 enum path_result { PATH_OK, PATH_NOT_FOUND, PATH_BAD_ESCAPE };
 
@@ -96,6 +100,11 @@ enum path_result http_split_path(const char *target, char *storage, size_t stora
 /* The value of query parameter `name`, or NULL if absent ("?name" reads
  * as ""). *has_nul is set when the decoded value holds a NUL byte. */
 const char *http_query_param(struct MHD_Connection *conn, const char *name, bool *has_nul);
+/* Every value of a repeated query parameter, in the order given, into
+ * `values` (at most `max`). Returns how many, or -1 when there are more
+ * than `max`. *has_nul is set when a decoded value holds a NUL byte. */
+int http_query_params(struct MHD_Connection *conn, const char *name, const char **values, int max,
+                      bool *has_nul);
 /* Strict non-negative decimal: digits only, no sign, no overflow. */
 bool http_parse_count(const char *text, int64_t *out);
 /* 1, 0, true, false. */
@@ -116,8 +125,18 @@ enum http_log_scope { HTTP_SCOPE_RUNNER, HTTP_SCOPE_REQUEST, HTTP_SCOPE_SEARCH }
 
 /* /v1/runners/{id}/logs, /v1/requests/{id}/logs, /v1/logs (id NULL). */
 enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id);
+/* GET /v1/runners and GET /v1/requests (http_lists.c) */
+enum MHD_Result http_serve_runner_list(http_call *c);
+enum MHD_Result http_serve_request_list(http_call *c);
 /* /v1/requests/{id}/status */
 enum MHD_Result http_serve_request_status(http_call *c, const char *request_id);
+/* /v1/requests/{id}/status/stream (http_logs.c) */
+enum MHD_Result http_serve_status_stream(http_call *c, const char *request_id);
+/* PUT /v1/requests/{id}: the gateway's announcement (http_requests.c) */
+enum MHD_Result http_serve_request_announce(http_call *c, const char *request_id);
+/* A JSON object body with only the `allowed` keys (http_admin.c), or NULL
+ * after queuing a 400. */
+json_t *http_body_object(http_call *c, const char *const *allowed, enum MHD_Result *queued);
 
 enum MHD_Result http_serve_whoami(http_call *c);
 /* /v1/tokens (id NULL) and /v1/tokens/{id} */

@@ -2,9 +2,10 @@
  * file, then the flags), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
- * assembler, ingest, the reaper, HTTP -- announce the collector, run the
- * loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse. Every
- * exit after set-up began goes through one teardown.
+ * assembler, ingest, the reaper, HTTP -- announce the collector (and tell
+ * systemd it is ready, readiness.c), run the loop (loop.c) until SIGTERM
+ * or SIGINT, and tear down in reverse. Every exit after set-up began goes
+ * through one teardown.
  *
  * On a terminal the announcement ends with how to point `logtap` (and
  * `logtap run`) at this collector: a person started it and reaches for the
@@ -34,6 +35,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "readiness.h"
 #include "reaper.h"
 #include "ring.h"
 #include "store.h"
@@ -305,18 +307,30 @@ int main(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
+    parts.announce = lt_announce_new();
+    if (!parts.announce) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
+    }
+    lt_http_set_announce(http, parts.announce);
+
     bool recorded = record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
     write_status_file(opt.data, opt.listen, host, lt_http_port(http));
     lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
     if (isatty(STDERR_FILENO))
         tell_how_to_reach(&opt, recorded, host, lt_http_port(http));
+    snprintf(said, sizeof said, "listening on %s, serving http://%s:%d", opt.listen, host,
+             lt_http_port(http));
+    lt_readiness_ready(said);
 
     lt_loop_run(&parts, &opt);
     rc = 0;
 
-out: /* the one teardown: in reverse order of set-up; each accepts NULL */
+out:                                  /* the one teardown: in reverse order of set-up; each accepts NULL */
+    lt_announce_shut(parts.announce); /* a PUT waiting for the loop is answered now */
     lt_http_stop(http);
+    lt_announce_free(parts.announce);
     lt_reaper_free(parts.reaper);
     lt_ingest_close(parts.ingest);
     lt_assembler_free(parts.assembler);

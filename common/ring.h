@@ -153,7 +153,8 @@ typedef struct lt_ring_meta {
     const char *credential; /* NULL or "": none */
 } lt_ring_meta;
 
-/* Create a ring file named after pid and instance in `dir` (mode 0600, O_EXCL)
+/* Create a ring file named after pid and a random tag (never the instance:
+ * ring.c says why) in `dir` (mode 0600, O_EXCL)
  * and map it. Async-signal-safe (system calls only), so a forked child may
  * create its ring from the hook. Returns 0, or -errno. */
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta);

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "env.h"
 #include "fdmap.h"
 #include "handover.h"
 #include "hook.h"
@@ -74,7 +75,7 @@ static _Atomic int64_t order_paused_until; /* lt_mono_ns() */
 
 void lt_catchall_init(void)
 {
-    const char *value = getenv(LT_HANDOVER_ENV);
+    const char *value = lt_env_get(LT_HANDOVER_ENV);
     if (!value || !*value)
         return;
     /* From here on this process is in catch-all mode whatever happens: a

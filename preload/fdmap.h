@@ -8,7 +8,10 @@
  *
  * The runner's stdout and stderr are identified by (device, inode) when the
  * first process of the runner starts; the identities travel to its children
- * in LOGTAP_STDOUT_ID / LOGTAP_STDERR_ID. Each fd's verdict is cached and
+ * in LOGTAP_STDOUT_ID / LOGTAP_STDERR_ID. When the stream is /dev/null (or
+ * /dev/zero, /dev/full) the identity alone would also match every separate
+ * open of that device, so it must also share the runner's open file
+ * description (the mark, fdmap.c). Each fd's verdict is cached and
  * forgotten when the app closes or replaces that fd, so the hot path costs
  * one byte load; a cache miss costs one fstat.
  */
@@ -17,9 +20,11 @@
 
 #include <stdbool.h>
 
-/* Record the identities (from the environment, or from fds 1 and 2 now and
- * exported). Called once by the constructor. */
-void lt_fdmap_init(void);
+/* Resolve the hooks' real calls and, if `capture`, record the identities
+ * (from the environment, or from fds 1 and 2 now, marked where they are
+ * /dev/null or the like (fdmap.c), and exported). Called once by the
+ * constructor. */
+void lt_fdmap_init(bool capture);
 
 /* 1 if writes to fd reach the runner's stdout, 2 for stderr, 0 otherwise.
  * Async-signal-safe. */

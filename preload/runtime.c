@@ -1,7 +1,7 @@
 /* runtime.c -- the life of liblogtap.so inside a process: configuration from
- * the environment, the ring and sender on the first capture, a fresh ring
- * and sender in a forked child, and the final flush at exit. What goes into
- * the ring, and how, is hook.c's write path.
+ * the initial environment (env.c), the ring and sender on the first
+ * capture, a fresh ring and sender in a forked child, and the final flush
+ * at exit. What goes into the ring, and how, is hook.c's write path.
  *
  * Start-up order matters: libzmq and libstdc++ are constructed before us (they
  * are our dependencies), so the sender may use zmq from our constructor on.
@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "catchall.h"
+#include "env.h"
 #include "fdmap.h"
 #include "hook.h"
 #include "runtime.h"
@@ -27,6 +28,7 @@
 #include "size.h"
 #include "spawn.h"
 #include "stdio_hook.h"
+#include "system_popen.h"
 
 lt_runtime lt_rt;
 LT_TLS uint32_t lt_cached_tid;
@@ -47,7 +49,7 @@ static uint64_t random64(void)
 
 static void copy_env(char *dst, size_t cap, const char *name, const char *fallback)
 {
-    const char *v = getenv(name);
+    const char *v = lt_env_get(name);
     if (!v || !*v)
         v = fallback;
     snprintf(dst, cap, "%s", v);
@@ -85,24 +87,24 @@ static void load_config(lt_config *cfg)
     clean_id(cfg->version_id);
     clean_id(cfg->source);
     copy_env(cfg->ring_dir, sizeof cfg->ring_dir, "LOGTAP_RING_DIR", LT_DEFAULT_RING_DIR);
-    cfg->ring_capacity = ring_capacity(getenv("LOGTAP_RING_SIZE"));
-    const char *policy = getenv("LOGTAP_ON_FULL");
+    cfg->ring_capacity = ring_capacity(lt_env_get("LOGTAP_RING_SIZE"));
+    const char *policy = lt_env_get("LOGTAP_ON_FULL");
     cfg->block_on_full = policy && strcmp(policy, "block") == 0;
-    const char *bt = getenv("LOGTAP_BLOCK_TIMEOUT_MS");
+    const char *bt = lt_env_get("LOGTAP_BLOCK_TIMEOUT_MS");
     cfg->block_timeout_ms = bt && *bt ? atoi(bt) : 1000;
     if (cfg->block_timeout_ms < 0)
         cfg->block_timeout_ms = 0;
-    const char *t = getenv("LOGTAP_EXIT_TIMEOUT_MS");
+    const char *t = lt_env_get("LOGTAP_EXIT_TIMEOUT_MS");
     cfg->exit_timeout_ms = t && *t ? atoi(t) : LT_DEFAULT_EXIT_TIMEOUT_MS;
     if (cfg->exit_timeout_ms < 0)
         cfg->exit_timeout_ms = 0;
-    const char *credential = getenv("LOGTAP_CREDENTIAL");
+    const char *credential = lt_env_get("LOGTAP_CREDENTIAL");
     if (credential && strlen(credential) <= LT_WIRE_MAX_CREDENTIAL)
         snprintf(cfg->credential, sizeof cfg->credential, "%s", credential);
-    const char *unattributed = getenv("LOGTAP_UNATTRIBUTED");
+    const char *unattributed = lt_env_get("LOGTAP_UNATTRIBUTED");
     cfg->unattributed = unattributed && strcmp(unattributed, "1") == 0;
 
-    const char *rid = getenv("LOGTAP_RUNNER_ID");
+    const char *rid = lt_env_get("LOGTAP_RUNNER_ID");
     if (rid && *rid) {
         snprintf(cfg->runner_id, sizeof cfg->runner_id, "%s", rid);
         clean_id(cfg->runner_id);
@@ -110,7 +112,7 @@ static void load_config(lt_config *cfg)
         /* Generated once and exported, so children and exec'd programs of
          * this runner report the same runner ID. */
         snprintf(cfg->runner_id, sizeof cfg->runner_id, "r-%016llx", (unsigned long long)random64());
-        setenv("LOGTAP_RUNNER_ID", cfg->runner_id, 1);
+        lt_env_set("LOGTAP_RUNNER_ID", cfg->runner_id);
     }
 }
 
@@ -194,14 +196,23 @@ static void after_fork_child(void)
     lt_catchall_after_fork();
 }
 
-__attribute__((constructor)) static void logtap_init(void)
+/* glibc calls constructors with the process's arguments and initial
+ * environment; the settings come from the latter (env.c says why). */
+__attribute__((constructor)) static void logtap_init(int argc, char **argv, char **envp)
 {
+    (void)argc;
+    (void)argv;
+    lt_env_init(envp);
     /* The hooks pass calls on even with capture off: each hook file
      * resolves its real calls first. */
     lt_hook_init();
     lt_spawn_init();
-    lt_fdmap_init();
-    if (getenv("LOGTAP_DISABLE") && strcmp(getenv("LOGTAP_DISABLE"), "1") == 0) {
+    lt_system_popen_init();
+    const char *disable = lt_env_get("LOGTAP_DISABLE");
+    bool disabled = disable && strcmp(disable, "1") == 0;
+    lt_fdmap_init(!disabled); /* disabled: leave the app's descriptors alone */
+    lt_spawn_capture(!disabled);
+    if (disabled) {
         atomic_store(&lt_rt.ring_state, LT_RING_FAILED);
         atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);
         return;
@@ -210,7 +221,7 @@ __attribute__((constructor)) static void logtap_init(void)
     lt_rt.pid = getpid();
     lt_rt.instance = random64();
     lt_rt.start_sigmask = current_sigmask();
-    const char *inherited = getenv("LOGTAP_REQUEST_ID");
+    const char *inherited = lt_env_get("LOGTAP_REQUEST_ID");
     if (inherited && lt_wire_id_ok(inherited, strlen(inherited))) {
         lt_rt.inherited_request_len = (uint8_t)strlen(inherited);
         memcpy(lt_rt.inherited_request, inherited, lt_rt.inherited_request_len);

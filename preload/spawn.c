@@ -14,9 +14,10 @@
  * glibc's execv, execvp and execl* reach execve internally, past the PLT, so
  * each public entry point is hooked on its own. The rewritten environment
  * lives on the stack: an exec hook may run in a vfork()ed child, where
- * malloc is off limits. Entry points glibc uses internally (system(), popen)
- * pass the process's own environ, which already carries everything but the
- * request.
+ * malloc is off limits. system() and popen() spawn through glibc's
+ * internal posix_spawn, past these hooks, with the process's own environ:
+ * system_popen.c rebuilds them on lt_spawn_shell below, so their children
+ * get the calling thread's request like any other.
  */
 #include "spawn.h"
 
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
 #include "hook.h"
 #include "runtime.h"
 
@@ -68,7 +70,7 @@ static bool list_has_file(const char *list, const char *path);
 void lt_spawn_snapshot(void)
 {
     for (size_t k = 0; k < CARRIED; k++) {
-        const char *v = getenv(carried[k]);
+        const char *v = lt_env_get(carried[k]);
         if (v && strlen(v) < VALUE_MAX)
             strcpy(carried_value[k], v);
     }
@@ -84,7 +86,7 @@ void lt_spawn_init(void)
     Dl_info info;
     if (dladdr((void *)lt_spawn_init, &info) && info.dli_fname && !realpath(info.dli_fname, self_path))
         self_path[0] = '\0';
-    const char *started_with = getenv("LD_PRELOAD");
+    const char *started_with = lt_env_get("LD_PRELOAD");
     if (started_with && strlen(started_with) < sizeof preload_list && list_has_file(started_with, self_path))
         strcpy(preload_list, started_with);
     else if (strlen(self_path) < sizeof preload_list)
@@ -312,4 +314,48 @@ LT_EXPORT int execle(const char *path, const char *arg, ...)
     char *const *envp = va_arg(ap, char *const *);
     va_end(ap);
     return execve(path, argv, envp);
+}
+
+/* Decided once (lt_spawn_capture, from the constructor): switching between
+ * our system()/popen() and glibc's while calls of the other are running
+ * would mix their signal counts and stream lists. */
+static bool capture_on;
+
+void lt_spawn_capture(bool on)
+{
+    capture_on = on;
+}
+
+bool lt_spawn_passes_on(void)
+{
+    return self_path[0] && capture_on;
+}
+
+/* system() and popen() may allocate (glibc's do), and their callers' stacks
+ * may be small (threads made with 16 KiB): the child's environment is built
+ * on the heap here, not with CHILD_ENV's 23 KiB of stack. posix_spawn
+ * returns only once the child has exec'd, so it may be freed then. */
+int lt_spawn_shell(pid_t *pid, const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
+                   const char *command)
+{
+    if (!real_posix_spawn)
+        return ENOSYS;
+    char *argv[] = {"sh", "-c", (char *)command, NULL};
+    struct child_env_storage {
+        char buf[EXTRA][SLOT_MAX];
+        char preload[4 * PATH_MAX];
+    } *storage = malloc(sizeof *storage);
+    char **out = malloc((env_count(environ) + EXTRA + 1) * sizeof *out);
+    if (!storage || !out) {
+        free(storage);
+        free(out);
+        return ENOMEM;
+    }
+    char *const *env = build_env(environ, out, storage->buf, storage->preload, sizeof storage->preload)
+                           ? (char *const *)out
+                           : environ;
+    int rc = real_posix_spawn(pid, "/bin/sh", actions, attr, argv, env);
+    free(out);
+    free(storage);
+    return rc;
 }

@@ -37,6 +37,7 @@
 
 #include "catchall.h"
 #include "hook.h"
+#include "env.h"
 #include "runtime.h"
 
 /* struct _IO_jump_t: dummy, dummy2, finish, overflow, underflow, uflow,
@@ -118,7 +119,7 @@ static bool patch_table(const char *name, io_write_fn hook, io_write_fn *origina
 
 void lt_stdio_hook(void)
 {
-    const char *knob = getenv("LOGTAP_STDIO_HOOK");
+    const char *knob = lt_env_get("LOGTAP_STDIO_HOOK");
     if (knob && strcmp(knob, "0") == 0) {
         lt_notice("[logtap: warning: C stdio output of this process is not captured"
                   " (LOGTAP_STDIO_HOOK=0)]");

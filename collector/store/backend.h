@@ -19,7 +19,9 @@
  *   refusing a unit a failed write spoiled, and reports in *last_id the
  *   highest line ID the unit added (0 if none) for the front to publish.
  *   It calls lt_store_note_commit with the time the commit itself took;
- * - query delivers lines in ascending ID order after q->after_id.
+ * - query delivers lines in ascending ID order after q->after_id;
+ * - list_runners and list_requests deliver rows newest first, after the
+ *   cursor (store.h, "lists").
  */
 #ifndef LT_STORE_BACKEND_H
 #define LT_STORE_BACKEND_H
@@ -44,7 +46,13 @@ typedef struct lt_store_backend {
                        const char *version_id, const char *source, int64_t ts_ns);
     int (*request_begin)(lt_backend_writer *w, const char *request_id, const char *runner_id,
                          const char *app_id, const char *version_id, const char *caller, int64_t ts_ns);
-    int (*request_end)(lt_backend_writer *w, const char *request_id, int64_t ts_ns);
+    int (*request_end)(lt_backend_writer *w, const char *request_id, const char *app_id, int64_t ts_ns,
+                       const char *error_type, const char *error);
+    int (*request_hold)(lt_backend_writer *w, const char *request_id, uint64_t instance);
+    int (*request_join)(lt_backend_writer *w, const char *request_id, const char *app_id, uint64_t instance);
+    long (*instance_gone)(lt_backend_writer *w, uint64_t instance, int64_t ts_ns);
+    int (*request_enqueue)(lt_backend_writer *w, const char *request_id, const char *app_id,
+                           const char *caller, int64_t ts_ns);
     int (*commit)(lt_backend_writer *w, lt_store_commit_hook hook, void *hook_ctx, int64_t *last_id);
 
     /* ---- delivery state (writer thread, in the open unit) ---- */
@@ -70,6 +78,8 @@ typedef struct lt_store_backend {
     int (*runner_known)(lt_backend_reader *r, const char *runner_id);
     int (*app_known)(lt_backend_reader *r, const char *app_id);
     int (*runner_app)(lt_backend_reader *r, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
+    long (*list_runners)(lt_backend_reader *r, const lt_list_query *q, lt_runner_row_cb cb, void *ctx);
+    long (*list_requests)(lt_backend_reader *r, const lt_list_query *q, lt_request_row_cb cb, void *ctx);
 } lt_store_backend;
 
 /* The backends there are. */

@@ -152,13 +152,49 @@ int lt_store_request_begin(lt_store *st, const char *request_id, const char *run
                            const char *version_id, const char *caller, int64_t ts_ns)
 {
     assert(request_id != NULL && runner_id != NULL);
-    return st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller, ts_ns);
+    int rc = st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller, ts_ns);
+    assert(rc == -1 || rc == 0 || rc == LT_BEGIN_OTHER_APP || rc == LT_BEGIN_COMPLETED);
+    return rc;
 }
 
 int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns)
 {
+    return lt_store_request_end_error(st, request_id, NULL, ts_ns, NULL, NULL);
+}
+
+int lt_store_request_end_error(lt_store *st, const char *request_id, const char *app_id, int64_t ts_ns,
+                               const char *error_type, const char *error)
+{
     assert(request_id != NULL);
-    return st->backend->request_end(st->writer, request_id, ts_ns);
+    assert(error == NULL || error_type != NULL); /* a message always has a type */
+    assert(error == NULL || strlen(error) <= LT_WIRE_MAX_ERROR_MESSAGE);
+    return st->backend->request_end(st->writer, request_id, app_id, ts_ns, error_type, error);
+}
+
+int lt_store_request_hold(lt_store *st, const char *request_id, uint64_t instance)
+{
+    assert(request_id != NULL);
+    return st->backend->request_hold(st->writer, request_id, instance);
+}
+
+int lt_store_request_join(lt_store *st, const char *request_id, const char *app_id, uint64_t instance)
+{
+    assert(request_id != NULL && app_id != NULL);
+    return st->backend->request_join(st->writer, request_id, app_id, instance);
+}
+
+long lt_store_instance_gone(lt_store *st, uint64_t instance, int64_t ts_ns)
+{
+    return st->backend->instance_gone(st->writer, instance, ts_ns);
+}
+
+int lt_store_request_enqueue(lt_store *st, const char *request_id, const char *app_id, const char *caller,
+                             int64_t ts_ns)
+{
+    assert(request_id != NULL && app_id != NULL);
+    int rc = st->backend->request_enqueue(st->writer, request_id, app_id, caller, ts_ns);
+    assert(rc == -1 || rc == LT_ENQUEUE_CREATED || rc == LT_ENQUEUE_EXISTS || rc == LT_ENQUEUE_CONFLICT);
+    return rc;
 }
 
 void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx)
@@ -354,4 +390,28 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
 {
     assert(runner_id != NULL && app_id != NULL);
     return rd->backend->runner_app(rd->reader, runner_id, app_id);
+}
+
+static void assert_list_query(const lt_list_query *q)
+{
+    assert(q != NULL);
+    assert(q->limit > 0 && q->limit <= LT_LIST_MAX_LIMIT);
+    assert(!q->has_cursor || q->cursor_id != NULL);
+    const lt_any_of *sets[] = {&q->apps, &q->versions, &q->sources, &q->runners, &q->callers};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        assert(sets[i]->count >= 0 && sets[i]->count <= LT_ANY_OF_MAX);
+}
+
+long lt_store_list_runners(lt_store_reader *rd, const lt_list_query *q, lt_runner_row_cb cb, void *ctx)
+{
+    assert_list_query(q);
+    assert(cb != NULL);
+    return rd->backend->list_runners(rd->reader, q, cb, ctx);
+}
+
+long lt_store_list_requests(lt_store_reader *rd, const lt_list_query *q, lt_request_row_cb cb, void *ctx)
+{
+    assert_list_query(q);
+    assert(cb != NULL);
+    return rd->backend->list_requests(rd->reader, q, cb, ctx);
 }

@@ -158,6 +158,21 @@ int main(int argc, char **argv)
         clearenv();
         char *const args[] = {"echo", "execv-clean-environ ok", NULL};
         execv("/bin/echo", args);
+    }
+    /* glibc spawns these shells with its internal posix_spawn: the children
+     * must still be in the request. */
+    else if (!strcmp(mode, "system")) {
+        if (system("echo system ok") != 0)
+            return 3;
+    } else if (!strcmp(mode, "popen-w")) {
+        FILE *to_cat = popen("cat", "w");
+        if (!to_cat || fputs(line, to_cat) < 0 || pclose(to_cat) != 0)
+            return 3;
+    } else if (!strcmp(mode, "popen-r")) {
+        FILE *from = popen("echo popen-r ok >&2; echo read", "r");
+        char got[16];
+        if (!from || !fgets(got, sizeof got, from) || strcmp(got, "read\n") != 0 || pclose(from) != 0)
+            return 3;
     } else if (!strcmp(mode, "raw-syscall")) {
         if (syscall(SYS_write, 1, line, len) < 0)
             return 3;

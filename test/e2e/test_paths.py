@@ -43,6 +43,21 @@ def c(mode, req=True):
     return [os.path.join(T, "paths"), mode] + (["req-" + mode] if req else [])
 
 
+# What a shell runner writes (test/e2e/apps/shell_runner.sh, and the same
+# lines for -c): two builtins, one per stream, and one child.
+SHELL_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "apps", "shell_runner.sh")
+with open(SHELL_SCRIPT) as _f:
+    SHELL_LINES = "".join(l for l in _f if not l.startswith("#"))
+
+
+def shell_c(name):
+    return SHELL_LINES.replace("$1", name)
+
+
+def shell_lines(name):
+    return [("stdout", name + " ok"), ("stderr", name + " err ok"), ("stdout", name + " child ok")]
+
+
 # (path, command, request or None, expected [(stream, message)], exit status,
 #  expect {captured, attributed, passed}, stdout/stderr opened read-write)
 ROWS = [
@@ -137,8 +152,25 @@ ROWS = [
     ("C execv after clearenv()", c("execv-clean-environ"), "req-execv-clean-environ",
      [("stdout", "execv-clean-environ ok")], 0),
     ("os.system (glibc-internal spawn)",
-     PY + ["import logtap, os\nwith logtap.request('req-system'): os.system('echo system ok')"],
-     "req-system", [("stdout", "system ok")], 0, {"attributed": False}),
+     PY + ["import logtap, os\nwith logtap.request('req-os-system'): os.system('echo system ok')"],
+     "req-os-system", [("stdout", "system ok")], 0),
+    ("C system()", c("system"), "req-system", [("stdout", "system ok")], 0),
+    ("C popen(\"w\"), the child writes stdout", c("popen-w"), "req-popen-w", [("stdout", "popen-w ok")], 0),
+    ("C popen(\"r\"), the child writes stderr", c("popen-r"), "req-popen-r", [("stderr", "popen-r ok")], 0),
+    # A shell as the runner: a request reaches it as it reaches any child,
+    # in LOGTAP_REQUEST_ID.
+    ("bash -c, builtins", ["bash", "-c", shell_c("bash-c")], None, shell_lines("bash-c"), 0),
+    ("bash -c, builtins in a request", ["bash", "-c", shell_c("bash-c-req")], "req-bash-c",
+     shell_lines("bash-c-req"), 0, {"env": {"LOGTAP_REQUEST_ID": "req-bash-c"}}),
+    ("dash -c, builtins", ["dash", "-c", shell_c("dash-c")], None, shell_lines("dash-c"), 0),
+    ("dash -c, builtins in a request", ["dash", "-c", shell_c("dash-c-req")], "req-dash-c",
+     shell_lines("dash-c-req"), 0, {"env": {"LOGTAP_REQUEST_ID": "req-dash-c"}}),
+    ("bash script file", ["bash", SHELL_SCRIPT, "bash-file"], None, shell_lines("bash-file"), 0),
+    ("bash script file in a request", ["bash", SHELL_SCRIPT, "bash-file-req"], "req-bash-file",
+     shell_lines("bash-file-req"), 0, {"env": {"LOGTAP_REQUEST_ID": "req-bash-file"}}),
+    ("dash script file", ["dash", SHELL_SCRIPT, "dash-file"], None, shell_lines("dash-file"), 0),
+    ("dash script file in a request", ["dash", SHELL_SCRIPT, "dash-file-req"], "req-dash-file",
+     shell_lines("dash-file-req"), 0, {"env": {"LOGTAP_REQUEST_ID": "req-dash-file"}}),
     ("raw syscall(SYS_write)", c("raw-syscall"), "req-raw-syscall", [("stdout", "raw-syscall ok")], 0,
      {"captured": False, "attributed": False}),
     ("statically linked program", [os.path.join(T, "static_write")], None, [("stdout", "static ok")], 0,
@@ -179,20 +211,22 @@ def measure(c, index, row):
     name, cmd, request, expected, status = row[:5]
     expect = {"captured": True, "attributed": request is not None, "passed": True}
     expect.update(row[5] if len(row) > 5 and row[5] else {})
+    extra_env = expect.pop("env", {})
     rw = len(row) > 6 and row[6]
     if cmd[0].endswith(("static_write", "fatal_message")) and not os.path.exists(cmd[0]):
         return None  # not in sanitizer builds (static linking; they catch the double free)
     if cmd[0].endswith("paths_cpp") and not os.path.exists(cmd[0]):
         return None
-    if cmd[:2] and cmd[0].endswith("/paths") and cmd[1].startswith("exec") and NATIVE_PRELOAD != PRELOAD:
+    if cmd[:2] and cmd[0].endswith("/paths") and cmd[1].startswith(("exec", "system", "popen")) and \
+            NATIVE_PRELOAD != PRELOAD:
         # A TSan-built program takes the TSan preload, which its exec'd
         # (uninstrumented) /bin/echo cannot load: measured in the other trees.
         print("  skipped here: %s (exec of an uninstrumented program under a TSan preload)" % name)
         return None
     expected = assert_line(expected)
     runner = "runner-path-%d" % index
-    native = not cmd[0] == PYTHON
-    env = runner_env(c, runner_id=runner, **({"LD_PRELOAD": NATIVE_PRELOAD} if native else {}))
+    native = cmd[0].startswith(T)  # built in this tree, with its sanitizer
+    env = runner_env(c, runner_id=runner, **extra_env, **({"LD_PRELOAD": NATIVE_PRELOAD} if native else {}))
     plain = run(cmd, plain_env(), c.workdir, "plain-%d" % index, rw)
     tapped = run(cmd, env, c.workdir, "tapped-%d" % index, rw)
     check(plain[0] == status, "%s: exit status %s without the preload, expected %s" % (name, plain[0], status))
@@ -225,17 +259,18 @@ def measure(c, index, row):
               "%s: %s is %s, expected %s (stored: %r; outputs equal: %s)"
               % (name, prop, result[prop], expect[prop], sorted(got)[:6], passed))
     result["catch_all"] = measure_catch_all(c, index, name, cmd, request, expected, result, plain, rw,
-                                            expect.get("catch_all", "yes" if captured else "unattributed"))
+                                            expect.get("catch_all", "yes" if captured else "unattributed"),
+                                            extra_env)
     return result
 
 
-def measure_catch_all(c, index, name, cmd, request, expected, normal, plain, rw, want):
+def measure_catch_all(c, index, name, cmd, request, expected, normal, plain, rw, want, extra_env):
     """The row again under `logtap run --catch-all`: "yes", "unattributed" or
     "no" (see the top of this file); None where it cannot run here."""
     if NATIVE_PRELOAD != PRELOAD:
         return None  # TSan tree: the CLI would preload its TSan library into uninstrumented programs
     runner = "runner-path-ca-%d" % index
-    env = runner_env(c, runner_id=runner)
+    env = runner_env(c, runner_id=runner, **extra_env)
     if not os.environ.get("LOGTAP_TEST_PRELOAD"):
         env.pop("LD_PRELOAD")  # logtap run finds the library itself
     tapped = run([CLI, "run", "--catch-all", "-q", "--runner", runner, "--"] + cmd, env, c.workdir,

@@ -14,6 +14,10 @@ const lt_store_backend lt_store_sqlite = {
     .runner_seen = lt_sqlite_runner_seen,
     .request_begin = lt_sqlite_request_begin,
     .request_end = lt_sqlite_request_end,
+    .request_hold = lt_sqlite_request_hold,
+    .request_join = lt_sqlite_request_join,
+    .instance_gone = lt_sqlite_instance_gone,
+    .request_enqueue = lt_sqlite_request_enqueue,
     .commit = lt_sqlite_commit,
     .delivery_load = lt_sqlite_delivery_load,
     .delivery_save = lt_sqlite_delivery_save,
@@ -30,4 +34,6 @@ const lt_store_backend lt_store_sqlite = {
     .runner_known = lt_sqlite_runner_known,
     .app_known = lt_sqlite_app_known,
     .runner_app = lt_sqlite_runner_app,
+    .list_runners = lt_sqlite_list_runners,
+    .list_requests = lt_sqlite_list_requests,
 };

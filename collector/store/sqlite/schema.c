@@ -140,6 +140,32 @@ static const char *const migrations[] = {
      * this version; the next save fills it in. */
     "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
     "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
+
+    /* 6 -> 7: the lists of runners and requests (GET /v1/runners,
+     * /v1/requests) page newest first by start time; without these a page
+     * would read and sort the whole table. (A WITHOUT ROWID table's index
+     * carries the primary key, the order's second column.) */
+    "CREATE INDEX runners_by_first ON runners(first_ts);"
+    "CREATE INDEX requests_by_begin ON requests(begin_ts);",
+
+    /* 7 -> 8: request states (requests.c). A request the gateway announced
+     * is queued (begun = 0; runner_id and version_id '' and begin_ts the
+     * announcement's time until its first BEGIN); queued_ts is NULL for a
+     * request never announced. error_type and error say why a completed
+     * request failed (NULL: it did not). request_holders says which
+     * process instances are inside a request, so that the death of the
+     * last of them completes it. Existing rows are begun. */
+    "ALTER TABLE requests ADD COLUMN queued_ts INTEGER;"
+    "ALTER TABLE requests ADD COLUMN begun INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE requests ADD COLUMN error_type TEXT;"
+    "ALTER TABLE requests ADD COLUMN error TEXT;"
+    "CREATE INDEX requests_queued ON requests(app_id, queued_ts) WHERE begun = 0 AND end_ts IS NULL;"
+    "CREATE TABLE request_holders ("
+    "  request_id TEXT NOT NULL,"
+    "  instance   INTEGER NOT NULL," /* the ring's 64-bit ID, bit for bit */
+    "  PRIMARY KEY (request_id, instance)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX request_holders_by_instance ON request_holders(instance);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
