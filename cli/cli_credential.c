@@ -11,7 +11,8 @@
  * making but the environment (no curl state, no signal dispositions): it
  * asks for the credential in a child process, which hands it back through
  * a pipe and exits. No token, no answer within RUN_MINT_TIMEOUT_S, or a
- * refusal: the command runs without a credential, quietly (a collector in
+ * refusal: the command runs with the credential logtap run was given, or
+ * without one, quietly (a collector in
  * its default mode stores its lines anyway when both run as one user; one
  * with --ingest-auth required refuses them, and says so in /metrics).
  */

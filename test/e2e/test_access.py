@@ -15,7 +15,7 @@ import os
 import subprocess
 import time
 
-from harness import (COLLECTOR, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
+from harness import (COLLECTOR, INGEST_AUTH, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
                      status_kb, wait_until)
 
 RUNNER = r'''
@@ -537,7 +537,7 @@ def test_credential_minting_matrix():
             check_eq(status, want, "%s mints %r: %r" % (who, body, doc))
             if status == 200:
                 check(doc["credential"].startswith("lt1.") and doc["runner_id"] == "r-1" and
-                      doc["app_id"] == body.get("app", "") and doc["ingest_auth"] == "local",
+                      doc["app_id"] == body.get("app", "") and doc["ingest_auth"] == (INGEST_AUTH or "local"),
                       "the answer: %r" % doc)
         check_eq(c.call_json("GET", "/v1/runners/r-1/credentials")[0], 405, "GET of the credentials endpoint")
         print("  %d rows of the credential minting matrix" % len(rows), flush=True)
