@@ -22,7 +22,12 @@ With --baseline-preload PATH, each workload also runs under another
 liblogtap.so (an older build, say), interleaved with the rest: a regression
 check of the hook's cost that machine drift cannot fake.
 
-Usage: bench/bench.py [--build DIR] [--runs N] [--lines N] [--catch-all]
+With --credential, the collector runs with --ingest-auth required and
+every preloaded runner holds its runner credential (LOGTAP_CREDENTIAL),
+sent with each frame: the cost of ingest authentication, to compare with a
+run without it.
+
+Usage: bench/bench.py [--build DIR] [--runs N] [--lines N] [--catch-all] [--credential]
                       [--baseline-preload PATH]
 Prints a table, then one JSON line with the figures.
 """
@@ -44,6 +49,8 @@ parser.add_argument("--build", default="build")
 parser.add_argument("--runs", type=int, default=5)
 parser.add_argument("--lines", type=int, default=1000000)
 parser.add_argument("--catch-all", action="store_true", help="also time the workloads under logtap run --catch-all")
+parser.add_argument("--credential", action="store_true",
+                    help="--ingest-auth required, each runner with its credential")
 parser.add_argument("--baseline-preload", metavar="PATH",
                     help="also time the workloads under this liblogtap.so (e.g. an older build)")
 args = parser.parse_args()
@@ -62,7 +69,7 @@ ring_dir = os.path.join(work, "rings")
 os.makedirs(ring_dir)
 collector = subprocess.Popen([os.path.join(build, "logtap-collector"), "--listen", endpoint,
                               "--http", "127.0.0.1:0", "--data", os.path.join(work, "data"),
-                              "--rings", ring_dir],
+                              "--rings", ring_dir] + (["--ingest-auth", "required"] if args.credential else []),
                              stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "collector.log"), "w"))
 deadline = time.monotonic() + 10
 while not os.path.exists(os.path.join(work, "data", "collector.json")):
@@ -102,6 +109,30 @@ with open(os.path.join(work, "data", "collector.json")) as f:
 
 with open(os.path.join(work, "data", "admin.token")) as f:
     token = f.read().strip()
+
+
+def credential(runner):
+    """What a launcher does under --ingest-auth required (README, "Tenants")."""
+    request = urllib.request.Request(url + "/v1/runners/%s/credentials" % runner, data=b'{}', method="POST",
+                                     headers={"Authorization": "Bearer " + token,
+                                              "Content-Type": "application/json"})
+    with urllib.request.urlopen(request) as r:
+        return json.load(r)["credential"]
+
+
+def with_credential(env):
+    if not args.credential:
+        return env
+    env = dict(env, LOGTAP_CREDENTIAL=credential(env["LOGTAP_RUNNER_ID"]))
+    env.pop("LOGTAP_APP_ID", None)
+    env.pop("LOGTAP_VERSION_ID", None)
+    env.pop("LOGTAP_SOURCE", None)
+    return env
+
+
+tap_env = with_credential(tap_env)
+if args.credential:  # logtap run mints its own with the admin token
+    catch_env = dict(catch_env, LOGTAP_SERVER=url, LOGTAP_TOKEN=token)
 
 
 def metrics():
@@ -159,7 +190,7 @@ try:
     delivery = {}
     for name, cmd in workloads.items():
         before = settle()
-        env = dict(tap_env, LOGTAP_RING_SIZE="512M", LOGTAP_RUNNER_ID="bench-delivery-" + name)
+        env = with_credential(dict(tap_env, LOGTAP_RING_SIZE="512M", LOGTAP_RUNNER_ID="bench-delivery-" + name))
         start = time.monotonic()
         timed(cmd, env, idle_first=False)  # settled just now, and the wait must not count
         after = settle()

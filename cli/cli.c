@@ -31,6 +31,8 @@ static const char main_usage[] =
     "Commands:\n"
     "  runners list [FILTERS]      the runners you may see, newest first\n"
     "  runners logs RUNNER_ID      every line a runner wrote, over its lifetime\n"
+    "  runners credential RUNNER_ID --app A\n"
+    "                              a runner credential, for LOGTAP_CREDENTIAL\n"
     "  requests list [FILTERS]     the requests you may see, newest first\n"
     "  requests logs REQUEST_ID    the lines written while a request was served\n"
     "  requests status REQUEST_ID  a request's status (fal's queue-status shape)\n"
@@ -85,13 +87,15 @@ static const char main_usage[] =
     "  LOGTAP_CREDENTIALS=/srv/demo/credentials logtap runners logs r-1\n"
     "  logtap apps deploy demo --owner alice --private-logs\n";
 
-static const char runners_usage[] = "Usage: logtap runners COMMAND [OPTIONS]\n"
-                                    "\n"
-                                    "Commands:\n"
-                                    "  list            list the runners you may see, newest first\n"
-                                    "  logs RUNNER_ID  print or follow every line a runner wrote\n"
-                                    "\n"
-                                    "Run 'logtap runners COMMAND --help' for a command's options.\n";
+static const char runners_usage[] =
+    "Usage: logtap runners COMMAND [RUNNER_ID] [OPTIONS]\n"
+    "\n"
+    "Commands:\n"
+    "  list                  list the runners you may see, newest first\n"
+    "  logs RUNNER_ID        print or follow every line a runner wrote\n"
+    "  credential RUNNER_ID  mint the runner's credential (LOGTAP_CREDENTIAL)\n"
+    "\n"
+    "Run 'logtap runners COMMAND --help' for a command's options.\n";
 
 static const char requests_usage[] =
     "Usage: logtap requests COMMAND [REQUEST_ID] [OPTIONS]\n"
@@ -246,6 +250,7 @@ struct group {
 static const struct subcommand runners_subcommands[] = {
     {"list", cmd_runners_list},
     {"logs", cmd_runners_logs},
+    {"credential", cmd_runners_credential},
     {NULL, NULL},
 };
 

@@ -74,6 +74,7 @@ enum cli_option {
     OPT_STATE,
     OPT_CALLER,
     OPT_SCOPE,
+    OPT_TTL,
     OPT_WAIT,
     OPT_STREAM,
 };
@@ -126,6 +127,12 @@ int take_no_operands(const char *command, int argc, char **argv);
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
 command_fn cmd_requests_enqueue; /* cli_requests.c */
 command_fn cmd_run;
+command_fn cmd_runners_credential;
+
+/* A runner credential for `logtap run`'s command (cli_credential.c), minted
+ * in a child process so that nothing but the answer reaches the command;
+ * NULL if none could be had (no token, refused, no answer). Free it. */
+char *cli_run_credential_new(const char *runner, const char *app, const char *version, const char *source);
 command_fn cmd_runners_list, cmd_requests_list; /* cli_lists.c */
 
 /* `logtap run`'s exit code when exec failed with `error` (cli_run.c, also

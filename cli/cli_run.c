@@ -6,6 +6,12 @@
  * nothing else (no curl, no signal dispositions) because the command would
  * inherit it. `run --catch-all` has to stay and supervise (catchall_run.c).
  *
+ * It mints the command's runner credential (LOGTAP_CREDENTIAL) with the
+ * token the other commands use, in a child process (cli_credential.c), so
+ * that a collector with --ingest-auth required stores the command's lines;
+ * without a token the command runs with the LOGTAP_CREDENTIAL it was given,
+ * if any, or none, quietly.
+ *
  * Two things make it honest for a newcomer: the Python binding is put on
  * PYTHONPATH, so `import logtap` works in the command as it does in the
  * README; and a watcher warns when no collector answers at the endpoint
@@ -84,6 +90,13 @@ static void print_run_usage(FILE *out)
             "wait: a collector listening at the endpoint takes them while CMD runs;\n"
             "after it ends, one started with the same --rings replays them. CMD\n"
             "still runs, and its exit status is still its own.\n"
+            "\n"
+            "logtap asks the collector at $LOGTAP_SERVER (or the credentials\n"
+            "file's server) for the runner's credential with the token the other\n"
+            "commands use (logtap runners credential), and passes it in\n"
+            "LOGTAP_CREDENTIAL, so that a collector with --ingest-auth required\n"
+            "stores CMD's lines. Without a token, or without an answer within 3 s,\n"
+            "CMD gets the LOGTAP_CREDENTIAL logtap was given, if any, quietly.\n"
             "\n"
             "With --catch-all, isatty() is false on CMD's stdout and stderr (they are\n"
             "pipes); logtap waits until nothing holds them open any more (a\n"
@@ -417,6 +430,14 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
     }
     bool ok = prepare_run_environment(&o, preload, runner_id);
     free(preload);
+    /* Ours, if we can mint it; else whatever a launcher above gave (a
+     * nested run must not keep its parent's: that names another runner). */
+    if (ok) {
+        char *credential = cli_run_credential_new(runner_id, o.app_id, o.version_id, o.source);
+        if (credential)
+            ok = set_env("LOGTAP_CREDENTIAL", credential);
+        free(credential);
+    }
     if (!ok)
         return LT_EXIT_FAILED;
 

@@ -148,6 +148,8 @@ typedef struct proc {
     char *runner_id, *app_id, *version_id, *source;
     int64_t pid;
     bool unattributed;
+    bool has_uid; /* its first frame here came over ipc from uid */
+    uint32_t uid;
     bool have_pos;
     uint64_t last_pos; /* last record taken in this collector run */
     bool have_next;
@@ -509,6 +511,8 @@ static proc *proc_get(lt_assembler *a, const lt_proc_meta *m)
     p->instance = m->instance;
     p->pid = m->pid;
     p->unattributed = m->unattributed;
+    p->has_uid = m->has_peer_uid && !m->replay;
+    p->uid = m->peer_uid;
     p->runner_id = strdup(m->runner_id);
     p->app_id = strdup(m->app_id);
     p->version_id = strdup(m->version_id);
@@ -903,6 +907,16 @@ static int end_request(lt_assembler *a, proc *p, const char *request, const lt_r
     /* A NUL inside the message would cut it: the text before it stands. */
     LT_COUNT(requests_failed, 1);
     return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), error_type, error);
+}
+
+int lt_assembler_instance_uid(const lt_assembler *a, uint64_t instance, uint32_t *uid)
+{
+    for (const proc *p = a->buckets[bucket_of(instance)]; p; p = p->next)
+        if (p->instance == instance) {
+            *uid = p->uid;
+            return p->has_uid ? 1 : 0;
+        }
+    return 0;
 }
 
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,

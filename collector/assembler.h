@@ -69,6 +69,8 @@ typedef struct lt_proc_meta {
     uint64_t start;    /* records and the torn records the sender passed */
     bool unattributed; /* no one can tell who wrote this process's output
                           (logtap run --catch-all's forwarder) */
+    bool has_peer_uid; /* the frame came over ipc from ... */
+    uint32_t peer_uid; /* ... this uid (kept for the reaper, reaper.c) */
     bool replay;       /* read from its ring file by the reaper, which removes
                           the file after the commit: never refused at the
                           instance bounds (it may pass them by one scan) */
@@ -139,6 +141,12 @@ void lt_assembler_usage(const lt_assembler *a, size_t *instances, size_t *partia
  * commit the runners send again from what they had acknowledged, and what
  * was stored is known again from the store's delivery state. */
 void lt_assembler_reset(lt_assembler *a);
+
+/* The uid the instance's first frame in this collector run came from, over
+ * ipc: 1 and *uid if it is in memory and its uid known, 0 otherwise. The
+ * reaper replays a ring another uid wrote only for that uid's instances
+ * (--ingest-auth; reaper.c). */
+int lt_assembler_instance_uid(const lt_assembler *a, uint64_t instance, uint32_t *uid);
 
 /* The instance's ring is replayed, committed and removed: nothing more of
  * it will come (the caller fed its records, EXIT last, before the commit).

@@ -508,6 +508,8 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
         return http_serve_logs(c, HTTP_SCOPE_RUNNER, id);
     if (n == 4 && strcmp(collection, "requests") == 0 && strcmp(seg[3], "logs") == 0)
         return http_serve_logs(c, HTTP_SCOPE_REQUEST, id);
+    if (n == 4 && strcmp(collection, "runners") == 0 && strcmp(seg[3], "credentials") == 0)
+        return http_serve_runner_credentials(c, id);
     if (n == 4 && strcmp(collection, "requests") == 0 && strcmp(seg[3], "status") == 0)
         return http_serve_request_status(c, id);
     if (n == 3 && strcmp(collection, "requests") == 0)

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "credential.h"
 #include "store.h"
 
 typedef struct lt_http lt_http;
@@ -55,5 +56,10 @@ int lt_http_port(const lt_http *h);
 /* Stop accepting, end follow streams (within about 200 ms), wait for every
  * connection thread, and free the server. NULL is accepted. */
 void lt_http_stop(lt_http *h);
+
+/* The key POST /v1/runners/{id}/credentials signs with, and the ingest's
+ * mode (said in its answer); borrowed for the process's life. Call before
+ * lt_http_start; without it the endpoint answers 503. */
+void lt_http_set_ingest_key(const lt_credential_key *key, lt_ingest_auth mode);
 
 #endif

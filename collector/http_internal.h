@@ -145,6 +145,8 @@ enum MHD_Result http_serve_tokens(http_call *c, const char *id);
 enum MHD_Result http_serve_apps(http_call *c, const char *app_id);
 /* /v1/accounts/{user} */
 enum MHD_Result http_serve_account(http_call *c, const char *user);
+/* POST /v1/runners/{id}/credentials (http_credentials.c) */
+enum MHD_Result http_serve_runner_credentials(http_call *c, const char *runner_id);
 
 /* ---- connections and streams (http_guard.c) ---- */
 

@@ -18,15 +18,31 @@
  * (or the assembler refused an instance because the others were busy until
  * a commit), so the commit -- and with it every runner's ack -- waits for at most one
  * such turn of a flood, not for its backlog.
+ *
+ * Who a frame is (--ingest-auth, credential.h). A frame's meta claims a
+ * runner, app, version and source; any process that reaches the endpoint
+ * can claim any. A runner's credential ("auth" in the meta) proves the
+ * claim: the frame is believed only if its claim is the credential's,
+ * exactly. Without a credential, the local mode believes a frame only if
+ * it came over ipc from the collector's own uid (libzmq hands the peer's
+ * SO_PEERCRED as "...:uid:gid:pid" in the message's Peer-Address property).
+ * Refused frames are well-formed: counted by reason, never acknowledged,
+ * and they reach neither the assembler nor the store. Verified credentials
+ * are cached (a handful of HMACs a second at most, whatever the frame rate):
+ * the signature is checked once per distinct credential string, the expiry
+ * on every frame.
  */
 #include "ingest.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <msgpack.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #include "logtap_wire.h"
@@ -42,6 +58,15 @@ typedef struct pending_ack {
     uint64_t pos;
 } pending_ack;
 
+/* Credentials verified lately: signatures are checked once per string. */
+#define CREDENTIAL_CACHE 32
+typedef struct verified_credential {
+    char text[LT_CREDENTIAL_MAX];
+    size_t len; /* 0: empty slot */
+    lt_credential_claims claims;
+    uint64_t used; /* for replacing the least recently used */
+} verified_credential;
+
 struct lt_ingest {
     void *ctx;
     void *sock;
@@ -53,6 +78,15 @@ struct lt_ingest {
     lt_store *turn_store; /* NULL: turns end only at max_frames */
     size_t turn_lines, turn_bytes, bytes_this_turn;
     bool turn_cut;
+    /* ingest authentication */
+    lt_ingest_auth auth;
+    const lt_credential_key *key;
+    bool ipc;                   /* the endpoint is ipc://: peers have a uid */
+    uint32_t own_uid;           /* the collector's effective uid */
+    bool frame_has_uid;         /* the frame being ingested came from ... */
+    uint32_t frame_uid;         /* ... this uid */
+    verified_credential *cache; /* CREDENTIAL_CACHE slots, made on first use */
+    uint64_t cache_clock;
 };
 
 /* ---- structural pre-check ---- */
@@ -211,6 +245,8 @@ static bool take_id(const msgpack_object *v, char *buf, bool allow_empty)
 typedef struct meta_buf {
     char runner[LT_WIRE_MAX_ID + 1], app[LT_WIRE_MAX_ID + 1], version[LT_WIRE_MAX_ID + 1];
     char source[LT_WIRE_MAX_ID + 1];
+    const char *auth; /* the credential, in the frame's zone; NULL: none */
+    size_t auth_len;
 } meta_buf;
 
 static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
@@ -221,6 +257,8 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
     bool have_acked = false, have_end = false;
     memset(m, 0, sizeof *m);
     mb->app[0] = mb->version[0] = mb->source[0] = '\0';
+    mb->auth = NULL;
+    mb->auth_len = 0;
     for (uint32_t i = 0; i < o->via.map.size; i++) {
         const msgpack_object *k = &o->via.map.ptr[i].key, *v = &o->via.map.ptr[i].val;
         if (key_is(k, "runner")) {
@@ -265,12 +303,17 @@ static bool decode_meta(const msgpack_object *o, lt_proc_meta *m, meta_buf *mb)
                 return false;
             m->start = v->via.u64;
             m->has_start = true;
+        } else if (key_is(k, "auth")) {
+            if (v->type != MSGPACK_OBJECT_STR || v->via.str.size == 0 || v->via.str.size > LT_CREDENTIAL_MAX)
+                return false;
+            mb->auth = v->via.str.ptr;
+            mb->auth_len = v->via.str.size;
         } else if (key_is(k, "unattributed")) {
             if (v->type != MSGPACK_OBJECT_BOOLEAN)
                 return false;
             m->unattributed = v->via.boolean;
         }
-        /* other keys: reserved for later versions ("auth"), ignored */
+        /* other keys: reserved for later versions, ignored */
     }
     m->runner_id = mb->runner;
     m->app_id = mb->app;
@@ -376,6 +419,93 @@ static void remember_ack(lt_ingest *in, const void *identity, size_t identity_le
     a->pos = pos;
 }
 
+/* The credential's claims, from the cache or verified now. */
+static lt_credential_verdict check_credential(lt_ingest *in, const char *text, size_t len,
+                                              lt_credential_claims *claims)
+{
+    int64_t now = (int64_t)time(NULL);
+    if (in->cache == NULL && (in->cache = calloc(CREDENTIAL_CACHE, sizeof *in->cache)) == NULL)
+        return lt_credential_verify(in->key, text, len, now, claims);
+    verified_credential *oldest = &in->cache[0];
+    for (int i = 0; i < CREDENTIAL_CACHE; i++) {
+        verified_credential *e = &in->cache[i];
+        if (e->len == len && memcmp(e->text, text, len) == 0) {
+            e->used = ++in->cache_clock;
+            *claims = e->claims;
+            return claims->expires_s <= now ? LT_CREDENTIAL_EXPIRED : LT_CREDENTIAL_VALID;
+        }
+        if (e->used < oldest->used)
+            oldest = e;
+    }
+    lt_credential_verdict verdict = lt_credential_verify(in->key, text, len, now, claims);
+    if (verdict == LT_CREDENTIAL_VALID) { /* only ours are worth a slot */
+        memcpy(oldest->text, text, len);
+        oldest->len = len;
+        oldest->claims = *claims;
+        oldest->used = ++in->cache_clock;
+    }
+    return verdict;
+}
+
+/* Whether the frame's claimed identity is proven (see the top of this
+ * file); counts the refusal by reason if not. */
+static bool identity_proven(lt_ingest *in, const lt_proc_meta *meta, const meta_buf *mb)
+{
+    if (in->auth == LT_INGEST_AUTH_OFF)
+        return true;
+    if (mb->auth == NULL) {
+        if (in->auth == LT_INGEST_AUTH_LOCAL && in->frame_has_uid && in->frame_uid == in->own_uid)
+            return true;
+        LT_COUNT(frames_refused_no_credential, 1);
+        return false;
+    }
+    assert(in->key != NULL);
+    lt_credential_claims claims;
+    switch (check_credential(in, mb->auth, mb->auth_len, &claims)) {
+    case LT_CREDENTIAL_VALID: break;
+    case LT_CREDENTIAL_EXPIRED: LT_COUNT(frames_refused_expired, 1); return false;
+    case LT_CREDENTIAL_BAD: LT_COUNT(frames_refused_bad_credential, 1); return false;
+    }
+    if (strcmp(claims.runner, meta->runner_id) != 0 || strcmp(claims.app, meta->app_id) != 0 ||
+        strcmp(claims.version, meta->version_id) != 0 || strcmp(claims.source, meta->source) != 0) {
+        LT_COUNT(frames_refused_identity_mismatch, 1);
+        return false;
+    }
+    return true;
+}
+
+void lt_ingest_set_auth(lt_ingest *in, lt_ingest_auth mode, const lt_credential_key *key)
+{
+    assert(mode == LT_INGEST_AUTH_OFF || key != NULL);
+    in->auth = mode;
+    in->key = key;
+}
+
+/* The uid in a Peer-Address of an ipc peer: "...:UID:GID:PID". */
+static bool peer_uid(const char *address, uint32_t *uid)
+{
+    if (address == NULL)
+        return false;
+    const char *fields[3];
+    const char *end = address + strlen(address);
+    for (int k = 2; k >= 0; k--) {
+        const char *colon = end;
+        while (colon > address && colon[-1] != ':')
+            colon--;
+        if (colon == end || (k > 0 && colon == address))
+            return false;
+        fields[k] = colon;
+        end = colon - 1;
+    }
+    char *stop;
+    errno = 0;
+    unsigned long v = strtoul(fields[0], &stop, 10);
+    if (errno != 0 || stop != fields[1] - 1 || v > UINT32_MAX)
+        return false;
+    *uid = (uint32_t)v;
+    return true;
+}
+
 int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const void *ack_to,
                     size_t ack_to_len)
 {
@@ -421,6 +551,10 @@ int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const
         goto out; /* records outside the range the frame claims */
 
     rc = 0;
+    if (!identity_proven(in, &meta, &mb))
+        goto out;
+    meta.has_peer_uid = in->frame_has_uid;
+    meta.peer_uid = in->frame_uid;
     LT_COUNT(records_received, n);
     uint64_t acked = 0;
     int have_acked = 0;
@@ -449,6 +583,8 @@ lt_ingest *lt_ingest_open_queue(const char *endpoint, lt_assembler *assembler, i
         return NULL;
     }
     in->assembler = assembler;
+    in->ipc = strncmp(endpoint, "ipc://", 6) == 0;
+    in->own_uid = (uint32_t)geteuid();
     in->ctx = zmq_ctx_new();
     in->sock = in->ctx ? zmq_socket(in->ctx, ZMQ_ROUTER) : NULL;
     if (!in->sock) {
@@ -482,6 +618,7 @@ void lt_ingest_close(lt_ingest *in)
         zmq_ctx_term(in->ctx);
     free(in->recs);
     free(in->acks);
+    free(in->cache);
     free(in);
 }
 
@@ -513,7 +650,9 @@ static int receive_one(lt_ingest *in)
                 break;
     } else {
         in->bytes_this_turn += zmq_msg_size(&body);
+        in->frame_has_uid = in->ipc && peer_uid(zmq_msg_gets(&body, "Peer-Address"), &in->frame_uid);
         lt_ingest_frame(in, zmq_msg_data(&body), zmq_msg_size(&body), zmq_msg_data(&id), zmq_msg_size(&id));
+        in->frame_has_uid = false;
     }
     zmq_msg_close(&body);
     zmq_msg_close(&id);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "assembler.h"
+#include "credential.h"
 
 typedef struct lt_ingest lt_ingest;
 
@@ -49,8 +50,14 @@ size_t lt_ingest_acks_owed(const lt_ingest *in);
 /* A commit failed: the acks owed so far cover nothing durable. */
 void lt_ingest_forget_acks(lt_ingest *in);
 
+/* Which frames to believe (credential.h). `key` is borrowed; it checks the
+ * credentials frames carry in their meta's "auth". Until this is called
+ * the ingest believes every well-formed frame (LT_INGEST_AUTH_OFF). */
+void lt_ingest_set_auth(lt_ingest *in, lt_ingest_auth mode, const lt_credential_key *key);
+
 /* Validate one frame and feed it. Exposed for tests and fuzzing: returns 0
- * if the frame was valid (and fed), -1 if it was malformed. `ack_to` may be
+ * if the frame was valid (and fed, or refused by ingest authentication:
+ * its peer is unknown here), -1 if it was malformed. `ack_to` may be
  * NULL. */
 int lt_ingest_frame(lt_ingest *in, const unsigned char *frame, size_t len, const void *ack_to,
                     size_t ack_to_len);

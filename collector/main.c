@@ -12,6 +12,7 @@
  * CLI next, and a collector on another port or credentials file is
  * otherwise a puzzle of 'connection refused' and 401s.
  */
+#include <assert.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 
 #include "assembler.h"
 #include "bootstrap.h"
+#include "credential.h"
 #include "buf.h"
 #include "dirs.h"
 #include "http.h"
@@ -207,6 +209,7 @@ int main(int argc, char **argv)
     raise_fd_limit(opt.http_max_connections);
 
     lt_loop_parts parts = {0};
+    static lt_credential_key ingest_key; /* read by the HTTP threads: outlives them */
     lt_http *http = NULL;
     char err[512], said[PATH_MAX + 128];
     rc = 1;
@@ -269,6 +272,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "logtap-collector: out of memory\n");
         goto out;
     }
+    lt_ingest_auth auth = LT_INGEST_AUTH_LOCAL;
+    int parsed = lt_ingest_auth_parse(opt.ingest_auth, &auth);
+    assert(parsed == 0); /* options.c checked it */
+    (void)parsed;
+    if (lt_credential_key_load(opt.data, opt.ingest_key, &ingest_key, err, sizeof err) != 0) {
+        fprintf(stderr, "logtap-collector: %s\n", err);
+        goto out;
+    }
+    lt_ingest_set_auth(parts.ingest, auth, &ingest_key);
+    lt_reaper_set_auth(parts.reaper, auth, &ingest_key);
+    lt_http_set_ingest_key(&ingest_key, auth);
+    if (auth == LT_INGEST_AUTH_LOCAL && strncmp(opt.listen, "ipc://", 6) != 0)
+        lt_log("--ingest-auth local on %s: no peer has a uid there, so every runner needs a credential",
+               opt.listen);
     const lt_http_limits limits = {
         .max_connections = opt.http_max_connections,
         .max_per_ip = opt.http_max_per_ip,

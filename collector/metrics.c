@@ -61,6 +61,13 @@ static void render_drops(FILE *f)
             "logtap_frames_dropped_total{reason=\"malformed\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"oversized\"} %llu\n"
             "logtap_frames_dropped_total{reason=\"out_of_order\"} %llu\n"
+            "# HELP logtap_frames_refused_total frames refused by ingest authentication "
+            "(--ingest-auth), by reason\n"
+            "# TYPE logtap_frames_refused_total counter\n"
+            "logtap_frames_refused_total{reason=\"no_credential\"} %llu\n"
+            "logtap_frames_refused_total{reason=\"bad_credential\"} %llu\n"
+            "logtap_frames_refused_total{reason=\"expired\"} %llu\n"
+            "logtap_frames_refused_total{reason=\"identity_mismatch\"} %llu\n"
             "# HELP logtap_bytes_dropped_total output bytes lost before storage, by reason (in_runner: a "
             "full ring, a writer dead mid-record, a write before the ring existed)\n"
             "# TYPE logtap_bytes_dropped_total counter\n"
@@ -68,6 +75,10 @@ static void render_drops(FILE *f)
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_malformed),
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_oversized),
             (unsigned long long)load_relaxed(&lt_metrics_global.frames_out_of_order),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_refused_no_credential),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_refused_bad_credential),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_refused_expired),
+            (unsigned long long)load_relaxed(&lt_metrics_global.frames_refused_identity_mismatch),
             (unsigned long long)load_relaxed(&lt_metrics_global.bytes_gap_reported));
 }
 

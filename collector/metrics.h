@@ -47,6 +47,14 @@
     X(instances_refused, "frames refused: a new instance found every instance at its bound busy")            \
     X(instance_claims_refused,                                                                               \
       "frames and replays refused: they name an instance another runner or app owns")                        \
+    X(frames_refused_no_credential,                                                                          \
+      "frames refused: no credential, and not from the collector's own user over ipc (--ingest-auth)")       \
+    X(frames_refused_bad_credential, "frames refused: a credential that is not the ingest key's")            \
+    X(frames_refused_expired, "frames refused: an expired credential")                                       \
+    X(frames_refused_identity_mismatch,                                                                      \
+      "frames refused: runner, app, version or source other than their credential's")                        \
+    X(rings_unproven,                                                                                        \
+      "rings removed unreplayed: neither their credential nor their uid proves them (--ingest-auth)")        \
     X(positions_refused, "frames refused: a position further ahead of the instance than any ring holds")     \
     X(requests_refused, "BEGIN records that opened no request row: the runner's request rate bound")         \
     X(requests_claims_refused, "BEGIN records refused: the request was announced for another app")           \

@@ -31,6 +31,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "credential.h"
 #include "logtap_wire.h"
 #include "ring.h"
 #include "size.h"
@@ -151,6 +152,18 @@ static const config_map options[] = {
     {"ingest-queue", 0, OPT_INT, "64", 1, 100000, STORED_IN(ingest_queue, int), "N",
      "frames queued per ZeroMQ connection before the\n"
      "sender waits (default {default})"},
+    {"ingest-auth", 0, OPT_STRING, "local", 0, 0, STORED_IN(ingest_auth, const char *), "MODE",
+     "which frames are believed (default {default}):\n"
+     "required: only those with a valid runner credential\n"
+     "(LOGTAP_CREDENTIAL); local: also those without one\n"
+     "from the collector's own user over an ipc endpoint;\n"
+     "off: every well-formed frame (README.md, \"Tenants\n"
+     "and ingest authentication\")"},
+    {"ingest-key", 0, OPT_STRING, NULL, 0, 0, STORED_IN(ingest_key, const char *), "FILE",
+     "the key runner credentials are signed with: 32 to\n"
+     "256 bytes, mode 0600 (default DATA/ingest.key, made\n"
+     "at first start); collectors of a fleet share one\n"
+     "so that a credential minted by one is valid on all"},
     {"http-max-connections", 0, OPT_INT, "1000", 8, 100000, STORED_IN(http_max_connections, int), "N",
      "open HTTP connections in all (default {default}); a 1/8\n"
      "share is kept for clients that have shown a valid\n"
@@ -225,6 +238,11 @@ static int set(const config_map *m, const char *text, lt_collector_options *o, c
     case OPT_STRING:
         if (text[0] == '\0') {
             snprintf(why, why_len, "takes a non-empty value");
+            return -1;
+        }
+        lt_ingest_auth mode;
+        if (strcmp(m->name, "ingest-auth") == 0 && lt_ingest_auth_parse(text, &mode) != 0) {
+            snprintf(why, why_len, "takes off, local or required, not '%s'", text);
             return -1;
         }
         *(const char **)field = text;

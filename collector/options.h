@@ -43,6 +43,8 @@ typedef struct lt_collector_options {
     int64_t max_partial;             /* ... all instances */
     int request_rate, request_burst; /* request rows per runner ID */
     int ingest_queue;                /* messages queued per connection */
+    const char *ingest_auth;         /* off, local or required (credential.h) */
+    const char *ingest_key;          /* the credential key's file; NULL: DATA/ingest.key */
 } lt_collector_options;
 
 /* The config file read when --config does not name one, if it exists. */

@@ -67,9 +67,26 @@
  * it was: up to JUDGED_MAX files, the set rebuilt at every pass so that it
  * holds only files still there. (Rings are linked into place whole, so a
  * runner's ring is never seen half made.)
+ *
+ * Whose ring (--ingest-auth, README "Tenants and ingest authentication").
+ * A ring header carries no credential: anyone who can write into the ring
+ * directory can plant one naming any runner, app and instance. So a ring
+ * that must be proven -- every ring with --ingest-auth required, and one
+ * owned by another uid than the collector's in the local mode -- is
+ * replayed only if its header holds a valid credential (the preload writes
+ * its LOGTAP_CREDENTIAL there) for exactly the identity the header names,
+ * or else for an instance whose first frame in this run came from the
+ * file's owner over ipc (and, under required, was authenticated, as every
+ * frame then is), and under the identity that frame bound (assembler.c
+ * refuses a header naming another). Anything else is not replayed but
+ * removed (rings_unproven): its process is gone, and nothing can prove it
+ * later. A credential is a bearer
+ * secret: a tenant of another uid cannot read it (the ring is 0600, the
+ * environment is the runner's), which is why rings are separated by uid.
  */
 #include "reaper.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -129,6 +146,8 @@ struct lt_reaper {
     char *dir;
     char *endpoint;
     lt_assembler *assembler;
+    lt_ingest_auth auth;
+    const lt_credential_key *key;
     DIR *pass; /* the pass under way, or NULL */
     /* At most the last one is still being replayed. */
     adopted rings[MAX_ADOPTED];
@@ -457,6 +476,30 @@ static uint64_t name_hash(const char *name)
     return h;
 }
 
+/* See "Whose ring" above. */
+static bool ring_proven(const lt_reaper *r, const lt_ring_header *h, const struct stat *st)
+{
+    if (r->auth == LT_INGEST_AUTH_OFF || (r->auth == LT_INGEST_AUTH_LOCAL && st->st_uid == geteuid()))
+        return true;
+    lt_credential_claims claims;
+    size_t len = strnlen(h->credential, sizeof h->credential);
+    if (len > 0 && len < sizeof h->credential &&
+        lt_credential_verify(r->key, h->credential, len, lt_time_now_ns() / 1000000000, &claims) ==
+            LT_CREDENTIAL_VALID &&
+        strcmp(claims.runner, h->runner_id) == 0 && strcmp(claims.app, h->app_id) == 0 &&
+        strcmp(claims.version, h->version_id) == 0 && strcmp(claims.source, h->source) == 0)
+        return true;
+    uint32_t uid;
+    return lt_assembler_instance_uid(r->assembler, h->instance, &uid) == 1 && uid == (uint32_t)st->st_uid;
+}
+
+void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode, const lt_credential_key *key)
+{
+    assert(mode == LT_INGEST_AUTH_OFF || key != NULL);
+    r->auth = mode;
+    r->key = key;
+}
+
 /* Look at the pass's next directory entry, and adopt the ring it names if
  * it is one of ours whose process is gone. */
 static void examine_next(lt_reaper *r, budget *b)
@@ -505,6 +548,13 @@ static void examine_next(lt_reaper *r, budget *b)
     if (strcmp(h->endpoint, r->endpoint) != 0) {
         lt_ring_file_close(&a->file, false);
         judge(r, &k, false); /* another collector's runner */
+        return;
+    }
+    if (!ring_proven(r, h, &st)) {
+        /* Its process is gone (its lock was free): nothing will ever prove
+         * it, so it is removed rather than left to fill the directory. */
+        lt_ring_file_close(&a->file, true);
+        LT_COUNT(rings_unproven, 1);
         return;
     }
     LT_COUNT(rings_adopted, 1);

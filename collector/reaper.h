@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "assembler.h"
+#include "credential.h"
 
 typedef struct lt_reaper lt_reaper;
 
@@ -20,6 +21,10 @@ typedef struct lt_reaper lt_reaper;
  * are copied. */
 lt_reaper *lt_reaper_new(const char *ring_dir, const char *endpoint, lt_assembler *assembler);
 void lt_reaper_free(lt_reaper *r);
+
+/* Which rings to believe (reaper.c, "Whose ring"); until this is called,
+ * every ring of ours (LT_INGEST_AUTH_OFF). */
+void lt_reaper_set_auth(lt_reaper *r, lt_ingest_auth mode, const lt_credential_key *key);
 
 /* The ingest loop drives the reaper in bounded steps (reaper.c says the
  * bound): lt_reaper_start_pass now and then (a pass looks at every file in

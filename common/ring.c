@@ -172,6 +172,8 @@ int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_r
     cstr_copy(h->source, sizeof h->source, meta->source);
     cstr_copy(h->endpoint, sizeof h->endpoint, meta->endpoint);
     h->flags = meta->flags;
+    if (meta->credential)
+        cstr_copy(h->credential, sizeof h->credential, meta->credential);
     atomic_store_explicit(&h->reserve_pos, 0, memory_order_relaxed);
     atomic_store_explicit(&h->read_pos, 0, memory_order_relaxed);
     atomic_store_explicit(&h->acked_pos, 0, memory_order_relaxed);

@@ -103,6 +103,11 @@ typedef struct lt_ring_header {
     alignas(64) _Atomic uint64_t read_pos; /* below this, space is free */
     _Atomic uint64_t acked_pos;            /* below this, durable in the store
                                                (the sender sets read_pos = acked_pos) */
+    /* The runner's credential (LOGTAP_CREDENTIAL), NUL-terminated; empty
+     * in rings of runners without one and of older writers. It is what
+     * proves the identity above when the collector replays the ring of a
+     * runner that never sent a frame (--ingest-auth, reaper.c). */
+    char credential[LT_WIRE_MAX_CREDENTIAL + 1];
 } lt_ring_header;
 
 _Static_assert(sizeof(lt_ring_header) <= LT_RING_HEADER_SIZE, "ring header fits its page");
@@ -144,7 +149,8 @@ typedef struct lt_ring_meta {
     const char *runner_id, *app_id, *version_id, *source, *endpoint;
     int64_t pid;
     uint64_t instance;
-    uint32_t flags; /* LT_RING_FLAG_* */
+    uint32_t flags;         /* LT_RING_FLAG_* */
+    const char *credential; /* NULL or "": none */
 } lt_ring_meta;
 
 /* Create a ring file named after pid and a random tag (never the instance:

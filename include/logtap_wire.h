@@ -73,6 +73,8 @@ enum lt_record_kind {
 #define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
 #define LT_WIRE_MAX_NOTICE 1024
+/* The longest runner credential ("auth" in a BATCH's meta). */
+#define LT_WIRE_MAX_CREDENTIAL 1536
 /* An END's error message (logtap_request_fail), in bytes. */
 #define LT_WIRE_MAX_ERROR_MESSAGE 1024
 

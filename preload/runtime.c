@@ -98,6 +98,9 @@ static void load_config(lt_config *cfg)
     cfg->exit_timeout_ms = t && *t ? atoi(t) : LT_DEFAULT_EXIT_TIMEOUT_MS;
     if (cfg->exit_timeout_ms < 0)
         cfg->exit_timeout_ms = 0;
+    const char *credential = lt_env_get("LOGTAP_CREDENTIAL");
+    if (credential && strlen(credential) <= LT_WIRE_MAX_CREDENTIAL)
+        snprintf(cfg->credential, sizeof cfg->credential, "%s", credential);
     const char *unattributed = lt_env_get("LOGTAP_UNATTRIBUTED");
     cfg->unattributed = unattributed && strcmp(unattributed, "1") == 0;
 
@@ -124,6 +127,7 @@ static bool create_ring(void)
         .pid = lt_rt.pid,
         .instance = lt_rt.instance,
         .flags = lt_rt.cfg.unattributed ? LT_RING_FLAG_UNATTRIBUTED : 0,
+        .credential = lt_rt.cfg.credential,
     };
     return lt_ring_create(&lt_rt.ring, lt_rt.cfg.ring_dir, lt_rt.cfg.ring_capacity, &meta) == 0;
 }

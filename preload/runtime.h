@@ -64,7 +64,10 @@ typedef struct lt_config {
     int exit_timeout_ms;  /* how long exit waits for the collector's ack */
     bool block_on_full;   /* LOGTAP_ON_FULL=block: wait for room, bounded */
     int block_timeout_ms; /* the bound, per write */
-    bool unattributed;    /* LOGTAP_UNATTRIBUTED=1: logtap run --catch-all's
+    /* LOGTAP_CREDENTIAL: the launcher's proof of the identity above, sent
+     * as "auth" with every frame (empty: none; too long: none). */
+    char credential[LT_WIRE_MAX_CREDENTIAL + 1];
+    bool unattributed; /* LOGTAP_UNATTRIBUTED=1: logtap run --catch-all's
                              forwarder, whose output no one can attribute */
 } lt_config;
 

@@ -159,7 +159,9 @@ static uint64_t pass_torn(sender *s, uint64_t pos)
 static size_t pack_batch(sender *s)
 {
     const lt_config *cfg = &lt_rt.cfg;
-    size_t budget = s->out.cap - 1024; /* room for the frame header and meta */
+    size_t auth_len = strlen(cfg->credential);
+    /* room for the frame header and meta */
+    size_t budget = s->out.cap - 1024 - auth_len;
     size_t count = 0, bytes = 0;
     uint64_t pos = s->send_pos;
     const lt_ring_record *rec;
@@ -190,7 +192,7 @@ static size_t pack_batch(sender *s)
     msgpack_pack_array(&pk, 4);
     msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, cfg->unattributed ? 11 : 10);
+    msgpack_pack_map(&pk, 10 + (cfg->unattributed ? 1 : 0) + (auth_len ? 1 : 0));
     pack_key_str(&pk, "runner", cfg->runner_id);
     pack_key_str(&pk, "app", cfg->app_id);
     pack_key_str(&pk, "version", cfg->version_id);
@@ -209,6 +211,8 @@ static size_t pack_batch(sender *s)
     msgpack_pack_uint64(&pk, s->send_pos);
     pack_str(&pk, "end", 3);
     msgpack_pack_uint64(&pk, end_pos);
+    if (auth_len) /* every frame: no state to lose across reconnects */
+        pack_key_str(&pk, "auth", cfg->credential);
     if (cfg->unattributed) {
         pack_str(&pk, "unattributed", 12);
         msgpack_pack_true(&pk);

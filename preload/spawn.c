@@ -53,11 +53,12 @@ static char preload_list[2 * PATH_MAX];
  * when this process has finished starting (lt_spawn_snapshot): by exec time
  * the app may have changed or cleared its environment (clearenv), and an
  * exec hook may run in a vfork child, where less is better. */
-enum { CARRIED = 10, EXTRA = CARRIED + 2 };
-#define VALUE_MAX 512
+enum { CARRIED = 11, EXTRA = CARRIED + 2 };
+#define VALUE_MAX 512 /* a longer value is not carried (a credential with long IDs) */
 static const char *const carried[CARRIED] = {
-    "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT",  "LOGTAP_APP_ID",    "LOGTAP_VERSION_ID", "LOGTAP_SOURCE",
-    "LOGTAP_RING_DIR",  "LOGTAP_STDOUT_ID", "LOGTAP_STDERR_ID", "LOGTAP_ON_FULL",    "LOGTAP_CATCHALL",
+    "LOGTAP_RUNNER_ID", "LOGTAP_ENDPOINT", "LOGTAP_APP_ID",     "LOGTAP_VERSION_ID",
+    "LOGTAP_SOURCE",    "LOGTAP_RING_DIR", "LOGTAP_STDOUT_ID",  "LOGTAP_STDERR_ID",
+    "LOGTAP_ON_FULL",   "LOGTAP_CATCHALL", "LOGTAP_CREDENTIAL",
 };
 static char carried_value[CARRIED][VALUE_MAX];
 /* Room for one NAME=value string added to a child's environment. */

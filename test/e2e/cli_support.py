@@ -19,7 +19,7 @@ import tempfile
 import termios
 import time
 
-from harness import CLI, PYTHON, TestFailure, check, check_eq, plain_env, runner_env, wait_until
+from harness import CLI, INGEST_AUTH, PYTHON, TestFailure, check, check_eq, plain_env, runner_env, wait_until
 
 PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
@@ -67,8 +67,14 @@ def run_env(c, **extra):
     directory, the Python binding on PYTHONPATH, but no LD_PRELOAD and no
     runner ID: `logtap run` must set both up by itself (it finds
     liblogtap.so beside its own executable in the build directory)."""
-    env = runner_env(c, **extra)
+    env = runner_env(c, **dict({"LOGTAP_CREDENTIAL": ""}, **extra))
     env.pop("LOGTAP_RUNNER_ID", None)
+    if not extra.get("LOGTAP_CREDENTIAL"):
+        env.pop("LOGTAP_CREDENTIAL", None)
+    if INGEST_AUTH and getattr(c, "url", None):
+        # logtap run mints its command's credential with the admin token.
+        env.setdefault("LOGTAP_SERVER", c.url)
+        env.setdefault("LOGTAP_TOKEN", c.token)
     for name in ("LOGTAP_APP_ID", "LOGTAP_VERSION_ID", "LOGTAP_SOURCE", "LOGTAP_PRELOAD"):
         if name not in extra:
             env.pop(name, None)

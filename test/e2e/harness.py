@@ -12,6 +12,13 @@ Environment (set by test/meson.build):
                       runtime first)
   LOGTAP_TEST_RUNNER_ASAN_OPTIONS  ASAN_OPTIONS for runner processes only
   LOGTAP_TEST_NATIVE_PRELOAD  LD_PRELOAD for test programs built in this tree
+  LOGTAP_TEST_INGEST_AUTH     "required": every collector runs with
+                      --ingest-auth required, and runner_env acts as a
+                      launcher that mints each runner's credential (with
+                      the admin token) for the runner, app, version and
+                      source it sets (README, "Tenants and ingest
+                      authentication"); tests of hostile frames then see
+                      their frames refused earlier
 """
 
 import json
@@ -34,6 +41,7 @@ PRELOAD = os.environ.get("LOGTAP_TEST_PRELOAD") or os.path.join(BUILD, "liblogta
 # preload built with it (TSan must see the preload's atomics to judge them).
 NATIVE_PRELOAD = os.environ.get("LOGTAP_TEST_NATIVE_PRELOAD") or PRELOAD
 COLLECTOR = os.path.join(BUILD, "logtap-collector")
+INGEST_AUTH = os.environ.get("LOGTAP_TEST_INGEST_AUTH")
 CLI = os.path.join(BUILD, "logtap")
 PYTHON = os.environ.get("LOGTAP_TEST_PYTHON", sys.executable)
 BINDINGS = os.path.join(SRC, "bindings", "python")
@@ -103,7 +111,7 @@ class Collector:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [COLLECTOR, "--listen", self.endpoint, "--http", "127.0.0.1:0", "--data", self.data,
-             "--rings", self.ring_dir()] + self.args,
+             "--rings", self.ring_dir()] + (["--ingest-auth", INGEST_AUTH] if INGEST_AUTH else []) + self.args,
             stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL)
 
         def ready():
@@ -352,7 +360,19 @@ def runner_env(collector=None, runner_id="test-runner", endpoint=None, ring_dir=
         env["ASAN_OPTIONS"] = os.environ["LOGTAP_TEST_RUNNER_ASAN_OPTIONS"]
     for k, v in extra.items():
         env[k] = v
+    if INGEST_AUTH and collector is not None and collector.url and "LOGTAP_CREDENTIAL" not in extra:
+        env["LOGTAP_CREDENTIAL"] = mint_credential(collector, env)
     return env
+
+
+def mint_credential(collector, env):
+    """What a launcher does: the credential of the runner `env` describes."""
+    body = {"app": env.get("LOGTAP_APP_ID", ""), "version": env.get("LOGTAP_VERSION_ID", ""),
+            "source": env.get("LOGTAP_SOURCE", "")}
+    status, doc = collector.call_json("POST", "/v1/runners/%s/credentials"
+                                      % urllib.parse.quote(env["LOGTAP_RUNNER_ID"], safe=""), body)
+    check_eq(status, 200, "minting the credential of runner %s: %r" % (env["LOGTAP_RUNNER_ID"], doc))
+    return doc["credential"]
 
 
 def plain_env(**extra):

@@ -15,7 +15,7 @@ import os
 import subprocess
 import time
 
-from harness import (COLLECTOR, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
+from harness import (COLLECTOR, INGEST_AUTH, PYTHON, Collector, Follower, check, check_eq, messages, run_tests, runner_env,
                      status_kb, wait_until)
 
 RUNNER = r'''
@@ -512,6 +512,37 @@ def test_admin_token_bootstrap_and_credentials():
             check("%s %s\n" % (c.url, c.token) in f.read(), "credentials line after a restart")
 
 
+def test_credential_minting_matrix():
+    """POST /v1/runners/{id}/credentials: admin and the app's owner mint; a
+    credential of someone else's app, of an app no one deployed or of no
+    app is admin's alone; read and metrics tokens change nothing."""
+    with Collector() as c:
+        tokens = {"owner": make_token(c, "alice"), "other": make_token(c, "carol"), "none": None,
+                  "admin": c.token}
+        check_eq(deploy(c, tokens["owner"], "pub-app", private=False)[0], 200, "alice deploys pub-app")
+        tokens["owner-read"] = make_scoped(c, "alice", "read", token=tokens["owner"])
+        tokens["metrics"] = make_scoped(c, "prometheus", "metrics")
+        rows = [  # (who, body) -> status
+            ("admin", {"app": "pub-app"}, 200), ("owner", {"app": "pub-app"}, 200),
+            ("owner", {"app": "pub-app", "version": "v2", "source": "gateway", "ttl": "2h"}, 200),
+            ("other", {"app": "pub-app"}, 403), ("owner-read", {"app": "pub-app"}, 403),
+            ("metrics", {"app": "pub-app"}, 403), ("none", {"app": "pub-app"}, 401),
+            ("owner", {"app": "nobodys-app"}, 403), ("admin", {"app": "nobodys-app"}, 200),
+            ("owner", {}, 403), ("admin", {}, 200),
+            ("owner", {"app": "pub-app", "ttl": "400d"}, 400), ("owner", {"app": "bad/app"}, 400),
+            ("owner", {"app": "pub-app", "color": "red"}, 400),
+        ]
+        for who, body, want in rows:
+            status, doc = c.call_json("POST", "/v1/runners/r-1/credentials", body, token=tokens[who])
+            check_eq(status, want, "%s mints %r: %r" % (who, body, doc))
+            if status == 200:
+                check(doc["credential"].startswith("lt1.") and doc["runner_id"] == "r-1" and
+                      doc["app_id"] == body.get("app", "") and doc["ingest_auth"] == (INGEST_AUTH or "local"),
+                      "the answer: %r" % doc)
+        check_eq(c.call_json("GET", "/v1/runners/r-1/credentials")[0], 405, "GET of the credentials endpoint")
+        print("  %d rows of the credential minting matrix" % len(rows), flush=True)
+
+
 def test_lists_matrix():
     # GET /v1/runners and /v1/requests list what a principal may see of
     # each: admin everything; the owner its apps' runners and requests; a
@@ -561,7 +592,8 @@ def test_lists_matrix():
 
 
 if __name__ == "__main__":
-    run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
+    run_tests([test_credential_minting_matrix,
+               test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
                test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
                test_who_may_change_what, test_shared_ids_do_not_leak_across_apps,
                test_follow_rechecks_access, test_scoped_tokens_matrix,

@@ -33,7 +33,7 @@ import signal
 import subprocess
 import time
 
-from harness import (BUILD, CLI, PYTHON, Collector, check, check_eq, plain_env, run_tests, runner_env,
+from harness import (BUILD, CLI, INGEST_AUTH, PYTHON, mint_credential, Collector, check, check_eq, plain_env, run_tests, runner_env,
                      wait_until)
 
 T = os.path.join(BUILD, "test")
@@ -46,8 +46,13 @@ PIPE = subprocess.PIPE
 def catch_env(c, **extra):
     """logtap run finds liblogtap.so beside itself (sanitizer trees keep the
     LD_PRELOAD that puts their runtime first)."""
-    env = runner_env(c, **extra)
+    env = runner_env(c, **dict({"LOGTAP_CREDENTIAL": ""}, **extra))
     env.pop("LOGTAP_RUNNER_ID", None)
+    if not extra.get("LOGTAP_CREDENTIAL"):
+        env.pop("LOGTAP_CREDENTIAL", None)  # logtap run mints its own
+    if INGEST_AUTH:
+        env.setdefault("LOGTAP_SERVER", c.url)
+        env.setdefault("LOGTAP_TOKEN", c.token)
     if not os.environ.get("LOGTAP_TEST_PRELOAD"):
         env.pop("LD_PRELOAD", None)
     return env
@@ -57,10 +62,10 @@ def catch_cmd(runner, cmd):
     return [CLI, "run", "--catch-all", "-q", "--runner", runner, "--"] + list(cmd)
 
 
-def catch_run(c, runner, cmd, timeout=120, **popen):
+def catch_run(c, runner, cmd, timeout=120, env_extra=None, **popen):
     popen.setdefault("stdout", PIPE)
     popen.setdefault("stderr", PIPE)
-    return subprocess.run(catch_cmd(runner, cmd), env=catch_env(c), stdin=subprocess.DEVNULL,
+    return subprocess.run(catch_cmd(runner, cmd), env=catch_env(c, **(env_extra or {})), stdin=subprocess.DEVNULL,
                           timeout=timeout, **popen)
 
 
@@ -363,8 +368,13 @@ def test_replayed_tail_keeps_the_mark():
     # forwarder's records wait in their ring files, and the collector
     # replays them when it starts; the mark travels in the ring header.
     c = Collector()
+    extra = {}
+    if INGEST_AUTH:  # the launcher mints it first: no collector runs during the run
+        c.start()
+        extra["LOGTAP_CREDENTIAL"] = mint_credential(c, {"LOGTAP_RUNNER_ID": "ca-replay", "LOGTAP_SOURCE": "run"})
+        c.stop()
     try:
-        r = catch_run(c, "ca-replay", ["sh", "-c", "echo hooked; %s raw-syscall" % PATHS])
+        r = catch_run(c, "ca-replay", ["sh", "-c", "echo hooked; %s raw-syscall" % PATHS], env_extra=extra)
         check_eq((r.returncode, r.stdout), (0, b"hooked\nraw-syscall ok\n"), "output with no collector")
         c.start()
         entries = settled(c, "ca-replay", [("stdout", "hooked"), ("stdout", "raw-syscall ok")])

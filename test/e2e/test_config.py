@@ -45,6 +45,8 @@ EVERY_SETTING = {
     "request-rate": ("30", "30"),
     "request-burst": ("300", "300"),
     "ingest-queue": ("8", "8"),
+    "ingest-auth": ("required", "required"),
+    "ingest-key": ("/tmp/logtap-config-test-ingest.key", "/tmp/logtap-config-test-ingest.key"),
     "http-max-connections": ("64", "64"),
     "http-max-per-ip": ("32", "32"),
     "http-read-timeout": ("2m", "2m"),
@@ -123,6 +125,9 @@ def test_every_setting_through_the_file():
     # A flag's value goes through the same check as the file's.
     rc, _, err = collector("--config", path, "--commit-ms", "0", "--print-config")
     check_eq((rc, err), (2, "logtap-collector: --commit-ms takes 1..10000, not '0'\n"), "a bad flag")
+    rc, _, err = collector("--config", path, "--ingest-auth", "sometimes", "--print-config")
+    check_eq((rc, err), (2, "logtap-collector: --ingest-auth takes off, local or required, not 'sometimes'\n"),
+             "a bad --ingest-auth")
 
 
 def test_a_collector_runs_on_the_file():

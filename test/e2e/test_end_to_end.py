@@ -121,9 +121,11 @@ def test_no_collector_same_exit_code_and_output():
 
 def test_runner_started_before_collector():
     with Collector() as c:
+        # Before the stop: under LOGTAP_TEST_INGEST_AUTH the launcher mints
+        # the credential now, valid again after the restart (same key).
+        env = runner_env(c, runner_id="runner-early")
         c.stop()  # the endpoint is free again; start the runner first
         c.proc = None
-        env = runner_env(c, runner_id="runner-early")
         script = ("import time, sys\n"
                   "for i in range(50): print('early %d' % i)\n"
                   "sys.stdout.flush()\n"

@@ -20,6 +20,8 @@
  * ring position POS, the batch claiming the range from POS (acked) to just
  * past the record. Waits up to 3 s for an ACK; prints "acked" or "refused"
  * (exit 0 either way: the test judges by what the collector stored).
+ * With LOGTAP_CREDENTIAL set, the batch presents it ("auth"), as a runner
+ * holding that credential would.
  */
 #include <msgpack.h>
 #include <stdbool.h>
@@ -111,15 +113,21 @@ static void pack_record(msgpack_packer *pk, uint64_t pos, uint64_t ts_ns, int ki
 }
 
 /* A BATCH's head: version, type, and a meta map of `keys` entries whose
- * first four (runner, app, pid, instance) it packs; the caller packs the
- * rest of the map, then the records. */
+ * first four (runner, app, pid, instance) it packs, and LOGTAP_CREDENTIAL's
+ * credential ("auth") on top when it is set; the caller packs the rest of
+ * the map, then the records. */
 static void pack_batch_head(msgpack_packer *pk, unsigned keys, const char *runner, const char *app,
                             uint64_t instance)
 {
     msgpack_pack_array(pk, 4);
     msgpack_pack_uint8(pk, LT_WIRE_VERSION);
     msgpack_pack_uint8(pk, LT_MSG_BATCH);
-    msgpack_pack_map(pk, keys);
+    const char *auth = getenv("LOGTAP_CREDENTIAL");
+    msgpack_pack_map(pk, auth && *auth ? keys + 1 : keys);
+    if (auth && *auth) {
+        pack_str(pk, "auth");
+        pack_str(pk, auth);
+    }
     pack_str(pk, "runner");
     pack_str(pk, runner);
     pack_str(pk, "app");

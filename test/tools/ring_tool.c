@@ -14,7 +14,8 @@
  *       makes a well-formed ring in DIR for the collector at ENDPOINT, as
  *       runner RUNNER's would be (of app APP, under the process instance
  *       INSTANCE: someone else's, in the tenant tests; by default app "" and
- *       an instance of this tool's own), and fills it with up to LINES DATA records
+ *       an instance of this tool's own; the header's credential is
+ *       $LOGTAP_CREDENTIAL, if set), and fills it with up to LINES DATA records
  *       "RUNNER n xxx...\n" (fewer if the ring of CAPACITY bytes fills up);
  *       prints {"path", "lines", "reserve"} and holds the ring's lock until
  *       its stdin ends, so the caller can open the file before the
@@ -82,7 +83,8 @@ static int forge(const char *dir, const char *endpoint, const char *runner, uint
                          .source = "run",
                          .endpoint = endpoint,
                          .pid = getpid(),
-                         .instance = instance ? instance : (uint64_t)getpid() << 20};
+                         .instance = instance ? instance : (uint64_t)getpid() << 20,
+                         .credential = getenv("LOGTAP_CREDENTIAL")};
     int rc = lt_ring_create(&ring, dir, capacity, &meta);
     if (rc != 0) {
         fprintf(stderr, "ring_tool: cannot create a ring in %s: %s\n", dir, strerror(-rc));

@@ -143,6 +143,7 @@ int main(void)
     CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"malformed\"} 5"));
     CHECK(has_line(text, "logtap_frames_dropped_total{reason=\"oversized\"} 0"));
     CHECK(has_line(text, "logtap_bytes_dropped_total{reason=\"in_runner\"} 77"));
+    CHECK(has_line(text, "logtap_frames_refused_total{reason=\"identity_mismatch\"} 0"));
     CHECK(has_line(text, "logtap_partial_lines 4"));
     CHECK(has_line(text, "logtap_store_pending_lines 0"));
 
@@ -157,11 +158,12 @@ int main(void)
     for (const char *p = text; (p = strstr(p, "# TYPE ")) != NULL; p++)
         type_lines++;
     /* + followers, store_faulted, commit time max, reaper step max, 3
-     * queue depths, the commit histogram, 2 drop families, live bytes,
-     * instances cached, partial bytes, build info; the process's RSS,
-     * virtual size, CPU, start time, open and most descriptors */
-    CHECK_INT(help_lines, counters + 14 + 6);
-    CHECK_INT(type_lines, counters + 14 + 6);
+     * queue depths, the commit histogram, 3 drop and refusal families,
+     * live bytes, instances cached, partial bytes, build info; the
+     * process's RSS, virtual size, CPU, start time, open and most
+     * descriptors */
+    CHECK_INT(help_lines, counters + 15 + 6);
+    CHECK_INT(type_lines, counters + 15 + 6);
     CHECK(text[len - 1] == '\n');
     free(text);
     test_process_metrics();
