@@ -15,12 +15,13 @@
  * ENDs). Waits up to 10 s for the collector's ACK; prints "acked" or exits 1.
  *
  * Usage: frame_sender ENDPOINT RUNNER_ID --claim INSTANCE APP POS MESSAGE
- * Sends one batch for someone else's process INSTANCE (from its ring file's
- * name) naming RUNNER_ID and APP: its one DATA record, the line MESSAGE, at
+ * Sends one batch for someone else's process INSTANCE (read from its ring's
+ * header) naming RUNNER_ID and APP: its one DATA record, the line MESSAGE, at
  * ring position POS, the batch claiming the range from POS (acked) to just
  * past the record. Waits up to 3 s for an ACK; prints "acked" or "refused"
  * (exit 0 either way: the test judges by what the collector stored).
- * With LOGTAP_CREDENTIAL set, the batch presents it ("auth"), as a runner
+ *
+ * With LOGTAP_CREDENTIAL set, every batch presents it ("auth"), as a runner
  * holding that credential would.
  */
 #include <msgpack.h>
