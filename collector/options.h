@@ -43,6 +43,12 @@ typedef struct lt_collector_options {
     int64_t max_partial;             /* ... all instances */
     int request_rate, request_burst; /* request rows per runner ID */
     int ingest_queue;                /* messages queued per connection */
+    /* Log drains (drain.h) */
+    const char *drain_ca_file;
+    int64_t drain_timeout_ns;
+    int64_t drain_backoff_max_ns;
+    int drain_batch_lines;
+    int64_t drain_batch_bytes;
 } lt_collector_options;
 
 /* The config file read when --config does not name one, if it exists. */

@@ -140,6 +140,30 @@ static const char *const migrations[] = {
      * this version; the next save fills it in. */
     "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
     "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
+
+    /* 6 -> 7 (log drains, issue 18; self-contained: renumber freely at
+     * merge): the drains an app's owner attached, with each one's durable
+     * cursor and counters (drain.c). The secret is sealed with a key kept
+     * outside this file (drain_secret.c), so a copy of the store alone
+     * does not reveal it. */
+    "CREATE TABLE drains ("
+    "  id             TEXT PRIMARY KEY,"
+    "  app_id         TEXT NOT NULL,"
+    "  kind           TEXT NOT NULL,"
+    "  url            TEXT NOT NULL,"
+    "  runner_id      TEXT NOT NULL," /* '' = any */
+    "  source         TEXT NOT NULL," /* '' = any */
+    "  min_level      INTEGER NOT NULL," /* -1 = any */
+    "  requests_only  INTEGER NOT NULL,"
+    "  allow_loopback INTEGER NOT NULL,"
+    "  sealed_secret  BLOB NOT NULL,"
+    "  created_ts     INTEGER NOT NULL,"
+    "  cursor         INTEGER NOT NULL," /* every line <= it is delivered */
+    "  lines_sent     INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_sent     INTEGER NOT NULL DEFAULT 0,"
+    "  batches_failed INTEGER NOT NULL DEFAULT 0"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX drains_by_app ON drains(app_id, created_ts);",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -251,7 +275,19 @@ fail:
     return NULL;
 }
 
+static sqlite3 *open_existing(const char *dir, bool query_only, char *err, size_t errlen);
+
 sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen)
+{
+    return open_existing(dir, true, err, errlen);
+}
+
+sqlite3 *lt_sqlite_open_drains_db(const char *dir, char *err, size_t errlen)
+{
+    return open_existing(dir, false, err, errlen);
+}
+
+static sqlite3 *open_existing(const char *dir, bool query_only, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     if (store_path(dir, path, sizeof path, err, errlen) != 0)
@@ -267,7 +303,7 @@ sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     configure_connection(db);
-    if (sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+    if (query_only && sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
         lt_store_errorf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(db));
         goto fail;
     }
