@@ -12,7 +12,9 @@
 #          test), clang-14 and its runtimes (the fuzz harnesses,
 #          scripts/fuzz.sh), chromium and nodejs/npm (the dashboard's
 #          browser tests; scripts/test.sh then installs playwright-core into
-#          test/browser with npm ci)
+#          test/browser with npm ci), rsyslog (the syslog drain's receiver:
+#          the tests run a private rsyslogd of their own, never the
+#          system's)
 set -euo pipefail
 what=all
 case "${1:-}" in
@@ -33,6 +35,7 @@ if [ "$what" = all ]; then
     g++ procps clang-format
     clang-14 libclang-rt-14-dev
     chromium nodejs
+    rsyslog
   )
 fi
 
