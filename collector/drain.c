@@ -194,6 +194,9 @@ static void *worker_main(void *arg)
         goto out;
     }
     int64_t cursor = d->cursor, next_lag = 0;
+    /* A batch in flight when the collector stopped: rebuilt from the same
+     * lines first, so that it goes out again under the same key. */
+    int64_t replay_last = d->inflight_last > cursor ? d->inflight_last : 0;
     set_state(w, "idle", NULL);
     while (!atomic_load(&w->stop)) {
         int64_t seen = lt_store_last_id(manager.cfg.store);
@@ -206,6 +209,7 @@ static void *worker_main(void *arg)
         q.min_level = d->min_level;
         q.after_id = cursor;
         q.limit = manager.cfg.batch_lines;
+        q.before_id = replay_last > cursor ? replay_last + 1 : 0;
         struct batch_read r = {.w = w, .batch = &batch, .scanned = cursor, .max_bytes = manager.cfg.batch_bytes};
         long n = lt_store_query(rd, &q, take_line, &r);
         if (n < 0 || r.failed || lt_drain_batch_finish(&batch) != 0) {
@@ -224,6 +228,10 @@ static void *worker_main(void *arg)
         }
         if (batch.lines == 0) {
             lt_drain_batch_release(&batch);
+            if (replay_last > cursor) { /* retention took the batch in flight */
+                replay_last = 0;
+                continue;
+            }
             if (r.scanned > cursor) { /* only lines the filters refused */
                 lt_store_drain_advance(dh, d->id, r.scanned, 0, 0);
                 cursor = r.scanned;
@@ -237,6 +245,13 @@ static void *worker_main(void *arg)
             lt_store_wait(manager.cfg.store, seen, 500);
             continue;
         }
+        if (replay_last <= cursor && lt_store_drain_inflight(dh, d->id, batch.last_id) != 0) {
+            lt_drain_batch_release(&batch);
+            set_state(w, "retrying", "cannot write the drain's state");
+            nap(w, backoff_ns(1));
+            continue;
+        }
+        replay_last = 0;
         pthread_mutex_lock(&w->lock);
         w->oldest_unsent_ns = batch.first_ts_ns;
         if (w->failures == 0)

@@ -419,6 +419,12 @@ int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t cursor, i
     return d->backend->drain_advance(d->drains, id, cursor, lines, bytes);
 }
 
+int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id)
+{
+    assert(last_id > 0);
+    return d->backend->drain_inflight(d->drains, id, last_id);
+}
+
 int lt_store_drain_failed(lt_store_drains *d, const char *id)
 {
     return d->backend->drain_failed(d->drains, id);

@@ -237,6 +237,10 @@ typedef struct lt_drain {
     /* Progress, written by the drain's worker. */
     int64_t cursor;
     int64_t lines_sent, bytes_sent, batches_failed;
+    /* The last line ID of the batch being delivered (0: none). A batch
+     * whose outcome a crash left unknown is rebuilt from the same lines
+     * (cursor, inflight_last], so it is sent again under the same key. */
+    int64_t inflight_last;
 } lt_drain;
 
 typedef struct lt_store_drains lt_store_drains;
@@ -257,6 +261,8 @@ int lt_store_drain_remove(lt_store_drains *d, const char *id);
 /* The destination accepted a batch: the cursor moves to `cursor` (never
  * back) and the counters grow, in one transaction. 0, or -1. */
 int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t cursor, int64_t lines, int64_t bytes);
+/* A batch of the lines up to `last_id` is about to be sent. 0, or -1. */
+int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id);
 /* A batch failed (its outcome unknown or refused). 0, or -1. */
 int lt_store_drain_failed(lt_store_drains *d, const char *id);
 /* Lines of `app_id` after `after_id`, counted up to `cap` (the lag). */

@@ -39,5 +39,6 @@ const lt_store_backend lt_store_sqlite = {
     .drain_remove = lt_sqlite_drain_remove,
     .drain_advance = lt_sqlite_drain_advance,
     .drain_failed = lt_sqlite_drain_failed,
+    .drain_inflight = lt_sqlite_drain_inflight,
     .drain_backlog = lt_sqlite_drain_backlog,
 };

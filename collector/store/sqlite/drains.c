@@ -23,7 +23,7 @@ struct lt_backend_drains {
 
 #define DRAIN_COLUMNS                                                                                        \
     "id, app_id, kind, url, runner_id, source, min_level, requests_only, allow_loopback, sealed_secret,"     \
-    " created_ts, cursor, lines_sent, bytes_sent, batches_failed"
+    " created_ts, cursor, lines_sent, bytes_sent, batches_failed, inflight_last"
 
 lt_backend_drains *lt_sqlite_drains_open(const char *dir, char *err, size_t errlen)
 {
@@ -101,12 +101,13 @@ static void drain_from_row(sqlite3_stmt *s, lt_drain *out)
     out->lines_sent = sqlite3_column_int64(s, 12);
     out->bytes_sent = sqlite3_column_int64(s, 13);
     out->batches_failed = sqlite3_column_int64(s, 14);
+    out->inflight_last = sqlite3_column_int64(s, 15);
 }
 
 int lt_sqlite_drain_add(lt_backend_drains *d, const lt_drain *drain)
 {
     sqlite3_stmt *s = prepare(d, "INSERT INTO drains(" DRAIN_COLUMNS
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0)");
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, drain->id, -1, SQLITE_STATIC);
@@ -191,6 +192,16 @@ int lt_sqlite_drain_advance(lt_backend_drains *d, const char *id, int64_t cursor
     sqlite3_bind_int64(s, 2, lines);
     sqlite3_bind_int64(s, 3, bytes);
     sqlite3_bind_text(s, 4, id, -1, SQLITE_STATIC);
+    return run(d, s);
+}
+
+int lt_sqlite_drain_inflight(lt_backend_drains *d, const char *id, int64_t last_id)
+{
+    sqlite3_stmt *s = prepare(d, "UPDATE drains SET inflight_last = ? WHERE id = ?");
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, last_id);
+    sqlite3_bind_text(s, 2, id, -1, SQLITE_STATIC);
     return run(d, s);
 }
 

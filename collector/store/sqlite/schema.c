@@ -161,7 +161,10 @@ static const char *const migrations[] = {
     "  cursor         INTEGER NOT NULL," /* every line <= it is delivered */
     "  lines_sent     INTEGER NOT NULL DEFAULT 0,"
     "  bytes_sent     INTEGER NOT NULL DEFAULT 0,"
-    "  batches_failed INTEGER NOT NULL DEFAULT 0"
+    "  batches_failed INTEGER NOT NULL DEFAULT 0,"
+    /* the last line of the batch being sent (0: none), so that a batch
+     * cut short by a crash is sent again with the same lines and key */
+    "  inflight_last  INTEGER NOT NULL DEFAULT 0"
     ") WITHOUT ROWID;"
     "CREATE INDEX drains_by_app ON drains(app_id, created_ts);",
 };

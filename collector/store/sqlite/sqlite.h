@@ -165,6 +165,7 @@ LT_SQLITE_FUNCTION(drain_get);
 LT_SQLITE_FUNCTION(drain_remove);
 LT_SQLITE_FUNCTION(drain_advance);
 LT_SQLITE_FUNCTION(drain_failed);
+LT_SQLITE_FUNCTION(drain_inflight);
 LT_SQLITE_FUNCTION(drain_backlog);
 
 #endif
