@@ -50,6 +50,7 @@ class HttpReceiver:
         self.lock = threading.Lock()
         self.batches = []  # (idempotency key, headers dict, body bytes)
         self.bad_signatures = 0
+        self.lose_answers = 0  # batches to keep but answer 503, as if the answer was lost
         self.server = None
         self.thread = None
 
@@ -70,12 +71,17 @@ class HttpReceiver:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = self.rfile.read(length)
                 ok = receiver._verify(self.headers, body)
+                status = 200
                 with receiver.lock:
                     if ok:
                         receiver.batches.append((self.headers.get("Idempotency-Key"), dict(self.headers), body))
+                        if receiver.lose_answers > 0:
+                            receiver.lose_answers -= 1
+                            status = 503
                     else:
                         receiver.bad_signatures += 1
-                self.send_response(200 if ok else 401)
+                        status = 401
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
