@@ -127,19 +127,18 @@ static const char apps_usage[] = "Usage: logtap apps COMMAND [OPTIONS]\n"
                                  "\n"
                                  "Run 'logtap apps COMMAND --help' for a command's options.\n";
 
-static const char drains_usage[] =
-    "Usage: logtap drains COMMAND [OPTIONS]\n"
-    "\n"
-    "Log drains: the collector pushes an app's lines to a destination\n"
-    "(HTTPS NDJSON, OTLP/HTTP, syslog), at least once and in order.\n"
-    "\n"
-    "Commands:\n"
-    "  add APP --kind ndjson|otlp|syslog --url URL [FILTERS]\n"
-    "                    attach a drain; prints its ID and its secret (once)\n"
-    "  list [APP]        list drains (of APP, else of every app you manage)\n"
-    "  remove DRAIN_ID   remove a drain\n"
-    "\n"
-    "Run 'logtap drains COMMAND --help' for a command's options.\n";
+static const char drains_usage[] = "Usage: logtap drains COMMAND [OPTIONS]\n"
+                                   "\n"
+                                   "Log drains: the collector pushes an app's lines to a destination\n"
+                                   "(HTTPS NDJSON, OTLP/HTTP, syslog), at least once and in order.\n"
+                                   "\n"
+                                   "Commands:\n"
+                                   "  add APP --kind ndjson|otlp|syslog --url URL [FILTERS]\n"
+                                   "                    attach a drain; prints its ID and its secret (once)\n"
+                                   "  list [APP]        list drains (of APP, else of every app you manage)\n"
+                                   "  remove DRAIN_ID   remove a drain\n"
+                                   "\n"
+                                   "Run 'logtap drains COMMAND --help' for a command's options.\n";
 
 static const char account_usage[] = "Usage: logtap account COMMAND [OPTIONS]\n"
                                     "\n"

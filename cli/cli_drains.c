@@ -48,20 +48,22 @@ static const char add_usage[] =
     "      --output FORMAT  text (default) or json: the collector's object\n" CLI_GLOBAL_OPTIONS_HELP
     "  -h, --help           show this help\n";
 
-static const char list_usage[] = "Usage: logtap drains list [APP] [--output text|json]\n"
-                                 "\n"
-                                 "List the drains of APP, or of every app you manage, with what each has\n"
-                                 "delivered and its state.\n"
-                                 "\n"
-                                 "Options:\n"
-                                 "      --output FORMAT  text (default) or json: one JSON object a line\n" CLI_GLOBAL_OPTIONS_HELP
-                                 "  -h, --help           show this help\n";
+static const char list_usage[] =
+    "Usage: logtap drains list [APP] [--output text|json]\n"
+    "\n"
+    "List the drains of APP, or of every app you manage, with what each has\n"
+    "delivered and its state.\n"
+    "\n"
+    "Options:\n"
+    "      --output FORMAT  text (default) or json: one JSON object a line\n" CLI_GLOBAL_OPTIONS_HELP
+    "  -h, --help           show this help\n";
 
-static const char remove_usage[] = "Usage: logtap drains remove DRAIN_ID\n"
-                                   "\n"
-                                   "Remove a drain: it stops sending within a second.\n"
-                                   "\n"
-                                   "Options:\n" CLI_GLOBAL_OPTIONS_HELP "  -h, --help           show this help\n";
+static const char remove_usage[] =
+    "Usage: logtap drains remove DRAIN_ID\n"
+    "\n"
+    "Remove a drain: it stops sending within a second.\n"
+    "\n"
+    "Options:\n" CLI_GLOBAL_OPTIONS_HELP "  -h, --help           show this help\n";
 
 static const struct option add_options[] = {
     {"kind", required_argument, NULL, OPT_KIND},
@@ -127,9 +129,10 @@ int cmd_drains_add(struct cli_globals *g, int argc, char **argv)
     if ((code = take_one_operand(command, "APP", argc, argv, &app)) != LT_EXIT_OK)
         return code;
     if (!lt_wire_id_ok(app, strlen(app)))
-        return usage_error(command, "invalid APP '%s': an ID is 1..%d printable ASCII characters, no '/'", app,
-                           LT_WIRE_MAX_ID);
-    if (kind == NULL || (strcmp(kind, "ndjson") != 0 && strcmp(kind, "otlp") != 0 && strcmp(kind, "syslog") != 0))
+        return usage_error(command, "invalid APP '%s': an ID is 1..%d printable ASCII characters, no '/'",
+                           app, LT_WIRE_MAX_ID);
+    if (kind == NULL ||
+        (strcmp(kind, "ndjson") != 0 && strcmp(kind, "otlp") != 0 && strcmp(kind, "syslog") != 0))
         return usage_error(command, "--kind is ndjson, otlp or syslog");
     if (url == NULL)
         return usage_error(command, "missing --url");
@@ -248,9 +251,11 @@ int cmd_drains_list(struct cli_globals *g, int argc, char **argv)
     if (code == LT_EXIT_OK && !json_is_array(drains))
         code = report_unexpected_answer(&c, "no drains list");
     if (code == LT_EXIT_OK) {
-        static const char *const columns[] = {"id", "app_id", "kind", "state", "lines_sent", "lag_lines", "url"};
+        static const char *const columns[] = {"id",         "app_id",    "kind", "state",
+                                              "lines_sent", "lag_lines", "url"};
         if (output == OUTPUT_TEXT)
-            printf("%-22s %-16s %-7s %-9s %10s %9s  %s\n", "ID", "APP", "KIND", "STATE", "SENT", "LAG", "URL");
+            printf("%-22s %-16s %-7s %-9s %10s %9s  %s\n", "ID", "APP", "KIND", "STATE", "SENT", "LAG",
+                   "URL");
         size_t i;
         json_t *d;
         json_array_foreach(drains, i, d)

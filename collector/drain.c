@@ -62,7 +62,7 @@ typedef struct worker {
     pthread_t thread;
     atomic_bool stop;
     atomic_bool running;
-    bool seen; /* manager: still in the table */
+    bool seen;            /* manager: still in the table */
     pthread_mutex_t lock; /* guards the status fields below */
     const char *state;
     char last_error[256];
@@ -210,7 +210,8 @@ static void *worker_main(void *arg)
         q.after_id = cursor;
         q.limit = manager.cfg.batch_lines;
         q.before_id = replay_last > cursor ? replay_last + 1 : 0;
-        struct batch_read r = {.w = w, .batch = &batch, .scanned = cursor, .max_bytes = manager.cfg.batch_bytes};
+        struct batch_read r = {
+            .w = w, .batch = &batch, .scanned = cursor, .max_bytes = manager.cfg.batch_bytes};
         long n = lt_store_query(rd, &q, take_line, &r);
         if (n < 0 || r.failed || lt_drain_batch_finish(&batch) != 0) {
             lt_drain_batch_release(&batch);
@@ -480,8 +481,8 @@ void lt_drains_render_metrics(FILE *f)
     };
     pthread_mutex_lock(&manager.lock);
     for (size_t k = 0; k < sizeof families / sizeof families[0]; k++) {
-        fprintf(f, "# HELP logtap_%s %s\n# TYPE logtap_%s %s\n", families[k][0], families[k][2], families[k][0],
-                families[k][1]);
+        fprintf(f, "# HELP logtap_%s %s\n# TYPE logtap_%s %s\n", families[k][0], families[k][2],
+                families[k][0], families[k][1]);
         for (worker *w = manager.workers; w != NULL; w = w->next) {
             lt_drain_status st;
             status_of(w, &st);

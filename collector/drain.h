@@ -34,9 +34,9 @@ const int *lt_drains_own_ports(void);
 typedef struct lt_drain_status {
     const char *state; /* "starting", "idle", "sending", "retrying", "stopped" */
     char last_error[256];
-    int64_t lag_lines;   /* lines of the app after the cursor (capped) */
-    double lag_seconds;  /* age of the oldest line not yet delivered */
-    int64_t failures;    /* consecutive failed attempts */
+    int64_t lag_lines;  /* lines of the app after the cursor (capped) */
+    double lag_seconds; /* age of the oldest line not yet delivered */
+    int64_t failures;   /* consecutive failed attempts */
 } lt_drain_status;
 /* The running state of drain `id`; false when no worker runs it. */
 bool lt_drains_status(const char *id, lt_drain_status *out);

@@ -111,8 +111,8 @@ static int otlp_add(lt_drain_batch *b, const lt_line *line)
     if (b->otlp == NULL && (b->otlp = json_pack("{s:[]}", "resourceLogs")) == NULL)
         return -1;
     /* A new ResourceLogs whenever the resource changes. */
-    size_t key_len = strlen(line->app_id) + strlen(line->version_id) + strlen(line->runner_id) +
-                     strlen(line->source) + 4;
+    size_t key_len =
+        strlen(line->app_id) + strlen(line->version_id) + strlen(line->runner_id) + strlen(line->source) + 4;
     char *key = malloc(key_len);
     if (key == NULL)
         return -1;
@@ -121,12 +121,14 @@ static int otlp_add(lt_drain_batch *b, const lt_line *line)
         free(b->otlp_resource);
         b->otlp_resource = key;
         json_t *attrs = json_array();
-        json_array_append_new(attrs, attribute("service.name", clean_string(line->app_id, strlen(line->app_id))));
-        json_array_append_new(attrs, attribute("service.version",
-                                               clean_string(line->version_id, strlen(line->version_id))));
         json_array_append_new(attrs,
-                              attribute("logtap.runner_id", clean_string(line->runner_id, strlen(line->runner_id))));
-        json_array_append_new(attrs, attribute("logtap.source", clean_string(line->source, strlen(line->source))));
+                              attribute("service.name", clean_string(line->app_id, strlen(line->app_id))));
+        json_array_append_new(
+            attrs, attribute("service.version", clean_string(line->version_id, strlen(line->version_id))));
+        json_array_append_new(
+            attrs, attribute("logtap.runner_id", clean_string(line->runner_id, strlen(line->runner_id))));
+        json_array_append_new(attrs,
+                              attribute("logtap.source", clean_string(line->source, strlen(line->source))));
         json_t *records = json_array();
         json_t *resource_logs =
             json_pack("{s:{s:o}, s:[{s:{s:s, s:s}, s:o}]}", "resource", "attributes", attrs, "scopeLogs",
@@ -145,19 +147,19 @@ static int otlp_add(lt_drain_batch *b, const lt_line *line)
     if (attrs == NULL)
         return -1;
     if (line->request_id != NULL)
-        json_array_append_new(attrs,
-                              attribute("request_id", clean_string(line->request_id, strlen(line->request_id))));
+        json_array_append_new(
+            attrs, attribute("request_id", clean_string(line->request_id, strlen(line->request_id))));
     json_array_append_new(attrs, attribute("log.iostream", json_string(lt_stream_name(line->stream))));
     json_array_append_new(attrs, int_attribute("logtap.line_id", line->id));
     json_array_append_new(attrs, int_attribute("process.pid", line->pid));
     json_array_append_new(attrs, int_attribute("thread.id", line->tid));
     json_t *body = clean_string(line->message, line->message_len);
-    json_t *record = body != NULL ? json_pack("{s:s, s:s, s:i, s:s, s:{s:o}, s:o}", "timeUnixNano", ts,
-                                              "observedTimeUnixNano", observed, "severityNumber",
-                                              lt_drain_otlp_severity(line->level), "severityText",
-                                              lt_level_name(line->level), "body", "stringValue", body,
-                                              "attributes", attrs)
-                                  : NULL;
+    json_t *record =
+        body != NULL
+            ? json_pack("{s:s, s:s, s:i, s:s, s:{s:o}, s:o}", "timeUnixNano", ts, "observedTimeUnixNano",
+                        observed, "severityNumber", lt_drain_otlp_severity(line->level), "severityText",
+                        lt_level_name(line->level), "body", "stringValue", body, "attributes", attrs)
+            : NULL;
     if (record == NULL) {
         json_decref(attrs);
         return -1;
@@ -199,8 +201,9 @@ static int syslog_add(lt_drain_batch *b, const lt_line *line)
     char ts[40];
     lt_time_format(line->ts_ns, ts, sizeof ts);
     const char *app = line->app_id[0] ? line->app_id : "-";
-    lt_buf_appendf(&msg, "<%d>1 %s %s %.48s %" PRId64 " %s [logtap@32473 app=\"", 1 * 8 + syslog_severity(line->level),
-                   ts, b->hostname != NULL && b->hostname[0] ? b->hostname : "-", app, line->pid,
+    lt_buf_appendf(&msg, "<%d>1 %s %s %.48s %" PRId64 " %s [logtap@32473 app=\"",
+                   1 * 8 + syslog_severity(line->level), ts,
+                   b->hostname != NULL && b->hostname[0] ? b->hostname : "-", app, line->pid,
                    lt_stream_name(line->stream));
     append_sd_value(&msg, line->app_id);
     lt_buf_append_str(&msg, "\" runner=\"");

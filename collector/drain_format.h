@@ -23,7 +23,7 @@ typedef struct lt_drain_batch {
     char *otlp_resource;  /* the current resource's key */
     int64_t observed_ns;  /* OTLP observedTimeUnixNano: when the batch was read */
     const char *hostname; /* syslog HOSTNAME */
-    size_t estimated; /* OTLP's size before serialising */
+    size_t estimated;     /* OTLP's size before serialising */
     long lines;
     int64_t first_id, last_id, first_ts_ns;
 } lt_drain_batch;

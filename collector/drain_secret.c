@@ -140,8 +140,7 @@ int lt_drain_secret_open(const char *id, const unsigned char *sealed, size_t sea
     return rc;
 }
 
-void lt_drain_sign(const char *secret, const char *timestamp, const char *body, size_t body_len,
-                   char out[65])
+void lt_drain_sign(const char *secret, const char *timestamp, const char *body, size_t body_len, char out[65])
 {
     unsigned char mac[EVP_MAX_MD_SIZE];
     size_t mac_len = 0;

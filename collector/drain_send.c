@@ -378,8 +378,8 @@ static int syslog_connect(lt_drain_sender *s, int64_t deadline, char *why, size_
     }
     snprintf(why, why_len, "no address of %s", s->url.host);
     for (struct addrinfo *a = list; a != NULL && s->fd < 0; a = a->ai_next) {
-        const char *refused = lt_drain_address_refused(a->ai_addr, !s->url.tls, s->cfg.allow_loopback,
-                                                       s->cfg.own_ports);
+        const char *refused =
+            lt_drain_address_refused(a->ai_addr, !s->url.tls, s->cfg.allow_loopback, s->cfg.own_ports);
         if (refused != NULL) {
             snprintf(why, why_len, "%s", refused);
             continue;
@@ -394,8 +394,8 @@ static int syslog_connect(lt_drain_sender *s, int64_t deadline, char *why, size_
         }
         int error = 0;
         socklen_t len = sizeof error;
-        if (wait_fd(s, POLLOUT, deadline) != 0 || getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 ||
-            error != 0) {
+        if (wait_fd(s, POLLOUT, deadline) != 0 ||
+            getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
             snprintf(why, why_len, "connect: %s", error ? strerror(error) : "timed out");
             syslog_close(s);
         }
@@ -433,8 +433,8 @@ static int syslog_connect(lt_drain_sender *s, int64_t deadline, char *why, size_
         short events = e == SSL_ERROR_WANT_READ ? POLLIN : e == SSL_ERROR_WANT_WRITE ? POLLOUT : 0;
         if (events == 0 || wait_fd(s, events, deadline) != 0) {
             long verify = SSL_get_verify_result(s->tls);
-            snprintf(why, why_len, "TLS handshake failed%s%s",
-                     verify != X509_V_OK ? ": " : "", verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
+            snprintf(why, why_len, "TLS handshake failed%s%s", verify != X509_V_OK ? ": " : "",
+                     verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
             syslog_close(s);
             return -1;
         }

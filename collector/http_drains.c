@@ -36,16 +36,16 @@ static bool is_read(const http_call *c)
 static json_t *drain_json(const lt_drain *d)
 {
     char created[40];
-    json_t *filters = json_pack("{s:s, s:s?, s:s?, s:s?}", "scope", d->requests_only ? "request" : "runner",
-                                "runner", d->runner_id[0] ? d->runner_id : NULL, "source",
-                                d->source[0] ? d->source : NULL, "level",
-                                d->min_level >= 0 ? lt_level_name(d->min_level) : NULL);
-    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:I, s:I, s:I, s:I}", "id", d->id, "app_id",
-                            d->app_id, "kind", d->kind, "url", d->url, "filters", filters, "allow_loopback",
-                            d->allow_loopback, "created", lt_time_format(d->created_ns, created, sizeof created),
-                            "cursor", (json_int_t)d->cursor, "lines_sent", (json_int_t)d->lines_sent,
-                            "bytes_sent", (json_int_t)d->bytes_sent, "batches_failed",
-                            (json_int_t)d->batches_failed);
+    json_t *filters =
+        json_pack("{s:s, s:s?, s:s?, s:s?}", "scope", d->requests_only ? "request" : "runner", "runner",
+                  d->runner_id[0] ? d->runner_id : NULL, "source", d->source[0] ? d->source : NULL, "level",
+                  d->min_level >= 0 ? lt_level_name(d->min_level) : NULL);
+    json_t *out =
+        json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:I, s:I, s:I, s:I}", "id", d->id, "app_id", d->app_id,
+                  "kind", d->kind, "url", d->url, "filters", filters, "allow_loopback", d->allow_loopback,
+                  "created", lt_time_format(d->created_ns, created, sizeof created), "cursor",
+                  (json_int_t)d->cursor, "lines_sent", (json_int_t)d->lines_sent, "bytes_sent",
+                  (json_int_t)d->bytes_sent, "batches_failed", (json_int_t)d->batches_failed);
     if (out == NULL)
         return NULL;
     lt_drain_status st;
@@ -132,8 +132,8 @@ static const char *optional_string(json_t *doc, const char *key, bool *bad)
 
 static enum MHD_Result add_drain(http_call *c, const char *app_id)
 {
-    static const char *const keys[] = {"kind", "url", "scope", "runner", "source", "level", "allow_loopback",
-                                       NULL};
+    static const char *const keys[] = {"kind",   "url",   "scope",          "runner",
+                                       "source", "level", "allow_loopback", NULL};
     if (c->body == NULL || c->body_len == 0)
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad body: expected a JSON object");
     json_error_t error;
@@ -171,14 +171,16 @@ static enum MHD_Result add_drain(http_call *c, const char *app_id)
     else if (url == NULL || strlen(url) > LT_DRAIN_URL_MAX)
         snprintf(problem, sizeof problem, "bad url: expected a URL of at most %d bytes", LT_DRAIN_URL_MAX);
     else if (scope != NULL && strcmp(scope, "runner") != 0 && strcmp(scope, "request") != 0)
-        snprintf(problem, sizeof problem, "bad scope: expected runner (every line) or request (lines "
-                                          "inside requests)");
+        snprintf(problem, sizeof problem,
+                 "bad scope: expected runner (every line) or request (lines "
+                 "inside requests)");
     else if (runner != NULL && !lt_wire_id_ok(runner, strlen(runner)))
         snprintf(problem, sizeof problem, "bad runner: expected a runner ID");
     else if (source != NULL && !lt_source_name_ok(source))
         snprintf(problem, sizeof problem, "bad source: expected run, gateway or deploy");
     else if (level != NULL && lt_level_parse(level) < 0)
-        snprintf(problem, sizeof problem, "bad level: expected TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR");
+        snprintf(problem, sizeof problem,
+                 "bad level: expected TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR");
     else if (loopback != NULL && !json_is_null(loopback) && !json_is_boolean(loopback))
         snprintf(problem, sizeof problem, "bad allow_loopback: expected true or false");
     if (problem[0]) {
@@ -209,9 +211,10 @@ static enum MHD_Result add_drain(http_call *c, const char *app_id)
     char secret[LT_DRAIN_SECRET_LEN + 1];
     if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw || lt_drain_secret_new(secret) != 0)
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "no randomness");
-    snprintf(d.id, sizeof d.id, "drn_%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3], raw[4],
-             raw[5], raw[6], raw[7]);
-    if (lt_drain_secret_seal(d.id, secret, d.sealed_secret, sizeof d.sealed_secret, &d.sealed_secret_len) != 0)
+    snprintf(d.id, sizeof d.id, "drn_%02x%02x%02x%02x%02x%02x%02x%02x", raw[0], raw[1], raw[2], raw[3],
+             raw[4], raw[5], raw[6], raw[7]);
+    if (lt_drain_secret_seal(d.id, secret, d.sealed_secret, sizeof d.sealed_secret, &d.sealed_secret_len) !=
+        0)
         return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot seal the secret");
     d.created_ns = lt_time_now_ns();
     /* A new drain carries the lines stored from now on. */

@@ -127,9 +127,9 @@ int lt_sqlite_drain_add(lt_backend_drains *d, const lt_drain *drain)
 
 long lt_sqlite_drain_list(lt_backend_drains *d, const char *app_id, lt_drain_cb cb, void *ctx)
 {
-    sqlite3_stmt *s = prepare(d, app_id != NULL ? "SELECT " DRAIN_COLUMNS
-                                                  " FROM drains WHERE app_id = ? ORDER BY created_ts, id"
-                                                : "SELECT " DRAIN_COLUMNS " FROM drains ORDER BY created_ts, id");
+    sqlite3_stmt *s = prepare(
+        d, app_id != NULL ? "SELECT " DRAIN_COLUMNS " FROM drains WHERE app_id = ? ORDER BY created_ts, id"
+                          : "SELECT " DRAIN_COLUMNS " FROM drains ORDER BY created_ts, id");
     if (s == NULL)
         return -1;
     if (app_id != NULL)
@@ -182,7 +182,8 @@ int lt_sqlite_drain_remove(lt_backend_drains *d, const char *id)
     return sqlite3_changes(d->db) > 0 ? 1 : 0;
 }
 
-int lt_sqlite_drain_advance(lt_backend_drains *d, const char *id, int64_t cursor, int64_t lines, int64_t bytes)
+int lt_sqlite_drain_advance(lt_backend_drains *d, const char *id, int64_t cursor, int64_t lines,
+                            int64_t bytes)
 {
     sqlite3_stmt *s = prepare(d, "UPDATE drains SET cursor = max(cursor, ?), lines_sent = lines_sent + ?,"
                                  " bytes_sent = bytes_sent + ? WHERE id = ?");
@@ -216,7 +217,8 @@ int lt_sqlite_drain_failed(lt_backend_drains *d, const char *id)
 
 int64_t lt_sqlite_drain_backlog(lt_backend_drains *d, const char *app_id, int64_t after_id, int64_t cap)
 {
-    sqlite3_stmt *s = prepare(d, "SELECT count(*) FROM (SELECT 1 FROM logs WHERE app_id = ? AND id > ? LIMIT ?)");
+    sqlite3_stmt *s =
+        prepare(d, "SELECT count(*) FROM (SELECT 1 FROM logs WHERE app_id = ? AND id > ? LIMIT ?)");
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, app_id, -1, SQLITE_STATIC);

@@ -151,8 +151,8 @@ static const char *const migrations[] = {
     "  app_id         TEXT NOT NULL,"
     "  kind           TEXT NOT NULL,"
     "  url            TEXT NOT NULL,"
-    "  runner_id      TEXT NOT NULL," /* '' = any */
-    "  source         TEXT NOT NULL," /* '' = any */
+    "  runner_id      TEXT NOT NULL,"    /* '' = any */
+    "  source         TEXT NOT NULL,"    /* '' = any */
     "  min_level      INTEGER NOT NULL," /* -1 = any */
     "  requests_only  INTEGER NOT NULL,"
     "  allow_loopback INTEGER NOT NULL,"
