@@ -137,8 +137,8 @@ static void test_open_creates_wal_store(void)
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 6); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
-                                               6 instance owners */
+    CHECK_INT(sqlite3_column_int(s, 0), 7); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
+                                               6 instance owners, 7 drains */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -553,12 +553,13 @@ static void test_unattributed_mark_and_migration(void)
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     /* Back to the schema before the mark (step 3 -> 4 adds it; 4 -> 5 the
-     * tenants' accounting; 5 -> 6 the instances' owners). */
+     * tenants' accounting; 5 -> 6 the instances' owners; 6 -> 7 drains). */
     CHECK(sqlite3_exec(db,
                        "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
                        " DROP INDEX requests_open_by_begin;"
                        " ALTER TABLE delivery_instances DROP COLUMN runner_id;"
-                       " ALTER TABLE delivery_instances DROP COLUMN app_id; PRAGMA user_version = 3",
+                       " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP TABLE drains;"
+                       " PRAGMA user_version = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
