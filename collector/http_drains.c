@@ -151,7 +151,8 @@ static enum MHD_Result add_drain(http_call *c, const char *app_id)
         for (const char *const *k = keys; *k != NULL && !known; k++)
             known = strcmp(key, *k) == 0;
         if (!known) {
-            enum MHD_Result r = http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad body: unknown key %s", key);
+            enum MHD_Result r =
+                http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad body: unknown key %s", key);
             json_decref(doc);
             return r;
         }
