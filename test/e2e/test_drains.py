@@ -14,8 +14,11 @@ destinations, at least once and in order, with a durable cursor.
   another owner's app and drains 404; the CLI's add/list/remove.
 - Syslog into a private rsyslogd over TCP: every line once, app and runner
   in the structured data.
-- OTLP/HTTP JSON: every field of the logs data model checked against the
-  OpenTelemetry spec's JSON mapping (in Python; see README).
+- OTLP/HTTP JSON: every payload decoded by the OpenTelemetry project's own
+  protocol definitions (test/otlp: the protobufjs code generated from
+  opentelemetry-proto in @opentelemetry/otlp-transformer, pinned by its
+  package-lock.json; scripts/install-otlp-deps.sh): it must survive
+  encoding to protobuf and back unchanged, and every field is checked.
 - A destination that accepts and never answers: a second drain and ingest
   go on (measured), the collector's memory stays bounded.
 """
@@ -28,7 +31,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import (CLI, PYTHON, Collector, check, check_eq, run_tests, runner_env, status_kb, wait_until)
+from harness import (CLI, PYTHON, SRC, Collector, TestFailure, check, check_eq, run_tests, runner_env, status_kb, wait_until)
 from drain_receivers import HangingReceiver, HttpReceiver, Rsyslog, make_certificate
 
 # Under a sanitizer RSS also holds ASan's quarantine (256 MB) or TSan's
@@ -266,7 +269,7 @@ def test_otlp_fields():
             wait_until(lambda: sum(b.count(b"logRecords") for _, _, b in rx.batches) >= 1 and
                        sum(len(r) for r in records(rx)) >= 2, 20, "OTLP records")
             check_eq(rx.batches[0][1].get("Content-Type"), "application/json", "content type")
-            doc = __import__("json").loads(rx.batches[0][2])
+            doc = decode_otlp([rx.batches[0][2]])[0]
             check_eq(list(doc), ["resourceLogs"], "top level")
             rl = doc["resourceLogs"][0]
             attrs = {a["key"]: a["value"] for a in rl["resource"]["attributes"]}
@@ -296,10 +299,25 @@ def test_otlp_fields():
         rx.stop()
 
 
+OTLP_DIR = os.path.join(SRC, "test", "otlp")
+
+
+def decode_otlp(bodies):
+    """Each payload as the official definitions decode it (check_otlp.cjs)."""
+    if not os.path.isdir(os.path.join(OTLP_DIR, "node_modules", "@opentelemetry", "otlp-transformer")):
+        raise TestFailure("@opentelemetry/otlp-transformer is not installed: run scripts/install-otlp-deps.sh "
+                          "(scripts/test.sh does)")
+    out = subprocess.run(["node", "check_otlp.cjs"], cwd=OTLP_DIR, input=b"\n".join(bodies) + b"\n",
+                         capture_output=True, timeout=60)
+    check_eq(out.returncode, 0, "check_otlp.cjs: %s %s" % (out.stdout.decode()[-2000:], out.stderr.decode()[-2000:]))
+    docs = [__import__("json").loads(line) for line in out.stdout.decode().splitlines()]
+    check_eq(len(docs), len(bodies), "payloads decoded")
+    return docs
+
+
 def records(rx):
     out = []
-    for _, _, body in rx.batches:
-        doc = __import__("json").loads(body)
+    for doc in decode_otlp([body for _, _, body in rx.batches]):
         for rl in doc["resourceLogs"]:
             for sl in rl["scopeLogs"]:
                 out.append(sl["logRecords"])
