@@ -54,8 +54,8 @@
 
 #define MANAGER_INTERVAL_MS 1000
 #define BACKOFF_BASE_NS (INT64_C(250) * 1000000)
-#define LAG_INTERVAL_NS (INT64_C(1000) * 1000000)
-#define LAG_CAP 10000000
+#define LAG_INTERVAL_NS (INT64_C(2000) * 1000000)
+#define LAG_CAP 1000000
 
 typedef struct worker {
     lt_drain drain; /* the configuration it was started with */
@@ -475,7 +475,7 @@ void lt_drains_render_metrics(FILE *f)
         {"drain_lines_sent_total", "counter", "lines a drain's destination accepted"},
         {"drain_bytes_sent_total", "counter", "payload bytes a drain's destination accepted"},
         {"drain_batches_failed_total", "counter", "batches a drain's destination did not take (retried)"},
-        {"drain_lag_lines", "gauge", "lines of the drain's app not yet delivered (capped at 10M)"},
+        {"drain_lag_lines", "gauge", "lines of the drain's app not yet delivered (capped at 1M)"},
         {"drain_lag_seconds", "gauge", "age of the oldest line not yet delivered"},
         {"drain_up", "gauge", "1 unless the drain's last attempt failed"},
     };
