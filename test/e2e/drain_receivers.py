@@ -156,6 +156,65 @@ class HangingReceiver:
             c.close()
 
 
+class SyslogTlsReceiver:
+    """Syslog over TLS (RFC 5425's framing: octet counting), in Python:
+    records each message, in order. Only to test logtap's TLS client; the
+    plain TCP path is tested against rsyslogd."""
+
+    def __init__(self, cert, key):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.messages = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return "tls://localhost:%d" % self.port
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._read, args=(conn,), daemon=True).start()
+
+    def _read(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+        buf = b""
+        while True:
+            try:
+                data = tls.recv(65536)
+            except (OSError, ssl.SSLError):
+                break
+            if not data:
+                break
+            buf += data
+            while True:
+                space = buf.find(b" ")
+                if space < 0:
+                    break
+                length = int(buf[:space])
+                if len(buf) < space + 1 + length:
+                    break
+                with self.lock:
+                    self.messages.append(buf[space + 1:space + 1 + length].decode("utf-8", "replace"))
+                buf = buf[space + 1 + length:]
+        tls.close()
+
+    def stop(self):
+        self.sock.close()
+
+
 RSYSLOG_CONF = """
 global(workDirectory="{work}")
 module(load="imptcp")

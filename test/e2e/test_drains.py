@@ -13,7 +13,9 @@ destinations, at least once and in order, with a durable cursor.
   addresses, the collector's own port refused, allow_loopback admin's,
   another owner's app and drains 404; the CLI's add/list/remove.
 - Syslog into a private rsyslogd over TCP: every line once, app and runner
-  in the structured data.
+  in the structured data; over TLS to a Python receiver (rsyslog's TLS
+  driver is another package): refused without the CA, every line once
+  with it.
 - OTLP/HTTP JSON: every payload decoded by the OpenTelemetry project's own
   protocol definitions (test/otlp: the protobufjs code generated from
   opentelemetry-proto in @opentelemetry/otlp-transformer, pinned by its
@@ -32,7 +34,7 @@ import tempfile
 import time
 
 from harness import (CLI, PYTHON, SRC, Collector, TestFailure, check, check_eq, run_tests, runner_env, status_kb, wait_until)
-from drain_receivers import HangingReceiver, HttpReceiver, Rsyslog, make_certificate
+from drain_receivers import HangingReceiver, HttpReceiver, Rsyslog, SyslogTlsReceiver, make_certificate
 
 # Under a sanitizer RSS also holds ASan's quarantine (256 MB) or TSan's
 # shadow, and everything runs slower: the bounds get room (as
@@ -253,6 +255,32 @@ def test_syslog_rsyslog():
         rs.stop()
 
 
+def test_syslog_tls():
+    tmp = tempfile.mkdtemp(prefix="logtap-drains-")
+    cert, key = make_certificate(tmp)
+    rx = SyslogTlsReceiver(cert, key)
+    try:
+        # Without the CA the certificate is not trusted: nothing is sent.
+        with Collector(args=["--drain-backoff-max", "1s"]) as c:
+            d = add_drain(c, "shop", {"kind": "syslog", "url": rx.url})
+            write_lines(c, "r-tls", "shop", "tls", 10)
+            wait_until(lambda: c.get_json("/v1/drains/" + d["id"])[1]["batches_failed"] >= 1, 20,
+                       "a failed TLS handshake")
+            check("TLS handshake failed" in (c.get_json("/v1/drains/" + d["id"])[1]["last_error"] or ""),
+                  "the drain says why: %r" % c.get_json("/v1/drains/" + d["id"])[1])
+            check_eq(rx.messages, [], "nothing sent to an untrusted certificate")
+        with Collector(args=["--drain-ca-file", cert]) as c:
+            add_drain(c, "shop", {"kind": "syslog", "url": rx.url})
+            write_lines(c, "r-tls", "shop", "tls", 3000)
+            wait_until(lambda: len(rx.messages) >= 3000, 30, "messages over TLS")
+            time.sleep(0.5)
+            check_eq(len(rx.messages), 3000, "messages over TLS (each once)")
+            check(all(m.endswith("tls %06d" % i) and 'runner="r-tls"' in m for i, m in enumerate(rx.messages)),
+                  "every message, in order: %r" % rx.messages[:3])
+    finally:
+        rx.stop()
+
+
 def test_otlp_fields():
     rx = HttpReceiver().start()
     try:
@@ -369,4 +397,4 @@ def test_hanging_destination_isolation():
 
 if __name__ == "__main__":
     run_tests([test_api_rules, test_ndjson_exactly_once, test_ndjson_kill_and_outage, test_syslog_rsyslog,
-               test_otlp_fields, test_hanging_destination_isolation])
+               test_syslog_tls, test_otlp_fields, test_hanging_destination_isolation])
