@@ -33,9 +33,10 @@ static void test_syslog_frame(void)
     lt_drain_batch_begin(&b, LT_DRAIN_SYSLOG, "host1");
     CHECK_INT(lt_drain_batch_add(&b, &line), 0);
     CHECK_INT(lt_drain_batch_finish(&b), 0);
-    const char *want = "<11>1 2026-11-25T14:58:06.123456Z host1 shop] 42 stderr [logtap@32473 app=\"shop\\]\""
-                       " runner=\"r-1\" request=\"req \\\"x\\\"\" version=\"v1\" source=\"run\" level=\"ERROR\""
-                       " id=\"7\"] two lines\\";
+    const char *want =
+        "<11>1 2026-11-25T14:58:06.123456Z host1 shop] 42 stderr [logtap@32473 app=\"shop\\]\""
+        " runner=\"r-1\" request=\"req \\\"x\\\"\" version=\"v1\" source=\"run\" level=\"ERROR\""
+        " id=\"7\"] two lines\\";
     char framed[512];
     snprintf(framed, sizeof framed, "%zu %s", strlen(want), want);
     lt_buf_append_byte(&b.body, '\0');
