@@ -311,10 +311,8 @@ int main(int argc, char **argv)
         .batch_bytes = opt.drain_batch_bytes > 0 ? opt.drain_batch_bytes : 1 << 20,
         .own_ports = {lt_http_port(http), listen_port(opt.listen)},
     };
-    if (lt_drains_start(&drains, err, sizeof err) != 0) {
-        fprintf(stderr, "logtap-collector: cannot start the drains: %s\n", err);
-        goto out;
-    }
+    if (lt_drains_start(&drains, err, sizeof err) != 0)
+        lt_log("log drains are off: %s", err); /* the rest of the collector serves on */
 
     char host[256];
     snprintf(host, sizeof host, "%s", opt.http);

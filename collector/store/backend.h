@@ -72,7 +72,7 @@ typedef struct lt_store_backend {
     int (*app_known)(lt_backend_reader *r, const char *app_id);
     int (*runner_app)(lt_backend_reader *r, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
 
-    /* ---- drains (one handle per thread) ---- */
+    /* ---- drains (one handle per thread); all NULL: no drains ---- */
     lt_backend_drains *(*drains_open)(const char *dir, char *err, size_t errlen);
     void (*drains_close)(lt_backend_drains *d);
     const char *(*drains_error)(const lt_backend_drains *d);

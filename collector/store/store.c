@@ -365,6 +365,12 @@ struct lt_store_drains {
 
 lt_store_drains *lt_store_drains_open_for(const lt_store *st, char *err, size_t errlen)
 {
+    /* A backend may keep no drains (its members left NULL): then none can
+     * be added, and the collector runs without them. */
+    if (st->backend->drains_open == NULL) {
+        lt_store_errorf(err, errlen, "the %s store keeps no log drains", st->backend->name);
+        return NULL;
+    }
     lt_store_drains *d = calloc(1, sizeof *d);
     if (d == NULL) {
         lt_store_errorf(err, errlen, "out of memory");
