@@ -40,12 +40,12 @@ static json_t *drain_json(const lt_drain *d)
         json_pack("{s:s, s:s?, s:s?, s:s?}", "scope", d->requests_only ? "request" : "runner", "runner",
                   d->runner_id[0] ? d->runner_id : NULL, "source", d->source[0] ? d->source : NULL, "level",
                   d->min_level >= 0 ? lt_level_name(d->min_level) : NULL);
-    json_t *out =
-        json_pack("{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:I, s:I, s:I, s:I}", "id", d->id, "app_id", d->app_id,
-                  "kind", d->kind, "url", d->url, "filters", filters, "allow_loopback", d->allow_loopback,
-                  "created", lt_time_format(d->created_ns, created, sizeof created), "cursor",
-                  (json_int_t)d->cursor, "lines_sent", (json_int_t)d->lines_sent, "bytes_sent",
-                  (json_int_t)d->bytes_sent, "batches_failed", (json_int_t)d->batches_failed);
+    json_t *out = json_pack(
+        "{s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:I, s:I, s:I, s:I, s:I}", "id", d->id, "app_id", d->app_id,
+        "kind", d->kind, "url", d->url, "filters", filters, "allow_loopback", d->allow_loopback, "created",
+        lt_time_format(d->created_ns, created, sizeof created), "cursor", (json_int_t)d->cursor, "lines_sent",
+        (json_int_t)d->lines_sent, "bytes_sent", (json_int_t)d->bytes_sent, "batches_failed",
+        (json_int_t)d->batches_failed, "lines_missed", (json_int_t)d->lines_missed);
     if (out == NULL)
         return NULL;
     lt_drain_status st;

@@ -80,7 +80,8 @@ typedef struct lt_store_backend {
     long (*drain_list)(lt_backend_drains *d, const char *app_id, lt_drain_cb cb, void *ctx);
     int (*drain_get)(lt_backend_drains *d, const char *id, lt_drain *out);
     int (*drain_remove)(lt_backend_drains *d, const char *id);
-    int (*drain_advance)(lt_backend_drains *d, const char *id, int64_t cursor, int64_t lines, int64_t bytes);
+    int (*drain_advance)(lt_backend_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                         int64_t bytes);
     int (*drain_failed)(lt_backend_drains *d, const char *id);
     int (*drain_inflight)(lt_backend_drains *d, const char *id, int64_t last_id);
     int64_t (*drain_backlog)(lt_backend_drains *d, const char *app_id, int64_t after_id, int64_t cap);

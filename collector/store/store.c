@@ -419,10 +419,11 @@ int lt_store_drain_remove(lt_store_drains *d, const char *id)
     return d->backend->drain_remove(d->drains, id);
 }
 
-int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t cursor, int64_t lines, int64_t bytes)
+int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                           int64_t bytes)
 {
-    assert(cursor >= 0 && lines >= 0 && bytes >= 0);
-    return d->backend->drain_advance(d->drains, id, cursor, lines, bytes);
+    assert(from >= 0 && cursor >= from && lines >= 0 && lines <= cursor - from && bytes >= 0);
+    return d->backend->drain_advance(d->drains, id, from, cursor, lines, bytes);
 }
 
 int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id)

@@ -241,6 +241,8 @@ typedef struct lt_drain {
      * whose outcome a crash left unknown is rebuilt from the same lines
      * (cursor, inflight_last], so it is sent again under the same key. */
     int64_t inflight_last;
+    /* Lines the drain would have carried that retention deleted first. */
+    int64_t lines_missed;
 } lt_drain;
 
 typedef struct lt_store_drains lt_store_drains;
@@ -258,9 +260,13 @@ long lt_store_drain_list(lt_store_drains *d, const char *app_id, lt_drain_cb cb,
 int lt_store_drain_get(lt_store_drains *d, const char *id, lt_drain *out);
 /* 1 removed, 0 unknown, -1 error. */
 int lt_store_drain_remove(lt_store_drains *d, const char *id);
-/* The destination accepted a batch: the cursor moves to `cursor` (never
- * back) and the counters grow, in one transaction. 0, or -1. */
-int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t cursor, int64_t lines, int64_t bytes);
+/* The destination accepted a batch, every line the drain takes in
+ * (from, cursor]: the cursor moves to `cursor` (never back) and the
+ * counters grow, in one transaction; lines of the batch that retention
+ * deleted meanwhile (counted missed) are taken off lines_missed, since
+ * they were delivered after all. 0, or -1. */
+int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                           int64_t bytes);
 /* A batch of the lines up to `last_id` is about to be sent. 0, or -1. */
 int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id);
 /* A batch failed (its outcome unknown or refused). 0, or -1. */

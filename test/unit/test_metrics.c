@@ -159,10 +159,10 @@ int main(void)
     /* + followers, store_faulted, commit time max, reaper step max, 3
      * queue depths, the commit histogram, 2 drop families, live bytes,
      * instances cached, partial bytes, build info; the process's RSS,
-     * virtual size, CPU, start time, open and most descriptors; the 6
+     * virtual size, CPU, start time, open and most descriptors; the 7
      * drain families (drain.c) */
-    CHECK_INT(help_lines, counters + 14 + 6 + 6);
-    CHECK_INT(type_lines, counters + 14 + 6 + 6);
+    CHECK_INT(help_lines, counters + 14 + 6 + 7);
+    CHECK_INT(type_lines, counters + 14 + 6 + 7);
     CHECK(text[len - 1] == '\n');
     free(text);
     test_process_metrics();

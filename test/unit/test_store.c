@@ -558,7 +558,8 @@ static void test_unattributed_mark_and_migration(void)
                        "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
                        " DROP INDEX requests_open_by_begin;"
                        " ALTER TABLE delivery_instances DROP COLUMN runner_id;"
-                       " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP TABLE drains;"
+                       " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP TRIGGER "
+                       "drains_count_missed; DROP TABLE drains;"
                        " PRAGMA user_version = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);

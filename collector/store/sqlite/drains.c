@@ -23,7 +23,7 @@ struct lt_backend_drains {
 
 #define DRAIN_COLUMNS                                                                                        \
     "id, app_id, kind, url, runner_id, source, min_level, requests_only, allow_loopback, sealed_secret,"     \
-    " created_ts, cursor, lines_sent, bytes_sent, batches_failed, inflight_last"
+    " created_ts, cursor, lines_sent, bytes_sent, batches_failed, inflight_last, lines_missed"
 
 lt_backend_drains *lt_sqlite_drains_open(const char *dir, char *err, size_t errlen)
 {
@@ -105,12 +105,13 @@ static void drain_from_row(sqlite3_stmt *s, lt_drain *out)
     out->bytes_sent = sqlite3_column_int64(s, 13);
     out->batches_failed = sqlite3_column_int64(s, 14);
     out->inflight_last = sqlite3_column_int64(s, 15);
+    out->lines_missed = sqlite3_column_int64(s, 16);
 }
 
 int lt_sqlite_drain_add(lt_backend_drains *d, const lt_drain *drain)
 {
     sqlite3_stmt *s = prepare(d, "INSERT INTO drains(" DRAIN_COLUMNS
-                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0)");
+                                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, 0, 0, 0, 0)");
     if (s == NULL)
         return -1;
     sqlite3_bind_text(s, 1, drain->id, -1, SQLITE_STATIC);
@@ -185,17 +186,29 @@ int lt_sqlite_drain_remove(lt_backend_drains *d, const char *id)
     return sqlite3_changes(d->db) > 0 ? 1 : 0;
 }
 
-int lt_sqlite_drain_advance(lt_backend_drains *d, const char *id, int64_t cursor, int64_t lines,
+int lt_sqlite_drain_advance(lt_backend_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
                             int64_t bytes)
 {
-    sqlite3_stmt *s = prepare(d, "UPDATE drains SET cursor = max(cursor, ?), lines_sent = lines_sent + ?,"
-                                 " bytes_sent = bytes_sent + ? WHERE id = ?");
+    /* One statement, so no deletion falls between the count of the
+     * batch's lines still stored and the cursor's move: every line of the
+     * batch deleted before it was counted missed by the trigger (it was
+     * past the cursor), and is given back here. */
+    sqlite3_stmt *s = prepare(d, "UPDATE drains SET cursor = max(cursor, ?2), lines_sent = lines_sent + ?3,"
+                                 " bytes_sent = bytes_sent + ?4,"
+                                 " lines_missed = lines_missed - (?3 - (SELECT count(*) FROM logs l"
+                                 "  WHERE l.app_id = drains.app_id AND l.id > ?5 AND l.id <= ?2"
+                                 "   AND (drains.runner_id = '' OR l.runner_id = drains.runner_id)"
+                                 "   AND (drains.source = '' OR l.source = drains.source)"
+                                 "   AND (drains.min_level < 0 OR l.level >= drains.min_level)"
+                                 "   AND (drains.requests_only = 0 OR l.request_id IS NOT NULL)))"
+                                 " WHERE id = ?1 AND cursor = ?5");
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, cursor);
-    sqlite3_bind_int64(s, 2, lines);
-    sqlite3_bind_int64(s, 3, bytes);
-    sqlite3_bind_text(s, 4, id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 2, cursor);
+    sqlite3_bind_int64(s, 3, lines);
+    sqlite3_bind_int64(s, 4, bytes);
+    sqlite3_bind_int64(s, 5, from);
     return run(d, s);
 }
 
