@@ -29,7 +29,9 @@ static const char main_usage[] =
     "run a command with its output captured, and manage who may read what.\n"
     "\n"
     "Commands:\n"
+    "  runners list [FILTERS]      the runners you may see, newest first\n"
     "  runners logs RUNNER_ID      every line a runner wrote, over its lifetime\n"
+    "  requests list [FILTERS]     the requests you may see, newest first\n"
     "  requests logs REQUEST_ID    the lines written while a request was served\n"
     "  requests status REQUEST_ID  a request's status (fal's queue-status shape)\n"
     "  logs [FILTERS]              lines across runners: by app, version,\n"
@@ -85,17 +87,19 @@ static const char main_usage[] =
     "  LOGTAP_CREDENTIALS=/srv/demo/credentials logtap runners logs r-1\n"
     "  logtap apps deploy demo --owner alice --private-logs\n";
 
-static const char runners_usage[] = "Usage: logtap runners logs RUNNER_ID [OPTIONS]\n"
+static const char runners_usage[] = "Usage: logtap runners COMMAND [OPTIONS]\n"
                                     "\n"
                                     "Commands:\n"
+                                    "  list            list the runners you may see, newest first\n"
                                     "  logs RUNNER_ID  print or follow every line a runner wrote\n"
                                     "\n"
-                                    "Run 'logtap runners logs --help' for its options.\n";
+                                    "Run 'logtap runners COMMAND --help' for a command's options.\n";
 
 static const char requests_usage[] =
-    "Usage: logtap requests COMMAND REQUEST_ID [OPTIONS]\n"
+    "Usage: logtap requests COMMAND [REQUEST_ID] [OPTIONS]\n"
     "\n"
     "Commands:\n"
+    "  list               list the requests you may see, newest first\n"
     "  logs REQUEST_ID    print or follow the lines written while serving a\n"
     "                     request\n"
     "  status REQUEST_ID  print a request's status (and its logs, with --logs)\n"
@@ -252,11 +256,13 @@ struct group {
 };
 
 static const struct subcommand runners_subcommands[] = {
+    {"list", cmd_runners_list},
     {"logs", cmd_runners_logs},
     {NULL, NULL},
 };
 
 static const struct subcommand requests_subcommands[] = {
+    {"list", cmd_requests_list},
     {"logs", cmd_requests_logs},
     {"status", cmd_requests_status},
     {NULL, NULL},

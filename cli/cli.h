@@ -6,7 +6,8 @@
  * (strings, terminal safety), cli_credentials.c (which token to send),
  * cli_http.c (requests to the collector and their errors), cli_sse.c (the
  * event-stream parser), cli_logs.c and cli_follow.c (the log commands),
- * cli_admin.c (tokens, apps, accounts, whoami), cli_drains.c (log drains), cli_run.c (`logtap run`).
+ * cli_admin.c (tokens, apps, accounts, whoami), cli_lists.c (runners list,
+ * requests list), cli_drains.c (log drains), cli_run.c (`logtap run`).
  */
 #ifndef LT_CLI_H
 #define LT_CLI_H
@@ -66,6 +67,11 @@ enum cli_option {
     OPT_PRIVATE_LOGS,
     OPT_PUBLIC_LOGS,
     OPT_DEFAULT_PRIVATE_LOGS,
+    OPT_JSON,
+    OPT_EXCLUDE,
+    OPT_ALL,
+    OPT_STATE,
+    OPT_CALLER,
     OPT_SCOPE,
 };
 
@@ -116,6 +122,7 @@ int take_no_operands(const char *command, int argc, char **argv);
 
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
 command_fn cmd_run;
+command_fn cmd_runners_list, cmd_requests_list; /* cli_lists.c */
 
 /* `logtap run`'s exit code when exec failed with `error` (cli_run.c, also
  * for run --catch-all): 126 or 127, as a shell. */

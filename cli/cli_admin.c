@@ -50,9 +50,11 @@ struct admin_command {
     int (*run)(struct collector *c, const struct admin_args *a);
 };
 
+/* -o and --json: the spellings people bring from kubectl and fal. */
 #define OUTPUT_OPTION                                                                                        \
+    {"output", required_argument, NULL, 'o'},                                                                \
     {                                                                                                        \
-        "output", required_argument, NULL, OPT_OUTPUT                                                        \
+        "json", no_argument, NULL, OPT_JSON                                                                  \
     }
 #define HELP_OPTION                                                                                          \
     {                                                                                                        \
@@ -73,7 +75,9 @@ static const struct option output_options[] = {
     END_OPTIONS,
 };
 
-#define OUTPUT_HELP "      --output FORMAT  text (default) or json: one JSON object a line\n"
+#define OUTPUT_HELP                                                                                          \
+    "  -o, --output FORMAT  text (default) or json: one JSON object a line\n"                                \
+    "      --json           the same as --output json\n"
 #define TAIL_HELP                                                                                            \
     CLI_GLOBAL_OPTIONS_HELP                                                                                  \
     "  -h, --help           show this help\n"                                                                \
@@ -299,7 +303,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
     *a = (struct admin_args){.private_logs = -1, .default_private_logs = -1};
 
     prepare_subcommand_argv(argv);
-    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "h", cmd->options, NULL)) != -1) {
+    const char *short_options = takes_option(cmd, 'o') ? "ho:" : "h";
+    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, short_options, cmd->options, NULL)) != -1) {
         switch (opt) {
         case OPT_USER:
         case OPT_OWNER:
@@ -322,7 +327,8 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
             break;
         }
         case OPT_DEFAULT_PRIVATE_LOGS: code = parse_on_off(cmd, optarg, &a->default_private_logs); break;
-        case OPT_OUTPUT: code = parse_output_format(cmd->name, optarg, &a->output); break;
+        case 'o': code = parse_output_format(cmd->name, optarg, &a->output); break;
+        case OPT_JSON: a->output = OUTPUT_JSON; break;
         case OPT_SERVER:
         case OPT_TOKEN:
         case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, cmd->name); break;
@@ -337,23 +343,6 @@ static int parse_admin_args(const struct admin_command *cmd, struct cli_globals 
 /* Output                                                                   */
 /* ------------------------------------------------------------------------ */
 
-/* A field as text for a person: strings made terminal-safe, numbers as
- * digits, anything missing as "-". Caller frees. */
-static char *field_text_new(json_t *object, const char *key)
-{
-    json_t *value = json_object_get(object, key);
-    lt_buf text = {0};
-    if (json_is_string(value) && json_string_length(value) > 0)
-        append_terminal_safe(&text, json_string_value(value), json_string_length(value), false);
-    else if (json_is_integer(value))
-        lt_buf_appendf(&text, "%lld", (long long)json_integer_value(value));
-    else if (json_is_boolean(value))
-        lt_buf_append_str(&text, json_is_true(value) ? "yes" : "no");
-    else
-        lt_buf_append_byte(&text, '-');
-    return lt_buf_detach(&text);
-}
-
 static char *on_off_text_new(json_t *object, const char *key, const char *from_key)
 {
     json_t *value = json_object_get(object, key);
@@ -366,60 +355,6 @@ static char *on_off_text_new(json_t *object, const char *key, const char *from_k
         free(from);
     }
     return lt_buf_detach(&text);
-}
-
-#define TABLE_MAX_COLUMNS 8
-
-/* Rows of cells, printed as aligned columns (the last one unpadded). */
-struct table {
-    size_t columns;
-    size_t rows;
-    char **cells; /* rows x columns, owned */
-};
-
-static void table_add(struct table *t, char **row)
-{
-    char **cells = realloc(t->cells, (t->rows + 1) * t->columns * sizeof *cells);
-    if (!cells)
-        die_out_of_memory();
-    t->cells = cells;
-    memcpy(cells + t->rows * t->columns, row, t->columns * sizeof *cells);
-    t->rows++;
-}
-
-static void table_print_and_free(struct table *t)
-{
-    size_t width[TABLE_MAX_COLUMNS] = {0};
-    for (size_t r = 0; r < t->rows; r++)
-        for (size_t col = 0; col < t->columns; col++) {
-            size_t len = strlen(t->cells[r * t->columns + col]);
-            if (len > width[col])
-                width[col] = len;
-        }
-    for (size_t r = 0; r < t->rows; r++) {
-        for (size_t col = 0; col < t->columns; col++) {
-            char *cell = t->cells[r * t->columns + col];
-            if (col + 1 < t->columns)
-                printf("%-*s  ", (int)width[col], cell);
-            else
-                printf("%s\n", cell);
-            free(cell);
-        }
-    }
-    free(t->cells);
-    t->cells = NULL;
-    t->rows = 0;
-}
-
-static void header_row(struct table *t, const char *const *names)
-{
-    char *row[TABLE_MAX_COLUMNS];
-    for (size_t col = 0; col < t->columns; col++) {
-        row[col] = strdup(names[col]);
-        if (!row[col])
-            die_out_of_memory();
-    }
-    table_add(t, row);
 }
 
 /* KEY  VALUE lines; takes the values. */

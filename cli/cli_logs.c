@@ -52,22 +52,32 @@ static const char *const filter_names[FILTER_COUNT] = {
     "      --version V      only lines of app version V\n"                                                   \
     "      --source S       only lines from source S: run, gateway or deploy\n"                              \
     "      --level L        only lines at level L or above: TRACE < DEBUG <\n"                               \
-    "                       INFO = STDOUT < WARN < STDERR < ERROR\n"                                         \
+    "                       INFO = STDOUT < WARN < STDERR < ERROR; also\n"                                   \
+    "                       WARNING (= WARN), CRITICAL and FATAL (= ERROR),\n"                               \
+    "                       NOTSET (= TRACE: every line)\n"                                                  \
     "      --since T        only lines written at or after T\n"                                              \
-    "      --until T        only lines written before T\n"                                                   \
-    "      --search TEXT    only lines containing TEXT (case-sensitive)\n"
+    "      --until T        only lines written before T (after --since)\n"                                   \
+    "      --search TEXT    only lines containing TEXT (case-sensitive)\n"                                   \
+    "      --exclude TEXT   only lines NOT containing TEXT (case-sensitive)\n"                               \
+    "  -i, --ignore-case    --search and --exclude ignore the case of ASCII\n"                               \
+    "                       letters\n"                                                                       \
+    "\n"                                                                                                     \
+    "--runner, --request, --app and --version may be given more than once: a\n"                              \
+    "line matches any of their values.\n"
 
 #define SELECTION_HELP                                                                                       \
     "\n"                                                                                                     \
     "Selection and output:\n"                                                                                \
     "  -n, --lines N        only the newest N lines (with -f: then the new\n"                                \
-    "                       ones; with -f, N is at most 100000)\n"                                           \
+    "                       ones; with -f, N is at most 100000); --tail N\n"                                 \
+    "                       is the same\n"                                                                   \
     "  -n, --lines +N       only the oldest N lines (not with -f)\n"                                         \
     "  -f, --follow         after the existing lines, print new ones as they\n"                              \
     "                       are written, until interrupted (Ctrl-C); if the\n"                               \
     "                       connection drops it reconnects by itself, without\n"                             \
     "                       gaps or repeats\n"                                                               \
-    "      --output FORMAT  text (default) or json\n"                                                        \
+    "  -o, --output FORMAT  text (default) or json\n"                                                        \
+    "      --json           the same as --output json\n"                                                     \
     "      --raw            print only each message, byte for byte as the\n"                                 \
     "                       program wrote it: no columns, no escaping\n" CLI_GLOBAL_OPTIONS_HELP             \
     "  -h, --help           show this help\n"                                                                \
@@ -88,8 +98,8 @@ static const char *const filter_names[FILTER_COUNT] = {
 
 #define ONE_RUNNER_TEXT_HELP                                                                                 \
     "\n"                                                                                                     \
-    "Text output is one line per entry, TIMESTAMP STREAM REQUEST MESSAGE:\n"                                 \
-    "  2026-11-25T14:38:06.123456Z stdout req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"                          \
+    "Text output is one line per entry, TIMESTAMP STREAM LEVEL REQUEST MESSAGE:\n"                           \
+    "  2026-11-25T14:38:06.123456Z stdout INFO req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"                     \
     "Examples:\n"
 
 #define EXIT_HELP                                                                                            \
@@ -141,9 +151,9 @@ static const char logs_usage[] =
     "Filters (a line must match all given; none: every line you may read):\n"
     "      --runner R       only lines of runner R\n"
     "      --request Q      only lines written while serving request Q\n" FILTERS_HELP SELECTION_HELP "\n"
-    "Text output is one line per entry, TIMESTAMP RUNNER STREAM REQUEST\n"
+    "Text output is one line per entry, TIMESTAMP RUNNER STREAM LEVEL REQUEST\n"
     "MESSAGE:\n"
-    "  2026-11-25T14:38:06.123456Z r-1 stdout req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"
+    "  2026-11-25T14:38:06.123456Z r-1 stdout INFO req-7 hello\n" SAFETY_HELP EXIT_HELP "\n"
     "Examples:\n"
     "  logtap logs --app demo -f\n"
     "  logtap logs --app demo --version v3 --level error --since 1h\n"
@@ -183,14 +193,18 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
     else
         lt_buf_appendf(&url, "%s/v1/logs", c->server);
     for (int i = 0; i < FILTER_COUNT; i++)
-        if (q->filters[i])
-            append_query_param(&url, filter_names[i], q->filters[i]);
+        for (int v = 0; v < q->filter_counts[i]; v++)
+            append_query_param(&url, filter_names[i], q->filters[i][v]);
     if (pp->since)
         append_query_param(&url, "since", pp->since);
     if (q->until)
         append_query_param(&url, "until", q->until);
     if (q->search && *q->search)
         append_query_param(&url, "search", q->search);
+    if (q->exclude && *q->exclude)
+        append_query_param(&url, "exclude", q->exclude);
+    if (q->ignore_case)
+        append_query_param(&url, "ignore_case", "1");
     if (pp->tail >= 0)
         append_query_number(&url, "tail", pp->tail);
     if (pp->limit >= 0)
@@ -261,6 +275,7 @@ static void format_text_entry(struct printer *p, json_t *entry)
         if (p->show_runner)
             append_column(&p->line, entry, "runner_id");
         append_column(&p->line, entry, "stream");
+        append_column(&p->line, entry, "level");
         if (json_is_true(json_object_get(entry, "unattributed")))
             lt_buf_append_str(&p->line, "? "); /* caught by --catch-all: writer unknown */
         else
@@ -498,22 +513,24 @@ static int check_filters(const struct logs_query *q)
 {
     const char *command = q->scope->command;
     for (int i = 0; i < FILTER_COUNT; i++) {
-        if (!q->filters[i])
+        if (q->filter_counts[i] == 0)
             continue;
         if (i == q->scope->own_filter)
             return usage_error(command, "--%s is not an option here: the %s is %s", filter_names[i],
                                q->scope->noun, q->scope->id_name);
-        if (!q->filters[i][0])
-            return usage_error(command, "--%s must not be empty", filter_names[i]);
+        for (int v = 0; v < q->filter_counts[i]; v++)
+            if (!q->filters[i][v][0])
+                return usage_error(command, "--%s must not be empty", filter_names[i]);
     }
-    const char *source = q->filters[FILTER_SOURCE];
+    const char *source = q->filter_counts[FILTER_SOURCE] ? q->filters[FILTER_SOURCE][0] : NULL;
     if (source && !lt_source_name_ok(source))
         return usage_error(command, "invalid --source '%s': use run, gateway or deploy", source);
-    const char *level = q->filters[FILTER_LEVEL];
+    const char *level = q->filter_counts[FILTER_LEVEL] ? q->filters[FILTER_LEVEL][0] : NULL;
     if (level && lt_level_parse(level) < 0)
         return usage_error(command,
                            "invalid --level '%s': use TRACE, DEBUG, INFO, "
-                           "STDOUT, WARN, STDERR or ERROR",
+                           "STDOUT, WARN, STDERR or ERROR (or WARNING, "
+                           "CRITICAL, FATAL, NOTSET)",
                            level);
     return LT_EXIT_OK;
 }
@@ -529,6 +546,10 @@ static int check_logs_query(struct logs_query *q, const struct printer *p)
         return code;
     if (q->until && (code = check_time_option(command, "--until", q->until, now_ns, &q->until_ns)))
         return code;
+    if (q->since && q->until && q->since_ns >= q->until_ns)
+        return usage_error(command, "--since '%s' is not before --until '%s'", q->since, q->until);
+    if (q->ignore_case && !q->search && !q->exclude)
+        return usage_error(command, "--ignore-case applies to --search and --exclude: give one");
     if (q->follow && q->lines_mode == LINES_OLDEST)
         return usage_error(command, "-n +N (the oldest lines) cannot be combined "
                                     "with --follow");
@@ -561,16 +582,20 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
     static const struct option options[] = {
         {"follow", no_argument, NULL, 'f'},
         {"lines", required_argument, NULL, 'n'},
+        {"tail", required_argument, NULL, 'n'},
         {"since", required_argument, NULL, OPT_SINCE},
         {"until", required_argument, NULL, OPT_UNTIL},
         {"search", required_argument, NULL, OPT_SEARCH},
+        {"ignore-case", no_argument, NULL, 'i'},
+        {"exclude", required_argument, NULL, OPT_EXCLUDE},
         {"runner", required_argument, NULL, OPT_RUNNER},
         {"request", required_argument, NULL, OPT_REQUEST},
         {"app", required_argument, NULL, OPT_APP},
         {"version", required_argument, NULL, OPT_VERSION},
         {"source", required_argument, NULL, OPT_SOURCE},
         {"level", required_argument, NULL, OPT_LEVEL},
-        {"output", required_argument, NULL, OPT_OUTPUT},
+        {"output", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, OPT_JSON},
         {"raw", no_argument, NULL, OPT_RAW},
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
@@ -580,10 +605,18 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
     int opt, code = LT_EXIT_OK;
 
     prepare_subcommand_argv(argv);
-    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "fn:h", options, NULL)) != -1) {
+    while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "fn:io:h", options, NULL)) != -1) {
         int filter = filter_of_option(opt);
+        if (filter == FILTER_SOURCE || filter == FILTER_LEVEL) {
+            q->filters[filter][0] = optarg; /* one value: the last given */
+            q->filter_counts[filter] = 1;
+            continue;
+        }
         if (filter >= 0) {
-            q->filters[filter] = optarg;
+            if (q->filter_counts[filter] == FILTER_VALUES_MAX)
+                return usage_error(command, "--%s: at most %d values", filter_names[filter],
+                                   FILTER_VALUES_MAX);
+            q->filters[filter][q->filter_counts[filter]++] = optarg;
             continue;
         }
         switch (opt) {
@@ -598,7 +631,10 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
         case OPT_SINCE: q->since = optarg; break;
         case OPT_UNTIL: q->until = optarg; break;
         case OPT_SEARCH: q->search = optarg; break;
-        case OPT_OUTPUT: code = parse_output_format(command, optarg, &p->format); break;
+        case OPT_EXCLUDE: q->exclude = optarg; break;
+        case 'i': q->ignore_case = true; break;
+        case 'o': code = parse_output_format(command, optarg, &p->format); break;
+        case OPT_JSON: p->format = OUTPUT_JSON; break;
         case OPT_RAW: p->raw = true; break;
         case OPT_SERVER:
         case OPT_TOKEN:

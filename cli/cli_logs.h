@@ -37,13 +37,20 @@ enum lines_mode { LINES_ALL, LINES_NEWEST, LINES_OLDEST };
 
 /* As typed: the server parses everything again and stays the authority;
  * the CLI checks only to catch mistakes before any traffic. */
+#define FILTER_VALUES_MAX 16 /* values of a repeated filter, as the collector takes */
+
 struct logs_query {
     const struct log_scope *scope;
-    const char *id;                    /* the scope's ID; NULL for logs */
-    const char *filters[FILTER_COUNT]; /* NULL: not filtered */
+    const char *id; /* the scope's ID; NULL for logs */
+    /* Each filter's values (--app a --app b: any of them); --source and
+     * --level take one, the last given. */
+    const char *filters[FILTER_COUNT][FILTER_VALUES_MAX];
+    int filter_counts[FILTER_COUNT];
     const char *since;
     const char *until;
     const char *search;
+    const char *exclude;
+    bool ignore_case;
     int64_t since_ns; /* as the CLI evaluated them */
     int64_t until_ns;
     enum lines_mode lines_mode;

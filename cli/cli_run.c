@@ -66,10 +66,11 @@ static void print_run_usage(FILE *out)
             "  -q, --quiet        do not print the 'logtap: runner ID' line\n"
             "  -h, --help         show this help\n"
             "\n"
-            "When stderr is a terminal, 'logtap: runner ID' is printed there first;\n"
-            "never otherwise, so piped output stays byte-identical (but for the\n"
-            "warning below). liblogtap.so is taken from $LOGTAP_PRELOAD, else from\n"
-            "the directory of the logtap executable, else from\n"
+            "'logtap: runner ID' is printed to stderr first (also when stderr is not a\n"
+            "terminal: a script or a log file learns the generated ID), unless -q;\n"
+            "with -q, CMD's output is byte for byte its own (but for the warning\n"
+            "below). liblogtap.so is taken from $LOGTAP_PRELOAD, else from the\n"
+            "directory of the logtap executable, else from\n"
             "%s, and put first in LD_PRELOAD.\n"
             "\n"
             "The Python binding ('import logtap') is made importable for CMD: its\n"
@@ -419,8 +420,12 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
     if (!ok)
         return LT_EXIT_FAILED;
 
-    if (!o.quiet && isatty(STDERR_FILENO))
+    /* Always, unless -q: whoever reads stderr (a terminal, a CI log, a
+     * file) is the one who will look the runner's logs up by this ID. */
+    if (!o.quiet) {
         fprintf(stderr, "logtap: runner %s\n", runner_id);
+        fflush(stderr);
+    }
     start_collector_probe();
     char **command = argv + optind;
     if (o.catch_all)

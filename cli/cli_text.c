@@ -136,3 +136,69 @@ bool is_all_digits(const char *s)
             return false;
     return true;
 }
+
+/* ------------------------------------------------------------------------ */
+/* Fields and tables of the collector's objects                             */
+/* ------------------------------------------------------------------------ */
+
+/* A field as text for a person: strings made terminal-safe, numbers as
+ * digits, anything missing as "-". Caller frees. */
+char *field_text_new(json_t *object, const char *key)
+{
+    json_t *value = json_object_get(object, key);
+    lt_buf text = {0};
+    if (json_is_string(value) && json_string_length(value) > 0)
+        append_terminal_safe(&text, json_string_value(value), json_string_length(value), false);
+    else if (json_is_integer(value))
+        lt_buf_appendf(&text, "%lld", (long long)json_integer_value(value));
+    else if (json_is_boolean(value))
+        lt_buf_append_str(&text, json_is_true(value) ? "yes" : "no");
+    else
+        lt_buf_append_byte(&text, '-');
+    return lt_buf_detach(&text);
+}
+
+void table_add(struct table *t, char **row)
+{
+    char **cells = realloc(t->cells, (t->rows + 1) * t->columns * sizeof *cells);
+    if (!cells)
+        die_out_of_memory();
+    t->cells = cells;
+    memcpy(cells + t->rows * t->columns, row, t->columns * sizeof *cells);
+    t->rows++;
+}
+
+void table_print_and_free(struct table *t)
+{
+    size_t width[TABLE_MAX_COLUMNS] = {0};
+    for (size_t r = 0; r < t->rows; r++)
+        for (size_t col = 0; col < t->columns; col++) {
+            size_t len = strlen(t->cells[r * t->columns + col]);
+            if (len > width[col])
+                width[col] = len;
+        }
+    for (size_t r = 0; r < t->rows; r++) {
+        for (size_t col = 0; col < t->columns; col++) {
+            char *cell = t->cells[r * t->columns + col];
+            if (col + 1 < t->columns)
+                printf("%-*s  ", (int)width[col], cell);
+            else
+                printf("%s\n", cell);
+            free(cell);
+        }
+    }
+    free(t->cells);
+    t->cells = NULL;
+    t->rows = 0;
+}
+
+void header_row(struct table *t, const char *const *names)
+{
+    char *row[TABLE_MAX_COLUMNS];
+    for (size_t col = 0; col < t->columns; col++) {
+        row[col] = strdup(names[col]);
+        if (!row[col])
+            die_out_of_memory();
+    }
+    table_add(t, row);
+}

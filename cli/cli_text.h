@@ -35,6 +35,25 @@ int report_write_failure(int err);
  * `write_errno` is an error already seen writing, else 0. */
 int finish_stdout(int code, int write_errno);
 
+/* A field of a collector's object as text for a person: strings made
+ * terminal-safe, numbers as digits, anything missing or null as "-".
+ * Caller frees. */
+char *field_text_new(json_t *object, const char *key);
+
+#define TABLE_MAX_COLUMNS 10
+
+/* Rows of cells, printed as aligned columns (the last one unpadded). */
+struct table {
+    size_t columns;
+    size_t rows;
+    char **cells; /* rows x columns, owned */
+};
+/* Takes the row's `columns` cells. */
+void table_add(struct table *t, char **row);
+/* A row of copies of `names`. */
+void header_row(struct table *t, const char *const *names);
+void table_print_and_free(struct table *t);
+
 /* Non-empty and only ASCII digits. */
 bool is_all_digits(const char *s);
 

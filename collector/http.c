@@ -268,6 +268,43 @@ const char *http_query_param(struct MHD_Connection *conn, const char *name, bool
     return value;
 }
 
+struct params_collect {
+    const char *name;
+    const char **values;
+    int max;
+    int count;
+    bool too_many, has_nul;
+};
+
+static enum MHD_Result collect_param(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                     const char *value, size_t value_size)
+{
+    (void)kind;
+    struct params_collect *pc = cls;
+    if (key_size != strlen(pc->name) || memcmp(key, pc->name, key_size) != 0)
+        return MHD_YES;
+    if (pc->count == pc->max) {
+        pc->too_many = true;
+        return MHD_NO;
+    }
+    if (value == NULL)
+        value = "";
+    else if (strlen(value) != value_size)
+        pc->has_nul = true;
+    pc->values[pc->count++] = value;
+    return MHD_YES;
+}
+
+int http_query_params(struct MHD_Connection *conn, const char *name, const char **values, int max,
+                      bool *has_nul)
+{
+    assert(max > 0);
+    struct params_collect pc = {.name = name, .values = values, .max = max};
+    MHD_get_connection_values_n(conn, MHD_GET_ARGUMENT_KIND, collect_param, &pc);
+    *has_nul = pc.has_nul;
+    return pc.too_many ? -1 : pc.count;
+}
+
 bool http_parse_count(const char *text, int64_t *out)
 {
     if (text[0] == '\0')
@@ -454,6 +491,10 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
         return http_serve_tokens(c, NULL);
     if (n == 2 && strcmp(collection, "apps") == 0)
         return http_serve_apps(c, NULL);
+    if (n == 2 && strcmp(collection, "runners") == 0)
+        return http_serve_runner_list(c);
+    if (n == 2 && strcmp(collection, "requests") == 0)
+        return http_serve_request_list(c);
     if (n == 2 && strcmp(collection, "drains") == 0)
         return http_serve_drains(c, NULL);
     if (n < 3 || !plausible_id(seg[2]))

@@ -4,6 +4,7 @@
  *   http.c        the server: listening, MHD callbacks, request bodies,
  *                 routing, authentication, /metrics, /healthz, /ui
  *   http_logs.c   log pages, request status, follow streams
+ *   http_lists.c  the lists of runners and requests
  *   http_admin.c  whoami, tokens, apps, accounts
  *   http_drains.c log drains
  *   http_guard.c  connection limits, the read deadline, stream caps
@@ -97,6 +98,11 @@ enum path_result http_split_path(const char *target, char *storage, size_t stora
 /* The value of query parameter `name`, or NULL if absent ("?name" reads
  * as ""). *has_nul is set when the decoded value holds a NUL byte. */
 const char *http_query_param(struct MHD_Connection *conn, const char *name, bool *has_nul);
+/* Every value of a repeated query parameter, in the order given, into
+ * `values` (at most `max`). Returns how many, or -1 when there are more
+ * than `max`. *has_nul is set when a decoded value holds a NUL byte. */
+int http_query_params(struct MHD_Connection *conn, const char *name, const char **values, int max,
+                      bool *has_nul);
 /* Strict non-negative decimal: digits only, no sign, no overflow. */
 bool http_parse_count(const char *text, int64_t *out);
 /* 1, 0, true, false. */
@@ -117,6 +123,9 @@ enum http_log_scope { HTTP_SCOPE_RUNNER, HTTP_SCOPE_REQUEST, HTTP_SCOPE_SEARCH }
 
 /* /v1/runners/{id}/logs, /v1/requests/{id}/logs, /v1/logs (id NULL). */
 enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const char *id);
+/* GET /v1/runners and GET /v1/requests (http_lists.c) */
+enum MHD_Result http_serve_runner_list(http_call *c);
+enum MHD_Result http_serve_request_list(http_call *c);
 /* /v1/requests/{id}/status */
 enum MHD_Result http_serve_request_status(http_call *c, const char *request_id);
 

@@ -81,8 +81,8 @@
 /* ---- parameters ---- */
 
 #define LOG_PARAM_NAMES                                                                                      \
-    "runner", "request", "app", "version", "source", "level", "since", "until", "search", "tail", "limit",   \
-        "after", "before", "follow", "max_lag"
+    "runner", "request", "app", "version", "source", "level", "since", "until", "search", "ignore_case",     \
+        "exclude", "tail", "limit", "after", "before", "follow", "max_lag"
 
 static const char *const log_param_names[] = {LOG_PARAM_NAMES, NULL};
 static const char *const status_param_names[] = {"logs", LOG_PARAM_NAMES, NULL};
@@ -90,11 +90,16 @@ static const char *const status_param_names[] = {"logs", LOG_PARAM_NAMES, NULL};
 /* Everything the log endpoints accept, validated. Strings are borrowed
  * from MHD and live as long as the request. */
 struct log_params {
+    /* An ID filter given once is the single field; given several times,
+     * the set ("any of") and the field is NULL. */
     const char *runner, *request, *app, *version, *source;
-    int min_level;      /* -1 = any */
-    int64_t since_ns;   /* 0 = unbounded */
-    int64_t until_ns;   /* 0 = unbounded */
-    const char *search; /* NULL = no filter */
+    lt_any_of runners, requests, apps, versions;
+    bool ignore_case;
+    const char *exclude; /* NULL = none */
+    int min_level;       /* -1 = any */
+    int64_t since_ns;    /* 0 = unbounded */
+    int64_t until_ns;    /* 0 = unbounded */
+    const char *search;  /* NULL = no filter */
     bool has_tail;
     int64_t tail;
     bool has_limit;
@@ -106,20 +111,28 @@ struct log_params {
     int64_t max_lag; /* 0 = never skip */
 };
 
-/* An ID-valued filter: present means exactly this ID. */
-static bool parse_id_param(struct MHD_Connection *conn, const char *name, const char **out, char *problem,
-                           size_t problem_size)
+/* An ID-valued filter: present once means exactly this ID (*out);
+ * repeated, any of its values (*set). */
+static bool parse_id_param(struct MHD_Connection *conn, const char *name, const char **out, lt_any_of *set,
+                           char *problem, size_t problem_size)
 {
     bool has_nul;
-    const char *value = http_query_param(conn, name, &has_nul);
-    if (value == NULL)
-        return true;
-    if (has_nul || !lt_wire_id_ok(value, strlen(value))) {
-        snprintf(problem, problem_size, "bad %s: expected an ID (1..%d printable ASCII characters, no '/')",
-                 name, LT_WIRE_MAX_ID);
+    int count = http_query_params(conn, name, set->values, LT_ANY_OF_MAX, &has_nul);
+    if (count < 0) {
+        snprintf(problem, problem_size, "bad %s: at most %d values", name, LT_ANY_OF_MAX);
         return false;
     }
-    *out = value;
+    for (int i = 0; i < count; i++) {
+        if (has_nul || !lt_wire_id_ok(set->values[i], strlen(set->values[i]))) {
+            snprintf(problem, problem_size,
+                     "bad %s: expected an ID (1..%d printable ASCII characters, no '/')", name,
+                     LT_WIRE_MAX_ID);
+            return false;
+        }
+    }
+    if (count == 1)
+        *out = set->values[0];
+    set->count = count > 1 ? count : 0;
     return true;
 }
 
@@ -135,10 +148,10 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
     bool has_nul;
     const char *value;
 
-    if (!parse_id_param(conn, "runner", &p->runner, problem, problem_size) ||
-        !parse_id_param(conn, "request", &p->request, problem, problem_size) ||
-        !parse_id_param(conn, "app", &p->app, problem, problem_size) ||
-        !parse_id_param(conn, "version", &p->version, problem, problem_size))
+    if (!parse_id_param(conn, "runner", &p->runner, &p->runners, problem, problem_size) ||
+        !parse_id_param(conn, "request", &p->request, &p->requests, problem, problem_size) ||
+        !parse_id_param(conn, "app", &p->app, &p->apps, problem, problem_size) ||
+        !parse_id_param(conn, "version", &p->version, &p->versions, problem, problem_size))
         return false;
     if ((value = http_query_param(conn, "source", &has_nul)) != NULL) {
         if (has_nul || !lt_source_name_ok(value)) {
@@ -150,7 +163,8 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
     if ((value = http_query_param(conn, "level", &has_nul)) != NULL) {
         if (has_nul || (p->min_level = lt_level_parse(value)) < 0) {
             snprintf(problem, problem_size,
-                     "bad level: expected TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR");
+                     "bad level: expected TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR (or WARNING, "
+                     "CRITICAL, FATAL, NOTSET)");
             return false;
         }
         /* INFO and STDOUT rank the same (doc/http-api.md): "at least
@@ -181,6 +195,18 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
             return false;
         }
         p->search = value[0] != '\0' ? value : NULL;
+    }
+    if ((value = http_query_param(conn, "exclude", &has_nul)) != NULL) {
+        if (has_nul) {
+            snprintf(problem, problem_size, "bad exclude: contains a NUL byte");
+            return false;
+        }
+        p->exclude = value[0] != '\0' ? value : NULL;
+    }
+    if ((value = http_query_param(conn, "ignore_case", &has_nul)) != NULL &&
+        (has_nul || !http_parse_flag(value, &p->ignore_case))) {
+        snprintf(problem, problem_size, "bad ignore_case: expected 1, 0, true or false");
+        return false;
     }
     if ((value = http_query_param(conn, "tail", &has_nul)) != NULL) {
         if (has_nul || !http_parse_count(value, &p->tail)) {
@@ -238,6 +264,14 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
     return true;
 }
 
+static bool any_of_holds(const lt_any_of *set, const char *id)
+{
+    for (int i = 0; i < set->count; i++)
+        if (strcmp(set->values[i], id) == 0)
+            return true;
+    return false;
+}
+
 /* The store query for the parameters; strings are borrowed. */
 static lt_query query_from_params(const struct log_params *p)
 {
@@ -249,6 +283,12 @@ static lt_query query_from_params(const struct log_params *p)
     q.source = p->source;
     q.min_level = p->min_level;
     q.search = p->search;
+    q.exclude = p->exclude;
+    q.ignore_case = p->ignore_case && (p->search != NULL || p->exclude != NULL);
+    q.runners = p->runners;
+    q.requests = p->requests;
+    q.apps = p->apps;
+    q.versions = p->versions;
     q.since_ns = p->since_ns;
     q.until_ns = p->until_ns;
     q.after_id = p->after;
@@ -270,7 +310,8 @@ static lt_query query_from_params(const struct log_params *p)
  * whose stack and parameters the original points into. */
 struct owned_query {
     lt_query q;
-    char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner;
+    char *runner_id, *request_id, *app_id, *version_id, *source, *search, *owner, *exclude;
+    char *set_values[4][LT_ANY_OF_MAX]; /* the sets' values */
 };
 
 static char *strdup_or_null(const char *s, bool *failed)
@@ -295,6 +336,11 @@ static bool owned_query_init(struct owned_query *oq, const lt_query *q)
     oq->q.source = oq->source = strdup_or_null(q->source, &failed);
     oq->q.search = oq->search = strdup_or_null(q->search, &failed);
     oq->q.owner = oq->owner = strdup_or_null(q->owner, &failed);
+    oq->q.exclude = oq->exclude = strdup_or_null(q->exclude, &failed);
+    lt_any_of *sets[4] = {&oq->q.runners, &oq->q.requests, &oq->q.apps, &oq->q.versions};
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < sets[i]->count; v++)
+            sets[i]->values[v] = oq->set_values[i][v] = strdup_or_null(sets[i]->values[v], &failed);
     return !failed;
 }
 
@@ -307,6 +353,10 @@ static void owned_query_free(struct owned_query *oq)
     free(oq->source);
     free(oq->search);
     free(oq->owner);
+    free(oq->exclude);
+    for (int i = 0; i < 4; i++)
+        for (int v = 0; v < LT_ANY_OF_MAX; v++)
+            free(oq->set_values[i][v]);
 }
 
 /* ---- responses MHD pulls ---- */
@@ -664,6 +714,8 @@ static bool narrow_query(lt_query *q, const lt_principal *who, enum http_log_sco
     assert(scope == HTTP_SCOPE_REQUEST); /* a caller: runner logs are never theirs */
     if (q->app_id != NULL && strcmp(q->app_id, info->app_id) != 0)
         return false;
+    if (q->apps.count > 0 && !any_of_holds(&q->apps, info->app_id))
+        return false;
     q->app_id = info->app_id;
     return true;
 }
@@ -940,11 +992,15 @@ static enum MHD_Result judge_failed(http_call *c, int rc)
                             lt_registry_error(c->registry));
 }
 
-/* A scope's own ID may be repeated as a filter but not contradicted. */
-static bool scope_filter_agrees(const char **filter, const char *id)
+/* A scope's own ID may be repeated as a filter but not contradicted (given
+ * several values, it must be one of them: the scope narrows them to it). */
+static bool scope_filter_agrees(const char **filter, lt_any_of *set, const char *id)
 {
     if (*filter != NULL && strcmp(*filter, id) != 0)
         return false;
+    if (set->count > 0 && !any_of_holds(set, id))
+        return false;
+    set->count = 0;
     *filter = id;
     return true;
 }
@@ -959,8 +1015,8 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
     char problem[256];
     if (!parse_log_params(c->conn, log_param_names, DEFAULT_LIMIT, &p, problem, sizeof problem))
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "%s", problem);
-    if ((scope == HTTP_SCOPE_RUNNER && !scope_filter_agrees(&p.runner, id)) ||
-        (scope == HTTP_SCOPE_REQUEST && !scope_filter_agrees(&p.request, id)))
+    if ((scope == HTTP_SCOPE_RUNNER && !scope_filter_agrees(&p.runner, &p.runners, id)) ||
+        (scope == HTTP_SCOPE_REQUEST && !scope_filter_agrees(&p.request, &p.requests, id)))
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad %s: contradicts the path",
                                 scope == HTTP_SCOPE_RUNNER ? "runner" : "request");
     if (p.follow && p.before > 0)
@@ -1022,7 +1078,7 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
     if (p.follow)
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST,
                                 "bad follow: status does not stream (follow /v1/requests/{id}/logs)");
-    if (!scope_filter_agrees(&p.request, request_id))
+    if (!scope_filter_agrees(&p.request, &p.requests, request_id))
         return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad request: contradicts the path");
 
     enum MHD_Result queued = MHD_NO;

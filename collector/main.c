@@ -2,9 +2,10 @@
  * file, then the flags), set up the parts
  * in order -- the data directory and its lock, the store (and the size
  * limit that --retain-size auto stands for), the admin user, the
- * assembler, ingest, the reaper, HTTP -- announce the collector, run the
- * loop (loop.c) until SIGTERM or SIGINT, and tear down in reverse. Every
- * exit after set-up began goes through one teardown.
+ * assembler, ingest, the reaper, HTTP -- announce the collector (and tell
+ * systemd it is ready, readiness.c), run the loop (loop.c) until SIGTERM
+ * or SIGINT, and tear down in reverse. Every exit after set-up began goes
+ * through one teardown.
  *
  * On a terminal the announcement ends with how to point `logtap` (and
  * `logtap run`) at this collector: a person started it and reaches for the
@@ -35,6 +36,7 @@
 #include "log.h"
 #include "loop.h"
 #include "options.h"
+#include "readiness.h"
 #include "reaper.h"
 #include "ring.h"
 #include "store.h"
@@ -325,6 +327,9 @@ int main(int argc, char **argv)
     lt_log("listening on %s, serving http://%s:%d", opt.listen, host, lt_http_port(http));
     if (isatty(STDERR_FILENO))
         tell_how_to_reach(&opt, recorded, host, lt_http_port(http));
+    snprintf(said, sizeof said, "listening on %s, serving http://%s:%d", opt.listen, host,
+             lt_http_port(http));
+    lt_readiness_ready(said);
 
     lt_loop_run(&parts, &opt);
     rc = 0;

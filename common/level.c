@@ -42,6 +42,20 @@ const char *lt_level_name(int level)
     return level_names[level];
 }
 
+/* Names other tools give levels (Python's logging, fal, syslog-minded
+ * loggers), as filters: each means the level of ours that holds those lines
+ * (lt_level_detect already stores "warning" as WARN and "critical" and
+ * "fatal" as ERROR), and NOTSET, Python's "no threshold", the lowest. */
+static const struct {
+    const char *name;
+    int level;
+} level_aliases[] = {
+    {"WARNING", LT_LEVEL_WARN},
+    {"CRITICAL", LT_LEVEL_ERROR},
+    {"FATAL", LT_LEVEL_ERROR},
+    {"NOTSET", LT_LEVEL_TRACE},
+};
+
 int lt_level_parse(const char *name)
 {
     if (name == NULL)
@@ -49,6 +63,9 @@ int lt_level_parse(const char *name)
     for (int level = 0; level < LT_LEVEL_COUNT; level++)
         if (strcasecmp(name, level_names[level]) == 0)
             return level;
+    for (size_t i = 0; i < sizeof level_aliases / sizeof level_aliases[0]; i++)
+        if (strcasecmp(name, level_aliases[i].name) == 0)
+            return level_aliases[i].level;
     return -1;
 }
 

@@ -25,7 +25,9 @@ enum lt_level {
 };
 
 const char *lt_level_name(int level); /* "STDOUT", "ERROR", ... */
-int lt_level_parse(const char *name); /* case-insensitive; -1 if unknown */
+/* Case-insensitive; -1 if unknown. Also takes WARNING (WARN), CRITICAL and
+ * FATAL (ERROR) and NOTSET (TRACE, the lowest). */
+int lt_level_parse(const char *name);
 /* The level of a line: fal's rule, refined from the text. */
 int lt_level_detect(int stream, const char *msg, size_t len);
 const char *lt_stream_name(int stream); /* "stdout" / "stderr" */

@@ -14,13 +14,17 @@
 #          browser tests; scripts/test.sh then installs playwright-core into
 #          test/browser with npm ci), rsyslog (the syslog drain's receiver:
 #          the tests run a private rsyslogd of their own, never the
-#          system's)
+#          system's), and for scripts/build-deb.sh and the
+#          package's test (test/e2e/test_package.py): dpkg-dev, debootstrap,
+#          groff-base, man-db, iproute2 and util-linux (to enter its Debian
+#          root), systemd (systemd-analyze judges the unit)
+# libsystemd-dev (both) lets the collector tell systemd it is ready.
 set -euo pipefail
 what=all
 case "${1:-}" in
   --build) what=build ;;
   --all|"") ;;
-  -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "install-deps.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 
@@ -28,13 +32,14 @@ packages=(
   gcc libc6-dev pkg-config meson ninja-build
   libzmq3-dev libmsgpack-dev libsqlite3-dev libmicrohttpd-dev
   libcurl4-openssl-dev libjansson-dev libssl-dev
-  python3
+  python3 libsystemd-dev
 )
 if [ "$what" = all ]; then
   packages+=(
     g++ procps clang-format
     clang-14 libclang-rt-14-dev
     chromium nodejs
+    dpkg-dev debootstrap groff-base man-db iproute2 util-linux systemd
     rsyslog
   )
 fi

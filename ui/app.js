@@ -7,7 +7,9 @@
 //
 // The page's state is its URL: the hash is a query string of the filters
 // (app, version, runner, request, source, level, search), the request
-// open in the panel (open=ID) and the backlog size (tail=N, default 1000).
+// open in the panel (open=ID), the backlog size (tail=N, default 1000),
+// and the view (view=runners or view=requests: lists.js's tables, which
+// take the app, version and source filters, and state=; none: the logs).
 // Changing a filter writes the hash; a hash change (typed, pasted, Back)
 // is applied to the page. So a view can be shared by its address, and the
 // token never is (it stays in sessionStorage, see api.js).
@@ -30,8 +32,11 @@ import { ApiError, apiGet, clearToken, getToken, seg, setToken } from './api.js'
 import { Follow } from './sse.js';
 import { LogView, localTime } from './logview.js';
 import { renderAnsi } from './ansi.js';
+import { ListView } from './lists.js';
 
 const FILTERS = ['app', 'version', 'runner', 'request', 'source', 'level', 'search'];
+const LIST_FILTERS = ['app', 'version', 'source']; // what the lists take of FILTERS
+const VIEWS = ['logs', 'runners', 'requests'];
 const MAX_LAG = 5000;        // lines a follower may be behind before it is skipped ahead
 const DEFAULT_TAIL = 1000;   // backlog lines shown when the logs page opens
 const MAX_TAIL = 50000;      // also the list's capacity
@@ -48,6 +53,8 @@ const page = {
   skipped: 0,
   main: null,    // LogView of the logs page
   panel: null,   // RequestPanel
+  lists: null,   // ListView of the runners and requests views
+  listKey: null,
 };
 
 // ---- URL state ----
@@ -59,7 +66,10 @@ function readHash() {
   filters.level = filters.level.toUpperCase();
   let tail = Number.parseInt(params.get('tail') || '', 10);
   if (!Number.isSafeInteger(tail) || tail < 1) tail = DEFAULT_TAIL;
-  return { filters, tail: Math.min(tail, MAX_TAIL), open: params.get('open') || '' };
+  let view = params.get('view') || 'logs';
+  if (!VIEWS.includes(view)) view = 'logs';
+  const state = (params.get('state') || '').toUpperCase();
+  return { filters, tail: Math.min(tail, MAX_TAIL), open: params.get('open') || '', view, state };
 }
 
 function writeHash(state) {
@@ -67,6 +77,8 @@ function writeHash(state) {
   for (const key of FILTERS) if (state.filters[key]) params.set(key, state.filters[key]);
   if (state.tail !== DEFAULT_TAIL) params.set('tail', String(state.tail));
   if (state.open) params.set('open', state.open);
+  if (state.view && state.view !== 'logs') params.set('view', state.view);
+  if (state.state) params.set('state', state.state);
   const hash = params.toString();
   if (hash !== window.location.hash.replace(/^#/, '')) {
     window.history.pushState(null, '', hash ? '#' + hash : window.location.pathname + window.location.search);
@@ -84,10 +96,17 @@ function formFilters() {
 // ---- sign-in ----
 
 function show(view) {
-  $('signin-view').hidden = view !== 'signin';
+  const signedIn = view !== 'signin';
+  $('signin-view').hidden = signedIn;
   $('logs-view').hidden = view !== 'logs';
-  $('signout').hidden = view !== 'logs';
-  $('who').hidden = view !== 'logs';
+  $('list-view').hidden = view !== 'runners' && view !== 'requests';
+  $('signout').hidden = !signedIn;
+  $('who').hidden = !signedIn;
+  $('tabs').hidden = !signedIn;
+  for (const tab of $('tabs').querySelectorAll('button')) {
+    if (tab.dataset.view === view) tab.setAttribute('aria-current', 'page');
+    else tab.removeAttribute('aria-current');
+  }
 }
 
 function showSignIn(message) {
@@ -122,6 +141,8 @@ async function signIn(token, fromForm) {
 
 function signOut(message) {
   stopMain();
+  page.lists.stop();
+  page.listKey = null;
   page.panel.close();
   page.filtersKey = null;
   page.main.clear();
@@ -159,12 +180,22 @@ async function loadApps() {
 function applyHash() {
   if (!page.user) return;
   const state = readHash();
+  show(state.view);
+  if (state.view !== 'logs') {
+    applyListState(state);
+  } else {
+    page.lists.stop();
+    page.listKey = null;
+  }
   const form = $('filters');
   for (const key of FILTERS) {
     if (form.elements[key].value !== state.filters[key]) form.elements[key].value = state.filters[key];
   }
   const key = JSON.stringify([state.filters, state.tail]);
-  if (key !== page.filtersKey) {
+  if (state.view !== 'logs') {
+    stopMain(); // the logs stream resumes when the logs view is back
+    page.filtersKey = null;
+  } else if (key !== page.filtersKey) {
     page.filtersKey = key;
     startMain(state);
     loadDrains(state.filters.app);
@@ -173,6 +204,46 @@ function applyHash() {
   else page.panel.close();
   const active = FILTERS.filter((k) => state.filters[k]).map((k) => `${k}=${state.filters[k]}`);
   document.title = 'logtap' + (active.length ? ' — ' + active.join(' ') : '');
+}
+
+// ---- the runners and requests views ----
+
+function listFilters() {
+  const form = $('list-filters');
+  const filters = {};
+  for (const key of LIST_FILTERS) filters[key] = form.elements[key].value.trim();
+  return { filters, state: form.elements.state.value };
+}
+
+function applyListState(state) {
+  const form = $('list-filters');
+  for (const key of LIST_FILTERS) {
+    if (form.elements[key].value !== state.filters[key]) form.elements[key].value = state.filters[key];
+  }
+  form.elements.state.value = state.view === 'requests' ? state.state : '';
+  $('state-filter').hidden = state.view !== 'requests';
+  const params = {};
+  for (const key of LIST_FILTERS) if (state.filters[key]) params[key] = state.filters[key];
+  if (state.view === 'requests' && state.state) params.state = state.state;
+  const key = JSON.stringify([state.view, params]);
+  if (key === page.listKey) return;
+  page.listKey = key;
+  page.lists.show(state.view, params);
+}
+
+function submitListFilters() {
+  const current = readHash();
+  const { filters, state } = listFilters();
+  writeHash({ ...current, filters: { ...current.filters, ...filters }, state });
+}
+
+// A runner's ID in a list: the logs view, narrowed to that runner.
+function showRunnerLogs(id) {
+  const current = readHash();
+  const filters = {};
+  for (const key of FILTERS) filters[key] = '';
+  filters.runner = id;
+  writeHash({ ...current, filters, view: 'logs', state: '' });
 }
 
 // ---- the app's drains ----
@@ -536,6 +607,11 @@ function boot() {
     onUpdate: () => updateCount(page.main, $('count')),
   });
   page.panel = new RequestPanel();
+  page.lists = new ListView($('list-table'), $('list-more'), $('list-count'), {
+    onRunner: showRunnerLogs,
+    onRequest: openRequest,
+    onError: handleAuthFailure,
+  });
 
   $('signin-form').addEventListener('submit', (ev) => {
     ev.preventDefault();
@@ -554,6 +630,14 @@ function boot() {
     $('filters').reset();
     writeHash({ ...readHash(), filters: formFilters() });
   });
+  $('list-filters').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    submitListFilters();
+  });
+  $('list-filters').addEventListener('change', submitListFilters);
+  for (const tab of $('tabs').querySelectorAll('button')) {
+    tab.addEventListener('click', () => writeHash({ ...readHash(), view: tab.dataset.view }));
+  }
   $('pause').addEventListener('click', togglePause);
   $('jump').addEventListener('click', () => page.main.scrollToEnd());
   $('req-close').addEventListener('click', () => openRequest(''));

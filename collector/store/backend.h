@@ -19,7 +19,9 @@
  *   refusing a unit a failed write spoiled, and reports in *last_id the
  *   highest line ID the unit added (0 if none) for the front to publish.
  *   It calls lt_store_note_commit with the time the commit itself took;
- * - query delivers lines in ascending ID order after q->after_id.
+ * - query delivers lines in ascending ID order after q->after_id;
+ * - list_runners and list_requests deliver rows newest first, after the
+ *   cursor (store.h, "lists").
  */
 #ifndef LT_STORE_BACKEND_H
 #define LT_STORE_BACKEND_H
@@ -71,6 +73,8 @@ typedef struct lt_store_backend {
     int (*runner_known)(lt_backend_reader *r, const char *runner_id);
     int (*app_known)(lt_backend_reader *r, const char *app_id);
     int (*runner_app)(lt_backend_reader *r, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
+    long (*list_runners)(lt_backend_reader *r, const lt_list_query *q, lt_runner_row_cb cb, void *ctx);
+    long (*list_requests)(lt_backend_reader *r, const lt_list_query *q, lt_request_row_cb cb, void *ctx);
 
     /* ---- drains (one handle per thread); all NULL: no drains ---- */
     lt_backend_drains *(*drains_open)(const char *dir, char *err, size_t errlen);

@@ -356,6 +356,30 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
     return rd->backend->runner_app(rd->reader, runner_id, app_id);
 }
 
+static void assert_list_query(const lt_list_query *q)
+{
+    assert(q != NULL);
+    assert(q->limit > 0 && q->limit <= LT_LIST_MAX_LIMIT);
+    assert(!q->has_cursor || q->cursor_id != NULL);
+    const lt_any_of *sets[] = {&q->apps, &q->versions, &q->sources, &q->runners, &q->callers};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++)
+        assert(sets[i]->count >= 0 && sets[i]->count <= LT_ANY_OF_MAX);
+}
+
+long lt_store_list_runners(lt_store_reader *rd, const lt_list_query *q, lt_runner_row_cb cb, void *ctx)
+{
+    assert_list_query(q);
+    assert(cb != NULL);
+    return rd->backend->list_runners(rd->reader, q, cb, ctx);
+}
+
+long lt_store_list_requests(lt_store_reader *rd, const lt_list_query *q, lt_request_row_cb cb, void *ctx)
+{
+    assert_list_query(q);
+    assert(cb != NULL);
+    return rd->backend->list_requests(rd->reader, q, cb, ctx);
+}
+
 /* ---- drains ---- */
 
 struct lt_store_drains {

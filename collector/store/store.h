@@ -156,6 +156,13 @@ lt_store_reader *lt_store_reader_open_for(const lt_store *st, char *err, size_t 
 lt_store_reader *lt_store_reader_open(const char *dir, char *err, size_t errlen);
 void lt_store_reader_close(lt_store_reader *rd);
 
+/* "Any of": a filter given several values (empty: no filter). */
+#define LT_ANY_OF_MAX 16
+typedef struct lt_any_of {
+    const char *values[LT_ANY_OF_MAX];
+    int count;
+} lt_any_of;
+
 typedef struct lt_query {
     const char *runner_id;  /* NULL = any */
     const char *request_id; /* NULL = any (lines outside requests included) */
@@ -175,6 +182,13 @@ typedef struct lt_query {
     int limit;          /* 0 = no limit */
     bool newest;        /* true: the newest `limit` rows (still delivered
                                oldest first); false: the oldest `limit` rows */
+    /* "Any of" forms of the ID filters, for a filter given several values:
+     * the line's ID must be one of them (and equal the single field above
+     * too, when that is also set: the single fields carry the scope and
+     * the access narrowing, the sets what the client asked for). */
+    lt_any_of runners, requests, apps, versions;
+    bool ignore_case;    /* search and exclude fold ASCII letters */
+    const char *exclude; /* only lines NOT containing this; NULL = none */
 } lt_query;
 
 #define LT_QUERY_INIT                                                                                        \
@@ -204,6 +218,68 @@ int lt_store_app_known(lt_store_reader *rd, const char *app_id);
 /* Returns 1 and writes the runner's app ID ("" if it set none) to `app_id`
  * (LT_WIRE_MAX_ID + 1 bytes) if the runner is known, 0 if not, -1 on error. */
 int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
+
+/* ---- lists of runners and requests (readers) ----
+ *
+ * Newest first: ordered by start time (a runner's first_ns, a request's
+ * begin_ns), then by ID, both descending. The cursor is the (start, ID) of
+ * the last row of the previous page; the next page holds the rows strictly
+ * after it in that order. Rows that appear while a client pages start later
+ * than the rows it has seen (they land before the cursor, on no later page),
+ * so no row is skipped or repeated -- unless a row's start moves earlier
+ * while paging (a late record older than the first one seen), which may
+ * show that row once more. */
+
+/* Request states a list may ask for (bits). */
+enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1 };
+
+#define LT_LIST_MAX_LIMIT 1000
+
+typedef struct lt_list_query {
+    lt_any_of apps, versions, sources;
+    lt_any_of runners; /* requests only: the runner that began it */
+    lt_any_of callers; /* requests only */
+    unsigned states;   /* requests only: LT_LIST_* bits, 0 = any */
+    int64_t since_ns;  /* start >= since; 0 = unbounded */
+    int64_t until_ns;  /* start < until; 0 = unbounded */
+    /* NULL: every row (admin). A user: only the rows of apps this user
+     * deployed, and for requests also those whose BEGIN named this user as
+     * the caller in an app someone deployed (access.h's rules: what a
+     * principal may see a row of). */
+    const char *viewer;
+    bool has_cursor;
+    int64_t cursor_start_ns;
+    const char *cursor_id;
+    int limit; /* 1..LT_LIST_MAX_LIMIT */
+} lt_list_query;
+
+typedef struct lt_runner_row {
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char version_id[LT_WIRE_MAX_ID + 1];
+    char source[LT_WIRE_MAX_ID + 1];
+    int64_t first_ns, last_ns; /* first and last record seen */
+    int64_t lines;             /* lines stored under the runner ID */
+} lt_runner_row;
+
+typedef struct lt_request_row {
+    char request_id[LT_WIRE_MAX_ID + 1];
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char version_id[LT_WIRE_MAX_ID + 1];
+    char source[LT_WIRE_MAX_ID + 1]; /* its runner's; "" if unknown */
+    char caller[LT_WIRE_MAX_ID + 1]; /* "" when no BEGIN named one */
+    int64_t begin_ns;
+    int64_t end_ns; /* 0 while in progress */
+    int64_t lines;  /* the request's lines in its app */
+} lt_request_row;
+
+/* Call `cb` for each matching row, newest first; `cb` returns non-zero to
+ * stop. Returns the number of rows delivered, or -1 on error. */
+typedef int (*lt_runner_row_cb)(const lt_runner_row *row, void *ctx);
+typedef int (*lt_request_row_cb)(const lt_request_row *row, void *ctx);
+long lt_store_list_runners(lt_store_reader *rd, const lt_list_query *q, lt_runner_row_cb cb, void *ctx);
+long lt_store_list_requests(lt_store_reader *rd, const lt_list_query *q, lt_request_row_cb cb, void *ctx);
 
 /* ---- log drains (any thread, one handle per thread) ----
  *

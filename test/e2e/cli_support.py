@@ -3,7 +3,7 @@
 They drive real programs only: `logtap run` runners with the real preload,
 a real collector (harness.Collector), and the real `logtap` executable,
 whose output is parsed and checked strictly (every text line must be
-TIMESTAMP [RUNNER] STREAM REQUEST MESSAGE, every json line an object).
+TIMESTAMP [RUNNER] STREAM LEVEL REQUEST MESSAGE, every json line an object).
 """
 
 import calendar
@@ -25,9 +25,13 @@ PIPE = subprocess.PIPE
 DEVNULL = subprocess.DEVNULL
 
 TS_RE = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z"
-TEXT_RE = re.compile(r"^(%s) (stdout|stderr) (\S+) (.*)$" % TS_RE, re.S)
+# The LEVEL column is matched, not captured: rows keep their (TIMESTAMP,
+# STREAM, REQUEST, MESSAGE) shape; LEVEL_TEXT_RE captures it.
+LEVELS = r"(?:TRACE|DEBUG|INFO|STDOUT|WARN|STDERR|ERROR)"
+TEXT_RE = re.compile(r"^(%s) (stdout|stderr) %s (\S+) (.*)$" % (TS_RE, LEVELS), re.S)
+LEVEL_TEXT_RE = re.compile(r"^(%s) (stdout|stderr) (%s) (\S+) (.*)$" % (TS_RE, LEVELS), re.S)
 # `logtap logs` shows lines of many runners: a RUNNER column after the time.
-LOGS_TEXT_RE = re.compile(r"^(%s) (\S+) (stdout|stderr) (\S+) (.*)$" % TS_RE, re.S)
+LOGS_TEXT_RE = re.compile(r"^(%s) (\S+) (stdout|stderr) %s (\S+) (.*)$" % (TS_RE, LEVELS), re.S)
 JSON_FIELDS = {"id", "timestamp", "message", "level", "stream", "source", "runner_id",
                "request_id", "app_id", "version_id", "pid", "tid"}
 UNREACHABLE = "http://127.0.0.1:1"
@@ -82,10 +86,12 @@ class Run:
         self.end = end
 
 
-def logtap_run(c, runner, cmd, app=None, version=None, extra=(), env=None, input=None, timeout=120):
-    """`logtap run [--runner R] [--app A] [--version V] -- CMD...`, recording the
-    wall-clock window it ran in."""
-    args = [CLI, "run"]
+def logtap_run(c, runner, cmd, app=None, version=None, extra=(), env=None, input=None, timeout=120,
+               quiet=True):
+    """`logtap run [-q] [--runner R] [--app A] [--version V] -- CMD...`, recording
+    the wall-clock window it ran in. -q unless quiet=False, so that stderr is
+    CMD's own."""
+    args = [CLI, "run"] + (["-q"] if quiet else [])
     if runner is not None:
         args += ["--runner", runner]
     if app is not None:
@@ -144,8 +150,9 @@ def fmt_ts(epoch, tz_hours=0, digits=6):
     return text + ("Z" if tz_hours == 0 else dt.strftime("%z")[:3] + ":" + dt.strftime("%z")[3:])
 
 
-def text_rows(stdout, pattern=TEXT_RE, shape="TIMESTAMP STREAM REQUEST MESSAGE"):
-    """Parses `TIMESTAMP STREAM REQUEST MESSAGE` lines, checking each one."""
+def text_rows(stdout, pattern=TEXT_RE, shape="TIMESTAMP STREAM LEVEL REQUEST MESSAGE"):
+    """Parses `TIMESTAMP STREAM LEVEL REQUEST MESSAGE` lines, checking each
+    one; rows are (TIMESTAMP, STREAM, REQUEST, MESSAGE)."""
     text = stdout.decode("utf-8")
     check(text == "" or text.endswith("\n"), "text output does not end with a newline: %r" % text[-200:])
     rows = []
@@ -158,8 +165,8 @@ def text_rows(stdout, pattern=TEXT_RE, shape="TIMESTAMP STREAM REQUEST MESSAGE")
 
 
 def logs_rows(stdout):
-    """Parses `logtap logs` text: TIMESTAMP RUNNER STREAM REQUEST MESSAGE."""
-    return text_rows(stdout, LOGS_TEXT_RE, "TIMESTAMP RUNNER STREAM REQUEST MESSAGE")
+    """Parses `logtap logs` text: TIMESTAMP RUNNER STREAM LEVEL REQUEST MESSAGE."""
+    return text_rows(stdout, LOGS_TEXT_RE, "TIMESTAMP RUNNER STREAM LEVEL REQUEST MESSAGE")
 
 
 def text_messages(stdout):
@@ -183,8 +190,8 @@ def json_lines(stdout):
 def expected_text(entries, runner_column=False):
     """What `logtap ... logs` must print for API entries whose messages hold
     no control characters (runner_column: as `logtap logs` prints them)."""
-    return "".join("%s %s%s %s %s\n" % (e["timestamp"], e["runner_id"] + " " if runner_column else "",
-                                          e["stream"], e["request_id"] or "-", e["message"])
+    return "".join("%s %s%s %s %s %s\n" % (e["timestamp"], e["runner_id"] + " " if runner_column else "",
+                                             e["stream"], e["level"], e["request_id"] or "-", e["message"])
                    for e in entries).encode()
 
 
@@ -262,7 +269,7 @@ class Follower:
 
 def gated_runner(c, runner, script, gate, **kw):
     """A `logtap run` runner that waits for the file `gate`; Popen."""
-    args = [CLI, "run", "--runner", runner, "--", PYTHON, "-c", script, gate]
+    args = [CLI, "run", "-q", "--runner", runner, "--", PYTHON, "-c", script, gate]
     return subprocess.Popen(args, stdout=DEVNULL, stderr=PIPE, stdin=DEVNULL, env=run_env(c, **kw))
 
 

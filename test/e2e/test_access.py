@@ -511,9 +511,57 @@ def test_admin_token_bootstrap_and_credentials():
             check("%s %s\n" % (c.url, c.token) in f.read(), "credentials line after a restart")
 
 
+def test_lists_matrix():
+    # GET /v1/runners and /v1/requests list what a principal may see of
+    # each: admin everything; the owner its apps' runners and requests; a
+    # caller the requests it called (in deployed apps), their line counts
+    # only where it may read their logs; anyone else nothing.
+    with Collector() as c:
+        w = World(c)
+        # bob calls a request of an app nobody deployed: admin's alone.
+        check_eq(run_runner(c, "r-undeployed", "lost-app", "req-lost", "bob").wait(60), 0, "undeployed runner")
+        wait_stored(c, "req-lost", 3)
+        runners = {"admin": ["r-undeployed", "r-pub", "r-priv"], "owner": ["r-pub", "r-priv"], "caller": [],
+                   "other": []}
+        requests = {"admin": [("req-lost", 3), ("req-pub", 3), ("req-priv", 3)],
+                    "owner": [("req-pub", 3), ("req-priv", 3)],
+                    "caller": [("req-pub", 3), ("req-priv", None)], "other": []}
+        for who in ("admin", "owner", "caller", "other"):
+            status, doc = w.get(who, "/v1/runners")
+            check_eq(status, 200, "%s lists runners" % who)
+            check_eq([r["runner_id"] for r in doc["runners"]], runners[who], "%s's runner list" % who)
+            status, doc = w.get(who, "/v1/requests")
+            check_eq(status, 200, "%s lists requests" % who)
+            check_eq([(r["request_id"], r["lines"]) for r in doc["requests"]], requests[who],
+                     "%s's request list (ID, lines)" % who)
+            # Filters narrow what one may see; they never widen it.
+            status, doc = w.get(who, "/v1/requests", app="lost-app")
+            check_eq([r["request_id"] for r in doc["requests"]], ["req-lost"] if who == "admin" else [],
+                     "%s's requests of the undeployed app" % who)
+        for path in ("/v1/runners", "/v1/requests"):
+            check_eq(w.get("none", path)[0], 401, "no token lists %s" % path)
+        # Scoped tokens: read lists what its user may; metrics lists nothing.
+        w.tokens.update({"owner-read": make_scoped(c, "alice", "read", token=w.tokens["owner"]),
+                         "caller-read": make_scoped(c, "bob", "read"),
+                         "owner-metrics": make_scoped(c, "alice", "metrics")})
+        for who, base in (("owner-read", "owner"), ("caller-read", "caller")):
+            for path in ("/v1/runners", "/v1/requests"):
+                check_eq(w.get(who, path), w.get(base, path), "%s lists %s as %s does" % (who, path, base))
+        for path in ("/v1/runners", "/v1/requests"):
+            check_eq(w.get("owner-metrics", path)[0], 403, "a metrics token lists %s" % path)
+        # Redeployed to carol, pub-app's rows go with it.
+        status, _ = deploy(c, c.token, "pub-app", owner="carol", private=False)
+        check_eq(status, 200, "admin gives pub-app to carol")
+        status, doc = w.get("other", "/v1/runners")
+        check_eq([r["runner_id"] for r in doc["runners"]], ["r-pub"], "carol's runners after the redeploy")
+        status, doc = w.get("owner", "/v1/requests")
+        check_eq([r["request_id"] for r in doc["requests"]], ["req-priv"], "alice's requests after the redeploy")
+        print("  4 principals x (runners, requests) as the matrix says, and no token 401")
+
+
 if __name__ == "__main__":
     run_tests([test_runner_logs_owner_only, test_request_logs_and_status_matrix, test_follow_matrix,
                test_search_sees_only_owned_apps, test_account_default_snapshotted_at_deploy,
                test_who_may_change_what, test_shared_ids_do_not_leak_across_apps,
                test_follow_rechecks_access, test_scoped_tokens_matrix,
-               test_metrics_describe_the_collector, test_admin_token_bootstrap_and_credentials])
+               test_metrics_describe_the_collector, test_admin_token_bootstrap_and_credentials, test_lists_matrix])

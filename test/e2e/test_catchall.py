@@ -144,7 +144,7 @@ def test_every_line_once_attributed_or_marked():
         check_eq(text.returncode, 0, "logtap runners logs exit status")
         columns = {}
         for line in text.stdout.decode().splitlines():
-            _, stream, request, message = line.split(" ", 3)
+            _, stream, _level, request, message = line.split(" ", 4)
             columns[(stream, message)] = request
         for k, (request, unattributed) in MIXED_LINES.items():
             check_eq(columns.get(k), "?" if unattributed else (request or "-"), "text REQUEST column of %r" % (k,))

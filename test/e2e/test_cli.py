@@ -539,7 +539,8 @@ USAGE_ERRORS += [
     (["logs", "--source", "RUN"], _usage("logtap logs", "invalid --source 'RUN': use run, gateway or deploy")),
     (["runners", "logs", "r-1", "--level", "loud"],
      _usage("logtap runners logs",
-            "invalid --level 'loud': use TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR")),
+            "invalid --level 'loud': use TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR (or WARNING, CRITICAL, "
+            "FATAL, NOTSET)")),
     (["runners", "logs", "r-1", "--runner", "r-2"],
      _usage("logtap runners logs", "--runner is not an option here: the runner is RUNNER_ID")),
     (["requests", "logs", "q-1", "--request", "q-2"],
@@ -599,6 +600,30 @@ USAGE_ERRORS += [
     (["account", "show", "--user", ""], _usage("logtap account show", "invalid --user '': " + USER_HINT)),
     (["account", "show", "--bogus"], "logtap: unrecognized option '--bogus'\nTry 'logtap account show --help'.\n"),
 ]
+for _scope, _id in (("runners", "r-1"), ("requests", "req-1")):
+    USAGE_ERRORS += [
+        ([_scope, "logs", _id, "--since", "1h", "--until", "2h"],
+         "logtap: --since '1h' is not before --until '2h'\nTry 'logtap %s logs --help'.\n" % _scope),
+        ([_scope, "logs", _id, "--since", "2026-11-25", "--until", "2026-11-25"],
+         "logtap: --since '2026-11-25' is not before --until '2026-11-25'\nTry 'logtap %s logs --help'.\n" % _scope),
+        ([_scope, "logs", _id, "-i"],
+         "logtap: --ignore-case applies to --search and --exclude: give one\nTry 'logtap %s logs --help'.\n"
+         % _scope),
+        ([_scope, "logs", _id, "-o", "yaml"],
+         "logtap: invalid --output 'yaml': use text or json\nTry 'logtap %s logs --help'.\n" % _scope),
+        ([_scope, "logs", _id, "--tail", "x"],
+         "logtap: invalid --lines 'x': use N (the newest N) or +N (the oldest N)\nTry 'logtap %s logs --help'.\n"
+         % _scope),
+    ]
+USAGE_ERRORS += [
+    (["logs", "--level", "SEVERE"],
+     "logtap: invalid --level 'SEVERE': use TRACE, DEBUG, INFO, STDOUT, WARN, STDERR or ERROR (or WARNING, "
+     "CRITICAL, FATAL, NOTSET)\nTry 'logtap logs --help'.\n"),
+    (["logs"] + ["--app", "a"] * 17, "logtap: --app: at most 16 values\nTry 'logtap logs --help'.\n"),
+    (["tokens", "list", "-o", "yaml"], "logtap: invalid --output 'yaml': use text or json\nTry 'logtap tokens list --help'.\n"),
+    (["runners", "list", "--until", "1d", "--since", "1w", "--until", "2d", "--since", "1d"],
+     "logtap: --since '1d' is not before --until '2d'\nTry 'logtap runners list --help'.\n"),
+]
 TIME_HINT = ("use a duration back from now (30s, 30m, 1h, 2d, 1w), an RFC 3339 time "
              "(2026-11-25T14:38:06Z) or a date (2026-11-25)")
 for _flag, _value in [("--since", "yesterday"), ("--since", "5x"), ("--since", ""), ("--until", "2026-13-01"),
@@ -621,16 +646,16 @@ HELP = [
     ([], ["Usage: logtap [--server URL] [--token TOKEN] [--credentials FILE] COMMAND", "runners logs RUNNER_ID", "requests logs REQUEST_ID",
           "requests status REQUEST_ID", "run [OPTIONS] -- CMD", "--server URL", "-h, --help", "--version",
           "LOGTAP_SERVER", "Exit status:"]),
-    (["runners"], ["Usage: logtap runners", "logs RUNNER_ID"]),
-    (["requests"], ["Usage: logtap requests", "logs REQUEST_ID", "status REQUEST_ID"]),
+    (["runners"], ["Usage: logtap runners", "logs RUNNER_ID", "list"]),
+    (["requests"], ["Usage: logtap requests", "logs REQUEST_ID", "status REQUEST_ID", "list"]),
     (["runners", "logs"], ["Usage: logtap runners logs RUNNER_ID", "-f, --follow", "--since T", "--until T",
                            "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                           "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "--request Q",
-                           "--app A", "--version V", "--source S", "--level L"]),
+                           "--server URL", "-h, --help", "TIMESTAMP STREAM LEVEL REQUEST MESSAGE", "--request Q",
+                           "--app A", "--version V", "--source S", "--level L", "-o, --output FORMAT", "--json", "--tail N", "-i, --ignore-case", "--exclude TEXT", "WARNING", "CRITICAL", "FATAL", "NOTSET", "more than once"]),
     (["requests", "logs"], ["Usage: logtap requests logs REQUEST_ID", "-f, --follow", "--since T", "--until T",
                             "-n, --lines N", "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                            "--server URL", "-h, --help", "TIMESTAMP STREAM REQUEST MESSAGE", "COMPLETED",
-                            "--runner R", "--app A", "--version V", "--source S", "--level L"]),
+                            "--server URL", "-h, --help", "TIMESTAMP STREAM LEVEL REQUEST MESSAGE", "COMPLETED",
+                            "--runner R", "--app A", "--version V", "--source S", "--level L", "-o, --output FORMAT", "--json", "--tail N", "-i, --ignore-case", "--exclude TEXT", "WARNING", "CRITICAL", "FATAL", "NOTSET", "more than once"]),
     (["requests", "status"], ["Usage: logtap requests status REQUEST_ID", "--logs", "--server URL", "-h, --help",
                               "IN_PROGRESS", "COMPLETED"]),
     (["run"], ["Usage: logtap run [OPTIONS] [--] CMD", "--runner ID", "--app A", "--version V", "--source S",
@@ -639,25 +664,32 @@ HELP = [
     (["logs"], ["Usage: logtap logs [OPTIONS]", "--runner R", "--request Q", "--app A", "--version V",
                 "--source S", "--level L", "-f, --follow", "--since T", "--until T", "-n, --lines N",
                 "-n, --lines +N", "--search TEXT", "--output FORMAT", "--raw",
-                "TIMESTAMP RUNNER STREAM REQUEST"]),
+                "TIMESTAMP RUNNER STREAM LEVEL REQUEST", "-o, --output FORMAT", "--json", "--tail N", "-i, --ignore-case", "--exclude TEXT", "WARNING", "CRITICAL", "FATAL", "NOTSET", "more than once"]),
+    (["runners", "list"], ["Usage: logtap runners list", "--app A", "--version V", "--source S", "--since T",
+                           "--until T", "-n, --limit N", "--all", "-o, --output FORMAT", "--json",
+                           "more than once", "RUNNER APP VERSION SOURCE STARTED LAST-SEEN LINES"]),
+    (["requests", "list"], ["Usage: logtap requests list", "--app A", "--version V", "--source S", "--since T",
+                            "--until T", "--state S", "--caller U", "--runner R", "-n, --limit N", "--all",
+                            "-o, --output FORMAT", "--json", "more than once",
+                            "REQUEST STATE APP VERSION RUNNER CALLER STARTED", "error_type"]),
     (["tokens"], ["Usage: logtap tokens COMMAND", "create [--user U] [--label L]", "list", "revoke TOKEN_ID"]),
     (["tokens", "create"], ["Usage: logtap tokens create [--user U] [--label L]", "--user U", "--label L",
-                            "--output FORMAT", "$(logtap tokens create --user alice)"]),
-    (["tokens", "list"], ["Usage: logtap tokens list", "--output FORMAT", "ID USER LABEL SCOPE CREATED"]),
-    (["tokens", "revoke"], ["Usage: logtap tokens revoke TOKEN_ID", "--output FORMAT", "401"]),
+                            "-o, --output FORMAT", "--json", "$(logtap tokens create --user alice)"]),
+    (["tokens", "list"], ["Usage: logtap tokens list", "-o, --output FORMAT", "--json", "ID USER LABEL SCOPE CREATED"]),
+    (["tokens", "revoke"], ["Usage: logtap tokens revoke TOKEN_ID", "-o, --output FORMAT", "--json", "401"]),
     (["apps"], ["Usage: logtap apps COMMAND", "deploy APP [--owner U] [--private-logs | --public-logs]", "list",
                 "show APP"]),
     (["apps", "deploy"], ["Usage: logtap apps deploy APP [--owner U] [--private-logs | --public-logs]",
-                          "--owner U", "--private-logs", "--public-logs", "account default", "--output FORMAT"]),
-    (["apps", "list"], ["Usage: logtap apps list", "--output FORMAT", "APP OWNER PRIVATE-LOGS FROM DEPLOYED"]),
-    (["apps", "show"], ["Usage: logtap apps show APP", "--output FORMAT", "private-logs"]),
+                          "--owner U", "--private-logs", "--public-logs", "account default", "-o, --output FORMAT", "--json"]),
+    (["apps", "list"], ["Usage: logtap apps list", "-o, --output FORMAT", "--json", "APP OWNER PRIVATE-LOGS FROM DEPLOYED"]),
+    (["apps", "show"], ["Usage: logtap apps show APP", "-o, --output FORMAT", "--json", "private-logs"]),
     (["account"], ["Usage: logtap account COMMAND", "set [--user U] --default-private-logs on|off",
                    "show [--user U]"]),
     (["account", "set"], ["Usage: logtap account set [--user U] --default-private-logs on|off", "--user U",
-                          "--default-private-logs on|off", "--output FORMAT"]),
-    (["account", "show"], ["Usage: logtap account show [--user U]", "--user U", "--output FORMAT",
+                          "--default-private-logs on|off", "-o, --output FORMAT", "--json"]),
+    (["account", "show"], ["Usage: logtap account show [--user U]", "--user U", "-o, --output FORMAT", "--json",
                            "default-private-logs"]),
-    (["whoami"], ["Usage: logtap whoami", "--output FORMAT", "admin"]),
+    (["whoami"], ["Usage: logtap whoami", "-o, --output FORMAT", "--json", "admin"]),
     (["drains"], ["Usage: logtap drains COMMAND", "add APP --kind ndjson|otlp|syslog --url URL", "list [APP]",
                   "remove DRAIN_ID"]),
     (["drains", "add"], ["Usage: logtap drains add APP --kind ndjson|otlp|syslog --url URL", "--kind KIND",
@@ -689,6 +721,9 @@ def test_help_every_command():
             variants.append(words + ["--runner", "x", "--help", "--", "false"])
         if words == ["logs"]:
             variants.append(words + ["--app", "x", "-f", "--level", "warn", "--help"])
+            variants.append(words + ["--app", "x", "--app", "y", "-i", "--tail", "5", "--json", "--help"])
+        if words in (["runners", "list"], ["requests", "list"]):
+            variants.append(words + ["--app", "x", "--app", "y", "-o", "json", "--help"])
         if words == ["apps", "deploy"]:
             variants.append(words + ["demo", "--owner", "alice", "--private-logs", "-h"])
         if words == ["tokens", "create"]:
@@ -761,8 +796,10 @@ def test_run_output_unchanged():
         r = logtap_run(c, "runner-unchanged", cmd, input=b"from stdin\n")
         check_eq(r.rc, plain.returncode, "exit code with and without logtap run")
         check_eq(r.out, plain.stdout, "stdout bytes with and without logtap run")
-        check_eq(r.err, plain.stderr, "stderr bytes with and without logtap run (no 'logtap: runner' line "
-                                      "when stderr is not a terminal)")
+        check_eq(r.err, plain.stderr, "stderr bytes with and without logtap run -q")
+        loud = logtap_run(c, "runner-loud", cmd, input=b"from stdin\n", quiet=False)
+        check_eq(loud.err, b"logtap: runner runner-loud\n" + plain.stderr,
+                 "stderr without -q: the runner ID line first, also when stderr is not a terminal")
         check(r.out.startswith(b"out 1\nstdin was: from stdin\nbulk 000 "), "stdout start: %r" % r.out[:80])
 
         want_out = [l.decode("utf-8") for l in r.out.split(b"\n")]
@@ -776,11 +813,13 @@ def test_run_generated_runner_id():
     with Collector() as c:
         ids = []
         for _ in range(2):
-            r = logtap_run(c, None, ["env"])
-            check_eq((r.rc, r.err), (0, b""), "logtap run -- env: exit code and stderr")
+            r = logtap_run(c, None, ["env"], quiet=False)
             env = dict(l.split("=", 1) for l in r.out.decode().splitlines() if "=" in l)
             rid = env.get("LOGTAP_RUNNER_ID", "")
             check(re.fullmatch(r"run-[0-9a-f]{16}", rid) is not None, "generated runner ID %r" % rid)
+            # stderr is a pipe here: the generated ID is announced anyway.
+            check_eq((r.rc, r.err), (0, ("logtap: runner %s\n" % rid).encode()),
+                     "logtap run -- env: exit code and stderr")
             check_eq(env.get("LOGTAP_SOURCE"), "run", "LOGTAP_SOURCE set by logtap run")
             check_eq(env.get("LOGTAP_ENDPOINT"), c.endpoint, "LOGTAP_ENDPOINT passed through")
             preload = env.get("LD_PRELOAD", "")
@@ -946,7 +985,7 @@ def test_hostile_text_is_escaped():
                  "text output of hostile lines")
         check_eq([row[0] for row in rows], [e["timestamp"] for e in entries], "timestamps")
         check_eq(cli_ok(c, "requests", "logs", HOSTILE_REQUEST),
-                 "".join("%s stderr %s %s\n" % (e["timestamp"], HOSTILE_REQUEST, t)
+                 "".join("%s stderr %s %s %s\n" % (e["timestamp"], e["level"], HOSTILE_REQUEST, t)
                          for e, t in zip(entries[2:], HOSTILE_TEXT[2:])).encode(),
                  "requests logs of a request ID with HTML characters")
 
@@ -961,7 +1000,7 @@ def test_hostile_text_is_escaped():
         rc, tty, err = run_on_pty([CLI, "--server", c.url, "runners", "logs", "runner-hostile", "-n", "+1"],
                                   plain_env(), "stdout")
         check_eq((rc, err), (0, b""), "runners logs on a terminal: exit code and stderr")
-        check_eq(tty, ("%s stdout - ansi \x1b[31mred\x1b[0m title \\x1b]0;pwned\\x07 "
+        check_eq(tty, ("%s stdout STDOUT - ansi \x1b[31mred\x1b[0m title \\x1b]0;pwned\\x07 "
                        "<img src=x onerror=alert(1)>\n" % entries[0]["timestamp"]).encode(),
                  "text output on a terminal keeps SGR colours only")
 

@@ -12,8 +12,8 @@ import json
 import os
 import subprocess
 
-from cli_support import (Follower, check_lines, cli, cli_ok, expected_text, finish, gated_runner, json_lines,
-                         logs_rows, run_env, run_py, stored, text_messages)
+from cli_support import (LEVEL_TEXT_RE, Follower, check_lines, cli, cli_ok, expected_text, finish, gated_runner,
+                         json_lines, logs_rows, run_env, run_py, stored, text_messages)
 from harness import CLI, PYTHON, Collector, check, check_eq, messages, run_tests, wait_until
 
 # --------------------------------------------------------------------------
@@ -226,7 +226,7 @@ def test_newest_beyond_one_answer():
     total = 100400
     want = ["big %06d" % i for i in range(total)] + ["big end"]
     with Collector() as c:
-        r = subprocess.run([CLI, "run", "--runner", "r-big", "--app", "app-big", "--", PYTHON, "-c", BIG_SCRIPT,
+        r = subprocess.run([CLI, "run", "-q", "--runner", "r-big", "--app", "app-big", "--", PYTHON, "-c", BIG_SCRIPT,
                             str(total)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                            stdin=subprocess.DEVNULL, env=run_env(c), timeout=300)
         check_eq((r.returncode, r.stderr), (0, b""), "the big runner's exit code and stderr")
@@ -337,6 +337,72 @@ def test_follow_request_ends_when_it_completes():
                 f.kill()
 
 
+# --------------------------------------------------------------------------
+# Conventions users bring from fal, kubectl and docker (issue 16, item 8)
+# --------------------------------------------------------------------------
+
+def test_conventions_from_other_tools():
+    with Collector() as c:
+        every = three_runners(c)
+        a, b, cc = every[:7], every[7:11], every[11:]
+
+        def logs(*args):
+            return [row[4] for row in logs_rows(cli_ok(c, "logs", *args))]
+
+        # Repeated filters mean "any of"; different filters still all match.
+        check_eq(logs("--app", "app-a", "--app", "app-b"), messages(every), "--app app-a --app app-b")
+        check_eq(logs("--runner", "r-a", "--runner", "r-c"), messages(a + cc), "--runner r-a --runner r-c")
+        check_eq(logs("--version", "v1", "--version", "v2", "--app", "app-b"), messages(b),
+                 "--version v1 --version v2 --app app-b")
+        check_eq(logs("--request", "q-a1", "--request", "q-b1", "--level", "error"),
+                 ["ERROR: a failed q-a1", "error: b broke q-b1"], "--request twice --level error")
+        check_eq(logs("--app", "app-b", "--app", "nope"), messages(b), "--app with a value matching nothing")
+        check_eq(text_messages(cli_ok(c, "requests", "logs", "q-a1", "--runner", "r-b", "--runner", "r-a")),
+                 messages(a[2:5]), "requests logs --runner twice")
+        # The API takes the repeated parameters itself.
+        status, body, _ = c.request("GET", "/v1/logs", params=[("app", "app-b"), ("app", "app-a"),
+                                                                 ("version", "v2")])
+        check_eq((status, messages(json.loads(body)["logs"])), (200, messages(b + cc)), "/v1/logs app=&app=")
+        status, body, _ = c.request("GET", "/v1/runners/r-a/logs", params=[("runner", "r-b"), ("runner", "r-c")])
+        check_eq(status, 400, "runner scope with runner filters that leave it out")
+
+        # Search: --ignore-case (-i) and --exclude.
+        check_eq(logs("--search", "ERROR"), ["ERROR: a failed q-a1"], "--search ERROR (case-sensitive)")
+        check_eq(logs("--search", "ERROR", "-i"), ["ERROR: a failed q-a1", "error: b broke q-b1"],
+                 "--search ERROR -i")
+        check_eq(logs("--search", "Q-A1", "--ignore-case", "--exclude", "SLOW"),
+                 ["info: a handling q-a1", "ERROR: a failed q-a1"], "--search -i --exclude (folded too)")
+        check_eq(logs("--exclude", "a", "--app", "app-b"), ["b setup", "error: b broke q-b1"], "--exclude alone")
+        check_eq(logs("--search", "setup", "--exclude", "B"), ["a setup", "b setup"],
+                 "--exclude is case-sensitive without -i")
+        check_eq(logs("--search", "setup", "--exclude", "B", "-i"), ["a setup"], "--exclude B -i")
+
+        # Level names of other tools: WARNING, CRITICAL, FATAL, NOTSET.
+        check_eq(logs("--level", "WARNING"), logs("--level", "WARN"), "--level WARNING is WARN")
+        check_eq(logs("--level", "critical"), ["ERROR: a failed q-a1", "error: b broke q-b1"], "--level critical")
+        check_eq(logs("--level", "FATAL"), logs("--level", "ERROR"), "--level FATAL is ERROR")
+        check_eq(logs("--level", "NOTSET"), messages(every), "--level NOTSET: every line")
+
+        # The level in text output, --tail N as -n N, -o and --json.
+        rows = [LEVEL_TEXT_RE.match(l).groups() for l in
+                cli_ok(c, "runners", "logs", "r-a").decode().splitlines()]
+        check_eq([(r[1], r[2], r[4]) for r in rows], [(e["stream"], e["level"], e["message"]) for e in a],
+                 "runners logs text: STREAM LEVEL ... MESSAGE")
+        check_eq(cli_ok(c, "logs", "--tail", "3"), cli_ok(c, "logs", "-n", "3"), "--tail 3 is -n 3")
+        check_eq(json_lines(cli_ok(c, "logs", "--app", "app-b", "-o", "json")), b, "-o json")
+        check_eq(json_lines(cli_ok(c, "logs", "--app", "app-b", "--json")), b, "--json")
+        check_eq(json_lines(cli_ok(c, "requests", "logs", "q-b1", "--json", "--tail", "1")), b[2:3],
+                 "requests logs --json --tail 1")
+        check_eq([o["app_id"] for o in json_lines(cli_ok(c, "apps", "list", "--json"))], [], "apps list --json")
+        check_eq(json_lines(cli_ok(c, "whoami", "-o", "json")), [{"user": "admin", "admin": True, "scope": "full"}],
+                 "whoami -o json")
+
+        # A reversed --since/--until: a usage error before any request.
+        p = cli(c, "logs", "--since", b[0]["timestamp"], "--until", a[0]["timestamp"])
+        check_eq((p.returncode, p.stdout), (2, b""), "reversed --since/--until: exit 2, nothing printed")
+        check(b"is not before --until" in p.stderr, "reversed --since/--until: %r" % p.stderr)
+
+
 if __name__ == "__main__":
     run_tests([
         test_filters_through_every_log_command,
@@ -344,4 +410,5 @@ if __name__ == "__main__":
         test_newest_beyond_one_answer,
         test_follow_app_and_version_across_runners,
         test_follow_request_ends_when_it_completes,
+        test_conventions_from_other_tools,
     ])

@@ -613,6 +613,67 @@ def test_screenshot_with_live_data():
         finish(page, "the demo", live)
 
 
+def list_column(page, column=0):
+    return page.eval("[...document.querySelectorAll('#list-table tbody tr')]"
+                     ".map(r => r.children[%d].textContent)" % column)
+
+
+def wait_list(page, want, what, column=0):
+    last = []
+
+    def ok():
+        last[:] = list_column(page, column)
+        return last == want
+    try:
+        wait_until(ok, 20, what)
+    except TestFailure as e:
+        raise TestFailure("%s; the table shows %r" % (e, last))
+
+
+def test_runners_and_requests_lists_link_to_their_logs():
+    with Collector() as c:
+        one = Runner(c, "r-list-1", LOGTAP_APP_ID="app-l1")
+        one.print("one setup")
+        one.send("begin", id="req-l1")
+        one.print("one serving")
+        one.send("end")
+        stored(c, "requests", "req-l1", ["one serving"])
+        two = Runner(c, "r-list-2", LOGTAP_APP_ID="app-l2")
+        two.send("begin", id="req-l2")
+        two.print("two serving")
+        stored(c, "requests", "req-l2", ["two serving"])
+        page = open_dashboard(c, c.token)
+
+        # Runners: newest first; the app filter narrows and travels in the URL.
+        page.click("#tabs button[data-view='runners']")
+        page.wait("!document.getElementById('list-view').hidden", what="the runners view")
+        check("view=runners" in page.eval("location.hash"), "the view is in the URL")
+        wait_list(page, ["r-list-2", "r-list-1"], "the runners, newest first")
+        check_eq(list_column(page, 1), ["app-l2", "app-l1"], "the APP column")
+        page.fill("#list-filters input[name='app']", "app-l1")
+        page.press("#list-filters input[name='app']", "Enter")
+        wait_list(page, ["r-list-1"], "the runners of app-l1")
+        check("app=app-l1" in page.eval("location.hash"), "the list filter is in the URL")
+
+        # A runner's ID opens its logs.
+        page.click("#list-table button[data-id='r-list-1']")
+        page.wait("!document.getElementById('logs-view').hidden", what="the logs view")
+        check("runner=r-list-1" in page.eval("location.hash"), "the runner filter from the list")
+        wait_messages(page, lambda m: m == ["one setup", "one serving"], "the runner's lines")
+
+        # Requests: state, and a request's ID opens the request panel.
+        page.goto(c.url + "/ui/#view=requests")
+        wait_list(page, ["req-l2", "req-l1"], "the requests, newest first")
+        check_eq(list_column(page, 1), ["IN_PROGRESS", "COMPLETED"], "the STATE column")
+        page.select("#list-filters select[name='state']", "COMPLETED")
+        wait_list(page, ["req-l1"], "the completed requests")
+        page.click("#list-table button[data-kind='request'][data-id='req-l1']")
+        page.wait("!document.getElementById('request-panel').hidden", what="the request panel")
+        wait_messages(page, lambda m: m == ["one serving"], "the request's lines", where=PANEL)
+        check("view=requests" in page.eval("location.hash"), "the list stays open beside the panel")
+        finish(page, "the lists", one, two)
+
+
 def test_app_view_lists_its_drains():
     with Collector() as c:
         status, drain = c.call_json("POST", "/v1/apps/alpha/drains",
@@ -653,6 +714,7 @@ def main():
             test_a_slow_tab_is_skipped_ahead_and_says_so,
             test_ten_thousand_lines_stay_virtualized,
             test_screenshot_with_live_data,
+            test_runners_and_requests_lists_link_to_their_logs,
             test_app_view_lists_its_drains,
         ])
     finally:

@@ -56,7 +56,7 @@ def test_demo_twice_as_a_guest():
             check("logtap: warning" not in out, "run %d: the runner reached the collector" % run)
             check(re.search(r"^== the same from Python: .*\nreq-demo-\d+-0: COMPLETED, \d+ lines$", out, re.M),
                   "run %d: the Python client read the first request's status" % run)
-            check(re.search(r"^\d{4}-\S+ stdout req-demo-\d+-0 Generating for prompt", out, re.M),
+            check(re.search(r"^\d{4}-\S+ stdout [A-Z]+ req-demo-\d+-0 Generating for prompt", out, re.M),
                   "run %d: the CLI printed request logs" % run)
             check_eq(demo_entries(tmp), before_tmp, "run %d: the demo's entries in %s" % (run, tmp))
             check_eq(os.listdir(home), [], "run %d: nothing written under HOME" % run)

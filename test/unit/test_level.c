@@ -115,7 +115,14 @@ static void test_names(void)
         CHECK_INT(lt_level_parse(lt_level_name(level)), level);
     CHECK_INT(lt_level_parse("warn"), LT_LEVEL_WARN);
     CHECK_INT(lt_level_parse("Stderr"), LT_LEVEL_STDERR);
-    CHECK_INT(lt_level_parse("warning"), -1);
+    /* Other tools' names, as filters (level.c, level_aliases). */
+    CHECK_INT(lt_level_parse("warning"), LT_LEVEL_WARN);
+    CHECK_INT(lt_level_parse("WARNING"), LT_LEVEL_WARN);
+    CHECK_INT(lt_level_parse("Critical"), LT_LEVEL_ERROR);
+    CHECK_INT(lt_level_parse("FATAL"), LT_LEVEL_ERROR);
+    CHECK_INT(lt_level_parse("notset"), LT_LEVEL_TRACE);
+    CHECK_INT(lt_level_parse("warnings"), -1);
+    CHECK_INT(lt_level_parse("severe"), -1);
     CHECK_INT(lt_level_parse(""), -1);
     CHECK_INT(lt_level_parse(NULL), -1);
     CHECK_STR(lt_stream_name(1), "stdout");

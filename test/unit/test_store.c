@@ -137,8 +137,9 @@ static void test_open_creates_wal_store(void)
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 7); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
-                                               6 instance owners, 7 drains */
+    CHECK_INT(sqlite3_column_int(s, 0), 8); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
+                                               6 instance owners, 7 the lists' start-time
+                                               indexes, 8 drains */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -333,6 +334,38 @@ static void test_filters(void)
     q.min_level = LT_LEVEL_STDOUT;
     CHECK_QUERY(rd, &q, 4, 7);
 
+    /* "Any of" sets, ANDed with the single fields (the access narrowing). */
+    RESET_QUERY();
+    q.apps = (lt_any_of){{"a2", "nope"}, 2};
+    CHECK_QUERY(rd, &q, 3, 5);
+    RESET_QUERY();
+    q.runners = (lt_any_of){{"r2", "r1"}, 2};
+    q.versions = (lt_any_of){{"v3", "v1"}, 2};
+    CHECK_QUERY(rd, &q, 1, 2, 4, 5, 6, 7);
+    RESET_QUERY();
+    q.requests = (lt_any_of){{"q2", "q1"}, 2};
+    q.app_id = "a1";
+    CHECK_QUERY(rd, &q, 2, 4);
+    /* Case-folded search and exclusion; the bytes after a NUL still count. */
+    RESET_QUERY();
+    q.search = "NEEDLE";
+    q.ignore_case = true;
+    CHECK_QUERY(rd, &q, 3, 4, 6, 7);
+    RESET_QUERY();
+    q.exclude = "needle";
+    CHECK_QUERY(rd, &q, 1, 2, 5, 6);
+    RESET_QUERY();
+    q.exclude = "needle";
+    q.ignore_case = true;
+    q.runner_id = "r1";
+    CHECK_QUERY(rd, &q, 1, 2);
+    RESET_QUERY();
+    q.search = "needle";
+    q.exclude = "ERROR";
+    q.limit = 1;
+    q.newest = true;
+    CHECK_QUERY(rd, &q, 7);
+
     /* The callback can stop the query. */
     RESET_QUERY();
     struct collected c = {.stop_after = 2};
@@ -423,6 +456,127 @@ static void test_runners_and_requests(void)
     CHECK_STR(info.runner_id, "r1");
     CHECK_INT(info.begin_ns, T0 + 1 * SEC);
     CHECK_INT(info.end_ns, 0);
+
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+}
+
+struct listed {
+    char ids[16][LT_WIRE_MAX_ID + 1];
+    int64_t lines[16];
+    int64_t starts[16];
+    int n;
+};
+
+static int list_runner(const lt_runner_row *row, void *ctx)
+{
+    struct listed *l = ctx;
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", row->runner_id);
+    l->starts[l->n] = row->first_ns;
+    l->lines[l->n++] = row->lines;
+    return 0;
+}
+
+static int list_request(const lt_request_row *row, void *ctx)
+{
+    struct listed *l = ctx;
+    snprintf(l->ids[l->n], sizeof l->ids[0], "%s", row->request_id);
+    l->starts[l->n] = row->begin_ns;
+    l->lines[l->n++] = row->lines;
+    return 0;
+}
+
+/* What lists deliver: "a,b,c" (IDs in order). */
+static void listed_text(const struct listed *l, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (int i = 0; i < l->n; i++)
+        snprintf(out + strlen(out), size - strlen(out), "%s%s", i ? "," : "", l->ids[i]);
+}
+
+#define CHECK_LIST(fn, cb, q, want)                                                                          \
+    do {                                                                                                     \
+        struct listed l_ = {0};                                                                              \
+        char text_[512];                                                                                     \
+        CHECK(fn(rd, (q), cb, &l_) == l_.n);                                                                 \
+        listed_text(&l_, text_, sizeof text_);                                                               \
+        CHECK_STR(text_, want);                                                                              \
+    } while (0)
+
+static void test_lists(void)
+{
+    lt_store *st = open_store();
+    /* The dataset's runners r1, r2 have lines but no rows; these have rows. */
+    CHECK_INT(lt_store_runner_seen(st, "L1", "la", "v1", "run", T0 + 100 * SEC), 0);
+    CHECK_INT(lt_store_runner_seen(st, "L2", "lb", "v2", "gateway", T0 + 101 * SEC), 0);
+    CHECK_INT(lt_store_runner_seen(st, "L3", "la", "v2", "deploy", T0 + 101 * SEC), 0); /* same start */
+    CHECK_INT(lt_store_request_begin(st, "Q1", "L1", "la", "v1", "bob", T0 + 110 * SEC), 0);
+    CHECK_INT(lt_store_request_end(st, "Q1", T0 + 111 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "Q2", "L2", "lb", "v2", "carol", T0 + 112 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "Q3", "L3", "la", "v2", NULL, T0 + 113 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    lt_store_reader *rd = open_reader();
+    /* Rows of earlier tests (r9, rq) start before T0 + 100 s. */
+#define SINCE .since_ns = T0 + 100 * SEC
+    lt_list_query q = {.limit = 10, SINCE};
+
+    /* Newest first; equal starts by ID, descending. */
+    CHECK_LIST(lt_store_list_runners, list_runner, &q, "L3,L2,L1");
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q3,Q2,Q1");
+    q.apps = (lt_any_of){{"la"}, 1};
+    CHECK_LIST(lt_store_list_runners, list_runner, &q, "L3,L1");
+    q.versions = (lt_any_of){{"v2", "v9"}, 2};
+    CHECK_LIST(lt_store_list_runners, list_runner, &q, "L3");
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q3");
+    q = (lt_list_query){.limit = 10, SINCE, .sources = {{"gateway", "run"}, 2}};
+    CHECK_LIST(lt_store_list_runners, list_runner, &q, "L2,L1");
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q2,Q1"); /* the runner's source */
+    q = (lt_list_query){.limit = 10, SINCE, .states = LT_LIST_IN_PROGRESS};
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q3,Q2");
+    q.states = LT_LIST_COMPLETED;
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q1");
+    q = (lt_list_query){.limit = 10, .callers = {{"bob", "carol"}, 2}};
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q2,Q1");
+    q = (lt_list_query){.limit = 10, .runners = {{"L3"}, 1}};
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q3");
+    q = (lt_list_query){.limit = 10, .since_ns = T0 + 101 * SEC, .until_ns = T0 + 113 * SEC};
+    CHECK_LIST(lt_store_list_runners, list_runner, &q, "L3,L2");
+    CHECK_LIST(lt_store_list_requests, list_request, &q, "Q2,Q1");
+
+    /* Paging a row at a time: each row once, in order, while rows are
+     * added (they start later, before the cursor). */
+    q = (lt_list_query){.limit = 1, SINCE};
+    struct listed all = {0};
+    char added[8];
+    for (int page = 0; page < 8; page++) {
+        struct listed one = {0};
+        CHECK(lt_store_list_runners(rd, &q, list_runner, &one) == one.n);
+        if (one.n == 0)
+            break;
+        memcpy(all.ids[all.n++], one.ids[0], sizeof one.ids[0]);
+        q.has_cursor = true;
+        q.cursor_id = all.ids[all.n - 1];
+        q.cursor_start_ns = one.starts[0];
+        snprintf(added, sizeof added, "N%d", page);
+        CHECK_INT(lt_store_runner_seen(st, added, "la", "v1", "run", T0 + 200 * SEC), 0);
+        CHECK_INT(lt_store_commit(st), 0);
+    }
+    char text[512];
+    listed_text(&all, text, sizeof text);
+    CHECK_STR(text, "L3,L2,L1");
+#undef SINCE
+
+    /* Line counts: a runner's lines; a request's lines in its app. */
+    q = (lt_list_query){.limit = 10, .apps = {{"a1"}, 1}};
+    CHECK_INT(lt_store_runner_seen(st, "r1", "a1", "v1", "run", T0), 0);
+    CHECK_INT(lt_store_request_begin(st, "q1", "r1", "a1", "v1", NULL, T0 + SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    struct listed counted = {0};
+    CHECK(lt_store_list_runners(rd, &q, list_runner, &counted) == 1);
+    CHECK_INT(counted.lines[0], 5);
+    counted.n = 0;
+    CHECK(lt_store_list_requests(rd, &q, list_request, &counted) == 1);
+    CHECK_INT(counted.lines[0], 2);
 
     lt_store_reader_close(rd);
     lt_store_close(st);
@@ -553,13 +707,14 @@ static void test_unattributed_mark_and_migration(void)
     sqlite3 *db;
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     /* Back to the schema before the mark (step 3 -> 4 adds it; 4 -> 5 the
-     * tenants' accounting; 5 -> 6 the instances' owners; 6 -> 7 drains). */
+     * tenants' accounting; 5 -> 6 the instances' owners; 6 -> 7 the lists'
+     * indexes; 7 -> 8 drains). */
     CHECK(sqlite3_exec(db,
                        "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
                        " DROP INDEX requests_open_by_begin;"
                        " ALTER TABLE delivery_instances DROP COLUMN runner_id;"
-                       " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP TRIGGER "
-                       "drains_count_missed; DROP TABLE drains;"
+                       " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP INDEX runners_by_first;"
+                       " DROP INDEX requests_by_begin; DROP TRIGGER drains_count_missed; DROP TABLE drains;"
                        " PRAGMA user_version = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
@@ -1024,6 +1179,7 @@ int main(void)
     test_commit_visibility_and_fidelity();
     test_filters();
     test_runners_and_requests();
+    test_lists();
     test_wait_wakes_on_commit();
     test_reopen_and_ids_never_reused();
     test_failed_write_rolls_back();

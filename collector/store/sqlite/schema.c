@@ -141,7 +141,14 @@ static const char *const migrations[] = {
     "ALTER TABLE delivery_instances ADD COLUMN runner_id TEXT;"
     "ALTER TABLE delivery_instances ADD COLUMN app_id TEXT;",
 
-    /* 6 -> 7 (log drains, issue 18; self-contained: renumber freely at
+    /* 6 -> 7: the lists of runners and requests (GET /v1/runners,
+     * /v1/requests) page newest first by start time; without these a page
+     * would read and sort the whole table. (A WITHOUT ROWID table's index
+     * carries the primary key, the order's second column.) */
+    "CREATE INDEX runners_by_first ON runners(first_ts);"
+    "CREATE INDEX requests_by_begin ON requests(begin_ts);",
+
+    /* 7 -> 8 (log drains, issue 18; self-contained: renumber freely at
      * merge): the drains an app's owner attached, with each one's durable
      * cursor and counters (drain.c). The secret is sealed with a key kept
      * outside this file (drain_secret.c), so a copy of the store alone

@@ -156,6 +156,8 @@ LT_SQLITE_FUNCTION(request_get);
 LT_SQLITE_FUNCTION(runner_known);
 LT_SQLITE_FUNCTION(app_known);
 LT_SQLITE_FUNCTION(runner_app);
+LT_SQLITE_FUNCTION(list_runners);
+LT_SQLITE_FUNCTION(list_requests);
 LT_SQLITE_FUNCTION(drains_open);
 LT_SQLITE_FUNCTION(drains_close);
 LT_SQLITE_FUNCTION(drains_error);
