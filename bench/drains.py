@@ -43,7 +43,8 @@ WRITER = "import os\nfor i in range(%d): os.write(1, b'bench line %%09d with som
 
 
 def write_and_store(c, count):
-    subprocess.run([PYTHON, "-c", WRITER % count], env=runner_env(c, runner_id="r-bench", LOGTAP_APP_ID="bench"),
+    subprocess.run([PYTHON, "-c", WRITER % count], env=runner_env(c, runner_id="r-bench", LOGTAP_APP_ID="bench",
+                                  LOGTAP_RING_SIZE="256M", LOGTAP_ON_FULL="block"),
                    check=True, stdout=subprocess.DEVNULL)
 
     def stored():
