@@ -419,8 +419,15 @@ static int syslog_connect(lt_drain_sender *s, int64_t deadline, char *why, size_
             SSL_CTX_load_verify_locations(s->tls_ctx, s->cfg.ca_file, NULL);
     }
     s->tls = SSL_new(s->tls_ctx);
-    if (s->tls == NULL || SSL_set_fd(s->tls, s->fd) != 1 || SSL_set1_host(s->tls, s->url.host) != 1 ||
-        SSL_set_tlsext_host_name(s->tls, s->url.host) != 1) {
+    /* An IP address is checked against the certificate's IP names (and
+     * sent no SNI, which names hosts only); a host name against its DNS
+     * names. */
+    unsigned char ip[16];
+    bool is_ip = inet_pton(AF_INET, s->url.host, ip) == 1 || inet_pton(AF_INET6, s->url.host, ip) == 1;
+    if (s->tls == NULL || SSL_set_fd(s->tls, s->fd) != 1 ||
+        (is_ip ? X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(s->tls), s->url.host) != 1
+               : SSL_set1_host(s->tls, s->url.host) != 1 ||
+                     SSL_set_tlsext_host_name(s->tls, s->url.host) != 1)) {
         snprintf(why, why_len, "cannot set up TLS");
         syslog_close(s);
         return -1;

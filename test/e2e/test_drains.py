@@ -309,13 +309,16 @@ def test_syslog_tls():
                   "the drain says why: %r" % c.get_json("/v1/drains/" + d["id"])[1])
             check_eq(rx.messages, [], "nothing sent to an untrusted certificate")
         with Collector(args=["--drain-ca-file", cert]) as c:
-            add_drain(c, "shop", {"kind": "syslog", "url": rx.url})
+            add_drain(c, "shop", {"kind": "syslog", "url": rx.url})  # tls://localhost:PORT
+            # and by IP address: checked against the certificate's IP name
+            add_drain(c, "shop", {"kind": "syslog", "url": rx.url.replace("localhost", "127.0.0.1")})
             write_lines(c, "r-tls", "shop", "tls", 3000)
-            wait_until(lambda: len(rx.messages) >= 3000, 30, "messages over TLS")
+            wait_until(lambda: len(rx.messages) >= 6000, 30, "messages over TLS")
             time.sleep(0.5)
-            check_eq(len(rx.messages), 3000, "messages over TLS (each once)")
-            check(all(m.endswith("tls %06d" % i) and 'runner="r-tls"' in m for i, m in enumerate(rx.messages)),
-                  "every message, in order: %r" % rx.messages[:3])
+            check_eq(len(rx.messages), 6000, "messages over TLS (each once, for each of the two drains)")
+            got = sorted(rx.messages, key=lambda m: m[-6:])
+            check(all(m.endswith("tls %06d" % (i // 2)) and 'runner="r-tls"' in m for i, m in enumerate(got)),
+                  "every message, twice: %r" % got[:3])
     finally:
         rx.stop()
 
