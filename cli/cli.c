@@ -102,7 +102,10 @@ static const char requests_usage[] =
     "  list               list the requests you may see, newest first\n"
     "  logs REQUEST_ID    print or follow the lines written while serving a\n"
     "                     request\n"
-    "  status REQUEST_ID  print a request's status (and its logs, with --logs)\n"
+    "  status REQUEST_ID  print a request's status (and its logs, with --logs;\n"
+    "                     each change as it happens, with --stream)\n"
+    "  enqueue REQUEST_ID --app APP  announce a request (IN_QUEUE), as the\n"
+    "                     gateway that queued it\n"
     "\n"
     "Run 'logtap requests COMMAND --help' for a command's options.\n";
 
@@ -265,6 +268,7 @@ static const struct subcommand requests_subcommands[] = {
     {"list", cmd_requests_list},
     {"logs", cmd_requests_logs},
     {"status", cmd_requests_status},
+    {"enqueue", cmd_requests_enqueue},
     {NULL, NULL},
 };
 

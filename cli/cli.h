@@ -6,6 +6,7 @@
  * (strings, terminal safety), cli_credentials.c (which token to send),
  * cli_http.c (requests to the collector and their errors), cli_sse.c (the
  * event-stream parser), cli_logs.c and cli_follow.c (the log commands),
+ * cli_requests.c (requests enqueue, requests status --stream),
  * cli_admin.c (tokens, apps, accounts, whoami), cli_lists.c (runners list,
  * requests list), cli_drains.c (log drains), cli_run.c (`logtap run`).
  */
@@ -73,6 +74,8 @@ enum cli_option {
     OPT_STATE,
     OPT_CALLER,
     OPT_SCOPE,
+    OPT_WAIT,
+    OPT_STREAM,
 };
 
 #define CLI_GLOBAL_OPTIONS                                                                                   \
@@ -121,6 +124,7 @@ int take_one_operand(const char *command, const char *name, int argc, char **arg
 int take_no_operands(const char *command, int argc, char **argv);
 
 command_fn cmd_runners_logs, cmd_requests_logs, cmd_requests_status, cmd_logs;
+command_fn cmd_requests_enqueue; /* cli_requests.c */
 command_fn cmd_run;
 command_fn cmd_runners_list, cmd_requests_list; /* cli_lists.c */
 

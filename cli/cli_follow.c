@@ -13,10 +13,11 @@
  *   of reconnecting, and any type this version does not know is skipped,
  *   so a newer server cannot put foreign data into the output.
  * - A request's stream sends `event: status` {"status": "COMPLETED"} after
- *   every line written before the request's END. Lines of children still
- *   running may follow it, so the CLI keeps reading for STATUS_GRACE_MS
- *   more and then ends with exit 0: `logtap requests logs ID -f` returns
- *   when the request is over, as a caller polling it would stop.
+ *   every line written before the request's END, and the collector closes
+ *   it then; an older collector kept it open for lines of children still
+ *   running, so the CLI reads for at most STATUS_GRACE_MS more and then
+ *   ends with exit 0: `logtap requests logs ID -f` returns when the
+ *   request is over, as a caller polling it would stop.
  * - SIGINT/SIGTERM shut the stream's socket down from the handler, which
  *   wakes libcurl at once; the progress callback catches a signal that came
  *   before the socket existed and the end of the grace period.
@@ -346,7 +347,11 @@ static void follow_configure(struct follow_state *f)
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT, 0L);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, FOLLOW_STALL_S);
+    /* A request's follow may first wait (wait=) for the request to appear,
+     * sending nothing. */
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
+                     FOLLOW_STALL_S +
+                         (logs_query_is_one_request(f->query) ? (long)logs_query_wait_s(f->query) : 0));
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, follow_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, f);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_follow_socket);

@@ -282,7 +282,7 @@ int collector_request(struct collector *c, const char *method, const char *url, 
     }
     curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, strcmp(method, "GET") ? method : NULL);
     curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S);
+    curl_easy_setopt(c->curl, CURLOPT_TIMEOUT, REQUEST_TIMEOUT_S + c->wait_s);
     curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, append_body);
     curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &answer);
     CURLcode rc = curl_easy_perform(c->curl);

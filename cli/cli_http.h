@@ -16,6 +16,7 @@ struct collector {
     struct cli_token token; /* owned */
     CURL *curl;
     char curl_error[CURL_ERROR_SIZE];
+    long wait_s; /* the collector may hold an answer this long first (wait=) */
 };
 
 /* What a request was about, for "unknown runner 'r-1'". A NULL noun means

@@ -103,7 +103,8 @@ static const char requests_list_usage[] =
     "someone deployed), for anyone else.\n"
     "\n"
     "Filters:\n" LIST_FILTERS_HELP
-    "      --state S        only requests in state S: IN_PROGRESS or COMPLETED\n"
+    "      --state S        only requests in state S: IN_QUEUE, IN_PROGRESS or\n"
+    "                       COMPLETED\n"
     "      --caller U       only requests whose caller is user U\n"
     "      --runner R       only requests served by runner R\n" LIST_OUTPUT_HELP "\n"
     "Text output is a table: REQUEST STATE APP VERSION RUNNER CALLER STARTED\n"
@@ -210,8 +211,10 @@ static int parse_list_args(const struct list_kind *k, struct cli_globals *g, str
                 code = add_value(k, a, LF_SOURCE, "source", optarg);
             break;
         case OPT_STATE:
-            if (strcasecmp(optarg, "IN_PROGRESS") != 0 && strcasecmp(optarg, "COMPLETED") != 0)
-                code = usage_error(k->command, "invalid --state '%s': use IN_PROGRESS or COMPLETED", optarg);
+            if (strcasecmp(optarg, "IN_PROGRESS") != 0 && strcasecmp(optarg, "COMPLETED") != 0 &&
+                strcasecmp(optarg, "IN_QUEUE") != 0)
+                code = usage_error(k->command, "invalid --state '%s': use IN_QUEUE, IN_PROGRESS or COMPLETED",
+                                   optarg);
             else
                 code = add_value(k, a, LF_STATE, "state", optarg);
             break;
@@ -314,8 +317,9 @@ static int run_list_command(const struct list_kind *k, struct cli_globals *g, in
         cursor = next ? strdup(next) : NULL;
         if (next && !cursor)
             die_out_of_memory();
+        size_t got = json_array_size(items); /* items belongs to answer */
         json_decref(answer);
-        if (!cursor || json_array_size(items) == 0)
+        if (!cursor || got == 0)
             break;
     }
     free(cursor);

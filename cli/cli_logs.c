@@ -24,6 +24,7 @@
  *   but the original text is sent: the server stays the one authority.
  */
 #include "cli_logs.h"
+#include "cli_requests.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,9 +35,11 @@
 #include "level.h"
 #include "timefmt.h"
 
-#define PAGE_LINES 10000        /* lines per page when fetching everything */
-#define SERVER_MAX_LINES 100000 /* the server's cap on `limit` and `tail` */
-#define LINES_MAX 1000000000LL  /* anything larger in -n is a typo */
+#define PAGE_LINES 10000         /* lines per page when fetching everything */
+#define SERVER_MAX_LINES 100000  /* the server's cap on `limit` and `tail` */
+#define SERVER_DEFAULT_WAIT_S 60 /* how long the server waits for an unknown request */
+#define SERVER_MAX_WAIT_S 3600
+#define LINES_MAX 1000000000LL /* anything larger in -n is a typo */
 
 static const char *const filter_names[FILTER_COUNT] = {
     [FILTER_RUNNER] = "runner",   [FILTER_REQUEST] = "request", [FILTER_APP] = "app",
@@ -131,8 +134,15 @@ static const char requests_logs_usage[] =
     "owner sees them all; the request's caller sees them unless the app's\n"
     "logs are private.\n"
     "\n"
+    "With -f, a request the collector does not know yet is waited for (60 s\n"
+    "unless --wait says otherwise), and the command ends once the request is\n"
+    "COMPLETED and its last line printed.\n"
+    "\n"
     "Filters (a line must match all given):\n"
-    "      --runner R       only lines of runner R\n" FILTERS_HELP SELECTION_HELP "\n"
+    "      --runner R       only lines of runner R\n" FILTERS_HELP SELECTION_HELP
+    "      --wait SECONDS   with -f: how long to wait for a request not known\n"
+    "                       yet (default 60; 0: at once)\n"
+    "\n"
     "With -f, following ends by itself (exit 0) one second after the\n"
     "collector reports the request COMPLETED, so that lines still on their\n"
     "way are printed too.\n" ONE_RUNNER_TEXT_HELP "  logtap requests logs req-7\n"
@@ -215,6 +225,8 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
         append_query_number(&url, "before", pp->before);
     if (pp->follow)
         append_query_param(&url, "follow", "1");
+    if (pp->follow && q->wait_s >= 0)
+        append_query_number(&url, "wait", q->wait_s);
     return lt_buf_detach(&url);
 }
 
@@ -535,6 +547,23 @@ static int check_filters(const struct logs_query *q)
     return LT_EXIT_OK;
 }
 
+/* --wait SECONDS: what the server accepts as wait=. */
+static int parse_wait(const char *command, const char *text, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long value = strtoll(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || text[0] == '-' || value > SERVER_MAX_WAIT_S)
+        return usage_error(command, "invalid --wait '%s': seconds from 0 to %d", text, SERVER_MAX_WAIT_S);
+    *out = value;
+    return LT_EXIT_OK;
+}
+
+long long logs_query_wait_s(const struct logs_query *q)
+{
+    return q->wait_s >= 0 ? q->wait_s : SERVER_DEFAULT_WAIT_S;
+}
+
 static int check_logs_query(struct logs_query *q, const struct printer *p)
 {
     const char *command = q->scope->command;
@@ -559,6 +588,8 @@ static int check_logs_query(struct logs_query *q, const struct printer *p)
         return usage_error(command, "-n +N needs N of at least 1");
     if (p->raw && p->format == OUTPUT_JSON)
         return usage_error(command, "--raw applies to text output only");
+    if (q->wait_s >= 0 && !q->follow)
+        return usage_error(command, "--wait applies to -f only");
     return LT_EXIT_OK;
 }
 
@@ -597,6 +628,7 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
         {"output", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, OPT_JSON},
         {"raw", no_argument, NULL, OPT_RAW},
+        {"wait", required_argument, NULL, OPT_WAIT},
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -636,6 +668,11 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
         case 'o': code = parse_output_format(command, optarg, &p->format); break;
         case OPT_JSON: p->format = OUTPUT_JSON; break;
         case OPT_RAW: p->raw = true; break;
+        case OPT_WAIT:
+            if (q->scope != &request_scope)
+                return option_error(command); /* only a request is waited for */
+            code = parse_wait(command, optarg, &q->wait_s);
+            break;
         case OPT_SERVER:
         case OPT_TOKEN:
         case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
@@ -654,7 +691,7 @@ static int parse_logs_options(struct cli_globals *g, struct logs_query *q, struc
 
 static int run_logs_command(struct cli_globals *g, const struct log_scope *scope, int argc, char **argv)
 {
-    struct logs_query q = {.scope = scope, .lines_mode = LINES_ALL};
+    struct logs_query q = {.scope = scope, .lines_mode = LINES_ALL, .wait_s = -1};
     struct printer p = {.format = OUTPUT_TEXT, .show_runner = scope == &search_scope};
     int code = parse_logs_options(g, &q, &p, argc, argv);
     if (code < 0)
@@ -699,27 +736,41 @@ static const char status_usage[] =
     "Usage: logtap requests status REQUEST_ID [OPTIONS]\n"
     "\n"
     "Print request REQUEST_ID's status as JSON, in fal's queue-status shape:\n"
-    "{\"request_id\": ..., \"status\": \"IN_PROGRESS\" or \"COMPLETED\", \"logs\": [...]}\n"
+    "{\"request_id\": ..., \"status\": \"IN_QUEUE\", \"IN_PROGRESS\" or \"COMPLETED\",\n"
+    "\"logs\": [...]}, with \"queue_position\" while IN_QUEUE, and \"error\" and\n"
+    "\"error_type\" when it failed (its handler's error, or runner_disconnected\n"
+    "when its runner died inside it).\n"
+    "A request the collector does not know yet is waited for (60 s unless\n"
+    "--wait says otherwise): a caller may ask right after submitting it.\n"
     "\n"
     "Options:\n"
     "      --logs           include the request's log lines (message, level,\n"
     "                       source, timestamp of each; empty for the caller of\n"
-    "                       an app whose logs are private)\n" CLI_GLOBAL_OPTIONS_HELP
+    "                       an app whose logs are private)\n"
+    "      --stream         print each change of status as it happens, one\n"
+    "                       JSON document a line (with --logs, the lines since\n"
+    "                       the previous one), until the request is COMPLETED\n"
+    "      --wait SECONDS   how long to wait for a request not known yet\n"
+    "                       (default 60; 0: answer at once)\n" CLI_GLOBAL_OPTIONS_HELP
     "  -h, --help           show this help\n" EXIT_HELP "\n"
     "Examples:\n"
     "  logtap requests status req-7\n"
-    "  logtap requests status req-7 --logs | jq -r '.logs[].message'\n";
+    "  logtap requests status req-7 --logs | jq -r '.logs[].message'\n"
+    "  logtap requests status req-7 --stream --logs\n";
 
 int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
 {
     static const char command[] = "logtap requests status";
     static const struct option options[] = {
         {"logs", no_argument, NULL, OPT_LOGS},
+        {"stream", no_argument, NULL, OPT_STREAM},
+        {"wait", required_argument, NULL, OPT_WAIT},
         CLI_GLOBAL_OPTIONS,
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    bool with_logs = false;
+    bool with_logs = false, stream = false;
+    long long wait_s = -1;
     const char *id = NULL;
     int opt, code = LT_EXIT_OK;
 
@@ -727,6 +778,8 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
     while (code == LT_EXIT_OK && (opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
         case OPT_LOGS: with_logs = true; break;
+        case OPT_STREAM: stream = true; break;
+        case OPT_WAIT: code = parse_wait(command, optarg, &wait_s); break;
         case OPT_SERVER:
         case OPT_TOKEN:
         case OPT_CREDENTIALS: code = cli_global_option(opt, optarg, g, command); break;
@@ -742,10 +795,18 @@ int cmd_requests_status(struct cli_globals *g, int argc, char **argv)
     struct collector c;
     if ((code = collector_open(&c, g)) != LT_EXIT_OK)
         return code;
+    if (stream) {
+        code = requests_status_stream(&c, id, with_logs, wait_s);
+        collector_close(&c);
+        return code;
+    }
+    c.wait_s = wait_s >= 0 ? (long)wait_s : SERVER_DEFAULT_WAIT_S;
     lt_buf url = {0};
     append_resource_url(&url, &c, "requests", id, "status");
     if (with_logs)
         append_query_param(&url, "logs", "1");
+    if (wait_s >= 0)
+        append_query_number(&url, "wait", wait_s);
 
     const struct target t = {"request", id};
     json_t *status = NULL;

@@ -56,6 +56,7 @@ struct logs_query {
     enum lines_mode lines_mode;
     long long lines;
     bool follow;
+    long long wait_s; /* requests logs -f --wait; -1: the server's default */
 };
 
 /* Per-request parameters on top of the query; -1 (NULL) means not sent. */
@@ -74,6 +75,10 @@ char *logs_url_new(const struct collector *c, const struct logs_query *q, const 
 /* `requests logs`: its follow stream reports the request's status, and
  * follow mode ends when it completes. */
 bool logs_query_is_one_request(const struct logs_query *q);
+
+/* How long the collector may wait for the request before answering a
+ * follow of it (--wait, else the server's default). */
+long long logs_query_wait_s(const struct logs_query *q);
 
 /* The target whose 404 means "unknown runner 'r-1'" (NULL noun for logs). */
 struct target logs_query_target(const struct logs_query *q);

@@ -152,6 +152,11 @@ static void become_quiet_watcher(int pidfd)
 void lt_run_probe_start(const char *endpoint, const char *ring_dir)
 {
     int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+    if (pidfd >= 0 && pidfd <= STDERR_FILENO) { /* stdin or stdout was closed: keep it off 0-2 */
+        int high = fcntl(pidfd, F_DUPFD_CLOEXEC, STDERR_FILENO + 1);
+        close(pidfd);
+        pidfd = high;
+    }
     pid_t middle = fork();
     if (middle < 0) {
         if (pidfd >= 0)

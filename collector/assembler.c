@@ -78,11 +78,12 @@
  *     a BEGIN for the lines (they end, and carry the request ID).
  *
  * Instances belong to their first identity. An instance's 64-bit ID is in
- * its ring file's name, which anyone on the machine can list, so a frame or
- * a planted ring naming a victim's instance under another runner or app
- * must not take the victim's lines (stored under the wrong runner) or erase
- * them (a position far ahead, after which the victim's records look like
- * duplicates). The runner and app of the first frame taken from an
+ * its frames and its ring's header (no longer in its file's name, which
+ * anyone can list: ring.c), so whoever can read a ring or watch frames may
+ * learn it; a frame or a planted ring naming a victim's instance under
+ * another runner or app must not take the victim's lines (stored under the
+ * wrong runner) or erase them (a position far ahead, after which the
+ * victim's records look like duplicates). The runner and app of the first frame taken from an
  * instance own it, in memory and in the store's delivery state (so a
  * collector restart is no window): frames and replays naming another are
  * refused (instance_claims_refused) and do not finish it. And a record may
@@ -140,6 +141,8 @@ typedef struct runner {
     struct runner *next; /* hash chain */
 } runner;
 
+#define JOINED_SLOTS 8
+
 typedef struct proc {
     uint64_t instance;
     char *runner_id, *app_id, *version_id, *source;
@@ -156,6 +159,10 @@ typedef struct proc {
     uint64_t pruned_below; /* done points below this are gone from the store */
     bool dirty;            /* state to write at the next commit */
     bool finished;         /* its ring is gone: write that, then forget it */
+    /* Hashes of the requests it has begun or written inside lately, so
+     * that a line does not cost a store write to say it holds one. */
+    uint64_t joined[JOINED_SLOTS];
+    unsigned joined_next;
     partial *partials;
     size_t npartials, cap_partials;
     size_t held;                        /* bytes of buffers of lines in progress */
@@ -844,7 +851,58 @@ static bool beyond_horizon(const proc *p, const lt_proc_meta *meta, const lt_rec
     uint64_t furthest = n ? recs[n - 1].pos : 0;
     if (meta->has_range && meta->end > furthest)
         furthest = meta->end;
-    return furthest > known && furthest - known > LT_RING_MAX_CAPACITY;
+    /* known may be the start of the last record applied, the runner's
+     * acknowledged point its end: a whole ring past that is one record more. */
+    return furthest > known && furthest - known > LT_RING_MAX_CAPACITY + LT_RING_RECORD_MAX;
+}
+
+static uint64_t request_hash(const char *request)
+{
+    uint64_t h = UINT64_C(1469598103934665603); /* FNV-1a */
+    for (const unsigned char *c = (const unsigned char *)request; *c; c++)
+        h = (h ^ *c) * UINT64_C(1099511628211);
+    return h | 1; /* 0 marks an empty slot */
+}
+
+/* The instance is inside `request` (it began it, or wrote with its marker:
+ * a child spawned inside it). It holds the request, so the request is
+ * over only when every process inside it is gone (lt_store_instance_gone).
+ * Said to the store once per request while the instance stays cached (a
+ * hash that collides with a recent one skips a join: the request then
+ * ends with the processes that did join it). */
+static int join_request(lt_assembler *a, proc *p, const char *request, bool began)
+{
+    uint64_t h = request_hash(request);
+    for (unsigned i = 0; i < JOINED_SLOTS; i++)
+        if (p->joined[i] == h) {
+            if (!began)
+                return 0;
+            p->joined[i] = 0; /* a BEGIN holds it whatever a line did before */
+        }
+    p->joined[p->joined_next] = h;
+    p->joined_next = (p->joined_next + 1) % JOINED_SLOTS;
+    return began ? lt_store_request_hold(a->store, request, p->instance)
+                 : lt_store_request_join(a->store, request, p->app_id, p->instance);
+}
+
+/* END, with the handler's error when its payload names one (ingest and
+ * the reaper checked the payload; checked again, as the caller is). Only
+ * the runner's own app's request is ended. */
+static int end_request(lt_assembler *a, proc *p, const char *request, const lt_record_in *r)
+{
+    unsigned long type_len;
+    if (r->data_len == 0 || !lt_wire_end_error_ok(r->data, r->data_len, &type_len))
+        return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), NULL, NULL);
+    char error_type[LT_WIRE_MAX_ID + 1];
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1];
+    memcpy(error_type, r->data, type_len);
+    error_type[type_len] = '\0';
+    size_t message_len = r->data_len - type_len - 1;
+    memcpy(error, r->data + type_len + 1, message_len);
+    error[message_len] = '\0';
+    /* A NUL inside the message would cut it: the text before it stands. */
+    LT_COUNT(requests_failed, 1);
+    return lt_store_request_end_error(a->store, request, p->app_id, stamp(a, r->ts_ns), error_type, error);
 }
 
 long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_record_in *recs, size_t n,
@@ -886,7 +944,12 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
     long fresh = 0;
     for (size_t k = 0; k < n; k++) {
         const lt_record_in *r = &recs[k];
-        if (p->have_pos && r->pos <= p->last_pos) {
+        /* Below what the runner says is acknowledged, a record is stored:
+         * only a stale copy can bring it again (one that ingest's range
+         * check did not stop: packed before that ack, and delivered after a
+         * frame that told it), and the done points that would have
+         * recognised its bytes are pruned (prune()). */
+        if ((p->have_pos && r->pos <= p->last_pos) || r->pos < p->runner_acked) {
             LT_COUNT(records_duplicate, 1);
             continue;
         }
@@ -908,6 +971,8 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
         case LT_REC_DATA:
             LT_COUNT(bytes_received, r->data_len);
             rc = feed_data(a, p, r);
+            if (rc == 0 && r->request)
+                rc = join_request(a, p, request, false);
             break;
         case LT_REC_BEGIN:
             LT_COUNT(requests_begun, 1);
@@ -924,6 +989,14 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
                 }
                 rc = lt_store_request_begin(a->store, request, p->runner_id, p->app_id, p->version_id, caller,
                                             stamp(a, r->ts_ns));
+                if (rc == LT_BEGIN_OTHER_APP)
+                    LT_COUNT(requests_claims_refused, 1);
+                else if (rc == LT_BEGIN_COMPLETED)
+                    LT_COUNT(requests_reopens_refused, 1);
+                else if (rc == 0)
+                    rc = join_request(a, p, request, true);
+                if (rc > 0)
+                    rc = 0; /* refused: its lines still carry the request ID */
                 mark_dirty(a, p);
             }
             break;
@@ -931,11 +1004,22 @@ long lt_assembler_feed(lt_assembler *a, const lt_proc_meta *meta, const lt_recor
             LT_COUNT(requests_ended, 1);
             rc = finish_thread(a, p, r->tid);
             if (rc == 0 && r->request && !applied) {
-                rc = lt_store_request_end(a->store, request, stamp(a, r->ts_ns));
+                rc = end_request(a, p, request, r);
                 mark_dirty(a, p);
             }
             break;
-        case LT_REC_EXIT: rc = finish_proc(a, p); break;
+        case LT_REC_EXIT:
+            rc = finish_proc(a, p);
+            if (rc == 0 && !applied) {
+                /* Gone: the requests it alone was inside are over, after
+                 * every line it wrote (they are in this transaction). */
+                long died = lt_store_instance_gone(a->store, p->instance, stamp(a, r->ts_ns));
+                rc = died < 0 ? -1 : 0;
+                if (died > 0)
+                    LT_COUNT(requests_runner_died, (uint64_t)died);
+                mark_dirty(a, p);
+            }
+            break;
         case LT_REC_NOTICE: /* a line of its own, runner scope, beside the output */
             if (!applied) {
                 rc = emit(a, p, stamp(a, r->ts_ns), r->tid, 2, NULL, (const char *)r->data, r->data_len);

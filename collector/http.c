@@ -516,6 +516,11 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
         return http_serve_logs(c, HTTP_SCOPE_REQUEST, id);
     if (n == 4 && strcmp(collection, "requests") == 0 && strcmp(seg[3], "status") == 0)
         return http_serve_request_status(c, id);
+    if (n == 3 && strcmp(collection, "requests") == 0)
+        return http_serve_request_announce(c, id);
+    if (n == 5 && strcmp(collection, "requests") == 0 && strcmp(seg[3], "status") == 0 &&
+        strcmp(seg[4], "stream") == 0)
+        return http_serve_status_stream(c, id);
     return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
 }
 
@@ -820,6 +825,11 @@ lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st
                                                        : ((struct sockaddr_in *)&addr)->sin_port);
     }
     return h;
+}
+
+void lt_http_set_announce(lt_http *h, struct lt_announce *announce)
+{
+    atomic_store(&h->announce, announce);
 }
 
 int lt_http_port(const lt_http *h)

@@ -44,6 +44,11 @@ typedef struct lt_http_limits {
 lt_http *lt_http_start(const char *host_port, const char *data_dir, lt_store *st,
                        const lt_http_limits *limits, char *err, size_t errlen);
 
+/* Where PUT /v1/requests/{id} sends announcements (announce.h); until it
+ * is set, announcing answers 503. Call it before requests arrive. */
+struct lt_announce;
+void lt_http_set_announce(lt_http *h, struct lt_announce *announce);
+
 /* The port actually bound (useful after asking for port 0). */
 int lt_http_port(const lt_http *h);
 

@@ -25,7 +25,7 @@
 
 /* Parse the call's body as a JSON object with only the keys in `allowed`
  * (NULL-terminated). Returns the object, or NULL after queuing a 400. */
-static json_t *body_object(http_call *c, const char *const *allowed, enum MHD_Result *queued)
+json_t *http_body_object(http_call *c, const char *const *allowed, enum MHD_Result *queued)
 {
     if (c->body == NULL || c->body_len == 0) {
         *queued = http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad body: expected a JSON object");
@@ -131,7 +131,7 @@ static enum MHD_Result create_token(http_call *c)
 {
     static const char *const keys[] = {"user", "label", "scope", NULL};
     enum MHD_Result queued = MHD_NO;
-    json_t *doc = body_object(c, keys, &queued);
+    json_t *doc = http_body_object(c, keys, &queued);
     if (doc == NULL)
         return queued;
     lt_token_scope scope = LT_SCOPE_FULL;
@@ -235,7 +235,7 @@ static enum MHD_Result deploy_app(http_call *c, const char *app_id)
 {
     static const char *const keys[] = {"owner", "private_logs", NULL};
     enum MHD_Result queued = MHD_NO;
-    json_t *doc = body_object(c, keys, &queued);
+    json_t *doc = http_body_object(c, keys, &queued);
     if (doc == NULL)
         return queued;
     const char *owner;
@@ -343,7 +343,7 @@ enum MHD_Result http_serve_account(http_call *c, const char *user)
                                     "only admin may change another user's account");
         static const char *const keys[] = {"default_private_logs", NULL};
         enum MHD_Result queued = MHD_NO;
-        json_t *doc = body_object(c, keys, &queued);
+        json_t *doc = http_body_object(c, keys, &queued);
         if (doc == NULL)
             return queued;
         json_t *flag = json_object_get(doc, "default_private_logs");

@@ -38,6 +38,9 @@ struct lt_http {
     lt_http_limits limits;
     lt_store *store;
     char *data_dir; /* owned copy */
+    /* To the ingest thread; NULL: not taken yet. Set once, after the
+     * server started, while HTTP threads may already read it. */
+    struct lt_announce *_Atomic announce;
     int port;
     atomic_bool stopping;
 };
@@ -82,7 +85,7 @@ enum MHD_Result http_reply_error_header(struct MHD_Connection *conn, unsigned st
 /* ---- the request target ---- */
 
 #define MAX_PATH_BYTES 1024 /* longer paths cannot name anything we serve */
-#define MAX_PATH_SEGMENTS 4
+#define MAX_PATH_SEGMENTS 5
 
 enum path_result { PATH_OK, PATH_NOT_FOUND, PATH_BAD_ESCAPE };
 
@@ -128,6 +131,13 @@ enum MHD_Result http_serve_runner_list(http_call *c);
 enum MHD_Result http_serve_request_list(http_call *c);
 /* /v1/requests/{id}/status */
 enum MHD_Result http_serve_request_status(http_call *c, const char *request_id);
+/* /v1/requests/{id}/status/stream (http_logs.c) */
+enum MHD_Result http_serve_status_stream(http_call *c, const char *request_id);
+/* PUT /v1/requests/{id}: the gateway's announcement (http_requests.c) */
+enum MHD_Result http_serve_request_announce(http_call *c, const char *request_id);
+/* A JSON object body with only the `allowed` keys (http_admin.c), or NULL
+ * after queuing a 400. */
+json_t *http_body_object(http_call *c, const char *const *allowed, enum MHD_Result *queued);
 
 enum MHD_Result http_serve_whoami(http_call *c);
 /* /v1/tokens (id NULL) and /v1/tokens/{id} */

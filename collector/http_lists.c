@@ -26,6 +26,7 @@
 #include "http_internal.h"
 #include "logtap_wire.h"
 #include "timefmt.h"
+#include "utf8.h"
 
 #define DEFAULT_LIST_LIMIT 100
 /* "<start ns>/<id>" in hex: 20 digits and a sign, '/', an ID. */
@@ -147,8 +148,10 @@ static bool parse_list_params(struct MHD_Connection *conn, bool requests, struct
                 lp->q.states |= LT_LIST_IN_PROGRESS;
             } else if (!has_nul && strcasecmp(states[i], "COMPLETED") == 0) {
                 lp->q.states |= LT_LIST_COMPLETED;
+            } else if (!has_nul && strcasecmp(states[i], "IN_QUEUE") == 0) {
+                lp->q.states |= LT_LIST_IN_QUEUE;
             } else {
-                snprintf(problem, problem_size, "bad state: expected IN_PROGRESS or COMPLETED");
+                snprintf(problem, problem_size, "bad state: expected IN_QUEUE, IN_PROGRESS or COMPLETED");
                 return false;
             }
         }
@@ -202,6 +205,17 @@ static json_t *time_or_null(int64_t ns)
 static json_t *text_or_null(const char *text)
 {
     return text[0] == '\0' ? json_null() : json_string(text);
+}
+
+/* Text a runner chose (a failed request's error): bytes that are not
+ * UTF-8 are replaced, as in log entries. */
+static json_t *clean_string(const char *text)
+{
+    size_t clean_len;
+    char *clean = lt_utf8_sanitize(text, strlen(text), &clean_len);
+    json_t *value = clean != NULL ? json_stringn(clean, clean_len) : NULL;
+    free(clean);
+    return value;
 }
 
 /* ---- building a page ---- */
@@ -266,15 +280,22 @@ static int add_request(const lt_request_row *row, void *ctx)
         page->failed = true;
         return 1;
     }
-    /* error, error_type and queue_position: not recorded by this store
-     * yet; null, as they will be for a request that has none. */
+    /* error and error_type: a failed request's (null otherwise);
+     * queue_position is null in a list: each would cost a count of the
+     * app's queue (the request's status has it). A queued request's
+     * "started" is its announcement. */
+    const char *state = row->state == LT_REQUEST_IN_QUEUE      ? "IN_QUEUE"
+                        : row->state == LT_REQUEST_IN_PROGRESS ? "IN_PROGRESS"
+                                                               : "COMPLETED";
+    bool failed = row->state == LT_REQUEST_COMPLETED && row->error_type[0] != '\0';
     json_t *item =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:n, s:n, s:n}", "request_id",
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:n}", "request_id",
                   row->request_id, "runner_id", row->runner_id, "app_id", row->app_id, "version_id",
-                  row->version_id, "source", row->source, "caller", text_or_null(row->caller), "state",
-                  row->end_ns == 0 ? "IN_PROGRESS" : "COMPLETED", "started", time_or_null(row->begin_ns),
-                  "ended", time_or_null(row->end_ns), "lines",
-                  visible ? json_integer(row->lines) : json_null(), "error", "error_type", "queue_position");
+                  row->version_id, "source", row->source, "caller", text_or_null(row->caller), "state", state,
+                  "started", time_or_null(row->begin_ns), "ended", time_or_null(row->end_ns), "lines",
+                  visible ? json_integer(row->lines) : json_null(), "error",
+                  failed ? clean_string(row->error) : json_null(), "error_type",
+                  failed ? clean_string(row->error_type) : json_null(), "queue_position");
     if (item == NULL || json_array_append_new(page->items, item) != 0) {
         page->failed = true;
         return 1;

@@ -1,6 +1,7 @@
 /* http_logs.c -- the log endpoints of doc/http-api.md: runner logs,
- * request logs, the search across runners, request status, and follow
- * streams (server-sent events) for all three.
+ * request logs, the search across runners, request status, follow
+ * streams (server-sent events) for all three, and a request's status
+ * stream (fal's status documents as events).
  *
  * Owns: the log parameters and their validation, the access decision for
  * each scope (through access.h, so pages, status and streams agree), JSON
@@ -31,7 +32,13 @@
  *   client hung up.
  * - A request's status is read before the round's line query, and every
  *   line committed by then is sent before the status event: an END's own
- *   lines are committed with it, so "COMPLETED" never overtakes them.
+ *   lines are committed with it, so "COMPLETED" never overtakes them. A
+ *   request's streams close once COMPLETED has gone out.
+ * - A request not known yet is waited for (wait=) in the handler, before
+ *   any answer: the server has a thread per connection already, and the
+ *   status code is what the wait decides. The wait takes a stream slot
+ *   and treats a request the principal may not see exactly as a missing
+ *   one, so that the 404 after it tells nothing by its timing.
  */
 #include <assert.h>
 #include <poll.h>
@@ -75,6 +82,13 @@
 /* A round of output that took the client longer than this to take makes
  * it a slow reader, whom max_lag may skip ahead. */
 #define SLOW_CLIENT_NS (INT64_C(1) * 1000000000)
+/* How long status, a request's follow and its status stream wait for a
+ * request the collector does not know yet (wait=, in seconds). */
+#define DEFAULT_WAIT_S 60
+#define MAX_WAIT_S 3600
+/* MHD's idle timeout of every connection (http.c); a waiting one gets its
+ * wait on top. */
+#define CONNECTION_IDLE_S 60
 #define EVENT_STREAM_TYPE "text/event-stream"
 #define STREAM_RETRY_AFTER "10" /* seconds, with 429 at a stream cap */
 
@@ -82,10 +96,12 @@
 
 #define LOG_PARAM_NAMES                                                                                      \
     "runner", "request", "app", "version", "source", "level", "since", "until", "search", "ignore_case",     \
-        "exclude", "tail", "limit", "after", "before", "follow", "max_lag"
+        "exclude", "tail", "limit", "after", "before", "follow", "max_lag", "wait"
 
 static const char *const log_param_names[] = {LOG_PARAM_NAMES, NULL};
 static const char *const status_param_names[] = {"logs", LOG_PARAM_NAMES, NULL};
+/* follow= is accepted (a stream always follows), so that one client serves both. */
+static const char *const status_stream_param_names[] = {"logs", "wait", "after", "follow", NULL};
 
 /* Everything the log endpoints accept, validated. Strings are borrowed
  * from MHD and live as long as the request. */
@@ -109,6 +125,7 @@ struct log_params {
     bool resumed;   /* after= or Last-Event-ID was given */
     bool follow;
     int64_t max_lag; /* 0 = never skip */
+    int64_t wait_s;  /* how long a request not known yet is waited for */
 };
 
 /* An ID-valued filter: present once means exactly this ID (*out);
@@ -142,6 +159,7 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
     memset(p, 0, sizeof *p);
     p->limit = default_limit;
     p->min_level = -1;
+    p->wait_s = DEFAULT_WAIT_S;
     if (!http_params_known(conn, allowed, problem, problem_size))
         return false;
     int64_t now_ns = lt_time_now_ns();
@@ -258,6 +276,12 @@ static bool parse_log_params(struct MHD_Connection *conn, const char *const *all
     if ((value = http_query_param(conn, "max_lag", &has_nul)) != NULL) {
         if (has_nul || !http_parse_count(value, &p->max_lag)) {
             snprintf(problem, problem_size, "bad max_lag: expected a non-negative integer");
+            return false;
+        }
+    }
+    if ((value = http_query_param(conn, "wait", &has_nul)) != NULL) {
+        if (has_nul || !http_parse_count(value, &p->wait_s) || p->wait_s > MAX_WAIT_S) {
+            snprintf(problem, problem_size, "bad wait: expected seconds from 0 to %d", MAX_WAIT_S);
             return false;
         }
     }
@@ -610,7 +634,43 @@ static enum MHD_Result serve_page(http_call *c, lt_store_reader *rd, const lt_qu
 
 /* ---- follow stream state (server-sent events) ---- */
 
-enum { STATUS_UNSENT = -1, STATUS_IN_PROGRESS = 0, STATUS_COMPLETED = 1 };
+enum { STATUS_UNSENT = -1 }; /* else an enum lt_request_state */
+
+/* ---- request status documents ---- */
+
+static const char *state_name(int state)
+{
+    switch (state) {
+    case LT_REQUEST_IN_QUEUE: return "IN_QUEUE";
+    case LT_REQUEST_COMPLETED: return "COMPLETED";
+    default: return "IN_PROGRESS";
+    }
+}
+
+/* Text from the store (a request ID, an error message) as a JSON string:
+ * bytes that are not UTF-8 are replaced, as in log entries. */
+static void append_clean_string(lt_buf *b, const char *text)
+{
+    size_t clean_len;
+    char *clean = lt_utf8_sanitize(text, strlen(text), &clean_len);
+    http_append_json(b, clean ? json_stringn(clean, clean_len) : NULL);
+    free(clean);
+}
+
+/* fal's status fields for `state`: "status", and "queue_position" while
+ * queued, "error" and "error_type" for a request that failed. */
+static void append_state_fields(lt_buf *b, int state, const lt_request_info *info)
+{
+    lt_buf_appendf(b, "\"status\":\"%s\"", state_name(state));
+    if (state == LT_REQUEST_IN_QUEUE)
+        lt_buf_appendf(b, ",\"queue_position\":%lld", (long long)info->queue_position);
+    if (state == LT_REQUEST_COMPLETED && info->error_type[0] != '\0') {
+        lt_buf_append_str(b, ",\"error\":");
+        append_clean_string(b, info->error);
+        lt_buf_append_str(b, ",\"error_type\":");
+        append_clean_string(b, info->error_type);
+    }
+}
 
 struct follow_stream {
     lt_http *http;
@@ -628,9 +688,15 @@ struct follow_stream {
     bool filtered_out;     /* the filters name another app than the one judged */
     bool ended;            /* access ended: the stream closes once `out` is sent */
     char *status_of;       /* request whose status events this stream sends, or NULL */
-    int status_sent;       /* STATUS_* last sent */
-    int64_t cursor;        /* every matching line <= cursor was sent */
-    bool backlog_pending;  /* the first round honours tail */
+    int status_sent;       /* STATUS_UNSENT or the lt_request_state last sent */
+    int64_t position_sent; /* the queue_position last sent */
+    /* The status stream (/status/stream): each event is fal's whole status
+     * document, its "logs" the lines since the previous one (with_logs). */
+    bool status_doc;
+    bool with_logs;
+    lt_buf logs;          /* status_doc: the round's entries, comma-separated */
+    int64_t cursor;       /* every matching line <= cursor was sent */
+    bool backlog_pending; /* the first round honours tail */
     bool has_tail;
     int64_t tail;
     int64_t max_lag;  /* 0 = never skip ahead */
@@ -648,16 +714,23 @@ struct follow_stream {
 static int append_event(const lt_line *line, void *ctx)
 {
     struct follow_stream *fs = ctx;
-    lt_buf_appendf(&fs->out, "id: %lld\nevent: log\ndata: ", (long long)line->id);
-    http_append_json(&fs->out, lt_entry_json(line));
-    lt_buf_append(&fs->out, "\n\n", 2);
+    lt_buf *into = fs->status_doc ? &fs->logs : &fs->out;
+    if (fs->status_doc) {
+        if (fs->round_count > 0)
+            lt_buf_append(into, ",", 1);
+        http_append_json(into, lt_entry_json_status(line));
+    } else {
+        lt_buf_appendf(into, "id: %lld\nevent: log\ndata: ", (long long)line->id);
+        http_append_json(into, lt_entry_json(line));
+        lt_buf_append(into, "\n\n", 2);
+    }
     fs->round_last_id = line->id;
     fs->round_count++;
-    if (fs->out.len >= FOLLOW_OUT_HIGH) {
+    if (into->len >= FOLLOW_OUT_HIGH) {
         fs->round_stopped = true; /* the rest next round: the buffer stays bounded */
         return 1;
     }
-    return lt_buf_failed(&fs->out) ? 1 : 0;
+    return lt_buf_failed(into) ? 1 : 0;
 }
 
 /* ---- access ---- */
@@ -764,14 +837,45 @@ static int recheck_access(struct follow_stream *fs)
     return rc;
 }
 
-/* The followed request's status now, or -1 on a store error. */
-static int read_status(struct follow_stream *fs)
+/* The followed request's state now (its document's fields in *info), or
+ * -1 on a store error. */
+static int read_status(struct follow_stream *fs, lt_request_info *info)
 {
-    lt_request_info info;
-    int known = lt_store_request_get(fs->reader, fs->status_of, &info);
+    int known = lt_store_request_get(fs->reader, fs->status_of, info);
     if (known < 0)
         return -1;
-    return known == 1 && info.end_ns != 0 ? STATUS_COMPLETED : STATUS_IN_PROGRESS;
+    if (known == 0) /* gone (retention) while followed: nothing more to say */
+        info->state = LT_REQUEST_IN_PROGRESS;
+    return (int)info->state;
+}
+
+/* Queue the status event for `state`: on a logs follow `event: status`
+ * with fal's status fields; on the status stream fal's whole document with
+ * the round's lines. After COMPLETED the stream ends (once sent). */
+static void append_status_event(struct follow_stream *fs, int state, const lt_request_info *info)
+{
+    if (fs->status_doc) {
+        if (fs->cursor > 0)
+            lt_buf_appendf(&fs->out, "id: %lld\n", (long long)fs->cursor);
+        lt_buf_append_str(&fs->out, "data: {\"request_id\":");
+        append_clean_string(&fs->out, fs->status_of);
+        lt_buf_append_str(&fs->out, ",");
+        append_state_fields(&fs->out, state, info);
+        if (fs->with_logs) {
+            lt_buf_append_str(&fs->out, ",\"logs\":[");
+            lt_buf_append(&fs->out, fs->logs.data != NULL ? fs->logs.data : "", fs->logs.len);
+            lt_buf_append_str(&fs->out, "]");
+        }
+        lt_buf_append_str(&fs->out, "}\n\n");
+    } else {
+        lt_buf_append_str(&fs->out, "event: status\ndata: {");
+        append_state_fields(&fs->out, state, info);
+        lt_buf_append_str(&fs->out, "}\n\n");
+    }
+    fs->status_sent = state;
+    fs->position_sent = info->queue_position;
+    if (state == LT_REQUEST_COMPLETED)
+        fs->ended = true;
 }
 
 /* Query the next lines (and events) into fs->out. Returns 0, or -1 on store
@@ -779,7 +883,8 @@ static int read_status(struct follow_stream *fs)
 static int follow_fill(struct follow_stream *fs)
 {
     int status = STATUS_UNSENT;
-    if (fs->status_of != NULL && (status = read_status(fs)) < 0)
+    lt_request_info info;
+    if (fs->status_of != NULL && (status = read_status(fs, &info)) < 0)
         return -1;
     /* Rows up to `visible` are committed before the query starts, so the
      * query sees all of them: after it, the cursor may safely skip to
@@ -812,6 +917,7 @@ static int follow_fill(struct follow_stream *fs)
     fs->round_last_id = 0;
     fs->round_count = 0;
     fs->round_stopped = false;
+    lt_buf_clear(&fs->logs);
     if (!fs->no_lines && lt_store_query(fs->reader, &q, append_event, fs) < 0)
         return -1;
     if (fs->round_count > 0) {
@@ -823,10 +929,15 @@ static int follow_fill(struct follow_stream *fs)
     bool complete = !fs->round_stopped && (q.newest || fs->round_count < q.limit);
     if (complete && visible > fs->cursor)
         fs->cursor = visible;
-    if (complete && status != STATUS_UNSENT && status != fs->status_sent) {
-        lt_buf_appendf(&fs->out, "event: status\ndata: {\"status\":\"%s\"}\n\n",
-                       status == STATUS_COMPLETED ? "COMPLETED" : "IN_PROGRESS");
-        fs->status_sent = status;
+    if (status != STATUS_UNSENT) {
+        /* COMPLETED only once every line before it has gone out. */
+        int shown = status == LT_REQUEST_COMPLETED && !complete ? LT_REQUEST_IN_PROGRESS : status;
+        bool changed = shown != fs->status_sent ||
+                       (shown == LT_REQUEST_IN_QUEUE && info.queue_position != fs->position_sent);
+        if (fs->status_doc ? changed || fs->round_count > 0 : complete && changed)
+            append_status_event(fs, shown, &info);
+        if (lt_buf_failed(&fs->logs))
+            return -1;
     }
     if (fs->out.len > 0)
         fs->produced_ns = lt_mono_ns();
@@ -835,14 +946,19 @@ static int follow_fill(struct follow_stream *fs)
 
 /* True once the client has closed its end; new data is never expected from
  * it, so readable-with-hang-up is the only signal that matters. */
-static bool client_gone(const struct follow_stream *fs)
+static bool fd_hung_up(int fd)
 {
-    if (fs->client_fd < 0)
+    if (fd < 0)
         return false;
-    struct pollfd pfd = {.fd = fs->client_fd, .events = POLLRDHUP};
+    struct pollfd pfd = {.fd = fd, .events = POLLRDHUP};
     if (poll(&pfd, 1, 0) <= 0)
         return false;
     return (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+static bool client_gone(const struct follow_stream *fs)
+{
+    return fd_hung_up(fs->client_fd);
 }
 
 /* MHD pulls the stream through this; it blocks until there is something to
@@ -907,6 +1023,7 @@ static void follow_free(void *cls)
     owned_query_free(&fs->oq);
     free(fs->status_of);
     lt_buf_release(&fs->out);
+    lt_buf_release(&fs->logs);
     free(fs);
     atomic_fetch_sub_explicit(&lt_metrics_global.followers, 1, memory_order_relaxed);
 }
@@ -914,22 +1031,36 @@ static void follow_free(void *cls)
 /* Takes ownership of `rd`. A stream has no `limit`: it reads in chunks of
  * FOLLOW_CHUNK_LINES for as long as the client stays. A request's stream
  * also sends its status events. */
+/* The answer when http_guard_stream_open said no. */
+static enum MHD_Result refuse_stream(http_call *c, int slot)
+{
+    lt_http *h = c->http;
+    assert(slot != STREAM_OPENED);
+    if (slot == STREAM_NO_MEMORY)
+        return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+    LT_COUNT(http_streams_refused, 1);
+    return http_reply_error_header(c->conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER,
+                                   STREAM_RETRY_AFTER, "too many follow streams: at most %d per %s",
+                                   slot == STREAM_TOKEN_FULL ? h->limits.streams_per_token
+                                                             : h->limits.streams_per_user,
+                                   slot == STREAM_TOKEN_FULL ? "token" : "user");
+}
+
+/* How a stream of a request shows its status: as `event: status` among the
+ * lines (a logs follow), or as fal's status documents (the status stream,
+ * its lines inside them only `with_logs`). */
+enum status_shape { STATUS_EVENTS, STATUS_DOCUMENTS, STATUS_DOCUMENTS_WITH_LOGS };
+
 static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_query *q,
                                     const struct log_params *p, enum http_log_scope scope,
-                                    const char *scope_id, bool private_to_caller, bool filtered_out)
+                                    const char *scope_id, bool private_to_caller, bool filtered_out,
+                                    enum status_shape shape)
 {
     lt_http *h = c->http;
     int slot = http_guard_stream_open(h->guard, c->token, c->who.user);
     if (slot != STREAM_OPENED) {
         lt_store_reader_close(rd);
-        if (slot == STREAM_NO_MEMORY)
-            return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
-        LT_COUNT(http_streams_refused, 1);
-        return http_reply_error_header(c->conn, MHD_HTTP_TOO_MANY_REQUESTS, MHD_HTTP_HEADER_RETRY_AFTER,
-                                       STREAM_RETRY_AFTER, "too many follow streams: at most %d per %s",
-                                       slot == STREAM_TOKEN_FULL ? h->limits.streams_per_token
-                                                                 : h->limits.streams_per_user,
-                                       slot == STREAM_TOKEN_FULL ? "token" : "user");
+        return refuse_stream(c, slot);
     }
     struct follow_stream *fs = calloc(1, sizeof *fs);
     if (fs == NULL) {
@@ -951,7 +1082,9 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     fs->status_of = scope == HTTP_SCOPE_REQUEST ? strdup_or_null(scope_id, &failed) : NULL;
     fs->status_sent = STATUS_UNSENT;
     fs->filtered_out = filtered_out;
-    fs->no_lines = filtered_out || private_to_caller;
+    fs->status_doc = shape != STATUS_EVENTS;
+    fs->with_logs = shape == STATUS_DOCUMENTS_WITH_LOGS;
+    fs->no_lines = filtered_out || private_to_caller || shape == STATUS_DOCUMENTS;
     fs->cursor = p->after;
     fs->backlog_pending = true;
     fs->max_lag = p->max_lag;
@@ -983,11 +1116,68 @@ static enum MHD_Result serve_follow(http_call *c, lt_store_reader *rd, const lt_
     return queue_pulled(c->conn, EVENT_STREAM_TYPE, follow_read, fs, follow_free);
 }
 
+/* ---- waiting for a request not known yet ---- */
+
+enum { JUDGE_STREAMS_FULL = -3, JUDGE_CLIENT_LEFT = -4 };
+#define WAIT_SLICE_MS 200 /* how soon a request that appeared is seen */
+
+/* judge_access for request `id`, waiting up to wait_s seconds while the
+ * principal sees nothing of it: a caller may follow its request before the
+ * gateway's announcement or the runner's BEGIN has reached the collector.
+ * A request that exists but that `who` may not see is waited for exactly
+ * like one that does not exist, so that the 404 after the wait tells
+ * nothing by its timing. A waiting client holds a stream slot of its token
+ * and user (http_guard.c). */
+static int judge_request_waiting(http_call *c, lt_store_reader *rd, const char *id, int64_t wait_s,
+                                 lt_request_info *info, lt_visibility *vis, bool *as_owner, int *slot)
+{
+    lt_http *h = c->http;
+    int64_t deadline = lt_mono_ns() + wait_s * INT64_C(1000000000);
+    bool counted = false;
+    int rc;
+    *slot = STREAM_OPENED;
+    for (;;) {
+        rc = judge_access(c->registry, rd, &c->who, HTTP_SCOPE_REQUEST, id, info, vis, as_owner);
+        if (rc != JUDGED || *vis != LT_SEE_NOTHING)
+            break;
+        int64_t left_ms = (deadline - lt_mono_ns()) / 1000000;
+        if (left_ms <= 0)
+            break;
+        if (!counted) {
+            *slot = http_guard_stream_open(h->guard, c->token, c->who.user);
+            if (*slot != STREAM_OPENED) {
+                rc = JUDGE_STREAMS_FULL;
+                break;
+            }
+            counted = true;
+            /* MHD's idle timeout must not close the connection while it
+             * waits for the answer to go out. */
+            MHD_set_connection_option(c->conn, MHD_CONNECTION_OPTION_TIMEOUT,
+                                      (unsigned int)(wait_s + CONNECTION_IDLE_S));
+        }
+        const union MHD_ConnectionInfo *conn_info =
+            MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (atomic_load(&h->stopping) || fd_hung_up(conn_info != NULL ? conn_info->connect_fd : -1)) {
+            rc = JUDGE_CLIENT_LEFT;
+            break;
+        }
+        lt_store_wait(h->store, lt_store_last_id(h->store),
+                      left_ms < WAIT_SLICE_MS ? (int)left_ms : WAIT_SLICE_MS);
+    }
+    if (counted)
+        http_guard_stream_close(h->guard, c->token, c->who.user);
+    return rc;
+}
+
 /* Queue the answer to a failed judge_access. */
-static enum MHD_Result judge_failed(http_call *c, int rc)
+static enum MHD_Result judge_failed(http_call *c, int rc, int slot)
 {
     if (rc == JUDGE_STORE_FAILED)
         return http_reply_store_error(c);
+    if (rc == JUDGE_CLIENT_LEFT) /* the client hung up, or the server stops: an answer nobody reads */
+        return http_reply_error(c->conn, MHD_HTTP_SERVICE_UNAVAILABLE, "the wait was cut short");
+    if (rc == JUDGE_STREAMS_FULL)
+        return refuse_stream(c, slot);
     return http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "registry unavailable: %s",
                             lt_registry_error(c->registry));
 }
@@ -1033,10 +1223,15 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
     memset(&info, 0, sizeof info);
     bool as_owner = false;
     if (scope != HTTP_SCOPE_SEARCH) {
-        int rc = judge_access(c->registry, rd, &c->who, scope, id, &info, &vis, &as_owner);
+        /* Only a request's follow waits for it to appear (a page answers
+         * for what is there now). */
+        int slot = STREAM_OPENED;
+        int rc = scope == HTTP_SCOPE_REQUEST && p.follow && !c->is_head
+                     ? judge_request_waiting(c, rd, id, p.wait_s, &info, &vis, &as_owner, &slot)
+                     : judge_access(c->registry, rd, &c->who, scope, id, &info, &vis, &as_owner);
         if (rc != JUDGED) {
             lt_store_reader_close(rd);
-            return judge_failed(c, rc);
+            return judge_failed(c, rc, slot);
         }
         if (vis == LT_SEE_NOTHING) {
             lt_store_reader_close(rd);
@@ -1049,7 +1244,7 @@ enum MHD_Result http_serve_logs(http_call *c, enum http_log_scope scope, const c
     bool no_lines = vis == LT_SEE_EMPTY || filtered_out;
 
     if (p.follow && !c->is_head)
-        return serve_follow(c, rd, &q, &p, scope, id, vis == LT_SEE_EMPTY, filtered_out);
+        return serve_follow(c, rd, &q, &p, scope, id, vis == LT_SEE_EMPTY, filtered_out, STATUS_EVENTS);
     if (p.follow) { /* HEAD of a stream: its headers, no stream */
         lt_store_reader_close(rd);
         lt_buf empty = {0};
@@ -1088,10 +1283,12 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
     lt_request_info info;
     lt_visibility vis;
     bool as_owner;
-    int rc = judge_access(c->registry, rd, &c->who, HTTP_SCOPE_REQUEST, request_id, &info, &vis, &as_owner);
+    int slot;
+    int rc =
+        judge_request_waiting(c, rd, request_id, c->is_head ? 0 : p.wait_s, &info, &vis, &as_owner, &slot);
     if (rc != JUDGED) {
         lt_store_reader_close(rd);
-        return judge_failed(c, rc);
+        return judge_failed(c, rc, slot);
     }
     if (vis == LT_SEE_NOTHING) {
         lt_store_reader_close(rd);
@@ -1100,11 +1297,9 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
 
     lt_buf head = {0};
     lt_buf_append_str(&head, "{\"request_id\":");
-    size_t clean_len;
-    char *clean_id = lt_utf8_sanitize(request_id, strlen(request_id), &clean_len);
-    http_append_json(&head, clean_id ? json_stringn(clean_id, clean_len) : NULL);
-    free(clean_id);
-    lt_buf_appendf(&head, ",\"status\":\"%s\"", info.end_ns == 0 ? "IN_PROGRESS" : "COMPLETED");
+    append_clean_string(&head, request_id);
+    lt_buf_append_str(&head, ",");
+    append_state_fields(&head, (int)info.state, &info);
     if (!with_logs) {
         lt_store_reader_close(rd);
         lt_buf_append_str(&head, "}\n");
@@ -1122,4 +1317,48 @@ enum MHD_Result http_serve_request_status(http_call *c, const char *request_id)
     char *prefix = lt_buf_failed(&head) ? NULL : lt_buf_detach(&head);
     lt_buf_release(&head);
     return serve_page(c, rd, &q, skip, prefix, true, 0);
+}
+
+enum MHD_Result http_serve_status_stream(http_call *c, const char *request_id)
+{
+    if (!c->is_head && strcmp(c->method, MHD_HTTP_METHOD_GET) != 0)
+        return http_reply_method_not_allowed(c, "GET, HEAD");
+    struct log_params p;
+    char problem[256];
+    if (!parse_log_params(c->conn, status_stream_param_names, MAX_LIMIT, &p, problem, sizeof problem))
+        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "%s", problem);
+    bool with_logs = false, has_nul;
+    const char *logs_value = http_query_param(c->conn, "logs", &has_nul);
+    if (logs_value != NULL && (has_nul || !http_parse_flag(logs_value, &with_logs)))
+        return http_reply_error(c->conn, MHD_HTTP_BAD_REQUEST, "bad logs: expected 1, 0, true or false");
+    p.request = request_id;
+
+    enum MHD_Result queued = MHD_NO;
+    lt_store_reader *rd = http_open_reader(c, &queued);
+    if (rd == NULL)
+        return queued;
+    lt_request_info info;
+    lt_visibility vis;
+    bool as_owner;
+    int slot;
+    int rc =
+        judge_request_waiting(c, rd, request_id, c->is_head ? 0 : p.wait_s, &info, &vis, &as_owner, &slot);
+    if (rc != JUDGED) {
+        lt_store_reader_close(rd);
+        return judge_failed(c, rc, slot);
+    }
+    if (vis == LT_SEE_NOTHING) {
+        lt_store_reader_close(rd);
+        return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "unknown request %s", request_id);
+    }
+    if (c->is_head) { /* its headers, no stream */
+        lt_store_reader_close(rd);
+        lt_buf empty = {0};
+        lt_buf_append(&empty, "", 0);
+        return http_reply_buffer(c->conn, MHD_HTTP_OK, EVENT_STREAM_TYPE, &empty);
+    }
+    lt_query q = query_from_params(&p);
+    bool filtered_out = !narrow_query(&q, &c->who, HTTP_SCOPE_REQUEST, as_owner, &info);
+    return serve_follow(c, rd, &q, &p, HTTP_SCOPE_REQUEST, request_id, vis == LT_SEE_EMPTY, filtered_out,
+                        with_logs ? STATUS_DOCUMENTS_WITH_LOGS : STATUS_DOCUMENTS);
 }

@@ -327,7 +327,18 @@ static bool decode_record(const msgpack_object *o, lt_record_in *r, uint64_t pre
         r->data = (const unsigned char *)f[6].via.bin.ptr;
         r->data_len = f[6].via.bin.size;
         return true;
-    case LT_REC_END: return r->request != NULL && f[6].type == MSGPACK_OBJECT_NIL;
+    case LT_REC_END: /* payload: nil, or a failed request's error */
+        if (r->request == NULL)
+            return false;
+        if (f[6].type == MSGPACK_OBJECT_NIL)
+            return true;
+        unsigned long type_len;
+        if (f[6].type != MSGPACK_OBJECT_BIN ||
+            !lt_wire_end_error_ok((const unsigned char *)f[6].via.bin.ptr, f[6].via.bin.size, &type_len))
+            return false;
+        r->data = (const unsigned char *)f[6].via.bin.ptr;
+        r->data_len = f[6].via.bin.size;
+        return true;
     case LT_REC_NOTICE:
         if (r->fd != 0 || f[6].type != MSGPACK_OBJECT_BIN || f[6].via.bin.size > LT_WIRE_MAX_NOTICE)
             return false;

@@ -112,6 +112,7 @@ static bool commit(loop *l)
     const lt_loop_parts *p = l->p;
     bool stores_lines = lt_store_pending(p->store) > 0;
     if (lt_store_commit(p->store) != 0) {
+        lt_announce_settle(p->announce, false);
         LT_COUNT(store_errors, 1);
         if (!l->store_fault.failing) {
             lt_log("store fault: %s; acknowledging nothing until commits succeed again "
@@ -138,6 +139,7 @@ static bool commit(loop *l)
         l->store_fault.failures = 0;
         atomic_store(&lt_metrics_global.store_faulted, 0);
     }
+    lt_announce_settle(p->announce, true);
     lt_ingest_send_acks(p->ingest);
     lt_reaper_release(p->reaper, true);
     return stores_lines;
@@ -269,6 +271,10 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
         if (wait > REAP_POLL_MS && lt_reaper_busy(parts->reaper))
             wait = REAP_POLL_MS;
         take_frames(parts, wait);
+        /* Announcements wait for their commit, which is due this turn. */
+        bool announced = lt_announce_waiting(parts->announce);
+        if (announced)
+            lt_announce_apply(parts->announce, parts->store);
         atomic_store_explicit(&lt_metrics_global.store_pending_lines, lt_store_pending(parts->store),
                               memory_order_relaxed);
         atomic_store_explicit(&lt_metrics_global.acks_pending, lt_ingest_acks_owed(parts->ingest),
@@ -276,7 +282,7 @@ void lt_loop_run(const lt_loop_parts *parts, const lt_collector_options *opt)
         if (lt_store_pending(parts->store) && !first_pending_ms)
             first_pending_ms = lt_mono_ms();
         bool due = first_pending_ms && lt_mono_ms() - first_pending_ms >= commit_ms;
-        if (due || lt_store_pending(parts->store) >= COMMIT_LINES || !first_pending_ms ||
+        if (due || announced || lt_store_pending(parts->store) >= COMMIT_LINES || !first_pending_ms ||
             lt_ingest_turn_cut(parts->ingest)) {
             /* New lines may have taken the store over its limit; a
              * backlog goes on between ingest commits. */

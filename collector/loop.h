@@ -5,6 +5,7 @@
 #ifndef LT_LOOP_H
 #define LT_LOOP_H
 
+#include "announce.h"
 #include "assembler.h"
 #include "ingest.h"
 #include "options.h"
@@ -17,6 +18,7 @@ typedef struct lt_loop_parts {
     lt_assembler *assembler; /* feeds `store` */
     lt_ingest *ingest;       /* feeds `assembler` */
     lt_reaper *reaper;       /* feeds `assembler` */
+    lt_announce *announce;   /* the gateway's announcements, from HTTP; may be NULL */
 } lt_loop_parts;
 
 /* From now on SIGTERM and SIGINT ask lt_loop_run for a clean stop (before

@@ -321,6 +321,13 @@ int main(int argc, char **argv)
     char *colon = strrchr(host, ':');
     if (colon)
         *colon = '\0';
+    parts.announce = lt_announce_new();
+    if (!parts.announce) {
+        fprintf(stderr, "logtap-collector: out of memory\n");
+        goto out;
+    }
+    lt_http_set_announce(http, parts.announce);
+
     bool recorded = record_credentials(opt.credentials, opt.data, host, lt_http_port(http));
     /* Last: whoever waits for this file may use the collector at once. */
     write_status_file(opt.data, opt.listen, host, lt_http_port(http));
@@ -336,7 +343,9 @@ int main(int argc, char **argv)
 
 out: /* the one teardown: in reverse order of set-up; each accepts NULL */
     lt_drains_stop();
+    lt_announce_shut(parts.announce); /* a PUT waiting for the loop is answered now */
     lt_http_stop(http);
+    lt_announce_free(parts.announce);
     lt_reaper_free(parts.reaper);
     lt_ingest_close(parts.ingest);
     lt_assembler_free(parts.assembler);

@@ -49,6 +49,11 @@
       "frames and replays refused: they name an instance another runner or app owns")                        \
     X(positions_refused, "frames refused: a position further ahead of the instance than any ring holds")     \
     X(requests_refused, "BEGIN records that opened no request row: the runner's request rate bound")         \
+    X(requests_claims_refused, "BEGIN records refused: the request was announced for another app")           \
+    X(requests_reopens_refused, "BEGIN records of a request already completed (it stays completed)")         \
+    X(requests_failed, "requests completed with an error (a handler's error END)")                           \
+    X(requests_runner_died, "requests completed because their runner process died inside them")              \
+    X(requests_announced, "requests announced by the gateway (PUT /v1/requests/{id}) and new")               \
     X(ingest_turns_cut, "ingest turns ended early to commit and acknowledge (a flood of lines)")
 
 /* Upper bounds of the commit-latency histogram's buckets, in seconds. */

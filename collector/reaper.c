@@ -203,7 +203,9 @@ static bool record_ok(const lt_ring_record *rec)
     case LT_REC_DATA: return rec->fd == 1 || rec->fd == 2;
     case LT_REC_NOTICE: return rec->fd == 0 && rec->data_len <= LT_WIRE_MAX_NOTICE;
     case LT_REC_BEGIN: return rec->request_len > 0 && rec->data_len <= LT_WIRE_MAX_ID;
-    case LT_REC_END: return rec->request_len > 0 && rec->data_len == 0;
+    /* An END's error payload is judged by the assembler (lt_wire_end_error_ok). */
+    case LT_REC_END:
+        return rec->request_len > 0 && rec->data_len <= LT_WIRE_MAX_ID + 1 + LT_WIRE_MAX_ERROR_MESSAGE;
     default: return rec->data_len == 0;
     }
 }

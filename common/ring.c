@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 static size_t cstr_copy(char *dst, size_t cap, const char *src)
@@ -40,9 +41,28 @@ static void append_hex(char *dst, uint64_t v, int digits)
     }
 }
 
-static void ring_path(char *out, size_t cap, const char *dir, int64_t pid, uint64_t instance)
+/* A ring file's name must not say its instance: anyone who can list the
+ * directory could otherwise name the instance in frames of their own
+ * before its owner's first frame (assembler.c, "Instances belong to their
+ * first identity"). So the name carries a random tag instead, from the
+ * kernel (a system call: async-signal-safe), or, failing that, the
+ * instance mixed with the clock and the stack's address. */
+static uint64_t name_tag(uint64_t instance)
 {
-    /* "<dir>/logtap-<pid in hex>-<instance in hex>.ring", built by hand:
+    uint64_t tag;
+    if (syscall(SYS_getrandom, &tag, sizeof tag, 1 /* GRND_NONBLOCK */) == (long)sizeof tag)
+        return tag;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    tag = instance ^ ((uint64_t)now.tv_nsec << 32) ^ (uint64_t)now.tv_sec ^ (uint64_t)(uintptr_t)&tag;
+    tag ^= tag >> 33;
+    tag *= UINT64_C(0xff51afd7ed558ccd);
+    return tag ^ (tag >> 33);
+}
+
+static void ring_path(char *out, size_t cap, const char *dir, int64_t pid, uint64_t tag)
+{
+    /* "<dir>/logtap-<pid in hex>-<random tag in hex>.ring", built by hand:
      * snprintf is not async-signal-safe. */
     size_t n = cstr_copy(out, cap, dir);
     const char *prefix = "/logtap-";
@@ -53,7 +73,7 @@ static void ring_path(char *out, size_t cap, const char *dir, int64_t pid, uint6
     append_hex(tail + t, (uint64_t)pid, 16);
     t += 16;
     tail[t++] = '-';
-    append_hex(tail + t, instance, 16);
+    append_hex(tail + t, tag, 16);
     t += 16;
     memcpy(tail + t, ".ring", 6);
     t += 6;
@@ -119,7 +139,7 @@ int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_r
     memset(ring, 0, sizeof *ring);
     ring->wake_fd = -1;
     ring->lock_fd = -1;
-    ring_path(ring->path, sizeof ring->path, dir, meta->pid, meta->instance);
+    ring_path(ring->path, sizeof ring->path, dir, meta->pid, name_tag(meta->instance));
     char temp[sizeof ring->path + 4];
     size_t n = cstr_copy(temp, sizeof temp, ring->path);
     if (!ring->path[0] || n + 4 >= sizeof temp)

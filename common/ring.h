@@ -147,7 +147,8 @@ typedef struct lt_ring_meta {
     uint32_t flags; /* LT_RING_FLAG_* */
 } lt_ring_meta;
 
-/* Create a ring file named after pid and instance in `dir` (mode 0600, O_EXCL)
+/* Create a ring file named after pid and a random tag (never the instance:
+ * ring.c says why) in `dir` (mode 0600, O_EXCL)
  * and map it. Async-signal-safe (system calls only), so a forked child may
  * create its ring from the hook. Returns 0, or -errno. */
 int lt_ring_create(lt_ring *ring, const char *dir, uint64_t capacity, const lt_ring_meta *meta);

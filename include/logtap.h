@@ -45,6 +45,14 @@ int logtap_request_begin_for(const char *request_id, const char *caller_id);
  * thread had no marker. */
 int logtap_request_end(void);
 
+/* logtap_request_end, recording that the request failed: its status
+ * becomes COMPLETED with fal's `error_type` (an ID, same rules as a
+ * request ID, e.g. the handler's exception class) and `error` (`message`:
+ * any text, cut to 1024 bytes; NULL for none). Returns 0, or -1 with errno
+ * ENOENT if the thread had no marker, EINVAL for a bad error_type (the
+ * marker is then left unchanged). */
+int logtap_request_fail(const char *error_type, const char *message);
+
 /* Set the calling thread's marker to `request_id` (NULL clears it) without
  * marking a request's beginning or end. For runtimes that multiplex many
  * requests on one thread (asyncio): they call it when switching between

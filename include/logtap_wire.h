@@ -30,7 +30,9 @@
  *       request  str|nil the writer thread's marker when the record was made
  *       payload  DATA: bin, the bytes write(2) accepted; NOTICE: bin, at
  *                most LT_WIRE_MAX_NOTICE bytes of text; BEGIN: nil, or bin,
- *                the request's caller (an ID); otherwise nil
+ *                the request's caller (an ID); END: nil, or bin, a failed
+ *                request's error: its type (an ID), a NUL, then the message
+ *                (at most LT_WIRE_MAX_ERROR_MESSAGE bytes); otherwise nil
  *
  *   ACK    collector -> runner   [1, 2, instance, pos]
  *     Every record of `instance` whose position is below `pos` is durable
@@ -71,6 +73,8 @@ enum lt_record_kind {
 #define LT_WIRE_MAX_PAYLOAD (64 * 1024) /* one DATA record */
 #define LT_WIRE_MAX_FRAME (4 * 1024 * 1024)
 #define LT_WIRE_MAX_NOTICE 1024
+/* An END's error message (logtap_request_fail), in bytes. */
+#define LT_WIRE_MAX_ERROR_MESSAGE 1024
 
 /* An ID (runner, app, version, request) is 1..LT_WIRE_MAX_ID bytes of
  * printable ASCII other than '/' (IDs are path segments in the HTTP API).
@@ -90,6 +94,19 @@ static inline int lt_wire_id_ok(const char *s, unsigned long len)
     for (unsigned long i = 0; i < len; i++)
         if (!lt_wire_id_char_ok((unsigned char)s[i]))
             return 0;
+    return 1;
+}
+
+/* Splits an END's error payload (see above). Returns 1 and the length of
+ * its type in *type_len when it is well formed, else 0. */
+static inline int lt_wire_end_error_ok(const unsigned char *data, unsigned long len, unsigned long *type_len)
+{
+    unsigned long t = 0;
+    while (t < len && data[t] != 0)
+        t++;
+    if (t == len || !lt_wire_id_ok((const char *)data, t) || len - t - 1 > LT_WIRE_MAX_ERROR_MESSAGE)
+        return 0;
+    *type_len = t;
     return 1;
 }
 

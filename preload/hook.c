@@ -412,20 +412,48 @@ LT_EXPORT int logtap_request_begin(const char *request_id)
     return logtap_request_begin_for(request_id, NULL);
 }
 
-LT_EXPORT int logtap_request_end(void)
+/* END's payload: nothing, or a failed request's error (logtap_wire.h:
+ * its type, a NUL, the message cut to LT_WIRE_MAX_ERROR_MESSAGE bytes). */
+static int end_marker(const char *error_type, const char *message)
 {
     uint8_t len = lt_thread_marker.len;
     if (len == 0) {
         errno = ENOENT;
         return -1;
     }
+    size_t type_len = 0, message_len = 0;
+    if (error_type != NULL) {
+        if (!(type_len = request_id_len(error_type)))
+            return -1; /* same rule as IDs; errno is EINVAL, the marker stays */
+        message_len = message != NULL ? strnlen(message, LT_WIRE_MAX_ERROR_MESSAGE) : 0;
+    }
     int saved_errno = errno;
     in_hook++;
-    lt_record(LT_REC_END, 0, lt_thread_marker.id, len, NULL, 0, 0);
+    struct iovec error[3] = {
+        {.iov_base = (void *)error_type, .iov_len = type_len},
+        {.iov_base = (void *)"", .iov_len = 1},
+        {.iov_base = (void *)message, .iov_len = message_len},
+    };
+    size_t payload = type_len ? type_len + 1 + message_len : 0;
+    lt_record(LT_REC_END, 0, lt_thread_marker.id, len, error, type_len ? 3 : 0, payload);
     lt_thread_marker.len = 0;
     in_hook--;
     errno = saved_errno;
     return 0;
+}
+
+LT_EXPORT int logtap_request_end(void)
+{
+    return end_marker(NULL, NULL);
+}
+
+LT_EXPORT int logtap_request_fail(const char *error_type, const char *message)
+{
+    if (error_type == NULL) {
+        errno = EINVAL;
+        return -1;
+    }
+    return end_marker(error_type, message);
 }
 
 LT_EXPORT int logtap_request_mark(const char *request_id)

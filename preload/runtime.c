@@ -207,6 +207,7 @@ __attribute__((constructor)) static void logtap_init(int argc, char **argv, char
     const char *disable = lt_env_get("LOGTAP_DISABLE");
     bool disabled = disable && strcmp(disable, "1") == 0;
     lt_fdmap_init(!disabled); /* disabled: leave the app's descriptors alone */
+    lt_spawn_capture(!disabled);
     if (disabled) {
         atomic_store(&lt_rt.ring_state, LT_RING_FAILED);
         atomic_store(&lt_rt.sender_state, LT_SENDER_STOPPED);

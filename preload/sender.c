@@ -74,6 +74,8 @@ typedef struct sender {
     int64_t stuck_since_ms; /* ... since then */
     frame out;
     sem_t done;
+    sem_t opened; /* the thread has made its socket, or failed to (open_err) */
+    int open_err;
     pthread_t thread;
 } sender;
 
@@ -230,7 +232,7 @@ static size_t pack_batch(sender *s)
             msgpack_pack_nil(&pk);
         /* DATA and NOTICE carry bytes; a BEGIN may carry its caller. */
         if (rec->kind == LT_REC_DATA || rec->kind == LT_REC_NOTICE ||
-            (rec->kind == LT_REC_BEGIN && rec->data_len > 0)) {
+            ((rec->kind == LT_REC_BEGIN || rec->kind == LT_REC_END) && rec->data_len > 0)) {
             msgpack_pack_bin(&pk, rec->data_len);
             msgpack_pack_bin_body(&pk, lt_record_data(rec), rec->data_len);
         } else {
@@ -377,9 +379,23 @@ static int exit_budget_ms(const sender *s)
     return budget;
 }
 
+static int open_socket(sender *s);
+
 static void *sender_main(void *arg)
 {
     sender *s = arg;
+    /* The socket is made here, on this thread's own stack: the first write
+     * that starts the sender may come from an app thread with a small one
+     * (16 KiB), and zmq_ctx_new (libpgm's start-up, symbol resolution)
+     * needs more than that. That thread waits meanwhile (lt_sender_start),
+     * as it did when it made the socket itself: the descriptors zmq opens
+     * now must not race with the app's own juggling of low descriptors (a
+     * shell's close(1) and open() of a redirection, which an eventfd would
+     * otherwise take). */
+    s->open_err = open_socket(s);
+    sem_post(&s->opened);
+    if (s->open_err != 0)
+        return NULL;
     /* Background work: when the app and the sender compete for a CPU, the
      * app wins and the ring absorbs the difference. */
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
@@ -457,23 +473,22 @@ int lt_sender_start(void)
     s->out.buf = frame_storage;
     s->out.cap = sizeof frame_storage;
     s->send_pos = atomic_load(&s->ring->hdr->read_pos);
-    int err = open_socket(s);
-    if (err)
-        return err;
     sem_init(&s->done, 0, 0);
+    sem_init(&s->opened, 0, 0);
 
     /* The app's signals are the app's: never let them land on our thread. */
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    err = pthread_create(&s->thread, NULL, sender_main, s);
+    int err = pthread_create(&s->thread, NULL, sender_main, s);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err) {
-        zmq_close(s->sock);
-        zmq_ctx_term(s->ctx);
+    if (err)
         return -err;
-    }
     pthread_detach(s->thread);
+    while (sem_wait(&s->opened) != 0 && errno == EINTR) {
+    }
+    if (s->open_err != 0)
+        return s->open_err; /* the thread has ended */
     atomic_store(&lt_rt.sender_state, LT_SENDER_RUNNING);
     return 0;
 }

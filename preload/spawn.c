@@ -315,15 +315,46 @@ LT_EXPORT int execle(const char *path, const char *arg, ...)
     return execve(path, argv, envp);
 }
 
-bool lt_spawn_passes_on(void)
+/* Decided once (lt_spawn_capture, from the constructor): switching between
+ * our system()/popen() and glibc's while calls of the other are running
+ * would mix their signal counts and stream lists. */
+static bool capture_on;
+
+void lt_spawn_capture(bool on)
 {
-    return self_path[0] && atomic_load(&lt_rt.ring_state) != LT_RING_FAILED;
+    capture_on = on;
 }
 
+bool lt_spawn_passes_on(void)
+{
+    return self_path[0] && capture_on;
+}
+
+/* system() and popen() may allocate (glibc's do), and their callers' stacks
+ * may be small (threads made with 16 KiB): the child's environment is built
+ * on the heap here, not with CHILD_ENV's 23 KiB of stack. posix_spawn
+ * returns only once the child has exec'd, so it may be freed then. */
 int lt_spawn_shell(pid_t *pid, const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr,
                    const char *command)
 {
+    if (!real_posix_spawn)
+        return ENOSYS;
     char *argv[] = {"sh", "-c", (char *)command, NULL};
-    CHILD_ENV(env, environ);
-    return real_posix_spawn ? real_posix_spawn(pid, "/bin/sh", actions, attr, argv, env) : ENOSYS;
+    struct child_env_storage {
+        char buf[EXTRA][SLOT_MAX];
+        char preload[4 * PATH_MAX];
+    } *storage = malloc(sizeof *storage);
+    char **out = malloc((env_count(environ) + EXTRA + 1) * sizeof *out);
+    if (!storage || !out) {
+        free(storage);
+        free(out);
+        return ENOMEM;
+    }
+    char *const *env = build_env(environ, out, storage->buf, storage->preload, sizeof storage->preload)
+                           ? (char *const *)out
+                           : environ;
+    int rc = real_posix_spawn(pid, "/bin/sh", actions, attr, argv, env);
+    free(out);
+    free(storage);
+    return rc;
 }

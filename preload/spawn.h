@@ -16,6 +16,9 @@ void lt_spawn_snapshot(void);
 /* Do the spawn hooks change children's environment (capture on, this
  * library found)? If not, a hook may as well call the real function. */
 bool lt_spawn_passes_on(void);
+/* Whether capture is on for this process's life (not LOGTAP_DISABLE):
+ * told once, by the constructor, before any call of ours can run. */
+void lt_spawn_capture(bool on);
 
 /* posix_spawn of /bin/sh -c COMMAND (argv[0] "sh"), as glibc's system()
  * and popen() run it, in the environment every spawn hook gives a child:

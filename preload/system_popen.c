@@ -226,7 +226,17 @@ LT_EXPORT FILE *popen(const char *command, const char *mode)
         }
     }
     ok = ok && posix_spawn_file_actions_adddup2(&actions, fds[child_end], child_fd) == 0;
+    /* The FILE before the child, as glibc has it: a failure after the spawn
+     * would leave a child to wait for. */
+    p->fd = fds[parent_end];
+    p->fp = ok ? fdopen(p->fd, do_read ? "r" : "w") : NULL;
+    ok = p->fp != NULL;
 
+    /* No cancellation point while the lock is held (close() is one, and a
+     * thread cancelled there would leave every later popen, pclose and
+     * fclose waiting for it); glibc's popen is not cancellable either. */
+    int cancel_state;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
     pthread_mutex_lock(&piped_lock);
     for (piped *q = piped_list; ok && q; q = q->next)
         if (q->fd != child_fd)
@@ -237,24 +247,21 @@ LT_EXPORT FILE *popen(const char *command, const char *mode)
         fds[child_end] = -1;
         if (!do_cloexec)
             fcntl(fds[parent_end], F_SETFD, 0);
-        p->fd = fds[parent_end];
-        p->fp = fdopen(p->fd, do_read ? "r" : "w");
-        if (p->fp) {
-            p->next = piped_list;
-            piped_list = p;
-            atomic_fetch_add(&piped_count, 1);
-        } else { /* glibc had its FILE before the spawn: end the child as pclose would */
-            close(p->fd);
-            wait_quietly(p->pid, NULL);
-            ok = false;
-        }
+        p->next = piped_list;
+        piped_list = p;
+        atomic_fetch_add(&piped_count, 1);
     }
     pthread_mutex_unlock(&piped_lock);
+    pthread_setcancelstate(cancel_state, NULL);
     posix_spawn_file_actions_destroy(&actions);
     if (ok)
         return p->fp;
-    if (fds[child_end] >= 0) {
-        close_quietly(fds[child_end]);
+    close_quietly(fds[child_end]);
+    if (p->fp) {
+        if (!real_fclose)
+            real_fclose = LT_NEXT(fclose);
+        real_fclose(p->fp); /* closes the parent's end too */
+    } else {
         close_quietly(fds[parent_end]);
     }
     free(p);

@@ -483,7 +483,7 @@ class RequestPanel {
     this.pollTimer = null;
     let doc;
     try {
-      doc = await apiGet(`v1/requests/${seg(this.id)}/status`);
+      doc = await apiGet(`v1/requests/${seg(this.id)}/status`, { wait: 0 });
     } catch (err) {
       if (generation !== this.generation || handleAuthFailure(err)) return;
       if (err.status === 404) {
@@ -551,8 +551,9 @@ class RequestPanel {
 
   // The request has ended: the panel now shows its complete logs, read
   // from the store after the last line the stream delivered (from the
-  // start if the stream was skipped ahead), so the count is final. Lines of
-  // children still running may follow: the stream goes on after them.
+  // start if the stream was skipped ahead), so the count is final. The
+  // collector closes a request's streams after COMPLETED, so none is
+  // opened again.
   async completed(generation) {
     if (this.pollTimer !== null) clearTimeout(this.pollTimer);
     this.pollTimer = null;
@@ -579,7 +580,6 @@ class RequestPanel {
     this.note(n ? `Completed: ${n.toLocaleString()} line${n === 1 ? '' : 's'}.`
                 : 'Completed. No lines are visible to you (callers of an app ' +
                   'with private logs see none).');
-    this.startFollow(generation, after);
   }
 }
 

@@ -47,7 +47,13 @@ typedef struct lt_store_backend {
                        const char *version_id, const char *source, int64_t ts_ns);
     int (*request_begin)(lt_backend_writer *w, const char *request_id, const char *runner_id,
                          const char *app_id, const char *version_id, const char *caller, int64_t ts_ns);
-    int (*request_end)(lt_backend_writer *w, const char *request_id, int64_t ts_ns);
+    int (*request_end)(lt_backend_writer *w, const char *request_id, const char *app_id, int64_t ts_ns,
+                       const char *error_type, const char *error);
+    int (*request_hold)(lt_backend_writer *w, const char *request_id, uint64_t instance);
+    int (*request_join)(lt_backend_writer *w, const char *request_id, const char *app_id, uint64_t instance);
+    long (*instance_gone)(lt_backend_writer *w, uint64_t instance, int64_t ts_ns);
+    int (*request_enqueue)(lt_backend_writer *w, const char *request_id, const char *app_id,
+                           const char *caller, int64_t ts_ns);
     int (*commit)(lt_backend_writer *w, lt_store_commit_hook hook, void *hook_ctx, int64_t *last_id);
 
     /* ---- delivery state (writer thread, in the open unit) ---- */

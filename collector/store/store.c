@@ -152,13 +152,49 @@ int lt_store_request_begin(lt_store *st, const char *request_id, const char *run
                            const char *version_id, const char *caller, int64_t ts_ns)
 {
     assert(request_id != NULL && runner_id != NULL);
-    return st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller, ts_ns);
+    int rc = st->backend->request_begin(st->writer, request_id, runner_id, app_id, version_id, caller, ts_ns);
+    assert(rc == -1 || rc == 0 || rc == LT_BEGIN_OTHER_APP || rc == LT_BEGIN_COMPLETED);
+    return rc;
 }
 
 int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns)
 {
+    return lt_store_request_end_error(st, request_id, NULL, ts_ns, NULL, NULL);
+}
+
+int lt_store_request_end_error(lt_store *st, const char *request_id, const char *app_id, int64_t ts_ns,
+                               const char *error_type, const char *error)
+{
     assert(request_id != NULL);
-    return st->backend->request_end(st->writer, request_id, ts_ns);
+    assert(error == NULL || error_type != NULL); /* a message always has a type */
+    assert(error == NULL || strlen(error) <= LT_WIRE_MAX_ERROR_MESSAGE);
+    return st->backend->request_end(st->writer, request_id, app_id, ts_ns, error_type, error);
+}
+
+int lt_store_request_hold(lt_store *st, const char *request_id, uint64_t instance)
+{
+    assert(request_id != NULL);
+    return st->backend->request_hold(st->writer, request_id, instance);
+}
+
+int lt_store_request_join(lt_store *st, const char *request_id, const char *app_id, uint64_t instance)
+{
+    assert(request_id != NULL && app_id != NULL);
+    return st->backend->request_join(st->writer, request_id, app_id, instance);
+}
+
+long lt_store_instance_gone(lt_store *st, uint64_t instance, int64_t ts_ns)
+{
+    return st->backend->instance_gone(st->writer, instance, ts_ns);
+}
+
+int lt_store_request_enqueue(lt_store *st, const char *request_id, const char *app_id, const char *caller,
+                             int64_t ts_ns)
+{
+    assert(request_id != NULL && app_id != NULL);
+    int rc = st->backend->request_enqueue(st->writer, request_id, app_id, caller, ts_ns);
+    assert(rc == -1 || rc == LT_ENQUEUE_CREATED || rc == LT_ENQUEUE_EXISTS || rc == LT_ENQUEUE_CONFLICT);
+    return rc;
 }
 
 void lt_store_set_commit_hook(lt_store *st, lt_store_commit_hook hook, void *ctx)

@@ -81,14 +81,58 @@ int lt_store_append(lt_store *st, const lt_line *line);
 /* Record that a runner was seen (insert or update last_ts). */
 int lt_store_runner_seen(lt_store *st, const char *runner_id, const char *app_id, const char *version_id,
                          const char *source, int64_t ts_ns);
-/* Request lifetime from BEGIN/END records. A second BEGIN of the same ID
- * (another thread or a child process) keeps the first begin time; END sets
- * end time; a later BEGIN after END reopens it (status IN_PROGRESS).
- * `caller` (NULL or "" for none) is the identity the BEGIN named; the first
- * BEGIN that names one binds it, later ones cannot change it. */
+/* Request lifetime (doc/http-api.md, "Request states"). A request is
+ * IN_QUEUE from its announcement (lt_store_request_enqueue: the gateway
+ * knows it before any runner does), IN_PROGRESS from its first BEGIN,
+ * COMPLETED from its first END (or its runner's death, or an error END)
+ * and for good: a later BEGIN never reopens it.
+ *
+ * lt_store_request_begin: a second BEGIN of the same ID (another thread or
+ * a child process) keeps the first begin time. `caller` (NULL or "" for
+ * none) is the identity the BEGIN named; the first one that names one
+ * (the announcement included) binds it, later ones cannot change it. The
+ * app is the announcement's, else the first BEGIN's. Returns 0 when the
+ * BEGIN was taken, LT_BEGIN_OTHER_APP when the request was announced for
+ * another app (nothing written: another app's runner cannot claim it),
+ * LT_BEGIN_COMPLETED when it has ended already (nothing written), -1 on
+ * error. */
+enum { LT_BEGIN_OTHER_APP = 1, LT_BEGIN_COMPLETED = 2 };
 int lt_store_request_begin(lt_store *st, const char *request_id, const char *runner_id, const char *app_id,
                            const char *version_id, const char *caller, int64_t ts_ns);
+/* END sets the end time (several threads may END one request: the latest
+ * END wins). lt_store_request_end_error also records why the request
+ * failed: `error_type` (an ID, e.g. a handler's exception class, or
+ * LT_ERROR_RUNNER_DIED) and `error` (a message, may be NULL), the first
+ * ones recorded stay. With `app_id` non-NULL, only a request of that app
+ * is ended (a runner of another app that used the same ID cannot end it).
+ * 0 or -1. */
 int lt_store_request_end(lt_store *st, const char *request_id, int64_t ts_ns);
+int lt_store_request_end_error(lt_store *st, const char *request_id, const char *app_id, int64_t ts_ns,
+                               const char *error_type, const char *error);
+/* Process instance `instance` is inside `request_id` (it began it): the
+ * request's runner is alive while some instance holding it is. 0 or -1. */
+int lt_store_request_hold(lt_store *st, const char *request_id, uint64_t instance);
+/* Instance `instance` wrote inside `request_id` (a child process that
+ * inherited the marker): it holds the request too if the request is in
+ * progress and of `app_id`; otherwise nothing changes. 0 or -1. */
+int lt_store_request_join(lt_store *st, const char *request_id, const char *app_id, uint64_t instance);
+/* Instance `instance` is gone (its EXIT, or its ring replayed after its
+ * death). Every request it held that no other instance holds and that has
+ * not ended is COMPLETED at `ts_ns` with error_type LT_ERROR_RUNNER_DIED.
+ * Returns the number of requests so ended, or -1. */
+long lt_store_instance_gone(lt_store *st, uint64_t instance, int64_t ts_ns);
+/* The gateway's announcement: `request_id` is queued for `app_id`, called
+ * by `caller` (NULL or "": none yet). Returns LT_ENQUEUE_CREATED for a new
+ * request, LT_ENQUEUE_EXISTS when it is known already for the same app
+ * (and a caller given agrees; a caller given for a request that had none
+ * binds it), LT_ENQUEUE_CONFLICT when it belongs to another app or another
+ * caller (nothing written), -1 on error. */
+enum { LT_ENQUEUE_CREATED = 0, LT_ENQUEUE_EXISTS = 1, LT_ENQUEUE_CONFLICT = 2 };
+int lt_store_request_enqueue(lt_store *st, const char *request_id, const char *app_id, const char *caller,
+                             int64_t ts_ns);
+/* The error_type of a request whose runner process died inside it (fal's
+ * name for a runner lost mid-request). */
+#define LT_ERROR_RUNNER_DIED "runner_disconnected"
 /* Commit the current transaction, if any. Returns 0 or -1. After success,
  * lt_store_last_id() reflects the new rows and waiting followers wake. */
 int lt_store_commit(lt_store *st);
@@ -201,13 +245,20 @@ typedef struct lt_query {
 typedef int (*lt_line_cb)(const lt_line *line, void *ctx);
 long lt_store_query(lt_store_reader *rd, const lt_query *q, lt_line_cb cb, void *ctx);
 
+enum lt_request_state { LT_REQUEST_IN_QUEUE, LT_REQUEST_IN_PROGRESS, LT_REQUEST_COMPLETED };
+
 typedef struct lt_request_info {
-    char runner_id[LT_WIRE_MAX_ID + 1];
+    char runner_id[LT_WIRE_MAX_ID + 1]; /* "" while queued */
     char app_id[LT_WIRE_MAX_ID + 1];
     char version_id[LT_WIRE_MAX_ID + 1];
     char caller[LT_WIRE_MAX_ID + 1]; /* "" when no BEGIN named one */
-    int64_t begin_ns;
-    int64_t end_ns; /* 0 while in progress */
+    int64_t begin_ns;                /* the announcement's time while queued */
+    int64_t end_ns;                  /* 0 until completed */
+    enum lt_request_state state;
+    int64_t queued_ns;                         /* when announced; 0 if never */
+    int64_t queue_position;                    /* IN_QUEUE: the app's requests queued before it */
+    char error_type[LT_WIRE_MAX_ID + 1];       /* "" unless it failed */
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1]; /* "" unless it failed */
 } lt_request_info;
 /* Returns 1 and fills `out` if the request is known, 0 if not, -1 on error. */
 int lt_store_request_get(lt_store_reader *rd, const char *request_id, lt_request_info *out);
@@ -231,7 +282,7 @@ int lt_store_runner_app(lt_store_reader *rd, const char *runner_id, char app_id[
  * show that row once more. */
 
 /* Request states a list may ask for (bits). */
-enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1 };
+enum { LT_LIST_IN_PROGRESS = 1 << 0, LT_LIST_COMPLETED = 1 << 1, LT_LIST_IN_QUEUE = 1 << 2 };
 
 #define LT_LIST_MAX_LIMIT 1000
 
@@ -272,6 +323,9 @@ typedef struct lt_request_row {
     int64_t begin_ns;
     int64_t end_ns; /* 0 while in progress */
     int64_t lines;  /* the request's lines in its app */
+    enum lt_request_state state;
+    char error_type[LT_WIRE_MAX_ID + 1];       /* "" unless it failed */
+    char error[LT_WIRE_MAX_ERROR_MESSAGE + 1]; /* "" unless it failed */
 } lt_request_row;
 
 /* Call `cb` for each matching row, newest first; `cb` returns non-zero to

@@ -11,6 +11,13 @@
  *          N threads, each in its own request "req-thread-I", run
  *          system("echo thread I line J") at the same time: each line must
  *          land in its thread's request.
+ *        shell_spawns small-stack
+ *          the process's first output, system() and popen() come from a
+ *          thread with a 16 KiB stack (glibc's need about 1 KiB); then a
+ *          thread looping over popen()/pclose() is cancelled, and popen()
+ *          must still work after it (no lock left held). Prints a
+ *          transcript; dies of SIGSEGV or SIGALRM where it would not
+ *          without the preload.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -152,12 +159,60 @@ static int threads(int n)
     return 0;
 }
 
+static void *small_stack_main(void *arg)
+{
+    (void)arg;
+    dprintf(STDOUT_FILENO, "first output, from a 16 KiB stack\n");
+    status_line("system(true) on a 16 KiB stack", system("true"));
+    FILE *f = popen("echo read on a small stack", "r");
+    char line[64] = "";
+    if (f && fgets(line, sizeof line, f))
+        dprintf(STDOUT_FILENO, "popen read: %s", line);
+    status_line("pclose on a 16 KiB stack", f ? pclose(f) : -1);
+    return NULL;
+}
+
+static void *popen_loop(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        FILE *f = popen("true", "r");
+        if (f)
+            pclose(f);
+    }
+    return NULL;
+}
+
+static int small_stack(void)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 16384);
+    pthread_t t;
+    if (pthread_create(&t, &attr, small_stack_main, NULL) != 0)
+        return 2;
+    pthread_join(t, NULL);
+    pthread_t looper;
+    pthread_create(&looper, NULL, popen_loop, NULL);
+    usleep(300 * 1000);
+    pthread_cancel(looper);
+    alarm(20); /* a lock left held by the cancelled thread hangs what follows */
+    FILE *f = popen("echo after the cancel", "r");
+    char line[64] = "";
+    if (f && fgets(line, sizeof line, f))
+        dprintf(STDOUT_FILENO, "popen read: %s", line);
+    status_line("pclose after the cancel", f ? pclose(f) : -1);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "small-stack") == 0)
+        return small_stack();
     if (argc >= 2 && strcmp(argv[1], "semantics") == 0)
         return semantics();
     if (argc >= 3 && strcmp(argv[1], "threads") == 0)
         return threads(atoi(argv[2]));
-    fprintf(stderr, "usage: shell_spawns semantics | threads N\n");
+    fprintf(stderr, "usage: shell_spawns semantics | threads N | small-stack\n");
     return 2;
 }

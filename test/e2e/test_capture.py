@@ -146,6 +146,25 @@ def test_system_and_popen_keep_glibc_semantics():
         check("from the child" not in messages(got), "what popen() reads is not runner output")
 
 
+def test_small_stacks_and_cancellation():
+    """A thread with a 16 KiB stack writes the process's first output and
+    calls system() and popen() (the preload once needed about 24 KiB there,
+    and started its sender on that stack); a thread cancelled inside
+    popen() leaves nothing locked. Same transcript, same exit, with and
+    without the preload."""
+    if not SPAWNS_SH:
+        print("  skipped here: spawns uninstrumented /bin/sh under a TSan preload")
+        return
+    with Collector() as c:
+        plain = subprocess.run([SHELL_SPAWNS, "small-stack"], env=plain_env(), capture_output=True, timeout=60)
+        tapped = subprocess.run([SHELL_SPAWNS, "small-stack"], capture_output=True, timeout=60,
+                                env=runner_env(c, runner_id="runner-small-stack", LD_PRELOAD=NATIVE_PRELOAD))
+        check_eq(plain.returncode, 0, "exit status without the preload: %r" % plain.stderr)
+        check_eq((tapped.returncode, tapped.stdout.decode().splitlines()),
+                 (plain.returncode, plain.stdout.decode().splitlines()), "exit status and transcript")
+        entries_when(c, "runner-small-stack", len(plain.stdout.splitlines()))
+
+
 def test_concurrent_system_calls_keep_their_requests():
     """Threads in different requests call system() at once: each command's
     output is in its own thread's request (the request reaches the shell in
@@ -228,6 +247,7 @@ if __name__ == "__main__":
         test_stdio_not_hooked_is_said_in_the_runner_logs,
         test_disabled_capture_passes_everything_through,
         test_system_and_popen_keep_glibc_semantics,
+        test_small_stacks_and_cancellation,
         test_concurrent_system_calls_keep_their_requests,
         test_discarded_output_stays_discarded,
         test_discarded_output_limit_the_mark_taken_away,

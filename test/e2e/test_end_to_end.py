@@ -179,7 +179,7 @@ def test_request_status_in_progress_then_completed():
         check_eq(sorted(doc), ["logs", "request_id", "status"], "fal's queue-status fields, no others")
         status, doc = c.get_json("/v1/requests/req-status/status")
         check("logs" not in doc, "no logs without logs=1")
-        status, _ = c.get_json("/v1/requests/no-such-request/status")
+        status, _ = c.get_json("/v1/requests/no-such-request/status", wait=0)
         check_eq(status, 404, "status of an unknown request")
 
 

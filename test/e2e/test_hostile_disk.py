@@ -221,7 +221,7 @@ def test_share_per_app():
 
 
 def request_status(c, request_id):
-    status, doc = c.get_json("/v1/requests/%s/status" % request_id)
+    status, doc = c.get_json("/v1/requests/%s/status" % request_id, wait=0)  # gone is 404 at once
     return status, doc
 
 

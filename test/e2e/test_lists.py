@@ -255,7 +255,7 @@ def test_cli_lists():
             (("runners", "list", "--state", "COMPLETED"),
              "logtap: --state applies to 'logtap requests list' only\nTry 'logtap runners list --help'.\n"),
             (("requests", "list", "--state", "DONE"),
-             "logtap: invalid --state 'DONE': use IN_PROGRESS or COMPLETED\nTry 'logtap requests list --help'.\n"),
+             "logtap: invalid --state 'DONE': use IN_QUEUE, IN_PROGRESS or COMPLETED\nTry 'logtap requests list --help'.\n"),
             (("requests", "list", "--source", "cron"),
              "logtap: invalid --source 'cron': use run, gateway or deploy\nTry 'logtap requests list --help'.\n"),
             (("requests", "list", "-n", "0"),

@@ -160,9 +160,10 @@ def test_errors():
             except lc.Unauthorized as e:
                 check_eq((e.status, e.message), (401, "invalid token"), "a bad token's error")
         good = lc.Client(server=c.url, token=c.token)
-        for call in (lambda: good.status("no-such-request"), lambda: good.request_logs("no-such-request"),
-                     lambda: next(good.follow_request("no-such-request")),
-                     lambda: good.stream_status("no-such-request")):
+        # wait=0: an unknown request is not waited for (the collector's default is 60 s)
+        for call in (lambda: good.status("no-such-request", wait=0), lambda: good.request_logs("no-such-request"),
+                     lambda: next(good.follow_request("no-such-request", wait=0)),
+                     lambda: good.stream_status("no-such-request", wait=0)):
             try:
                 call()
                 raise TestFailure("an unknown request did not raise")

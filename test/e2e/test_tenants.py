@@ -1,8 +1,11 @@
 """Tenant isolation, the instance attacks (issue 14, item 3).
 
 alice's runner rB (app appB) writes lines under the preload. Its process
-instance ID is in its ring file's name, which mallory (runner rA, app appA)
-can list. Each attack names that instance from outside:
+instance ID was in its ring file's name, which mallory (runner rA, app
+appA) can list; the name now carries a random tag instead (checked below),
+so these attacks take reading the ring itself (its user, or root, as here:
+the test reads the instance from the ring's header). Each attack names
+that instance from outside:
   - a frame for it naming rA, so that B's lines would be stored as rA's;
   - the same after a collector restart, when no frame of B has come yet
     (the old collector gave mallory 11 of B's 16 lines here);
@@ -63,11 +66,15 @@ class Victim:
         self.written += count
 
     def instance(self):
-        """The instance ID, as anyone listing the ring directory sees it."""
-        for name in os.listdir(self.ring_dir):  # logtap-<pid>-<instance>.ring, in hex
+        """The instance ID, from the ring's header (which its user and root
+        can read); its file's name (logtap-<pid>-<tag>.ring) must not say it."""
+        for name in os.listdir(self.ring_dir):
             parts = name[:-len(".ring")].split("-") if name.endswith(".ring") else []
             if len(parts) == 3 and int(parts[1], 16) == self.proc.pid:
-                return int(parts[2], 16)
+                state = json.loads(subprocess.run([RING_TOOL, "state", os.path.join(self.ring_dir, name)],
+                                                  capture_output=True, check=True).stdout)
+                check("%016x" % state["instance"] not in name, "the ring file's name %s says its instance" % name)
+                return state["instance"]
         raise AssertionError("no ring of the victim (pid %d) in %s" % (self.proc.pid, os.listdir(self.ring_dir)))
 
     def finish(self):

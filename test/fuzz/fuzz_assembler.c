@@ -11,7 +11,8 @@
  *            times (a 16-bit length, or a power-of-two share of the
  *            maximum) with up to 15 literal bytes after, so a short input can write
  *            lines of LT_LINE_MAX and cut them anywhere
- *   BEGIN, END (of request a|b), NOTICE, EXIT
+ *   BEGIN, END (of request a|b; an END may carry an error, well formed or
+ *            not), NOTICE, EXIT
  *   SEND     the runner sends its next 1..8 unsent records as one batch
  *   DUP      a late duplicate of a batch already sent
  *   RESEND   the runner times out and sends again from its acknowledged
@@ -200,6 +201,11 @@ static void add_record(input *in, runner *r, enum op op)
             rec->data = (const unsigned char *)"caller";
             rec->data_len = 6;
         }
+        if (op == OP_END && (which & 4)) { /* a failed request's error, or a malformed one */
+            static const char error[] = "Boom\0it failed";
+            rec->data = (const unsigned char *)((which & 8) ? error : "no-nul");
+            rec->data_len = (which & 8) ? sizeof error - 1 : 6;
+        }
         break;
     case OP_NOTICE:
         rec = new_record(r, LT_REC_NOTICE, NOTICE_TID);
@@ -215,6 +221,15 @@ static void add_record(input *in, runner *r, enum op op)
         break;
     }
     r->next_pos += 64 + ((rec->data_len + 7) & ~(size_t)7);
+    if (getenv("FUZZ_TRACE")) {
+        size_t nl = 0, shown = rec->data_len < 24 ? rec->data_len : 24;
+        for (size_t i = 0; i < rec->data_len; i++)
+            nl += rec->data && rec->data[i] == '\n';
+        fprintf(stderr,
+                "  record %zu: kind %d tid %u fd %d pos %llu len %zu (%zu newlines) request %s data '%.*s'\n",
+                r->n - 1, rec->kind, rec->tid, rec->fd, (unsigned long long)rec->pos, rec->data_len, nl,
+                rec->request ? rec->request : "-", (int)shown, rec->data ? (const char *)rec->data : "");
+    }
 }
 
 /* Feed records [from, to) of r as one batch, as its sender packs them. */

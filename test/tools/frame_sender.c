@@ -110,6 +110,26 @@ static void pack_record(msgpack_packer *pk, uint64_t pos, uint64_t ts_ns, int ki
         msgpack_pack_nil(pk);
 }
 
+/* A BATCH's head: version, type, and a meta map of `keys` entries whose
+ * first four (runner, app, pid, instance) it packs; the caller packs the
+ * rest of the map, then the records. */
+static void pack_batch_head(msgpack_packer *pk, unsigned keys, const char *runner, const char *app,
+                            uint64_t instance)
+{
+    msgpack_pack_array(pk, 4);
+    msgpack_pack_uint8(pk, LT_WIRE_VERSION);
+    msgpack_pack_uint8(pk, LT_MSG_BATCH);
+    msgpack_pack_map(pk, keys);
+    pack_str(pk, "runner");
+    pack_str(pk, runner);
+    pack_str(pk, "app");
+    pack_str(pk, app);
+    pack_str(pk, "pid");
+    msgpack_pack_uint32(pk, (uint32_t)getpid());
+    pack_str(pk, "instance");
+    msgpack_pack_uint64(pk, instance);
+}
+
 /* --stamp: one BATCH of a new instance, every record stamped ts_ns. */
 static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, const char *message,
                         const char *request)
@@ -121,18 +141,7 @@ static int send_stamped(const char *runner, uint64_t ts_ns, const char *app, con
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t instance = ((uint64_t)now.tv_nsec << 20) ^ (uint64_t)getpid() ^ (uint64_t)now.tv_sec << 40;
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
-    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 4);
-    pack_str(&pk, "runner");
-    pack_str(&pk, runner);
-    pack_str(&pk, "app");
-    pack_str(&pk, app);
-    pack_str(&pk, "pid");
-    msgpack_pack_uint32(&pk, (uint32_t)getpid());
-    pack_str(&pk, "instance");
-    msgpack_pack_uint64(&pk, instance);
+    pack_batch_head(&pk, 4, runner, app, instance);
     msgpack_pack_array(&pk, request ? 2 : 1);
     char line[1024];
     snprintf(line, sizeof line, "%s\n", message);
@@ -166,18 +175,7 @@ static int send_claim(const char *runner, uint64_t instance, const char *app, ui
     uint64_t end = pos + 64 + (((uint64_t)len + 7) & ~(uint64_t)7);
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
-    msgpack_pack_array(&pk, 4);
-    msgpack_pack_uint8(&pk, LT_WIRE_VERSION);
-    msgpack_pack_uint8(&pk, LT_MSG_BATCH);
-    msgpack_pack_map(&pk, 7);
-    pack_str(&pk, "runner");
-    pack_str(&pk, runner);
-    pack_str(&pk, "app");
-    pack_str(&pk, app);
-    pack_str(&pk, "pid");
-    msgpack_pack_uint32(&pk, (uint32_t)getpid());
-    pack_str(&pk, "instance");
-    msgpack_pack_uint64(&pk, instance);
+    pack_batch_head(&pk, 7, runner, app, instance);
     pack_str(&pk, "acked");
     msgpack_pack_uint64(&pk, pos);
     pack_str(&pk, "start");

@@ -2,8 +2,9 @@
  * record in it, while the runner lives (no lock taken).
  *
  *   ring_tool state FILE
- *       prints {"pid", "reserve", "read", "acked", "dropped"} of the header:
- *       what the runner has written, freed and had acknowledged
+ *       prints {"pid", "instance", "reserve", "read", "acked", "dropped"} of
+ *       the header: whose it is, what the runner has written, freed and had
+ *       acknowledged
  *   ring_tool tear FILE BYTES stamped|unstamped
  *       reserves a record of BYTES as a writer thread would and stops as one
  *       that dies mid-append (test/tools/ring_forge.h); prints {"pos"}. With
@@ -120,8 +121,10 @@ int main(int argc, char **argv)
         lt_ring ring;
         map_ring(&ring, argv[2]);
         lt_ring_header *h = ring.hdr;
-        printf("{\"pid\": %lld, \"reserve\": %llu, \"read\": %llu, \"acked\": %llu, \"dropped\": %llu}\n",
-               (long long)h->pid, (unsigned long long)atomic_load(&h->reserve_pos),
+        printf("{\"pid\": %lld, \"instance\": %llu, \"reserve\": %llu, \"read\": %llu, \"acked\": %llu, "
+               "\"dropped\": %llu}\n",
+               (long long)h->pid, (unsigned long long)h->instance,
+               (unsigned long long)atomic_load(&h->reserve_pos),
                (unsigned long long)atomic_load(&h->read_pos), (unsigned long long)atomic_load(&h->acked_pos),
                (unsigned long long)atomic_load(&h->dropped_bytes));
         return 0;

@@ -596,8 +596,9 @@ static void test_line_cut_at_record_end(void)
     sqlite3_close(db);
 }
 
-/* BEGIN/END/NOTICE records sent again are not applied again: a request
- * reopened after its END stays open, a notice is stored once. */
+/* BEGIN/END/NOTICE records sent again are not applied again: a notice is
+ * stored once; a BEGIN after the END did not reopen the request, and does
+ * not when sent again. */
 static void test_restart_marks_and_drops(void)
 {
     int have;
@@ -627,7 +628,84 @@ static void test_restart_marks_and_drops(void)
     lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
     lt_request_info info;
     CHECK(lt_store_request_get(rd, "req-reopen", &info) == 1);
-    CHECK_INT(info.end_ns, 0); /* in progress: the old END was not applied again */
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_INT(info.end_ns, 12); /* the END's time, once */
+    lt_store_reader_close(rd);
+}
+
+/* An END's error payload fails the request (a malformed one is a plain
+ * END); an instance's EXIT completes the requests it alone holds
+ * (runner_disconnected), not those another instance holds too. */
+static void test_request_errors_and_deaths(void)
+{
+    int have;
+    long fresh;
+    static const char error[] = "Boom\0bad input";
+    lt_proc_meta m = meta_of("r-errors", 9700, 0, 512);
+    lt_record_in recs[] = {
+        {.pos = 0, .ts_ns = 10, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-e1", .request_len = 6},
+        {.pos = 64,
+         .ts_ns = 11,
+         .tid = 1,
+         .kind = LT_REC_END,
+         .request = "req-e1",
+         .request_len = 6,
+         .data = (const unsigned char *)error,
+         .data_len = sizeof error - 1},
+        {.pos = 128, .ts_ns = 12, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-e2", .request_len = 6},
+        {.pos = 192,
+         .ts_ns = 13,
+         .tid = 1,
+         .kind = LT_REC_END,
+         .request = "req-e2",
+         .request_len = 6,
+         .data = (const unsigned char *)"no-nul",
+         .data_len = 6},
+        {.pos = 256, .ts_ns = 14, .tid = 1, .kind = LT_REC_BEGIN, .request = "req-e3", .request_len = 6},
+        {.pos = 320, .ts_ns = 15, .tid = 2, .kind = LT_REC_BEGIN, .request = "req-e4", .request_len = 6},
+    };
+    feed_direct(&m, recs, 6, &have, &fresh);
+    /* Another process (a child) writes inside req-e4: it holds it too. */
+    lt_proc_meta child = meta_of("r-errors", 9701, 0, 64);
+    lt_record_in child_recs[] = {{.pos = 0,
+                                  .ts_ns = 16,
+                                  .tid = 9,
+                                  .kind = LT_REC_DATA,
+                                  .fd = 1,
+                                  .request = "req-e4",
+                                  .request_len = 6,
+                                  .data = (const unsigned char *)"child\n",
+                                  .data_len = 6}};
+    feed_direct(&child, child_recs, 1, &have, &fresh);
+    lt_record_in exit_rec[] = {{.pos = 512, .ts_ns = 17, .kind = LT_REC_EXIT}};
+    m.end = 576;
+    feed_direct(&m, exit_rec, 1, &have, &fresh);
+
+    char err[256];
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_request_info info;
+    CHECK(lt_store_request_get(rd, "req-e1", &info) == 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.error_type, "Boom");
+    CHECK_STR(info.error, "bad input");
+    CHECK(lt_store_request_get(rd, "req-e2", &info) == 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.error_type, ""); /* not an error payload: a plain END */
+    CHECK(lt_store_request_get(rd, "req-e3", &info) == 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.error_type, LT_ERROR_RUNNER_DIED);
+    CHECK_INT(info.end_ns, 17);
+    CHECK(lt_store_request_get(rd, "req-e4", &info) == 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_PROGRESS); /* the child still holds it */
+
+    lt_record_in child_exit[] = {{.pos = 64, .ts_ns = 18, .kind = LT_REC_EXIT}};
+    child.end = 128;
+    feed_direct(&child, child_exit, 1, &have, &fresh);
+    CHECK(lt_store_request_get(rd, "req-e4", &info) == 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.error_type, LT_ERROR_RUNNER_DIED);
+    CHECK_INT(info.end_ns, 18);
     lt_store_reader_close(rd);
 }
 
@@ -1086,6 +1164,7 @@ int main(void)
     test_restart_after_idle_flush();
     test_line_cut_at_record_end();
     test_restart_marks_and_drops();
+    test_request_errors_and_deaths();
     test_prune_and_finish();
     test_range_with_start();
     test_reaper_passes_torn_records();

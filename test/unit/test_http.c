@@ -333,7 +333,14 @@ static void test_errors(void)
     /* 404: unknown IDs and paths, and IDs that cannot exist. */
     check_error("GET", "/v1/runners/nobody/logs", NULL, 404, "nobody");
     check_error("GET", "/v1/requests/nobody/logs", NULL, 404, "nobody");
-    check_error("GET", "/v1/requests/nobody/status", NULL, 404, NULL);
+    check_error("GET", "/v1/requests/nobody/status?wait=0", NULL, 404, NULL); /* no wait for it */
+    check_error("GET", "/v1/requests/nobody/status/stream?wait=0", NULL, 404, NULL);
+    check_error("GET", "/v1/requests/nobody/logs?follow=1&wait=0", NULL, 404, NULL);
+    check_error("GET", "/v1/requests/nobody/status?wait=x", NULL, 400, "wait");
+    check_error("GET", "/v1/requests/nobody/status/stream?limit=1", NULL, 400, "limit");
+    check_error("GET", "/v1/requests/nobody/status/stream/x", NULL, 404, NULL);
+    check_error("POST", "/v1/requests/nobody", NULL, 405, NULL);
+    check_error("PUT", "/v1/requests/nobody", NULL, 400, "body"); /* the body is the announcement */
     check_error("GET", "/v1", NULL, 404, NULL);
     check_error("GET", "/v1/runners/r1", NULL, 404, NULL);
     check_error("GET", "/v1/runners/r1/logs/", NULL, 404, NULL);

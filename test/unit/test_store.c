@@ -137,9 +137,9 @@ static void test_open_creates_wal_store(void)
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 8); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
+    CHECK_INT(sqlite3_column_int(s, 0), 9); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
                                                6 instance owners, 7 the lists' start-time
-                                               indexes, 8 drains */
+                                               indexes, 8 request states, 9 drains */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -429,16 +429,17 @@ static void test_runners_and_requests(void)
     CHECK_INT(info.end_ns, T0 + 12 * SEC); /* completed */
 
     /* A BEGIN that happened before the END arrives late: still completed. */
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 11 * SEC), LT_BEGIN_COMPLETED);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
     CHECK_INT(info.end_ns, T0 + 12 * SEC);
 
-    /* A later BEGIN reopens it; the next END closes it again. */
-    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 13 * SEC), 0);
+    /* A later BEGIN does not reopen it either (a completed request stays
+     * completed); a later END moves the end time, a stale one does not. */
+    CHECK_INT(lt_store_request_begin(st, "rq", "r9", "app9", "v9", NULL, T0 + 13 * SEC), LT_BEGIN_COMPLETED);
     CHECK_INT(lt_store_commit(st), 0);
     CHECK_INT(lt_store_request_get(rd, "rq", &info), 1);
-    CHECK_INT(info.end_ns, 0);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
     CHECK_INT(info.begin_ns, T0 + 10 * SEC);
     CHECK_INT(lt_store_request_end(st, "rq", T0 + 14 * SEC), 0);
     CHECK_INT(lt_store_request_end(st, "rq", T0 + 13 * SEC), 0); /* a stale END: latest wins */
@@ -582,6 +583,103 @@ static void test_lists(void)
     lt_store_close(st);
 }
 
+/* Request states (store.h): announced (IN_QUEUE, queue positions per
+ * app), claimed only by the announced app, begun, held by instances and
+ * completed by the death of the last of them, or by an error END. */
+static void test_request_lifecycle(void)
+{
+    char *dir = unit_make_temp_dir();
+    char err[256];
+    lt_store *st = lt_store_open(dir, err, sizeof err);
+    REQUIRE(st != NULL);
+    lt_store_reader *rd = lt_store_reader_open(dir, err, sizeof err);
+    REQUIRE(rd != NULL);
+    lt_request_info info;
+
+    CHECK_INT(lt_store_request_enqueue(st, "q-a", "app", "carol", T0), LT_ENQUEUE_CREATED);
+    CHECK_INT(lt_store_request_enqueue(st, "q-b", "app", NULL, T0 + SEC), LT_ENQUEUE_CREATED);
+    CHECK_INT(lt_store_request_enqueue(st, "q-c", "app", NULL, T0 + SEC), LT_ENQUEUE_CREATED); /* same time */
+    CHECK_INT(lt_store_request_enqueue(st, "q-x", "other", NULL, T0 + 2 * SEC), LT_ENQUEUE_CREATED);
+    CHECK_INT(lt_store_request_enqueue(st, "q-a", "app", "carol", T0 + 3 * SEC), LT_ENQUEUE_EXISTS);
+    CHECK_INT(lt_store_request_enqueue(st, "q-a", "app", "mallory", T0 + 3 * SEC), LT_ENQUEUE_CONFLICT);
+    CHECK_INT(lt_store_request_enqueue(st, "q-a", "other", NULL, T0 + 3 * SEC), LT_ENQUEUE_CONFLICT);
+    CHECK_INT(lt_store_request_enqueue(st, "q-b", "app", "dave", T0 + 3 * SEC),
+              LT_ENQUEUE_EXISTS); /* binds */
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-a", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_QUEUE);
+    CHECK_INT(info.queue_position, 0);
+    CHECK_STR(info.caller, "carol");
+    CHECK_STR(info.runner_id, "");
+    CHECK_INT(info.queued_ns, T0);
+    CHECK_INT(lt_store_request_get(rd, "q-b", &info), 1);
+    CHECK_INT(info.queue_position, 1);
+    CHECK_STR(info.caller, "dave");
+    CHECK_INT(lt_store_request_get(rd, "q-c", &info), 1);
+    CHECK_INT(info.queue_position, 2);
+    CHECK_INT(lt_store_request_get(rd, "q-x", &info), 1);
+    CHECK_INT(info.queue_position, 0); /* another app's queue */
+
+    /* Another app's runner cannot claim an announced request. */
+    CHECK_INT(lt_store_request_begin(st, "q-a", "r-thief", "thief", "v", "mallory", T0 + 4 * SEC),
+              LT_BEGIN_OTHER_APP);
+    CHECK_INT(lt_store_request_begin(st, "q-a", "r1", "app", "v1", "mallory", T0 + 5 * SEC), 0);
+    CHECK_INT(lt_store_request_hold(st, "q-a", 7), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-a", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_PROGRESS);
+    CHECK_STR(info.runner_id, "r1");
+    CHECK_STR(info.version_id, "v1");
+    CHECK_STR(info.caller, "carol"); /* the announcement's */
+    CHECK_INT(info.begin_ns, T0 + 5 * SEC);
+    CHECK_INT(lt_store_request_get(rd, "q-b", &info), 1);
+    CHECK_INT(info.queue_position, 0); /* moved up */
+
+    /* Held by two instances: it dies with the last of them. */
+    CHECK_INT(lt_store_request_hold(st, "q-a", 8), 0);
+    CHECK_INT(lt_store_instance_gone(st, 7, T0 + 6 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-a", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_PROGRESS);
+    CHECK_INT(lt_store_instance_gone(st, 8, T0 + 7 * SEC), 1);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-a", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_INT(info.end_ns, T0 + 7 * SEC);
+    CHECK_STR(info.error_type, LT_ERROR_RUNNER_DIED);
+    CHECK(info.error[0] != '\0');
+
+    /* An error END; another app's END changes nothing; an ended request's
+     * holders are let go, so its runner's death says nothing more. */
+    CHECK_INT(lt_store_request_begin(st, "q-b", "r1", "app", "v1", NULL, T0 + 8 * SEC), 0);
+    CHECK_INT(lt_store_request_hold(st, "q-b", 9), 0);
+    CHECK_INT(lt_store_request_end_error(st, "q-b", "thief", T0 + 9 * SEC, "Boom", "not mine"), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-b", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_PROGRESS);
+    CHECK_INT(lt_store_request_end_error(st, "q-b", "app", T0 + 9 * SEC, "ValueError", "bad input"), 0);
+    CHECK_INT(lt_store_instance_gone(st, 9, T0 + 10 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-b", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_INT(info.end_ns, T0 + 9 * SEC);
+    CHECK_STR(info.error_type, "ValueError");
+    CHECK_STR(info.error, "bad input");
+
+    /* A plain END leaves no error. */
+    CHECK_INT(lt_store_request_begin(st, "q-c", "r1", "app", "v1", NULL, T0 + 11 * SEC), 0);
+    CHECK_INT(lt_store_request_end(st, "q-c", T0 + 12 * SEC), 0);
+    CHECK_INT(lt_store_commit(st), 0);
+    CHECK_INT(lt_store_request_get(rd, "q-c", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.error_type, "");
+
+    lt_store_reader_close(rd);
+    lt_store_close(st);
+    unit_remove_tree(dir);
+    free(dir);
+}
+
 struct waiter {
     lt_store *st;
     int64_t after;
@@ -708,14 +806,17 @@ static void test_unattributed_mark_and_migration(void)
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     /* Back to the schema before the mark (step 3 -> 4 adds it; 4 -> 5 the
      * tenants' accounting; 5 -> 6 the instances' owners; 6 -> 7 the lists'
-     * indexes; 7 -> 8 drains). */
+     * indexes; 7 -> 8 request states; 8 -> 9 drains). */
     CHECK(sqlite3_exec(db,
                        "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
                        " DROP INDEX requests_open_by_begin;"
                        " ALTER TABLE delivery_instances DROP COLUMN runner_id;"
                        " ALTER TABLE delivery_instances DROP COLUMN app_id; DROP INDEX runners_by_first;"
-                       " DROP INDEX requests_by_begin; DROP TRIGGER drains_count_missed; DROP TABLE drains;"
-                       " PRAGMA user_version = 3",
+                       " DROP INDEX requests_by_begin; DROP INDEX requests_queued;"
+                       " DROP TABLE request_holders; ALTER TABLE requests DROP COLUMN queued_ts;"
+                       " ALTER TABLE requests DROP COLUMN begun; ALTER TABLE requests DROP COLUMN error_type;"
+                       " ALTER TABLE requests DROP COLUMN error; DROP TRIGGER drains_count_missed;"
+                       " DROP TABLE drains; PRAGMA user_version = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
@@ -1182,6 +1283,7 @@ int main(void)
     test_lists();
     test_wait_wakes_on_commit();
     test_reopen_and_ids_never_reused();
+    test_request_lifecycle();
     test_failed_write_rolls_back();
     test_delivery_state();
     test_failed_delivery_load_fails_the_commit();

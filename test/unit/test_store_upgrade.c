@@ -92,6 +92,13 @@ int main(int argc, char **argv)
     sqlite3 *db = open_db(old_dir);
     REQUIRE(sqlite3_exec(db, dump, NULL, NULL, NULL) == SQLITE_OK);
     CHECK_INT(query_int(db, "PRAGMA user_version"), 4);
+    /* Request rows as the old collector wrote them: one ended, one not. */
+    REQUIRE(sqlite3_exec(
+                db,
+                "INSERT INTO requests(request_id, runner_id, app_id, version_id, begin_ts, end_ts, caller)"
+                " VALUES('req-old-done', 'r-old', 'app-old', 'v1', 10, 20, 'bob'),"
+                " ('req-old-open', 'r-old', 'app-old', 'v1', 30, NULL, NULL)",
+                NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
     free(dump);
 
@@ -108,7 +115,7 @@ int main(int argc, char **argv)
 
     /* The store's versions mean what they meant; the registry's starts at 1. */
     db = open_db(old_dir);
-    CHECK_INT(query_int(db, "PRAGMA user_version"), 8);
+    CHECK_INT(query_int(db, "PRAGMA user_version"), 9);
     CHECK_INT(query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
                             " AND name IN ('runners_by_first', 'requests_by_begin')"),
               2);
@@ -136,6 +143,14 @@ int main(int argc, char **argv)
     lt_request_info info;
     CHECK_INT(lt_store_runner_known(rd, "r-old"), 1);
     CHECK_INT(lt_store_request_get(rd, "no-such-request", &info), 0);
+    /* Old request rows keep their state (step 5 -> 6: begun, no error). */
+    CHECK_INT(lt_store_request_get(rd, "req-old-done", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_COMPLETED);
+    CHECK_STR(info.caller, "bob");
+    CHECK_STR(info.error_type, "");
+    CHECK_INT(lt_store_request_get(rd, "req-old-open", &info), 1);
+    CHECK_INT(info.state, LT_REQUEST_IN_PROGRESS);
+    CHECK_INT(info.queued_ns, 0);
     lt_store_reader_close(rd);
     lt_registry_close(reg);
 

@@ -45,9 +45,10 @@ import os
 import sys
 import threading
 
-__all__ = ["preloaded", "request", "begin", "end", "REQUEST_ID_MAX"]
+__all__ = ["preloaded", "request", "begin", "end", "REQUEST_ID_MAX", "ERROR_MESSAGE_MAX"]
 
 REQUEST_ID_MAX = 128
+ERROR_MESSAGE_MAX = 1024  # bytes of a failed request's error message
 
 
 def _load():
@@ -76,6 +77,29 @@ def _load():
 
 
 _begin, _end, _mark = _load()
+
+
+def _load_fail():
+    """logtap_request_fail, or None (no preload, or one from before it)."""
+    if _end is None:
+        return None
+    try:
+        fail = ctypes.CDLL(None).logtap_request_fail
+    except (OSError, AttributeError):
+        return None
+    fail.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    fail.restype = ctypes.c_int
+    return fail
+
+
+_fail = _load_fail()
+
+
+def _error_type_of(exception):
+    """fal's error_type for an exception: its class name, made an ID."""
+    name = "".join(c if 0x20 < ord(c) < 0x7F and c != "/" else "_"
+                   for c in type(exception).__name__)[:REQUEST_ID_MAX]
+    return name or "Exception"
 
 # The request of the running thread or asyncio task.
 _current = contextvars.ContextVar("logtap_request", default=None)
@@ -265,15 +289,23 @@ def begin(request_id, caller=None):
     return _current.set(request_id)
 
 
-def end(token=None):
-    """End the calling thread's (or task's) request; no error if none."""
+def end(token=None, error=None):
+    """End the calling thread's (or task's) request; no error if none.
+
+    ``error`` (an exception) records that the request failed: its status
+    becomes COMPLETED with ``error_type`` the exception's class name and
+    ``error`` its message (cut to ERROR_MESSAGE_MAX bytes)."""
     if _end is None:
         return
     request_id = _current.get()
     _flush_request_lines(request_id)  # the request's partial line stays in the request
     if request_id is not None:
         _ensure_marked(request_id)  # END names the request that ends, not another task's
-    _end()
+    if error is not None and _fail is not None:
+        message = str(error).replace("\0", " ").encode("utf-8", "replace")[:ERROR_MESSAGE_MAX]
+        _fail(_error_type_of(error).encode("ascii"), message)
+    else:
+        _end()
     _thread.marked = None
     if token is not None:
         _current.reset(token)
@@ -285,12 +317,17 @@ def end(token=None):
 def request(request_id, caller=None):
     """Attribute the output of the ``with`` block, on this thread or in this
     asyncio task, to the request ``request_id`` (called by ``caller``, if
-    given: see begin())."""
+    given: see begin()). An exception that escapes the block fails the
+    request (see end())."""
     token = begin(request_id, caller)
     try:
         yield
-    finally:
-        end(token)
+    except BaseException as exc:
+        # An exception escaping the handler fails the request (fal's
+        # error and error_type), and goes on up.
+        end(token, error=exc)
+        raise
+    end(token)
 
 
 if _begin is not None:

@@ -66,6 +66,10 @@ CREDENTIALS_MAX_BYTES = 1 << 20
 # Follow streams send a keepalive every 15 s: a minute of silence means the
 # connection is gone.
 STREAM_TIMEOUT = 60.0
+# How long the collector waits for a request it does not know yet before
+# its 404 (its wait= default): status and a request's streams may take
+# that long to answer.
+SERVER_WAIT = 60
 
 
 # ---------------------------------------------------------------------------
@@ -144,21 +148,27 @@ def _api_error(status, body, url, sent_token):
 
 class Status:
     """A request's status in fal's queue-status shape: ``status`` is
-    ``"IN_PROGRESS"`` or ``"COMPLETED"``; ``logs`` a list of
+    ``"IN_QUEUE"``, ``"IN_PROGRESS"`` or ``"COMPLETED"``; ``logs`` a list of
     ``{"message", "level", "source", "timestamp"}`` dicts, or None when
-    logs were not asked for. Check with isinstance(s, Completed)."""
+    logs were not asked for; ``queue_position`` while queued, ``error`` and
+    ``error_type`` when the request failed (else None). Check with
+    isinstance(s, Completed)."""
 
-    __slots__ = ("request_id", "status", "logs")
+    __slots__ = ("request_id", "status", "logs", "queue_position", "error", "error_type")
 
-    def __init__(self, request_id, status, logs=None):
+    def __init__(self, request_id, status, logs=None, queue_position=None, error=None, error_type=None):
         self.request_id = request_id
         self.status = status
         self.logs = logs
+        self.queue_position = queue_position
+        self.error = error
+        self.error_type = error_type
 
     @staticmethod
     def from_json(doc):
         kind = Completed if doc.get("status") == "COMPLETED" else InProgress
-        return kind(doc.get("request_id"), doc.get("status"), doc.get("logs"))
+        return kind(doc.get("request_id"), doc.get("status"), doc.get("logs"), doc.get("queue_position"),
+                    doc.get("error"), doc.get("error_type"))
 
     def __eq__(self, other):
         return (type(self) is type(other) and self.request_id == other.request_id
@@ -170,11 +180,11 @@ class Status:
 
 
 class InProgress(Status):
-    """Between the request's BEGIN and END markers."""
+    """Before the request's END: announced (IN_QUEUE) or begun."""
 
 
 class Completed(Status):
-    """After the request's END marker."""
+    """After the request's END marker (or its runner's death)."""
 
 
 def _status_line(entry):
@@ -339,12 +349,12 @@ class Client:
             headers["Authorization"] = "Bearer " + self.token
         return headers
 
-    def _get_json(self, path, params=None):
+    def _get_json(self, path, params=None, waits=0):
         url = self._url(path, params)
         request = urllib.request.Request(url, headers=self._headers(), method="GET")
         opener = urllib.request.build_opener(_NoRedirect)
         try:
-            with opener.open(request, timeout=self.timeout) as response:
+            with opener.open(request, timeout=self.timeout + waits) as response:
                 body = response.read()
         except urllib.error.HTTPError as e:
             raise _api_error(e.code, e.read(), url, self.token) from None
@@ -355,11 +365,11 @@ class Client:
         except ValueError:
             raise APIError(200, "the collector's answer is not JSON (cut short?)", url) from None
 
-    def _stream(self, path, params):
+    def _stream(self, path, params, waits=0):
         """A follow stream's events (see doc/http-api.md, Follow)."""
         parts = urllib.parse.urlsplit(self.server)
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        conn = kind(parts.hostname, parts.port, timeout=STREAM_TIMEOUT)
+        conn = kind(parts.hostname, parts.port, timeout=STREAM_TIMEOUT + waits)
         target = (parts.path or "") + path + "?" + urllib.parse.urlencode(_query(dict(params, follow=True)))
         try:
             conn.request("GET", target, headers=dict(self._headers(), Accept="text/event-stream"))
@@ -410,11 +420,16 @@ class Client:
         """{"user": ..., "admin": ...} of the token."""
         return self._get_json("/v1/whoami")
 
-    def status(self, request_id, with_logs=False):
+    def status(self, request_id, with_logs=False, wait=None):
         """The request's status (InProgress or Completed); with_logs adds
         its lines (up to 100000; ``[]`` for a caller of an app with private
-        logs)."""
-        doc = self._get_json(self._scope_path("requests", request_id) + "/status", {"logs": with_logs})
+        logs). A request the collector does not know yet is waited for,
+        ``wait`` seconds (None: the collector's default, 60) before NotFound."""
+        params = {"logs": with_logs}
+        if wait is not None:
+            params["wait"] = wait
+        doc = self._get_json(self._scope_path("requests", request_id) + "/status", params,
+                             waits=SERVER_WAIT if wait is None else wait)
         return Status.from_json(doc)
 
     def runner_logs(self, runner_id, **filters):
@@ -441,8 +456,10 @@ class Client:
     def follow_request(self, request_id, until_completed=True, **filters):
         """The request's lines as they are stored. With until_completed
         (the default) the generator ends once the request has ended and
-        every line written before its END has been yielded."""
-        for kind, _, data in self._stream(self._scope_path("requests", request_id) + "/logs", filters):
+        every line written before its END has been yielded. A request not
+        known yet is waited for (filter ``wait``, as status())."""
+        waits = SERVER_WAIT if filters.get("wait") is None else int(filters["wait"])
+        for kind, _, data in self._stream(self._scope_path("requests", request_id) + "/logs", filters, waits):
             if kind == "log":
                 yield data
             elif kind == "status":
@@ -451,7 +468,7 @@ class Client:
             elif kind == "end":
                 raise StreamEnded(data.get("reason") if isinstance(data, dict) else data)
 
-    def stream_status(self, request_id, on_update=None, with_logs=True):
+    def stream_status(self, request_id, on_update=None, with_logs=True, wait=None):
         """Follow the request until it completes, as fal_client's
         ``subscribe(..., with_logs=True, on_queue_update=...)`` does.
 
@@ -467,14 +484,14 @@ class Client:
         at the END (after every line written before it)."""
         notify = on_update or (lambda update: None)
         path = self._scope_path("requests", request_id) + "/logs"
-        params = {}
+        params = {} if wait is None else {"wait": wait}
         if not with_logs:
             # Start after the newest line: the stream then carries (almost)
             # only the status events.
             page = self._get_json(path, {"tail": 1})
             params["after"] = page["next_after"]
         lines, current = [], None
-        for kind, _, data in self._stream(path, params):
+        for kind, _, data in self._stream(path, params, SERVER_WAIT if wait is None else wait):
             if kind == "log":
                 if not with_logs:
                     continue
@@ -483,17 +500,20 @@ class Client:
                 if current is not None:
                     notify(InProgress(request_id, "IN_PROGRESS", [line]))
             elif kind == "status" and isinstance(data, dict):
-                done = data.get("status") == "COMPLETED"
-                if current is None and not done:
-                    current = "IN_PROGRESS"
-                    notify(InProgress(request_id, "IN_PROGRESS", list(lines) if with_logs else None))
+                state = data.get("status")
+                done = state == "COMPLETED"
+                if not done and state != current:  # IN_QUEUE, then IN_PROGRESS
+                    current = state
+                    notify(InProgress(request_id, state, list(lines) if with_logs else None,
+                                      data.get("queue_position")))
                 if done:
+                    failure = (data.get("error"), data.get("error_type"))
                     break
             elif kind == "end":
                 raise StreamEnded(data.get("reason") if isinstance(data, dict) else data)
         else:
             raise CollectorUnreachable(self.server, "the follow stream ended before the request completed")
-        final = Completed(request_id, "COMPLETED", lines if with_logs else None)
+        final = Completed(request_id, "COMPLETED", lines if with_logs else None, None, *failure)
         notify(final)
         return final
 

@@ -67,6 +67,7 @@ struct lt_backend_reader {
     sqlite3 *db;
     sqlite3_stmt *request_by_id;
     sqlite3_stmt *request_from_lines;
+    sqlite3_stmt *queue_position;
     sqlite3_stmt *runner_known;
     sqlite3_stmt *runner_app;
     sqlite3_stmt *app_known;
@@ -86,8 +87,15 @@ lt_backend_reader *lt_sqlite_reader_open(const char *dir, char *err, size_t errl
         goto fail;
     if (lt_sqlite_prepare(rd->db,
                           "SELECT runner_id, app_id, version_id, begin_ts, coalesce(end_ts, 0),"
-                          " coalesce(caller, '') FROM requests WHERE request_id = ?1",
+                          " coalesce(caller, ''), begun, coalesce(queued_ts, 0), coalesce(error_type, ''),"
+                          " coalesce(error, '') FROM requests WHERE request_id = ?1",
                           &rd->request_by_id, err, errlen) != 0 ||
+        /* fal's queue_position: the app's requests queued before it (0:
+         * next). Ties in time go by ID, so two positions never agree. */
+        lt_sqlite_prepare(rd->db,
+                          "SELECT count(*) FROM requests WHERE app_id = ?1 AND begun = 0 AND end_ts IS NULL"
+                          " AND (queued_ts < ?2 OR (queued_ts = ?2 AND request_id < ?3))",
+                          &rd->queue_position, err, errlen) != 0 ||
         lt_sqlite_prepare(rd->db,
                           "SELECT runner_id, app_id, version_id, ts FROM logs"
                           " WHERE request_id = ?1 ORDER BY id LIMIT 1",
@@ -121,6 +129,7 @@ void lt_sqlite_reader_close(lt_backend_reader *rd)
         return;
     sqlite3_finalize(rd->request_by_id);
     sqlite3_finalize(rd->request_from_lines);
+    sqlite3_finalize(rd->queue_position);
     sqlite3_finalize(rd->runner_known);
     sqlite3_finalize(rd->runner_app);
     sqlite3_finalize(rd->app_known);
@@ -395,9 +404,27 @@ int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_requ
         out->begin_ns = sqlite3_column_int64(s, 3);
         out->end_ns = sqlite3_column_int64(s, 4);
         copy_column(s, 5, out->caller, sizeof out->caller);
+        bool begun = sqlite3_column_int(s, 6) != 0;
+        out->queued_ns = sqlite3_column_int64(s, 7);
+        copy_column(s, 8, out->error_type, sizeof out->error_type);
+        copy_column(s, 9, out->error, sizeof out->error);
+        out->state = out->end_ns != 0 ? LT_REQUEST_COMPLETED
+                     : begun          ? LT_REQUEST_IN_PROGRESS
+                                      : LT_REQUEST_IN_QUEUE;
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
+    if (rc == SQLITE_ROW && out->state == LT_REQUEST_IN_QUEUE) {
+        s = rd->queue_position;
+        sqlite3_bind_text(s, 1, out->app_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(s, 2, out->queued_ns);
+        sqlite3_bind_text(s, 3, request_id, -1, SQLITE_STATIC);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW)
+            out->queue_position = sqlite3_column_int64(s, 0);
+        sqlite3_reset(s);
+        sqlite3_clear_bindings(s);
+    }
     if (rc == SQLITE_ROW)
         return 1;
     if (rc != SQLITE_DONE)
@@ -415,6 +442,7 @@ int lt_sqlite_request_get(lt_backend_reader *rd, const char *request_id, lt_requ
         copy_column(s, 2, out->version_id, sizeof out->version_id);
         out->begin_ns = sqlite3_column_int64(s, 3);
         out->end_ns = 0;
+        out->state = LT_REQUEST_IN_PROGRESS;
     }
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -647,7 +675,8 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
                     " coalesce((SELECT source FROM runners WHERE runner_id = q.runner_id), ''),"
                     " coalesce(q.caller, ''), q.begin_ts, coalesce(q.end_ts, 0),"
                     " (SELECT count(*) FROM logs WHERE logs.request_id = q.request_id"
-                    "  AND logs.app_id = q.app_id)"
+                    "  AND logs.app_id = q.app_id),"
+                    " q.begun, coalesce(q.error_type, ''), coalesce(q.error, '')"
                     " FROM requests q WHERE 1");
     list_any_of(ls, "q.app_id", &q->apps);
     list_any_of(ls, "q.version_id", &q->versions);
@@ -659,11 +688,18 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
     }
     list_any_of(ls, "q.runner_id", &q->runners);
     list_any_of(ls, "q.caller", &q->callers);
-    unsigned states = q->states & (LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED);
-    if (states == LT_LIST_IN_PROGRESS)
-        list_append(ls, " AND q.end_ts IS NULL");
-    else if (states == LT_LIST_COMPLETED)
-        list_append(ls, " AND q.end_ts IS NOT NULL");
+    unsigned all = LT_LIST_IN_QUEUE | LT_LIST_IN_PROGRESS | LT_LIST_COMPLETED;
+    unsigned states = q->states & all;
+    if (states != 0 && states != all) { /* any of the states asked for */
+        list_append(ls, " AND (0");
+        if (states & LT_LIST_IN_QUEUE)
+            list_append(ls, " OR (q.begun = 0 AND q.end_ts IS NULL)");
+        if (states & LT_LIST_IN_PROGRESS)
+            list_append(ls, " OR (q.begun = 1 AND q.end_ts IS NULL)");
+        if (states & LT_LIST_COMPLETED)
+            list_append(ls, " OR q.end_ts IS NOT NULL");
+        list_append(ls, ")");
+    }
     if (q->viewer != NULL) {
         /* The owner sees its apps' requests; a caller its own requests, in
          * an app someone deployed (an undeployed app's are admin's). */
@@ -691,6 +727,11 @@ long lt_sqlite_list_requests(lt_backend_reader *rd, const lt_list_query *q, lt_r
         row.begin_ns = sqlite3_column_int64(s, 6);
         row.end_ns = sqlite3_column_int64(s, 7);
         row.lines = sqlite3_column_int64(s, 8);
+        row.state = row.end_ns != 0                 ? LT_REQUEST_COMPLETED
+                    : sqlite3_column_int(s, 9) != 0 ? LT_REQUEST_IN_PROGRESS
+                                                    : LT_REQUEST_IN_QUEUE;
+        copy_column(s, 10, row.error_type, sizeof row.error_type);
+        copy_column(s, 11, row.error, sizeof row.error);
         delivered++;
         if (cb(&row, ctx) != 0) {
             rc = SQLITE_DONE;

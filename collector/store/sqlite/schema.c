@@ -148,7 +148,26 @@ static const char *const migrations[] = {
     "CREATE INDEX runners_by_first ON runners(first_ts);"
     "CREATE INDEX requests_by_begin ON requests(begin_ts);",
 
-    /* 7 -> 8 (log drains, issue 18; self-contained: renumber freely at
+    /* 7 -> 8: request states (requests.c). A request the gateway announced
+     * is queued (begun = 0; runner_id and version_id '' and begin_ts the
+     * announcement's time until its first BEGIN); queued_ts is NULL for a
+     * request never announced. error_type and error say why a completed
+     * request failed (NULL: it did not). request_holders says which
+     * process instances are inside a request, so that the death of the
+     * last of them completes it. Existing rows are begun. */
+    "ALTER TABLE requests ADD COLUMN queued_ts INTEGER;"
+    "ALTER TABLE requests ADD COLUMN begun INTEGER NOT NULL DEFAULT 1;"
+    "ALTER TABLE requests ADD COLUMN error_type TEXT;"
+    "ALTER TABLE requests ADD COLUMN error TEXT;"
+    "CREATE INDEX requests_queued ON requests(app_id, queued_ts) WHERE begun = 0 AND end_ts IS NULL;"
+    "CREATE TABLE request_holders ("
+    "  request_id TEXT NOT NULL,"
+    "  instance   INTEGER NOT NULL," /* the ring's 64-bit ID, bit for bit */
+    "  PRIMARY KEY (request_id, instance)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX request_holders_by_instance ON request_holders(instance);",
+
+    /* 8 -> 9 (log drains, issue 18; self-contained: renumber freely at
      * merge): the drains an app's owner attached, with each one's durable
      * cursor and counters (drain.c). The secret is sealed with a key kept
      * outside this file (drain_secret.c), so a copy of the store alone

@@ -2,8 +2,9 @@
  * and the helpers its files share. Nothing outside this folder includes it.
  *
  * The files split by concern: schema.c (the file, its connections and
- * migrations), write.c (lines, runner and request rows, delivery state and
- * the commit unit), read.c (readers and queries), retention.c, usage.c
+ * migrations), write.c (lines, runner rows, delivery state and the commit
+ * unit), requests.c (request rows: announcement, BEGIN, END, holders),
+ * read.c (readers and queries), retention.c, usage.c
  * (what each tenant holds, for retention), backend.c (the registration the
  * front picks).
  */
@@ -53,8 +54,7 @@ struct lt_backend_writer {
     sqlite3 *db;
     sqlite3_stmt *insert_line;
     sqlite3_stmt *upsert_runner;
-    sqlite3_stmt *upsert_request_begin;
-    sqlite3_stmt *update_request_end;
+    sqlite3_stmt *request_stmts[12]; /* requests.c, prepared on first use */
     sqlite3_stmt *begin_transaction;
     sqlite3_stmt *commit_transaction;
     sqlite3_stmt *rollback_transaction;
@@ -140,6 +140,10 @@ LT_SQLITE_FUNCTION(append);
 LT_SQLITE_FUNCTION(runner_seen);
 LT_SQLITE_FUNCTION(request_begin);
 LT_SQLITE_FUNCTION(request_end);
+LT_SQLITE_FUNCTION(request_hold);
+LT_SQLITE_FUNCTION(request_join);
+LT_SQLITE_FUNCTION(instance_gone);
+LT_SQLITE_FUNCTION(request_enqueue);
 LT_SQLITE_FUNCTION(commit);
 LT_SQLITE_FUNCTION(delivery_load);
 LT_SQLITE_FUNCTION(delivery_save);

@@ -43,9 +43,6 @@ static const char *or_empty(const char *s)
 
 static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t errlen)
 {
-    /* A later BEGIN of a request reopens it only if it happened after the
-     * recorded END: BEGIN records of other processes can arrive late, and a
-     * late one must not resurrect a request that has finished. */
     static const char insert_line[] =
         "INSERT INTO logs(ts, runner_id, request_id, app_id, version_id, source,"
         " stream, level, pid, tid, message, unattributed)"
@@ -60,27 +57,9 @@ static int prepare_writer_statements(lt_backend_writer *st, char *err, size_t er
         "  source = CASE WHEN excluded.source <> '' THEN excluded.source ELSE source END,"
         "  first_ts = min(first_ts, excluded.first_ts),"
         "  last_ts = max(last_ts, excluded.last_ts)";
-    /* The first BEGIN that names a caller binds it for good. */
-    static const char upsert_request_begin[] =
-        "INSERT INTO requests(request_id, runner_id, app_id, version_id, begin_ts, end_ts, caller)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, NULL, ?6)"
-        " ON CONFLICT(request_id) DO UPDATE SET"
-        "  caller = coalesce(caller, excluded.caller),"
-        "  begin_ts = min(begin_ts, excluded.begin_ts),"
-        "  end_ts = CASE WHEN end_ts IS NOT NULL AND excluded.begin_ts < end_ts"
-        "           THEN end_ts ELSE NULL END";
-    /* Several threads may END one request; the latest END wins. */
-    static const char update_request_end[] =
-        "UPDATE requests SET end_ts = max(?2, begin_ts, coalesce(end_ts, ?2))"
-        " WHERE request_id = ?1";
-
     if (lt_sqlite_prepare(st->db, insert_line, &st->insert_line, err, errlen) != 0)
         return -1;
     if (lt_sqlite_prepare(st->db, upsert_runner, &st->upsert_runner, err, errlen) != 0)
-        return -1;
-    if (lt_sqlite_prepare(st->db, upsert_request_begin, &st->upsert_request_begin, err, errlen) != 0)
-        return -1;
-    if (lt_sqlite_prepare(st->db, update_request_end, &st->update_request_end, err, errlen) != 0)
         return -1;
     if (lt_sqlite_prepare(st->db, "BEGIN IMMEDIATE", &st->begin_transaction, err, errlen) != 0)
         return -1;
@@ -120,8 +99,8 @@ static void finalize_writer_statements(lt_backend_writer *st)
 {
     sqlite3_finalize(st->insert_line);
     sqlite3_finalize(st->upsert_runner);
-    sqlite3_finalize(st->upsert_request_begin);
-    sqlite3_finalize(st->update_request_end);
+    for (size_t i = 0; i < sizeof st->request_stmts / sizeof st->request_stmts[0]; i++)
+        sqlite3_finalize(st->request_stmts[i]);
     sqlite3_finalize(st->begin_transaction);
     sqlite3_finalize(st->commit_transaction);
     sqlite3_finalize(st->rollback_transaction);
@@ -298,34 +277,6 @@ int lt_sqlite_runner_seen(lt_backend_writer *st, const char *runner_id, const ch
     sqlite3_bind_text(s, 4, or_empty(source), -1, SQLITE_STATIC);
     sqlite3_bind_int64(s, 5, ts_ns);
     return lt_sqlite_step_write(st, s, "record runner");
-}
-
-int lt_sqlite_request_begin(lt_backend_writer *st, const char *request_id, const char *runner_id,
-                            const char *app_id, const char *version_id, const char *caller, int64_t ts_ns)
-{
-    if (lt_sqlite_ensure_transaction(st) != 0)
-        return -1;
-    sqlite3_stmt *s = st->upsert_request_begin;
-    sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 2, runner_id, -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 3, or_empty(app_id), -1, SQLITE_STATIC);
-    sqlite3_bind_text(s, 4, or_empty(version_id), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 5, ts_ns);
-    if (caller != NULL && caller[0] != '\0')
-        sqlite3_bind_text(s, 6, caller, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_null(s, 6);
-    return lt_sqlite_step_write(st, s, "record request begin");
-}
-
-int lt_sqlite_request_end(lt_backend_writer *st, const char *request_id, int64_t ts_ns)
-{
-    if (lt_sqlite_ensure_transaction(st) != 0)
-        return -1;
-    sqlite3_stmt *s = st->update_request_end;
-    sqlite3_bind_text(s, 1, request_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(s, 2, ts_ns);
-    return lt_sqlite_step_write(st, s, "record request end");
 }
 
 /* ---- delivery state ---- */
