@@ -42,6 +42,8 @@ static const char main_usage[] =
     "  tokens create|list|revoke   API tokens\n"
     "  apps deploy|list|show       apps: their owner, private or public logs\n"
     "  account set|show            a user's default for private logs\n"
+    "  drains add|list|remove      log drains: push an app's lines to NDJSON,\n"
+    "                              OTLP or syslog destinations\n"
     "  whoami                      the user the token belongs to\n"
     "\n"
     "Options:\n"
@@ -135,6 +137,19 @@ static const char apps_usage[] = "Usage: logtap apps COMMAND [OPTIONS]\n"
                                  "  show APP        show one app\n"
                                  "\n"
                                  "Run 'logtap apps COMMAND --help' for a command's options.\n";
+
+static const char drains_usage[] = "Usage: logtap drains COMMAND [OPTIONS]\n"
+                                   "\n"
+                                   "Log drains: the collector pushes an app's lines to a destination\n"
+                                   "(HTTPS NDJSON, OTLP/HTTP, syslog), at least once and in order.\n"
+                                   "\n"
+                                   "Commands:\n"
+                                   "  add APP --kind ndjson|otlp|syslog --url URL [FILTERS]\n"
+                                   "                    attach a drain; prints its ID and its secret (once)\n"
+                                   "  list [APP]        list drains (of APP, else of every app you manage)\n"
+                                   "  remove DRAIN_ID   remove a drain\n"
+                                   "\n"
+                                   "Run 'logtap drains COMMAND --help' for a command's options.\n";
 
 static const char account_usage[] = "Usage: logtap account COMMAND [OPTIONS]\n"
                                     "\n"
@@ -282,10 +297,17 @@ static const struct subcommand account_subcommands[] = {
     {NULL, NULL},
 };
 
+static const struct subcommand drains_subcommands[] = {
+    {"add", cmd_drains_add},
+    {"list", cmd_drains_list},
+    {"remove", cmd_drains_remove},
+    {NULL, NULL},
+};
+
 static const struct group groups[] = {
     {"runners", runners_usage, runners_subcommands}, {"requests", requests_usage, requests_subcommands},
     {"tokens", tokens_usage, tokens_subcommands},    {"apps", apps_usage, apps_subcommands},
-    {"account", account_usage, account_subcommands},
+    {"account", account_usage, account_subcommands}, {"drains", drains_usage, drains_subcommands},
 };
 
 /* Commands without a group word. */

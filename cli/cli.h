@@ -8,7 +8,7 @@
  * event-stream parser), cli_logs.c and cli_follow.c (the log commands),
  * cli_requests.c (requests enqueue, requests status --stream),
  * cli_admin.c (tokens, apps, accounts, whoami), cli_lists.c (runners list,
- * requests list), cli_run.c (`logtap run`).
+ * requests list), cli_drains.c (log drains), cli_run.c (`logtap run`).
  */
 #ifndef LT_CLI_H
 #define LT_CLI_H
@@ -141,5 +141,6 @@ int exec_failure_code(int error);
 command_fn cmd_tokens_create, cmd_tokens_list, cmd_tokens_revoke;
 command_fn cmd_apps_deploy, cmd_apps_list, cmd_apps_show;
 command_fn cmd_account_set, cmd_account_show, cmd_whoami;
+command_fn cmd_drains_add, cmd_drains_list, cmd_drains_remove;
 
 #endif

@@ -495,6 +495,8 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
         return http_serve_runner_list(c);
     if (n == 2 && strcmp(collection, "requests") == 0)
         return http_serve_request_list(c);
+    if (n == 2 && strcmp(collection, "drains") == 0)
+        return http_serve_drains(c, NULL);
     if (n < 3 || !plausible_id(seg[2]))
         return http_reply_error(c->conn, MHD_HTTP_NOT_FOUND, "not found");
     const char *id = seg[2];
@@ -502,6 +504,10 @@ static enum MHD_Result route_v1(http_call *c, const char *const *seg, int n)
         return http_serve_tokens(c, id);
     if (n == 3 && strcmp(collection, "apps") == 0)
         return http_serve_apps(c, id);
+    if (n == 3 && strcmp(collection, "drains") == 0)
+        return http_serve_drains(c, id);
+    if (n == 4 && strcmp(collection, "apps") == 0 && strcmp(seg[3], "drains") == 0)
+        return http_serve_app_drains(c, id);
     if (n == 3 && strcmp(collection, "accounts") == 0)
         return http_serve_account(c, id);
     if (n == 4 && strcmp(collection, "runners") == 0 && strcmp(seg[3], "logs") == 0)

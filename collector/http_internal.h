@@ -6,6 +6,7 @@
  *   http_logs.c   log pages, request status, follow streams
  *   http_lists.c  the lists of runners and requests
  *   http_admin.c  whoami, tokens, apps, accounts
+ *   http_drains.c log drains
  *   http_guard.c  connection limits, the read deadline, stream caps
  *
  * Not part of the collector's interface (http.h is).
@@ -143,6 +144,10 @@ enum MHD_Result http_serve_whoami(http_call *c);
 enum MHD_Result http_serve_tokens(http_call *c, const char *id);
 /* /v1/apps (id NULL) and /v1/apps/{id} */
 enum MHD_Result http_serve_apps(http_call *c, const char *app_id);
+/* /v1/apps/{app}/drains (http_drains.c) */
+enum MHD_Result http_serve_app_drains(http_call *c, const char *app_id);
+/* /v1/drains (id NULL) and /v1/drains/{id} */
+enum MHD_Result http_serve_drains(http_call *c, const char *id);
 /* /v1/accounts/{user} */
 enum MHD_Result http_serve_account(http_call *c, const char *user);
 /* POST /v1/runners/{id}/credentials (http_credentials.c) */

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/resource.h>
@@ -30,6 +31,8 @@
 #include "credential.h"
 #include "buf.h"
 #include "dirs.h"
+#include "drain.h"
+#include "drain_secret.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -187,6 +190,17 @@ static void raise_fd_limit(int http_max_connections)
                (unsigned long long)rl.rlim_cur, http_max_connections, FD_HEADROOM);
 }
 
+/* The port of a tcp:// ingest endpoint (0 for ipc:// and others): a drain
+ * to it on loopback is refused like one to the HTTP port. */
+static int listen_port(const char *endpoint)
+{
+    const char *colon = strrchr(endpoint, ':');
+    if (strncmp(endpoint, "tcp://", 6) != 0 || colon == NULL)
+        return 0;
+    int port = atoi(colon + 1);
+    return port > 0 && port < 65536 ? port : 0;
+}
+
 int main(int argc, char **argv)
 {
     lt_collector_options opt;
@@ -246,6 +260,11 @@ int main(int argc, char **argv)
     }
     if (said[0])
         lt_log("%s", said);
+    /* Before HTTP: adding a drain seals its secret with this key. */
+    if (lt_drain_key_load(opt.data, err, sizeof err) != 0) {
+        fprintf(stderr, "logtap-collector: %s\n", err);
+        goto out;
+    }
     parts.assembler = lt_assembler_new(parts.store);
     if (!parts.assembler) {
         fprintf(stderr, "logtap-collector: out of memory\n");
@@ -302,6 +321,18 @@ int main(int argc, char **argv)
         goto out;
     }
 
+    lt_drains_config drains = {
+        .store = parts.store,
+        .ca_file = opt.drain_ca_file,
+        .timeout_ns = opt.drain_timeout_ns > 0 ? opt.drain_timeout_ns : INT64_C(30) * 1000000000,
+        .backoff_max_ns = opt.drain_backoff_max_ns > 0 ? opt.drain_backoff_max_ns : INT64_C(250) * 1000000,
+        .batch_lines = opt.drain_batch_lines,
+        .batch_bytes = opt.drain_batch_bytes > 0 ? opt.drain_batch_bytes : 1 << 20,
+        .own_ports = {lt_http_port(http), listen_port(opt.listen)},
+    };
+    if (lt_drains_start(&drains, err, sizeof err) != 0)
+        lt_log("log drains are off: %s", err); /* the rest of the collector serves on */
+
     char host[256];
     snprintf(host, sizeof host, "%s", opt.http);
     char *colon = strrchr(host, ':');
@@ -327,7 +358,8 @@ int main(int argc, char **argv)
     lt_loop_run(&parts, &opt);
     rc = 0;
 
-out:                                  /* the one teardown: in reverse order of set-up; each accepts NULL */
+out: /* the one teardown: in reverse order of set-up; each accepts NULL */
+    lt_drains_stop();
     lt_announce_shut(parts.announce); /* a PUT waiting for the loop is answered now */
     lt_http_stop(http);
     lt_announce_free(parts.announce);

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "drain.h"
 #include "logtap_wire.h"
 #include "metrics.h"
 #include "version.h"
@@ -281,6 +282,7 @@ void lt_metrics_render(char **out, size_t *len)
                  load_relaxed(&lt_metrics_global.partial_bytes));
     render_commit_histogram(f);
     render_drops(f);
+    lt_drains_render_metrics(f);
     render_build_info(f);
     render_process(f);
 

@@ -186,6 +186,22 @@ static const config_map options[] = {
     {"http-page-bytes", 0, OPT_SIZE, "8M", 0, 0, STORED_IN(http_page_bytes, int64_t), "SIZE",
      "bytes of log entries in one page (default {default}; 0: no\n"
      "limit): a fuller page ends early with a cursor"},
+    /* Log drains: README.md, "Log drains". */
+    {"drain-ca-file", 0, OPT_STRING, NULL, 0, 0, STORED_IN(drain_ca_file, const char *), "FILE",
+     "CA certificates (PEM) drains trust besides the\n"
+     "system's, for destinations with a private CA"},
+    {"drain-timeout", 0, OPT_DURATION, "30s", 0, 0, STORED_IN(drain_timeout_ns, int64_t), "T",
+     "longest wait for a destination to take one batch\n"
+     "(default {default}); then the batch is retried"},
+    {"drain-backoff-max", 0, OPT_DURATION, "5m", 0, 0, STORED_IN(drain_backoff_max_ns, int64_t), "T",
+     "longest wait between two attempts of a failing\n"
+     "batch (default {default}; exponential from 250ms, jittered)"},
+    {"drain-batch-lines", 0, OPT_INT, "1000", 1, 100000, STORED_IN(drain_batch_lines, int), "N",
+     "lines a drain sends in one batch at most (default\n"
+     "{default})"},
+    {"drain-batch-bytes", 0, OPT_SIZE, "1M", 0, 0, STORED_IN(drain_batch_bytes, int64_t), "SIZE",
+     "payload bytes of one batch, about (default {default}):\n"
+     "with one batch a drain, what a drain holds"},
     {"config", 0, OPT_CONFIG, NULL, 0, 0, 0, "FILE",
      "read settings from FILE first (key = value lines,\n"
      "README.md, \"Configuration file\"); flags given here\n"

@@ -45,6 +45,12 @@ typedef struct lt_collector_options {
     int ingest_queue;                /* messages queued per connection */
     const char *ingest_auth;         /* off, local or required (credential.h) */
     const char *ingest_key;          /* the credential key's file; NULL: DATA/ingest.key */
+    /* Log drains (drain.h) */
+    const char *drain_ca_file;
+    int64_t drain_timeout_ns;
+    int64_t drain_backoff_max_ns;
+    int drain_batch_lines;
+    int64_t drain_batch_bytes;
 } lt_collector_options;
 
 /* The config file read when --config does not name one, if it exists. */

@@ -12,7 +12,9 @@
 #          test), clang-14 and its runtimes (the fuzz harnesses,
 #          scripts/fuzz.sh), chromium and nodejs/npm (the dashboard's
 #          browser tests; scripts/test.sh then installs playwright-core into
-#          test/browser with npm ci), and for scripts/build-deb.sh and the
+#          test/browser with npm ci), rsyslog (the syslog drain's receiver:
+#          the tests run a private rsyslogd of their own, never the
+#          system's), and for scripts/build-deb.sh and the
 #          package's test (test/e2e/test_package.py): dpkg-dev, debootstrap,
 #          groff-base, man-db, iproute2 and util-linux (to enter its Debian
 #          root), systemd (systemd-analyze judges the unit)
@@ -38,6 +40,7 @@ if [ "$what" = all ]; then
     clang-14 libclang-rt-14-dev
     chromium nodejs
     dpkg-dev debootstrap groff-base man-db iproute2 util-linux systemd
+    rsyslog
   )
 fi
 

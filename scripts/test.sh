@@ -30,6 +30,7 @@ esac
 
 scripts/install-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 scripts/install-browser-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
+scripts/install-otlp-deps.sh || { echo "0 passed, 1 failed"; exit 1; }
 
 logs=()
 setup_failures=0

@@ -19,6 +19,10 @@
 // so in the list; the skipped lines stay in the store. Pause closes the
 // stream and resume reopens it after the last line shown.
 //
+// With an app in the filters, the app's log drains are listed above the
+// logs (GET /v1/apps/{app}/drains): each one's kind, destination, state,
+// what it sent and its lag. A 404 (not the user's app) shows nothing.
+//
 // The request panel (the Playground's view) follows one request's logs
 // and shows its status: IN_PROGRESS until the stream's `event: status` or
 // the status endpoint (polled as a fallback) says COMPLETED; if the panel
@@ -194,6 +198,7 @@ function applyHash() {
   } else if (key !== page.filtersKey) {
     page.filtersKey = key;
     startMain(state);
+    loadDrains(state.filters.app);
   }
   if (state.open) page.panel.open(state.open);
   else page.panel.close();
@@ -239,6 +244,42 @@ function showRunnerLogs(id) {
   for (const key of FILTERS) filters[key] = '';
   filters.runner = id;
   writeHash({ ...current, filters, view: 'logs', state: '' });
+}
+
+// ---- the app's drains ----
+
+async function loadDrains(app) {
+  const section = $('drains');
+  section.hidden = true;
+  section.replaceChildren();
+  if (!app) return;
+  let doc;
+  try {
+    doc = await apiGet('v1/apps/' + seg(app) + '/drains');
+  } catch (err) {
+    handleAuthFailure(err); // a 404: not this user's app, nothing to show
+    return;
+  }
+  if (readHash().filters.app !== app) return; // the filters changed meanwhile
+  const title = document.createElement('h2');
+  title.textContent = 'Log drains of ' + app;
+  section.append(title);
+  if (!doc.drains || doc.drains.length === 0) {
+    const none = document.createElement('p');
+    none.textContent = 'None. Add one with: logtap drains add ' + app + ' --kind ndjson|otlp|syslog --url URL';
+    section.append(none);
+  }
+  for (const d of doc.drains || []) {
+    const row = document.createElement('div');
+    row.className = 'drain drain-' + (d.state || 'starting');
+    const lag = d.lag_lines ? `, ${d.lag_lines} behind (${Math.round(d.lag_seconds || 0)} s)` : '';
+    const error = d.last_error && d.state === 'retrying' ? ' — ' + d.last_error : '';
+    row.textContent = `${d.kind} → ${d.url}: ${d.state}, ${d.lines_sent} lines sent${lag}` +
+      (d.batches_failed ? `, ${d.batches_failed} batches failed` : '') + error;
+    row.title = d.id;
+    section.append(row);
+  }
+  section.hidden = false;
 }
 
 function stopMain() {

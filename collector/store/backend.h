@@ -32,6 +32,7 @@
 
 typedef struct lt_backend_writer lt_backend_writer;
 typedef struct lt_backend_reader lt_backend_reader;
+typedef struct lt_backend_drains lt_backend_drains;
 
 typedef struct lt_store_backend {
     const char *name;
@@ -80,6 +81,20 @@ typedef struct lt_store_backend {
     int (*runner_app)(lt_backend_reader *r, const char *runner_id, char app_id[LT_WIRE_MAX_ID + 1]);
     long (*list_runners)(lt_backend_reader *r, const lt_list_query *q, lt_runner_row_cb cb, void *ctx);
     long (*list_requests)(lt_backend_reader *r, const lt_list_query *q, lt_request_row_cb cb, void *ctx);
+
+    /* ---- drains (one handle per thread); all NULL: no drains ---- */
+    lt_backend_drains *(*drains_open)(const char *dir, char *err, size_t errlen);
+    void (*drains_close)(lt_backend_drains *d);
+    const char *(*drains_error)(const lt_backend_drains *d);
+    int (*drain_add)(lt_backend_drains *d, const lt_drain *drain);
+    long (*drain_list)(lt_backend_drains *d, const char *app_id, lt_drain_cb cb, void *ctx);
+    int (*drain_get)(lt_backend_drains *d, const char *id, lt_drain *out);
+    int (*drain_remove)(lt_backend_drains *d, const char *id);
+    int (*drain_advance)(lt_backend_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                         int64_t bytes);
+    int (*drain_failed)(lt_backend_drains *d, const char *id);
+    int (*drain_inflight)(lt_backend_drains *d, const char *id, int64_t last_id);
+    int64_t (*drain_backlog)(lt_backend_drains *d, const char *app_id, int64_t after_id, int64_t cap);
 } lt_store_backend;
 
 /* The backends there are. */

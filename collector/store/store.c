@@ -415,3 +415,89 @@ long lt_store_list_requests(lt_store_reader *rd, const lt_list_query *q, lt_requ
     assert(cb != NULL);
     return rd->backend->list_requests(rd->reader, q, cb, ctx);
 }
+
+/* ---- drains ---- */
+
+struct lt_store_drains {
+    const lt_store_backend *backend;
+    lt_backend_drains *drains;
+};
+
+lt_store_drains *lt_store_drains_open_for(const lt_store *st, char *err, size_t errlen)
+{
+    /* A backend may keep no drains (its members left NULL): then none can
+     * be added, and the collector runs without them. */
+    if (st->backend->drains_open == NULL) {
+        lt_store_errorf(err, errlen, "the %s store keeps no log drains", st->backend->name);
+        return NULL;
+    }
+    lt_store_drains *d = calloc(1, sizeof *d);
+    if (d == NULL) {
+        lt_store_errorf(err, errlen, "out of memory");
+        return NULL;
+    }
+    d->backend = st->backend;
+    d->drains = st->backend->drains_open(st->location, err, errlen);
+    if (d->drains == NULL) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+void lt_store_drains_close(lt_store_drains *d)
+{
+    if (d == NULL)
+        return;
+    d->backend->drains_close(d->drains);
+    free(d);
+}
+
+const char *lt_store_drains_error(const lt_store_drains *d)
+{
+    return d->backend->drains_error(d->drains);
+}
+
+int lt_store_drain_add(lt_store_drains *d, const lt_drain *drain)
+{
+    assert(drain->id[0] != '\0' && drain->app_id[0] != '\0' && drain->cursor >= 0);
+    return d->backend->drain_add(d->drains, drain);
+}
+
+long lt_store_drain_list(lt_store_drains *d, const char *app_id, lt_drain_cb cb, void *ctx)
+{
+    return d->backend->drain_list(d->drains, app_id, cb, ctx);
+}
+
+int lt_store_drain_get(lt_store_drains *d, const char *id, lt_drain *out)
+{
+    return d->backend->drain_get(d->drains, id, out);
+}
+
+int lt_store_drain_remove(lt_store_drains *d, const char *id)
+{
+    return d->backend->drain_remove(d->drains, id);
+}
+
+int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                           int64_t bytes)
+{
+    assert(from >= 0 && cursor >= from && lines >= 0 && lines <= cursor - from && bytes >= 0);
+    return d->backend->drain_advance(d->drains, id, from, cursor, lines, bytes);
+}
+
+int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id)
+{
+    assert(last_id > 0);
+    return d->backend->drain_inflight(d->drains, id, last_id);
+}
+
+int lt_store_drain_failed(lt_store_drains *d, const char *id)
+{
+    return d->backend->drain_failed(d->drains, id);
+}
+
+int64_t lt_store_drain_backlog(lt_store_drains *d, const char *app_id, int64_t after_id, int64_t cap)
+{
+    return d->backend->drain_backlog(d->drains, app_id, after_id, cap);
+}

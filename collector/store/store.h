@@ -335,6 +335,75 @@ typedef int (*lt_request_row_cb)(const lt_request_row *row, void *ctx);
 long lt_store_list_runners(lt_store_reader *rd, const lt_list_query *q, lt_runner_row_cb cb, void *ctx);
 long lt_store_list_requests(lt_store_reader *rd, const lt_list_query *q, lt_request_row_cb cb, void *ctx);
 
+/* ---- log drains (any thread, one handle per thread) ----
+ *
+ * The drains an app's owner attached (drain.c pushes their lines out) and
+ * each one's durable cursor: every line of the drain's app with an ID at
+ * or below `cursor` that its filters take has been accepted by the
+ * destination. A drain handle is a connection of its own, so that the
+ * HTTP threads and the drain workers write drains and cursors without
+ * touching the ingest thread's transactions; each write is its own small
+ * transaction. The secret is stored sealed (drain_secret.c); the store
+ * never sees it in clear. */
+
+#define LT_DRAIN_ID_MAX 40
+#define LT_DRAIN_URL_MAX 1024
+#define LT_DRAIN_SEALED_MAX 128
+
+typedef struct lt_drain {
+    char id[LT_DRAIN_ID_MAX + 1]; /* "drn_" + hex */
+    char app_id[LT_WIRE_MAX_ID + 1];
+    char kind[8]; /* ndjson, otlp, syslog */
+    char url[LT_DRAIN_URL_MAX + 1];
+    /* Filters: "" / -1 for none. */
+    char runner_id[LT_WIRE_MAX_ID + 1];
+    char source[16];
+    int min_level;
+    bool requests_only;  /* only lines written inside requests */
+    bool allow_loopback; /* the owner allowed the collector's own loopback ports */
+    unsigned char sealed_secret[LT_DRAIN_SEALED_MAX];
+    size_t sealed_secret_len;
+    int64_t created_ns;
+    /* Progress, written by the drain's worker. */
+    int64_t cursor;
+    int64_t lines_sent, bytes_sent, batches_failed;
+    /* The last line ID of the batch being delivered (0: none). A batch
+     * whose outcome a crash left unknown is rebuilt from the same lines
+     * (cursor, inflight_last], so it is sent again under the same key. */
+    int64_t inflight_last;
+    /* Lines the drain would have carried that retention deleted first. */
+    int64_t lines_missed;
+} lt_drain;
+
+typedef struct lt_store_drains lt_store_drains;
+
+lt_store_drains *lt_store_drains_open_for(const lt_store *st, char *err, size_t errlen);
+void lt_store_drains_close(lt_store_drains *d);
+const char *lt_store_drains_error(const lt_store_drains *d);
+/* Insert `drain` (its cursor as given). 0, or -1. */
+int lt_store_drain_add(lt_store_drains *d, const lt_drain *drain);
+/* Every drain (of `app_id`; NULL: of every app), oldest first. `cb`
+ * returns non-zero to stop. Returns the count delivered, or -1. */
+typedef int (*lt_drain_cb)(const lt_drain *drain, void *ctx);
+long lt_store_drain_list(lt_store_drains *d, const char *app_id, lt_drain_cb cb, void *ctx);
+/* 1 and *out if known, 0 if not, -1 on error. */
+int lt_store_drain_get(lt_store_drains *d, const char *id, lt_drain *out);
+/* 1 removed, 0 unknown, -1 error. */
+int lt_store_drain_remove(lt_store_drains *d, const char *id);
+/* The destination accepted a batch, every line the drain takes in
+ * (from, cursor]: the cursor moves to `cursor` (never back) and the
+ * counters grow, in one transaction; lines of the batch that retention
+ * deleted meanwhile (counted missed) are taken off lines_missed, since
+ * they were delivered after all. 0, or -1. */
+int lt_store_drain_advance(lt_store_drains *d, const char *id, int64_t from, int64_t cursor, int64_t lines,
+                           int64_t bytes);
+/* A batch of the lines up to `last_id` is about to be sent. 0, or -1. */
+int lt_store_drain_inflight(lt_store_drains *d, const char *id, int64_t last_id);
+/* A batch failed (its outcome unknown or refused). 0, or -1. */
+int lt_store_drain_failed(lt_store_drains *d, const char *id);
+/* Lines of `app_id` after `after_id`, counted up to `cap` (the lag). */
+int64_t lt_store_drain_backlog(lt_store_drains *d, const char *app_id, int64_t after_id, int64_t cap);
+
 /* ---- retention (writer thread) ---- */
 
 typedef struct lt_retention {

@@ -693,13 +693,21 @@ HELP = [
     (["account", "show"], ["Usage: logtap account show [--user U]", "--user U", "-o, --output FORMAT", "--json",
                            "default-private-logs"]),
     (["whoami"], ["Usage: logtap whoami", "-o, --output FORMAT", "--json", "admin"]),
+    (["drains"], ["Usage: logtap drains COMMAND", "add APP --kind ndjson|otlp|syslog --url URL", "list [APP]",
+                  "remove DRAIN_ID"]),
+    (["drains", "add"], ["Usage: logtap drains add APP --kind ndjson|otlp|syslog --url URL", "--kind KIND",
+                         "--url URL", "--scope SCOPE", "--runner ID", "--source S", "--level LEVEL",
+                         "--allow-loopback", "--output FORMAT", "shown only this once"]),
+    (["drains", "list"], ["Usage: logtap drains list [APP]", "--output FORMAT"]),
+    (["drains", "remove"], ["Usage: logtap drains remove DRAIN_ID"]),
 ]
 # Every command takes the global options too, and documents them.
 for _words, _mentions in HELP[3:]:
-    if _words[-1] not in ("runners", "requests", "tokens", "apps", "account"):
+    if _words[-1] not in ("runners", "requests", "tokens", "apps", "account", "drains"):
         _mentions += [] if _words == ["run"] else ["--server URL", "--token TOKEN", "--credentials FILE",
                                                    "LOGTAP_CREDENTIALS", "-h, --help"]
 HELP[0][1].extend(["logs [FILTERS]", "tokens create|list|revoke", "apps deploy|list|show", "account set|show",
+                   "drains add|list|remove",
                    "whoami", "--token TOKEN", "LOGTAP_TOKEN", "logtap/credentials", "chmod 600",
                    "--credentials FILE", "LOGTAP_CREDENTIALS",
                    "4  not authorised"])

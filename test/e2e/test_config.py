@@ -53,6 +53,11 @@ EVERY_SETTING = {
     "http-streams-per-token": ("3", "3"),
     "http-streams-per-user": ("5", "5"),
     "http-page-bytes": ("65536", "64K"),
+    "drain-ca-file": ("/tmp/logtap-config-test-ca.pem", "/tmp/logtap-config-test-ca.pem"),
+    "drain-timeout": ("90s", "90s"),
+    "drain-backoff-max": ("10m", "10m"),
+    "drain-batch-lines": ("250", "250"),
+    "drain-batch-bytes": ("2048K", "2M"),
 }
 
 

@@ -689,6 +689,26 @@ def test_runners_and_requests_lists_link_to_their_logs():
         finish(page, "the lists", one, two)
 
 
+def test_app_view_lists_its_drains():
+    with Collector() as c:
+        status, drain = c.call_json("POST", "/v1/apps/alpha/drains",
+                                    {"kind": "ndjson", "url": "http://127.0.0.1:9/nobody-listens"})
+        check_eq(status, 201, "POST drain")
+        page = open_dashboard(c, c.token)
+        page.fill("#filters input[name=app]", "alpha")
+        page.press("#filters input[name=search]", "Enter")
+        page.wait("!document.getElementById('drains').hidden && "
+                  "document.getElementById('drains').textContent.includes('ndjson → http://127.0.0.1:9/nobody-listens')",
+                  10, "the app's drain listed")
+        page.fill("#filters input[name=app]", "beta")
+        page.press("#filters input[name=search]", "Enter")
+        page.wait("document.getElementById('drains').textContent.includes('None. Add one with')", 10,
+                  "an app without drains says how to add one")
+        page.click("#clear-filters")
+        page.wait("document.getElementById('drains').hidden", 10, "no app, no drains section")
+        finish(page, "the drains section")
+
+
 def main():
     global browser
     try:
@@ -710,6 +730,7 @@ def main():
             test_ten_thousand_lines_stay_virtualized,
             test_screenshot_with_live_data,
             test_runners_and_requests_lists_link_to_their_logs,
+            test_app_view_lists_its_drains,
         ])
     finally:
         browser.close()

@@ -137,9 +137,9 @@ static void test_open_creates_wal_store(void)
     sqlite3_finalize(s);
     sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL);
     CHECK(sqlite3_step(s) == SQLITE_ROW);
-    CHECK_INT(sqlite3_column_int(s, 0), 8); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
+    CHECK_INT(sqlite3_column_int(s, 0), 9); /* 2 registry, 3 delivery state, 4 unattributed, 5 tenants,
                                                6 instance owners, 7 the lists' start-time
-                                               indexes, 8 request states */
+                                               indexes, 8 request states, 9 drains */
     sqlite3_finalize(s);
     /* A new store can give pages back to the disk (retention). */
     sqlite3_prepare_v2(db, "PRAGMA auto_vacuum", -1, &s, NULL);
@@ -806,7 +806,7 @@ static void test_unattributed_mark_and_migration(void)
     CHECK(sqlite3_open(path, &db) == SQLITE_OK);
     /* Back to the schema before the mark (step 3 -> 4 adds it; 4 -> 5 the
      * tenants' accounting; 5 -> 6 the instances' owners; 6 -> 7 the lists'
-     * indexes; 7 -> 8 request states). */
+     * indexes; 7 -> 8 request states; 8 -> 9 drains). */
     CHECK(sqlite3_exec(db,
                        "ALTER TABLE logs DROP COLUMN unattributed; DROP TABLE tenant_usage;"
                        " DROP INDEX requests_open_by_begin;"
@@ -815,7 +815,8 @@ static void test_unattributed_mark_and_migration(void)
                        " DROP INDEX requests_by_begin; DROP INDEX requests_queued;"
                        " DROP TABLE request_holders; ALTER TABLE requests DROP COLUMN queued_ts;"
                        " ALTER TABLE requests DROP COLUMN begun; ALTER TABLE requests DROP COLUMN error_type;"
-                       " ALTER TABLE requests DROP COLUMN error; PRAGMA user_version = 3",
+                       " ALTER TABLE requests DROP COLUMN error; DROP TRIGGER drains_count_missed;"
+                       " DROP TABLE drains; PRAGMA user_version = 3",
                        NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 

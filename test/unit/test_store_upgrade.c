@@ -115,7 +115,7 @@ int main(int argc, char **argv)
 
     /* The store's versions mean what they meant; the registry's starts at 1. */
     db = open_db(old_dir);
-    CHECK_INT(query_int(db, "PRAGMA user_version"), 8);
+    CHECK_INT(query_int(db, "PRAGMA user_version"), 9);
     CHECK_INT(query_int(db, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
                             " AND name IN ('runners_by_first', 'requests_by_begin')"),
               2);

@@ -166,6 +166,46 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (request_id, instance)"
     ") WITHOUT ROWID;"
     "CREATE INDEX request_holders_by_instance ON request_holders(instance);",
+
+    /* 8 -> 9 (log drains, issue 18; self-contained: renumber freely at
+     * merge): the drains an app's owner attached, with each one's durable
+     * cursor and counters (drain.c). The secret is sealed with a key kept
+     * outside this file (drain_secret.c), so a copy of the store alone
+     * does not reveal it. */
+    "CREATE TABLE drains ("
+    "  id             TEXT PRIMARY KEY,"
+    "  app_id         TEXT NOT NULL,"
+    "  kind           TEXT NOT NULL,"
+    "  url            TEXT NOT NULL,"
+    "  runner_id      TEXT NOT NULL,"    /* '' = any */
+    "  source         TEXT NOT NULL,"    /* '' = any */
+    "  min_level      INTEGER NOT NULL," /* -1 = any */
+    "  requests_only  INTEGER NOT NULL,"
+    "  allow_loopback INTEGER NOT NULL,"
+    "  sealed_secret  BLOB NOT NULL,"
+    "  created_ts     INTEGER NOT NULL,"
+    "  cursor         INTEGER NOT NULL," /* every line <= it is delivered */
+    "  lines_sent     INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_sent     INTEGER NOT NULL DEFAULT 0,"
+    "  batches_failed INTEGER NOT NULL DEFAULT 0,"
+    /* the last line of the batch being sent (0: none), so that a batch
+     * cut short by a crash is sent again with the same lines and key */
+    "  inflight_last  INTEGER NOT NULL DEFAULT 0,"
+    "  lines_missed   INTEGER NOT NULL DEFAULT 0" /* deleted before delivery */
+    ") WITHOUT ROWID;"
+    "CREATE INDEX drains_by_app ON drains(app_id, created_ts);"
+    /* A line deleted (by retention) past a drain's cursor that its filters
+     * take is counted missed, in the deleting transaction; a batch the
+     * drain delivered from memory gives back what was counted of it (the
+     * advance, drains.c). With no drain of the line's app this is one
+     * probe of an index. */
+    "CREATE TRIGGER drains_count_missed AFTER DELETE ON logs BEGIN"
+    " UPDATE drains SET lines_missed = lines_missed + 1"
+    "  WHERE app_id = OLD.app_id AND OLD.id > cursor"
+    "   AND (runner_id = '' OR runner_id = OLD.runner_id) AND (source = '' OR source = OLD.source)"
+    "   AND (min_level < 0 OR OLD.level >= min_level)"
+    "   AND (requests_only = 0 OR OLD.request_id IS NOT NULL);"
+    " END;",
 };
 
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof migrations[0]))
@@ -277,7 +317,19 @@ fail:
     return NULL;
 }
 
+static sqlite3 *open_existing(const char *dir, bool query_only, char *err, size_t errlen);
+
 sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen)
+{
+    return open_existing(dir, true, err, errlen);
+}
+
+sqlite3 *lt_sqlite_open_drains_db(const char *dir, char *err, size_t errlen)
+{
+    return open_existing(dir, false, err, errlen);
+}
+
+static sqlite3 *open_existing(const char *dir, bool query_only, char *err, size_t errlen)
 {
     char path[PATH_MAX];
     if (store_path(dir, path, sizeof path, err, errlen) != 0)
@@ -293,7 +345,7 @@ sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen)
         goto fail;
     }
     configure_connection(db);
-    if (sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
+    if (query_only && sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL) != SQLITE_OK) {
         lt_store_errorf(err, errlen, "cannot configure %s: %s", path, sqlite3_errmsg(db));
         goto fail;
     }

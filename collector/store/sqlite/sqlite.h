@@ -86,6 +86,9 @@ struct lt_backend_writer {
 /* Open (creating the directory and the file) the writer connection: WAL,
  * synchronous=NORMAL, migrated to the current schema. */
 sqlite3 *lt_sqlite_open_writer_db(const char *dir, char *err, size_t errlen);
+/* Open a read-write connection for drains and their cursors (drains.c),
+ * to a store of the current schema. */
+sqlite3 *lt_sqlite_open_drains_db(const char *dir, char *err, size_t errlen);
 /* Open a query-only connection to an existing store of the current schema. */
 sqlite3 *lt_sqlite_open_reader_db(const char *dir, char *err, size_t errlen);
 /* Prepare a statement kept for the connection's life. 0 or -1. */
@@ -125,7 +128,7 @@ void lt_sqlite_usage_free(lt_backend_writer *w);
  * Each is declared with the type of its lt_store_backend member, so the
  * compiler holds every definition to the contract's signature. write.c:
  * open to delivery_expire; retention.c: retain, live_bytes; read.c: the
- * reader's. */
+ * reader's; drains.c: the drains'. */
 #define LT_SQLITE_FUNCTION(member)                                                                           \
     extern __typeof__(*((const lt_store_backend *)0)->member) lt_sqlite_##member
 
@@ -159,5 +162,16 @@ LT_SQLITE_FUNCTION(app_known);
 LT_SQLITE_FUNCTION(runner_app);
 LT_SQLITE_FUNCTION(list_runners);
 LT_SQLITE_FUNCTION(list_requests);
+LT_SQLITE_FUNCTION(drains_open);
+LT_SQLITE_FUNCTION(drains_close);
+LT_SQLITE_FUNCTION(drains_error);
+LT_SQLITE_FUNCTION(drain_add);
+LT_SQLITE_FUNCTION(drain_list);
+LT_SQLITE_FUNCTION(drain_get);
+LT_SQLITE_FUNCTION(drain_remove);
+LT_SQLITE_FUNCTION(drain_advance);
+LT_SQLITE_FUNCTION(drain_failed);
+LT_SQLITE_FUNCTION(drain_inflight);
+LT_SQLITE_FUNCTION(drain_backlog);
 
 #endif
