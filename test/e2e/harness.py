@@ -375,6 +375,52 @@ def mint_credential(collector, env):
     return doc["credential"]
 
 
+_LINE_RUNNER = r'''
+import os, sys
+prefix = sys.argv[2]
+for command in sys.stdin:
+    word, _, rest = command.strip().partition(" ")
+    if word == "exit":
+        break
+    first, count = (int(x) for x in rest.split())
+    for n in range(first, first + count):
+        os.write(1, ("%s %d\n" % (prefix, n)).encode())
+    os.write(int(sys.argv[1]), b"ok\n")
+'''
+
+
+class LineRunner:
+    """A Python runner under the preload that writes "PREFIX n" lines on
+    demand (write(count) returns once they are written), then exits on
+    finish(). `env` goes to runner_env (runner_id, LOGTAP_* settings)."""
+
+    def __init__(self, collector, prefix, **env):
+        ready_r, ready_w = os.pipe()
+        self.ready = ready_r
+        self.prefix = prefix
+        self.proc = subprocess.Popen([PYTHON, "-c", _LINE_RUNNER, str(ready_w), prefix],
+                                     env=runner_env(collector, **env), pass_fds=(ready_w,),
+                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+        os.close(ready_w)
+        self.written = 0
+
+    def write(self, count):
+        self.proc.stdin.write(("lines %d %d\n" % (self.written, count)).encode())
+        self.proc.stdin.flush()
+        check_eq(os.read(self.ready, 3), b"ok\n", "%s: lines written" % self.prefix)
+        self.written += count
+
+    def lines(self):
+        """Every line written so far, in order."""
+        return ["%s %d" % (self.prefix, n) for n in range(self.written)]
+
+    def finish(self):
+        self.proc.stdin.write(b"exit\n")
+        self.proc.stdin.close()
+        check_eq(self.proc.wait(60), 0, "%s: exit status" % self.prefix)
+        os.close(self.ready)
+
+
 def plain_env(**extra):
     env = _python_defaults(dict(os.environ))
     env.pop("LD_PRELOAD", None)

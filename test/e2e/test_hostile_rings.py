@@ -21,7 +21,7 @@ import os
 import subprocess
 import time
 
-from harness import BUILD, PYTHON, Collector, check, check_eq, messages, run_tests, runner_env, wait_until
+from harness import BUILD, Collector, LineRunner, check, check_eq, messages, run_tests, wait_until
 
 RING_TOOL = os.path.join(BUILD, "test", "ring_tool")
 ATTACKS = 4
@@ -29,44 +29,6 @@ ATTACKS = 4
 # records): the cut lands in the middle of the replay.
 FORGED_CAPACITY = 64 << 20
 FORGED_LINES = 1 << 20
-
-INNOCENT = r'''
-import os, sys
-for command in sys.stdin:
-    word, _, rest = command.strip().partition(" ")
-    if word == "exit":
-        break
-    first, count = (int(x) for x in rest.split())
-    for n in range(first, first + count):
-        os.write(1, ("innocent %d\n" % n).encode())
-    os.write(int(sys.argv[1]), b"ok\n")
-'''
-
-
-class Innocent:
-    """A runner under the preload that writes "innocent n" lines on demand."""
-
-    def __init__(self, c):
-        ready_r, ready_w = os.pipe()
-        self.ready = ready_r
-        self.proc = subprocess.Popen([PYTHON, "-c", INNOCENT, str(ready_w)],
-                                     env=runner_env(c, runner_id="innocent"), pass_fds=(ready_w,),
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        os.close(ready_w)
-        self.written = 0
-
-    def write(self, count):
-        self.proc.stdin.write(("lines %d %d\n" % (self.written, count)).encode())
-        self.proc.stdin.flush()
-        check_eq(os.read(self.ready, 3), b"ok\n", "innocent runner wrote its lines")
-        self.written += count
-
-    def finish(self):
-        self.proc.stdin.write(b"exit\n")
-        self.proc.stdin.close()
-        check_eq(self.proc.wait(60), 0, "innocent runner exit status")
-        os.close(self.ready)
-
 
 def held_by(pid, st):
     """Whether process `pid` holds a flock on the file of stat `st`."""
@@ -119,7 +81,7 @@ def attack(c, runner, resize):
 
 def hostile_run(name, resize):
     with Collector() as c:
-        innocent = Innocent(c)
+        innocent = LineRunner(c, "innocent", runner_id="innocent")
         try:
             hostile_steps(c, name, resize, innocent)
         finally:

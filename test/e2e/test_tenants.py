@@ -42,49 +42,23 @@ ownership (issue 14, item 4), not covered here.
 
 import json
 import os
-
-import cli_support
 import signal
 import subprocess
 import time
 
-from harness import (BUILD, CLI, INGEST_AUTH, NATIVE_PRELOAD, PRELOAD, PYTHON, Collector, check, check_eq, messages, mint_credential,
-                     plain_env, run_tests, runner_env, wait_until)
+import cli_support
+from harness import (BUILD, CLI, INGEST_AUTH, NATIVE_PRELOAD, PRELOAD, PYTHON, Collector, LineRunner, check, check_eq,
+                     messages, mint_credential, plain_env, run_tests, runner_env, wait_until)
 
 FRAME_SENDER = os.path.join(BUILD, "test", "frame_sender")
 RING_TOOL = os.path.join(BUILD, "test", "ring_tool")
 
-VICTIM = r'''
-import os, sys
-for command in sys.stdin:
-    word, _, rest = command.strip().partition(" ")
-    if word == "exit":
-        break
-    first, count = (int(x) for x in rest.split())
-    for n in range(first, first + count):
-        os.write(1, ("B line %d\n" % n).encode())
-    os.write(int(sys.argv[1]), b"ok\n")
-'''
-
-
-class Victim:
+class Victim(LineRunner):
     """alice's runner rB of app appB, writing "B line n" on demand."""
 
     def __init__(self, c, **env):
-        ready_r, ready_w = os.pipe()
-        self.ready = ready_r
-        self.proc = subprocess.Popen([PYTHON, "-c", VICTIM, str(ready_w)],
-                                     env=runner_env(c, runner_id="rB", LOGTAP_APP_ID="appB", **env),
-                                     pass_fds=(ready_w,), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
-        os.close(ready_w)
-        self.written = 0
+        super().__init__(c, "B line", runner_id="rB", LOGTAP_APP_ID="appB", **env)
         self.ring_dir = c.ring_dir()
-
-    def write(self, count):
-        self.proc.stdin.write(("lines %d %d\n" % (self.written, count)).encode())
-        self.proc.stdin.flush()
-        check_eq(os.read(self.ready, 3), b"ok\n", "the victim wrote its lines")
-        self.written += count
 
     def instance(self):
         """The instance ID, from the ring's header (which its user and root
@@ -97,12 +71,6 @@ class Victim:
                 check("%016x" % state["instance"] not in name, "the ring file's name %s says its instance" % name)
                 return state["instance"]
         raise AssertionError("no ring of the victim (pid %d) in %s" % (self.proc.pid, os.listdir(self.ring_dir)))
-
-    def finish(self):
-        self.proc.stdin.write(b"exit\n")
-        self.proc.stdin.close()
-        check_eq(self.proc.wait(60), 0, "the victim's exit status")
-        os.close(self.ready)
 
 
 def claim(c, runner, app, instance, pos, message):
