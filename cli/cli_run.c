@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "catchall_run.h"
 #include "cli.h"
 #include "cli_text.h"
@@ -405,6 +407,57 @@ int exec_failure_code(int error)
     return error == EACCES || error == EPERM || error == ENOEXEC ? LT_EXIT_NOT_EXECUTABLE : LT_EXIT_NOT_FOUND;
 }
 
+/* Whether LOGTAP_CREDENTIAL's claims (its payload, read without checking
+ * its signature: the collector does that) name the runner, app, version
+ * and source the environment now gives the command, as the preload will
+ * send them. */
+static bool inherited_credential_fits(void)
+{
+    const char *cred = getenv("LOGTAP_CREDENTIAL");
+    if (!cred || strncmp(cred, "lt1.", 4) != 0)
+        return false;
+    const char *payload = cred + 4, *dot = strchr(payload, '.');
+    size_t len = dot ? (size_t)(dot - payload) : 0;
+    if (len == 0 || len > 2048)
+        return false;
+    unsigned char json[1600];
+    size_t n = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = payload[i];
+        int v = ch >= 'A' && ch <= 'Z'   ? ch - 'A'
+                : ch >= 'a' && ch <= 'z' ? ch - 'a' + 26
+                : ch >= '0' && ch <= '9' ? ch - '0' + 52
+                : ch == '-'              ? 62
+                : ch == '_'              ? 63
+                                         : -1;
+        if (v < 0)
+            return false;
+        acc = acc << 6 | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            if (n == sizeof json)
+                return false;
+            json[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    json_t *doc = json_loadb((const char *)json, n, 0, NULL);
+    static const char *const claims[][2] = {{"runner", "LOGTAP_RUNNER_ID"},
+                                            {"app", "LOGTAP_APP_ID"},
+                                            {"version", "LOGTAP_VERSION_ID"},
+                                            {"source", "LOGTAP_SOURCE"}};
+    bool fits = json_is_object(doc);
+    for (size_t k = 0; fits && k < sizeof claims / sizeof claims[0]; k++) {
+        const char *claimed = json_string_value(json_object_get(doc, claims[k][0]));
+        const char *given = getenv(claims[k][1]);
+        fits = claimed && strcmp(claimed, given ? given : "") == 0;
+    }
+    json_decref(doc);
+    return fits;
+}
+
 int cmd_run(struct cli_globals *g, int argc, char **argv)
 {
     (void)g; /* run talks ZeroMQ via the preload, not HTTP */
@@ -430,12 +483,16 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
     }
     bool ok = prepare_run_environment(&o, preload, runner_id);
     free(preload);
-    /* Ours, if we can mint it; else whatever a launcher above gave (a
-     * nested run must not keep its parent's: that names another runner). */
+    /* Ours, if we can mint it; else whatever a launcher above gave, if it
+     * names the identity this run's runner will claim (a nested run must
+     * not keep its parent's: every frame would be refused as another
+     * runner's, where without one the local mode stores them). */
     if (ok) {
         char *credential = cli_run_credential_new(runner_id, o.app_id, o.version_id, o.source);
         if (credential)
             ok = set_env("LOGTAP_CREDENTIAL", credential);
+        else if (getenv("LOGTAP_CREDENTIAL") && !inherited_credential_fits())
+            unsetenv("LOGTAP_CREDENTIAL");
         free(credential);
     }
     if (!ok)

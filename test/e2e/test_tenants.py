@@ -426,6 +426,33 @@ def test_local_mode_other_uid():
         check(counts.get("rings_unproven", 0) >= 2, "nobody's rings not counted as unproven")
 
 
+def test_nested_run_drops_its_parents_credential():
+    """A `logtap run` inside a runner that holds a credential (its parent's,
+    naming the outer runner) and cannot mint its own: it must not pass the
+    parent's on, which would have every frame refused as another runner's
+    (only its ring's replay after it exits would store them); in the local
+    mode its lines are stored without one while it runs."""
+    if INGEST_AUTH or NATIVE_PRELOAD != PRELOAD:
+        print("  skipped here: the local mode, and logtap run (not in a TSan tree)")
+        return
+    with Collector() as c:
+        outer = mint_credential(c, {"LOGTAP_RUNNER_ID": "rOuter"})
+        env = cli_support.run_env(c, LOGTAP_CREDENTIAL=outer)
+        env.pop("LOGTAP_TOKEN", None)
+        env["LOGTAP_SERVER"] = "http://127.0.0.1:9"  # nobody mints here
+        code = "import sys; print('inner line', flush=True); sys.stdin.read()"
+        run = subprocess.Popen([CLI, "run", "-q", "--runner", "rInner", "--", PYTHON, "-c", code], env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_until(lambda: stored(c, "rInner") == ["inner line"], 15, "the nested run's line stored while it runs")
+        finally:
+            run.stdin.close()
+            err = run.stderr.read()
+            check_eq(run.wait(60), 0, "the nested logtap run: %s" % err[-300:])
+        print("nested logtap run with its parent's credential and no way to mint: its line stored under its "
+              "own runner ID", flush=True)
+
+
 def test_fleet_shares_the_ingest_key():
     """A credential minted by one collector is valid on every collector
     given the same --ingest-key, and on no other."""
@@ -464,5 +491,6 @@ if __name__ == "__main__":
         test_required_mode_forgeries,
         test_required_mode_through_logtap_run,
         test_local_mode_other_uid,
+        test_nested_run_drops_its_parents_credential,
         test_fleet_shares_the_ingest_key,
     ])
