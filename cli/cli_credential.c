@@ -215,10 +215,12 @@ char *cli_run_credential_new(const char *runner, const char *app, const char *ve
                ((n = read(pipefd[0], buf + got, sizeof buf - got)) > 0 || (n < 0 && errno == EINTR)))
             if (n > 0)
                 got += (size_t)n;
-        int status;
-        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        int status = -1; /* stays so if the child is reaped elsewhere (SIGCHLD ignored) */
+        pid_t waited;
+        while ((waited = waitpid(child, &status, 0)) < 0 && errno == EINTR) {
         }
-        if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && got > 0 && got < CREDENTIAL_TEXT_MAX) {
+        if (waited == child && WIFEXITED(status) && WEXITSTATUS(status) == 0 && got > 0 &&
+            got < CREDENTIAL_TEXT_MAX) {
             buf[got] = '\0';
             credential = strdup(buf);
         }

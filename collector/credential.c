@@ -72,6 +72,13 @@ static int read_key(const char *path, lt_credential_key *key, char *err, size_t 
         close(fd);
         return -1;
     }
+    /* Whoever owns the file can rewrite it, and with it mint any credential. */
+    if (st.st_uid != geteuid()) {
+        snprintf(err, errlen, "the ingest key %s belongs to uid %u, not to the collector's user (uid %u)", path,
+                 (unsigned)st.st_uid, (unsigned)geteuid());
+        close(fd);
+        return -1;
+    }
     ssize_t n = read(fd, key->bytes, sizeof key->bytes);
     unsigned char more;
     bool too_long = n == (ssize_t)sizeof key->bytes && read(fd, &more, 1) == 1;

@@ -330,6 +330,11 @@ static int http_send(lt_drain_sender *s, const lt_drain_batch *b, char *why, siz
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, open_checked_socket);
     curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, s);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "logtap-drain");
+    /* No proxy from the environment (http_proxy, ALL_PROXY...): the
+     * address rules check where the socket goes, which would be the proxy,
+     * not the destination. */
+    curl_easy_setopt(curl, CURLOPT_PROXY, "");
+    curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
     if (s->cfg.ca_file != NULL)
         curl_easy_setopt(curl, CURLOPT_CAINFO, s->cfg.ca_file);
     s->refused[0] = '\0';

@@ -130,6 +130,18 @@ static const char *optional_string(json_t *doc, const char *key, bool *bad)
     return json_string_value(v);
 }
 
+/* Each drain is a thread, two store connections, a connection to its
+ * destination and a batch buffer: an owner may not attach without bound. */
+#define DRAINS_PER_APP_MAX 8
+#define DRAINS_MAX 256
+
+static int count_drain(const lt_drain *drain, void *ctx)
+{
+    (void)drain;
+    (void)ctx;
+    return 0;
+}
+
 static enum MHD_Result add_drain(http_call *c, const char *app_id)
 {
     static const char *const keys[] = {"kind",   "url",   "scope",          "runner",
@@ -226,7 +238,14 @@ static enum MHD_Result add_drain(http_call *c, const char *app_id)
     lt_store_drains *dh = open_drains(c, &queued);
     if (dh == NULL)
         return queued;
-    int rc = lt_store_drain_add(dh, &d);
+    long of_app = lt_store_drain_list(dh, app_id, count_drain, NULL);
+    long of_all = of_app < 0 ? -1 : lt_store_drain_list(dh, NULL, count_drain, NULL);
+    if (of_app >= DRAINS_PER_APP_MAX || of_all >= DRAINS_MAX) {
+        lt_store_drains_close(dh);
+        return http_reply_error(c->conn, MHD_HTTP_CONFLICT, "too many drains: at most %d per app and %d in all",
+                                DRAINS_PER_APP_MAX, DRAINS_MAX);
+    }
+    int rc = of_all < 0 ? -1 : lt_store_drain_add(dh, &d);
     if (rc != 0) {
         enum MHD_Result r = http_reply_error(c->conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "store failure: %s",
                                              lt_store_drains_error(dh));

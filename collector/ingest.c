@@ -37,6 +37,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <msgpack.h>
+#include <openssl/crypto.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -429,7 +430,8 @@ static lt_credential_verdict check_credential(lt_ingest *in, const char *text, s
     verified_credential *oldest = &in->cache[0];
     for (int i = 0; i < CREDENTIAL_CACHE; i++) {
         verified_credential *e = &in->cache[i];
-        if (e->len == len && memcmp(e->text, text, len) == 0) {
+        /* Constant time: the cached strings are valid bearer credentials. */
+        if (e->len == len && CRYPTO_memcmp(e->text, text, len) == 0) {
             e->used = ++in->cache_clock;
             *claims = e->claims;
             return claims->expires_s <= now ? LT_CREDENTIAL_EXPIRED : LT_CREDENTIAL_VALID;

@@ -266,6 +266,13 @@ def test_api_rules():
             check_eq(out.returncode, 2, "a syslog drain with an http url is a usage error")
             status, listing = c.call_json("GET", "/v1/apps/shop2/drains", token=alice["token"])
             check_eq([d["id"] for d in listing["drains"]], [mine["id"]], "after remove")
+            # at most 8 drains an app (a thread, connections and a buffer each)
+            for _ in range(7):
+                add_drain(c, "shop2", {"kind": "ndjson", "url": rx.url}, token=alice["token"])
+            status, doc = c.call_json("POST", "/v1/apps/shop2/drains", {"kind": "ndjson", "url": rx.url},
+                                      token=alice["token"])
+            check_eq(status, 409, "a ninth drain of one app")
+            check("too many drains" in doc["error"], "the ninth drain's error: %r" % doc)
     finally:
         rx.stop()
 
