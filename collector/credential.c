@@ -74,8 +74,8 @@ static int read_key(const char *path, lt_credential_key *key, char *err, size_t 
     }
     /* Whoever owns the file can rewrite it, and with it mint any credential. */
     if (st.st_uid != geteuid()) {
-        snprintf(err, errlen, "the ingest key %s belongs to uid %u, not to the collector's user (uid %u)", path,
-                 (unsigned)st.st_uid, (unsigned)geteuid());
+        snprintf(err, errlen, "the ingest key %s belongs to uid %u, not to the collector's user (uid %u)",
+                 path, (unsigned)st.st_uid, (unsigned)geteuid());
         close(fd);
         return -1;
     }

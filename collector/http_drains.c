@@ -242,8 +242,9 @@ static enum MHD_Result add_drain(http_call *c, const char *app_id)
     long of_all = of_app < 0 ? -1 : lt_store_drain_list(dh, NULL, count_drain, NULL);
     if (of_app >= DRAINS_PER_APP_MAX || of_all >= DRAINS_MAX) {
         lt_store_drains_close(dh);
-        return http_reply_error(c->conn, MHD_HTTP_CONFLICT, "too many drains: at most %d per app and %d in all",
-                                DRAINS_PER_APP_MAX, DRAINS_MAX);
+        return http_reply_error(c->conn, MHD_HTTP_CONFLICT,
+                                "too many drains: at most %d per app and %d in all", DRAINS_PER_APP_MAX,
+                                DRAINS_MAX);
     }
     int rc = of_all < 0 ? -1 : lt_store_drain_add(dh, &d);
     if (rc != 0) {
