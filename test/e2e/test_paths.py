@@ -223,6 +223,15 @@ def measure(c, index, row):
         # (uninstrumented) /bin/echo cannot load: measured in the other trees.
         print("  skipped here: %s (exec of an uninstrumented program under a TSan preload)" % name)
         return None
+    if name == "fork without exec" and os.environ.get("LOGTAP_TEST_RUNNER_ASAN_OPTIONS"):
+        # GCC 12's ASan runtime does not hold its allocator's locks across
+        # fork(): a child forked while the parent's sender thread (started
+        # by the BEGIN just before) allocates inherits a lock held for good
+        # and hangs in its first allocation (7 to 13 runs in 80 here, the
+        # child's new thread waiting in SizeClassAllocator64's mutex). glibc's
+        # malloc takes its locks around fork, so the other trees run the row.
+        print("  skipped here: %s (ASan's allocator and fork, see test_paths.py)" % name)
+        return None
     expected = assert_line(expected)
     runner = "runner-path-%d" % index
     native = cmd[0].startswith(T)  # built in this tree, with its sanitizer
