@@ -498,13 +498,18 @@ int cmd_run(struct cli_globals *g, int argc, char **argv)
     if (!ok)
         return LT_EXIT_FAILED;
 
+    /* Every fork first (the credential's, above; the probe's watcher),
+     * then the first output: a logtap run that is itself under the preload
+     * (the sanitizer trees start it so) has no sender thread yet at the
+     * forks, whose children would otherwise inherit whatever lock that
+     * thread held (ASan's allocator keeps them held across fork). */
+    start_collector_probe();
     /* Always, unless -q: whoever reads stderr (a terminal, a CI log, a
      * file) is the one who will look the runner's logs up by this ID. */
     if (!o.quiet) {
         fprintf(stderr, "logtap: runner %s\n", runner_id);
         fflush(stderr);
     }
-    start_collector_probe();
     char **command = argv + optind;
     if (o.catch_all)
         return lt_catchall_run(command);
